@@ -1,0 +1,42 @@
+# bakery's Makefile. `make help` lists the targets.
+SHELL := /bin/bash
+GO ?= go
+BIN := bin/bakery
+export BAKERY_BUILDER_ADDRESS ?= unix://$(CURDIR)/.bakery/buildkit/buildkitd.sock
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+
+.PHONY: help
+help: ## list targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+.PHONY: build
+build: ## build bin/bakery
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/bakery
+
+.PHONY: up
+up: ## install and start the registry and buildkitd, push the Debian base image
+	bash hack/setup.sh
+
+.PHONY: down
+down: ## stop what `make up` started
+	bash hack/stop.sh
+
+.PHONY: demo
+demo: up build ## set everything up and bake the bundled example
+	$(BIN) build --config examples/bakery.yaml --progress plain --metadata-file .bakery/demo.json
+
+.PHONY: test
+test: up ## set everything up, then run unit and end-to-end tests
+	$(GO) vet ./...
+	$(GO) test ./...
+	$(GO) test -tags e2e -count=1 -timeout 30m ./e2e/...
+
+.PHONY: test-unit
+test-unit: ## unit tests only (in-process registries, no daemons)
+	$(GO) test ./...
+
+.PHONY: lint
+lint: ## gofmt and go vet
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) vet ./...
+	$(GO) vet -tags e2e ./e2e/...

@@ -1,0 +1,67 @@
+// Package builders is where a digest is born. A Builder bakes one target of
+// bakery.yaml and pushes it, by digest, to a repository; the Result names
+// exactly what was pushed. Everything after (attest, promote) takes a
+// Result's repository and digest, never a tag.
+//
+// Implementations: builders/buildkit (container images on buildkitd) and,
+// later, builders/packer (machine images through Packer).
+package builders
+
+import (
+	"context"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/bakeryhq/bakery/internal/config"
+)
+
+// Builder bakes a target and pushes the result by digest.
+type Builder interface {
+	Build(ctx context.Context, req Request) (Result, error)
+}
+
+// Request is one target to bake and where its result goes.
+type Request struct {
+	Target *config.Target
+	// Dir is the directory relative paths of the target are resolved against
+	// (the config file's directory).
+	Dir string
+	// Repository receives the result by digest. No tag is written by a Builder.
+	Repository name.Repository
+}
+
+// Kind is what a Result is.
+type Kind string
+
+// The kinds of result.
+const (
+	Container    Kind = "container"
+	MachineImage Kind = "machine-image"
+)
+
+// Result is what a Builder pushed.
+type Result struct {
+	Target     string  `json:"target"`
+	Kind       Kind    `json:"kind"`
+	Repository string  `json:"repository"`
+	Digest     v1.Hash `json:"digest"`
+	MediaType  string  `json:"mediaType"`
+	// Platforms lists os/arch[/variant]; an index has several.
+	Platforms []string `json:"platforms"`
+	// Size is the total bytes of manifests, configs and distinct layers.
+	Size    int64 `json:"size"`
+	Builder Info  `json:"builder"`
+	// Tags are the tags pointed at Digest after the build (the first
+	// environment's tag); a Builder leaves it empty.
+	Tags []string `json:"tags,omitempty"`
+}
+
+// Info identifies the software that built a Result.
+type Info struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+}
+
+// Reference returns repository@digest.
+func (r Result) Reference() string { return r.Repository + "@" + r.Digest.String() }

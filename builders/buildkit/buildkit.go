@@ -1,0 +1,299 @@
+// Package buildkit builds container targets on a real buildkitd through the
+// BuildKit Go client, with the built-in Dockerfile frontend (no frontend image
+// is pulled), and pushes each result by digest.
+package buildkit
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	dockerconfig "github.com/docker/cli/cli/config"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/moby/buildkit/client"
+	"github.com/moby/buildkit/exporter/containerimage/exptypes"
+	"github.com/moby/buildkit/frontend/dockerfile/instructions"
+	"github.com/moby/buildkit/frontend/dockerfile/parser"
+	"github.com/moby/buildkit/session"
+	"github.com/moby/buildkit/session/auth/authprovider"
+	"github.com/moby/buildkit/session/secrets/secretsprovider"
+	"github.com/tonistiigi/fsutil"
+
+	"github.com/bakeryhq/bakery/builders"
+	"github.com/bakeryhq/bakery/internal/config"
+	"github.com/bakeryhq/bakery/internal/failure"
+	"github.com/bakeryhq/bakery/internal/registry"
+)
+
+// Progress gives each build a channel for BuildKit's status updates; the
+// builder closes it (see internal/progress.Printer.Stream).
+type Progress interface {
+	Stream(prefix string) chan *client.SolveStatus
+}
+
+// Builder builds container targets on one buildkitd.
+type Builder struct {
+	client   *client.Client
+	info     builders.Info
+	progress Progress
+}
+
+var _ builders.Builder = (*Builder)(nil)
+
+// New connects to buildkitd and asks for its version, so an unreachable
+// daemon is reported before any build starts (class failure.Unavailable).
+// Relative TLS file paths are resolved against dir.
+func New(ctx context.Context, cfg config.Builder, dir string, progress Progress) (*Builder, error) {
+	subject := "buildkitd at " + cfg.Address
+	var opts []client.ClientOpt
+	if cfg.TLS.CACert != "" {
+		opts = append(opts, client.WithServerConfig(cfg.TLS.ServerName, abs(dir, cfg.TLS.CACert)))
+	}
+	if cfg.TLS.Cert != "" {
+		opts = append(opts, client.WithCredentials(abs(dir, cfg.TLS.Cert), abs(dir, cfg.TLS.Key)))
+	}
+	c, err := client.New(ctx, cfg.Address, opts...)
+	if err != nil {
+		return nil, failure.New(failure.Config, subject, err, "fix builder.address")
+	}
+	infoCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	info, err := c.Info(infoCtx)
+	if err != nil {
+		c.Close()
+		return nil, failure.New(failure.Unavailable, subject, unreachable(err),
+			"start it with `make up`, or point --builder / BAKERY_BUILDER_ADDRESS / builder.address at a running buildkitd")
+	}
+	return &Builder{
+		client:   c,
+		info:     builders.Info{Name: "buildkit", Version: info.BuildkitVersion.Version},
+		progress: progress,
+	}, nil
+}
+
+// unreachable shortens gRPC's connection errors to their cause.
+func unreachable(err error) error {
+	msg := err.Error()
+	if i := strings.LastIndex(msg, "dial "); i >= 0 {
+		msg = strings.TrimSuffix(msg[i:], "\"")
+	}
+	return errors.New("unreachable: " + msg)
+}
+
+// Close closes the connection to buildkitd.
+func (b *Builder) Close() error { return b.client.Close() }
+
+// Info returns the daemon's name and version.
+func (b *Builder) Info() builders.Info { return b.info }
+
+// Build bakes a container target and pushes it by digest to req.Repository.
+func (b *Builder) Build(ctx context.Context, req builders.Request) (builders.Result, error) {
+	t := req.Target
+	subject := fmt.Sprintf("target %q", t.Name)
+	in, err := prepare(req)
+	if err != nil {
+		return builders.Result{}, err
+	}
+	secrets, err := secretsprovider.NewStore(in.secrets)
+	if err != nil {
+		return builders.Result{}, failure.New(failure.Config, subject, err, "fix the target's secrets")
+	}
+	insecure := req.Repository.Scheme() == "http"
+	opt := client.SolveOpt{
+		Frontend:      "dockerfile.v0",
+		FrontendAttrs: frontendAttrs(t, filepath.Base(in.dockerfile)),
+		LocalMounts: map[string]fsutil.FS{
+			"context":    in.contextFS,
+			"dockerfile": in.dockerfileFS,
+		},
+		Exports: []client.ExportEntry{{
+			Type: client.ExporterImage,
+			Attrs: map[string]string{
+				"name":              req.Repository.Name(),
+				"push":              "true",
+				"push-by-digest":    "true",
+				"registry.insecure": strconv.FormatBool(insecure),
+				"oci-mediatypes":    "true",
+			},
+		}},
+		CacheImports: cacheEntries(t.CacheFrom),
+		CacheExports: cacheEntries(t.CacheTo),
+		Session: []session.Attachable{
+			authprovider.NewDockerAuthProvider(authprovider.DockerAuthProviderConfig{
+				AuthConfigProvider: authprovider.LoadAuthConfig(dockerconfig.LoadDefaultConfigFile(io.Discard)),
+			}),
+			secretsprovider.NewSecretProvider(secrets),
+		},
+	}
+	var status chan *client.SolveStatus
+	if b.progress != nil {
+		status = b.progress.Stream(t.Name)
+	}
+	resp, err := b.client.Solve(ctx, nil, opt, status)
+	if err != nil {
+		return builders.Result{}, solveError(subject, err)
+	}
+	dgst, err := v1.NewHash(resp.ExporterResponse[exptypes.ExporterImageDigestKey])
+	if err != nil {
+		return builders.Result{}, failure.New(failure.Build, subject, fmt.Errorf("buildkitd reported no image digest: %w", err), "")
+	}
+	ref := req.Repository.Digest(dgst.String())
+	// Describe reads the manifest back from the registry by digest, which also
+	// confirms the registry holds exactly what buildkitd reported.
+	sum, err := registry.Describe(ctx, ref)
+	if err != nil {
+		return builders.Result{}, failure.New(failure.ClassOf(err), subject, err, "")
+	}
+	return builders.Result{
+		Target:     t.Name,
+		Kind:       builders.Container,
+		Repository: req.Repository.Name(),
+		Digest:     dgst,
+		MediaType:  string(sum.MediaType),
+		Platforms:  sum.Platforms,
+		Size:       sum.Size,
+		Builder:    b.info,
+	}, nil
+}
+
+// input is a target's checked local inputs.
+type input struct {
+	dockerfile   string
+	contextFS    fsutil.FS
+	dockerfileFS fsutil.FS
+	secrets      []secretsprovider.Source
+}
+
+// prepare checks everything that can be checked locally before buildkitd is
+// asked to do anything: the context exists, the Dockerfile parses, the
+// requested stage exists, and every secret has a source.
+func prepare(req builders.Request) (input, error) {
+	t := req.Target
+	subject := fmt.Sprintf("target %q", t.Name)
+	var in input
+	ctxDir := abs(req.Dir, t.Context)
+	if st, err := os.Stat(ctxDir); err != nil || !st.IsDir() {
+		return in, failure.New(failure.Config, subject,
+			fmt.Errorf("context directory %s does not exist", ctxDir),
+			fmt.Sprintf("create it or fix targets.%s.context", t.Name))
+	}
+	in.dockerfile = filepath.Join(ctxDir, t.Dockerfile)
+	if filepath.IsAbs(t.Dockerfile) {
+		in.dockerfile = t.Dockerfile
+	}
+	src, err := os.ReadFile(in.dockerfile)
+	if err != nil {
+		return in, failure.New(failure.Config, subject, fmt.Errorf("reading Dockerfile: %w", err),
+			fmt.Sprintf("create it or fix targets.%s.dockerfile (relative to the context)", t.Name))
+	}
+	if err := checkDockerfile(src, t.Target); err != nil {
+		return in, failure.New(failure.Build, subject, fmt.Errorf("%s: %w", in.dockerfile, err), "fix the Dockerfile")
+	}
+	if in.contextFS, err = fsutil.NewFS(ctxDir); err != nil {
+		return in, failure.New(failure.Config, subject, err, "")
+	}
+	if in.dockerfileFS, err = fsutil.NewFS(filepath.Dir(in.dockerfile)); err != nil {
+		return in, failure.New(failure.Config, subject, err, "")
+	}
+	for _, s := range t.Secrets {
+		src := secretsprovider.Source{ID: s.ID}
+		if s.Env != "" {
+			if _, ok := os.LookupEnv(s.Env); !ok {
+				return in, failure.New(failure.Config, subject,
+					fmt.Errorf("secret %q: environment variable %s is not set", s.ID, s.Env), "export it before building")
+			}
+			src.Env = s.Env
+		} else {
+			src.FilePath = abs(req.Dir, s.File)
+			if _, err := os.Stat(src.FilePath); err != nil {
+				return in, failure.New(failure.Config, subject, fmt.Errorf("secret %q: %w", s.ID, err), "fix the secret's file")
+			}
+		}
+		in.secrets = append(in.secrets, src)
+	}
+	return in, nil
+}
+
+// checkDockerfile parses the Dockerfile as the frontend will, so syntax
+// errors are reported with their line before a build starts.
+func checkDockerfile(src []byte, stage string) error {
+	res, err := parser.Parse(bytes.NewReader(src))
+	if err != nil {
+		return err
+	}
+	stages, _, err := instructions.Parse(res.AST, nil)
+	if err != nil {
+		return err
+	}
+	if len(stages) == 0 {
+		return errors.New("no FROM instruction")
+	}
+	if stage == "" {
+		return nil
+	}
+	for _, s := range stages {
+		if strings.EqualFold(s.Name, stage) {
+			return nil
+		}
+	}
+	return fmt.Errorf("no stage named %q", stage)
+}
+
+func frontendAttrs(t *config.Target, filename string) map[string]string {
+	attrs := map[string]string{"filename": filename}
+	if t.Target != "" {
+		attrs["target"] = t.Target
+	}
+	if len(t.Platforms) > 0 {
+		attrs["platform"] = strings.Join(t.Platforms, ",")
+	}
+	for k, v := range t.Args {
+		attrs["build-arg:"+k] = v
+	}
+	for k, v := range t.Labels {
+		attrs["label:"+k] = v
+	}
+	return attrs
+}
+
+func cacheEntries(refs []string) []client.CacheOptionsEntry {
+	var out []client.CacheOptionsEntry
+	for _, r := range refs {
+		c, err := config.ParseCache(r) // validated on load
+		if err != nil {
+			continue
+		}
+		out = append(out, client.CacheOptionsEntry{Type: c.Type, Attrs: c.Attrs})
+	}
+	return out
+}
+
+// solveError classifies a failed solve: a registry that cannot be reached is
+// failure.Unavailable, anything else is failure.Build. BuildKit's message
+// (the failing step and its exit code) is kept, on one line.
+func solveError(subject string, err error) error {
+	if errors.Is(err, context.Canceled) {
+		return failure.New(failure.Internal, subject, errors.New("canceled"), "")
+	}
+	msg := failure.OneLine(err.Error())
+	for _, s := range []string{"connection refused", "no such host", "i/o timeout", "connection reset"} {
+		if strings.Contains(msg, s) {
+			return failure.New(failure.Unavailable, subject, errors.New(msg), "check that the registries it pulls from and pushes to are up")
+		}
+	}
+	return failure.New(failure.Build, subject, errors.New(msg), "see the build output above")
+}
+
+func abs(dir, p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(dir, p)
+}

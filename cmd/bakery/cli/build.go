@@ -1,0 +1,111 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bakeryhq/bakery/builders"
+	"github.com/bakeryhq/bakery/internal/failure"
+	"github.com/bakeryhq/bakery/internal/pipeline"
+	"github.com/bakeryhq/bakery/internal/progress"
+)
+
+type buildOptions struct {
+	*rootOptions
+	progress     string
+	metadataFile string
+}
+
+// buildOutput is what --output json prints and --metadata-file writes.
+type buildOutput struct {
+	Targets []builders.Result `json:"targets"`
+}
+
+func newBuild(ro *rootOptions) *cobra.Command {
+	o := &buildOptions{rootOptions: ro}
+	cmd := &cobra.Command{
+		Use:   "build [TARGET...]",
+		Short: "Bake targets and push them by digest to the first environment",
+		Long: `Bake the named targets (all targets when none is named) and push each result
+by digest to the first environment's repository. Container targets build on
+buildkitd with the built-in Dockerfile frontend; independent targets build
+concurrently, at most builder.max_parallel at a time. Only after a target's
+digest is in the registry does the first environment's tag move to it.`,
+		Example: `  # bake every target of ./bakery.yaml
+  bakery build
+
+  # bake one target against a given buildkitd, plain progress, JSON result
+  bakery build web --builder unix:///run/buildkit/buildkitd.sock --progress plain -o json
+
+  # keep the result for the next pipeline step
+  bakery build --metadata-file build.json && jq -r '.targets[0].digest' build.json`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.validate(); err != nil {
+				return err
+			}
+			cfg, err := o.load(cmd)
+			if err != nil {
+				return err
+			}
+			p, err := progress.NewPrinter(cmd.Context(), cmd.ErrOrStderr(), o.progress)
+			if err != nil {
+				return failure.New(failure.Config, "--progress", err, "use one of "+strings.Join(progress.Modes, ", "))
+			}
+			results, buildErr := pipeline.Build(cmd.Context(), cfg, args, pipeline.BuildOptions{Progress: p})
+			if err := p.Wait(); err != nil && buildErr == nil {
+				buildErr = err
+			}
+			if err := o.print(cmd, results); err != nil {
+				return err
+			}
+			return buildErr
+		},
+	}
+	cmd.Flags().StringVar(&o.progress, "progress", "auto", "progress output: "+strings.Join(progress.Modes, ", "))
+	cmd.Flags().StringVar(&o.metadataFile, "metadata-file", "", "write the build result as JSON to this file")
+	return cmd
+}
+
+func (o *buildOptions) validate() error {
+	if err := o.rootOptions.validate(); err != nil {
+		return err
+	}
+	if !slices.Contains(progress.Modes, o.progress) {
+		return usageError("--progress %q: use one of %s", o.progress, strings.Join(progress.Modes, ", "))
+	}
+	return nil
+}
+
+func (o *buildOptions) print(cmd *cobra.Command, results []builders.Result) error {
+	out := buildOutput{Targets: results}
+	if out.Targets == nil {
+		out.Targets = []builders.Result{}
+	}
+	if o.metadataFile != "" {
+		f, err := os.Create(o.metadataFile)
+		if err != nil {
+			return failure.New(failure.Config, "--metadata-file", err, "")
+		}
+		err = writeJSON(f, out)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return failure.New(failure.Internal, o.metadataFile, err, "")
+		}
+	}
+	if o.output == "json" {
+		return writeJSON(cmd.OutOrStdout(), out)
+	}
+	w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+	for _, r := range results {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\ttags: %s\n", r.Target, r.Reference(),
+			strings.Join(r.Platforms, ","), humanSize(r.Size), strings.Join(r.Tags, ","))
+	}
+	return w.Flush()
+}

@@ -1,0 +1,92 @@
+// Package cli holds bakery's cobra commands. Each command validates its
+// options, constructs the library pieces, calls them and prints the result;
+// the work itself lives in builders, attest, promote and internal/pipeline.
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bakeryhq/bakery/internal/config"
+	"github.com/bakeryhq/bakery/internal/failure"
+)
+
+// rootOptions are the flags every command shares.
+type rootOptions struct {
+	configFile string
+	output     string
+}
+
+// New returns the bakery command tree.
+func New(version string) *cobra.Command {
+	ro := &rootOptions{}
+	root := &cobra.Command{
+		Use:   "bakery",
+		Short: "Bake golden images, attest them, and promote them by digest",
+		Long: `bakery bakes golden images (containers on BuildKit, machine images through
+Packer), attaches SBOMs, provenance and signatures, and promotes the same
+digest from one environment to the next when policy allows.
+
+Settings come from bakery.yaml (or --config), overridden by BAKERY_*
+environment variables, overridden by flags.
+
+Exit codes: 1 internal, 2 config or usage, 3 build failed, 4 verification
+failed, 5 policy denied, 6 registry or buildkitd unavailable.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		Version:       version,
+	}
+	pf := root.PersistentFlags()
+	pf.StringVarP(&ro.configFile, "config", "c", "", "config file (default ./bakery.yaml, or $BAKERY_CONFIG)")
+	pf.StringVarP(&ro.output, "output", "o", "text", "output format: text or json")
+	config.AddFlags(pf)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+		return failure.New(failure.Config, "usage", err, "see --help")
+	})
+
+	root.AddCommand(newBuild(ro))
+	return root
+}
+
+// load reads the config with the command's flags as overrides.
+func (ro *rootOptions) load(cmd *cobra.Command) (*config.Config, error) {
+	return config.Load(config.Options{File: ro.configFile, Flags: cmd.Flags()})
+}
+
+// validate checks the shared options.
+func (ro *rootOptions) validate() error {
+	if !slices.Contains([]string{"text", "json"}, ro.output) {
+		return failure.New(failure.Config, "--output", fmt.Errorf("unknown format %q", ro.output), "use text or json")
+	}
+	return nil
+}
+
+// writeJSON writes v as indented JSON.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// humanSize renders a byte count the way registries' UIs do.
+func humanSize(n int64) string {
+	const unit = 1000
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "kMGTPE"[exp])
+}
+
+func usageError(format string, args ...any) error {
+	return failure.New(failure.Config, "usage", fmt.Errorf(format, args...), "see --help")
+}
+

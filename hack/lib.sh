@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Shared settings for bakery's development scripts. Sourced, never run.
+# Everything the scripts start lives under $STATE (git-ignored, project-local);
+# tools built from the Go module proxy are cached under $CACHE so a fresh clone
+# does not rebuild them.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+STATE=${BAKERY_STATE_DIR:-$ROOT/.bakery}
+CACHE=${BAKERY_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/bakery}
+REGISTRY_ADDR=${BAKERY_REGISTRY_ADDR:-127.0.0.1:5000}
+BUILDKIT_SOCK=$STATE/buildkit/buildkitd.sock
+BASE_IMAGE=${BAKERY_BASE_IMAGE:-$REGISTRY_ADDR/base/debian:bookworm}
+DEBIAN_SUITE=bookworm
+
+# Versions come from go.mod so the daemon always matches the client bakery links.
+modversion() { (cd "$ROOT" && go list -m -f '{{.Version}}' "$1"); }
+
+log() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# debian_mirror prints the Debian mirror apt is configured with (deb822 or one-line format).
+debian_mirror() {
+  local m=""
+  if compgen -G "/etc/apt/sources.list.d/*.sources" >/dev/null; then
+    m=$(awk '/^URIs:/ {print $2}' /etc/apt/sources.list.d/*.sources | grep -v -- '-security' | head -n1)
+  fi
+  if [ -z "$m" ] && [ -f /etc/apt/sources.list ]; then
+    m=$(awk '$1=="deb" && $0 !~ /security/ {for(i=2;i<=NF;i++) if ($i ~ /^[a-z]+:\/\//) {print $i; exit}}' /etc/apt/sources.list)
+  fi
+  [ -n "$m" ] || die "no Debian mirror found in apt's configuration (/etc/apt/sources.list*)"
+  echo "$m"
+}
+
+registry_up() { curl -fsS -o /dev/null "http://$REGISTRY_ADDR/v2/" 2>/dev/null; }

@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# setup.sh installs and starts everything bakery's demo and tests need, on a
+# fresh Debian 12 machine with no Docker engine and no internet beyond the Go
+# module proxy and Debian's mirror:
+#   - runc, the distribution registry and debootstrap from Debian's packages;
+#   - buildkitd/buildctl built from the moby/buildkit version go.mod pins;
+#   - the registry on $REGISTRY_ADDR and buildkitd (OCI worker, runc) on a unix
+#     socket under .bakery/;
+#   - a Debian base image made with debootstrap, pushed to the local registry.
+# Running it twice is harmless; hack/stop.sh stops what it started.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+install_packages() {
+  local missing=()
+  command -v runc >/dev/null || missing+=(runc)
+  command -v docker-registry >/dev/null || missing+=(docker-registry)
+  command -v debootstrap >/dev/null || missing+=(debootstrap)
+  command -v curl >/dev/null || missing+=(curl)
+  [ ${#missing[@]} -eq 0 ] && return
+  log "installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}" ca-certificates
+}
+
+# build_buildkit builds buildkitd and buildctl in a throwaway module that
+# requires exactly the moby/buildkit version of bakery's go.mod (go install
+# @version is refused because buildkit's go.mod has exclude directives).
+build_buildkit() {
+  local ver; ver=$(modversion github.com/moby/buildkit)
+  BUILDKIT_BIN=$CACHE/buildkit-$ver
+  if [ -x "$BUILDKIT_BIN/buildkitd" ] && [ -x "$BUILDKIT_BIN/buildctl" ]; then return; fi
+  log "building buildkitd and buildctl $ver from the Go module proxy (about 2 minutes cold)"
+  local src=$CACHE/src/buildkit-$ver
+  mkdir -p "$src" "$BUILDKIT_BIN"
+  cat >"$src/go.mod" <<MOD
+module bakery.local/buildkit-tools
+
+go 1.24
+
+require github.com/moby/buildkit $ver
+MOD
+  cat >"$src/tools.go" <<'GO'
+//go:build tools
+
+package tools
+
+import (
+	_ "github.com/moby/buildkit/cmd/buildctl"
+	_ "github.com/moby/buildkit/cmd/buildkitd"
+)
+GO
+  (cd "$src" && go mod tidy && \
+    CGO_ENABLED=0 go build -trimpath -o "$BUILDKIT_BIN/buildkitd" github.com/moby/buildkit/cmd/buildkitd && \
+    CGO_ENABLED=0 go build -trimpath -o "$BUILDKIT_BIN/buildctl" github.com/moby/buildkit/cmd/buildctl)
+}
+
+start_registry() {
+  if registry_up; then return; fi
+  log "starting the distribution registry on $REGISTRY_ADDR"
+  mkdir -p "$STATE/registry/data"
+  cat >"$STATE/registry/config.yml" <<YML
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: $STATE/registry/data
+  delete:
+    enabled: true
+http:
+  addr: $REGISTRY_ADDR
+YML
+  nohup docker-registry serve "$STATE/registry/config.yml" >"$STATE/registry/log" 2>&1 &
+  echo $! >"$STATE/registry/pid"
+  for _ in $(seq 1 50); do registry_up && return; sleep 0.2; done
+  die "the registry did not come up on $REGISTRY_ADDR; see $STATE/registry/log"
+}
+
+buildkit_up() { [ -S "$BUILDKIT_SOCK" ] && "$BUILDKIT_BIN/buildctl" --addr "unix://$BUILDKIT_SOCK" debug workers >/dev/null 2>&1; }
+
+start_buildkitd() {
+  if buildkit_up; then return; fi
+  log "starting buildkitd (OCI worker, runc) on unix://$BUILDKIT_SOCK"
+  mkdir -p "$STATE/buildkit/root"
+  cat >"$STATE/buildkit/buildkitd.toml" <<TOML
+[registry."$REGISTRY_ADDR"]
+  http = true
+  insecure = true
+[registry."127.0.0.1:5001"]
+  http = true
+  insecure = true
+TOML
+  rm -f "$BUILDKIT_SOCK"
+  nohup "$BUILDKIT_BIN/buildkitd" --root "$STATE/buildkit/root" --addr "unix://$BUILDKIT_SOCK" \
+    --config "$STATE/buildkit/buildkitd.toml" --oci-worker=true --containerd-worker=false \
+    >"$STATE/buildkit/log" 2>&1 &
+  echo $! >"$STATE/buildkit/pid"
+  for _ in $(seq 1 100); do buildkit_up && return; sleep 0.2; done
+  die "buildkitd did not come up; see $STATE/buildkit/log"
+}
+
+# base_image pushes a Debian minbase rootfs as a single-layer linux/amd64 image.
+# The rootfs tarball is cached; the registry (project-local) gets it on each fresh start.
+base_image() {
+  if curl -fsS -o /dev/null -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+      "http://$REGISTRY_ADDR/v2/base/debian/manifests/$DEBIAN_SUITE"; then return; fi
+  local tarball=$CACHE/debian-$DEBIAN_SUITE-minbase-amd64.tar.gz
+  if [ ! -s "$tarball" ]; then
+    local mirror; mirror=$(debian_mirror)
+    local dir=$CACHE/rootfs-$DEBIAN_SUITE.tmp
+    rm -rf "$dir"; mkdir -p "$dir"
+    log "debootstrap --variant=minbase $DEBIAN_SUITE from $mirror (a few minutes)"
+    debootstrap --variant=minbase --arch=amd64 "$DEBIAN_SUITE" "$dir" "$mirror" >"$CACHE/debootstrap.log" 2>&1 \
+      || die "debootstrap failed; see $CACHE/debootstrap.log"
+    rm -rf "$dir"/var/cache/apt/archives/*.deb "$dir"/var/lib/apt/lists/*
+    tar --numeric-owner --exclude=./dev/* --exclude=./proc/* --exclude=./sys/* \
+      -C "$dir" -czf "$tarball.tmp" . && mv "$tarball.tmp" "$tarball"
+    rm -rf "$dir"
+  fi
+  log "pushing $BASE_IMAGE"
+  (cd "$ROOT" && go run ./hack/pushbase --layer "$tarball" --ref "$BASE_IMAGE" --platform linux/amd64)
+}
+
+mkdir -p "$STATE" "$CACHE"
+install_packages
+build_buildkit
+start_registry
+start_buildkitd
+base_image
+log "ready: registry http://$REGISTRY_ADDR, buildkitd unix://$BUILDKIT_SOCK, base $BASE_IMAGE"

@@ -1,0 +1,136 @@
+// Package config loads and validates bakery.yaml.
+//
+// The file is decoded strictly (unknown keys and wrong types are errors that
+// name the file, line and key), then every setting may be overridden through
+// viper by a BAKERY_* environment variable or a bound flag, then the result
+// validates itself. See docs/config.md for the schema.
+package config
+
+// DefaultFile is the config file looked up in the working directory.
+const DefaultFile = "bakery.yaml"
+
+// Target types.
+const (
+	TypeContainer = "container"
+	TypePacker    = "packer"
+)
+
+// Config is the whole of bakery.yaml, schema version 1.
+type Config struct {
+	Version      int                `yaml:"version"`
+	Builder      Builder            `yaml:"builder"`
+	Targets      map[string]*Target `yaml:"targets"`
+	Environments []Environment      `yaml:"environments"`
+	// Signing and Verification are reserved for bakery attest and are not read yet.
+	Signing      map[string]any `yaml:"signing"`
+	Verification map[string]any `yaml:"verification"`
+
+	// File is the path the config was read from; Dir is its directory, which
+	// relative paths in the file are resolved against.
+	File string `yaml:"-"`
+	Dir  string `yaml:"-"`
+}
+
+// Builder says how to reach buildkitd and how much to build at once.
+type Builder struct {
+	// Address is buildkitd's address: unix:///path or tcp://host:port.
+	Address string `yaml:"address"`
+	TLS     TLS    `yaml:"tls"`
+	// MaxParallel bounds how many targets build at once.
+	MaxParallel int `yaml:"max_parallel"`
+}
+
+// TLS holds the mTLS files for a tcp:// buildkitd.
+type TLS struct {
+	CACert     string `yaml:"ca_cert"`
+	Cert       string `yaml:"cert"`
+	Key        string `yaml:"key"`
+	ServerName string `yaml:"server_name"`
+}
+
+// Target is one thing bakery builds: a container image or (type: packer) a machine image.
+type Target struct {
+	Name string `yaml:"-"`
+	Type string `yaml:"type"`
+
+	// type: container
+	Context    string            `yaml:"context"`
+	Dockerfile string            `yaml:"dockerfile"`
+	Target     string            `yaml:"target"`
+	Args       map[string]string `yaml:"args"`
+	Labels     map[string]string `yaml:"labels"`
+	Platforms  []string          `yaml:"platforms"`
+	Secrets    []Secret          `yaml:"secrets"`
+	CacheFrom  []string          `yaml:"cache_from"`
+	CacheTo    []string          `yaml:"cache_to"`
+
+	// type: packer
+	Template  string            `yaml:"template"`
+	Variables map[string]string `yaml:"variables"`
+	Only      []string          `yaml:"only"`
+	Except    []string          `yaml:"except"`
+}
+
+// Secret is a build secret exposed to RUN --mount=type=secret,id=ID, read
+// from an environment variable or a file at build time. Its value never
+// enters the config, logs or build metadata.
+type Secret struct {
+	ID   string `yaml:"id"`
+	Env  string `yaml:"env"`
+	File string `yaml:"file"`
+}
+
+// Environment is one stage images move through. The first environment
+// receives builds.
+type Environment struct {
+	Name string `yaml:"name"`
+	// Repository is a repository prefix; target T lives at Repository/T.
+	Repository string `yaml:"repository"`
+	// Tag is a text/template for the environment's tag, given .Target and .Env.
+	Tag string `yaml:"tag"`
+	// Insecure allows plain HTTP to the registry (for loopback registries).
+	Insecure bool `yaml:"insecure"`
+}
+
+// DefaultMaxParallel is used when builder.max_parallel is not set.
+const DefaultMaxParallel = 2
+
+// DefaultBuilderAddress is BuildKit's own default socket.
+const DefaultBuilderAddress = "unix:///run/buildkit/buildkitd.sock"
+
+// DefaultTagTemplate names an environment's tag after the environment.
+const DefaultTagTemplate = "{{ .Env }}"
+
+func (c *Config) applyDefaults() {
+	if c.Builder.Address == "" {
+		c.Builder.Address = DefaultBuilderAddress
+	}
+	if c.Builder.MaxParallel == 0 {
+		c.Builder.MaxParallel = DefaultMaxParallel
+	}
+	for i := range c.Environments {
+		if c.Environments[i].Tag == "" {
+			c.Environments[i].Tag = DefaultTagTemplate
+		}
+	}
+	for _, t := range c.Targets {
+		if t.Type == TypeContainer {
+			if t.Context == "" {
+				t.Context = "."
+			}
+			if t.Dockerfile == "" {
+				t.Dockerfile = "Dockerfile"
+			}
+		}
+	}
+}
+
+// Environment returns the environment with the given name.
+func (c *Config) Environment(name string) (*Environment, bool) {
+	for i := range c.Environments {
+		if c.Environments[i].Name == name {
+			return &c.Environments[i], true
+		}
+	}
+	return nil, false
+}

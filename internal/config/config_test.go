@@ -1,0 +1,237 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/spf13/pflag"
+
+	"github.com/bakeryhq/bakery/internal/failure"
+)
+
+const valid = `version: 1
+builder:
+  address: unix:///run/buildkit/buildkitd.sock
+  max_parallel: 3
+targets:
+  web:
+    type: container
+    context: app
+    args:
+      VERSION: "1.2"
+    labels:
+      org.opencontainers.image.title: web
+    platforms: [linux/amd64, linux/arm64]
+    secrets:
+      - id: token
+        env: TOKEN
+    cache_from: ["type=registry,ref=127.0.0.1:5000/cache/web"]
+  ami:
+    type: packer
+    template: ami.pkr.hcl
+environments:
+  - name: dev
+    repository: 127.0.0.1:5000/dev
+    insecure: true
+  - name: prod
+    repository: registry.example/prod
+    tag: "{{ .Target }}-{{ .Env }}"
+`
+
+func write(t *testing.T, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "bakery.yaml")
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestLoadValid(t *testing.T) {
+	cfg, err := Load(Options{File: write(t, valid)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	web := cfg.Targets["web"]
+	if web.Name != "web" || web.Dockerfile != "Dockerfile" || web.Args["VERSION"] != "1.2" {
+		t.Errorf("web = %+v", web)
+	}
+	if got := web.Labels["org.opencontainers.image.title"]; got != "web" {
+		t.Errorf("dotted label key lost: %v", web.Labels)
+	}
+	if cfg.Builder.MaxParallel != 3 || len(web.Platforms) != 2 {
+		t.Errorf("builder = %+v platforms = %v", cfg.Builder, web.Platforms)
+	}
+	if cfg.Environments[0].Tag != DefaultTagTemplate {
+		t.Errorf("default tag = %q", cfg.Environments[0].Tag)
+	}
+	tag, err := cfg.Environments[1].RenderTag("web")
+	if err != nil || tag != "web-prod" {
+		t.Errorf("RenderTag = %q, %v", tag, err)
+	}
+	repo, err := cfg.Environments[0].RepositoryFor("web")
+	if err != nil || repo.String() != "127.0.0.1:5000/dev/web" || repo.Scheme() != "http" {
+		t.Errorf("RepositoryFor = %v (%s), %v", repo, repo.Scheme(), err)
+	}
+}
+
+// TestLoadErrors checks that each bad input names the file, the line and the
+// key, and is of class Config (exit code 2).
+func TestLoadErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name, content string
+		want          []string
+	}{
+		{"unknown key", strings.Replace(valid, "    context: app", "    contxt: app", 1),
+			[]string{"bakery.yaml:8:", "targets.web.contxt: unknown key", "expected one of:", "context"}},
+		{"wrong type", strings.Replace(valid, "max_parallel: 3", "max_parallel: lots", 1),
+			[]string{"bakery.yaml:4:", "builder.max_parallel", "cannot unmarshal text `lots` into int"}},
+		{"list expected", strings.Replace(valid, "platforms: [linux/amd64, linux/arm64]", "platforms: {a: b}", 1),
+			[]string{"bakery.yaml:", "targets.web.platforms", "mapping"}},
+		{"missing version", strings.Replace(valid, "version: 1\n", "", 1),
+			[]string{"version: required", "version: 1"}},
+		{"missing type", strings.Replace(valid, "    type: packer\n", "", 1),
+			[]string{"bakery.yaml:", "targets.ami.type: required"}},
+		{"missing repository", strings.Replace(valid, "    repository: registry.example/prod\n", "", 1),
+			[]string{"environments[1].repository: required"}},
+		{"container field on packer", strings.Replace(valid, "    template: ami.pkr.hcl", "    template: ami.pkr.hcl\n    dockerfile: x", 1),
+			[]string{"targets.ami.dockerfile: not valid for a packer target"}},
+		{"bad platform", strings.Replace(valid, "linux/arm64]", "arm64]", 1),
+			[]string{"targets.web.platforms[1]: invalid platform \"arm64\""}},
+		{"secret without source", strings.Replace(valid, "        env: TOKEN\n", "", 1),
+			[]string{"targets.web.secrets[0]", "one source"}},
+		{"bad tag template", strings.Replace(valid, "{{ .Target }}-{{ .Env }}", "{{ .Nope }}", 1),
+			[]string{"environments[1].tag", "bad template"}},
+		{"bad address", strings.Replace(valid, "unix:///run/buildkit/buildkitd.sock", "http://x", 1),
+			[]string{"bakery.yaml:3:", "builder.address", "unsupported scheme"}},
+		{"invalid yaml", "version: 1\ntargets: [\n", []string{"bakery.yaml", "YAML"}},
+		{"upper-case target", strings.Replace(valid, "  web:", "  Web:", 1),
+			[]string{"invalid target name \"Web\""}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Load(Options{File: write(t, tc.content)})
+			if err == nil {
+				t.Fatal("Load succeeded")
+			}
+			if c := failure.ClassOf(err); c != failure.Config {
+				t.Errorf("class = %v, want config", c)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+			for _, line := range strings.Split(err.Error(), "\n") {
+				if !strings.Contains(line, "bakery.yaml") {
+					t.Errorf("line %q does not name the file", line)
+				}
+			}
+		})
+	}
+}
+
+func TestLoadMissingFile(t *testing.T) {
+	t.Chdir(t.TempDir())
+	_, err := Load(Options{})
+	if failure.ClassOf(err) != failure.Config || !strings.Contains(err.Error(), "bakery.yaml: config file not found") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestLoadFindsFileInWorkingDirectoryAndEnv(t *testing.T) {
+	dir := filepath.Dir(write(t, valid))
+	t.Chdir(dir)
+	if _, err := Load(Options{}); err != nil {
+		t.Fatalf("./bakery.yaml: %v", err)
+	}
+	other := write(t, strings.Replace(valid, "max_parallel: 3", "max_parallel: 7", 1))
+	t.Setenv("BAKERY_CONFIG", other)
+	cfg, err := Load(Options{})
+	if err != nil || cfg.Builder.MaxParallel != 7 {
+		t.Fatalf("BAKERY_CONFIG not used: %v %v", cfg, err)
+	}
+}
+
+// TestOverrides checks the precedence flag > environment > file.
+func TestOverrides(t *testing.T) {
+	file := write(t, valid)
+	t.Setenv("BAKERY_BUILDER_ADDRESS", "tcp://env:1234")
+	t.Setenv("BAKERY_BUILDER_MAX_PARALLEL", "5")
+	t.Setenv("BAKERY_TARGETS_WEB_CONTEXT", "elsewhere")
+	t.Setenv("BAKERY_TARGETS_WEB_PLATFORMS", "linux/riscv64, linux/s390x")
+	t.Setenv("BAKERY_TARGETS_WEB_ARGS_VERSION", "2.0")
+	t.Setenv("BAKERY_TARGETS_WEB_CACHE_FROM", `"type=registry,ref=h/c:1",h/c:2`)
+	t.Setenv("BAKERY_ENVIRONMENTS_PROD_REPOSITORY", "other.example/prod")
+	t.Setenv("BAKERY_ENVIRONMENTS_DEV_INSECURE", "false")
+
+	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+	AddFlags(fs)
+	cfg, err := Load(Options{File: file, Flags: fs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	web := cfg.Targets["web"]
+	if cfg.Builder.Address != "tcp://env:1234" || cfg.Builder.MaxParallel != 5 {
+		t.Errorf("builder = %+v", cfg.Builder)
+	}
+	if web.Context != "elsewhere" || strings.Join(web.Platforms, " ") != "linux/riscv64 linux/s390x" || web.Args["VERSION"] != "2.0" {
+		t.Errorf("web = %+v", web)
+	}
+	if len(web.CacheFrom) != 2 || web.CacheFrom[0] != "type=registry,ref=h/c:1" || web.CacheFrom[1] != "h/c:2" {
+		t.Errorf("cache_from = %q", web.CacheFrom)
+	}
+	if cfg.Environments[1].Repository != "other.example/prod" || cfg.Environments[0].Insecure {
+		t.Errorf("environments = %+v", cfg.Environments)
+	}
+
+	if err := fs.Parse([]string{"--builder", "unix:///flag.sock", "--max-parallel", "9"}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err = Load(Options{File: file, Flags: fs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Builder.Address != "unix:///flag.sock" || cfg.Builder.MaxParallel != 9 {
+		t.Errorf("flags did not win: %+v", cfg.Builder)
+	}
+}
+
+func TestOverrideBadEnvValue(t *testing.T) {
+	t.Setenv("BAKERY_BUILDER_MAX_PARALLEL", "many")
+	_, err := Load(Options{File: write(t, valid)})
+	if failure.ClassOf(err) != failure.Config || !strings.Contains(err.Error(), "BAKERY_BUILDER_MAX_PARALLEL") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestParseCache(t *testing.T) {
+	c, err := ParseCache("host/repo:cache")
+	if err != nil || c.Type != "registry" || c.Attrs["ref"] != "host/repo:cache" {
+		t.Errorf("bare ref: %+v %v", c, err)
+	}
+	c, err = ParseCache("type=local,src=/tmp/cache")
+	if err != nil || c.Type != "local" || c.Attrs["src"] != "/tmp/cache" {
+		t.Errorf("local: %+v %v", c, err)
+	}
+	for _, bad := range []string{"", "type=registry", "type=registry,nokv"} {
+		if _, err := ParseCache(bad); err == nil {
+			t.Errorf("ParseCache(%q) succeeded", bad)
+		}
+	}
+}
+
+func TestErrorsAreOneLineEach(t *testing.T) {
+	_, err := Load(Options{File: write(t, "version: 2\ntargets: {}\nenvironments: []\n")})
+	var joined interface{ Unwrap() []error }
+	if !errors.As(err, &joined) || len(joined.Unwrap()) < 3 {
+		t.Fatalf("want several problems reported at once, got %v", err)
+	}
+	for _, e := range joined.Unwrap() {
+		if strings.Contains(e.Error(), "\n") {
+			t.Errorf("multi-line error: %q", e)
+		}
+	}
+}

@@ -1,0 +1,415 @@
+package config
+
+import (
+	"bytes"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+	"gopkg.in/yaml.v3"
+
+	"github.com/bakeryhq/bakery/internal/failure"
+)
+
+// EnvPrefix prefixes every environment variable that overrides a setting:
+// builder.max_parallel is BAKERY_BUILDER_MAX_PARALLEL, targets.web.context is
+// BAKERY_TARGETS_WEB_CONTEXT, environments.dev.repository is
+// BAKERY_ENVIRONMENTS_DEV_REPOSITORY. The config file itself comes from
+// BAKERY_CONFIG.
+const EnvPrefix = "BAKERY"
+
+// flagKeys maps the flags AddFlags defines to the settings they override.
+var flagKeys = map[string]string{
+	"builder":      "builder.address",
+	"max-parallel": "builder.max_parallel",
+}
+
+// AddFlags defines the flags that override settings of the config file.
+func AddFlags(fs *pflag.FlagSet) {
+	fs.String("builder", "", "buildkitd address, unix:///path or tcp://host:port (builder.address, BAKERY_BUILDER_ADDRESS)")
+	fs.Int("max-parallel", 0, "how many targets build at once (builder.max_parallel, BAKERY_BUILDER_MAX_PARALLEL)")
+}
+
+// Options says where Load finds the config and its overrides.
+type Options struct {
+	// File is the config file; empty means $BAKERY_CONFIG, then ./bakery.yaml.
+	File string
+	// Flags holds the flags defined by AddFlags; only changed flags override.
+	Flags *pflag.FlagSet
+}
+
+// Load reads, overrides, defaults and validates the config. Every error it
+// returns is of class failure.Config and names the file, the key and what is
+// expected.
+func Load(opts Options) (*Config, error) {
+	v := viper.New()
+	v.SetEnvPrefix(EnvPrefix)
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_", "-", "_"))
+	v.AutomaticEnv()
+	v.SetConfigType("yaml")
+	if opts.Flags != nil {
+		for flag, key := range flagKeys {
+			if f := opts.Flags.Lookup(flag); f != nil {
+				if err := v.BindPFlag(key, f); err != nil {
+					return nil, failure.New(failure.Internal, "flag --"+flag, err, "")
+				}
+			}
+		}
+	}
+
+	file := opts.File
+	if file == "" {
+		file = v.GetString("config")
+	}
+	if file == "" {
+		file = DefaultFile
+	}
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		hint := "pass --config FILE or set BAKERY_CONFIG; docs/config.md has a complete example"
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, failure.New(failure.Config, file, errors.New("config file not found"), hint)
+		}
+		return nil, failure.New(failure.Config, file, err, hint)
+	}
+	if err := v.ReadConfig(bytes.NewReader(raw)); err != nil {
+		return nil, failure.New(failure.Config, file, fmt.Errorf("not valid YAML: %w", err), "fix the syntax")
+	}
+
+	cfg, err := decodeStrict(file, raw)
+	if err != nil {
+		return nil, err
+	}
+	abs, err := filepath.Abs(file)
+	if err != nil {
+		return nil, failure.New(failure.Config, file, err, "")
+	}
+	cfg.File, cfg.Dir = file, filepath.Dir(abs)
+	for name, t := range cfg.Targets {
+		if t == nil {
+			t = &Target{}
+			cfg.Targets[name] = t
+		}
+		t.Name = name
+	}
+	if err := overlay(v, reflect.ValueOf(cfg).Elem(), ""); err != nil {
+		return nil, failure.New(failure.Config, file, err, "fix the environment variable or flag")
+	}
+	cfg.applyDefaults()
+	if err := cfg.validate(newLines(file, raw)); err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// decodeStrict decodes raw into a Config, reporting every unknown key and
+// every wrong type with its file:line and key path.
+func decodeStrict(file string, raw []byte) (*Config, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(raw, &root); err != nil {
+		return nil, failure.New(failure.Config, file, err, "fix the YAML syntax")
+	}
+	cfg := &Config{}
+	if len(root.Content) == 0 {
+		return nil, failure.New(failure.Config, file, errors.New("the file is empty"), "start from the example in docs/config.md")
+	}
+	var errs []error
+	checkKeys(file, root.Content[0], reflect.TypeOf(cfg).Elem(), "", &errs)
+	lines := newLines(file, raw)
+	if err := root.Content[0].Decode(cfg); err != nil {
+		var te *yaml.TypeError
+		if !errors.As(err, &te) {
+			return nil, failure.New(failure.Config, file, err, "")
+		}
+		for _, msg := range te.Errors {
+			errs = append(errs, lines.typeError(msg))
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return cfg, nil
+}
+
+// checkKeys walks the YAML tree next to the Go type and reports keys the
+// schema does not have, listing the keys it does.
+func checkKeys(file string, n *yaml.Node, t reflect.Type, path string, errs *[]error) {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		if n.Kind != yaml.MappingNode {
+			return // the decoder reports the type mismatch
+		}
+		fields := map[string]reflect.Type{}
+		var known []string
+		for i := 0; i < t.NumField(); i++ {
+			tag := strings.Split(t.Field(i).Tag.Get("yaml"), ",")[0]
+			if tag == "" || tag == "-" {
+				continue
+			}
+			fields[tag] = t.Field(i).Type
+			known = append(known, tag)
+		}
+		sort.Strings(known)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			ft, ok := fields[k.Value]
+			if !ok {
+				*errs = append(*errs, failure.New(failure.Config, fmt.Sprintf("%s:%d", file, k.Line),
+					fmt.Errorf("%s: unknown key", join(path, k.Value)),
+					"expected one of: "+strings.Join(known, ", ")))
+				continue
+			}
+			checkKeys(file, n.Content[i+1], ft, join(path, k.Value), errs)
+		}
+	case reflect.Map:
+		if n.Kind != yaml.MappingNode {
+			return
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			checkKeys(file, n.Content[i+1], t.Elem(), join(path, n.Content[i].Value), errs)
+		}
+	case reflect.Slice:
+		if n.Kind != yaml.SequenceNode {
+			return
+		}
+		for i, item := range n.Content {
+			checkKeys(file, item, t.Elem(), fmt.Sprintf("%s[%d]", path, i), errs)
+		}
+	}
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// envName is the environment variable that overrides the setting at path.
+func envName(path string) string {
+	return EnvPrefix + "_" + strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(path))
+}
+
+// overlay replaces every scalar setting that viper has a value for (a changed
+// flag, an environment variable, or the file itself) with viper's value, so
+// that flags beat the environment and the environment beats the file.
+// Environments are addressed by name: environments.dev.repository.
+func overlay(v *viper.Viper, val reflect.Value, path string) error {
+	switch val.Kind() {
+	case reflect.Pointer:
+		if val.IsNil() {
+			return nil
+		}
+		return overlay(v, val.Elem(), path)
+	case reflect.Struct:
+		t := val.Type()
+		for i := 0; i < t.NumField(); i++ {
+			tag := strings.Split(t.Field(i).Tag.Get("yaml"), ",")[0]
+			if tag == "" || tag == "-" {
+				continue
+			}
+			if err := overlay(v, val.Field(i), join(path, tag)); err != nil {
+				return err
+			}
+		}
+	case reflect.Map:
+		if val.Type().Elem().Kind() == reflect.Interface {
+			return nil // reserved sections
+		}
+		for _, k := range val.MapKeys() {
+			elem := val.MapIndex(k)
+			if elem.Kind() == reflect.String {
+				if s, ok := lookup(v, join(path, k.String())); ok {
+					val.SetMapIndex(k, reflect.ValueOf(s))
+				}
+				continue
+			}
+			if err := overlay(v, elem, join(path, k.String())); err != nil {
+				return err
+			}
+		}
+	case reflect.Slice:
+		if val.Type().Elem().Kind() == reflect.String {
+			if raw := v.Get(path); v.IsSet(path) && raw != nil {
+				val.Set(reflect.ValueOf(toStrings(raw)))
+			}
+			return nil
+		}
+		for i := 0; i < val.Len(); i++ {
+			elem := val.Index(i)
+			name := elem.FieldByName("Name")
+			if !name.IsValid() || name.String() == "" {
+				continue
+			}
+			if err := overlay(v, elem, join(path, name.String())); err != nil {
+				return err
+			}
+		}
+	case reflect.String:
+		if s, ok := lookup(v, path); ok {
+			val.SetString(s)
+		}
+	case reflect.Int:
+		if s, ok := lookup(v, path); ok {
+			n, err := strconv.Atoi(s)
+			if err != nil {
+				return fmt.Errorf("%s (%s): %q is not a whole number", path, envName(path), s)
+			}
+			val.SetInt(int64(n))
+		}
+	case reflect.Bool:
+		if s, ok := lookup(v, path); ok {
+			b, err := strconv.ParseBool(s)
+			if err != nil {
+				return fmt.Errorf("%s (%s): %q is not true or false", path, envName(path), s)
+			}
+			val.SetBool(b)
+		}
+	}
+	return nil
+}
+
+// lookup returns viper's value for path as a string, if it has a non-empty one.
+func lookup(v *viper.Viper, path string) (string, bool) {
+	if !v.IsSet(path) {
+		return "", false
+	}
+	raw := v.Get(path)
+	switch raw.(type) {
+	case nil, map[string]any, []any:
+		return "", false
+	}
+	s := fmt.Sprint(raw)
+	return s, s != ""
+}
+
+// toStrings converts a list from the file or a comma-separated value from the
+// environment or a flag into a string list.
+func toStrings(raw any) []string {
+	var out []string
+	switch x := raw.(type) {
+	case []any:
+		for _, e := range x {
+			out = append(out, fmt.Sprint(e))
+		}
+	case []string:
+		out = append(out, x...)
+	default:
+		// Comma-separated, with CSV quoting for items that hold commas
+		// (cache entries do): "type=registry,ref=host/cache",host/other
+		r := csv.NewReader(strings.NewReader(fmt.Sprint(x)))
+		r.TrimLeadingSpace = true
+		fields, err := r.Read()
+		if err != nil {
+			fields = strings.Split(fmt.Sprint(x), ",")
+		}
+		for _, e := range fields {
+			if e = strings.TrimSpace(e); e != "" {
+				out = append(out, e)
+			}
+		}
+	}
+	return out
+}
+
+// lines maps key paths to their line in the file, for error messages.
+type lines struct {
+	file   string
+	byPath map[string]int
+	byLine map[int]string
+}
+
+func newLines(file string, raw []byte) *lines {
+	l := &lines{file: file, byPath: map[string]int{}, byLine: map[int]string{}}
+	var root yaml.Node
+	if yaml.Unmarshal(raw, &root) == nil && len(root.Content) > 0 {
+		l.walk(root.Content[0], "")
+	}
+	return l
+}
+
+func (l *lines) walk(n *yaml.Node, path string) {
+	switch n.Kind {
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, val := n.Content[i], n.Content[i+1]
+			p := join(path, k.Value)
+			l.byPath[p] = k.Line
+			if _, ok := l.byLine[val.Line]; !ok || val.Kind == yaml.ScalarNode {
+				l.byLine[val.Line] = p
+			}
+			l.walk(val, p)
+		}
+	case yaml.SequenceNode:
+		for i, item := range n.Content {
+			p := fmt.Sprintf("%s[%d]", path, i)
+			if nameNode := mapValue(item, "name"); nameNode != "" {
+				l.byPath[join(path, nameNode)] = item.Line
+			}
+			l.byPath[p] = item.Line
+			if _, ok := l.byLine[item.Line]; !ok || item.Kind == yaml.ScalarNode {
+				l.byLine[item.Line] = p
+			}
+			l.walk(item, p)
+		}
+	}
+}
+
+func mapValue(n *yaml.Node, key string) string {
+	if n.Kind != yaml.MappingNode {
+		return ""
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1].Value
+		}
+	}
+	return ""
+}
+
+// at names the place of path: file:line when the key is in the file, else the file.
+func (l *lines) at(path string) string {
+	for p := path; p != ""; {
+		if n, ok := l.byPath[p]; ok {
+			return fmt.Sprintf("%s:%d", l.file, n)
+		}
+		i := strings.LastIndexAny(p, ".[")
+		if i < 0 {
+			break
+		}
+		p = p[:i]
+	}
+	return l.file
+}
+
+var yamlLine = regexp.MustCompile(`^line (\d+): (.*)$`)
+
+// typeError turns one of yaml.v3's "line N: cannot unmarshal ..." messages into
+// a classified error that names the key.
+func (l *lines) typeError(msg string) error {
+	m := yamlLine.FindStringSubmatch(msg)
+	if m == nil {
+		return failure.New(failure.Config, l.file, errors.New(msg), "")
+	}
+	n, _ := strconv.Atoi(m[1])
+	detail := strings.NewReplacer("!!str", "text", "!!int", "number", "!!bool", "boolean",
+		"!!map", "mapping", "!!seq", "list", "!!float", "number").Replace(m[2])
+	key := l.byLine[n]
+	if key != "" {
+		detail = key + ": " + detail
+	}
+	return failure.New(failure.Config, fmt.Sprintf("%s:%d", l.file, n), errors.New(detail), "see docs/config.md for the expected type")
+}

@@ -1,0 +1,207 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"strings"
+	"text/template"
+
+	"github.com/containerd/platforms"
+	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/bakeryhq/bakery/internal/failure"
+)
+
+// targetName is what a target may be called: it becomes a repository path component.
+var targetName = regexp.MustCompile(`^[a-z0-9]+(?:[._-][a-z0-9]+)*$`)
+
+// problems collects every validation problem, each tied to its file:line and key.
+type problems struct {
+	lines *lines
+	errs  []error
+}
+
+func (p *problems) add(path, hint, format string, args ...any) {
+	p.errs = append(p.errs, failure.New(failure.Config, p.lines.at(path),
+		fmt.Errorf("%s: %s", path, fmt.Sprintf(format, args...)), hint))
+}
+
+func (c *Config) validate(l *lines) error {
+	p := &problems{lines: l}
+	if c.Version != 1 {
+		if c.Version == 0 {
+			p.add("version", "add `version: 1` at the top of the file", "required")
+		} else {
+			p.add("version", "this bakery reads schema version 1", "unsupported version %d", c.Version)
+		}
+	}
+	c.validateBuilder(p)
+	if len(c.Targets) == 0 {
+		p.add("targets", "add at least one target; see docs/config.md", "required")
+	}
+	for name, t := range c.Targets {
+		t.validate(p, join("targets", name))
+	}
+	if len(c.Environments) == 0 {
+		p.add("environments", "add at least one environment; the first receives builds", "required")
+	}
+	seen := map[string]bool{}
+	for i, e := range c.Environments {
+		path := fmt.Sprintf("environments[%d]", i)
+		if e.Name == "" {
+			p.add(path+".name", "name every environment, e.g. dev, staging, prod", "required")
+		} else if seen[e.Name] {
+			p.add(path+".name", "environment names must be unique", "duplicate environment %q", e.Name)
+		}
+		seen[e.Name] = true
+		if e.Repository == "" {
+			p.add(path+".repository", "set a repository prefix such as registry.example/team", "required")
+		} else if _, err := name.NewRepository(e.Repository + "/x"); err != nil {
+			p.add(path+".repository", "use host[:port]/path in lower case", "%q is not a valid repository: %v", e.Repository, err)
+		}
+		if _, err := e.RenderTag("target"); err != nil {
+			p.add(path+".tag", "use a template such as {{ .Env }} or {{ .Target }}-{{ .Env }}", "%v", err)
+		}
+	}
+	return errors.Join(p.errs...)
+}
+
+func (c *Config) validateBuilder(p *problems) {
+	u, err := url.Parse(c.Builder.Address)
+	switch {
+	case err != nil:
+		p.add("builder.address", "use unix:///path/to/buildkitd.sock or tcp://host:port", "%v", err)
+	case u.Scheme != "unix" && u.Scheme != "tcp":
+		p.add("builder.address", "use unix:///path/to/buildkitd.sock or tcp://host:port", "unsupported scheme %q", u.Scheme)
+	}
+	tls := c.Builder.TLS
+	if (tls.Cert == "") != (tls.Key == "") {
+		p.add("builder.tls", "set both cert and key, or neither", "cert and key must be given together")
+	}
+	if (tls.CACert != "" || tls.Cert != "") && u != nil && u.Scheme != "tcp" {
+		p.add("builder.tls", "TLS applies to tcp:// addresses only", "set for a %s:// address", u.Scheme)
+	}
+	if c.Builder.MaxParallel < 1 {
+		p.add("builder.max_parallel", "use 1 or more", "must be at least 1, got %d", c.Builder.MaxParallel)
+	}
+}
+
+func (t *Target) validate(p *problems, path string) {
+	if !targetName.MatchString(t.Name) {
+		p.add(path, "use lower-case letters, digits and . _ - (it becomes part of the repository)", "invalid target name %q", t.Name)
+	}
+	containerOnly := map[string]bool{
+		"context": t.Context != "", "dockerfile": t.Dockerfile != "", "target": t.Target != "",
+		"args": len(t.Args) > 0, "labels": len(t.Labels) > 0, "platforms": len(t.Platforms) > 0,
+		"secrets": len(t.Secrets) > 0, "cache_from": len(t.CacheFrom) > 0, "cache_to": len(t.CacheTo) > 0,
+	}
+	packerOnly := map[string]bool{
+		"template": t.Template != "", "variables": len(t.Variables) > 0, "only": len(t.Only) > 0, "except": len(t.Except) > 0,
+	}
+	switch t.Type {
+	case TypeContainer:
+		rejectSet(p, path, packerOnly, "a container target")
+		for i, pl := range t.Platforms {
+			if _, err := platforms.Parse(pl); err != nil || strings.Count(pl, "/") < 1 {
+				p.add(fmt.Sprintf("%s.platforms[%d]", path, i), "use os/arch[/variant], e.g. linux/amd64", "invalid platform %q", pl)
+			}
+		}
+		for i, s := range t.Secrets {
+			sp := fmt.Sprintf("%s.secrets[%d]", path, i)
+			if s.ID == "" {
+				p.add(sp+".id", "give the id that RUN --mount=type=secret,id=... uses", "required")
+			}
+			if (s.Env == "") == (s.File == "") {
+				p.add(sp, "set exactly one of env or file", "secret %q needs one source", s.ID)
+			}
+		}
+		for key, refs := range map[string][]string{"cache_from": t.CacheFrom, "cache_to": t.CacheTo} {
+			for i, r := range refs {
+				if _, err := ParseCache(r); err != nil {
+					p.add(fmt.Sprintf("%s.%s[%d]", path, key, i), "use type=registry,ref=host/repo:tag or a plain reference", "%v", err)
+				}
+			}
+		}
+	case TypePacker:
+		rejectSet(p, path, containerOnly, "a packer target")
+		if t.Template == "" {
+			p.add(path+".template", "name the Packer template (.pkr.hcl) to build", "required for a packer target")
+		}
+	case "":
+		p.add(path+".type", "set type: container or type: packer", "required")
+	default:
+		p.add(path+".type", "set type: container or type: packer", "unknown type %q", t.Type)
+	}
+}
+
+func rejectSet(p *problems, path string, set map[string]bool, what string) {
+	for key, isSet := range set {
+		if isSet {
+			p.add(join(path, key), "remove it, or change the target's type", "not valid for %s", what)
+		}
+	}
+}
+
+// RenderTag renders the environment's tag for a target and checks it is a valid tag.
+func (e *Environment) RenderTag(target string) (string, error) {
+	tmpl, err := template.New("tag").Option("missingkey=error").Parse(e.Tag)
+	if err != nil {
+		return "", fmt.Errorf("bad template %q: %w", e.Tag, err)
+	}
+	var b bytes.Buffer
+	if err := tmpl.Execute(&b, struct{ Target, Env string }{target, e.Name}); err != nil {
+		return "", fmt.Errorf("bad template %q: %w", e.Tag, err)
+	}
+	tag := b.String()
+	if _, err := name.NewTag("example.invalid/x:" + tag); err != nil || tag == "" {
+		return "", fmt.Errorf("template %q renders %q, which is not a valid tag", e.Tag, tag)
+	}
+	return tag, nil
+}
+
+// RepositoryFor returns the repository target lives in, in this environment.
+func (e *Environment) RepositoryFor(target string) (name.Repository, error) {
+	var opts []name.Option
+	if e.Insecure {
+		opts = append(opts, name.Insecure)
+	}
+	return name.NewRepository(strings.TrimSuffix(e.Repository, "/")+"/"+target, opts...)
+}
+
+// Cache is a parsed cache_from / cache_to entry in buildx's syntax.
+type Cache struct {
+	Type  string
+	Attrs map[string]string
+}
+
+// ParseCache parses "type=registry,ref=host/repo:tag,mode=max" or a bare reference.
+func ParseCache(s string) (Cache, error) {
+	if s == "" {
+		return Cache{}, errors.New("empty cache entry")
+	}
+	if !strings.Contains(s, "=") {
+		return Cache{Type: "registry", Attrs: map[string]string{"ref": s}}, nil
+	}
+	c := Cache{Attrs: map[string]string{}}
+	for _, kv := range strings.Split(s, ",") {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok {
+			return Cache{}, fmt.Errorf("%q: %q is not key=value", s, kv)
+		}
+		if k == "type" {
+			c.Type = v
+		} else {
+			c.Attrs[k] = v
+		}
+	}
+	if c.Type == "" {
+		c.Type = "registry"
+	}
+	if c.Type == "registry" && c.Attrs["ref"] == "" {
+		return Cache{}, fmt.Errorf("%q: a registry cache needs ref=", s)
+	}
+	return c, nil
+}

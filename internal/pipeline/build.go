@@ -1,0 +1,158 @@
+// Package pipeline sequences the path of a digest for the commands: it picks
+// the Builder for each target, builds targets concurrently within the
+// configured bound, and only after a target's digest is safely in the registry
+// points the first environment's tag at it.
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/bakeryhq/bakery/builders"
+	"github.com/bakeryhq/bakery/builders/buildkit"
+	"github.com/bakeryhq/bakery/internal/config"
+	"github.com/bakeryhq/bakery/internal/failure"
+	"github.com/bakeryhq/bakery/internal/registry"
+)
+
+// BuildOptions configures Build.
+type BuildOptions struct {
+	// Progress shows build progress; nil shows none.
+	Progress buildkit.Progress
+	// Builders maps a target type to the Builder that bakes it. A missing
+	// container builder is connected to cfg.Builder.Address.
+	Builders map[string]builders.Builder
+}
+
+// Build bakes the named targets (all when names is empty) and returns one
+// Result per target that succeeded, in the order of names. Every failed target
+// contributes one classified error; the returned error joins them.
+func Build(ctx context.Context, cfg *config.Config, names []string, opts BuildOptions) ([]builders.Result, error) {
+	targets, err := Select(cfg, names)
+	if err != nil {
+		return nil, err
+	}
+	env := &cfg.Environments[0]
+	reqs := make([]builders.Request, len(targets))
+	registries := map[string]bool{}
+	for i, t := range targets {
+		repo, err := env.RepositoryFor(t.Name)
+		if err != nil {
+			return nil, failure.New(failure.Config, fmt.Sprintf("target %q", t.Name), err, "fix environments[0].repository")
+		}
+		reqs[i] = builders.Request{Target: t, Dir: cfg.Dir, Repository: repo}
+		// Fail before building anything if a destination registry is down.
+		if reg := repo.Registry; !registries[reg.Name()] {
+			registries[reg.Name()] = true
+			if err := registry.Ping(ctx, reg); err != nil {
+				return nil, err
+			}
+		}
+	}
+
+	byType := map[string]builders.Builder{}
+	for typ, b := range opts.Builders {
+		byType[typ] = b
+	}
+	if byType[config.TypeContainer] == nil && needs(targets, config.TypeContainer) {
+		bk, err := buildkit.New(ctx, cfg.Builder, cfg.Dir, opts.Progress)
+		if err != nil {
+			return nil, err
+		}
+		defer bk.Close()
+		byType[config.TypeContainer] = bk
+	}
+
+	results := make([]*builders.Result, len(reqs))
+	var mu sync.Mutex
+	var errs []error
+	g := new(errgroup.Group)
+	g.SetLimit(cfg.Builder.MaxParallel)
+	for i, req := range reqs {
+		g.Go(func() error {
+			res, err := buildOne(ctx, byType[req.Target.Type], env, req)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, err)
+				return nil
+			}
+			results[i] = &res
+			return nil
+		})
+	}
+	_ = g.Wait() // errors are collected per target above
+	var out []builders.Result
+	for _, r := range results {
+		if r != nil {
+			out = append(out, *r)
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+func buildOne(ctx context.Context, b builders.Builder, env *config.Environment, req builders.Request) (builders.Result, error) {
+	subject := fmt.Sprintf("target %q", req.Target.Name)
+	if b == nil {
+		return builders.Result{}, failure.New(failure.Config, subject,
+			fmt.Errorf("type %s is validated but not built by this version of bakery", req.Target.Type),
+			"leave it out of the target list for now")
+	}
+	res, err := b.Build(ctx, req)
+	if err != nil {
+		return builders.Result{}, err
+	}
+	tag, err := env.RenderTag(req.Target.Name)
+	if err != nil {
+		return builders.Result{}, failure.New(failure.Config, subject, err, "fix the environment's tag")
+	}
+	ref := req.Repository.Digest(res.Digest.String())
+	if err := registry.Tag(ctx, ref, req.Repository.Tag(tag)); err != nil {
+		return builders.Result{}, failure.New(failure.ClassOf(err), subject, err, "")
+	}
+	res.Tags = append(res.Tags, tag)
+	return res, nil
+}
+
+// Select returns the named targets, or every target in name order when names
+// is empty. An unknown name is a config error that lists the known ones.
+func Select(cfg *config.Config, names []string) ([]*config.Target, error) {
+	known := make([]string, 0, len(cfg.Targets))
+	for n := range cfg.Targets {
+		known = append(known, n)
+	}
+	sort.Strings(known)
+	if len(names) == 0 {
+		names = known
+	}
+	var out []*config.Target
+	seen := map[string]bool{}
+	for _, n := range names {
+		if seen[n] {
+			continue
+		}
+		seen[n] = true
+		t, ok := cfg.Targets[n]
+		if !ok {
+			return nil, failure.New(failure.Config, fmt.Sprintf("target %q", n),
+				fmt.Errorf("not defined in %s", cfg.File), "known targets: "+strings.Join(known, ", "))
+		}
+		out = append(out, t)
+	}
+	return out, nil
+}
+
+func needs(targets []*config.Target, typ string) bool {
+	for _, t := range targets {
+		if t.Type == typ {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,69 @@
+// Package progress shows the progress of several concurrent builds in one
+// BuildKit progressui display, each vertex prefixed with its target's name,
+// as buildx does. Modes are buildx's: auto, tty, plain, quiet, rawjson.
+package progress
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/moby/buildkit/client"
+	"github.com/moby/buildkit/util/progress/progressui"
+)
+
+// Modes lists the accepted --progress values.
+var Modes = []string{"auto", "tty", "plain", "quiet", "rawjson"}
+
+// Printer fans in the status streams of concurrent builds into one display.
+type Printer struct {
+	ch   chan *client.SolveStatus
+	wg   sync.WaitGroup
+	done chan struct{}
+	err  error
+}
+
+// NewPrinter starts a display on out. Call Wait once every stream is closed.
+func NewPrinter(ctx context.Context, out io.Writer, mode string) (*Printer, error) {
+	d, err := progressui.NewDisplay(out, progressui.DisplayMode(mode))
+	if err != nil {
+		return nil, fmt.Errorf("--progress %s: %w", mode, err)
+	}
+	p := &Printer{ch: make(chan *client.SolveStatus), done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		// A display error must not block the builds: keep draining.
+		if _, err := d.UpdateFrom(context.WithoutCancel(ctx), p.ch); err != nil {
+			p.err = err
+			for range p.ch {
+			}
+		}
+	}()
+	return p, nil
+}
+
+// Stream returns a channel for one build's status updates. Every vertex is
+// shown as "[prefix] name". The caller (BuildKit's Solve) closes it.
+func (p *Printer) Stream(prefix string) chan *client.SolveStatus {
+	in := make(chan *client.SolveStatus)
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		for st := range in {
+			for _, v := range st.Vertexes {
+				v.Name = "[" + prefix + "] " + v.Name
+			}
+			p.ch <- st
+		}
+	}()
+	return in
+}
+
+// Wait closes the display after every stream is closed and returns its error.
+func (p *Printer) Wait() error {
+	p.wg.Wait()
+	close(p.ch)
+	<-p.done
+	return p.err
+}
