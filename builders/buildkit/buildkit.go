@@ -288,7 +288,7 @@ func solveError(subject string, err error) error {
 			return failure.New(failure.Unavailable, subject, errors.New(msg), "check that the registries it pulls from and pushes to are up")
 		}
 	}
-	return failure.New(failure.Build, subject, errors.New(msg), "see the build output above")
+	return failure.New(failure.Build, subject, errors.New(msg), "see the build output above, or rerun with --progress plain")
 }
 
 func abs(dir, p string) string {

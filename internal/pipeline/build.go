@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -44,14 +45,14 @@ func Build(ctx context.Context, cfg *config.Config, names []string, opts BuildOp
 	for i, t := range targets {
 		repo, err := env.RepositoryFor(t.Name)
 		if err != nil {
-			return nil, failure.New(failure.Config, fmt.Sprintf("target %q", t.Name), err, "fix environments[0].repository")
+			return nil, failure.New(failure.Config, subject(t), err, "fix environments[0].repository")
 		}
 		reqs[i] = builders.Request{Target: t, Dir: cfg.Dir, Repository: repo}
 		// Fail before building anything if a destination registry is down.
 		if reg := repo.Registry; !registries[reg.Name()] {
 			registries[reg.Name()] = true
 			if err := registry.Ping(ctx, reg); err != nil {
-				return nil, err
+				return nil, failure.New(failure.ClassOf(err), subject(t), err, "")
 			}
 		}
 	}
@@ -63,7 +64,7 @@ func Build(ctx context.Context, cfg *config.Config, names []string, opts BuildOp
 	if byType[config.TypeContainer] == nil && needs(targets, config.TypeContainer) {
 		bk, err := buildkit.New(ctx, cfg.Builder, cfg.Dir, opts.Progress)
 		if err != nil {
-			return nil, err
+			return nil, failure.New(failure.ClassOf(err), subject(targets...), err, "")
 		}
 		defer bk.Close()
 		byType[config.TypeContainer] = bk
@@ -98,9 +99,8 @@ func Build(ctx context.Context, cfg *config.Config, names []string, opts BuildOp
 }
 
 func buildOne(ctx context.Context, b builders.Builder, env *config.Environment, req builders.Request) (builders.Result, error) {
-	subject := fmt.Sprintf("target %q", req.Target.Name)
 	if b == nil {
-		return builders.Result{}, failure.New(failure.Config, subject,
+		return builders.Result{}, failure.New(failure.Config, subject(req.Target),
 			fmt.Errorf("type %s is validated but not built by this version of bakery", req.Target.Type),
 			"leave it out of the target list for now")
 	}
@@ -110,11 +110,11 @@ func buildOne(ctx context.Context, b builders.Builder, env *config.Environment, 
 	}
 	tag, err := env.RenderTag(req.Target.Name)
 	if err != nil {
-		return builders.Result{}, failure.New(failure.Config, subject, err, "fix the environment's tag")
+		return builders.Result{}, failure.New(failure.Config, subject(req.Target), err, "fix the environment's tag")
 	}
 	ref := req.Repository.Digest(res.Digest.String())
 	if err := registry.Tag(ctx, ref, req.Repository.Tag(tag)); err != nil {
-		return builders.Result{}, failure.New(failure.ClassOf(err), subject, err, "")
+		return builders.Result{}, failure.New(failure.ClassOf(err), subject(req.Target), err, "")
 	}
 	res.Tags = append(res.Tags, tag)
 	return res, nil
@@ -146,6 +146,18 @@ func Select(cfg *config.Config, names []string) ([]*config.Target, error) {
 		out = append(out, t)
 	}
 	return out, nil
+}
+
+// subject names the targets an error is about: target "a" or targets "a", "b".
+func subject(targets ...*config.Target) string {
+	quoted := make([]string, len(targets))
+	for i, t := range targets {
+		quoted[i] = strconv.Quote(t.Name)
+	}
+	if len(quoted) == 1 {
+		return "target " + quoted[0]
+	}
+	return "targets " + strings.Join(quoted, ", ")
 }
 
 func needs(targets []*config.Target, typ string) bool {

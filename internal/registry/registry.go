@@ -44,7 +44,7 @@ func Ping(ctx context.Context, reg name.Registry) error {
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return failure.New(failure.Unavailable, "registry "+reg.RegistryStr(), err,
-			"start it (make up) or fix the environment's repository")
+			"start it with `make up`, or fix the environment's repository")
 	}
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusUnauthorized {

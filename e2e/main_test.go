@@ -1,0 +1,193 @@
+//go:build e2e
+
+// Package e2e runs bakery's binary against the real services `make up`
+// starts: buildkitd (OCI worker, runc) and Debian's distribution registry.
+// Nothing is skipped: when the services are not running the suite fails.
+package e2e
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+var (
+	root    string // repository root
+	bin     string // the bakery binary under test
+	regAddr string // the real registry, host:port
+	bkAddr  string // buildkitd's address
+	runID   = fmt.Sprintf("e2e-%d", time.Now().UnixNano())
+	baseImg string
+	httpc   = &http.Client{Timeout: 30 * time.Second}
+)
+
+func TestMain(m *testing.M) {
+	if err := setup(); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(filepath.Dir(bin))
+	os.Exit(code)
+}
+
+func setup() error {
+	wd, err := os.Getwd()
+	if err != nil {
+		return err
+	}
+	root = filepath.Dir(wd)
+	regAddr = getenv("BAKERY_REGISTRY_ADDR", "127.0.0.1:5000")
+	bkAddr = getenv("BAKERY_BUILDER_ADDRESS", "unix://"+filepath.Join(root, ".bakery/buildkit/buildkitd.sock"))
+	baseImg = regAddr + "/base/debian:bookworm"
+	if resp, err := httpc.Get("http://" + regAddr + "/v2/"); err != nil {
+		return fmt.Errorf("the registry on %s is not running (%v): run `make up` first", regAddr, err)
+	} else {
+		resp.Body.Close()
+	}
+	if sock := strings.TrimPrefix(bkAddr, "unix://"); strings.HasPrefix(bkAddr, "unix://") {
+		if _, err := os.Stat(sock); err != nil {
+			return fmt.Errorf("buildkitd is not running at %s: run `make up` first", bkAddr)
+		}
+	}
+	dir, err := os.MkdirTemp("", "bakery-e2e")
+	if err != nil {
+		return err
+	}
+	bin = filepath.Join(dir, "bakery")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/bakery")
+	build.Dir, build.Stdout, build.Stderr = root, os.Stderr, os.Stderr
+	return build.Run()
+}
+
+func getenv(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+// result is one run of the bakery binary.
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+// bakery runs the binary with the builder address and extra environment set.
+func bakery(t *testing.T, env []string, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(append(os.Environ(), "BAKERY_BUILDER_ADDRESS="+bkAddr), env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	r := result{stdout: stdout.String(), stderr: stderr.String()}
+	var exit *exec.ExitError
+	switch {
+	case errors.As(err, &exit):
+		r.code = exit.ExitCode()
+	case err != nil:
+		t.Fatalf("running bakery: %v", err)
+	}
+	t.Logf("bakery %s: exit %d\nstderr:\n%s", strings.Join(args, " "), r.code, r.stderr)
+	return r
+}
+
+// manifest fetches repo's manifest at ref (tag or digest) from the real
+// registry and returns the body and the digest the registry reports.
+func manifest(t *testing.T, repo, ref string) (body []byte, digest string, status int) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("http://%s/v2/%s/manifests/%s", regAddr, repo, ref), nil)
+	req.Header.Set("Accept", strings.Join([]string{
+		"application/vnd.oci.image.index.v1+json", "application/vnd.oci.image.manifest.v1+json",
+		"application/vnd.docker.distribution.manifest.list.v2+json", "application/vnd.docker.distribution.manifest.v2+json",
+	}, ","))
+	resp, err := httpc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err = io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return body, resp.Header.Get("Docker-Content-Digest"), resp.StatusCode
+}
+
+func blob(t *testing.T, repo, digest string, v any) {
+	t.Helper()
+	resp, err := httpc.Get(fmt.Sprintf("http://%s/v2/%s/blobs/%s", regAddr, repo, digest))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("blob %s@%s: %s", repo, digest, resp.Status)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// tags lists repo's tags in the real registry (none when the repository does not exist).
+func tags(t *testing.T, repo string) []string {
+	t.Helper()
+	resp, err := httpc.Get(fmt.Sprintf("http://%s/v2/%s/tags/list", regAddr, repo))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound {
+		return nil
+	}
+	var list struct{ Tags []string }
+	if err := json.NewDecoder(resp.Body).Decode(&list); err != nil {
+		t.Fatal(err)
+	}
+	return list.Tags
+}
+
+func sha256Digest(b []byte) string {
+	sum := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// buildOutput mirrors `bakery build --output json`.
+type buildOutput struct {
+	Targets []struct {
+		Target     string   `json:"target"`
+		Kind       string   `json:"kind"`
+		Repository string   `json:"repository"`
+		Digest     string   `json:"digest"`
+		MediaType  string   `json:"mediaType"`
+		Platforms  []string `json:"platforms"`
+		Size       int64    `json:"size"`
+		Tags       []string `json:"tags"`
+		Builder    struct{ Name, Version string }
+	} `json:"targets"`
+}
+
+// writeFiles writes name → content under dir.
+func writeFiles(t *testing.T, dir string, files map[string]string) {
+	t.Helper()
+	for name, content := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
