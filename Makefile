@@ -40,3 +40,8 @@ lint: ## gofmt and go vet
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./e2e/...
+
+.PHONY: release-check
+release-check: ## validate .goreleaser.yml (installs goreleaser from the Go module proxy)
+	$(GO) install github.com/goreleaser/goreleaser/v2@v2.12.0
+	$$($(GO) env GOPATH)/bin/goreleaser check
