@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 GO ?= go
 BIN := bin/bakery
-export BAKERY_BUILDER_ADDRESS ?= unix://$(CURDIR)/.bakery/buildkit/buildkitd.sock
+BUILDKIT_ADDR ?= unix://$(CURDIR)/.bakery/buildkit/buildkitd.sock
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
 .PHONY: help
@@ -23,7 +23,7 @@ down: ## stop what `make up` started
 
 .PHONY: demo
 demo: up build ## set everything up and bake the bundled example
-	$(BIN) build --config examples/bakery.yaml --progress plain --metadata-file .bakery/demo.json
+	BAKERY_BUILDER_ADDRESS=$(BUILDKIT_ADDR) $(BIN) build --config examples/bakery.yaml --progress plain --metadata-file .bakery/demo.json
 
 .PHONY: test
 test: up ## set everything up, then run unit and end-to-end tests

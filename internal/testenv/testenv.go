@@ -1,0 +1,17 @@
+// Package testenv keeps unit tests hermetic: a developer's or CI's BAKERY_*
+// variables must not change what a test of the config sees.
+package testenv
+
+import (
+	"os"
+	"strings"
+)
+
+// ClearBakery unsets every BAKERY_* environment variable. Call it from TestMain.
+func ClearBakery() {
+	for _, kv := range os.Environ() {
+		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "BAKERY_") {
+			os.Unsetenv(k)
+		}
+	}
+}
