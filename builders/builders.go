@@ -9,6 +9,7 @@ package builders
 
 import (
 	"context"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -55,6 +56,25 @@ type Result struct {
 	// Tags are the tags pointed at Digest after the build (the first
 	// environment's tag); a Builder leaves it empty.
 	Tags []string `json:"tags,omitempty"`
+	// Invocation records how the result was made, for provenance.
+	Invocation *Invocation `json:"-"`
+}
+
+// Invocation is what provenance needs to know about one build.
+type Invocation struct {
+	StartedOn, FinishedOn time.Time
+	// ExternalParameters are the inputs a user controls: the target's config
+	// (secret ids, never values), the source, the build definition's digest.
+	ExternalParameters map[string]any
+	// ResolvedDependencies are the artifacts the build pulled, with digests
+	// as the build tool resolved them (base images).
+	ResolvedDependencies []Dependency
+}
+
+// Dependency is an input artifact pinned by digest (SLSA ResourceDescriptor).
+type Dependency struct {
+	URI    string            `json:"uri"`
+	Digest map[string]string `json:"digest"`
 }
 
 // Info identifies the software that built a Result.

@@ -55,6 +55,17 @@ GO
     CGO_ENABLED=0 go build -trimpath -o "$BUILDKIT_BIN/buildctl" github.com/moby/buildkit/cmd/buildctl)
 }
 
+# build_cosign builds the stock cosign CLI at the version go.mod pins; the
+# end-to-end tests verify bakery's signatures with it.
+build_cosign() {
+  local ver; ver=$(modversion github.com/sigstore/cosign/v2)
+  COSIGN_BIN=$CACHE/cosign-$ver
+  if [ -x "$COSIGN_BIN/cosign" ]; then return; fi
+  log "building the cosign CLI $ver from the Go module proxy (a few minutes cold)"
+  mkdir -p "$COSIGN_BIN"
+  GOBIN=$COSIGN_BIN CGO_ENABLED=0 go install -trimpath "github.com/sigstore/cosign/v2/cmd/cosign@$ver"
+}
+
 start_registry() {
   if registry_up; then return; fi
   log "starting the distribution registry on $REGISTRY_ADDR"
@@ -125,7 +136,9 @@ base_image() {
 mkdir -p "$STATE" "$CACHE"
 install_packages
 build_buildkit
+build_cosign
 start_registry
 start_buildkitd
 base_image
-log "ready: registry http://$REGISTRY_ADDR, buildkitd unix://$BUILDKIT_SOCK, base $BASE_IMAGE"
+ln -sfn "$COSIGN_BIN/cosign" "$STATE/cosign"
+log "ready: registry http://$REGISTRY_ADDR, buildkitd unix://$BUILDKIT_SOCK, base $BASE_IMAGE, cosign $STATE/cosign"

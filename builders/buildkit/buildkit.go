@@ -6,6 +6,8 @@ package buildkit
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -136,10 +138,12 @@ func (b *Builder) Build(ctx context.Context, req builders.Request) (builders.Res
 	if b.progress != nil {
 		status = b.progress.Stream(t.Name)
 	}
+	started := time.Now().UTC()
 	resp, err := b.client.Solve(ctx, nil, opt, status)
 	if err != nil {
 		return builders.Result{}, solveError(subject, err)
 	}
+	finished := time.Now().UTC()
 	dgst, err := v1.NewHash(resp.ExporterResponse[exptypes.ExporterImageDigestKey])
 	if err != nil {
 		return builders.Result{}, failure.New(failure.Build, subject, fmt.Errorf("buildkitd reported no image digest: %w", err), "")
@@ -151,6 +155,10 @@ func (b *Builder) Build(ctx context.Context, req builders.Request) (builders.Res
 	if err != nil {
 		return builders.Result{}, failure.New(failure.ClassOf(err), subject, err, "")
 	}
+	deps, err := resolvedDependencies(ctx, ref)
+	if err != nil {
+		return builders.Result{}, failure.New(failure.ClassOf(err), subject, fmt.Errorf("reading BuildKit's provenance: %w", err), "")
+	}
 	return builders.Result{
 		Target:     t.Name,
 		Kind:       builders.Container,
@@ -160,15 +168,52 @@ func (b *Builder) Build(ctx context.Context, req builders.Request) (builders.Res
 		Platforms:  sum.Platforms,
 		Size:       sum.Size,
 		Builder:    b.info,
+		Invocation: &builders.Invocation{
+			StartedOn:            started,
+			FinishedOn:           finished,
+			ExternalParameters:   externalParameters(ctx, req, in),
+			ResolvedDependencies: deps,
+		},
 	}, nil
+}
+
+// externalParameters records the target's inputs for provenance. Secrets
+// appear by id and source kind only, never by value.
+func externalParameters(ctx context.Context, req builders.Request, in input) map[string]any {
+	t := req.Target
+	secrets := make([]map[string]string, 0, len(t.Secrets))
+	for _, s := range t.Secrets {
+		kind := "file"
+		if s.Env != "" {
+			kind = "env"
+		}
+		secrets = append(secrets, map[string]string{"id": s.ID, "source": kind})
+	}
+	params := map[string]any{
+		"target": map[string]any{
+			"name": t.Name, "type": t.Type, "context": t.Context, "dockerfile": t.Dockerfile,
+			"stage": t.Target, "platforms": t.Platforms, "labels": t.Labels,
+			"secrets": secrets, "cache_from": t.CacheFrom, "cache_to": t.CacheTo,
+		},
+		"args": t.Args,
+		"dockerfile": map[string]any{
+			"path":   t.Dockerfile,
+			"digest": map[string]string{"sha256": in.dockerfileSHA256},
+		},
+	}
+	if src := builders.GitSource(ctx, abs(req.Dir, t.Context)); src != nil {
+		params["source"] = src
+	}
+	return params
 }
 
 // input is a target's checked local inputs.
 type input struct {
-	dockerfile   string
-	contextFS    fsutil.FS
-	dockerfileFS fsutil.FS
-	secrets      []secretsprovider.Source
+	dockerfile       string
+	dockerfileSHA256 string
+	contextFS        fsutil.FS
+	dockerfileFS     fsutil.FS
+	secrets          []secretsprovider.Source
 }
 
 // prepare checks everything that can be checked locally before buildkitd is
@@ -193,6 +238,8 @@ func prepare(req builders.Request) (input, error) {
 		return in, failure.New(failure.Config, subject, fmt.Errorf("reading Dockerfile: %w", err),
 			fmt.Sprintf("create it or fix targets.%s.dockerfile (relative to the context)", t.Name))
 	}
+	sum := sha256.Sum256(src)
+	in.dockerfileSHA256 = hex.EncodeToString(sum[:])
 	if err := checkDockerfile(src, t.Target); err != nil {
 		return in, failure.New(failure.Build, subject, fmt.Errorf("%s: %w", in.dockerfile, err), "fix the Dockerfile")
 	}
@@ -247,7 +294,12 @@ func checkDockerfile(src []byte, stage string) error {
 }
 
 func frontendAttrs(t *config.Target, filename string) map[string]string {
-	attrs := map[string]string{"filename": filename}
+	attrs := map[string]string{
+		"filename": filename,
+		// BuildKit's own provenance records the base images' digests as it
+		// resolved them; bakery copies them into its signed provenance.
+		"attest:provenance": "mode=min,version=v1",
+	}
 	if t.Target != "" {
 		attrs["target"] = t.Target
 	}

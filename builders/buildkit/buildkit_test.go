@@ -87,6 +87,7 @@ func TestFrontendAttrs(t *testing.T) {
 		"platform":                             "linux/amd64,linux/arm64",
 		"build-arg:VERSION":                    "1",
 		"label:org.opencontainers.image.title": "web",
+		"attest:provenance":                    "mode=min,version=v1",
 	}
 	if len(got) != len(want) {
 		t.Errorf("attrs = %v", got)

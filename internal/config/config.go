@@ -6,6 +6,11 @@
 // validates itself. See docs/config.md for the schema.
 package config
 
+import (
+	"path/filepath"
+	"strings"
+)
+
 // DefaultFile is the config file looked up in the working directory.
 const DefaultFile = "bakery.yaml"
 
@@ -21,9 +26,8 @@ type Config struct {
 	Builder      Builder            `yaml:"builder"`
 	Targets      map[string]*Target `yaml:"targets"`
 	Environments []Environment      `yaml:"environments"`
-	// Signing and Verification are reserved for bakery attest and are not read yet.
-	Signing      map[string]any `yaml:"signing"`
-	Verification map[string]any `yaml:"verification"`
+	Signing      Signing            `yaml:"signing"`
+	Verification Verification       `yaml:"verification"`
 
 	// File is the path the config was read from; Dir is its directory, which
 	// relative paths in the file are resolved against.
@@ -92,6 +96,39 @@ type Environment struct {
 	Insecure bool `yaml:"insecure"`
 }
 
+// Signing says how bakery signs images and their attestations.
+type Signing struct {
+	// Key is a cosign private key file (encrypted; its password comes from
+	// BAKERY_SIGNING_PASSWORD or COSIGN_PASSWORD) or a KMS URI: awskms://,
+	// gcpkms://, hashivault://, azurekms://.
+	Key string `yaml:"key"`
+	// Keyless signs with a short-lived Fulcio certificate and records the
+	// signature in Rekor. It needs those services and an OIDC identity, so it
+	// cannot run offline; it is off unless configured.
+	Keyless *Keyless `yaml:"keyless"`
+	// BuilderID is the SLSA builder.id written into provenance.
+	BuilderID string `yaml:"builder_id"`
+}
+
+// Keyless configures Fulcio/Rekor signing.
+type Keyless struct {
+	FulcioURL         string `yaml:"fulcio_url"`
+	RekorURL          string `yaml:"rekor_url"`
+	OIDCIssuer        string `yaml:"oidc_issuer"`
+	OIDCClientID      string `yaml:"oidc_client_id"`
+	IdentityTokenFile string `yaml:"identity_token_file"`
+}
+
+// Verification says which signers bakery trusts.
+type Verification struct {
+	// Keys are cosign public key files or KMS URIs. A signature or attestation
+	// counts only if one of them verifies it.
+	Keys []string `yaml:"keys"`
+}
+
+// DefaultBuilderID is the SLSA builder.id when signing.builder_id is unset.
+const DefaultBuilderID = "https://github.com/bakeryhq/bakery"
+
 // DefaultMaxParallel is used when builder.max_parallel is not set.
 const DefaultMaxParallel = 2
 
@@ -104,6 +141,14 @@ const DefaultTagTemplate = "{{ .Env }}"
 func (c *Config) applyDefaults() {
 	if c.Builder.Address == "" {
 		c.Builder.Address = DefaultBuilderAddress
+	}
+	// Key files are relative to the config file; KMS URIs are left alone.
+	c.Signing.Key = c.path(c.Signing.Key)
+	for i, k := range c.Verification.Keys {
+		c.Verification.Keys[i] = c.path(k)
+	}
+	if c.Signing.BuilderID == "" {
+		c.Signing.BuilderID = DefaultBuilderID
 	}
 	if c.Builder.MaxParallel == 0 {
 		c.Builder.MaxParallel = DefaultMaxParallel
@@ -123,6 +168,14 @@ func (c *Config) applyDefaults() {
 			}
 		}
 	}
+}
+
+// path resolves a file path of the config against the config's directory.
+func (c *Config) path(p string) string {
+	if p == "" || strings.Contains(p, "://") || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(c.Dir, p)
 }
 
 // Environment returns the environment with the given name.

@@ -15,10 +15,12 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/bakeryhq/bakery/attest"
 	"github.com/bakeryhq/bakery/builders"
 	"github.com/bakeryhq/bakery/builders/buildkit"
 	"github.com/bakeryhq/bakery/internal/config"
 	"github.com/bakeryhq/bakery/internal/failure"
+	"github.com/bakeryhq/bakery/internal/progress"
 	"github.com/bakeryhq/bakery/internal/registry"
 )
 
@@ -26,15 +28,27 @@ import (
 type BuildOptions struct {
 	// Progress shows build progress; nil shows none.
 	Progress buildkit.Progress
+	// NoAttest skips SBOMs, provenance and signatures (local experiments only).
+	NoAttest bool
+	// Attester signs and attests each result; nil loads signing.key.
+	Attester attest.Attester
+	// Version is bakery's version, recorded in SBOMs and provenance.
+	Version string
 	// Builders maps a target type to the Builder that bakes it. A missing
 	// container builder is connected to cfg.Builder.Address.
 	Builders map[string]builders.Builder
 }
 
+// Built is a target that was baked, attested (unless disabled) and tagged.
+type Built struct {
+	builders.Result
+	Attestation *attest.Record `json:"attestation,omitempty"`
+}
+
 // Build bakes the named targets (all when names is empty) and returns one
-// Result per target that succeeded, in the order of names. Every failed target
+// Built per target that succeeded, in the order of names. Every failed target
 // contributes one classified error; the returned error joins them.
-func Build(ctx context.Context, cfg *config.Config, names []string, opts BuildOptions) ([]builders.Result, error) {
+func Build(ctx context.Context, cfg *config.Config, names []string, opts BuildOptions) ([]Built, error) {
 	targets, err := Select(cfg, names)
 	if err != nil {
 		return nil, err
@@ -57,6 +71,14 @@ func Build(ctx context.Context, cfg *config.Config, names []string, opts BuildOp
 		}
 	}
 
+	if !opts.NoAttest && opts.Attester == nil {
+		signer, err := attest.LoadSigner(ctx, cfg.Signing.Key, config.SigningPassword())
+		if err != nil {
+			return nil, err
+		}
+		opts.Attester = attest.New(attest.Options{Signer: signer, BuilderID: cfg.Signing.BuilderID, Version: opts.Version})
+	}
+
 	byType := map[string]builders.Builder{}
 	for typ, b := range opts.Builders {
 		byType[typ] = b
@@ -70,14 +92,14 @@ func Build(ctx context.Context, cfg *config.Config, names []string, opts BuildOp
 		byType[config.TypeContainer] = bk
 	}
 
-	results := make([]*builders.Result, len(reqs))
+	results := make([]*Built, len(reqs))
 	var mu sync.Mutex
 	var errs []error
 	g := new(errgroup.Group)
 	g.SetLimit(cfg.Builder.MaxParallel)
 	for i, req := range reqs {
 		g.Go(func() error {
-			res, err := buildOne(ctx, byType[req.Target.Type], env, req)
+			res, err := buildOne(ctx, byType[req.Target.Type], env, req, opts)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -89,7 +111,7 @@ func Build(ctx context.Context, cfg *config.Config, names []string, opts BuildOp
 		})
 	}
 	_ = g.Wait() // errors are collected per target above
-	var out []builders.Result
+	var out []Built
 	for _, r := range results {
 		if r != nil {
 			out = append(out, *r)
@@ -98,26 +120,36 @@ func Build(ctx context.Context, cfg *config.Config, names []string, opts BuildOp
 	return out, errors.Join(errs...)
 }
 
-func buildOne(ctx context.Context, b builders.Builder, env *config.Environment, req builders.Request) (builders.Result, error) {
+// buildOne bakes, attests and only then tags one target.
+func buildOne(ctx context.Context, b builders.Builder, env *config.Environment, req builders.Request, opts BuildOptions) (Built, error) {
 	if b == nil {
-		return builders.Result{}, failure.New(failure.Config, subject(req.Target),
+		return Built{}, failure.New(failure.Config, subject(req.Target),
 			fmt.Errorf("type %s is validated but not built by this version of bakery", req.Target.Type),
 			"leave it out of the target list for now")
 	}
 	res, err := b.Build(ctx, req)
 	if err != nil {
-		return builders.Result{}, err
+		return Built{}, err
+	}
+	out := Built{Result: res}
+	ref := req.Repository.Digest(res.Digest.String())
+	if opts.Attester != nil {
+		done := progress.Step(opts.Progress, req.Target.Name, "attest: SBOM per platform, provenance, signatures")
+		out.Attestation, err = opts.Attester.Attest(ctx, ref, res)
+		done(err)
+		if err != nil {
+			return Built{}, failure.New(failure.ClassOf(err), subject(req.Target), err, "")
+		}
 	}
 	tag, err := env.RenderTag(req.Target.Name)
 	if err != nil {
-		return builders.Result{}, failure.New(failure.Config, subject(req.Target), err, "fix the environment's tag")
+		return Built{}, failure.New(failure.Config, subject(req.Target), err, "fix the environment's tag")
 	}
-	ref := req.Repository.Digest(res.Digest.String())
 	if err := registry.Tag(ctx, ref, req.Repository.Tag(tag)); err != nil {
-		return builders.Result{}, failure.New(failure.ClassOf(err), subject(req.Target), err, "")
+		return Built{}, failure.New(failure.ClassOf(err), subject(req.Target), err, "")
 	}
-	res.Tags = append(res.Tags, tag)
-	return res, nil
+	out.Tags = append(out.Tags, tag)
+	return out, nil
 }
 
 // Select returns the named targets, or every target in name order when names

@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"time"
 
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/util/progress/progressui"
+	"github.com/opencontainers/go-digest"
 )
 
 // Modes lists the accepted --progress values.
@@ -66,4 +68,31 @@ func (p *Printer) Wait() error {
 	close(p.ch)
 	<-p.done
 	return p.err
+}
+
+// Streamer is anything that hands out status streams (a Printer).
+type Streamer interface {
+	Stream(prefix string) chan *client.SolveStatus
+}
+
+// Step shows a step bakery runs itself (an SBOM, a signature) as a vertex of
+// its own, started now; the returned function completes it, with err if any.
+// A nil Streamer shows nothing.
+func Step(s Streamer, prefix, name string) func(err error) {
+	if s == nil {
+		return func(error) {}
+	}
+	ch := s.Stream(prefix)
+	started := time.Now()
+	dgst := digest.FromString(prefix + "\x00" + name + started.String())
+	ch <- &client.SolveStatus{Vertexes: []*client.Vertex{{Digest: dgst, Name: name, Started: &started}}}
+	return func(err error) {
+		done := time.Now()
+		v := &client.Vertex{Digest: dgst, Name: name, Started: &started, Completed: &done}
+		if err != nil {
+			v.Error = err.Error()
+		}
+		ch <- &client.SolveStatus{Vertexes: []*client.Vertex{v}}
+		close(ch)
+	}
 }

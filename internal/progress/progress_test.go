@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 
@@ -49,5 +50,25 @@ func TestPrinterRejectsUnknownModeAndTTYWithoutTerminal(t *testing.T) {
 	}
 	if _, err := NewPrinter(context.Background(), &bytes.Buffer{}, "tty"); err == nil {
 		t.Error("tty accepted for a non-terminal")
+	}
+}
+
+func TestStepStartsAndCompletes(t *testing.T) {
+	var out bytes.Buffer
+	p, err := NewPrinter(context.Background(), &out, "rawjson")
+	if err != nil {
+		t.Fatal(err)
+	}
+	Step(p, "web", "sbom linux/amd64")(nil)
+	Step(p, "web", "sign")(errors.New("boom"))
+	Step(nil, "web", "ignored")(nil)
+	if err := p.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	s := out.String()
+	for _, want := range []string{`"name":"[web] sbom linux/amd64"`, `"completed"`, `"error":"boom"`} {
+		if !strings.Contains(s, want) {
+			t.Errorf("output lacks %s:\n%s", want, s)
+		}
 	}
 }

@@ -9,7 +9,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/bakeryhq/bakery/builders"
 	"github.com/bakeryhq/bakery/internal/failure"
 	"github.com/bakeryhq/bakery/internal/pipeline"
 	"github.com/bakeryhq/bakery/internal/progress"
@@ -19,11 +18,12 @@ type buildOptions struct {
 	*rootOptions
 	progress     string
 	metadataFile string
+	noAttest     bool
 }
 
 // buildOutput is what --output json prints and --metadata-file writes.
 type buildOutput struct {
-	Targets []builders.Result `json:"targets"`
+	Targets []pipeline.Built `json:"targets"`
 }
 
 func newBuild(ro *rootOptions) *cobra.Command {
@@ -35,7 +35,13 @@ func newBuild(ro *rootOptions) *cobra.Command {
 by digest to the first environment's repository. Container targets build on
 buildkitd with the built-in Dockerfile frontend; independent targets build
 concurrently, at most builder.max_parallel at a time. Only after a target's
-digest is in the registry does the first environment's tag move to it.`,
+digest is in the registry does the first environment's tag move to it.
+
+By default every result is attested before its tag moves: an SBOM of each
+platform (SPDX and CycloneDX, made with syft from the pushed digest), SLSA v1
+provenance, and a cosign signature of the digest and of each attestation,
+made with signing.key and stored in the registry. --no-attest skips all of
+that, for local experiments: such images fail bakery verify and promote.`,
 		Example: `  # bake every target of ./bakery.yaml
   bakery build
 
@@ -56,7 +62,12 @@ digest is in the registry does the first environment's tag move to it.`,
 			if err != nil {
 				return failure.New(failure.Config, "--progress", err, "use one of "+strings.Join(progress.Modes, ", "))
 			}
-			results, buildErr := pipeline.Build(cmd.Context(), cfg, args, pipeline.BuildOptions{Progress: p})
+			if o.noAttest {
+				fmt.Fprintln(cmd.ErrOrStderr(), "WARNING: --no-attest: the images built now get NO SBOM, NO provenance and NO signature; bakery verify and promote will reject them")
+			}
+			results, buildErr := pipeline.Build(cmd.Context(), cfg, args, pipeline.BuildOptions{
+				Progress: p, NoAttest: o.noAttest, Version: ro.version,
+			})
 			if err := p.Wait(); err != nil && buildErr == nil {
 				buildErr = err
 			}
@@ -68,6 +79,7 @@ digest is in the registry does the first environment's tag move to it.`,
 	}
 	cmd.Flags().StringVar(&o.progress, "progress", "auto", "progress output: "+strings.Join(progress.Modes, ", "))
 	cmd.Flags().StringVar(&o.metadataFile, "metadata-file", "", "write the build result as JSON to this file")
+	cmd.Flags().BoolVar(&o.noAttest, "no-attest", false, "skip SBOMs, provenance and signatures (local experiments only; verify and promote reject such images)")
 	return cmd
 }
 
@@ -81,10 +93,10 @@ func (o *buildOptions) validate() error {
 	return nil
 }
 
-func (o *buildOptions) print(cmd *cobra.Command, results []builders.Result) error {
+func (o *buildOptions) print(cmd *cobra.Command, results []pipeline.Built) error {
 	out := buildOutput{Targets: results}
 	if out.Targets == nil {
-		out.Targets = []builders.Result{}
+		out.Targets = []pipeline.Built{}
 	}
 	if o.metadataFile != "" {
 		f, err := os.Create(o.metadataFile)
@@ -104,8 +116,12 @@ func (o *buildOptions) print(cmd *cobra.Command, results []builders.Result) erro
 	}
 	w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 	for _, r := range results {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\ttags: %s\n", r.Target, r.Reference(),
-			strings.Join(r.Platforms, ","), humanSize(r.Size), strings.Join(r.Tags, ","))
+		signed := "UNSIGNED"
+		if a := r.Attestation; a != nil {
+			signed = fmt.Sprintf("signed by %s, %d attestations", a.KeyID, len(a.Attestations))
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\ttags: %s\t%s\n", r.Target, r.Reference(),
+			strings.Join(r.Platforms, ","), humanSize(r.Size), strings.Join(r.Tags, ","), signed)
 	}
 	return w.Flush()
 }

@@ -19,11 +19,12 @@ import (
 type rootOptions struct {
 	configFile string
 	output     string
+	version    string
 }
 
 // New returns the bakery command tree.
 func New(version string) *cobra.Command {
-	ro := &rootOptions{}
+	ro := &rootOptions{version: version}
 	root := &cobra.Command{
 		Use:   "bakery",
 		Short: "Bake golden images, attest them, and promote them by digest",
@@ -48,7 +49,7 @@ failed, 5 policy denied, 6 registry or buildkitd unavailable.`,
 		return failure.New(failure.Config, "usage", err, "see --help")
 	})
 
-	root.AddCommand(newBuild(ro))
+	root.AddCommand(newBuild(ro), newVerify(ro), newSBOM(ro), newInspect(ro), newKeys())
 	return root
 }
 

@@ -1,0 +1,268 @@
+// Package attest proves what a digest is. For a built digest it makes an SBOM
+// of every platform with syft, SLSA v1 provenance from the build's
+// invocation, signs the digest, and attaches the SBOMs and the provenance as
+// in-toto attestations in DSSE envelopes, signed with cosign. Everything is
+// stored in the registry under cosign's tag scheme (sha256-<hex>.sig and
+// .att), so the stock cosign CLI verifies it, and so does Verify.
+package attest
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	cremote "github.com/sigstore/cosign/v2/pkg/cosign/remote"
+	"github.com/sigstore/cosign/v2/pkg/oci"
+	"github.com/sigstore/cosign/v2/pkg/oci/mutate"
+	ociremote "github.com/sigstore/cosign/v2/pkg/oci/remote"
+	"github.com/sigstore/cosign/v2/pkg/oci/static"
+	"github.com/sigstore/cosign/v2/pkg/types"
+	"github.com/sigstore/sigstore/pkg/signature"
+	"github.com/sigstore/sigstore/pkg/signature/dsse"
+	"github.com/sigstore/sigstore/pkg/signature/payload"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/bakeryhq/bakery/builders"
+	"github.com/bakeryhq/bakery/internal/failure"
+	"github.com/bakeryhq/bakery/internal/registry"
+)
+
+// AnnotationSignedAt records when bakery signed: inside the signed payload of
+// a signature, and as a (not signed) layer annotation of an attestation.
+const AnnotationSignedAt = "dev.bakery/signed-at"
+
+// Attester signs a built digest and attaches its SBOMs and provenance.
+type Attester interface {
+	Attest(ctx context.Context, ref name.Digest, res builders.Result) (*Record, error)
+}
+
+// Record says what Attest attached to a digest.
+type Record struct {
+	KeyID        string                   `json:"keyId"`
+	SBOMs        []SBOMRecord             `json:"sboms"`
+	Attestations []AttachedInfo           `json:"attestations"`
+	Timings      map[string]time.Duration `json:"-"`
+}
+
+// SBOMRecord summarizes one platform's SBOM.
+type SBOMRecord struct {
+	Platform string  `json:"platform"`
+	Digest   v1.Hash `json:"digest"`
+	Packages int     `json:"packages"`
+}
+
+// AttachedInfo is one attestation: its predicate type and, for SBOMs, the platform.
+type AttachedInfo struct {
+	PredicateType string `json:"predicateType"`
+	Platform      string `json:"platform,omitempty"`
+}
+
+// Options configures a cosign Attester.
+type Options struct {
+	Signer    signature.SignerVerifier
+	BuilderID string
+	// Version is bakery's version, recorded as the SBOM tool and in provenance.
+	Version string
+}
+
+// New returns an Attester that signs with opts.Signer.
+func New(opts Options) Attester { return &cosignAttester{opts: opts} }
+
+type cosignAttester struct{ opts Options }
+
+var _ Attester = (*cosignAttester)(nil)
+
+// Attest makes the SBOMs (each platform concurrently) and the provenance,
+// then signs and writes the signature and every attestation in one write each.
+func (a *cosignAttester) Attest(ctx context.Context, ref name.Digest, res builders.Result) (*Record, error) {
+	keyID, err := KeyID(a.opts.Signer)
+	if err != nil {
+		return nil, err
+	}
+	rec := &Record{KeyID: keyID, Timings: map[string]time.Duration{}}
+	platforms, err := Platforms(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+
+	start := time.Now()
+	sboms := make([]*SBOM, len(platforms))
+	g, gctx := errgroup.WithContext(ctx)
+	for i, p := range platforms {
+		g.Go(func() error {
+			s, err := GenerateSBOM(gctx, p.Ref, p.Platform, a.opts.Version)
+			sboms[i] = s
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, failure.New(classify(err), ref.String(), err, "")
+	}
+	rec.Timings["sbom"] = time.Since(start)
+
+	start = time.Now()
+	var stmts []statement
+	for _, s := range sboms {
+		subjects := []subject{subjectOf(ref), subjectOf(s.Ref)}
+		stmts = append(stmts,
+			statement{PredicateType: PredicateSPDX, Subjects: subjects, Predicate: s.SPDX, Platform: s.Platform},
+			statement{PredicateType: PredicateCycloneDX, Subjects: subjects, Predicate: s.CycloneDX, Platform: s.Platform})
+		rec.SBOMs = append(rec.SBOMs, SBOMRecord{Platform: s.Platform, Digest: digestOf(s.Ref), Packages: s.Packages})
+	}
+	prov, err := json.Marshal(NewProvenance(res, a.opts.BuilderID, a.opts.Version))
+	if err != nil {
+		return nil, err
+	}
+	provSubjects := []subject{subjectOf(ref)}
+	for _, p := range platforms {
+		if p.Ref != ref {
+			provSubjects = append(provSubjects, subjectOf(p.Ref))
+		}
+	}
+	stmts = append(stmts, statement{PredicateType: PredicateSLSAv1, Subjects: provSubjects, Predicate: prov})
+
+	if err := Sign(ctx, a.opts.Signer, ref, stmts); err != nil {
+		return nil, err
+	}
+	for _, st := range stmts {
+		rec.Attestations = append(rec.Attestations, AttachedInfo{PredicateType: st.PredicateType, Platform: st.Platform})
+	}
+	rec.Timings["sign"] = time.Since(start)
+	return rec, nil
+}
+
+// Sign signs ref itself (cosign's simple-signing payload) and attaches each
+// statement as a DSSE-enveloped in-toto attestation, then writes signatures
+// and attestations to the registry, each with a single manifest write.
+func Sign(ctx context.Context, signer signature.SignerVerifier, ref name.Digest, stmts []statement) error {
+	now := time.Now().UTC().Format(time.RFC3339)
+	sigPayload, err := (&payload.Cosign{Image: ref, Annotations: map[string]interface{}{AnnotationSignedAt: now}}).MarshalJSON()
+	if err != nil {
+		return err
+	}
+	raw, err := signer.SignMessage(bytesReader(sigPayload))
+	if err != nil {
+		return failure.New(failure.Internal, ref.String(), fmt.Errorf("signing: %w", err), "")
+	}
+	sig, err := static.NewSignature(sigPayload, base64.StdEncoding.EncodeToString(raw))
+	if err != nil {
+		return err
+	}
+	opts := ociOptions(ctx)
+	var se oci.SignedEntity = ociremote.SignedUnknown(ref, opts...)
+	if se, err = mutate.AttachSignatureToEntity(se, sig, mutate.WithDupeDetector(cremote.NewDupeDetector(signer))); err != nil {
+		return failure.New(classify(err), ref.String(), err, "")
+	}
+
+	envelopes := make([][]byte, len(stmts))
+	var mu sync.Mutex
+	g := new(errgroup.Group)
+	wrapped := dsse.WrapSigner(signer, types.IntotoPayloadType)
+	for i, st := range stmts {
+		g.Go(func() error {
+			body, err := st.marshal()
+			if err != nil {
+				return err
+			}
+			env, err := wrapped.SignMessage(bytesReader(body))
+			mu.Lock()
+			envelopes[i] = env
+			mu.Unlock()
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return failure.New(failure.Internal, ref.String(), fmt.Errorf("signing attestations: %w", err), "")
+	}
+	for i, st := range stmts {
+		att, err := static.NewAttestation(envelopes[i],
+			static.WithLayerMediaType(types.DssePayloadType),
+			static.WithAnnotations(map[string]string{"predicateType": st.PredicateType, AnnotationSignedAt: now}))
+		if err != nil {
+			return err
+		}
+		if se, err = mutate.AttachAttestationToEntity(se, att); err != nil {
+			return failure.New(classify(err), ref.String(), err, "")
+		}
+	}
+
+	g = new(errgroup.Group)
+	g.Go(func() error { return ociremote.WriteSignatures(ref.Repository, se, opts...) })
+	g.Go(func() error { return ociremote.WriteAttestations(ref.Repository, se, opts...) })
+	if err := g.Wait(); err != nil {
+		return failure.New(classify(err), ref.String(), fmt.Errorf("writing signatures: %w", err), "")
+	}
+	return nil
+}
+
+// Platform is one image manifest of an index, or the image itself.
+type Platform struct {
+	Platform string
+	Ref      name.Digest
+}
+
+// Platforms lists the platform images at ref: every image of an index
+// (BuildKit's attestation manifests excluded), or ref itself.
+func Platforms(ctx context.Context, ref name.Digest) ([]Platform, error) {
+	desc, err := remote.Get(ref, registry.Options(ctx)...)
+	if err != nil {
+		return nil, registry.Classify(ref.String(), err)
+	}
+	if !desc.MediaType.IsIndex() {
+		img, err := desc.Image()
+		if err != nil {
+			return nil, err
+		}
+		cf, err := img.ConfigFile()
+		if err != nil {
+			return nil, registry.Classify(ref.String(), err)
+		}
+		return []Platform{{Platform: cf.Platform().String(), Ref: ref}}, nil
+	}
+	idx, err := desc.ImageIndex()
+	if err != nil {
+		return nil, err
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		return nil, err
+	}
+	var out []Platform
+	for _, m := range im.Manifests {
+		if !m.MediaType.IsImage() || m.Annotations["vnd.docker.reference.type"] == "attestation-manifest" {
+			continue
+		}
+		p := ""
+		if m.Platform != nil {
+			p = m.Platform.String()
+		}
+		out = append(out, Platform{Platform: p, Ref: ref.Context().Digest(m.Digest.String())})
+	}
+	return out, nil
+}
+
+func ociOptions(ctx context.Context) []ociremote.Option {
+	return []ociremote.Option{ociremote.WithRemoteOptions(registry.Options(ctx)...)}
+}
+
+// classify marks unreachable registries as failure.Unavailable.
+func classify(err error) failure.Class {
+	if c := failure.ClassOf(err); c != failure.Internal {
+		return c
+	}
+	if registry.IsUnavailable(err) {
+		return failure.Unavailable
+	}
+	return failure.Internal
+}
+
+func digestOf(ref name.Digest) v1.Hash {
+	h, _ := v1.NewHash(ref.DigestStr())
+	return h
+}

@@ -1,0 +1,122 @@
+package attest
+
+import (
+	"context"
+	"crypto"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/sigstore/cosign/v2/pkg/cosign"
+	sigs "github.com/sigstore/cosign/v2/pkg/signature"
+	"github.com/sigstore/sigstore/pkg/signature"
+
+	// KMS providers, registered as cosign's own CLI registers them.
+	_ "github.com/sigstore/sigstore/pkg/signature/kms/aws"
+	_ "github.com/sigstore/sigstore/pkg/signature/kms/azure"
+	_ "github.com/sigstore/sigstore/pkg/signature/kms/gcp"
+	_ "github.com/sigstore/sigstore/pkg/signature/kms/hashivault"
+
+	"github.com/bakeryhq/bakery/internal/failure"
+)
+
+// kmsSchemes are the key references sigstore's KMS providers handle.
+var kmsSchemes = []string{"awskms://", "gcpkms://", "hashivault://", "azurekms://"}
+
+// IsKMS reports whether ref names a KMS key rather than a file.
+func IsKMS(ref string) bool {
+	for _, s := range kmsSchemes {
+		if strings.HasPrefix(ref, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// LoadSigner loads a cosign private key file (decrypted with password) or a
+// KMS key. Errors never contain the password.
+func LoadSigner(ctx context.Context, ref string, password []byte) (signature.SignerVerifier, error) {
+	subject := "signing key " + ref
+	if ref == "" {
+		return nil, failure.New(failure.Config, "signing.key", errors.New("no signing key configured"),
+			"set signing.key to a cosign key file or KMS URI (bakery keys generate makes one), or pass --no-attest")
+	}
+	if !IsKMS(ref) {
+		if _, err := os.Stat(ref); err != nil {
+			return nil, failure.New(failure.Config, subject, errors.New("key file not found"), "run `bakery keys generate` or fix signing.key")
+		}
+	}
+	sv, err := sigs.SignerVerifierFromKeyRef(ctx, ref, func(bool) ([]byte, error) { return password, nil }, nil)
+	if err != nil {
+		msg := err.Error()
+		if password != nil {
+			msg = strings.ReplaceAll(msg, string(password), "[redacted]")
+		}
+		hint := "check the key and BAKERY_SIGNING_PASSWORD / COSIGN_PASSWORD"
+		if IsKMS(ref) {
+			hint = "check the KMS URI and the provider's credentials"
+		}
+		return nil, failure.New(failure.Config, subject, errors.New(msg), hint)
+	}
+	return sv, nil
+}
+
+// LoadVerifier loads a cosign public key file or a KMS key's public half.
+func LoadVerifier(ctx context.Context, ref string) (signature.Verifier, error) {
+	v, err := sigs.PublicKeyFromKeyRef(ctx, ref)
+	if err != nil {
+		return nil, failure.New(failure.Config, "verification key "+ref, err, "fix verification.keys")
+	}
+	return v, nil
+}
+
+// KeyID is a short, stable id for a verifier's public key: the first 16 hex
+// digits of the SHA-256 of its DER encoding.
+func KeyID(v signature.Verifier) (string, error) {
+	pub, err := v.PublicKey()
+	if err != nil {
+		return "", err
+	}
+	return keyIDOf(pub)
+}
+
+func keyIDOf(pub crypto.PublicKey) (string, error) {
+	der, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(der)
+	return hex.EncodeToString(sum[:8]), nil
+}
+
+// GenerateKeys writes a cosign-compatible encrypted key pair, prefix.key and
+// prefix.pub, and refuses to overwrite either.
+func GenerateKeys(prefix string, password []byte) (priv, pub string, err error) {
+	priv, pub = prefix+".key", prefix+".pub"
+	for _, p := range []string{priv, pub} {
+		if _, err := os.Stat(p); err == nil {
+			return "", "", failure.New(failure.Config, p, errors.New("already exists"), "move it away or choose another --output-prefix")
+		}
+	}
+	keys, err := cosign.GenerateKeyPair(func(bool) ([]byte, error) { return password, nil })
+	if err != nil {
+		return "", "", fmt.Errorf("generating key pair: %w", err)
+	}
+	if dir := filepath.Dir(priv); dir != "." {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return "", "", err
+		}
+	}
+	if err := os.WriteFile(priv, keys.PrivateBytes, 0o600); err != nil {
+		return "", "", err
+	}
+	if err := os.WriteFile(pub, keys.PublicBytes, 0o644); err != nil {
+		return "", "", err
+	}
+	return priv, pub, nil
+}

@@ -1,0 +1,293 @@
+package attest
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/sigstore/cosign/v2/pkg/cosign"
+	"github.com/sigstore/cosign/v2/pkg/oci"
+	ociremote "github.com/sigstore/cosign/v2/pkg/oci/remote"
+	"github.com/sigstore/cosign/v2/pkg/types"
+	"github.com/sigstore/sigstore/pkg/signature"
+
+	"github.com/bakeryhq/bakery/internal/failure"
+	"github.com/bakeryhq/bakery/internal/registry"
+)
+
+// RequiredPredicates are the attestations every bakery-built image carries.
+var RequiredPredicates = []string{PredicateSPDX, PredicateCycloneDX, PredicateSLSAv1}
+
+// TrustedKey is a public key a signature must verify against, with its id.
+type TrustedKey struct {
+	ID       string
+	Verifier signature.Verifier
+}
+
+// NewTrustedKeys loads verification keys (files or KMS URIs).
+func NewTrustedKeys(ctx context.Context, refs []string) ([]TrustedKey, error) {
+	if len(refs) == 0 {
+		return nil, failure.New(failure.Config, "verification.keys", errors.New("no trusted keys configured"),
+			"list cosign public keys (or KMS URIs) under verification.keys, or pass --key")
+	}
+	var keys []TrustedKey
+	for _, r := range refs {
+		v, err := LoadVerifier(ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		id, err := KeyID(v)
+		if err != nil {
+			return nil, failure.New(failure.Config, "verification key "+r, err, "")
+		}
+		keys = append(keys, TrustedKey{ID: id, Verifier: v})
+	}
+	return keys, nil
+}
+
+// Report is what Verify found about one digest.
+type Report struct {
+	Reference    string            `json:"reference"`
+	Digest       v1.Hash           `json:"digest"`
+	Verified     bool              `json:"verified"`
+	Signatures   []SignatureInfo   `json:"signatures"`
+	Attestations []AttestationInfo `json:"attestations"`
+	Problems     []string          `json:"problems,omitempty"`
+}
+
+// SignatureInfo is a signature on the digest that a trusted key verified.
+type SignatureInfo struct {
+	KeyID string `json:"keyId"`
+	// SignedAt comes from the signed payload, when the signer recorded it.
+	SignedAt string `json:"signedAt,omitempty"`
+}
+
+// AttestationInfo is a verified attestation about the digest.
+type AttestationInfo struct {
+	PredicateType string   `json:"predicateType"`
+	KeyID         string   `json:"keyId"`
+	Layer         v1.Hash  `json:"layer"`
+	Subjects      []string `json:"subjects"`
+	// SignedAt is the layer's annotation: informative, not signed.
+	SignedAt  string          `json:"signedAt,omitempty"`
+	Predicate json.RawMessage `json:"-"`
+}
+
+// Resolve turns a reference into a digest with one registry round trip (a
+// HEAD); a digest reference is returned as it is, after checking it exists.
+// Everything after works on the returned digest only.
+func Resolve(ctx context.Context, ref string, opts ...name.Option) (name.Digest, error) {
+	r, err := name.ParseReference(ref, opts...)
+	if err != nil {
+		return name.Digest{}, failure.New(failure.Config, ref, err, "use host/repo:tag or host/repo@sha256:…")
+	}
+	desc, err := remote.Head(r, registry.Options(ctx)...)
+	if err != nil {
+		var terr *transport.Error
+		if errors.As(err, &terr) && terr.StatusCode == 404 {
+			return name.Digest{}, failure.New(failure.Config, ref, errors.New("no such image in the registry"), "check the reference")
+		}
+		return name.Digest{}, failure.New(classify(err), ref, err, "")
+	}
+	if d, ok := r.(name.Digest); ok {
+		return d, nil
+	}
+	return r.Context().Digest(desc.Digest.String()), nil
+}
+
+// Verify checks, for the digest ref:
+//   - at least one signature of ref by a trusted key, whose signed payload
+//     names exactly this digest;
+//   - every attestation attached to ref is signed by a trusted key, has ref
+//     among its subjects, is an in-toto statement in a DSSE envelope, and
+//     carries the predicate type its layer claims;
+//   - each of the required predicate types is present.
+//
+// A failed check returns the Report and a failure.Verify error naming every
+// problem; a registry that cannot be reached is failure.Unavailable.
+func Verify(ctx context.Context, ref name.Digest, keys []TrustedKey, required []string) (*Report, error) {
+	rep := &Report{Reference: ref.String(), Digest: digestOf(ref)}
+	co := func(k TrustedKey, claim func(oci.Signature, v1.Hash, map[string]interface{}) error) *cosign.CheckOpts {
+		return &cosign.CheckOpts{
+			SigVerifier:        k.Verifier,
+			IgnoreTlog:         true,
+			IgnoreSCT:          true,
+			ClaimVerifier:      claim,
+			RegistryClientOpts: ociOptions(ctx),
+		}
+	}
+	for _, k := range keys {
+		sigs, _, err := cosign.VerifyImageSignatures(ctx, ref, co(k, cosign.SimpleClaimVerifier))
+		if err != nil {
+			if registry.IsUnavailable(err) {
+				return nil, failure.New(failure.Unavailable, ref.String(), err, "retry when the registry is reachable")
+			}
+			continue
+		}
+		for _, sig := range sigs {
+			rep.Signatures = append(rep.Signatures, SignatureInfo{KeyID: k.ID, SignedAt: signedAt(sig)})
+		}
+	}
+	if len(rep.Signatures) == 0 {
+		rep.Problems = append(rep.Problems, "no signature by a trusted key for this digest")
+	}
+
+	all, err := attestationLayers(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	verified := map[v1.Hash]string{} // layer digest -> key id
+	for _, k := range keys {
+		atts, _, err := cosign.VerifyImageAttestations(ctx, ref, co(k, cosign.IntotoSubjectClaimVerifier))
+		if err != nil {
+			if registry.IsUnavailable(err) {
+				return nil, failure.New(failure.Unavailable, ref.String(), err, "retry when the registry is reachable")
+			}
+			continue
+		}
+		for _, a := range atts {
+			if d, err := a.Digest(); err == nil {
+				verified[d] = k.ID
+			}
+		}
+	}
+	found := map[string]bool{}
+	for _, layer := range all {
+		d, err := layer.Digest()
+		if err != nil {
+			return nil, err
+		}
+		keyID, ok := verified[d]
+		if !ok {
+			rep.Problems = append(rep.Problems, fmt.Sprintf("attestation %s is not signed by a trusted key or is not about this digest", short(d)))
+			continue
+		}
+		info, err := checkStatement(layer)
+		if err != nil {
+			rep.Problems = append(rep.Problems, fmt.Sprintf("attestation %s: %v", short(d), err))
+			continue
+		}
+		info.KeyID, info.Layer = keyID, d
+		rep.Attestations = append(rep.Attestations, info)
+		found[info.PredicateType] = true
+	}
+	for _, pt := range required {
+		if !found[pt] {
+			rep.Problems = append(rep.Problems, "no verified "+PredicateName(pt)+" attestation")
+		}
+	}
+	sort.Slice(rep.Attestations, func(i, j int) bool { return rep.Attestations[i].PredicateType < rep.Attestations[j].PredicateType })
+	rep.Verified = len(rep.Problems) == 0
+	if !rep.Verified {
+		return rep, failure.New(failure.Verify, ref.String(), errors.New("verification failed: "+strings.Join(rep.Problems, "; ")), "do not deploy this image")
+	}
+	return rep, nil
+}
+
+// attestationLayers returns every attestation attached to ref, verified or not.
+func attestationLayers(ctx context.Context, ref name.Digest) ([]oci.Signature, error) {
+	se, err := ociremote.SignedEntity(ref, ociOptions(ctx)...)
+	if err != nil {
+		return nil, failure.New(classify(err), ref.String(), err, "")
+	}
+	atts, err := se.Attestations()
+	if err != nil {
+		return nil, failure.New(classify(err), ref.String(), err, "")
+	}
+	layers, err := atts.Get()
+	if err != nil {
+		return nil, failure.New(classify(err), ref.String(), err, "")
+	}
+	return layers, nil
+}
+
+// checkStatement checks that an attestation layer is a DSSE envelope of an
+// in-toto statement whose predicate type is the one its layer annotation claims.
+func checkStatement(layer oci.Signature) (AttestationInfo, error) {
+	var info AttestationInfo
+	env, err := layer.Payload()
+	if err != nil {
+		return info, err
+	}
+	var e struct {
+		PayloadType string `json:"payloadType"`
+		Payload     string `json:"payload"`
+	}
+	if err := json.Unmarshal(env, &e); err != nil {
+		return info, fmt.Errorf("not a DSSE envelope: %w", err)
+	}
+	if e.PayloadType != types.IntotoPayloadType {
+		return info, fmt.Errorf("payload type %q is not %q", e.PayloadType, types.IntotoPayloadType)
+	}
+	body, err := base64.StdEncoding.DecodeString(e.Payload)
+	if err != nil {
+		return info, fmt.Errorf("payload is not base64: %w", err)
+	}
+	var st struct {
+		PredicateType string          `json:"predicateType"`
+		Subject       []subject       `json:"subject"`
+		Predicate     json.RawMessage `json:"predicate"`
+	}
+	if err := json.Unmarshal(body, &st); err != nil {
+		return info, fmt.Errorf("payload is not an in-toto statement: %w", err)
+	}
+	ann, err := layer.Annotations()
+	if err != nil {
+		return info, err
+	}
+	if claimed := ann["predicateType"]; claimed != st.PredicateType {
+		return info, fmt.Errorf("claims predicate type %q but its statement is %q", claimed, st.PredicateType)
+	}
+	if len(st.Predicate) == 0 || string(st.Predicate) == "null" {
+		return info, errors.New("empty predicate")
+	}
+	info.PredicateType, info.Predicate, info.SignedAt = st.PredicateType, st.Predicate, ann[AnnotationSignedAt]
+	for _, s := range st.Subject {
+		info.Subjects = append(info.Subjects, s.Name+"@sha256:"+s.Digest["sha256"])
+	}
+	return info, nil
+}
+
+// signedAt reads the signing time from a simple-signing payload's optional section.
+func signedAt(sig oci.Signature) string {
+	p, err := sig.Payload()
+	if err != nil {
+		return ""
+	}
+	var ss struct {
+		Optional map[string]any `json:"optional"`
+	}
+	if json.Unmarshal(p, &ss) != nil {
+		return ""
+	}
+	s, _ := ss.Optional[AnnotationSignedAt].(string)
+	return s
+}
+
+// PredicateName is the cosign --type name of a predicate type.
+func PredicateName(pt string) string {
+	switch pt {
+	case PredicateSPDX:
+		return "spdxjson"
+	case PredicateCycloneDX:
+		return "cyclonedx"
+	case PredicateSLSAv1:
+		return "slsaprovenance1"
+	}
+	return pt
+}
+
+func short(h v1.Hash) string {
+	if len(h.Hex) > 12 {
+		return h.Algorithm + ":" + h.Hex[:12]
+	}
+	return h.String()
+}
