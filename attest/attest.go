@@ -107,25 +107,25 @@ func (a *cosignAttester) Attest(ctx context.Context, ref name.Digest, res builde
 	rec.Timings["sbom"] = time.Since(start)
 
 	start = time.Now()
-	var stmts []statement
+	var stmts []Statement
 	for _, s := range sboms {
-		subjects := []subject{subjectOf(ref), subjectOf(s.Ref)}
+		subjects := []Subject{SubjectOf(ref), SubjectOf(s.Ref)}
 		stmts = append(stmts,
-			statement{PredicateType: PredicateSPDX, Subjects: subjects, Predicate: s.SPDX, Platform: s.Platform},
-			statement{PredicateType: PredicateCycloneDX, Subjects: subjects, Predicate: s.CycloneDX, Platform: s.Platform})
+			Statement{PredicateType: PredicateSPDX, Subjects: subjects, Predicate: s.SPDX, Platform: s.Platform},
+			Statement{PredicateType: PredicateCycloneDX, Subjects: subjects, Predicate: s.CycloneDX, Platform: s.Platform})
 		rec.SBOMs = append(rec.SBOMs, SBOMRecord{Platform: s.Platform, Digest: digestOf(s.Ref), Packages: s.Packages})
 	}
 	prov, err := json.Marshal(NewProvenance(res, a.opts.BuilderID, a.opts.Version))
 	if err != nil {
 		return nil, err
 	}
-	provSubjects := []subject{subjectOf(ref)}
+	provSubjects := []Subject{SubjectOf(ref)}
 	for _, p := range platforms {
 		if p.Ref != ref {
-			provSubjects = append(provSubjects, subjectOf(p.Ref))
+			provSubjects = append(provSubjects, SubjectOf(p.Ref))
 		}
 	}
-	stmts = append(stmts, statement{PredicateType: PredicateSLSAv1, Subjects: provSubjects, Predicate: prov})
+	stmts = append(stmts, Statement{PredicateType: PredicateSLSAv1, Subjects: provSubjects, Predicate: prov})
 
 	if err := Sign(ctx, a.opts.Signer, ref, stmts); err != nil {
 		return nil, err
@@ -138,9 +138,9 @@ func (a *cosignAttester) Attest(ctx context.Context, ref name.Digest, res builde
 }
 
 // Sign signs ref itself (cosign's simple-signing payload) and attaches each
-// statement as a DSSE-enveloped in-toto attestation, then writes signatures
+// Statement as a DSSE-enveloped in-toto attestation, then writes signatures
 // and attestations to the registry, each with a single manifest write.
-func Sign(ctx context.Context, signer signature.SignerVerifier, ref name.Digest, stmts []statement) error {
+func Sign(ctx context.Context, signer signature.SignerVerifier, ref name.Digest, stmts []Statement) error {
 	now := time.Now().UTC().Format(time.RFC3339)
 	sigPayload, err := (&payload.Cosign{Image: ref, Annotations: map[string]interface{}{AnnotationSignedAt: now}}).MarshalJSON()
 	if err != nil {
@@ -166,7 +166,7 @@ func Sign(ctx context.Context, signer signature.SignerVerifier, ref name.Digest,
 	wrapped := dsse.WrapSigner(signer, types.IntotoPayloadType)
 	for i, st := range stmts {
 		g.Go(func() error {
-			body, err := st.marshal()
+			body, err := st.Marshal()
 			if err != nil {
 				return err
 			}

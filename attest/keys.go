@@ -63,6 +63,13 @@ func LoadSigner(ctx context.Context, ref string, password []byte) (signature.Sig
 		}
 		return nil, failure.New(failure.Config, subject, errors.New(msg), hint)
 	}
+	if IsKMS(ref) {
+		// KMS signers connect lazily; ask for the public key now so a
+		// missing credential or unreachable KMS fails before any build.
+		if _, err := sv.PublicKey(); err != nil {
+			return nil, failure.New(failure.Unavailable, subject, err, "check the KMS URI, the network and the provider's credentials")
+		}
+	}
 	return sv, nil
 }
 

@@ -8,33 +8,33 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 )
 
-// StatementType is the in-toto statement version bakery writes.
+// StatementType is the in-toto Statement version bakery writes.
 const StatementType = "https://in-toto.io/Statement/v1"
 
-// statement is an in-toto statement about one or more digests.
-type statement struct {
+// Statement is an in-toto Statement about one or more digests.
+type Statement struct {
 	PredicateType string
-	Subjects      []subject
+	Subjects      []Subject
 	Predicate     json.RawMessage
-	// Platform is recorded in the Record, not in the statement.
+	// Platform is recorded in the Record, not in the Statement.
 	Platform string
 }
 
-type subject struct {
+type Subject struct {
 	Name   string            `json:"name"`
 	Digest map[string]string `json:"digest"`
 }
 
-func subjectOf(ref name.Digest) subject {
+func SubjectOf(ref name.Digest) Subject {
 	h := digestOf(ref)
-	return subject{Name: ref.Context().Name(), Digest: map[string]string{h.Algorithm: h.Hex}}
+	return Subject{Name: ref.Context().Name(), Digest: map[string]string{h.Algorithm: h.Hex}}
 }
 
-func (s statement) marshal() ([]byte, error) {
+func (s Statement) Marshal() ([]byte, error) {
 	return json.Marshal(struct {
 		Type          string          `json:"_type"`
 		PredicateType string          `json:"predicateType"`
-		Subject       []subject       `json:"subject"`
+		Subject       []Subject       `json:"subject"`
 		Predicate     json.RawMessage `json:"predicate"`
 	}{StatementType, s.PredicateType, s.Subjects, s.Predicate})
 }

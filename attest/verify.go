@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -165,19 +166,20 @@ func Verify(ctx context.Context, ref name.Digest, keys []TrustedKey, required []
 		if err != nil {
 			return nil, err
 		}
+		info, serr := checkStatement(layer)
 		keyID, ok := verified[d]
-		if !ok {
-			rep.Problems = append(rep.Problems, fmt.Sprintf("attestation %s is not signed by a trusted key or is not about this digest", short(d)))
-			continue
+		switch {
+		case serr != nil:
+			rep.Problems = append(rep.Problems, fmt.Sprintf("attestation %s: %v", short(d), serr))
+		case !slices.Contains(info.Subjects, ref.String()):
+			rep.Problems = append(rep.Problems, fmt.Sprintf("attestation %s is about %s, not this digest", short(d), strings.Join(info.Subjects, ", ")))
+		case !ok:
+			rep.Problems = append(rep.Problems, fmt.Sprintf("attestation %s (%s) is not signed by a trusted key", short(d), PredicateName(info.PredicateType)))
+		default:
+			info.KeyID, info.Layer = keyID, d
+			rep.Attestations = append(rep.Attestations, info)
+			found[info.PredicateType] = true
 		}
-		info, err := checkStatement(layer)
-		if err != nil {
-			rep.Problems = append(rep.Problems, fmt.Sprintf("attestation %s: %v", short(d), err))
-			continue
-		}
-		info.KeyID, info.Layer = keyID, d
-		rep.Attestations = append(rep.Attestations, info)
-		found[info.PredicateType] = true
 	}
 	for _, pt := range required {
 		if !found[pt] {
@@ -233,7 +235,7 @@ func checkStatement(layer oci.Signature) (AttestationInfo, error) {
 	}
 	var st struct {
 		PredicateType string          `json:"predicateType"`
-		Subject       []subject       `json:"subject"`
+		Subject       []Subject       `json:"subject"`
 		Predicate     json.RawMessage `json:"predicate"`
 	}
 	if err := json.Unmarshal(body, &st); err != nil {

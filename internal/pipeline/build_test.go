@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/bakeryhq/bakery/attest"
 	"github.com/bakeryhq/bakery/builders"
 	"github.com/bakeryhq/bakery/internal/config"
 	"github.com/bakeryhq/bakery/internal/failure"
@@ -71,7 +72,7 @@ func testConfig(t *testing.T, maxParallel int, names ...string) (*config.Config,
 func TestBuildBoundsConcurrencyAndTagsAfterSuccess(t *testing.T) {
 	cfg, host := testConfig(t, 2, "a", "b", "c", "d", "bad")
 	b := &pushBuilder{}
-	results, err := Build(context.Background(), cfg, nil, BuildOptions{Builders: map[string]builders.Builder{config.TypeContainer: b}})
+	results, err := Build(context.Background(), cfg, nil, BuildOptions{NoAttest: true, Builders: map[string]builders.Builder{config.TypeContainer: b}})
 	if failure.ClassOf(err) != failure.Build || !strings.Contains(err.Error(), `target "bad"`) {
 		t.Fatalf("err = %v", err)
 	}
@@ -98,7 +99,7 @@ func TestBuildBoundsConcurrencyAndTagsAfterSuccess(t *testing.T) {
 func TestBuildSerialWhenMaxParallelIsOne(t *testing.T) {
 	cfg, _ := testConfig(t, 1, "a", "b", "c")
 	b := &pushBuilder{}
-	if _, err := Build(context.Background(), cfg, nil, BuildOptions{Builders: map[string]builders.Builder{config.TypeContainer: b}}); err != nil {
+	if _, err := Build(context.Background(), cfg, nil, BuildOptions{NoAttest: true, Builders: map[string]builders.Builder{config.TypeContainer: b}}); err != nil {
 		t.Fatal(err)
 	}
 	if got := b.peak.Load(); got != 1 {
@@ -113,7 +114,7 @@ func TestBuildUnknownTargetAndDownRegistry(t *testing.T) {
 		t.Fatalf("unknown target: %v", err)
 	}
 	cfg.Environments[0].Repository = "127.0.0.1:1/dev"
-	_, err = Build(context.Background(), cfg, nil, BuildOptions{Builders: map[string]builders.Builder{config.TypeContainer: &pushBuilder{}}})
+	_, err = Build(context.Background(), cfg, nil, BuildOptions{NoAttest: true, Builders: map[string]builders.Builder{config.TypeContainer: &pushBuilder{}}})
 	if failure.ClassOf(err) != failure.Unavailable {
 		t.Fatalf("down registry: %v", err)
 	}
@@ -122,7 +123,7 @@ func TestBuildUnknownTargetAndDownRegistry(t *testing.T) {
 func TestBuildPackerTargetNotYetBuilt(t *testing.T) {
 	cfg, _ := testConfig(t, 1)
 	cfg.Targets["ami"] = &config.Target{Name: "ami", Type: config.TypePacker, Template: "x.pkr.hcl"}
-	_, err := Build(context.Background(), cfg, nil, BuildOptions{})
+	_, err := Build(context.Background(), cfg, nil, BuildOptions{NoAttest: true})
 	if failure.ClassOf(err) != failure.Config || !strings.Contains(err.Error(), `target "ami"`) {
 		t.Fatalf("err = %v", err)
 	}
@@ -135,4 +136,46 @@ func mustTag(t *testing.T, s string) name.Tag {
 		t.Fatal(err)
 	}
 	return tag
+}
+
+// failingAttester fails for target "a" and records what it attested.
+type failingAttester struct{ attested atomic.Int32 }
+
+func (f *failingAttester) Attest(_ context.Context, ref name.Digest, res builders.Result) (*attest.Record, error) {
+	if res.Target == "a" {
+		return nil, failure.New(failure.Unavailable, ref.String(), errors.New("registry went away"), "")
+	}
+	f.attested.Add(1)
+	return &attest.Record{KeyID: "k"}, nil
+}
+
+// TestTagMovesOnlyAfterAttest checks that a target whose attestation fails
+// keeps its tag where it was, while the others are attested and tagged.
+func TestTagMovesOnlyAfterAttest(t *testing.T) {
+	cfg, host := testConfig(t, 2, "a", "b")
+	att := &failingAttester{}
+	results, err := Build(context.Background(), cfg, nil, BuildOptions{
+		Attester: att, Builders: map[string]builders.Builder{config.TypeContainer: &pushBuilder{}},
+	})
+	if failure.ClassOf(err) != failure.Unavailable || !strings.Contains(err.Error(), `target "a"`) {
+		t.Fatalf("err = %v", err)
+	}
+	if len(results) != 1 || results[0].Target != "b" || results[0].Attestation == nil || att.attested.Load() != 1 {
+		t.Fatalf("results = %+v", results)
+	}
+	if _, err := remote.Head(mustTag(t, host+"/dev/a:dev")); err == nil {
+		t.Error("target a was tagged although its attestation failed")
+	}
+	if _, err := remote.Head(mustTag(t, host+"/dev/b:dev")); err != nil {
+		t.Errorf("target b was not tagged: %v", err)
+	}
+}
+
+func TestMissingSigningKeyFailsBeforeBuilding(t *testing.T) {
+	cfg, _ := testConfig(t, 1, "a")
+	b := &pushBuilder{}
+	_, err := Build(context.Background(), cfg, nil, BuildOptions{Builders: map[string]builders.Builder{config.TypeContainer: b}})
+	if failure.ClassOf(err) != failure.Config || !strings.Contains(err.Error(), "signing.key") || b.peak.Load() != 0 {
+		t.Fatalf("err = %v, builds = %d", err, b.peak.Load())
+	}
 }

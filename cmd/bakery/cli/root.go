@@ -90,4 +90,3 @@ func humanSize(n int64) string {
 func usageError(format string, args ...any) error {
 	return failure.New(failure.Config, "usage", fmt.Errorf(format, args...), "see --help")
 }
-

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -175,7 +176,7 @@ func selectSBOM(ctx context.Context, ref name.Digest, rep *attest.Report, pt, pl
 			continue
 		}
 		for _, a := range rep.Attestations {
-			if a.PredicateType == pt && contains(a.Subjects, p.Ref.String()) {
+			if a.PredicateType == pt && slices.Contains(a.Subjects, p.Ref.String()) {
 				return a.Predicate, nil
 			}
 		}
@@ -185,15 +186,6 @@ func selectSBOM(ctx context.Context, ref name.Digest, rep *attest.Report, pt, pl
 	}
 	return nil, failure.New(failure.Verify, ref.String(), fmt.Errorf("no verified %s SBOM for platform %q", attest.PredicateName(pt), platform),
 		"platforms: "+strings.Join(names, ", "))
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func newInspect(ro *rootOptions) *cobra.Command {

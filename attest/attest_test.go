@@ -1,0 +1,219 @@
+package attest_test
+
+import (
+	"context"
+	"io"
+	"log"
+	"net"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/sigstore/cosign/v2/pkg/types"
+	"github.com/sigstore/sigstore/pkg/signature"
+
+	"github.com/bakeryhq/bakery/attest"
+	"github.com/bakeryhq/bakery/attest/attesttest"
+	"github.com/bakeryhq/bakery/builders"
+	"github.com/bakeryhq/bakery/internal/failure"
+)
+
+// fixture is an in-process registry with one image and two key pairs.
+type fixture struct {
+	ctx          context.Context
+	host         string
+	signer       signature.SignerVerifier
+	other        signature.SignerVerifier
+	trusted      []attest.TrustedKey
+	untrustedPub string
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	s := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	t.Cleanup(s.Close)
+	f := &fixture{ctx: context.Background(), host: strings.TrimPrefix(s.URL, "http://")}
+	dir := t.TempDir()
+	priv, pub, err := attest.GenerateKeys(filepath.Join(dir, "trusted"), []byte("pw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.signer, err = attest.LoadSigner(f.ctx, priv, []byte("pw")); err != nil {
+		t.Fatal(err)
+	}
+	if f.trusted, err = attest.NewTrustedKeys(f.ctx, []string{pub}); err != nil {
+		t.Fatal(err)
+	}
+	opriv, opub, err := attest.GenerateKeys(filepath.Join(dir, "other"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.other, err = attest.LoadSigner(f.ctx, opriv, nil); err != nil {
+		t.Fatal(err)
+	}
+	f.untrustedPub = opub
+	return f
+}
+
+// push writes a random linux/amd64 image and returns its digest reference.
+func (f *fixture) push(t *testing.T, repo string) name.Digest {
+	t.Helper()
+	img, err := random.Image(2048, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf, _ := img.ConfigFile()
+	cf = cf.DeepCopy()
+	cf.OS, cf.Architecture = "linux", "amd64"
+	if img, err = mutate.ConfigFile(img, cf); err != nil {
+		t.Fatal(err)
+	}
+	d, _ := img.Digest()
+	ref, _ := name.NewDigest(f.host + "/" + repo + "@" + d.String())
+	if err := remote.Write(ref, img); err != nil {
+		t.Fatal(err)
+	}
+	return ref
+}
+
+func (f *fixture) attest(t *testing.T, signer signature.SignerVerifier, ref name.Digest) *attest.Record {
+	t.Helper()
+	rec, err := attest.New(attest.Options{Signer: signer, BuilderID: "https://builder.test", Version: "test"}).
+		Attest(f.ctx, ref, builders.Result{Target: "web", Kind: builders.Container, Builder: builders.Info{Name: "buildkit", Version: "v0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec
+}
+
+func (f *fixture) verify(ref name.Digest) (*attest.Report, error) {
+	return attest.Verify(f.ctx, ref, f.trusted, attest.RequiredPredicates)
+}
+
+func TestAttestThenVerify(t *testing.T) {
+	f := newFixture(t)
+	ref := f.push(t, "dev/web")
+	rec := f.attest(t, f.signer, ref)
+	if len(rec.Attestations) != 3 || len(rec.SBOMs) != 1 || rec.SBOMs[0].Platform != "linux/amd64" || rec.KeyID != f.trusted[0].ID {
+		t.Fatalf("record = %+v", rec)
+	}
+	rep, err := f.verify(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rep.Verified || len(rep.Signatures) != 1 || len(rep.Attestations) != 3 || rep.Signatures[0].SignedAt == "" {
+		t.Fatalf("report = %+v", rep)
+	}
+	for _, a := range rep.Attestations {
+		if a.KeyID != f.trusted[0].ID || len(a.Subjects) == 0 || a.Subjects[0] != ref.String() {
+			t.Errorf("attestation %+v", a)
+		}
+	}
+}
+
+// TestVerifyRejectsTampering covers every way an image can fail verification.
+func TestVerifyRejectsTampering(t *testing.T) {
+	f := newFixture(t)
+	for _, tc := range []struct {
+		name  string
+		setup func(t *testing.T) name.Digest
+		want  string
+	}{
+		{"unsigned image", func(t *testing.T) name.Digest { return f.push(t, "t/unsigned") },
+			"no signature by a trusted key"},
+		{"signed with another key", func(t *testing.T) name.Digest {
+			ref := f.push(t, "t/otherkey")
+			f.attest(t, f.other, ref)
+			return ref
+		}, "no signature by a trusted key"},
+		{"attestation about another digest", func(t *testing.T) name.Digest {
+			ref := f.push(t, "t/subject")
+			f.attest(t, f.signer, ref)
+			elsewhere := f.push(t, "t/elsewhere")
+			if err := attesttest.AttachStatement(f.ctx, f.signer, ref, attesttest.SPDX(elsewhere), attest.PredicateSPDX, types.IntotoPayloadType); err != nil {
+				t.Fatal(err)
+			}
+			return ref
+		}, "/t/elsewhere@sha256:"},
+		{"claimed predicate type differs from the statement", func(t *testing.T) name.Digest {
+			ref := f.push(t, "t/claim")
+			f.attest(t, f.signer, ref)
+			if err := attesttest.AttachStatement(f.ctx, f.signer, ref, attesttest.SPDX(ref), attest.PredicateSLSAv1, types.IntotoPayloadType); err != nil {
+				t.Fatal(err)
+			}
+			return ref
+		}, `claims predicate type "https://slsa.dev/provenance/v1" but its statement is "https://spdx.dev/Document"`},
+		{"envelope payload type is not in-toto", func(t *testing.T) name.Digest {
+			ref := f.push(t, "t/payloadtype")
+			f.attest(t, f.signer, ref)
+			if err := attesttest.AttachStatement(f.ctx, f.signer, ref, attesttest.SPDX(ref), attest.PredicateSPDX, "text/plain"); err != nil {
+				t.Fatal(err)
+			}
+			return ref
+		}, `payload type "text/plain" is not "application/vnd.in-toto+json"`},
+		{"attestation signed by an untrusted key", func(t *testing.T) name.Digest {
+			ref := f.push(t, "t/untrustedatt")
+			f.attest(t, f.signer, ref)
+			if err := attesttest.AttachStatement(f.ctx, f.other, ref, attesttest.SPDX(ref), attest.PredicateSPDX, types.IntotoPayloadType); err != nil {
+				t.Fatal(err)
+			}
+			return ref
+		}, "(spdxjson) is not signed by a trusted key"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ref := tc.setup(t)
+			rep, err := f.verify(ref)
+			t.Logf("verify: %v", err)
+			if failure.ClassOf(err) != failure.Verify {
+				t.Fatalf("err = %v (class %v), want a verification failure", err, failure.ClassOf(err))
+			}
+			if rep == nil || rep.Verified || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("err = %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestVerifyUnreachableRegistryIsNotAFailedVerification(t *testing.T) {
+	f := newFixture(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := l.Addr().String()
+	l.Close()
+	_, err = attest.Resolve(f.ctx, down+"/x:dev")
+	if failure.ClassOf(err) != failure.Unavailable {
+		t.Fatalf("Resolve: %v", err)
+	}
+	ref, _ := name.NewDigest(down + "/x@sha256:" + strings.Repeat("a", 64))
+	if _, err := f.verify(ref); failure.ClassOf(err) != failure.Unavailable {
+		t.Fatalf("Verify: %v (class %v)", err, failure.ClassOf(err))
+	}
+}
+
+func TestResolveTagOnce(t *testing.T) {
+	f := newFixture(t)
+	ref := f.push(t, "dev/web")
+	tag, _ := name.NewTag(ref.Context().String() + ":dev")
+	desc, err := remote.Get(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Tag(tag, desc); err != nil {
+		t.Fatal(err)
+	}
+	got, err := attest.Resolve(f.ctx, tag.String())
+	if err != nil || got.String() != ref.String() {
+		t.Fatalf("Resolve = %v, %v; want %v", got, err, ref)
+	}
+	if _, err := attest.Resolve(f.ctx, f.host+"/dev/none:dev"); failure.ClassOf(err) != failure.Config {
+		t.Fatalf("missing image: %v", err)
+	}
+}
