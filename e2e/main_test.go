@@ -30,7 +30,12 @@ var (
 	runID   = fmt.Sprintf("e2e-%d", time.Now().UnixNano())
 	baseImg string
 	httpc   = &http.Client{Timeout: 30 * time.Second}
+	cosign  string // the stock cosign CLI, built by hack/setup.sh at go.mod's version
+	keyDir  string // trusted.key/.pub made by `bakery keys generate`, and other.key/.pub
 )
+
+// signingPassword is the trusted key's password; tests check it never leaks.
+const signingPassword = "pw-e2e-3b1f9c7d"
 
 func TestMain(m *testing.M) {
 	if err := setup(); err != nil {
@@ -68,7 +73,31 @@ func setup() error {
 	bin = filepath.Join(dir, "bakery")
 	build := exec.Command("go", "build", "-o", bin, "./cmd/bakery")
 	build.Dir, build.Stdout, build.Stderr = root, os.Stderr, os.Stderr
-	return build.Run()
+	if err := build.Run(); err != nil {
+		return err
+	}
+	cosign = getenv("BAKERY_COSIGN", filepath.Join(root, ".bakery/cosign"))
+	if _, err := os.Stat(cosign); err != nil {
+		return fmt.Errorf("the stock cosign CLI is missing at %s: run `make up` first", cosign)
+	}
+	keyDir = filepath.Join(dir, "keys")
+	for name, pw := range map[string]string{"trusted": signingPassword, "other": ""} {
+		gen := exec.Command(bin, "keys", "generate", "--output-prefix", filepath.Join(keyDir, name))
+		gen.Env = append(os.Environ(), "BAKERY_SIGNING_PASSWORD="+pw)
+		if out, err := gen.CombinedOutput(); err != nil {
+			return fmt.Errorf("bakery keys generate: %v\n%s", err, out)
+		}
+	}
+	return nil
+}
+
+// signingEnv makes bakery sign with the trusted key and trust only it.
+func signingEnv() []string {
+	return []string{
+		"BAKERY_SIGNING_KEY=" + filepath.Join(keyDir, "trusted.key"),
+		"BAKERY_SIGNING_PASSWORD=" + signingPassword,
+		"BAKERY_VERIFICATION_KEYS=" + filepath.Join(keyDir, "trusted.pub"),
+	}
 }
 
 func getenv(k, def string) string {
@@ -88,7 +117,7 @@ type result struct {
 func bakery(t *testing.T, env []string, args ...string) result {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
-	cmd.Env = append(append(os.Environ(), "BAKERY_BUILDER_ADDRESS="+bkAddr), env...)
+	cmd.Env = append(append(append(os.Environ(), "BAKERY_BUILDER_ADDRESS="+bkAddr), signingEnv()...), env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()

@@ -235,3 +235,22 @@ func TestErrorsAreOneLineEach(t *testing.T) {
 		}
 	}
 }
+
+func TestVerificationKeysWithoutAConfigFile(t *testing.T) {
+	t.Chdir(t.TempDir())
+	keys, err := VerificationKeys(Options{})
+	if err != nil || keys != nil {
+		t.Fatalf("no file, no env: %v %v", keys, err)
+	}
+	t.Setenv("BAKERY_VERIFICATION_KEYS", "a.pub,awskms:///alias/b")
+	keys, err = VerificationKeys(Options{})
+	if err != nil || strings.Join(keys, " ") != "a.pub awskms:///alias/b" {
+		t.Fatalf("env only: %v %v", keys, err)
+	}
+	file := write(t, valid+"verification:\n  keys: [k.pub]\n")
+	t.Setenv("BAKERY_VERIFICATION_KEYS", "")
+	keys, err = VerificationKeys(Options{File: file})
+	if err != nil || len(keys) != 1 || keys[0] != filepath.Join(filepath.Dir(file), "k.pub") {
+		t.Fatalf("from file: %v %v", keys, err)
+	}
+}

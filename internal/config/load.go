@@ -413,3 +413,24 @@ func (l *lines) typeError(msg string) error {
 	}
 	return failure.New(failure.Config, fmt.Sprintf("%s:%d", l.file, n), errors.New(detail), "see docs/config.md for the expected type")
 }
+
+// VerificationKeys returns verification.keys. With a config file (--config,
+// BAKERY_CONFIG or ./bakery.yaml) it is read from there, with overrides;
+// without one, from BAKERY_VERIFICATION_KEYS alone, so that verifying an
+// image needs no project checkout.
+func VerificationKeys(opts Options) ([]string, error) {
+	if opts.File == "" && os.Getenv(EnvPrefix+"_CONFIG") == "" {
+		if _, err := os.Stat(DefaultFile); errors.Is(err, fs.ErrNotExist) {
+			env := os.Getenv(EnvPrefix + "_VERIFICATION_KEYS")
+			if env == "" {
+				return nil, nil
+			}
+			return toStrings(env), nil
+		}
+	}
+	cfg, err := Load(opts)
+	if err != nil {
+		return nil, err
+	}
+	return cfg.Verification.Keys, nil
+}

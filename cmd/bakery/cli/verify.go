@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/bakeryhq/bakery/attest"
+	"github.com/bakeryhq/bakery/internal/config"
 	"github.com/bakeryhq/bakery/internal/failure"
 )
 
@@ -34,11 +35,10 @@ func (o *verifyOptions) resolveAndVerify(cmd *cobra.Command, ref string) (*attes
 	ctx := cmd.Context()
 	keys := o.keys
 	if len(keys) == 0 {
-		cfg, err := o.load(cmd)
-		if err != nil {
+		var err error
+		if keys, err = config.VerificationKeys(config.Options{File: o.configFile, Flags: cmd.Flags()}); err != nil {
 			return nil, err
 		}
-		keys = cfg.Verification.Keys
 	}
 	trusted, err := attest.NewTrustedKeys(ctx, keys)
 	if err != nil {

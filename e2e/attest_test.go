@@ -1,0 +1,352 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"archive/tar"
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/sigstore/cosign/v2/pkg/types"
+
+	"github.com/bakeryhq/bakery/attest"
+	"github.com/bakeryhq/bakery/attest/attesttest"
+)
+
+// buildExample bakes the example into a fresh namespace and returns the result.
+func buildExample(t *testing.T, ns string) buildOutput {
+	t.Helper()
+	r := bakery(t, []string{"BAKERY_ENVIRONMENTS_DEV_REPOSITORY=" + regAddr + "/" + ns},
+		"build", "--config", filepath.Join(root, "examples/bakery.yaml"), "--progress", "plain", "-o", "json")
+	if r.code != 0 {
+		t.Fatalf("bakery build exited %d", r.code)
+	}
+	var out buildOutput
+	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// stockCosign runs the stock cosign CLI offline (no transparency log).
+func stockCosign(t *testing.T, args ...string) (string, int) {
+	t.Helper()
+	cmd := exec.Command(cosign, args...)
+	out, err := cmd.CombinedOutput()
+	code := 0
+	if exit, ok := err.(*exec.ExitError); ok {
+		code = exit.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return string(out), code
+}
+
+// TestStockCosignVerifiesBakeryImages is the security team's check: the
+// stock cosign CLI, at the version go.mod pins, verifies bakery's signature
+// and all three attestation types on every example image.
+func TestStockCosignVerifiesBakeryImages(t *testing.T) {
+	out := buildExample(t, runID+"/cosign")
+	pub := filepath.Join(keyDir, "trusted.pub")
+	for _, tgt := range out.Targets {
+		ref := tgt.Repository + "@" + tgt.Digest
+		if o, code := stockCosign(t, "verify", "--key", pub, "--insecure-ignore-tlog", ref); code != 0 || !strings.Contains(o, tgt.Digest) {
+			t.Errorf("cosign verify %s: exit %d\n%s", ref, code, o)
+		}
+		for _, typ := range []string{"spdxjson", "cyclonedx", "slsaprovenance1"} {
+			if o, code := stockCosign(t, "verify-attestation", "--key", pub, "--insecure-ignore-tlog", "--type", typ, ref); code != 0 {
+				t.Errorf("cosign verify-attestation --type %s %s: exit %d\n%s", typ, ref, code, o)
+			}
+		}
+		// The other key must not verify: the check above can fail.
+		if _, code := stockCosign(t, "verify", "--key", filepath.Join(keyDir, "other.pub"), "--insecure-ignore-tlog", ref); code == 0 {
+			t.Errorf("cosign verify with an unrelated key passed for %s", ref)
+		}
+		r := bakery(t, nil, "verify", ref, "-o", "json")
+		var rep attest.Report
+		if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil || r.code != 0 || !rep.Verified {
+			t.Errorf("bakery verify %s: exit %d, %+v (%v)", ref, r.code, rep, err)
+		}
+		wantAtts := 1 + 2*len(tgt.Platforms)
+		if len(rep.Attestations) != wantAtts {
+			t.Errorf("%s: %d attestations, want %d (SPDX+CycloneDX per platform, provenance)", tgt.Target, len(rep.Attestations), wantAtts)
+		}
+	}
+}
+
+// TestSBOMMatchesDpkgDatabase checks the golden image's attested SBOM against
+// the dpkg database inside the image itself.
+func TestSBOMMatchesDpkgDatabase(t *testing.T) {
+	out := buildExample(t, runID+"/sbom")
+	var golden string
+	for _, tgt := range out.Targets {
+		if tgt.Target == "golden-base" {
+			golden = tgt.Repository + "@" + tgt.Digest
+		}
+	}
+	r := bakery(t, nil, "sbom", golden, "--format", "spdx-json")
+	if r.code != 0 {
+		t.Fatalf("bakery sbom exited %d", r.code)
+	}
+	var doc struct {
+		Packages []struct {
+			Name         string `json:"name"`
+			VersionInfo  string `json:"versionInfo"`
+			ExternalRefs []struct {
+				ReferenceLocator string `json:"referenceLocator"`
+			} `json:"externalRefs"`
+		} `json:"packages"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil {
+		t.Fatal(err)
+	}
+	var fromSBOM []string
+	for _, p := range doc.Packages {
+		for _, ref := range p.ExternalRefs {
+			if strings.HasPrefix(ref.ReferenceLocator, "pkg:deb/") {
+				fromSBOM = append(fromSBOM, p.Name+"="+p.VersionInfo)
+				break
+			}
+		}
+	}
+	sort.Strings(fromSBOM)
+	fromDpkg := dpkgPackages(t, golden)
+	if len(fromDpkg) < 50 {
+		t.Fatalf("only %d packages in the image's dpkg database", len(fromDpkg))
+	}
+	if strings.Join(fromSBOM, "\n") != strings.Join(fromDpkg, "\n") {
+		t.Errorf("SBOM (%d deb packages) differs from dpkg status (%d):\nSBOM only: %v\ndpkg only: %v",
+			len(fromSBOM), len(fromDpkg), minus(fromSBOM, fromDpkg), minus(fromDpkg, fromSBOM))
+	}
+	table := bakery(t, nil, "sbom", golden, "--format", "table")
+	if table.code != 0 || !strings.Contains(table.stdout, "NAME") || strings.Count(table.stdout, "\n") < len(fromDpkg) {
+		t.Errorf("table output (exit %d):\n%s", table.code, table.stdout)
+	}
+}
+
+// dpkgPackages reads var/lib/dpkg/status out of the image's flattened
+// filesystem and returns name=version of every installed package.
+func dpkgPackages(t *testing.T, ref string) []string {
+	t.Helper()
+	d, err := name.NewDigest(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plats, err := attest.Platforms(context.Background(), d)
+	if err != nil || len(plats) != 1 {
+		t.Fatalf("platforms %v: %v", plats, err)
+	}
+	img, err := remote.Image(plats[0].Ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := mutate.Extract(img)
+	defer rc.Close()
+	tr := tar.NewReader(rc)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			t.Fatal("no var/lib/dpkg/status in the image")
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.TrimPrefix(h.Name, "./") != "var/lib/dpkg/status" {
+			continue
+		}
+		var pkgs []string
+		var pkg, version string
+		installed := false
+		sc := bufio.NewScanner(tr)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		flush := func() {
+			if pkg != "" && installed {
+				pkgs = append(pkgs, pkg+"="+version)
+			}
+			pkg, version, installed = "", "", false
+		}
+		for sc.Scan() {
+			line := sc.Text()
+			switch {
+			case line == "":
+				flush()
+			case strings.HasPrefix(line, "Package: "):
+				pkg = strings.TrimPrefix(line, "Package: ")
+			case strings.HasPrefix(line, "Version: "):
+				version = strings.TrimPrefix(line, "Version: ")
+			case strings.HasPrefix(line, "Status: "):
+				installed = strings.HasSuffix(line, " installed")
+			}
+		}
+		flush()
+		sort.Strings(pkgs)
+		return pkgs
+	}
+}
+
+func minus(a, b []string) []string {
+	in := map[string]bool{}
+	for _, x := range b {
+		in[x] = true
+	}
+	var out []string
+	for _, x := range a {
+		if !in[x] {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// tamperProject is a small bakery project whose targets the tamper cases use.
+func tamperProject(t *testing.T, targets ...string) string {
+	t.Helper()
+	dir := t.TempDir()
+	var b strings.Builder
+	b.WriteString("version: 1\ntargets:\n")
+	for _, tgt := range targets {
+		fmt.Fprintf(&b, "  %s:\n    type: container\n    context: app\n", tgt)
+	}
+	fmt.Fprintf(&b, "environments:\n  - name: dev\n    repository: %s/%s/tamper\n    insecure: true\n", regAddr, runID)
+	writeFiles(t, dir, map[string]string{
+		"bakery.yaml":     b.String(),
+		"app/Dockerfile":  "FROM scratch\nCOPY release.txt /etc/release.txt\n",
+		"app/release.txt": "golden\n",
+	})
+	return filepath.Join(dir, "bakery.yaml")
+}
+
+func buildTargets(t *testing.T, cfg string, env []string, args ...string) map[string]string {
+	t.Helper()
+	r := bakery(t, env, append([]string{"build", "--config", cfg, "--progress", "quiet", "-o", "json"}, args...)...)
+	if r.code != 0 {
+		t.Fatalf("build exited %d", r.code)
+	}
+	var out buildOutput
+	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
+		t.Fatal(err)
+	}
+	refs := map[string]string{}
+	for _, tgt := range out.Targets {
+		refs[tgt.Target] = tgt.Repository + "@" + tgt.Digest
+	}
+	return refs
+}
+
+// TestVerifyRejectsTamperedImages runs `bakery verify` on each tamper case
+// against the real registry and expects the verification exit code (4).
+func TestVerifyRejectsTamperedImages(t *testing.T) {
+	ctx := context.Background()
+	cfg := tamperProject(t, "unsigned", "otherkey", "subject", "manifest", "claim", "good")
+	unsigned := buildTargets(t, cfg, nil, "unsigned", "--no-attest")
+	other := buildTargets(t, cfg, []string{"BAKERY_SIGNING_KEY=" + filepath.Join(keyDir, "other.key"), "BAKERY_SIGNING_PASSWORD="}, "otherkey")
+	signed := buildTargets(t, cfg, nil, "subject", "manifest", "claim", "good")
+	signer, err := attest.LoadSigner(ctx, filepath.Join(keyDir, "trusted.key"), []byte(signingPassword))
+	if err != nil {
+		t.Fatal(err)
+	}
+	digestOf := func(s string) name.Digest {
+		d, err := name.NewDigest(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+
+	// An attestation, signed by the trusted key, whose subject is another image.
+	subject := digestOf(signed["subject"])
+	if err := attesttest.AttachStatement(ctx, signer, subject, attesttest.SPDX(digestOf(signed["good"])), attest.PredicateSPDX, types.IntotoPayloadType); err != nil {
+		t.Fatal(err)
+	}
+	// An attestation whose layer claims SLSA provenance but holds an SPDX statement.
+	claim := digestOf(signed["claim"])
+	if err := attesttest.AttachStatement(ctx, signer, claim, attesttest.SPDX(claim), attest.PredicateSLSAv1, types.IntotoPayloadType); err != nil {
+		t.Fatal(err)
+	}
+	// A manifest changed after signing: the signed index gets an annotation
+	// (a new digest), its tag moves there, and its signatures are copied to
+	// the new digest's cosign tags, as an attacker would.
+	tamperedRef := tamperIndex(t, digestOf(signed["manifest"]))
+
+	for _, tc := range []struct {
+		name, ref, want string
+	}{
+		{"unsigned image", unsigned["unsigned"], "no signature by a trusted key"},
+		{"signed with another key", other["otherkey"], "no signature by a trusted key"},
+		{"attestation about another digest", signed["subject"], "not this digest"},
+		{"manifest changed after signing", tamperedRef, "no signature by a trusted key"},
+		{"payload type differs from the claimed predicate type", signed["claim"], "claims predicate type"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := bakery(t, nil, "verify", tc.ref)
+			if r.code != 4 {
+				t.Errorf("exit %d, want 4 (verification failed)", r.code)
+			}
+			lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
+			if len(lines) != 1 || !strings.Contains(lines[0], tc.want) {
+				t.Errorf("stderr %q, want one line containing %q", r.stderr, tc.want)
+			}
+			if !strings.HasPrefix(r.stdout, "FAILED ") {
+				t.Errorf("stdout %q", r.stdout)
+			}
+		})
+	}
+	t.Run("the untampered image passes", func(t *testing.T) {
+		if r := bakery(t, nil, "verify", signed["good"]); r.code != 0 {
+			t.Errorf("exit %d", r.code)
+		}
+	})
+	t.Run("could not check: registry down, bad reference", func(t *testing.T) {
+		if r := bakery(t, nil, "verify", "127.0.0.1:5999/x/y:dev"); r.code != 6 {
+			t.Errorf("unreachable registry: exit %d, want 6", r.code)
+		}
+		if r := bakery(t, nil, "verify", "not a reference"); r.code != 2 {
+			t.Errorf("bad reference: exit %d, want 2", r.code)
+		}
+	})
+}
+
+// tamperIndex changes the signed index at orig (a new annotation, so a new
+// digest), moves the dev tag to it, and copies orig's cosign signature and
+// attestation tags to the new digest. It returns the moved tag.
+func tamperIndex(t *testing.T, orig name.Digest) string {
+	t.Helper()
+	idx, err := remote.Index(orig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed := mutate.Annotations(idx, map[string]string{"org.opencontainers.image.description": "patched in place"}).(v1.ImageIndex)
+	d, err := changed.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tag := orig.Context().Tag("dev")
+	if err := remote.WriteIndex(tag, changed); err != nil {
+		t.Fatal(err)
+	}
+	cosignTag := func(h string, suffix string) name.Tag {
+		return orig.Context().Tag(strings.Replace(h, ":", "-", 1) + suffix)
+	}
+	for _, suffix := range []string{".sig", ".att"} {
+		desc, err := remote.Get(cosignTag(orig.DigestStr(), suffix))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := remote.Tag(cosignTag(d.String(), suffix), desc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return tag.String()
+}
