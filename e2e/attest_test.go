@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"sort"
@@ -349,4 +350,60 @@ func tamperIndex(t *testing.T, orig name.Digest) string {
 		}
 	}
 	return tag.String()
+}
+
+// TestSecretsNeverAppear builds with a build secret and a password-protected
+// key, and checks that neither value reaches output, progress, metadata,
+// provenance, or the error of a wrong password.
+func TestSecretsNeverAppear(t *testing.T) {
+	const buildSecret = "tok-e2e-5ac0e7f1d2"
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"bakery.yaml": fmt.Sprintf(`version: 1
+targets:
+  secretive:
+    type: container
+    context: app
+    args:
+      BASE: %s
+    secrets:
+      - id: token
+        env: E2E_BUILD_TOKEN
+environments:
+  - name: dev
+    repository: %s/%s/secrets
+    insecure: true
+`, baseImg, regAddr, runID),
+		"app/Dockerfile": "ARG BASE\nFROM ${BASE}\nRUN --mount=type=secret,id=token test \"$(wc -c < /run/secrets/token)\" -gt 0 && echo used the token\n",
+	})
+	cfg := filepath.Join(dir, "bakery.yaml")
+	meta := filepath.Join(dir, "build.json")
+	r := bakery(t, []string{"E2E_BUILD_TOKEN=" + buildSecret}, "build", "--config", cfg, "--progress", "plain", "-o", "json", "--metadata-file", meta)
+	if r.code != 0 {
+		t.Fatalf("build exited %d", r.code)
+	}
+	var out buildOutput
+	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil || len(out.Targets) != 1 {
+		t.Fatalf("%v %+v", err, out)
+	}
+	ref := out.Targets[0].Repository + "@" + out.Targets[0].Digest
+	inspect := bakery(t, nil, "inspect", ref, "-o", "json")
+	if inspect.code != 0 || !strings.Contains(inspect.stdout, `"id": "token"`) {
+		t.Errorf("inspect: exit %d; provenance should name the secret by id:\n%s", inspect.code, inspect.stdout)
+	}
+	metaBytes, _ := os.ReadFile(meta)
+	wrong := bakery(t, []string{"BAKERY_SIGNING_PASSWORD=wrong-" + signingPassword, "E2E_BUILD_TOKEN=" + buildSecret}, "build", "--config", cfg, "--progress", "plain")
+	if wrong.code != 2 || !strings.Contains(wrong.stderr, "decrypt") {
+		t.Errorf("wrong password: exit %d, stderr %q", wrong.code, wrong.stderr)
+	}
+	for what, text := range map[string]string{
+		"build stdout": r.stdout, "build progress": r.stderr, "metadata file": string(metaBytes),
+		"inspect (provenance)": inspect.stdout, "wrong-password error": wrong.stdout + wrong.stderr,
+	} {
+		for _, secret := range []string{buildSecret, signingPassword} {
+			if strings.Contains(text, secret) {
+				t.Errorf("%s contains a secret value", what)
+			}
+		}
+	}
 }
