@@ -3,6 +3,8 @@ SHELL := /bin/bash
 GO ?= go
 BIN := bin/bakery
 BUILDKIT_ADDR ?= unix://$(CURDIR)/.bakery/buildkit/buildkitd.sock
+# The demo key's password: a demo value, never a production one.
+DEMO_PASSWORD ?= bakery-demo
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
 .PHONY: help
@@ -22,8 +24,12 @@ down: ## stop what `make up` started
 	bash hack/stop.sh
 
 .PHONY: demo
-demo: up build ## set everything up and bake the bundled example
-	BAKERY_BUILDER_ADDRESS=$(BUILDKIT_ADDR) $(BIN) build --config examples/bakery.yaml --progress plain --metadata-file .bakery/demo.json
+demo: up build ## set everything up, bake, attest and verify the bundled example
+	@test -f examples/keys/bakery.key || BAKERY_SIGNING_PASSWORD=$(DEMO_PASSWORD) $(BIN) keys generate --output-prefix examples/keys/bakery
+	BAKERY_SIGNING_PASSWORD=$(DEMO_PASSWORD) BAKERY_BUILDER_ADDRESS=$(BUILDKIT_ADDR) \
+	  $(BIN) build --config examples/bakery.yaml --progress plain --metadata-file .bakery/demo.json
+	$(BIN) verify --config examples/bakery.yaml 127.0.0.1:5000/dev/golden-base:dev
+	.bakery/cosign verify --key examples/keys/bakery.pub --insecure-ignore-tlog 127.0.0.1:5000/dev/golden-base:dev > /dev/null
 
 .PHONY: test
 test: up ## set everything up, then run unit and end-to-end tests
@@ -34,6 +40,10 @@ test: up ## set everything up, then run unit and end-to-end tests
 .PHONY: test-unit
 test-unit: ## unit tests only (in-process registries, no daemons)
 	$(GO) test ./...
+
+.PHONY: bench
+bench: ## bakery vs the stock tools (buildctl, syft, cosign) in one run; see BENCHMARKS.md
+	bash hack/bench.sh
 
 .PHONY: lint
 lint: ## gofmt and go vet

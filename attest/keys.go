@@ -22,6 +22,7 @@ import (
 	_ "github.com/sigstore/sigstore/pkg/signature/kms/gcp"
 	_ "github.com/sigstore/sigstore/pkg/signature/kms/hashivault"
 
+	"github.com/bakeryhq/bakery/internal/config"
 	"github.com/bakeryhq/bakery/internal/failure"
 )
 
@@ -36,6 +37,20 @@ func IsKMS(ref string) bool {
 		}
 	}
 	return false
+}
+
+// ErrKeylessUnsupported is returned for a keyless signing configuration.
+var ErrKeylessUnsupported = errors.New("keyless signing (Fulcio certificate, Rekor entry) needs network access to Fulcio, Rekor and an OIDC issuer and is not performed by this version of bakery")
+
+// SignerFor returns the signer that signing configures: a key file or KMS key.
+// A keyless configuration is refused with ErrKeylessUnsupported, never
+// replaced by another way of signing.
+func SignerFor(ctx context.Context, s config.Signing, password []byte) (signature.SignerVerifier, error) {
+	if s.Keyless != nil {
+		return nil, failure.New(failure.Config, "signing.keyless ("+s.Keyless.FulcioURL+")", ErrKeylessUnsupported,
+			"sign with signing.key (a cosign key file or KMS URI) instead")
+	}
+	return LoadSigner(ctx, s.Key, password)
 }
 
 // LoadSigner loads a cosign private key file (decrypted with password) or a

@@ -2,12 +2,14 @@ package attest_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/bakeryhq/bakery/attest"
+	"github.com/bakeryhq/bakery/internal/config"
 	"github.com/bakeryhq/bakery/internal/failure"
 )
 
@@ -74,5 +76,12 @@ func TestKMSReferences(t *testing.T) {
 	_, err := attest.LoadSigner(context.Background(), "hashivault://bakery", nil)
 	if failure.ClassOf(err) != failure.Unavailable || !strings.Contains(err.Error(), "hashivault://bakery") || !strings.Contains(err.Error(), "KMS") {
 		t.Errorf("hashivault: %v", err)
+	}
+}
+
+func TestKeylessIsRefusedNotReplaced(t *testing.T) {
+	_, err := attest.SignerFor(context.Background(), config.Signing{Keyless: &config.Keyless{FulcioURL: "https://fulcio.example"}}, nil)
+	if !errors.Is(err, attest.ErrKeylessUnsupported) || failure.ClassOf(err) != failure.Config || !strings.Contains(err.Error(), "https://fulcio.example") {
+		t.Fatalf("err = %v", err)
 	}
 }

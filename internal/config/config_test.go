@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -252,5 +253,29 @@ func TestVerificationKeysWithoutAConfigFile(t *testing.T) {
 	keys, err = VerificationKeys(Options{File: file})
 	if err != nil || len(keys) != 1 || keys[0] != filepath.Join(filepath.Dir(file), "k.pub") {
 		t.Fatalf("from file: %v %v", keys, err)
+	}
+}
+
+func TestKeylessConfiguration(t *testing.T) {
+	keyless := valid + `signing:
+  keyless:
+    fulcio_url: https://fulcio.example
+    rekor_url: https://rekor.example
+    oidc_issuer: https://issuer.example
+`
+	cfg, err := Load(Options{File: write(t, keyless)})
+	if err != nil || cfg.Signing.Keyless == nil || cfg.Signing.Keyless.FulcioURL != "https://fulcio.example" {
+		t.Fatalf("valid keyless: %+v %v", cfg, err)
+	}
+	bad := strings.Replace(keyless, "https://rekor.example", "rekor", 1) + "  key: cosign.key\n"
+	_, err = Load(Options{File: write(t, bad)})
+	for _, want := range []string{"signing.keyless.rekor_url", "signing.keyless: cannot be combined with signing.key"} {
+		if !strings.Contains(fmt.Sprint(err), want) {
+			t.Errorf("err %v lacks %q", err, want)
+		}
+	}
+	missing := strings.Replace(keyless, "    oidc_issuer: https://issuer.example\n", "", 1)
+	if _, err := Load(Options{File: write(t, missing)}); !strings.Contains(fmt.Sprint(err), "signing.keyless.oidc_issuer: required") {
+		t.Errorf("missing issuer: %v", err)
 	}
 }

@@ -39,6 +39,7 @@ func (c *Config) validate(l *lines) error {
 		}
 	}
 	c.validateBuilder(p)
+	c.validateSigning(p)
 	if len(c.Targets) == 0 {
 		p.add("targets", "add at least one target; see docs/config.md", "required")
 	}
@@ -86,6 +87,25 @@ func (c *Config) validateBuilder(p *problems) {
 	}
 	if c.Builder.MaxParallel < 1 {
 		p.add("builder.max_parallel", "use 1 or more", "must be at least 1, got %d", c.Builder.MaxParallel)
+	}
+}
+
+func (c *Config) validateSigning(p *problems) {
+	k := c.Signing.Keyless
+	if k == nil {
+		return
+	}
+	if c.Signing.Key != "" {
+		p.add("signing.keyless", "remove signing.key or signing.keyless", "cannot be combined with signing.key")
+	}
+	for key, v := range map[string]string{"fulcio_url": k.FulcioURL, "rekor_url": k.RekorURL, "oidc_issuer": k.OIDCIssuer} {
+		u, err := url.Parse(v)
+		switch {
+		case v == "":
+			p.add("signing.keyless."+key, "keyless signing needs Fulcio, Rekor and an OIDC issuer", "required")
+		case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "":
+			p.add("signing.keyless."+key, "use an https:// URL", "%q is not a URL", v)
+		}
 	}
 }
 

@@ -72,7 +72,7 @@ func Build(ctx context.Context, cfg *config.Config, names []string, opts BuildOp
 	}
 
 	if !opts.NoAttest && opts.Attester == nil {
-		signer, err := attest.LoadSigner(ctx, cfg.Signing.Key, config.SigningPassword())
+		signer, err := attest.SignerFor(ctx, cfg.Signing, config.SigningPassword())
 		if err != nil {
 			return nil, err
 		}

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# bench.sh measures, in one run on this machine, bakery against the stock tools:
+#  1. `bakery build` of the example golden image with attestations, against the
+#     same steps as separate stock tools: buildctl build+push, syft scan (SPDX
+#     and CycloneDX in one scan), cosign sign, cosign attest x3 (hyperfine,
+#     alternating runs, BuildKit cache warm for both);
+#  2. SBOM generation alone: bakery's syft-as-a-library path against the
+#     syft CLI on the same image digest (wall time and peak RSS, /usr/bin/time).
+# Figures go to .bakery/bench/; BENCHMARKS.md quotes them.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+bash "$ROOT/hack/setup.sh"
+export DEBIAN_FRONTEND=noninteractive
+command -v hyperfine >/dev/null && [ -x /usr/bin/time ] || { apt-get update -q && apt-get install -y -q hyperfine time; }
+
+OUT=$STATE/bench; mkdir -p "$OUT"
+RUNS=${BENCH_RUNS:-5}
+BUILDKIT_VER=$(modversion github.com/moby/buildkit)
+COSIGN=$CACHE/cosign-$(modversion github.com/sigstore/cosign/v2)/cosign
+BUILDCTL=$CACHE/buildkit-$BUILDKIT_VER/buildctl
+SYFT_VER=$(modversion github.com/anchore/syft)
+SYFT=$CACHE/syft-$SYFT_VER/syft
+if [ ! -x "$SYFT" ]; then
+  log "building the syft CLI $SYFT_VER from the Go module proxy"
+  GOBIN=$(dirname "$SYFT") CGO_ENABLED=0 go install -trimpath "github.com/anchore/syft/cmd/syft@$SYFT_VER"
+fi
+(cd "$ROOT" && go build -o "$OUT/bakery" ./cmd/bakery && go build -o "$OUT/benchsbom" ./hack/benchsbom)
+
+export BAKERY_SIGNING_PASSWORD=bench COSIGN_PASSWORD=bench
+[ -f "$OUT/bench.key" ] || "$OUT/bakery" keys generate --output-prefix "$OUT/bench" >/dev/null
+export SYFT_CHECK_FOR_APP_UPDATE=false
+CTX=$ROOT/examples/golden-base
+
+# The stock chain, one step per tool, each reading the digest the previous step reported.
+cat >"$OUT/stock-chain.sh" <<CHAIN
+#!/usr/bin/env bash
+set -euo pipefail
+repo=$REGISTRY_ADDR/bench/stock/golden-base
+"$BUILDCTL" --addr unix://$BUILDKIT_SOCK build --progress quiet --frontend dockerfile.v0 \
+  --local context=$CTX --local dockerfile=$CTX --opt build-arg:BASE=$BASE_IMAGE \
+  --opt attest:provenance=mode=min,version=v1 \
+  --output type=image,name=\$repo,push=true,push-by-digest=true,registry.insecure=true \
+  --metadata-file $OUT/buildctl.json
+digest=\$(sed -n 's/.*"containerimage.digest": *"\\([^"]*\\)".*/\\1/p' $OUT/buildctl.json)
+ref=\$repo@\$digest
+"$SYFT" scan -q "registry:\$ref" -o spdx-json=$OUT/sbom.spdx.json -o cyclonedx-json=$OUT/sbom.cdx.json
+"$COSIGN" sign -y --key $OUT/bench.key --tlog-upload=false "\$ref" >/dev/null 2>&1
+"$COSIGN" attest -y --key $OUT/bench.key --tlog-upload=false --type spdxjson --predicate $OUT/sbom.spdx.json "\$ref" >/dev/null 2>&1
+"$COSIGN" attest -y --key $OUT/bench.key --tlog-upload=false --type cyclonedx --predicate $OUT/sbom.cdx.json "\$ref" >/dev/null 2>&1
+"$COSIGN" attest -y --key $OUT/bench.key --tlog-upload=false --type slsaprovenance1 --predicate $OUT/provenance.json "\$ref" >/dev/null 2>&1
+CHAIN
+chmod +x "$OUT/stock-chain.sh"
+cat >"$OUT/provenance.json" <<'JSON'
+{"buildDefinition":{"buildType":"https://github.com/bakeryhq/bakery/buildtypes/container/v1","externalParameters":{"target":"golden-base"}},"runDetails":{"builder":{"id":"https://github.com/bakeryhq/bakery/bench"}}}
+JSON
+
+BAKERY_CMD="BAKERY_BUILDER_ADDRESS=unix://$BUILDKIT_SOCK BAKERY_SIGNING_KEY=$OUT/bench.key BAKERY_ENVIRONMENTS_DEV_REPOSITORY=$REGISTRY_ADDR/bench/bakery $OUT/bakery build golden-base --config $ROOT/examples/bakery.yaml --progress quiet"
+log "end to end: bakery build (attested) vs buildctl + syft + cosign sign + cosign attest x3, $RUNS runs each"
+hyperfine --warmup 1 --runs "$RUNS" --export-markdown "$OUT/pipeline.md" --export-json "$OUT/pipeline.json" \
+  -n "bakery build (build+push, SBOM, provenance, sign, 3 attestations)" "$BAKERY_CMD" \
+  -n "stock chain (buildctl, syft, cosign sign, cosign attest x3)" "$OUT/stock-chain.sh"
+
+# SBOM alone, on the same platform manifest.
+digest=$(sed -n 's/.*"containerimage.digest": *"\([^"]*\)".*/\1/p' "$OUT/buildctl.json")
+platform_digest=$(curl -fsS -H 'Accept: application/vnd.oci.image.index.v1+json' \
+  "http://$REGISTRY_ADDR/v2/bench/stock/golden-base/manifests/$digest" | tr ',' '\n' | sed -n 's/.*"digest":"\(sha256:[0-9a-f]*\)".*/\1/p' | head -n1)
+ref=$REGISTRY_ADDR/bench/stock/golden-base@$platform_digest
+log "SBOM of $ref: bakery (syft as a library) vs the syft CLI, $RUNS runs each"
+: >"$OUT/sbom.tsv"
+for i in $(seq 1 "$RUNS"); do
+  /usr/bin/time -f "bakery\t%e\t%M" -a -o "$OUT/sbom.tsv" "$OUT/benchsbom" "$ref" >/dev/null
+  /usr/bin/time -f "syft-cli\t%e\t%M" -a -o "$OUT/sbom.tsv" "$SYFT" scan -q "registry:$ref" \
+    -o spdx-json="$OUT/s.spdx.json" -o cyclonedx-json="$OUT/s.cdx.json"
+done
+awk -F'\t' '{n[$1]++; t[$1]=t[$1]" "$2; if ($3>m[$1]) m[$1]=$3}
+  END {for (k in n) printf "%-9s wall seconds:%s  peak RSS: %.0f MiB\n", k, t[k], m[k]/1024}' "$OUT/sbom.tsv" | tee "$OUT/sbom.txt"
+cat "$OUT/pipeline.md"
