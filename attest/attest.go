@@ -71,10 +71,16 @@ type Options struct {
 	Version string
 }
 
-// New returns an Attester that signs with opts.Signer.
-func New(opts Options) Attester { return &cosignAttester{opts: opts} }
+// New returns an Attester that signs with opts.Signer. It starts preparing
+// syft's license scanner at once, so that work overlaps the build.
+func New(opts Options) Attester {
+	return &cosignAttester{opts: opts, licenses: NewLicenseScanner()}
+}
 
-type cosignAttester struct{ opts Options }
+type cosignAttester struct {
+	opts     Options
+	licenses *LicenseScanner
+}
 
 var _ Attester = (*cosignAttester)(nil)
 
@@ -96,7 +102,7 @@ func (a *cosignAttester) Attest(ctx context.Context, ref name.Digest, res builde
 	g, gctx := errgroup.WithContext(ctx)
 	for i, p := range platforms {
 		g.Go(func() error {
-			s, err := GenerateSBOM(gctx, p.Ref, p.Platform, a.opts.Version)
+			s, err := GenerateSBOM(gctx, p.Ref, p.Platform, a.opts.Version, a.licenses)
 			sboms[i] = s
 			return err
 		})

@@ -7,6 +7,7 @@ import (
 
 	"github.com/anchore/stereoscope/pkg/image"
 	"github.com/anchore/syft/syft"
+	"github.com/anchore/syft/syft/cataloging"
 	"github.com/anchore/syft/syft/format/cyclonedxjson"
 	"github.com/anchore/syft/syft/format/spdxjson"
 	"github.com/anchore/syft/syft/sbom"
@@ -27,10 +28,52 @@ type SBOM struct {
 	CycloneDX []byte
 }
 
+// LicenseScanner holds syft's license scanner, whose matcher takes about a
+// second of CPU to build. It is built once, in the background from the
+// moment it is created (while BuildKit builds), and shared by every SBOM.
+type LicenseScanner struct {
+	ready chan struct{}
+	ctx   context.Context // carries the scanner as a context value
+	err   error
+}
+
+// NewLicenseScanner starts building the license scanner.
+func NewLicenseScanner() *LicenseScanner {
+	l := &LicenseScanner{ready: make(chan struct{})}
+	go func() {
+		defer close(l.ready)
+		l.ctx, l.err = syft.SetContextLicenseScanner(context.Background(), cataloging.DefaultLicenseConfig())
+	}()
+	return l
+}
+
+// context returns a context with the scanner that is canceled with parent.
+func (l *LicenseScanner) context(parent context.Context) (context.Context, context.CancelFunc, error) {
+	select {
+	case <-l.ready:
+	case <-parent.Done():
+		return nil, nil, parent.Err()
+	}
+	if l.err != nil {
+		return nil, nil, l.err
+	}
+	ctx, cancel := context.WithCancel(l.ctx)
+	stop := context.AfterFunc(parent, cancel)
+	return ctx, func() { stop(); cancel() }, nil
+}
+
 // GenerateSBOM catalogs the image manifest at ref with syft, reading it from
 // the registry by digest (no Docker daemon, no scanner image), and encodes
-// the result as SPDX JSON and CycloneDX JSON.
-func GenerateSBOM(ctx context.Context, ref name.Digest, platform, toolVersion string) (*SBOM, error) {
+// the result as SPDX JSON and CycloneDX JSON. licenses may be nil.
+func GenerateSBOM(ctx context.Context, ref name.Digest, platform, toolVersion string, licenses *LicenseScanner) (*SBOM, error) {
+	if licenses != nil {
+		lctx, cancel, err := licenses.context(ctx)
+		if err != nil {
+			return nil, err
+		}
+		defer cancel()
+		ctx = lctx
+	}
 	s, err := catalog(ctx, ref, toolVersion)
 	if err != nil {
 		return nil, err

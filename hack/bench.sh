@@ -10,7 +10,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 bash "$ROOT/hack/setup.sh"
 export DEBIAN_FRONTEND=noninteractive
-command -v hyperfine >/dev/null && [ -x /usr/bin/time ] || { apt-get update -q && apt-get install -y -q hyperfine time; }
+command -v hyperfine >/dev/null && command -v jq >/dev/null && [ -x /usr/bin/time ] || { apt-get update -q && apt-get install -y -q hyperfine time jq; }
 
 OUT=$STATE/bench; mkdir -p "$OUT"
 RUNS=${BENCH_RUNS:-5}
@@ -40,7 +40,7 @@ repo=$REGISTRY_ADDR/bench/stock/golden-base
   --opt attest:provenance=mode=min,version=v1 \
   --output type=image,name=\$repo,push=true,push-by-digest=true,registry.insecure=true \
   --metadata-file $OUT/buildctl.json
-digest=\$(sed -n 's/.*"containerimage.digest": *"\\([^"]*\\)".*/\\1/p' $OUT/buildctl.json)
+digest=\$(jq -r '."containerimage.digest"' $OUT/buildctl.json)
 ref=\$repo@\$digest
 "$SYFT" scan -q "registry:\$ref" -o spdx-json=$OUT/sbom.spdx.json -o cyclonedx-json=$OUT/sbom.cdx.json
 "$COSIGN" sign -y --key $OUT/bench.key --tlog-upload=false "\$ref" >/dev/null 2>&1
@@ -60,9 +60,10 @@ hyperfine --warmup 1 --runs "$RUNS" --export-markdown "$OUT/pipeline.md" --expor
   -n "stock chain (buildctl, syft, cosign sign, cosign attest x3)" "$OUT/stock-chain.sh"
 
 # SBOM alone, on the same platform manifest.
-digest=$(sed -n 's/.*"containerimage.digest": *"\([^"]*\)".*/\1/p' "$OUT/buildctl.json")
+digest=$(jq -r '."containerimage.digest"' "$OUT/buildctl.json")
 platform_digest=$(curl -fsS -H 'Accept: application/vnd.oci.image.index.v1+json' \
-  "http://$REGISTRY_ADDR/v2/bench/stock/golden-base/manifests/$digest" | tr ',' '\n' | sed -n 's/.*"digest":"\(sha256:[0-9a-f]*\)".*/\1/p' | head -n1)
+  "http://$REGISTRY_ADDR/v2/bench/stock/golden-base/manifests/$digest" \
+  | jq -r '.manifests[] | select(.platform.architecture != "unknown") | .digest' | head -n1)
 ref=$REGISTRY_ADDR/bench/stock/golden-base@$platform_digest
 log "SBOM of $ref: bakery (syft as a library) vs the syft CLI, $RUNS runs each"
 : >"$OUT/sbom.tsv"

@@ -22,7 +22,7 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	s, err := attest.GenerateSBOM(context.Background(), ref, "", "bench")
+	s, err := attest.GenerateSBOM(context.Background(), ref, "", "bench", nil)
 	if err != nil {
 		log.Fatal(err)
 	}
