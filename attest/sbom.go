@@ -66,15 +66,7 @@ func (l *LicenseScanner) context(parent context.Context) (context.Context, conte
 // the registry by digest (no Docker daemon, no scanner image), and encodes
 // the result as SPDX JSON and CycloneDX JSON. licenses may be nil.
 func GenerateSBOM(ctx context.Context, ref name.Digest, platform, toolVersion string, licenses *LicenseScanner) (*SBOM, error) {
-	if licenses != nil {
-		lctx, cancel, err := licenses.context(ctx)
-		if err != nil {
-			return nil, err
-		}
-		defer cancel()
-		ctx = lctx
-	}
-	s, err := catalog(ctx, ref, toolVersion)
+	s, err := catalog(ctx, ref, toolVersion, licenses)
 	if err != nil {
 		return nil, err
 	}
@@ -88,7 +80,9 @@ func GenerateSBOM(ctx context.Context, ref name.Digest, platform, toolVersion st
 	return out, nil
 }
 
-func catalog(ctx context.Context, ref name.Digest, toolVersion string) (*sbom.SBOM, error) {
+// catalog pulls and unpacks the image first, and only then waits for the
+// license scanner, so that the two overlap.
+func catalog(ctx context.Context, ref name.Digest, toolVersion string, licenses *LicenseScanner) (*sbom.SBOM, error) {
 	srcCfg := syft.DefaultGetSourceConfig().
 		WithSources("registry").
 		WithRegistryOptions(&image.RegistryOptions{
@@ -100,6 +94,14 @@ func catalog(ctx context.Context, ref name.Digest, toolVersion string) (*sbom.SB
 		return nil, fmt.Errorf("reading %s for the SBOM: %w", ref, err)
 	}
 	defer src.Close()
+	if licenses != nil {
+		lctx, cancel, err := licenses.context(ctx)
+		if err != nil {
+			return nil, err
+		}
+		defer cancel()
+		ctx = lctx
+	}
 	s, err := syft.CreateSBOM(ctx, src, syft.DefaultCreateSBOMConfig().WithTool("bakery", toolVersion))
 	if err != nil {
 		return nil, fmt.Errorf("cataloging %s: %w", ref, err)
