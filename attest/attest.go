@@ -11,7 +11,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -144,7 +143,7 @@ func (a *cosignAttester) Attest(ctx context.Context, ref name.Digest, res builde
 }
 
 // Sign signs ref itself (cosign's simple-signing payload) and attaches each
-// Statement as a DSSE-enveloped in-toto attestation, then writes signatures
+// statement as a DSSE-enveloped in-toto attestation, then writes signatures
 // and attestations to the registry, each with a single manifest write.
 func Sign(ctx context.Context, signer signature.SignerVerifier, ref name.Digest, stmts []Statement) error {
 	now := time.Now().UTC().Format(time.RFC3339)
@@ -165,9 +164,36 @@ func Sign(ctx context.Context, signer signature.SignerVerifier, ref name.Digest,
 	if se, err = mutate.AttachSignatureToEntity(se, sig, mutate.WithDupeDetector(cremote.NewDupeDetector(signer))); err != nil {
 		return failure.New(classify(err), ref.String(), err, "")
 	}
+	if se, err = attachStatements(se, signer, ref, stmts, now); err != nil {
+		return err
+	}
+	g := new(errgroup.Group)
+	g.Go(func() error { return ociremote.WriteSignatures(ref.Repository, se, opts...) })
+	g.Go(func() error { return ociremote.WriteAttestations(ref.Repository, se, opts...) })
+	if err := g.Wait(); err != nil {
+		return failure.New(classify(err), ref.String(), fmt.Errorf("writing signatures: %w", err), "")
+	}
+	return nil
+}
 
+// Attach signs statements about ref and adds them to its attestations,
+// keeping the ones already there (one manifest write).
+func Attach(ctx context.Context, signer signature.SignerVerifier, ref name.Digest, stmts []Statement) error {
+	opts := ociOptions(ctx)
+	se, err := attachStatements(ociremote.SignedUnknown(ref, opts...), signer, ref, stmts, time.Now().UTC().Format(time.RFC3339))
+	if err != nil {
+		return err
+	}
+	if err := ociremote.WriteAttestations(ref.Repository, se, opts...); err != nil {
+		return failure.New(classify(err), ref.String(), fmt.Errorf("writing attestations: %w", err), "")
+	}
+	return nil
+}
+
+// attachStatements signs each statement (concurrently) into a DSSE envelope
+// and attaches it to se, annotated with its predicate type and time.
+func attachStatements(se oci.SignedEntity, signer signature.SignerVerifier, ref name.Digest, stmts []Statement, now string) (oci.SignedEntity, error) {
 	envelopes := make([][]byte, len(stmts))
-	var mu sync.Mutex
 	g := new(errgroup.Group)
 	wrapped := dsse.WrapSigner(signer, types.IntotoPayloadType)
 	for i, st := range stmts {
@@ -176,35 +202,25 @@ func Sign(ctx context.Context, signer signature.SignerVerifier, ref name.Digest,
 			if err != nil {
 				return err
 			}
-			env, err := wrapped.SignMessage(bytesReader(body))
-			mu.Lock()
-			envelopes[i] = env
-			mu.Unlock()
+			envelopes[i], err = wrapped.SignMessage(bytesReader(body))
 			return err
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return failure.New(failure.Internal, ref.String(), fmt.Errorf("signing attestations: %w", err), "")
+		return nil, failure.New(failure.Internal, ref.String(), fmt.Errorf("signing attestations: %w", err), "")
 	}
 	for i, st := range stmts {
 		att, err := static.NewAttestation(envelopes[i],
 			static.WithLayerMediaType(types.DssePayloadType),
 			static.WithAnnotations(map[string]string{"predicateType": st.PredicateType, AnnotationSignedAt: now}))
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if se, err = mutate.AttachAttestationToEntity(se, att); err != nil {
-			return failure.New(classify(err), ref.String(), err, "")
+			return nil, failure.New(classify(err), ref.String(), err, "")
 		}
 	}
-
-	g = new(errgroup.Group)
-	g.Go(func() error { return ociremote.WriteSignatures(ref.Repository, se, opts...) })
-	g.Go(func() error { return ociremote.WriteAttestations(ref.Repository, se, opts...) })
-	if err := g.Wait(); err != nil {
-		return failure.New(classify(err), ref.String(), fmt.Errorf("writing signatures: %w", err), "")
-	}
-	return nil
+	return se, nil
 }
 
 // Platform is one image manifest of an index, or the image itself.

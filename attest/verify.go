@@ -171,7 +171,7 @@ func Verify(ctx context.Context, ref name.Digest, keys []TrustedKey, required []
 		switch {
 		case serr != nil:
 			rep.Problems = append(rep.Problems, fmt.Sprintf("attestation %s: %v", short(d), serr))
-		case !slices.Contains(info.Subjects, ref.String()):
+		case !aboutDigest(info.Subjects, ref.DigestStr()):
 			rep.Problems = append(rep.Problems, fmt.Sprintf("attestation %s is about %s, not this digest", short(d), strings.Join(info.Subjects, ", ")))
 		case !ok:
 			rep.Problems = append(rep.Problems, fmt.Sprintf("attestation %s (%s) is not signed by a trusted key", short(d), PredicateName(info.PredicateType)))
@@ -256,6 +256,13 @@ func checkStatement(layer oci.Signature) (AttestationInfo, error) {
 		info.Subjects = append(info.Subjects, s.Name+"@sha256:"+s.Digest["sha256"])
 	}
 	return info, nil
+}
+
+// aboutDigest reports whether a subject has the digest. Like cosign, it
+// compares digests only: the same digest is the same image in any repository
+// it is promoted to.
+func aboutDigest(subjects []string, digest string) bool {
+	return slices.ContainsFunc(subjects, func(s string) bool { return strings.HasSuffix(s, "@"+digest) })
 }
 
 // signedAt reads the signing time from a simple-signing payload's optional section.

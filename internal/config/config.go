@@ -28,6 +28,7 @@ type Config struct {
 	Environments []Environment      `yaml:"environments"`
 	Signing      Signing            `yaml:"signing"`
 	Verification Verification       `yaml:"verification"`
+	Policy       Policy             `yaml:"policy"`
 
 	// File is the path the config was read from; Dir is its directory, which
 	// relative paths in the file are resolved against.
@@ -94,6 +95,24 @@ type Environment struct {
 	Tag string `yaml:"tag"`
 	// Insecure allows plain HTTP to the registry (for loopback registries).
 	Insecure bool `yaml:"insecure"`
+	// Policies names the policies (package bakery.<name>) a digest must pass
+	// to be promoted into this environment.
+	Policies []string `yaml:"policies"`
+	// AcceptDirect lets a digest be promoted here without a receipt for the
+	// previous environment.
+	AcceptDirect bool `yaml:"accept_direct"`
+}
+
+// Policy is the data the promotion policies read, and where more live.
+type Policy struct {
+	// Dirs are directories of .rego files added to the shipped policies.
+	Dirs []string `yaml:"dirs"`
+	// AllowedBuilders are the SLSA builder ids the provenance policy accepts.
+	AllowedBuilders []string `yaml:"allowed_builders"`
+	// LicenseDenylist holds SPDX license ids the license policy denies.
+	LicenseDenylist []string `yaml:"license_denylist"`
+	// PackageDenylist holds package names the package policy denies.
+	PackageDenylist []string `yaml:"package_denylist"`
 }
 
 // Signing says how bakery signs images and their attestations.
@@ -147,6 +166,9 @@ func (c *Config) applyDefaults() {
 	for i, k := range c.Verification.Keys {
 		c.Verification.Keys[i] = c.path(k)
 	}
+	for i, d := range c.Policy.Dirs {
+		c.Policy.Dirs[i] = c.path(d)
+	}
 	if c.Signing.BuilderID == "" {
 		c.Signing.BuilderID = DefaultBuilderID
 	}
@@ -178,12 +200,13 @@ func (c *Config) path(p string) string {
 	return filepath.Join(c.Dir, p)
 }
 
-// Environment returns the environment with the given name.
-func (c *Config) Environment(name string) (*Environment, bool) {
+// Environment returns the environment with the given name and its index in
+// the promotion order.
+func (c *Config) Environment(name string) (*Environment, int, bool) {
 	for i := range c.Environments {
 		if c.Environments[i].Name == name {
-			return &c.Environments[i], true
+			return &c.Environments[i], i, true
 		}
 	}
-	return nil, false
+	return nil, -1, false
 }

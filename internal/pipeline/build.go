@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/sigstore/sigstore/pkg/signature"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/bakeryhq/bakery/attest"
@@ -22,6 +23,7 @@ import (
 	"github.com/bakeryhq/bakery/internal/failure"
 	"github.com/bakeryhq/bakery/internal/progress"
 	"github.com/bakeryhq/bakery/internal/registry"
+	"github.com/bakeryhq/bakery/promote"
 )
 
 // BuildOptions configures Build.
@@ -34,6 +36,8 @@ type BuildOptions struct {
 	Attester attest.Attester
 	// Version is bakery's version, recorded in SBOMs and provenance.
 	Version string
+	// receipts signs the receipt of the build into the first environment.
+	receipts signature.SignerVerifier
 	// Builders maps a target type to the Builder that bakes it. A missing
 	// container builder is connected to cfg.Builder.Address.
 	Builders map[string]builders.Builder
@@ -77,6 +81,7 @@ func Build(ctx context.Context, cfg *config.Config, names []string, opts BuildOp
 			return nil, err
 		}
 		opts.Attester = attest.New(attest.Options{Signer: signer, BuilderID: cfg.Signing.BuilderID, Version: opts.Version})
+		opts.receipts = signer
 	}
 
 	byType := map[string]builders.Builder{}
@@ -136,6 +141,9 @@ func buildOne(ctx context.Context, b builders.Builder, env *config.Environment, 
 	if opts.Attester != nil {
 		done := progress.Step(opts.Progress, req.Target.Name, "attest: SBOM per platform, provenance, signatures")
 		out.Attestation, err = opts.Attester.Attest(ctx, ref, res)
+		if err == nil && opts.receipts != nil {
+			err = promote.RecordBuild(ctx, opts.receipts, ref, req.Target.Name, env.Name, opts.Version)
+		}
 		done(err)
 		if err != nil {
 			return Built{}, failure.New(failure.ClassOf(err), subject(req.Target), err, "")

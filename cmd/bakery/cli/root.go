@@ -49,7 +49,8 @@ failed, 5 policy denied, 6 registry or buildkitd unavailable.`,
 		return failure.New(failure.Config, "usage", err, "see --help")
 	})
 
-	root.AddCommand(newBuild(ro), newVerify(ro), newSBOM(ro), newInspect(ro), newKeys())
+	root.AddCommand(newBuild(ro), newVerify(ro), newSBOM(ro), newInspect(ro), newKeys(),
+		newPromote(ro), newRollback(ro), newHistory(ro), newStatus(ro), newPolicy(ro))
 	return root
 }
 

@@ -176,7 +176,7 @@ func selectSBOM(ctx context.Context, ref name.Digest, rep *attest.Report, pt, pl
 			continue
 		}
 		for _, a := range rep.Attestations {
-			if a.PredicateType == pt && slices.Contains(a.Subjects, p.Ref.String()) {
+			if a.PredicateType == pt && slices.ContainsFunc(a.Subjects, func(s string) bool { return strings.HasSuffix(s, "@"+p.Ref.DigestStr()) }) {
 				return a.Predicate, nil
 			}
 		}

@@ -1,0 +1,55 @@
+# opa test policies/  — every shipped policy passes a good input and denies a bad one.
+package bakery_test
+
+import data.bakery
+
+good := {
+	"image": {"reference": "r/app@sha256:aa", "digest": "sha256:aa"},
+	"environment": "prod",
+	"previous_environment": "staging",
+	"accept_direct": false,
+	"signatures": [{"key_id": "k1"}],
+	"sbom": {"present": true, "packages": [{"name": "bash", "version": "5.2", "licenses": ["GPL-3.0-or-later"]}]},
+	"provenance": {"builder_id": "https://ci.example"},
+	"receipts": [{"environment": "staging", "digest": "sha256:aa", "result": "PASSED"}],
+	"config": {"allowed_builders": ["https://ci.example"], "license_denylist": ["AGPL-3.0-only"], "package_denylist": ["telnetd"]},
+}
+
+test_good_passes if {
+	count(bakery.signed.deny) == 0 with input as good
+	count(bakery.sbom.deny) == 0 with input as good
+	count(bakery.provenance.deny) == 0 with input as good
+	count(bakery.promoted_through.deny) == 0 with input as good
+	count(bakery.license_denylist.deny) == 0 with input as good
+	count(bakery.package_denylist.deny) == 0 with input as good
+}
+
+test_unsigned_denied if {
+	count(bakery.signed.deny) == 1 with input as object.union(good, {"signatures": []})
+}
+
+test_no_sbom_denied if {
+	count(bakery.sbom.deny) == 1 with input as object.union(good, {"sbom": {"present": false, "packages": []}})
+}
+
+test_builder_denied if {
+	count(bakery.provenance.deny) == 1 with input as object.union(good, {"provenance": {"builder_id": "https://evil.example"}})
+}
+
+test_no_receipt_denied if {
+	count(bakery.promoted_through.deny) == 1 with input as object.union(good, {"receipts": []})
+}
+
+test_direct_accepted if {
+	count(bakery.promoted_through.deny) == 0 with input as object.union(good, {"receipts": [], "accept_direct": true})
+}
+
+test_agpl_denied if {
+	bad := object.union(good, {"sbom": {"present": true, "packages": [{"name": "x", "version": "1", "licenses": ["AGPL-3.0-only"]}]}})
+	count(bakery.license_denylist.deny) == 1 with input as bad
+}
+
+test_package_denied if {
+	bad := object.union(good, {"sbom": {"present": true, "packages": [{"name": "telnetd", "version": "1", "licenses": []}]}})
+	count(bakery.package_denylist.deny) == 1 with input as bad
+}

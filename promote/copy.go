@@ -1,0 +1,147 @@
+package promote
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/sigstore/cosign/v2/pkg/oci"
+	"github.com/sigstore/cosign/v2/pkg/oci/mutate"
+	ociremote "github.com/sigstore/cosign/v2/pkg/oci/remote"
+
+	"github.com/bakeryhq/bakery/internal/failure"
+	"github.com/bakeryhq/bakery/internal/registry"
+)
+
+// CopyStats says what a copy did.
+type CopyStats struct {
+	// ImageCopied is false when the destination already had the digest.
+	ImageCopied bool `json:"imageCopied"`
+	// Signatures and Attestations count the layers added at the destination.
+	Signatures   int `json:"signaturesAdded"`
+	Attestations int `json:"attestationsAdded"`
+}
+
+// Copy copies the manifest at src, everything it references (every platform
+// of an index), its cosign signatures and its attestations to dst, which has
+// the same digest in another repository. The manifest bytes are copied as
+// they are, so the digest cannot change. go-containerregistry skips blobs the
+// destination has, mounts blobs across repositories of one registry, and
+// streams them once across registries. Signatures and attestations already at
+// the destination are kept; only missing layers are added.
+func Copy(ctx context.Context, src, dst name.Digest) (CopyStats, error) {
+	var st CopyStats
+	if src.DigestStr() != dst.DigestStr() {
+		return st, failure.New(failure.Internal, dst.String(), errors.New("source and destination digests differ"), "")
+	}
+	opts := registry.Options(ctx)
+	if _, err := remote.Head(dst, opts...); err != nil {
+		if !isNotFound(err) {
+			return st, registry.Classify(dst.String(), err)
+		}
+		desc, err := remote.Get(src, opts...)
+		if err != nil {
+			return st, registry.Classify(src.String(), err)
+		}
+		if desc.MediaType.IsIndex() {
+			idx, err := desc.ImageIndex()
+			if err != nil {
+				return st, err
+			}
+			err = remote.WriteIndex(dst, idx, opts...)
+			if err != nil {
+				return st, registry.Classify(dst.String(), err)
+			}
+		} else {
+			img, err := desc.Image()
+			if err != nil {
+				return st, err
+			}
+			if err := remote.Write(dst, img, opts...); err != nil {
+				return st, registry.Classify(dst.String(), err)
+			}
+		}
+		st.ImageCopied = true
+	}
+	n, err := mergeSignatures(ctx, src, dst)
+	st.Signatures, st.Attestations = n[0], n[1]
+	return st, err
+}
+
+// mergeSignatures adds src's signature and attestation layers that dst lacks.
+func mergeSignatures(ctx context.Context, src, dst name.Digest) ([2]int, error) {
+	var added [2]int
+	ociOpts := []ociremote.Option{ociremote.WithRemoteOptions(registry.Options(ctx)...)}
+	srcSE := ociremote.SignedUnknown(src, ociOpts...)
+	var dstSE oci.SignedEntity = ociremote.SignedUnknown(dst, ociOpts...)
+	for i, kind := range []string{"signatures", "attestations"} {
+		get := func(se oci.SignedEntity) ([]oci.Signature, error) {
+			var sigs oci.Signatures
+			var err error
+			if kind == "signatures" {
+				sigs, err = se.Signatures()
+			} else {
+				sigs, err = se.Attestations()
+			}
+			if err != nil {
+				return nil, err
+			}
+			return sigs.Get()
+		}
+		have, err := get(dstSE)
+		if err != nil {
+			return added, registry.Classify(dst.String(), err)
+		}
+		want, err := get(srcSE)
+		if err != nil {
+			return added, registry.Classify(src.String(), err)
+		}
+		seen := map[v1.Hash]bool{}
+		for _, s := range have {
+			if d, err := s.Digest(); err == nil {
+				seen[d] = true
+			}
+		}
+		for _, s := range want {
+			d, err := s.Digest()
+			if err != nil {
+				return added, err
+			}
+			if seen[d] {
+				continue
+			}
+			if kind == "signatures" {
+				dstSE, err = mutate.AttachSignatureToEntity(dstSE, s)
+			} else {
+				dstSE, err = mutate.AttachAttestationToEntity(dstSE, s)
+			}
+			if err != nil {
+				return added, err
+			}
+			added[i]++
+		}
+	}
+	if added[0] > 0 {
+		if err := ociremote.WriteSignatures(dst.Repository, dstSE, ociOpts...); err != nil {
+			return added, registry.Classify(dst.String(), err)
+		}
+	}
+	if added[1] > 0 {
+		if err := ociremote.WriteAttestations(dst.Repository, dstSE, ociOpts...); err != nil {
+			return added, registry.Classify(dst.String(), err)
+		}
+	}
+	return added, nil
+}
+
+func isNotFound(err error) bool {
+	var terr *transport.Error
+	if errors.As(err, &terr) {
+		return terr.StatusCode == 404
+	}
+	return strings.Contains(err.Error(), "MANIFEST_UNKNOWN")
+}
