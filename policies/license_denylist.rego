@@ -1,11 +1,9 @@
-# License denylist (policy.license_denylist, SPDX ids): no package in the SBOM
-# may carry a denied license.
+# License denylist (policy.license_denylist, SPDX license ids as syft reports
+# them, e.g. AGPL-3.0-only): no package in the SBOM may carry a denied license.
 package bakery.license_denylist
 
 deny contains msg if {
-	some p in input.sbom.packages
-	some l in p.licenses
-	some denied in input.config.license_denylist
-	lower(l) == lower(denied)
-	msg := sprintf("package %s %s is licensed %s, which %s denies", [p.name, p.version, l, input.environment])
+	some l in input.config.license_denylist
+	some pkg in input.sbom.by_license[l]
+	msg := sprintf("package %s is licensed %s, which %s denies", [pkg, l, input.environment])
 }

@@ -2,7 +2,7 @@
 package bakery.package_denylist
 
 deny contains msg if {
-	some p in input.sbom.packages
-	p.name in input.config.package_denylist
-	msg := sprintf("package %s %s is denied in %s", [p.name, p.version, input.environment])
+	some name in input.config.package_denylist
+	some version in input.sbom.by_name[name]
+	msg := sprintf("package %s %s is denied in %s", [name, version, input.environment])
 }

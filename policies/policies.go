@@ -51,6 +51,7 @@ type Violation struct {
 
 // Engine evaluates compiled policies. Compile it once per run.
 type Engine struct {
+	// queries holds one prepared data.bakery.<name>.deny query per policy.
 	queries map[string]rego.PreparedEvalQuery
 	digest  string
 }
@@ -111,6 +112,9 @@ func Compile(ctx context.Context, dirs []string) (*Engine, error) {
 		path := m.Package.Path.String() // data.bakery.signed
 		name, ok := strings.CutPrefix(path, "data.bakery.")
 		if !ok || strings.Contains(name, ".") {
+			continue
+		}
+		if _, dup := e.queries[name]; dup {
 			continue
 		}
 		q, err := rego.New(rego.Compiler(compiler), rego.Query(path+".deny")).PrepareForEval(ctx)

@@ -9,7 +9,7 @@ good := {
 	"previous_environment": "staging",
 	"accept_direct": false,
 	"signatures": [{"key_id": "k1"}],
-	"sbom": {"present": true, "packages": [{"name": "bash", "version": "5.2", "licenses": ["GPL-3.0-or-later"]}]},
+	"sbom": {"present": true, "packages": [{"name": "bash", "version": "5.2", "licenses": ["GPL-3.0-or-later"]}], "by_license": {"GPL-3.0-or-later": ["bash 5.2"]}, "by_name": {"bash": ["5.2"]}},
 	"provenance": {"builder_id": "https://ci.example"},
 	"receipts": [{"environment": "staging", "digest": "sha256:aa", "result": "PASSED"}],
 	"config": {"allowed_builders": ["https://ci.example"], "license_denylist": ["AGPL-3.0-only"], "package_denylist": ["telnetd"]},
@@ -45,11 +45,11 @@ test_direct_accepted if {
 }
 
 test_agpl_denied if {
-	bad := object.union(good, {"sbom": {"present": true, "packages": [{"name": "x", "version": "1", "licenses": ["AGPL-3.0-only"]}]}})
+	bad := object.union(good, {"sbom": {"present": true, "packages": [{"name": "x", "version": "1", "licenses": ["AGPL-3.0-only"]}], "by_license": {"AGPL-3.0-only": ["x 1"]}, "by_name": {"x": ["1"]}}})
 	count(bakery.license_denylist.deny) == 1 with input as bad
 }
 
 test_package_denied if {
-	bad := object.union(good, {"sbom": {"present": true, "packages": [{"name": "telnetd", "version": "1", "licenses": []}]}})
+	bad := object.union(good, {"sbom": {"present": true, "packages": [{"name": "telnetd", "version": "1", "licenses": []}], "by_license": {}, "by_name": {"telnetd": ["1"]}}})
 	count(bakery.package_denylist.deny) == 1 with input as bad
 }

@@ -2,12 +2,14 @@
 package bakery.provenance
 
 deny contains msg if {
-	not input.provenance
+	not has_provenance
 	msg := sprintf("%s has no verified SLSA provenance", [input.image.reference])
 }
 
 deny contains msg if {
-	input.provenance
+	has_provenance
 	not input.provenance.builder_id in input.config.allowed_builders
 	msg := sprintf("builder %q is not allowed (policy.allowed_builders: %v)", [input.provenance.builder_id, input.config.allowed_builders])
 }
+
+has_provenance if input.provenance.builder_id

@@ -2,6 +2,6 @@
 package bakery.sbom
 
 deny contains msg if {
-	not input.sbom.present
+	not input.sbom.present == true
 	msg := sprintf("%s has no verified SBOM attestation", [input.image.reference])
 }

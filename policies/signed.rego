@@ -3,6 +3,11 @@
 package bakery.signed
 
 deny contains msg if {
-	count(input.signatures) == 0
+	not has_signature
 	msg := sprintf("%s is not signed by a trusted key", [input.image.reference])
+}
+
+has_signature if {
+	some s in input.signatures
+	s.key_id != ""
 }

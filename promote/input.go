@@ -86,6 +86,7 @@ func Input(rep *attest.Report, target, from string, cfg *config.Config, env *con
 		}
 	}
 	sort.Slice(in.SBOM.Packages, func(i, j int) bool { return in.SBOM.Packages[i].Name < in.SBOM.Packages[j].Name })
+	in.SBOM.Index()
 	return in, nil
 }
 

@@ -332,4 +332,3 @@ func newPolicy(ro *rootOptions) *cobra.Command {
 	pol.AddCommand(eval)
 	return pol
 }
-

@@ -1,0 +1,169 @@
+package policies
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/open-policy-agent/opa/v1/tester"
+
+	"github.com/bakeryhq/bakery/internal/failure"
+)
+
+func good() Input {
+	in := Input{
+		Image:               Image{Repository: "r/app", Digest: "sha256:aa", Reference: "r/app@sha256:aa"},
+		Target:              "app",
+		Environment:         "prod",
+		PreviousEnvironment: "staging",
+		Signatures:          []Signature{{KeyID: "k1"}},
+		SBOM:                SBOM{Present: true, Packages: []Package{{Name: "bash", Version: "5.2", Licenses: []string{"GPL-3.0-or-later"}}}},
+		Provenance:          &Provenance{BuilderID: "https://ci.example", ResolvedDependencies: []string{}},
+		Receipts:            []Receipt{{Environment: "staging", Digest: "sha256:aa", Result: "PASSED"}},
+		Config:              Config{AllowedBuilders: []string{"https://ci.example"}, LicenseDenylist: []string{"AGPL-3.0-only"}, PackageDenylist: []string{"telnetd"}},
+	}
+	in.SBOM.Index()
+	return in
+}
+
+// TestShippedPolicies runs a pass and a deny case for every shipped policy
+// through the Go engine, with the typed input.
+func TestShippedPolicies(t *testing.T) {
+	ctx := context.Background()
+	e, err := Compile(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(e.Names(), ",") != "license_denylist,package_denylist,promoted_through,provenance,sbom,signed" {
+		t.Fatalf("names = %v", e.Names())
+	}
+	dec, err := e.Evaluate(ctx, Shipped, good())
+	if err != nil || !dec.Allowed || !strings.HasPrefix(dec.Digest, "sha256:") {
+		t.Fatalf("good input: %+v %v", dec, err)
+	}
+	for _, tc := range []struct {
+		policy string
+		mutate func(*Input)
+		want   string
+	}{
+		{"signed", func(in *Input) { in.Signatures = nil }, "is not signed by a trusted key"},
+		{"sbom", func(in *Input) { in.SBOM = SBOM{} }, "no verified SBOM"},
+		{"provenance", func(in *Input) { in.Provenance = nil }, "no verified SLSA provenance"},
+		{"provenance", func(in *Input) { in.Provenance.BuilderID = "https://evil.example" }, `builder "https://evil.example" is not allowed`},
+		{"promoted_through", func(in *Input) { in.Receipts = nil }, "has no receipt for staging"},
+		{"license_denylist", func(in *Input) { in.SBOM.Packages[0].Licenses = []string{"AGPL-3.0-only"} }, "package bash 5.2 is licensed AGPL-3.0-only, which prod denies"},
+		{"package_denylist", func(in *Input) { in.SBOM.Packages[0].Name = "telnetd" }, "package telnetd 5.2 is denied in prod"},
+	} {
+		in := good()
+		tc.mutate(&in)
+		in.SBOM.Index()
+		dec, err := e.Evaluate(ctx, Shipped, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if dec.Allowed || len(dec.Violations) != 1 || dec.Violations[0].Policy != tc.policy || !strings.Contains(dec.Violations[0].Message, tc.want) {
+			t.Errorf("%s: %+v, want one violation containing %q", tc.policy, dec.Violations, tc.want)
+		}
+	}
+	in := good()
+	in.Receipts, in.AcceptDirect = nil, true
+	if dec, _ := e.Evaluate(ctx, []string{"promoted_through"}, in); !dec.Allowed {
+		t.Errorf("accept_direct: %+v", dec)
+	}
+}
+
+// TestRegoTests runs policies/*_test.rego, as `opa test policies/` does.
+func TestRegoTests(t *testing.T) {
+	results, err := tester.Run(context.Background(), ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, r := range results {
+		n++
+		if r.Fail || r.Error != nil {
+			t.Errorf("%s: fail=%v err=%v", r.Name, r.Fail, r.Error)
+		}
+	}
+	if n < 8 {
+		t.Errorf("ran %d rego tests, want at least 8", n)
+	}
+}
+
+func TestUndefinedAndUnknownPoliciesDeny(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "custom.rego"), []byte("package bakery.custom\n\ndeny := input.nothing.here\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e, err := Compile(context.Background(), []string{dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dec, err := e.Evaluate(context.Background(), []string{"custom", "nonexistent"}, good())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dec.Allowed || len(dec.Violations) != 2 || !strings.Contains(dec.Violations[0].Message, "undefined") || !strings.Contains(dec.Violations[1].Message, "not defined") {
+		t.Errorf("violations = %+v", dec.Violations)
+	}
+}
+
+func TestCompileErrorNamesFileAndLine(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "broken.rego")
+	if err := os.WriteFile(bad, []byte("package bakery.broken\n\ndeny contains msg if {\n\tmsg := \n}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Compile(context.Background(), []string{dir})
+	if failure.ClassOf(err) != failure.Config || !strings.Contains(err.Error(), bad+":") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+// BenchmarkDecision measures one promotion decision: every shipped policy on
+// an input the size of the example golden image (88 packages).
+func BenchmarkDecision(b *testing.B) {
+	ctx := context.Background()
+	e, err := Compile(ctx, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	in := good()
+	for i := 0; i < 88; i++ {
+		in.SBOM.Packages = append(in.SBOM.Packages, Package{Name: "pkg" + string(rune('a'+i%26)), Version: "1.0", Licenses: []string{"GPL-2.0-only", "MIT"}})
+	}
+	in.SBOM.Index()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		dec, err := e.Evaluate(ctx, Shipped, in)
+		if err != nil || !dec.Allowed {
+			b.Fatal(dec, err)
+		}
+	}
+}
+
+// TestDocumentMatchesJSON keeps the fast conversion in step with the JSON
+// names the policies are documented with.
+func TestDocumentMatchesJSON(t *testing.T) {
+	full := good()
+	full.Signatures[0].SignedAt = "2026-01-01T00:00:00Z"
+	full.Provenance.StartedOn, full.Provenance.FinishedOn = "a", "b"
+	full.Provenance.ResolvedDependencies = []string{"pkg:docker/base@1"}
+	full.SourceEnvironment, full.AcceptDirect = "staging", true
+	full.Receipts[0].Time, full.Receipts[0].KeyID, full.Receipts[0].Action = "t", "k", "promote"
+	for _, in := range []Input{good(), full} {
+		fast, err := in.document()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref, err := in.jsonDocument()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fast.Compare(ref) != 0 {
+			t.Errorf("document differs from JSON:\nfast %v\njson %v", fast, ref)
+		}
+	}
+}
