@@ -66,26 +66,30 @@ build_cosign() {
   GOBIN=$COSIGN_BIN CGO_ENABLED=0 go install -trimpath "github.com/sigstore/cosign/v2/cmd/cosign@$ver"
 }
 
+# start_registry NAME ADDR starts Debian's distribution registry on ADDR with
+# its storage under .bakery/NAME. The second registry (127.0.0.1:5001) is for
+# promotions across registries.
 start_registry() {
-  if registry_up; then return; fi
-  log "starting the distribution registry on $REGISTRY_ADDR"
-  mkdir -p "$STATE/registry/data"
-  cat >"$STATE/registry/config.yml" <<YML
+  local name=$1 addr=$2
+  if curl -fsS -o /dev/null "http://$addr/v2/" 2>/dev/null; then return; fi
+  log "starting the distribution registry on $addr"
+  mkdir -p "$STATE/$name/data"
+  cat >"$STATE/$name/config.yml" <<YML
 version: 0.1
 log:
   level: warn
 storage:
   filesystem:
-    rootdirectory: $STATE/registry/data
+    rootdirectory: $STATE/$name/data
   delete:
     enabled: true
 http:
-  addr: $REGISTRY_ADDR
+  addr: $addr
 YML
-  nohup docker-registry serve "$STATE/registry/config.yml" >"$STATE/registry/log" 2>&1 &
-  echo $! >"$STATE/registry/pid"
-  for _ in $(seq 1 50); do registry_up && return; sleep 0.2; done
-  die "the registry did not come up on $REGISTRY_ADDR; see $STATE/registry/log"
+  nohup docker-registry serve "$STATE/$name/config.yml" >"$STATE/$name/log" 2>&1 &
+  echo $! >"$STATE/$name/pid"
+  for _ in $(seq 1 50); do curl -fsS -o /dev/null "http://$addr/v2/" 2>/dev/null && return; sleep 0.2; done
+  die "the registry did not come up on $addr; see $STATE/$name/log"
 }
 
 buildkit_up() { [ -S "$BUILDKIT_SOCK" ] && "$BUILDKIT_BIN/buildctl" --addr "unix://$BUILDKIT_SOCK" debug workers >/dev/null 2>&1; }
@@ -98,7 +102,7 @@ start_buildkitd() {
 [registry."$REGISTRY_ADDR"]
   http = true
   insecure = true
-[registry."127.0.0.1:5001"]
+[registry."$REGISTRY2_ADDR"]
   http = true
   insecure = true
 TOML
@@ -137,8 +141,9 @@ mkdir -p "$STATE" "$CACHE"
 install_packages
 build_buildkit
 build_cosign
-start_registry
+start_registry registry "$REGISTRY_ADDR"
+start_registry registry2 "$REGISTRY2_ADDR"
 start_buildkitd
 base_image
 ln -sfn "$COSIGN_BIN/cosign" "$STATE/cosign"
-log "ready: registry http://$REGISTRY_ADDR, buildkitd unix://$BUILDKIT_SOCK, base $BASE_IMAGE, cosign $STATE/cosign"
+log "ready: registries http://$REGISTRY_ADDR and http://$REGISTRY2_ADDR, buildkitd unix://$BUILDKIT_SOCK, base $BASE_IMAGE, cosign $STATE/cosign"

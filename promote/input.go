@@ -3,7 +3,9 @@ package promote
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"sort"
+	"strings"
 
 	"github.com/anchore/syft/syft/format"
 
@@ -57,11 +59,11 @@ func Input(rep *attest.Report, target, from string, cfg *config.Config, env *con
 				seen[key] = true
 				pkg := policies.Package{Name: p.Name, Version: p.Version, Type: string(p.Type), Licenses: []string{}}
 				for _, l := range p.Licenses.ToSlice() {
-					id := l.SPDXExpression
-					if id == "" {
-						id = l.Value
+					expr := l.SPDXExpression
+					if expr == "" {
+						expr = l.Value
 					}
-					pkg.Licenses = append(pkg.Licenses, id)
+					pkg.Licenses = appendUnique(pkg.Licenses, licenseIDs(expr)...)
 				}
 				in.SBOM.Packages = append(in.SBOM.Packages, pkg)
 			}
@@ -88,6 +90,30 @@ func Input(rep *attest.Report, target, from string, cfg *config.Config, env *con
 	sort.Slice(in.SBOM.Packages, func(i, j int) bool { return in.SBOM.Packages[i].Name < in.SBOM.Packages[j].Name })
 	in.SBOM.Index()
 	return in, nil
+}
+
+// licenseIDs splits an SPDX expression ("GPL-2.0-only AND (MIT OR
+// Apache-2.0)") into its license ids, so that a denylist matches any
+// license a package may be under.
+func licenseIDs(expr string) []string {
+	var ids []string
+	for _, f := range strings.Fields(strings.NewReplacer("(", " ", ")", " ").Replace(expr)) {
+		switch strings.ToUpper(f) {
+		case "AND", "OR", "WITH":
+			continue
+		}
+		ids = append(ids, f)
+	}
+	return ids
+}
+
+func appendUnique(list []string, more ...string) []string {
+	for _, m := range more {
+		if !slices.Contains(list, m) {
+			list = append(list, m)
+		}
+	}
+	return list
 }
 
 func nonNil(s []string) []string {

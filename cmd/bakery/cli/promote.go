@@ -295,9 +295,11 @@ func newPolicy(ro *rootOptions) *cobra.Command {
 			if target == "" {
 				target = path.Base(ref.Context().RepositoryStr())
 			}
-			rep, err := attest.Verify(cmd.Context(), ref, g.keys, attest.RequiredPredicates)
+			// A failed verification still yields what did verify; the
+			// policies then say what is missing.
+			rep, verr := attest.Verify(cmd.Context(), ref, g.keys, attest.RequiredPredicates)
 			if rep == nil {
-				return err
+				return verr
 			}
 			in, err := promote.Input(rep, target, "", g.cfg, e)
 			if err != nil {
@@ -324,7 +326,7 @@ func newPolicy(ro *rootOptions) *cobra.Command {
 			if !dec.Allowed {
 				return failure.New(failure.Policy, "promotion of "+ref.String()+" to "+env, fmt.Errorf("%d violation(s)", len(dec.Violations)), "see above")
 			}
-			return nil
+			return verr
 		},
 	}
 	eval.Flags().StringVar(&env, "env", "", "environment whose policies apply")

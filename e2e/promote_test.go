@@ -1,0 +1,258 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const registry2 = "127.0.0.1:5001"
+
+// promoteProject is a project whose golden image goes dev → staging (same
+// registry, another repository) → prod (another registry).
+func promoteProject(t *testing.T, ns, prodPolicy string) string {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := fmt.Sprintf(`version: 1
+targets:
+  golden:
+    type: container
+    context: %s
+    args:
+      BASE: %s
+signing:
+  builder_id: https://github.com/bakeryhq/bakery/e2e
+policy:
+  allowed_builders: [https://github.com/bakeryhq/bakery/e2e]
+  license_denylist: [AGPL-3.0-only]
+  package_denylist: [telnetd]
+%s
+environments:
+  - name: dev
+    repository: %s/%s/dev
+  - name: staging
+    repository: %s/%s/staging
+    policies: [signed, sbom, provenance, promoted_through]
+  - name: prod
+    repository: %s/%s/prod
+    policies: [signed, sbom, provenance, promoted_through, license_denylist, package_denylist]
+`, filepath.Join(root, "examples/golden-base"), baseImg, prodPolicy, regAddr, ns, regAddr, ns, registry2, ns)
+	writeFiles(t, dir, map[string]string{"bakery.yaml": cfg})
+	return filepath.Join(dir, "bakery.yaml")
+}
+
+func buildDigest(t *testing.T, cfg string) string {
+	t.Helper()
+	refs := buildTargets(t, cfg, nil, "golden")
+	ref := refs["golden"]
+	return ref[strings.LastIndex(ref, "@")+1:]
+}
+
+func promoteJSON(t *testing.T, cfg string, args ...string) (map[string]any, result) {
+	t.Helper()
+	r := bakery(t, nil, append([]string{"promote", "golden", "--config", cfg, "-o", "json"}, args...)...)
+	var out map[string]any
+	if r.stdout != "" {
+		if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
+			t.Fatalf("promote output: %v\n%s", err, r.stdout)
+		}
+	}
+	return out, r
+}
+
+// TestPromoteRollbackHistoryStatus runs build → staging → prod, a second
+// build through to prod, and a rollback, on the real registries, and checks
+// the stock cosign CLI at every destination and what history and status say.
+func TestPromoteRollbackHistoryStatus(t *testing.T) {
+	ns := runID + "/promote"
+	cfg := promoteProject(t, ns, "")
+	pub := filepath.Join(keyDir, "trusted.pub")
+
+	d1 := buildDigest(t, cfg)
+	for _, env := range []string{"staging", "prod"} {
+		out, r := promoteJSON(t, cfg, "--to", env)
+		if r.code != 0 || out["digest"] != d1 || out["receiptSigned"] != true {
+			t.Fatalf("promote %s: exit %d %v", env, r.code, out)
+		}
+		host := regAddr
+		if env == "prod" {
+			host = registry2
+		}
+		ref := fmt.Sprintf("%s/%s/%s/golden@%s", host, ns, env, d1)
+		// Byte-identical: the registry serves exactly the built digest.
+		repo := strings.TrimPrefix(ref[:strings.Index(ref, "@")], host+"/")
+		if host == regAddr {
+			body, got, _ := manifest(t, repo, d1)
+			if got != d1 || sha256Digest(body) != d1 {
+				t.Errorf("%s: registry digest %s, body %s, want %s", env, got, sha256Digest(body), d1)
+			}
+		}
+		if o, code := stockCosign(t, "verify", "--key", pub, "--insecure-ignore-tlog", ref); code != 0 {
+			t.Errorf("cosign verify at %s: exit %d\n%s", env, code, o)
+		}
+		for _, typ := range []string{"spdxjson", "cyclonedx", "slsaprovenance1"} {
+			if o, code := stockCosign(t, "verify-attestation", "--key", pub, "--insecure-ignore-tlog", "--type", typ, ref); code != 0 {
+				t.Errorf("cosign verify-attestation --type %s at %s: exit %d\n%s", typ, env, code, o)
+			}
+		}
+	}
+	// Promoting again is idempotent: nothing is copied.
+	out, r := promoteJSON(t, cfg, "--to", "prod")
+	if cp, _ := out["copy"].(map[string]any); r.code != 0 || cp["imageCopied"] != false {
+		t.Errorf("re-promote: exit %d, copy %v", r.code, out["copy"])
+	}
+
+	d2 := buildDigest(t, cfg)
+	if d2 == d1 {
+		t.Fatal("the second build has the same digest; the rollback would prove nothing")
+	}
+	// prod requires staging first.
+	if _, r := promoteJSON(t, cfg, "--to", "prod", "--from", "dev"); r.code != 5 || !strings.Contains(r.stderr, "has no receipt for staging") {
+		t.Errorf("prod before staging: exit %d, %s", r.code, r.stderr)
+	}
+	for _, env := range []string{"staging", "prod"} {
+		if _, r := promoteJSON(t, cfg, "--to", env); r.code != 0 {
+			t.Fatalf("promote d2 to %s: exit %d", env, r.code)
+		}
+	}
+	rb := bakery(t, nil, "rollback", "golden", "--env", "prod", "--config", cfg, "-o", "json")
+	if rb.code != 0 || !strings.Contains(rb.stdout, d1) {
+		t.Fatalf("rollback: exit %d %s", rb.code, rb.stdout)
+	}
+
+	h := bakery(t, nil, "history", "golden", "--env", "prod", "--config", cfg, "-o", "json")
+	var hist []struct {
+		Environment, Digest, Action, Result string
+		KeyID                               string `json:"key_id"`
+	}
+	if err := json.Unmarshal([]byte(h.stdout), &hist); err != nil || h.code != 0 {
+		t.Fatalf("history: %v exit %d", err, h.code)
+	}
+	var seq []string
+	for _, e := range hist {
+		seq = append(seq, e.Action+" "+e.Digest)
+		if e.Environment != "prod" || e.Result != "PASSED" || e.KeyID == "" {
+			t.Errorf("history entry %+v", e)
+		}
+	}
+	want := []string{"promote " + d1, "promote " + d1, "promote " + d2, "rollback " + d1}
+	if strings.Join(seq, "\n") != strings.Join(want, "\n") {
+		t.Errorf("prod history:\n%s\nwant:\n%s", strings.Join(seq, "\n"), strings.Join(want, "\n"))
+	}
+
+	s := bakery(t, nil, "status", "--config", cfg, "-o", "json")
+	var st []struct {
+		Target, Environment, Digest, Action, Signer string
+		Verified                                    bool
+	}
+	if err := json.Unmarshal([]byte(s.stdout), &st); err != nil || s.code != 0 {
+		t.Fatalf("status: %v exit %d", err, s.code)
+	}
+	got := map[string]string{}
+	for _, x := range st {
+		got[x.Environment] = x.Action + " " + x.Digest
+		if !x.Verified || x.Signer == "" {
+			t.Errorf("status %+v", x)
+		}
+	}
+	if got["dev"] != "build "+d2 || got["staging"] != "promote "+d2 || got["prod"] != "rollback "+d1 {
+		t.Errorf("status = %v", got)
+	}
+}
+
+// TestPromoteDenials checks a deny case for every shipped policy: the exit
+// code, the violated rule and environment in the message, and that nothing
+// reached the destination.
+func TestPromoteDenials(t *testing.T) {
+	ns := runID + "/deny"
+	for _, tc := range []struct {
+		name, want string
+		edit       func(string) string
+	}{
+		{"provenance: builder not allowed", `builder "https://github.com/bakeryhq/bakery/e2e" is not allowed`,
+			func(c string) string {
+				return strings.Replace(c, "allowed_builders: [https://github.com/bakeryhq/bakery/e2e]", "allowed_builders: [https://other.example]", 1)
+			}},
+		{"license_denylist: GPL denied in prod", "which prod denies",
+			func(c string) string {
+				return strings.Replace(c, "license_denylist: [AGPL-3.0-only]", "license_denylist: [GPL-3.0-or-later]", 1)
+			}},
+		{"package_denylist: bash denied in prod", "package bash ",
+			func(c string) string {
+				return strings.Replace(c, "package_denylist: [telnetd]", "package_denylist: [bash]", 1)
+			}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sub := ns + "/" + strings.Split(tc.name, ":")[0]
+			cfgPath := promoteProject(t, sub, "")
+			d := buildDigest(t, cfgPath)
+			if _, r := promoteJSON(t, cfgPath, "--to", "staging"); r.code != 0 {
+				t.Fatalf("staging: exit %d", r.code)
+			}
+			edited := tc.edit(readFile(t, cfgPath))
+			writeFiles(t, filepath.Dir(cfgPath), map[string]string{"bakery.yaml": edited})
+			out, r := promoteJSON(t, cfgPath, "--to", "prod")
+			if r.code != 5 || !strings.Contains(r.stderr, tc.want) || !strings.Contains(r.stderr, "promotion to prod") {
+				t.Errorf("exit %d, stderr %q, want 5 and %q", r.code, r.stderr, tc.want)
+			}
+			if dec, _ := out["decision"].(map[string]any); dec == nil || dec["allowed"] != false {
+				t.Errorf("decision %v", out["decision"])
+			}
+			if code := headStatus(t, registry2, sub+"/prod/golden", d); code != 404 {
+				t.Errorf("the denied digest reached prod (HEAD %d)", code)
+			}
+			if code := headStatus(t, registry2, sub+"/prod/golden", "prod"); code != 404 {
+				t.Errorf("prod's tag exists after a denial (HEAD %d)", code)
+			}
+		})
+	}
+	t.Run("promoted_through, signed, sbom and provenance via policy eval", func(t *testing.T) {
+		cfgPath := promoteProject(t, ns+"/eval", "")
+		d := buildDigest(t, cfgPath)
+		ref := fmt.Sprintf("%s/%s/eval/dev/golden@%s", regAddr, ns, d)
+		r := bakery(t, nil, "policy", "eval", ref, "--env", "prod", "--config", cfgPath)
+		if r.code != 5 || !strings.Contains(r.stdout, "promoted_through:") || !strings.Contains(r.stdout, "has no receipt for staging") {
+			t.Errorf("promoted_through: exit %d\n%s", r.code, r.stdout)
+		}
+		if r := bakery(t, nil, "policy", "eval", ref, "--env", "staging", "--config", cfgPath); r.code != 0 || !strings.HasPrefix(r.stdout, "ALLOWED") {
+			t.Errorf("staging should allow: exit %d\n%s", r.code, r.stdout)
+		}
+		unsigned := buildTargets(t, cfgPath, nil, "golden", "--no-attest")["golden"]
+		r = bakery(t, nil, "policy", "eval", unsigned, "--env", "staging", "--config", cfgPath)
+		for _, want := range []string{"signed:", "sbom:", "provenance:"} {
+			if r.code != 5 || !strings.Contains(r.stdout, want) {
+				t.Errorf("unsigned image: exit %d, want a %s violation\n%s", r.code, want, r.stdout)
+			}
+		}
+		// promote itself stops at verification for such an image (exit 4).
+		if _, r := promoteJSON(t, cfgPath, "--to", "staging"); r.code != 4 {
+			t.Errorf("promote unsigned: exit %d, want 4", r.code)
+		}
+	})
+}
+
+// TestPromoteBadInput covers unknown names and a digest that is not in the source.
+func TestPromoteBadInput(t *testing.T) {
+	cfgPath := promoteProject(t, runID+"/bad", "")
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"promote", "nope", "--to", "staging"}, 2, `target "nope"`},
+		{[]string{"promote", "golden", "--to", "qa"}, 2, `environment "qa"`},
+		{[]string{"promote", "golden", "--to", "dev"}, 2, "first environment"},
+		{[]string{"promote", "golden", "--to", "staging", "--digest", "sha256:" + strings.Repeat("ab", 32)}, 2, "not in the source repository"},
+		{[]string{"promote", "golden", "--to", "staging"}, 2, "nothing is there"},
+		{[]string{"rollback", "golden", "--env", "prod"}, 2, "no earlier digest"},
+	} {
+		r := bakery(t, nil, append(tc.args, "--config", cfgPath)...)
+		if r.code != tc.code || !strings.Contains(r.stderr, tc.want) || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+			t.Errorf("%v: exit %d, stderr %q; want %d and %q on one line", tc.args, r.code, r.stderr, tc.code, tc.want)
+		}
+	}
+}
