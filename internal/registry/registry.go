@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -161,11 +162,14 @@ func Classify(subject string, err error) error {
 	return fmt.Errorf("%s: %w", subject, err)
 }
 
-// IsUnavailable reports whether err means the other end could not be reached.
+// IsUnavailable reports whether err means the other end could not be reached
+// or went away: a network error, or an HTTP request that got no response
+// (a *url.Error; answers with an HTTP status are transport.Errors instead).
 func IsUnavailable(err error) bool {
 	var opErr *net.OpError
 	var dnsErr *net.DNSError
-	return errors.As(err, &opErr) || errors.As(err, &dnsErr) ||
+	var urlErr *url.Error
+	return errors.As(err, &opErr) || errors.As(err, &dnsErr) || errors.As(err, &urlErr) ||
 		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
-		errors.Is(err, context.DeadlineExceeded)
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, context.DeadlineExceeded)
 }

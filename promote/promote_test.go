@@ -1,0 +1,265 @@
+package promote
+
+import (
+	"context"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/sigstore/sigstore/pkg/signature"
+
+	"github.com/bakeryhq/bakery/attest"
+	"github.com/bakeryhq/bakery/builders"
+	"github.com/bakeryhq/bakery/internal/config"
+	"github.com/bakeryhq/bakery/internal/failure"
+	"github.com/bakeryhq/bakery/policies"
+)
+
+// faultyRegistry is an in-process registry whose handler can be made to fail
+// (the registry "disappears") or to run a hook before serving a request.
+type faultyRegistry struct {
+	host string
+	down atomic.Bool
+	hook atomic.Pointer[func(*http.Request)]
+}
+
+func newRegistry(t *testing.T) *faultyRegistry {
+	t.Helper()
+	f := &faultyRegistry{}
+	inner := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h := f.hook.Load(); h != nil {
+			(*h)(r)
+		}
+		if f.down.Load() {
+			// Drop the connection, as a registry that went away does.
+			if hj, ok := w.(http.Hijacker); ok {
+				if c, _, err := hj.Hijack(); err == nil {
+					c.Close()
+					return
+				}
+			}
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		inner.ServeHTTP(w, r)
+	}))
+	t.Cleanup(s.Close)
+	f.host = strings.TrimPrefix(s.URL, "http://")
+	return f
+}
+
+type fixture struct {
+	ctx       context.Context
+	dev, prod *faultyRegistry
+	cfg       *config.Config
+	promoter  Promoter
+	signer    signature.SignerVerifier
+}
+
+// newFixture makes dev and staging environments on two in-process
+// registries, a key pair, and a promoter whose staging applies every
+// shipped policy that an in-memory image can pass.
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	f := &fixture{ctx: context.Background(), dev: newRegistry(t), prod: newRegistry(t)}
+	dir := t.TempDir()
+	priv, pub, err := attest.GenerateKeys(filepath.Join(dir, "k"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := attest.LoadSigner(f.ctx, priv, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := attest.NewTrustedKeys(f.ctx, []string{pub})
+	if err != nil {
+		t.Fatal(err)
+	}
+	engine, err := policies.Compile(f.ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.cfg = &config.Config{
+		File:    "bakery.yaml",
+		Targets: map[string]*config.Target{"app": {Name: "app", Type: config.TypeContainer}},
+		Environments: []config.Environment{
+			{Name: "dev", Repository: f.dev.host + "/dev", Tag: config.DefaultTagTemplate, Insecure: true},
+			{Name: "staging", Repository: f.prod.host + "/staging", Tag: config.DefaultTagTemplate, Insecure: true,
+				Policies: []string{"signed", "sbom", "provenance", "promoted_through"}},
+		},
+		Signing: config.Signing{BuilderID: "https://builder.test"},
+		Policy:  config.Policy{AllowedBuilders: []string{"https://builder.test"}},
+	}
+	f.promoter = New(Options{Config: f.cfg, Keys: keys, Signer: signer, Policies: engine, Version: "test"})
+	f.signer = signer
+	return f
+}
+
+// buildIntoDev pushes a two-platform index to dev, attests it as bakery build
+// does (SBOMs, provenance, signature, build receipt) and tags it dev.
+func (f *fixture) buildIntoDev(t *testing.T) name.Digest {
+	t.Helper()
+	var adds []mutate.IndexAddendum
+	for _, arch := range []string{"amd64", "arm64"} {
+		img, err := random.Image(1024, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cf, _ := img.ConfigFile()
+		cf = cf.DeepCopy()
+		cf.OS, cf.Architecture = "linux", arch
+		if img, err = mutate.ConfigFile(img, cf); err != nil {
+			t.Fatal(err)
+		}
+		adds = append(adds, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: arch}}})
+	}
+	idx := mutate.AppendManifests(mutate.IndexMediaType(empty.Index, types.OCIImageIndex), adds...)
+	d, _ := idx.Digest()
+	repo, _ := name.NewRepository(f.dev.host+"/dev/app", name.Insecure)
+	ref := repo.Digest(d.String())
+	if err := remote.WriteIndex(ref, idx); err != nil {
+		t.Fatal(err)
+	}
+	att := attest.New(attest.Options{Signer: f.signer, BuilderID: "https://builder.test", Version: "test"})
+	if _, err := att.Attest(f.ctx, ref, builders.Result{Target: "app", Kind: builders.Container}); err != nil {
+		t.Fatal(err)
+	}
+	if err := RecordBuild(f.ctx, f.signer, ref, "app", "dev", "test"); err != nil {
+		t.Fatal(err)
+	}
+	desc, _ := remote.Get(ref)
+	if err := remote.Tag(repo.Tag("dev"), desc); err != nil {
+		t.Fatal(err)
+	}
+	return ref
+}
+
+func (f *fixture) stagingTag(t *testing.T) (v1.Hash, bool) {
+	t.Helper()
+	tag, _ := name.NewTag(f.prod.host+"/staging/app:staging", name.Insecure)
+	desc, err := remote.Head(tag)
+	if err != nil {
+		return v1.Hash{}, false
+	}
+	return desc.Digest, true
+}
+
+func TestPromoteAcrossRegistriesCarriesSignatures(t *testing.T) {
+	f := newFixture(t)
+	src := f.buildIntoDev(t)
+	res, err := f.promoter.Promote(f.ctx, Request{Target: "app", To: "staging"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Digest != src.DigestStr() || !res.Copy.ImageCopied || res.Copy.Signatures != 1 || res.Copy.Attestations != 6 || !res.Receipt {
+		t.Fatalf("result %+v copy %+v", res, res.Copy)
+	}
+	if d, ok := f.stagingTag(t); !ok || d.String() != src.DigestStr() {
+		t.Fatalf("staging tag = %v %v", d, ok)
+	}
+	// Every platform is there, byte for byte.
+	dst, _ := name.NewDigest(res.Destination, name.Insecure)
+	idx, err := remote.Index(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	im, _ := idx.IndexManifest()
+	for _, m := range im.Manifests {
+		if _, err := remote.Head(dst.Context().Digest(m.Digest.String())); err != nil {
+			t.Errorf("platform %v missing at the destination: %v", m.Platform, err)
+		}
+	}
+	// Again: nothing to copy, the receipt is added once more.
+	res, err = f.promoter.Promote(f.ctx, Request{Target: "app", To: "staging"})
+	if err != nil || res.Copy.ImageCopied || res.Copy.Signatures != 0 || res.Copy.Attestations != 0 {
+		t.Fatalf("second promotion: %+v %v", res.Copy, err)
+	}
+}
+
+// TestRegistryGoneMidCopy drops the destination registry during the copy:
+// the promotion fails as unavailable, the destination tag is not there, and
+// re-running completes the promotion.
+func TestRegistryGoneMidCopy(t *testing.T) {
+	f := newFixture(t)
+	src := f.buildIntoDev(t)
+	var blobs atomic.Int32
+	hook := func(r *http.Request) {
+		if strings.Contains(r.URL.Path, "/blobs/uploads/") && blobs.Add(1) == 2 {
+			f.prod.down.Store(true)
+		}
+	}
+	f.prod.hook.Store(&hook)
+	_, err := f.promoter.Promote(f.ctx, Request{Target: "app", To: "staging"})
+	if failure.ClassOf(err) != failure.Unavailable || !strings.Contains(err.Error(), "nothing was tagged") {
+		t.Fatalf("err = %v (class %v)", err, failure.ClassOf(err))
+	}
+	f.prod.hook.Store(nil)
+	f.prod.down.Store(false)
+	if _, ok := f.stagingTag(t); ok {
+		t.Fatal("the staging tag exists after a failed copy")
+	}
+	res, err := f.promoter.Promote(f.ctx, Request{Target: "app", To: "staging"})
+	if err != nil || res.Digest != src.DigestStr() {
+		t.Fatalf("re-run: %+v %v", res, err)
+	}
+	if d, ok := f.stagingTag(t); !ok || d.String() != src.DigestStr() {
+		t.Fatalf("staging tag after re-run = %v %v", d, ok)
+	}
+}
+
+// TestTagMovedDuringPromotionFailsClosed moves dev's tag to another digest
+// while the image is being copied: nothing is tagged.
+func TestTagMovedDuringPromotionFailsClosed(t *testing.T) {
+	f := newFixture(t)
+	first := f.buildIntoDev(t)
+	second := f.buildIntoDev(t) // dev now points at second
+	devTag, _ := name.NewTag(f.dev.host+"/dev/app:dev", name.Insecure)
+	var moved atomic.Bool
+	hook := func(r *http.Request) {
+		if r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/manifests/") && moved.CompareAndSwap(false, true) {
+			desc, err := remote.Get(first)
+			if err == nil {
+				err = remote.Tag(devTag, desc)
+			}
+			if err != nil {
+				t.Errorf("moving the tag: %v", err)
+			}
+		}
+	}
+	f.prod.hook.Store(&hook)
+	_, err := f.promoter.Promote(f.ctx, Request{Target: "app", To: "staging"})
+	if failure.ClassOf(err) != failure.Verify || !strings.Contains(err.Error(), "moved from "+second.DigestStr()) {
+		t.Fatalf("err = %v", err)
+	}
+	if _, ok := f.stagingTag(t); ok {
+		t.Fatal("staging was tagged although the source tag moved")
+	}
+}
+
+func TestPromoteDeniedCopiesNothing(t *testing.T) {
+	f := newFixture(t)
+	src := f.buildIntoDev(t)
+	f.cfg.Policy.AllowedBuilders = []string{"https://other.test"}
+	res, err := f.promoter.Promote(f.ctx, Request{Target: "app", To: "staging"})
+	if failure.ClassOf(err) != failure.Policy || res == nil || res.Decision == nil || res.Decision.Allowed {
+		t.Fatalf("err = %v, res = %+v", err, res)
+	}
+	dst, _ := name.NewDigest(f.prod.host+"/staging/app@"+src.DigestStr(), name.Insecure)
+	if _, err := remote.Head(dst); err == nil {
+		t.Fatal("a denied image was copied")
+	}
+}
