@@ -73,12 +73,21 @@ func Copy(ctx context.Context, src, dst name.Digest) (CopyStats, error) {
 }
 
 // mergeSignatures adds src's signature and attestation layers that dst lacks.
+// When a kind's cosign tag already points at the same manifest on both sides
+// (a promotion that is already complete), one HEAD each tells so.
 func mergeSignatures(ctx context.Context, src, dst name.Digest) ([2]int, error) {
 	var added [2]int
 	ociOpts := []ociremote.Option{ociremote.WithRemoteOptions(registry.Options(ctx)...)}
 	srcSE := ociremote.SignedUnknown(src, ociOpts...)
 	var dstSE oci.SignedEntity = ociremote.SignedUnknown(dst, ociOpts...)
 	for i, kind := range []string{"signatures", "attestations"} {
+		same, err := sameCosignTag(ctx, src, dst, map[string]string{"signatures": ".sig", "attestations": ".att"}[kind])
+		if err != nil {
+			return added, err
+		}
+		if same {
+			continue
+		}
 		get := func(se oci.SignedEntity) ([]oci.Signature, error) {
 			var sigs oci.Signatures
 			var err error
@@ -136,6 +145,28 @@ func mergeSignatures(ctx context.Context, src, dst name.Digest) ([2]int, error) 
 		}
 	}
 	return added, nil
+}
+
+// sameCosignTag reports whether src's and dst's cosign tag (sha256-<hex><suffix>)
+// point at the same manifest, or src has none (nothing to carry).
+func sameCosignTag(ctx context.Context, src, dst name.Digest, suffix string) (bool, error) {
+	tag := strings.Replace(src.DigestStr(), ":", "-", 1) + suffix
+	opts := registry.Options(ctx)
+	s, err := remote.Head(src.Context().Tag(tag), opts...)
+	if err != nil {
+		if isNotFound(err) {
+			return true, nil
+		}
+		return false, registry.Classify(src.String(), err)
+	}
+	d, err := remote.Head(dst.Context().Tag(tag), opts...)
+	if err != nil {
+		if isNotFound(err) {
+			return false, nil
+		}
+		return false, registry.Classify(dst.String(), err)
+	}
+	return s.Digest == d.Digest, nil
 }
 
 func isNotFound(err error) bool {

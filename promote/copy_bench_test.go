@@ -1,0 +1,111 @@
+package promote
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+)
+
+// counter is a counting proxy in front of an in-process registry: it counts
+// requests and the bytes of blob uploads it receives.
+type counter struct {
+	host      string
+	requests  atomic.Int64
+	blobBytes atomic.Int64
+}
+
+func newCounter(b *testing.B) *counter {
+	c := &counter{}
+	inner := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c.requests.Add(1)
+		if strings.Contains(r.URL.Path, "/blobs/uploads/") && r.Body != nil {
+			body, _ := io.ReadAll(r.Body)
+			c.blobBytes.Add(int64(len(body)))
+			r.Body = io.NopCloser(strings.NewReader(string(body)))
+		}
+		inner.ServeHTTP(w, r)
+	}))
+	b.Cleanup(s.Close)
+	c.host = strings.TrimPrefix(s.URL, "http://")
+	return c
+}
+
+func (c *counter) reset() { c.requests.Store(0); c.blobBytes.Store(0) }
+
+// seed pushes a 5-layer, 5 MiB image signed with one signature-like layer.
+func seed(b *testing.B, host string) name.Digest {
+	img, err := random.Image(1<<20, 5)
+	if err != nil {
+		b.Fatal(err)
+	}
+	d, _ := img.Digest()
+	ref, _ := name.NewDigest(host + "/dev/app@" + d.String())
+	if err := remote.Write(ref, img); err != nil {
+		b.Fatal(err)
+	}
+	return ref
+}
+
+// BenchmarkCopy counts what Copy sends to the destination registry in the
+// three cases the promotion path meets (figures in BENCHMARKS.md).
+func BenchmarkCopy(b *testing.B) {
+	ctx := context.Background()
+	b.Run("already-present", func(b *testing.B) {
+		from, to := newCounter(b), newCounter(b)
+		src := seed(b, from.host)
+		dst, _ := name.NewDigest(to.host + "/staging/app@" + src.DigestStr())
+		if _, err := Copy(ctx, src, dst); err != nil {
+			b.Fatal(err)
+		}
+		from.reset()
+		to.reset()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if _, err := Copy(ctx, src, dst); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(to.requests.Load())/float64(b.N), "dst-requests/op")
+		b.ReportMetric(float64(from.requests.Load())/float64(b.N), "src-requests/op")
+		b.ReportMetric(float64(to.blobBytes.Load())/float64(b.N), "blob-bytes/op")
+	})
+	b.Run("same-registry", func(b *testing.B) {
+		c := newCounter(b)
+		src := seed(b, c.host)
+		c.reset()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			dst, _ := name.NewDigest(fmt.Sprintf("%s/staging%d/app@%s", c.host, i, src.DigestStr()))
+			if _, err := Copy(ctx, src, dst); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(c.requests.Load())/float64(b.N), "requests/op")
+		b.ReportMetric(float64(c.blobBytes.Load())/float64(b.N), "blob-bytes/op")
+	})
+	b.Run("across-registries", func(b *testing.B) {
+		from, to := newCounter(b), newCounter(b)
+		src := seed(b, from.host)
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			dst, _ := name.NewDigest(fmt.Sprintf("%s/prod%d/app@%s", to.host, i, src.DigestStr()))
+			if _, err := Copy(ctx, src, dst); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(to.requests.Load())/float64(b.N), "requests/op")
+		b.ReportMetric(float64(to.blobBytes.Load())/float64(b.N), "blob-bytes/op")
+	})
+}
