@@ -74,4 +74,30 @@ for i in $(seq 1 "$RUNS"); do
 done
 awk -F'\t' '{n[$1]++; t[$1]=t[$1]" "$2; if ($3>m[$1]) m[$1]=$3}
   END {for (k in n) printf "%-9s wall seconds:%s  peak RSS: %.0f MiB\n", k, t[k], m[k]/1024}' "$OUT/sbom.tsv" | tee "$OUT/sbom.txt"
-cat "$OUT/pipeline.md"
+
+# Promotion: bakery promote (verify, policies, copy with signatures and
+# attestations, re-verify, receipt, tag) against crane copy (image only) of
+# the same digest, each into a fresh repository of the other registry.
+CRANE_VER=v0.20.6
+CRANE=$CACHE/crane-$CRANE_VER/crane
+if [ ! -x "$CRANE" ]; then
+  log "building crane $CRANE_VER from the Go module proxy"
+  GOBIN=$(dirname "$CRANE") CGO_ENABLED=0 go install -trimpath "github.com/google/go-containerregistry/cmd/crane@$CRANE_VER"
+fi
+src=$REGISTRY_ADDR/bench/bakery/golden-base
+digest=$(curl -fsS -o /dev/null -D - -H 'Accept: application/vnd.oci.image.index.v1+json' "http://$REGISTRY_ADDR/v2/bench/bakery/golden-base/manifests/dev" \
+  | tr -d '\r' | awk -F': ' 'tolower($1)=="docker-content-digest" {print $2}')
+stamp=$(date +%s)
+log "promotion of $src@$digest to $REGISTRY2_ADDR: bakery promote vs crane copy, $RUNS runs each"
+: >"$OUT/promote.tsv"
+for i in $(seq 1 "$RUNS"); do
+  /usr/bin/time -f "crane copy\t%e" -a -o "$OUT/promote.tsv" "$CRANE" copy --insecure "$src@$digest" "$REGISTRY2_ADDR/bench/crane-$stamp-$i/golden-base" >/dev/null 2>&1
+  /usr/bin/time -f "bakery promote\t%e" -a -o "$OUT/promote.tsv" env BAKERY_SIGNING_KEY=$OUT/bench.key BAKERY_VERIFICATION_KEYS=$OUT/bench.pub \
+    BAKERY_ENVIRONMENTS_DEV_REPOSITORY=$REGISTRY_ADDR/bench/bakery BAKERY_ENVIRONMENTS_STAGING_REPOSITORY=$REGISTRY2_ADDR/bench/bakery-$stamp-$i \
+    "$OUT/bakery" promote golden-base --to staging --digest "$digest" --config "$ROOT/examples/bakery.yaml" >/dev/null
+done
+awk -F'\t' '{n[$1]++; s[$1]+=$2; t[$1]=t[$1]" "$2} END {for (k in n) printf "%-15s mean %.2f s (runs:%s)\n", k, s[k]/n[k], t[k]}' "$OUT/promote.tsv" | tee "$OUT/promote.txt"
+
+log "Go benchmarks: policy decision latency, copy requests and bytes (counting proxy)"
+(cd "$ROOT" && go test -run XXX -bench 'Decision' -benchmem -count 5 ./policies && go test -run XXX -bench 'Copy' -benchtime 20x ./promote) | tee "$OUT/go-bench.txt"
+cat "$OUT/pipeline.md" "$OUT/sbom.txt" "$OUT/promote.txt"
