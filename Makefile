@@ -24,12 +24,15 @@ down: ## stop what `make up` started
 	bash hack/stop.sh
 
 .PHONY: demo
-demo: up build ## set everything up, bake, attest and verify the bundled example
+demo: up build ## set everything up; bake, attest, verify and promote the bundled example to prod
 	@test -f examples/keys/bakery.key || BAKERY_SIGNING_PASSWORD=$(DEMO_PASSWORD) $(BIN) keys generate --output-prefix examples/keys/bakery
 	BAKERY_SIGNING_PASSWORD=$(DEMO_PASSWORD) BAKERY_BUILDER_ADDRESS=$(BUILDKIT_ADDR) \
 	  $(BIN) build --config examples/bakery.yaml --progress plain --metadata-file .bakery/demo.json
 	$(BIN) verify --config examples/bakery.yaml 127.0.0.1:5000/dev/golden-base:dev
 	.bakery/cosign verify --key examples/keys/bakery.pub --insecure-ignore-tlog 127.0.0.1:5000/dev/golden-base:dev > /dev/null
+	BAKERY_SIGNING_PASSWORD=$(DEMO_PASSWORD) $(BIN) promote golden-base --to staging --config examples/bakery.yaml
+	BAKERY_SIGNING_PASSWORD=$(DEMO_PASSWORD) $(BIN) promote golden-base --to prod --config examples/bakery.yaml
+	$(BIN) status --config examples/bakery.yaml
 
 .PHONY: test
 test: up ## set everything up, then run unit and end-to-end tests
