@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -19,6 +20,7 @@ import (
 	ociremote "github.com/sigstore/cosign/v2/pkg/oci/remote"
 	"github.com/sigstore/cosign/v2/pkg/types"
 	"github.com/sigstore/sigstore/pkg/signature"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/bakeryhq/bakery/internal/failure"
 	"github.com/bakeryhq/bakery/internal/registry"
@@ -125,41 +127,63 @@ func Verify(ctx context.Context, ref name.Digest, keys []TrustedKey, required []
 			RegistryClientOpts: ociOptions(ctx),
 		}
 	}
+	// Signatures, every attestation layer, and the attestations each key
+	// verifies are fetched and checked concurrently.
+	var (
+		mu       sync.Mutex
+		all      []oci.Signature
+		verified = map[v1.Hash]string{} // layer digest -> key id
+	)
+	// Plain ctx, not an errgroup context: layers fetch their payloads lazily,
+	// after Wait.
+	g := new(errgroup.Group)
 	for _, k := range keys {
-		sigs, _, err := cosign.VerifyImageSignatures(ctx, ref, co(k, cosign.SimpleClaimVerifier))
-		if err != nil {
-			if registry.IsUnavailable(err) {
-				return nil, failure.New(failure.Unavailable, ref.String(), err, "retry when the registry is reachable")
+		g.Go(func() error {
+			sigs, _, err := cosign.VerifyImageSignatures(ctx, ref, co(k, cosign.SimpleClaimVerifier))
+			if err != nil {
+				if registry.IsUnavailable(err) {
+					return failure.New(failure.Unavailable, ref.String(), err, "retry when the registry is reachable")
+				}
+				return nil
 			}
-			continue
-		}
-		for _, sig := range sigs {
-			rep.Signatures = append(rep.Signatures, SignatureInfo{KeyID: k.ID, SignedAt: signedAt(sig)})
-		}
+			mu.Lock()
+			defer mu.Unlock()
+			for _, sig := range sigs {
+				rep.Signatures = append(rep.Signatures, SignatureInfo{KeyID: k.ID, SignedAt: signedAt(sig)})
+			}
+			return nil
+		})
+		g.Go(func() error {
+			atts, _, err := cosign.VerifyImageAttestations(ctx, ref, co(k, cosign.IntotoSubjectClaimVerifier))
+			if err != nil {
+				if registry.IsUnavailable(err) {
+					return failure.New(failure.Unavailable, ref.String(), err, "retry when the registry is reachable")
+				}
+				return nil
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for _, a := range atts {
+				if d, err := a.Digest(); err == nil {
+					verified[d] = k.ID
+				}
+			}
+			return nil
+		})
 	}
+	g.Go(func() error {
+		layers, err := attestationLayers(ctx, ref)
+		all = layers
+		return err
+	})
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	sort.Slice(rep.Signatures, func(i, j int) bool { return rep.Signatures[i].KeyID < rep.Signatures[j].KeyID })
 	if len(rep.Signatures) == 0 {
 		rep.Problems = append(rep.Problems, "no signature by a trusted key for this digest")
 	}
 
-	all, err := attestationLayers(ctx, ref)
-	if err != nil {
-		return nil, err
-	}
-	verified := map[v1.Hash]string{} // layer digest -> key id
-	for _, k := range keys {
-		atts, _, err := cosign.VerifyImageAttestations(ctx, ref, co(k, cosign.IntotoSubjectClaimVerifier))
-		if err != nil {
-			if registry.IsUnavailable(err) {
-				return nil, failure.New(failure.Unavailable, ref.String(), err, "retry when the registry is reachable")
-			}
-			continue
-		}
-		for _, a := range atts {
-			if d, err := a.Digest(); err == nil {
-				verified[d] = k.ID
-			}
-		}
-	}
 	found := map[string]bool{}
 	for _, layer := range all {
 		d, err := layer.Digest()

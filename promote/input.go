@@ -1,13 +1,11 @@
 package promote
 
 import (
-	"bytes"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"sort"
 	"strings"
-
-	"github.com/anchore/syft/syft/format"
 
 	"github.com/bakeryhq/bakery/attest"
 	"github.com/bakeryhq/bakery/internal/config"
@@ -47,25 +45,16 @@ func Input(rep *attest.Report, target, from string, cfg *config.Config, env *con
 		switch a.PredicateType {
 		case attest.PredicateSPDX:
 			in.SBOM.Present = true
-			s, _, _, err := format.Decode(bytes.NewReader(a.Predicate))
+			pkgs, err := spdxPackages(a.Predicate)
 			if err != nil {
 				return in, failure.New(failure.Verify, rep.Reference, err, "the SBOM attestation does not decode")
 			}
-			for p := range s.Artifacts.Packages.Enumerate() {
-				key := p.Name + "\x00" + p.Version + "\x00" + string(p.Type)
-				if seen[key] {
-					continue
+			for _, pkg := range pkgs {
+				key := pkg.Name + "\x00" + pkg.Version + "\x00" + pkg.Type
+				if !seen[key] {
+					seen[key] = true
+					in.SBOM.Packages = append(in.SBOM.Packages, pkg)
 				}
-				seen[key] = true
-				pkg := policies.Package{Name: p.Name, Version: p.Version, Type: string(p.Type), Licenses: []string{}}
-				for _, l := range p.Licenses.ToSlice() {
-					expr := l.SPDXExpression
-					if expr == "" {
-						expr = l.Value
-					}
-					pkg.Licenses = appendUnique(pkg.Licenses, licenseIDs(expr)...)
-				}
-				in.SBOM.Packages = append(in.SBOM.Packages, pkg)
 			}
 		case attest.PredicateCycloneDX:
 			in.SBOM.Present = true
@@ -90,6 +79,55 @@ func Input(rep *attest.Report, target, from string, cfg *config.Config, env *con
 	sort.Slice(in.SBOM.Packages, func(i, j int) bool { return in.SBOM.Packages[i].Name < in.SBOM.Packages[j].Name })
 	in.SBOM.Index()
 	return in, nil
+}
+
+// spdxPackages reads the packages of an SPDX 2.x JSON document: name,
+// version, the purl type (deb, rpm, npm, …) and the license ids of the
+// declared and concluded licenses. It reads only these fields, which keeps a
+// policy decision on a large SBOM fast.
+func spdxPackages(doc []byte) ([]policies.Package, error) {
+	var d struct {
+		SPDXVersion string `json:"spdxVersion"`
+		Packages    []struct {
+			Name             string `json:"name"`
+			VersionInfo      string `json:"versionInfo"`
+			LicenseDeclared  string `json:"licenseDeclared"`
+			LicenseConcluded string `json:"licenseConcluded"`
+			ExternalRefs     []struct {
+				ReferenceType    string `json:"referenceType"`
+				ReferenceLocator string `json:"referenceLocator"`
+			} `json:"externalRefs"`
+		} `json:"packages"`
+	}
+	if err := json.Unmarshal(doc, &d); err != nil {
+		return nil, err
+	}
+	if !strings.HasPrefix(d.SPDXVersion, "SPDX-") {
+		return nil, fmt.Errorf("not an SPDX document (spdxVersion %q)", d.SPDXVersion)
+	}
+	var out []policies.Package
+	for _, p := range d.Packages {
+		typ := ""
+		for _, r := range p.ExternalRefs {
+			if r.ReferenceType == "purl" {
+				if t, _, ok := strings.Cut(strings.TrimPrefix(r.ReferenceLocator, "pkg:"), "/"); ok {
+					typ = t
+				}
+				break
+			}
+		}
+		if typ == "" {
+			continue // files and the document's own root are not packages
+		}
+		pkg := policies.Package{Name: p.Name, Version: p.VersionInfo, Type: typ, Licenses: []string{}}
+		for _, expr := range []string{p.LicenseDeclared, p.LicenseConcluded} {
+			if expr != "" && expr != "NOASSERTION" && expr != "NONE" {
+				pkg.Licenses = appendUnique(pkg.Licenses, licenseIDs(expr)...)
+			}
+		}
+		out = append(out, pkg)
+	}
+	return out, nil
 }
 
 // licenseIDs splits an SPDX expression ("GPL-2.0-only AND (MIT OR

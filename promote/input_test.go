@@ -15,3 +15,21 @@ func TestLicenseIDs(t *testing.T) {
 		t.Errorf("appendUnique = %v", got)
 	}
 }
+
+func TestSPDXPackages(t *testing.T) {
+	doc := []byte(`{"spdxVersion":"SPDX-2.3","packages":[
+	 {"name":"bash","versionInfo":"5.2.15-2+b2","licenseDeclared":"GPL-3.0-or-later AND (MIT OR ISC)","licenseConcluded":"NOASSERTION",
+	  "externalRefs":[{"referenceType":"cpe23Type","referenceLocator":"cpe:2.3:a:bash"},{"referenceType":"purl","referenceLocator":"pkg:deb/debian/bash@5.2.15-2+b2"}]},
+	 {"name":"/","versionInfo":"","licenseDeclared":"NOASSERTION"}]}`)
+	pkgs, err := spdxPackages(doc)
+	if err != nil || len(pkgs) != 1 {
+		t.Fatalf("%+v %v", pkgs, err)
+	}
+	p := pkgs[0]
+	if p.Name != "bash" || p.Version != "5.2.15-2+b2" || p.Type != "deb" || strings.Join(p.Licenses, " ") != "GPL-3.0-or-later MIT ISC" {
+		t.Errorf("package %+v", p)
+	}
+	if _, err := spdxPackages([]byte(`{"bomFormat":"CycloneDX"}`)); err == nil {
+		t.Error("a CycloneDX document was read as SPDX")
+	}
+}
