@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -185,12 +186,24 @@ func Verify(ctx context.Context, ref name.Digest, keys []TrustedKey, required []
 	}
 
 	found := map[string]bool{}
-	for _, layer := range all {
+	// Statements are large (an SBOM is megabytes of JSON): check them concurrently.
+	infos := make([]AttestationInfo, len(all))
+	serrs := make([]error, len(all))
+	cg := new(errgroup.Group)
+	cg.SetLimit(runtime.NumCPU())
+	for i, layer := range all {
+		cg.Go(func() error {
+			infos[i], serrs[i] = checkStatement(layer)
+			return nil
+		})
+	}
+	_ = cg.Wait()
+	for i, layer := range all {
 		d, err := layer.Digest()
 		if err != nil {
 			return nil, err
 		}
-		info, serr := checkStatement(layer)
+		info, serr := infos[i], serrs[i]
 		keyID, ok := verified[d]
 		switch {
 		case serr != nil:

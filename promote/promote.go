@@ -57,11 +57,45 @@ type Result struct {
 
 // Options configures a Promoter.
 type Options struct {
-	Config   *config.Config
-	Keys     []attest.TrustedKey
-	Signer   signature.SignerVerifier
+	Config *config.Config
+	Keys   []attest.TrustedKey
+	// Signer signs receipts; it is waited for only when a receipt is signed.
+	Signer   *Signer
 	Policies *policies.Engine
 	Version  string
+}
+
+// Signer is a signing key being loaded in the background.
+type Signer struct {
+	done chan struct{}
+	sv   signature.SignerVerifier
+	err  error
+}
+
+// LoadSignerAsync starts load and returns at once.
+func LoadSignerAsync(load func() (signature.SignerVerifier, error)) *Signer {
+	s := &Signer{done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		s.sv, s.err = load()
+	}()
+	return s
+}
+
+// ReadySigner wraps a signer that is already loaded.
+func ReadySigner(sv signature.SignerVerifier) *Signer {
+	s := &Signer{done: make(chan struct{}), sv: sv}
+	close(s.done)
+	return s
+}
+
+func (s *Signer) get(ctx context.Context) (signature.SignerVerifier, error) {
+	select {
+	case <-s.done:
+		return s.sv, s.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 type promoter struct{ opts Options }
@@ -193,7 +227,11 @@ func (p *promoter) record(ctx context.Context, dst name.Digest, meta ReceiptMeta
 	if err != nil {
 		return err
 	}
-	return attest.Attach(ctx, p.opts.Signer, dst, []attest.Statement{st})
+	signer, err := p.opts.Signer.get(ctx)
+	if err != nil {
+		return err
+	}
+	return attest.Attach(ctx, signer, dst, []attest.Statement{st})
 }
 
 // RecordBuild signs the receipt of a build into the first environment.

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/spf13/cobra"
 
 	"github.com/bakeryhq/bakery/attest"
@@ -54,12 +55,13 @@ func (ro *rootOptions) gate(cmd *cobra.Command) (*gate, error) {
 	return &gate{cfg: cfg, keys: keys, engine: engine}, nil
 }
 
-func (g *gate) promoter(ctx context.Context, version string) (promote.Promoter, error) {
-	signer, err := attest.SignerFor(ctx, g.cfg.Signing, config.SigningPassword())
-	if err != nil {
-		return nil, err
-	}
-	return promote.New(promote.Options{Config: g.cfg, Keys: g.keys, Signer: signer, Policies: g.engine, Version: version}), nil
+// promoter returns a Promoter whose signing key is decrypted in the
+// background (scrypt takes a third of a second), while the digest is verified.
+func (g *gate) promoter(ctx context.Context, version string) promote.Promoter {
+	return promote.New(promote.Options{Config: g.cfg, Keys: g.keys, Policies: g.engine, Version: version,
+		Signer: promote.LoadSignerAsync(func() (signature.SignerVerifier, error) {
+			return attest.SignerFor(ctx, g.cfg.Signing, config.SigningPassword())
+		})})
 }
 
 func newPromote(ro *rootOptions) *cobra.Command {
@@ -97,11 +99,7 @@ A failure leaves ENV's tag where it was; re-running completes the promotion.`,
 			if err != nil {
 				return err
 			}
-			p, err := g.promoter(cmd.Context(), ro.version)
-			if err != nil {
-				return err
-			}
-			res, perr := p.Promote(cmd.Context(), req)
+			res, perr := g.promoter(cmd.Context(), ro.version).Promote(cmd.Context(), req)
 			if res != nil {
 				if err := ro.printResult(cmd.OutOrStdout(), res); err != nil {
 					return err
@@ -160,11 +158,7 @@ digest is verified again, and the rollback records a signed receipt of its own.`
 			if err != nil {
 				return err
 			}
-			p, err := g.promoter(cmd.Context(), ro.version)
-			if err != nil {
-				return err
-			}
-			res, rerr := p.(promote.Rollbacker).Rollback(cmd.Context(), args[0], env, to)
+			res, rerr := g.promoter(cmd.Context(), ro.version).(promote.Rollbacker).Rollback(cmd.Context(), args[0], env, to)
 			if res != nil {
 				if err := ro.printResult(cmd.OutOrStdout(), res); err != nil {
 					return err
