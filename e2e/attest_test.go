@@ -80,9 +80,9 @@ func TestStockCosignVerifiesBakeryImages(t *testing.T) {
 		if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil || r.code != 0 || !rep.Verified {
 			t.Errorf("bakery verify %s: exit %d, %+v (%v)", ref, r.code, rep, err)
 		}
-		wantAtts := 1 + 2*len(tgt.Platforms)
+		wantAtts := 2 + 2*len(tgt.Platforms)
 		if len(rep.Attestations) != wantAtts {
-			t.Errorf("%s: %d attestations, want %d (SPDX+CycloneDX per platform, provenance)", tgt.Target, len(rep.Attestations), wantAtts)
+			t.Errorf("%s: %d attestations, want %d (SPDX+CycloneDX per platform, provenance, build receipt)", tgt.Target, len(rep.Attestations), wantAtts)
 		}
 	}
 }

@@ -81,31 +81,37 @@ func BenchmarkCopy(b *testing.B) {
 		b.ReportMetric(float64(from.requests.Load())/float64(b.N), "src-requests/op")
 		b.ReportMetric(float64(to.blobBytes.Load())/float64(b.N), "blob-bytes/op")
 	})
-	b.Run("same-registry", func(b *testing.B) {
-		c := newCounter(b)
-		src := seed(b, c.host)
-		c.reset()
-		b.ResetTimer()
-		for i := 0; i < b.N; i++ {
-			dst, _ := name.NewDigest(fmt.Sprintf("%s/staging%d/app@%s", c.host, i, src.DigestStr()))
-			if _, err := Copy(ctx, src, dst); err != nil {
-				b.Fatal(err)
-			}
-		}
-		b.ReportMetric(float64(c.requests.Load())/float64(b.N), "requests/op")
-		b.ReportMetric(float64(c.blobBytes.Load())/float64(b.N), "blob-bytes/op")
-	})
+	// Across registries, into an empty registry each time (the in-process
+	// registry's blob store is global, so a second copy into the same one
+	// would upload nothing): blob-bytes/op equals the image's compressed
+	// size when every blob is streamed exactly once.
 	b.Run("across-registries", func(b *testing.B) {
-		from, to := newCounter(b), newCounter(b)
+		from := newCounter(b)
 		src := seed(b, from.host)
+		img, _ := remote.Image(src)
+		size := int64(0)
+		layers, _ := img.Layers()
+		for _, l := range layers {
+			n, _ := l.Size()
+			size += n
+		}
+		cf, _ := img.RawConfigFile()
+		size += int64(len(cf))
+		var requests, bytes int64
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
-			dst, _ := name.NewDigest(fmt.Sprintf("%s/prod%d/app@%s", to.host, i, src.DigestStr()))
+			b.StopTimer()
+			to := newCounter(b)
+			dst, _ := name.NewDigest(fmt.Sprintf("%s/prod/app@%s", to.host, src.DigestStr()))
+			b.StartTimer()
 			if _, err := Copy(ctx, src, dst); err != nil {
 				b.Fatal(err)
 			}
+			requests += to.requests.Load()
+			bytes += to.blobBytes.Load()
 		}
-		b.ReportMetric(float64(to.requests.Load())/float64(b.N), "requests/op")
-		b.ReportMetric(float64(to.blobBytes.Load())/float64(b.N), "blob-bytes/op")
+		b.ReportMetric(float64(requests)/float64(b.N), "dst-requests/op")
+		b.ReportMetric(float64(bytes)/float64(b.N), "blob-bytes/op")
+		b.ReportMetric(float64(size), "image-bytes")
 	})
 }
