@@ -24,6 +24,10 @@ type CopyStats struct {
 	// Signatures and Attestations count the layers added at the destination.
 	Signatures   int `json:"signaturesAdded"`
 	Attestations int `json:"attestationsAdded"`
+	// Referrers counts OCI 1.1 referrers (artifacts whose subject is the
+	// digest) copied; through the referrers API where the destination has
+	// it, else its tag schema, as go-containerregistry writes them.
+	Referrers int `json:"referrersAdded"`
 }
 
 // Copy copies the manifest at src, everything it references (every platform
@@ -69,7 +73,72 @@ func Copy(ctx context.Context, src, dst name.Digest) (CopyStats, error) {
 	}
 	n, err := mergeSignatures(ctx, src, dst)
 	st.Signatures, st.Attestations = n[0], n[1]
+	if err != nil {
+		return st, err
+	}
+	st.Referrers, err = copyReferrers(ctx, src, dst)
 	return st, err
+}
+
+// copyReferrers copies the OCI 1.1 referrers of src that dst lacks.
+func copyReferrers(ctx context.Context, src, dst name.Digest) (int, error) {
+	opts := registry.Options(ctx)
+	list := func(d name.Digest) ([]v1.Descriptor, error) {
+		idx, err := remote.Referrers(d, opts...)
+		if err != nil {
+			if isNotFound(err) {
+				return nil, nil
+			}
+			return nil, registry.Classify(d.String(), err)
+		}
+		im, err := idx.IndexManifest()
+		if err != nil {
+			return nil, err
+		}
+		return im.Manifests, nil
+	}
+	want, err := list(src)
+	if err != nil || len(want) == 0 {
+		return 0, err
+	}
+	have, err := list(dst)
+	if err != nil {
+		return 0, err
+	}
+	seen := map[v1.Hash]bool{}
+	for _, d := range have {
+		seen[d.Digest] = true
+	}
+	n := 0
+	for _, d := range want {
+		if seen[d.Digest] {
+			continue
+		}
+		from, to := src.Context().Digest(d.Digest.String()), dst.Context().Digest(d.Digest.String())
+		desc, err := remote.Get(from, opts...)
+		if err != nil {
+			return n, registry.Classify(from.String(), err)
+		}
+		if desc.MediaType.IsIndex() {
+			idx, err := desc.ImageIndex()
+			if err == nil {
+				err = remote.WriteIndex(to, idx, opts...)
+			}
+			if err != nil {
+				return n, registry.Classify(to.String(), err)
+			}
+		} else {
+			img, err := desc.Image()
+			if err == nil {
+				err = remote.Write(to, img, opts...)
+			}
+			if err != nil {
+				return n, registry.Classify(to.String(), err)
+			}
+		}
+		n++
+	}
+	return n, nil
 }
 
 // mergeSignatures adds src's signature and attestation layers that dst lacks.

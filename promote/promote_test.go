@@ -263,3 +263,43 @@ func TestPromoteDeniedCopiesNothing(t *testing.T) {
 		t.Fatal("a denied image was copied")
 	}
 }
+
+// TestCopyCarriesReferrers attaches an OCI 1.1 referrer (an artifact whose
+// subject is the image) at the source and checks Copy brings it along.
+func TestCopyCarriesReferrers(t *testing.T) {
+	ctx := context.Background()
+	a, b := newRegistry(t), newRegistry(t)
+	img, err := random.Image(512, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _ := img.Digest()
+	src, _ := name.NewDigest(a.host + "/dev/app@" + d.String())
+	if err := remote.Write(src, img); err != nil {
+		t.Fatal(err)
+	}
+	desc, _ := remote.Get(src)
+	sbom, _ := random.Image(128, 1)
+	sbom = mutate.MediaType(sbom, types.OCIManifestSchema1)
+	artifact := mutate.Subject(mutate.ConfigMediaType(sbom, "application/vnd.example.sbom"), desc.Descriptor).(v1.Image)
+	ad, _ := artifact.Digest()
+	if err := remote.Write(src.Context().Digest(ad.String()), artifact); err != nil {
+		t.Fatal(err)
+	}
+	dst, _ := name.NewDigest(b.host + "/prod/app@" + d.String())
+	st, err := Copy(ctx, src, dst)
+	if err != nil || !st.ImageCopied || st.Referrers != 1 {
+		t.Fatalf("copy: %+v %v", st, err)
+	}
+	idx, err := remote.Referrers(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	im, _ := idx.IndexManifest()
+	if len(im.Manifests) != 1 || im.Manifests[0].Digest != ad {
+		t.Fatalf("referrers at the destination: %+v", im.Manifests)
+	}
+	if st, err := Copy(ctx, src, dst); err != nil || st.Referrers != 0 {
+		t.Fatalf("second copy: %+v %v", st, err)
+	}
+}
