@@ -98,6 +98,28 @@ for i in $(seq 1 "$RUNS"); do
 done
 awk -F'\t' '{n[$1]++; s[$1]+=$2; t[$1]=t[$1]" "$2} END {for (k in n) printf "%-15s mean %.2f s (runs:%s)\n", k, s[k]/n[k], t[k]}' "$OUT/promote.tsv" | tee "$OUT/promote.txt"
 
+# Within one registry, and again when the digest is already there: a counting
+# proxy in front of the real registry sees every request bakery makes.
+log "promotion within one registry, through a counting proxy in front of $REGISTRY_ADDR"
+(cd "$ROOT" && go build -o "$OUT/countproxy" ./hack/countproxy)
+PROXY=127.0.0.1:5102
+"$OUT/countproxy" --listen "$PROXY" --target "http://$REGISTRY_ADDR" >"$OUT/countproxy.log" 2>&1 &
+proxy_pid=$!
+trap 'kill $proxy_pid 2>/dev/null' EXIT
+for _ in $(seq 1 50); do curl -fsS -o /dev/null "http://$PROXY/_count" && break; sleep 0.1; done
+promote_via_proxy() {
+  env BAKERY_SIGNING_KEY=$OUT/bench.key BAKERY_VERIFICATION_KEYS=$OUT/bench.pub \
+    BAKERY_ENVIRONMENTS_DEV_REPOSITORY=$PROXY/bench/bakery BAKERY_ENVIRONMENTS_STAGING_REPOSITORY=$PROXY/bench/mount-$stamp \
+    "$OUT/bakery" promote golden-base --to staging --digest "$digest" --config "$ROOT/examples/bakery.yaml" -o json >"$OUT/promote-$1.json"
+}
+: >"$OUT/promote-counts.txt"
+for phase in first-promotion already-present; do
+  curl -fsS -X POST "http://$PROXY/_count/reset" >/dev/null
+  promote_via_proxy "$phase"
+  echo "$phase: $(curl -fsS "http://$PROXY/_count") copy: $(jq -c .copy "$OUT/promote-$phase.json")" | tee -a "$OUT/promote-counts.txt"
+done
+kill $proxy_pid 2>/dev/null
+
 log "Go benchmarks: policy decision latency, copy requests and bytes (counting proxy)"
 (cd "$ROOT" && go test -run XXX -bench 'Decision' -benchmem -count 5 ./policies && go test -run XXX -bench 'Copy' -benchtime 20x ./promote) | tee "$OUT/go-bench.txt"
-cat "$OUT/pipeline.md" "$OUT/sbom.txt" "$OUT/promote.txt"
+cat "$OUT/pipeline.md" "$OUT/sbom.txt" "$OUT/promote.txt" "$OUT/promote-counts.txt"
