@@ -100,10 +100,10 @@ func TestPromoteRollbackHistoryStatus(t *testing.T) {
 			}
 		}
 	}
-	// Promoting again is idempotent: nothing is copied.
+	// Promoting again is idempotent: nothing is copied, signed or moved.
 	out, r := promoteJSON(t, cfg, "--to", "prod")
-	if cp, _ := out["copy"].(map[string]any); r.code != 0 || cp["imageCopied"] != false {
-		t.Errorf("re-promote: exit %d, copy %v", r.code, out["copy"])
+	if r.code != 0 || out["alreadyPromoted"] != true || out["copy"] != nil {
+		t.Errorf("re-promote: exit %d, %v", r.code, out)
 	}
 
 	d2 := buildDigest(t, cfg)
@@ -139,7 +139,7 @@ func TestPromoteRollbackHistoryStatus(t *testing.T) {
 			t.Errorf("history entry %+v", e)
 		}
 	}
-	want := []string{"promote " + d1, "promote " + d1, "promote " + d2, "rollback " + d1}
+	want := []string{"promote " + d1, "promote " + d2, "rollback " + d1}
 	if strings.Join(seq, "\n") != strings.Join(want, "\n") {
 		t.Errorf("prod history:\n%s\nwant:\n%s", strings.Join(seq, "\n"), strings.Join(want, "\n"))
 	}

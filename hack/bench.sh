@@ -105,7 +105,7 @@ log "promotion within one registry, through a counting proxy in front of $REGIST
 PROXY=127.0.0.1:5102
 "$OUT/countproxy" --listen "$PROXY" --target "http://$REGISTRY_ADDR" >"$OUT/countproxy.log" 2>&1 &
 proxy_pid=$!
-trap 'kill $proxy_pid 2>/dev/null' EXIT
+trap 'kill $proxy_pid 2>/dev/null || true' EXIT
 for _ in $(seq 1 50); do curl -fsS -o /dev/null "http://$PROXY/_count" && break; sleep 0.1; done
 promote_via_proxy() {
   env BAKERY_SIGNING_KEY=$OUT/bench.key BAKERY_VERIFICATION_KEYS=$OUT/bench.pub \
@@ -118,7 +118,7 @@ for phase in first-promotion already-present; do
   promote_via_proxy "$phase"
   echo "$phase: $(curl -fsS "http://$PROXY/_count") copy: $(jq -c .copy "$OUT/promote-$phase.json")" | tee -a "$OUT/promote-counts.txt"
 done
-kill $proxy_pid 2>/dev/null
+kill $proxy_pid 2>/dev/null || true
 
 log "Go benchmarks: policy decision latency, copy requests and bytes (counting proxy)"
 (cd "$ROOT" && go test -run XXX -bench 'Decision' -benchmem -count 5 ./policies && go test -run XXX -bench 'Copy' -benchtime 20x ./promote) | tee "$OUT/go-bench.txt"

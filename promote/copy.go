@@ -150,11 +150,22 @@ func mergeSignatures(ctx context.Context, src, dst name.Digest) ([2]int, error) 
 	srcSE := ociremote.SignedUnknown(src, ociOpts...)
 	var dstSE oci.SignedEntity = ociremote.SignedUnknown(dst, ociOpts...)
 	for i, kind := range []string{"signatures", "attestations"} {
-		same, err := sameCosignTag(ctx, src, dst, map[string]string{"signatures": ".sig", "attestations": ".att"}[kind])
+		suffix := map[string]string{"signatures": ".sig", "attestations": ".att"}[kind]
+		state, err := cosignTags(ctx, src, dst, suffix)
 		if err != nil {
 			return added, err
 		}
-		if same {
+		switch state {
+		case tagsSame:
+			continue
+		case tagMissingAtDst:
+			// Copy the whole signature image: its layers are remote layers,
+			// so they are mounted within one registry and streamed once across.
+			n, err := copyCosignTag(ctx, src, dst, suffix)
+			if err != nil {
+				return added, err
+			}
+			added[i] = n
 			continue
 		}
 		get := func(se oci.SignedEntity) ([]oci.Signature, error) {
@@ -216,26 +227,58 @@ func mergeSignatures(ctx context.Context, src, dst name.Digest) ([2]int, error) 
 	return added, nil
 }
 
-// sameCosignTag reports whether src's and dst's cosign tag (sha256-<hex><suffix>)
-// point at the same manifest, or src has none (nothing to carry).
-func sameCosignTag(ctx context.Context, src, dst name.Digest, suffix string) (bool, error) {
-	tag := strings.Replace(src.DigestStr(), ":", "-", 1) + suffix
+// The states of a cosign tag (sha256-<hex><suffix>) on both sides.
+const (
+	tagsSame        = iota // same manifest, or nothing at the source to carry
+	tagMissingAtDst        // only the source has it
+	tagsDiffer             // both have it, with different layers
+)
+
+// cosignTags compares src's and dst's cosign tag with one HEAD on each side.
+func cosignTags(ctx context.Context, src, dst name.Digest, suffix string) (int, error) {
+	tag := cosignTag(src, suffix)
 	opts := registry.Options(ctx)
 	s, err := remote.Head(src.Context().Tag(tag), opts...)
 	if err != nil {
 		if isNotFound(err) {
-			return true, nil
+			return tagsSame, nil
 		}
-		return false, registry.Classify(src.String(), err)
+		return 0, registry.Classify(src.String(), err)
 	}
 	d, err := remote.Head(dst.Context().Tag(tag), opts...)
 	if err != nil {
 		if isNotFound(err) {
-			return false, nil
+			return tagMissingAtDst, nil
 		}
-		return false, registry.Classify(dst.String(), err)
+		return 0, registry.Classify(dst.String(), err)
 	}
-	return s.Digest == d.Digest, nil
+	if s.Digest == d.Digest {
+		return tagsSame, nil
+	}
+	return tagsDiffer, nil
+}
+
+func cosignTag(d name.Digest, suffix string) string {
+	return strings.Replace(d.DigestStr(), ":", "-", 1) + suffix
+}
+
+// copyCosignTag copies src's cosign tag image to dst as it is and returns
+// how many layers (signatures or attestations) it holds.
+func copyCosignTag(ctx context.Context, src, dst name.Digest, suffix string) (int, error) {
+	opts := registry.Options(ctx)
+	from, to := src.Context().Tag(cosignTag(src, suffix)), dst.Context().Tag(cosignTag(src, suffix))
+	img, err := remote.Image(from, opts...)
+	if err != nil {
+		return 0, registry.Classify(from.String(), err)
+	}
+	m, err := img.Manifest()
+	if err != nil {
+		return 0, registry.Classify(from.String(), err)
+	}
+	if err := remote.Write(to, img, opts...); err != nil {
+		return 0, registry.Classify(to.String(), err)
+	}
+	return len(m.Layers), nil
 }
 
 func isNotFound(err error) bool {

@@ -53,6 +53,10 @@ type Result struct {
 	Decision    *policies.Decision `json:"decision,omitempty"`
 	Copy        *CopyStats         `json:"copy,omitempty"`
 	Receipt     bool               `json:"receiptSigned"`
+	// AlreadyPromoted means the environment's tag already pointed at the
+	// digest, which holds a verified receipt for the environment: nothing
+	// was copied, signed or moved.
+	AlreadyPromoted bool `json:"alreadyPromoted,omitempty"`
 }
 
 // Options configures a Promoter.
@@ -182,6 +186,13 @@ func (p *promoter) Promote(ctx context.Context, req Request) (*Result, error) {
 		return res, denied(to.Name, dec)
 	}
 
+	if done, err := p.alreadyPromoted(ctx, dst, dstRepo.Tag(tagName), to.Name); err != nil {
+		return res, err
+	} else if done {
+		res.AlreadyPromoted = true
+		return res, nil
+	}
+
 	stats, err := Copy(ctx, src, dst)
 	if err != nil {
 		return res, failure.New(failure.ClassOf(err), "promote "+req.Target+" to "+to.Name, err,
@@ -213,6 +224,31 @@ func (p *promoter) Promote(ctx context.Context, req Request) (*Result, error) {
 		return res, failure.New(failure.ClassOf(err), res.Tag, err, "the receipt is recorded; re-run to move the tag")
 	}
 	return res, nil
+}
+
+// alreadyPromoted reports whether tag already points at dst and dst holds a
+// verified PASSED receipt for env: then re-running the promotion is a no-op.
+func (p *promoter) alreadyPromoted(ctx context.Context, dst name.Digest, tag name.Tag, env string) (bool, error) {
+	cur, err := remote.Head(tag, registry.Options(ctx)...)
+	if err != nil {
+		if isNotFound(err) {
+			return false, nil
+		}
+		return false, registry.Classify(tag.String(), err)
+	}
+	if cur.Digest.String() != dst.DigestStr() {
+		return false, nil
+	}
+	rep, err := attest.Verify(ctx, dst, p.opts.Keys, attest.RequiredPredicates)
+	if err != nil {
+		return false, nil // not verifiable as it is: promote again, which repairs it
+	}
+	for _, r := range Receipts(rep) {
+		if r.Environment == env && r.Result == "PASSED" {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // record signs and attaches a receipt to dst.

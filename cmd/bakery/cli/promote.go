@@ -125,6 +125,10 @@ func (ro *rootOptions) printResult(w io.Writer, res *promote.Result) error {
 		}
 		return nil
 	}
+	if res.AlreadyPromoted {
+		fmt.Fprintf(w, "%s %s is already in %s (%s), with a receipt: nothing to do\n", res.Target, res.Digest, res.Environment, res.Tag)
+		return nil
+	}
 	if !res.Receipt {
 		return nil
 	}
