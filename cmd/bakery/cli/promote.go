@@ -250,11 +250,11 @@ func newStatus(ro *rootOptions) *cobra.Command {
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "TARGET\tENVIRONMENT\tDIGEST\tSINCE\tACTION\tSIGNER\tVERIFIED")
 			for _, s := range st {
-				d := s.Digest
-				if d == "" {
-					d = "-"
+				if s.Digest == "" {
+					fmt.Fprintf(tw, "%s\t%s\t-\t\t\t\t-\n", s.Target, s.Environment)
+					continue
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%v\n", s.Target, s.Environment, d, s.Time, s.Action, s.Signer, s.Verified)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%v\n", s.Target, s.Environment, s.Digest, s.Time, s.Action, s.Signer, s.Verified)
 			}
 			return tw.Flush()
 		},
