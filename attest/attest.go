@@ -257,7 +257,7 @@ func Platforms(ctx context.Context, ref name.Digest) ([]Platform, error) {
 	}
 	var out []Platform
 	for _, m := range im.Manifests {
-		if !m.MediaType.IsImage() || m.Annotations["vnd.docker.reference.type"] == "attestation-manifest" {
+		if !m.MediaType.IsImage() || registry.IsAttestationManifest(m) {
 			continue
 		}
 		p := ""

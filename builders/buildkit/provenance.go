@@ -14,13 +14,10 @@ import (
 	"github.com/bakeryhq/bakery/internal/registry"
 )
 
-// BuildKit marks its attestation manifests inside an image index with these
-// annotations (github.com/moby/buildkit/util/attestation).
+// BuildKit annotates each attestation layer with its predicate type.
 const (
-	annotationReferenceType  = "vnd.docker.reference.type"
-	referenceTypeAttestation = "attestation-manifest"
-	annotationPredicateType  = "in-toto.io/predicate-type"
-	predicateSLSAv1          = "https://slsa.dev/provenance/v1"
+	annotationPredicateType = "in-toto.io/predicate-type"
+	predicateSLSAv1         = "https://slsa.dev/provenance/v1"
 )
 
 // resolvedDependencies reads the SLSA v1 provenance BuildKit attached to the
@@ -46,7 +43,7 @@ func resolvedDependencies(ctx context.Context, ref name.Digest) ([]builders.Depe
 	seen := map[string]bool{}
 	var deps []builders.Dependency
 	for _, m := range im.Manifests {
-		if m.Annotations[annotationReferenceType] != referenceTypeAttestation {
+		if !registry.IsAttestationManifest(m) {
 			continue
 		}
 		img, err := idx.Image(m.Digest)

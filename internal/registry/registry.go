@@ -107,7 +107,7 @@ func Describe(ctx context.Context, ref name.Digest) (Summary, error) {
 			return Summary{}, Classify(ref.String(), err)
 		}
 		for _, m := range im.Manifests {
-			if !m.MediaType.IsImage() || isAttestation(m) {
+			if !m.MediaType.IsImage() || IsAttestationManifest(m) {
 				continue
 			}
 			img, err := idx.Image(m.Digest)
@@ -131,9 +131,10 @@ func Describe(ctx context.Context, ref name.Digest) (Summary, error) {
 	return s, nil
 }
 
-// isAttestation reports BuildKit's attestation manifests, which sit in an
-// index with platform unknown/unknown.
-func isAttestation(d v1.Descriptor) bool {
+// IsAttestationManifest reports BuildKit's attestation manifests, which sit in
+// an image index next to the platform images, with platform unknown/unknown
+// (annotations from github.com/moby/buildkit/util/attestation).
+func IsAttestationManifest(d v1.Descriptor) bool {
 	return d.Annotations["vnd.docker.reference.type"] == "attestation-manifest"
 }
 
