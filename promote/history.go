@@ -84,7 +84,7 @@ type Status struct {
 // tag points at for every target, and the verified receipt that put it there.
 func CurrentStatus(ctx context.Context, cfg *config.Config, keys []attest.TrustedKey) ([]Status, error) {
 	var out []Status
-	for _, target := range sorted(keysOf(cfg)) {
+	for _, target := range cfg.TargetNames() {
 		for i := range cfg.Environments {
 			env := &cfg.Environments[i]
 			st := Status{Target: target, Environment: env.Name}
@@ -121,25 +121,17 @@ func CurrentStatus(ctx context.Context, cfg *config.Config, keys []attest.Truste
 	return out, nil
 }
 
-func keysOf(cfg *config.Config) []string {
-	var out []string
-	for n := range cfg.Targets {
-		out = append(out, n)
-	}
-	return out
-}
-
 // Rollback points env's tag back at a digest that holds a verified receipt
 // for env: to, or by default the most recent such digest other than the
 // current one. It verifies that digest and records a receipt of its own.
 func (p *promoter) Rollback(ctx context.Context, target, envName, to string) (*Result, error) {
 	cfg := p.opts.Config
-	if _, ok := cfg.Targets[target]; !ok {
-		return nil, unknownTarget(cfg, target)
+	if _, err := cfg.LookupTarget(target); err != nil {
+		return nil, err
 	}
-	env, _, ok := cfg.Environment(envName)
-	if !ok {
-		return nil, unknownEnv(cfg, envName)
+	env, _, err := cfg.LookupEnvironment(envName)
+	if err != nil {
+		return nil, err
 	}
 	repo, err := env.RepositoryFor(target)
 	if err != nil {

@@ -170,11 +170,6 @@ func repoOf(ref string) string {
 	return ref
 }
 
-func sorted(s []string) []string {
-	sort.Strings(s)
-	return s
-}
-
 func sortReceipts(r []policies.Receipt) {
 	sort.SliceStable(r, func(i, j int) bool { return r[i].Time < r[j].Time })
 }

@@ -112,18 +112,18 @@ var _ Promoter = (*promoter)(nil)
 // Promote runs the whole gate; on any failure nothing is tagged.
 func (p *promoter) Promote(ctx context.Context, req Request) (*Result, error) {
 	cfg := p.opts.Config
-	if _, ok := cfg.Targets[req.Target]; !ok {
-		return nil, unknownTarget(cfg, req.Target)
+	if _, err := cfg.LookupTarget(req.Target); err != nil {
+		return nil, err
 	}
-	to, toIdx, ok := cfg.Environment(req.To)
-	if !ok {
-		return nil, unknownEnv(cfg, req.To)
+	to, toIdx, err := cfg.LookupEnvironment(req.To)
+	if err != nil {
+		return nil, err
 	}
 	var from *config.Environment
 	switch {
 	case req.From != "":
-		if from, _, ok = cfg.Environment(req.From); !ok {
-			return nil, unknownEnv(cfg, req.From)
+		if from, _, err = cfg.LookupEnvironment(req.From); err != nil {
+			return nil, err
 		}
 	case toIdx == 0:
 		return nil, failure.New(failure.Config, "environment "+req.To, errors.New("is the first environment: builds go there"),
@@ -318,20 +318,4 @@ func nameOpts(repo name.Repository) []name.Option {
 		return []name.Option{name.Insecure}
 	}
 	return nil
-}
-
-func unknownTarget(cfg *config.Config, t string) error {
-	var names []string
-	for n := range cfg.Targets {
-		names = append(names, n)
-	}
-	return failure.New(failure.Config, fmt.Sprintf("target %q", t), fmt.Errorf("not defined in %s", cfg.File), "known targets: "+strings.Join(sorted(names), ", "))
-}
-
-func unknownEnv(cfg *config.Config, e string) error {
-	var names []string
-	for _, env := range cfg.Environments {
-		names = append(names, env.Name)
-	}
-	return failure.New(failure.Config, fmt.Sprintf("environment %q", e), fmt.Errorf("not defined in %s", cfg.File), "environments: "+strings.Join(names, ", "))
 }

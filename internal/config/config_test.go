@@ -279,3 +279,27 @@ func TestKeylessConfiguration(t *testing.T) {
 		t.Errorf("missing issuer: %v", err)
 	}
 }
+
+func TestLookups(t *testing.T) {
+	cfg, err := Load(Options{File: write(t, valid)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(cfg.TargetNames(), ",") != "ami,web" {
+		t.Errorf("TargetNames = %v", cfg.TargetNames())
+	}
+	if tg, err := cfg.LookupTarget("web"); err != nil || tg.Name != "web" {
+		t.Errorf("LookupTarget(web) = %v, %v", tg, err)
+	}
+	_, err = cfg.LookupTarget("nope")
+	if failure.ClassOf(err) != failure.Config || !strings.Contains(err.Error(), `target "nope": not defined in `) || !strings.Contains(err.Error(), "known targets: ami, web") {
+		t.Errorf("LookupTarget(nope) = %v", err)
+	}
+	if e, i, err := cfg.LookupEnvironment("prod"); err != nil || e.Name != "prod" || i != 1 {
+		t.Errorf("LookupEnvironment(prod) = %v %d %v", e, i, err)
+	}
+	_, _, err = cfg.LookupEnvironment("qa")
+	if failure.ClassOf(err) != failure.Config || !strings.Contains(err.Error(), "environments: dev, prod") {
+		t.Errorf("LookupEnvironment(qa) = %v", err)
+	}
+}

@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -163,13 +162,8 @@ func buildOne(ctx context.Context, b builders.Builder, env *config.Environment, 
 // Select returns the named targets, or every target in name order when names
 // is empty. An unknown name is a config error that lists the known ones.
 func Select(cfg *config.Config, names []string) ([]*config.Target, error) {
-	known := make([]string, 0, len(cfg.Targets))
-	for n := range cfg.Targets {
-		known = append(known, n)
-	}
-	sort.Strings(known)
 	if len(names) == 0 {
-		names = known
+		names = cfg.TargetNames()
 	}
 	var out []*config.Target
 	seen := map[string]bool{}
@@ -178,10 +172,9 @@ func Select(cfg *config.Config, names []string) ([]*config.Target, error) {
 			continue
 		}
 		seen[n] = true
-		t, ok := cfg.Targets[n]
-		if !ok {
-			return nil, failure.New(failure.Config, fmt.Sprintf("target %q", n),
-				fmt.Errorf("not defined in %s", cfg.File), "known targets: "+strings.Join(known, ", "))
+		t, err := cfg.LookupTarget(n)
+		if err != nil {
+			return nil, err
 		}
 		out = append(out, t)
 	}

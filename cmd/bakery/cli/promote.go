@@ -191,8 +191,13 @@ func newHistory(ro *rootOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if _, ok := g.cfg.Targets[args[0]]; !ok {
-				return failure.New(failure.Config, fmt.Sprintf("target %q", args[0]), fmt.Errorf("not defined in %s", g.cfg.File), "")
+			if _, err := g.cfg.LookupTarget(args[0]); err != nil {
+				return err
+			}
+			if env != "" {
+				if _, _, err := g.cfg.LookupEnvironment(env); err != nil {
+					return err
+				}
 			}
 			entries := []promote.Entry{}
 			for i := range g.cfg.Environments {
@@ -205,11 +210,6 @@ func newHistory(ro *rootOptions) *cobra.Command {
 					return err
 				}
 				entries = append(entries, h...)
-			}
-			if env != "" {
-				if _, _, ok := g.cfg.Environment(env); !ok {
-					return failure.New(failure.Config, fmt.Sprintf("environment %q", env), fmt.Errorf("not defined in %s", g.cfg.File), "")
-				}
 			}
 			if ro.output == "json" {
 				return writeJSON(cmd.OutOrStdout(), entries)
@@ -282,9 +282,9 @@ func newPolicy(ro *rootOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			e, _, ok := g.cfg.Environment(env)
-			if !ok {
-				return failure.New(failure.Config, fmt.Sprintf("environment %q", env), fmt.Errorf("not defined in %s", g.cfg.File), "")
+			e, _, err := g.cfg.LookupEnvironment(env)
+			if err != nil {
+				return err
 			}
 			ref, err := attest.Resolve(cmd.Context(), args[0])
 			if err != nil {
