@@ -138,9 +138,13 @@ func Verify(ctx context.Context, ref name.Digest, keys []TrustedKey, required []
 	// Plain ctx, not an errgroup context: layers fetch their payloads lazily,
 	// after Wait.
 	g := new(errgroup.Group)
-	for _, k := range keys {
+	// check runs one of cosign's verifications with one key and hands what
+	// verified to record, under mu. A failed check is simply nothing
+	// verified; an unreachable registry is an error.
+	type cosignVerify func(context.Context, name.Reference, *cosign.CheckOpts) ([]oci.Signature, bool, error)
+	check := func(k TrustedKey, verify cosignVerify, claim func(oci.Signature, v1.Hash, map[string]interface{}) error, record func([]oci.Signature)) {
 		g.Go(func() error {
-			sigs, _, err := cosign.VerifyImageSignatures(ctx, ref, co(k, cosign.SimpleClaimVerifier))
+			got, _, err := verify(ctx, ref, co(k, claim))
 			if err != nil {
 				if registry.IsUnavailable(err) {
 					return failure.New(failure.Unavailable, ref.String(), err, "retry when the registry is reachable")
@@ -149,27 +153,22 @@ func Verify(ctx context.Context, ref name.Digest, keys []TrustedKey, required []
 			}
 			mu.Lock()
 			defer mu.Unlock()
+			record(got)
+			return nil
+		})
+	}
+	for _, k := range keys {
+		check(k, cosign.VerifyImageSignatures, cosign.SimpleClaimVerifier, func(sigs []oci.Signature) {
 			for _, sig := range sigs {
 				rep.Signatures = append(rep.Signatures, SignatureInfo{KeyID: k.ID, SignedAt: signedAt(sig)})
 			}
-			return nil
 		})
-		g.Go(func() error {
-			atts, _, err := cosign.VerifyImageAttestations(ctx, ref, co(k, cosign.IntotoSubjectClaimVerifier))
-			if err != nil {
-				if registry.IsUnavailable(err) {
-					return failure.New(failure.Unavailable, ref.String(), err, "retry when the registry is reachable")
-				}
-				return nil
-			}
-			mu.Lock()
-			defer mu.Unlock()
+		check(k, cosign.VerifyImageAttestations, cosign.IntotoSubjectClaimVerifier, func(atts []oci.Signature) {
 			for _, a := range atts {
 				if d, err := a.Digest(); err == nil {
 					verified[d] = k.ID
 				}
 			}
-			return nil
 		})
 	}
 	g.Go(func() error {

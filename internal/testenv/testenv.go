@@ -5,13 +5,16 @@ package testenv
 import (
 	"os"
 	"strings"
+	"testing"
 )
 
-// ClearBakery unsets every BAKERY_* environment variable. Call it from TestMain.
-func ClearBakery() {
+// Main unsets every BAKERY_* environment variable, then runs the tests.
+// Call it from TestMain.
+func Main(m *testing.M) {
 	for _, kv := range os.Environ() {
 		if k, _, _ := strings.Cut(kv, "="); strings.HasPrefix(k, "BAKERY_") {
 			os.Unsetenv(k)
 		}
 	}
+	os.Exit(m.Run())
 }

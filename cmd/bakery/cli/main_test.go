@@ -1,13 +1,9 @@
 package cli
 
 import (
-	"os"
 	"testing"
 
 	"github.com/bakeryhq/bakery/internal/testenv"
 )
 
-func TestMain(m *testing.M) {
-	testenv.ClearBakery()
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { testenv.Main(m) }
