@@ -19,6 +19,7 @@ import (
 
 	dockerconfig "github.com/docker/cli/cli/config"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/exporter/containerimage/exptypes"
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
@@ -149,13 +150,19 @@ func (b *Builder) Build(ctx context.Context, req builders.Request) (builders.Res
 		return builders.Result{}, failure.New(failure.Build, subject, fmt.Errorf("buildkitd reported no image digest: %w", err), "")
 	}
 	ref := req.Repository.Digest(dgst.String())
-	// Describe reads the manifest back from the registry by digest, which also
-	// confirms the registry holds exactly what buildkitd reported.
-	sum, err := registry.Describe(ctx, ref)
+	// Read the manifest back from the registry by digest, once: it confirms the
+	// registry holds exactly what buildkitd reported, and gives the summary and
+	// BuildKit's provenance.
+	desc, err := remote.Get(ref, registry.Options(ctx)...)
+	if err != nil {
+		err = registry.Classify(ref.String(), err)
+		return builders.Result{}, failure.New(failure.ClassOf(err), subject, err, "")
+	}
+	sum, err := registry.Summarize(ref, desc)
 	if err != nil {
 		return builders.Result{}, failure.New(failure.ClassOf(err), subject, err, "")
 	}
-	deps, err := resolvedDependencies(ctx, ref)
+	deps, err := resolvedDependencies(ref, desc)
 	if err != nil {
 		return builders.Result{}, failure.New(failure.ClassOf(err), subject, fmt.Errorf("reading BuildKit's provenance: %w", err), "")
 	}

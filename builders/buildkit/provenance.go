@@ -1,7 +1,6 @@
 package buildkit
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -23,12 +22,7 @@ const (
 // resolvedDependencies reads the SLSA v1 provenance BuildKit attached to the
 // index at ref and returns the union of its resolvedDependencies (the base
 // images, pinned by digest as BuildKit resolved them), sorted by URI.
-func resolvedDependencies(ctx context.Context, ref name.Digest) ([]builders.Dependency, error) {
-	opts := registry.Options(ctx)
-	desc, err := remote.Get(ref, opts...)
-	if err != nil {
-		return nil, registry.Classify(ref.String(), err)
-	}
+func resolvedDependencies(ref name.Digest, desc *remote.Descriptor) ([]builders.Dependency, error) {
 	if !desc.MediaType.IsIndex() {
 		return nil, nil // no attestations without an index
 	}

@@ -66,11 +66,15 @@ type Summary struct {
 
 // Describe fetches the manifest at ref and sums what it references.
 func Describe(ctx context.Context, ref name.Digest) (Summary, error) {
-	opts := Options(ctx)
-	desc, err := remote.Get(ref, opts...)
+	desc, err := remote.Get(ref, Options(ctx)...)
 	if err != nil {
 		return Summary{}, Classify(ref.String(), err)
 	}
+	return Summarize(ref, desc)
+}
+
+// Summarize sums what an already fetched manifest references.
+func Summarize(ref name.Digest, desc *remote.Descriptor) (Summary, error) {
 	s := Summary{MediaType: desc.MediaType, Size: desc.Size}
 	seen := map[v1.Hash]bool{}
 	addImage := func(img v1.Image, platform *v1.Platform) error {
