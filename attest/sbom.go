@@ -110,25 +110,25 @@ func catalog(ctx context.Context, ref name.Digest, toolVersion string, licenses 
 }
 
 func encodeSPDX(s sbom.SBOM) ([]byte, error) {
-	enc, err := spdxjson.NewFormatEncoderWithConfig(spdxjson.DefaultEncoderConfig())
-	if err != nil {
-		return nil, err
-	}
-	var b bytes.Buffer
-	if err := enc.Encode(&b, s); err != nil {
-		return nil, fmt.Errorf("encoding SPDX: %w", err)
-	}
-	return b.Bytes(), nil
+	return encode(s, "SPDX", func() (sbom.FormatEncoder, error) {
+		return spdxjson.NewFormatEncoderWithConfig(spdxjson.DefaultEncoderConfig())
+	})
 }
 
 func encodeCycloneDX(s sbom.SBOM) ([]byte, error) {
-	enc, err := cyclonedxjson.NewFormatEncoderWithConfig(cyclonedxjson.DefaultEncoderConfig())
+	return encode(s, "CycloneDX", func() (sbom.FormatEncoder, error) {
+		return cyclonedxjson.NewFormatEncoderWithConfig(cyclonedxjson.DefaultEncoderConfig())
+	})
+}
+
+func encode(s sbom.SBOM, format string, newEncoder func() (sbom.FormatEncoder, error)) ([]byte, error) {
+	enc, err := newEncoder()
 	if err != nil {
 		return nil, err
 	}
 	var b bytes.Buffer
 	if err := enc.Encode(&b, s); err != nil {
-		return nil, fmt.Errorf("encoding CycloneDX: %w", err)
+		return nil, fmt.Errorf("encoding %s: %w", format, err)
 	}
 	return b.Bytes(), nil
 }

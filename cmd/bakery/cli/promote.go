@@ -57,6 +57,17 @@ func (ro *rootOptions) gate(cmd *cobra.Command) (*gate, error) {
 
 // promoter returns a Promoter whose signing key is decrypted in the
 // background (scrypt takes a third of a second), while the digest is verified.
+// gateFor validates the shared options, requires --env, and builds the gate.
+func (ro *rootOptions) gateFor(cmd *cobra.Command, env string) (*gate, error) {
+	if err := ro.validate(); err != nil {
+		return nil, err
+	}
+	if env == "" {
+		return nil, usageError("--env ENV is required")
+	}
+	return ro.gate(cmd)
+}
+
 func (g *gate) promoter(ctx context.Context, version string) promote.Promoter {
 	return promote.New(promote.Options{Config: g.cfg, Keys: g.keys, Policies: g.engine, Version: version,
 		Signer: promote.LoadSignerAsync(func() (signature.SignerVerifier, error) {
@@ -152,13 +163,7 @@ digest is verified again, and the rollback records a signed receipt of its own.`
   bakery rollback golden-base --env prod --to sha256:…`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := ro.validate(); err != nil {
-				return err
-			}
-			if env == "" {
-				return usageError("--env ENV is required")
-			}
-			g, err := ro.gate(cmd)
+			g, err := ro.gateFor(cmd, env)
 			if err != nil {
 				return err
 			}
@@ -272,13 +277,7 @@ func newPolicy(ro *rootOptions) *cobra.Command {
   bakery policy eval IMAGE@DIGEST --env prod -o json`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := ro.validate(); err != nil {
-				return err
-			}
-			if env == "" {
-				return usageError("--env ENV is required")
-			}
-			g, err := ro.gate(cmd)
+			g, err := ro.gateFor(cmd, env)
 			if err != nil {
 				return err
 			}
