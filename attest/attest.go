@@ -28,6 +28,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/bakeryhq/bakery/builders"
+	"github.com/bakeryhq/bakery/builders/machineimage"
 	"github.com/bakeryhq/bakery/internal/failure"
 	"github.com/bakeryhq/bakery/internal/registry"
 )
@@ -101,6 +102,11 @@ func (a *cosignAttester) Attest(ctx context.Context, ref name.Digest, res builde
 	g, gctx := errgroup.WithContext(ctx)
 	for i, p := range platforms {
 		g.Go(func() error {
+			if res.SBOM != nil { // catalogued by the builder (machine images)
+				s, err := EncodeSBOM(res.SBOM, p.Ref, p.Platform)
+				sboms[i] = s
+				return err
+			}
 			s, err := GenerateSBOM(gctx, p.Ref, p.Platform, a.opts.Version, a.licenses)
 			sboms[i] = s
 			return err
@@ -240,6 +246,13 @@ func Platforms(ctx context.Context, ref name.Digest) ([]Platform, error) {
 		img, err := desc.Image()
 		if err != nil {
 			return nil, err
+		}
+		if m, err := img.Manifest(); err == nil && machineimage.Is(m) {
+			rec, err := machineimage.Read(ctx, ref)
+			if err != nil {
+				return nil, err
+			}
+			return []Platform{{Platform: rec.Platform, Ref: ref}}, nil
 		}
 		cf, err := img.ConfigFile()
 		if err != nil {

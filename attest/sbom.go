@@ -8,6 +8,7 @@ import (
 	"github.com/anchore/stereoscope/pkg/image"
 	"github.com/anchore/syft/syft"
 	"github.com/anchore/syft/syft/cataloging"
+	"github.com/anchore/syft/syft/format"
 	"github.com/anchore/syft/syft/format/cyclonedxjson"
 	"github.com/anchore/syft/syft/format/spdxjson"
 	"github.com/anchore/syft/syft/sbom"
@@ -70,14 +71,21 @@ func GenerateSBOM(ctx context.Context, ref name.Digest, platform, toolVersion st
 	if err != nil {
 		return nil, err
 	}
-	out := &SBOM{Platform: platform, Ref: ref, Packages: s.Artifacts.Packages.PackageCount()}
-	if out.SPDX, err = encodeSPDX(*s); err != nil {
-		return nil, err
+	return encodeBoth(s, ref, platform)
+}
+
+// EncodeSBOM turns a syft JSON document that a builder catalogued itself
+// (a machine image's packages, collected inside the machine) into the same
+// SPDX and CycloneDX documents GenerateSBOM makes.
+func EncodeSBOM(syftJSON []byte, ref name.Digest, platform string) (*SBOM, error) {
+	s, _, _, err := format.Decode(bytes.NewReader(syftJSON))
+	if err != nil {
+		return nil, fmt.Errorf("reading the SBOM of %s: %w", ref, err)
 	}
-	if out.CycloneDX, err = encodeCycloneDX(*s); err != nil {
-		return nil, err
+	if s == nil {
+		return nil, fmt.Errorf("reading the SBOM of %s: not an SBOM syft can read", ref)
 	}
-	return out, nil
+	return encodeBoth(s, ref, platform)
 }
 
 // catalog pulls and unpacks the image first, and only then waits for the
@@ -107,6 +115,19 @@ func catalog(ctx context.Context, ref name.Digest, toolVersion string, licenses 
 		return nil, fmt.Errorf("cataloging %s: %w", ref, err)
 	}
 	return s, nil
+}
+
+// encodeBoth encodes s in the two formats bakery attaches.
+func encodeBoth(s *sbom.SBOM, ref name.Digest, platform string) (*SBOM, error) {
+	out := &SBOM{Platform: platform, Ref: ref, Packages: s.Artifacts.Packages.PackageCount()}
+	var err error
+	if out.SPDX, err = encodeSPDX(*s); err != nil {
+		return nil, err
+	}
+	if out.CycloneDX, err = encodeCycloneDX(*s); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 func encodeSPDX(s sbom.SBOM) ([]byte, error) {

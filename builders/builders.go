@@ -3,8 +3,9 @@
 // exactly what was pushed. Everything after (attest, promote) takes a
 // Result's repository and digest, never a tag.
 //
-// Implementations: builders/buildkit (container images on buildkitd) and,
-// later, builders/packer (machine images through Packer).
+// Implementations: builders/buildkit (container images on buildkitd) and
+// builders/packer (machine images through Packer, recorded in the registry
+// as builders/machineimage records).
 package builders
 
 import (
@@ -58,6 +59,10 @@ type Result struct {
 	Tags []string `json:"tags,omitempty"`
 	// Invocation records how the result was made, for provenance.
 	Invocation *Invocation `json:"-"`
+	// SBOM is a syft JSON document the builder catalogued itself, for a
+	// result syft cannot read from the registry: a machine image's packages
+	// are collected inside the machine while it is built.
+	SBOM []byte `json:"-"`
 }
 
 // Invocation is what provenance needs to know about one build.

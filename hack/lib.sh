@@ -13,6 +13,7 @@ REGISTRY2_ADDR=${BAKERY_REGISTRY2_ADDR:-127.0.0.1:5001}
 BUILDKIT_SOCK=$STATE/buildkit/buildkitd.sock
 BASE_IMAGE=${BAKERY_BASE_IMAGE:-$REGISTRY_ADDR/base/debian:bookworm}
 DEBIAN_SUITE=bookworm
+PACKER_VERSION=${BAKERY_PACKER_VERSION:-v1.12.0}
 
 # Versions come from go.mod so the daemon always matches the client bakery links.
 modversion() { (cd "$ROOT" && go list -m -f '{{.Version}}' "$1"); }
@@ -34,3 +35,26 @@ debian_mirror() {
 }
 
 registry_up() { curl -fsS -o /dev/null "http://$REGISTRY_ADDR/v2/" 2>/dev/null; }
+
+# build_tool DIR MODULE VERSION PKG... builds the commands PKG... of MODULE at
+# VERSION into DIR, in a throwaway module that requires exactly that version
+# (`go install module@version` is refused for some modules here: buildkit's
+# go.mod has exclude directives, packer needs a replace). Packer's modules
+# gob-encode cty values and need the go-cty fork every Packer plugin uses.
+build_tool() {
+  local dir=$1 module=$2 ver=$3; shift 3
+  local src=$CACHE/src/$(basename "$dir")
+  mkdir -p "$src" "$dir"
+  {
+    printf 'module bakery.local/tools\n\ngo 1.24\n\nrequire %s %s\n' "$module" "$ver"
+    case $module in github.com/hashicorp/*)
+      printf '\nreplace github.com/zclconf/go-cty => github.com/nywilken/go-cty v1.13.3\n';;
+    esac
+  } >"$src/go.mod"
+  { printf '//go:build tools\n\npackage tools\n\nimport (\n'; printf '\t_ "%s"\n' "$@"; printf ')\n'; } >"$src/tools.go"
+  (cd "$src" && go mod tidy) || die "resolving $module $ver failed"
+  local pkg
+  for pkg in "$@"; do
+    (cd "$src" && CGO_ENABLED=0 go build -trimpath -o "$dir/$(basename "$pkg")" "$pkg") || die "building $pkg failed"
+  done
+}

@@ -31,28 +31,17 @@ build_buildkit() {
   BUILDKIT_BIN=$CACHE/buildkit-$ver
   if [ -x "$BUILDKIT_BIN/buildkitd" ] && [ -x "$BUILDKIT_BIN/buildctl" ]; then return; fi
   log "building buildkitd and buildctl $ver from the Go module proxy (about 2 minutes cold)"
-  local src=$CACHE/src/buildkit-$ver
-  mkdir -p "$src" "$BUILDKIT_BIN"
-  cat >"$src/go.mod" <<MOD
-module bakery.local/buildkit-tools
+  build_tool "$BUILDKIT_BIN" github.com/moby/buildkit "$ver" \
+    github.com/moby/buildkit/cmd/buildkitd github.com/moby/buildkit/cmd/buildctl
+}
 
-go 1.24
-
-require github.com/moby/buildkit $ver
-MOD
-  cat >"$src/tools.go" <<'GO'
-//go:build tools
-
-package tools
-
-import (
-	_ "github.com/moby/buildkit/cmd/buildctl"
-	_ "github.com/moby/buildkit/cmd/buildkitd"
-)
-GO
-  (cd "$src" && go mod tidy && \
-    CGO_ENABLED=0 go build -trimpath -o "$BUILDKIT_BIN/buildkitd" github.com/moby/buildkit/cmd/buildkitd && \
-    CGO_ENABLED=0 go build -trimpath -o "$BUILDKIT_BIN/buildctl" github.com/moby/buildkit/cmd/buildctl)
+# build_packer builds the packer binary that drives machine-image targets.
+# v1.12.0 is the newest release the module proxy serves and that builds here.
+build_packer() {
+  PACKER_BIN=$CACHE/packer-$PACKER_VERSION
+  if [ -x "$PACKER_BIN/packer" ]; then return; fi
+  log "building packer $PACKER_VERSION from the Go module proxy (about a minute cold)"
+  build_tool "$PACKER_BIN" github.com/hashicorp/packer "$PACKER_VERSION" github.com/hashicorp/packer
 }
 
 # build_cosign builds the stock cosign CLI at the version go.mod pins; the
@@ -141,9 +130,11 @@ mkdir -p "$STATE" "$CACHE"
 install_packages
 build_buildkit
 build_cosign
+build_packer
 start_registry registry "$REGISTRY_ADDR"
 start_registry registry2 "$REGISTRY2_ADDR"
 start_buildkitd
 base_image
 ln -sfn "$COSIGN_BIN/cosign" "$STATE/cosign"
+ln -sfn "$PACKER_BIN/packer" "$STATE/packer"
 log "ready: registries http://$REGISTRY_ADDR and http://$REGISTRY2_ADDR, buildkitd unix://$BUILDKIT_SOCK, base $BASE_IMAGE, cosign $STATE/cosign"

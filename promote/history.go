@@ -11,6 +11,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/bakeryhq/bakery/attest"
+	"github.com/bakeryhq/bakery/builders"
+	"github.com/bakeryhq/bakery/builders/machineimage"
 	"github.com/bakeryhq/bakery/internal/config"
 	"github.com/bakeryhq/bakery/internal/failure"
 	"github.com/bakeryhq/bakery/internal/registry"
@@ -72,12 +74,17 @@ func sortEntries(e []Entry) {
 type Status struct {
 	Target      string `json:"target"`
 	Environment string `json:"environment"`
-	Digest      string `json:"digest,omitempty"`
-	Reference   string `json:"reference,omitempty"`
-	Time        string `json:"time,omitempty"`
-	Signer      string `json:"signer,omitempty"`
-	Action      string `json:"action,omitempty"`
-	Verified    bool   `json:"verified"`
+	// Kind is container or machine-image.
+	Kind      string `json:"kind,omitempty"`
+	Digest    string `json:"digest,omitempty"`
+	Reference string `json:"reference,omitempty"`
+	// AMIs are a machine image's AMI ids per region in this environment:
+	// the ones its receipt records, else the ones it was built as.
+	AMIs     map[string]string `json:"amis,omitempty"`
+	Time     string            `json:"time,omitempty"`
+	Signer   string            `json:"signer,omitempty"`
+	Action   string            `json:"action,omitempty"`
+	Verified bool              `json:"verified"`
 }
 
 // CurrentStatus reads, from the registry alone, the digest each environment's
@@ -86,39 +93,68 @@ func CurrentStatus(ctx context.Context, cfg *config.Config, keys []attest.Truste
 	var out []Status
 	for _, target := range cfg.TargetNames() {
 		for i := range cfg.Environments {
-			env := &cfg.Environments[i]
-			st := Status{Target: target, Environment: env.Name}
-			repo, err := env.RepositoryFor(target)
+			st, err := StatusOf(ctx, cfg, keys, target, cfg.Environments[i].Name)
 			if err != nil {
-				return nil, failure.New(failure.Config, "environment "+env.Name, err, "")
-			}
-			tag, err := env.RenderTag(target)
-			if err != nil {
-				return nil, failure.New(failure.Config, "environment "+env.Name, err, "")
-			}
-			d, err := resolveTag(ctx, repo.Tag(tag))
-			if err != nil {
-				if failure.ClassOf(err) == failure.Unavailable {
-					return nil, err
-				}
-				out = append(out, st) // nothing there
-				continue
-			}
-			st.Digest, st.Reference = d.DigestStr(), d.String()
-			rep, verr := attest.Verify(ctx, d, keys, attest.RequiredPredicates)
-			if rep == nil {
-				return nil, verr
-			}
-			st.Verified = verr == nil
-			for _, r := range Receipts(rep) {
-				if r.Environment == env.Name {
-					st.Time, st.Signer, st.Action = r.Time, r.KeyID, r.Action
-				}
+				return nil, err
 			}
 			out = append(out, st)
 		}
 	}
 	return out, nil
+}
+
+// StatusOf is the Status of one target in one environment. A tag that is not
+// there gives a Status with no Digest.
+func StatusOf(ctx context.Context, cfg *config.Config, keys []attest.TrustedKey, target, envName string) (Status, error) {
+	if _, err := cfg.LookupTarget(target); err != nil {
+		return Status{}, err
+	}
+	env, _, err := cfg.LookupEnvironment(envName)
+	if err != nil {
+		return Status{}, err
+	}
+	st := Status{Target: target, Environment: env.Name}
+	repo, err := env.RepositoryFor(target)
+	if err != nil {
+		return st, failure.New(failure.Config, "environment "+env.Name, err, "")
+	}
+	tag, err := env.RenderTag(target)
+	if err != nil {
+		return st, failure.New(failure.Config, "environment "+env.Name, err, "")
+	}
+	d, err := resolveTag(ctx, repo.Tag(tag))
+	if err != nil {
+		if failure.ClassOf(err) == failure.Unavailable {
+			return st, err
+		}
+		return st, nil // nothing there
+	}
+	st.Digest, st.Reference = d.DigestStr(), d.String()
+	rep, verr := attest.Verify(ctx, d, keys, attest.RequiredPredicates)
+	if rep == nil {
+		return st, verr
+	}
+	st.Verified = verr == nil
+	st.Kind = string(builders.Container)
+	if rec, err := machineimage.Read(ctx, d); err == nil {
+		st.Kind, st.AMIs = string(builders.MachineImage), rec.AMIs
+	} else if !errors.Is(err, machineimage.ErrNotRecord) {
+		return st, err
+	}
+	for _, r := range Receipts(rep) {
+		if r.Environment == env.Name {
+			st.Time, st.Signer, st.Action = r.Time, r.KeyID, r.Action
+		}
+	}
+	if amis := ReceiptAMIs(rep, env.Name); len(amis) > 0 {
+		st.AMIs = amis
+	}
+	return st, nil
+}
+
+// TrustedKeys loads the configuration's verification keys.
+func TrustedKeys(ctx context.Context, cfg *config.Config) ([]attest.TrustedKey, error) {
+	return attest.NewTrustedKeys(ctx, cfg.Verification.Keys)
 }
 
 // Rollback points env's tag back at a digest that holds a verified receipt

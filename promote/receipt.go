@@ -53,6 +53,9 @@ type ReceiptMetadata struct {
 	Environment string   `json:"environment"`
 	From        string   `json:"from,omitempty"`
 	Policies    []string `json:"policies,omitempty"`
+	// AMIs are the environment's own AMI ids per region, for a machine
+	// image promoted into an environment with aws settings.
+	AMIs map[string]string `json:"amis,omitempty"`
 }
 
 // receiptStatement makes the in-toto statement of a receipt for dst.
@@ -115,4 +118,23 @@ func Receipts(rep *attest.Report) []policies.Receipt {
 	}
 	sortReceipts(out)
 	return out
+}
+
+// ReceiptAMIs returns the AMI ids the newest verified receipt for env records.
+func ReceiptAMIs(rep *attest.Report, env string) map[string]string {
+	var amis map[string]string
+	var newest time.Time
+	for _, a := range rep.Attestations {
+		if a.PredicateType != PredicateVSA {
+			continue
+		}
+		var v VSA
+		if json.Unmarshal(a.Predicate, &v) != nil || v.Bakery.Environment != env || len(v.Bakery.AMIs) == 0 {
+			continue
+		}
+		if v.TimeVerified.After(newest) {
+			newest, amis = v.TimeVerified, v.Bakery.AMIs
+		}
+	}
+	return amis
 }

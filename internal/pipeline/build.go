@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/sigstore/sigstore/pkg/signature"
 	"golang.org/x/sync/errgroup"
 
@@ -75,12 +76,9 @@ func Build(ctx context.Context, cfg *config.Config, names []string, opts BuildOp
 	}
 
 	if !opts.NoAttest && opts.Attester == nil {
-		signer, err := attest.SignerFor(ctx, cfg.Signing, config.SigningPassword())
-		if err != nil {
+		if opts.Attester, opts.receipts, err = NewAttester(ctx, cfg, opts.Version); err != nil {
 			return nil, err
 		}
-		opts.Attester = attest.New(attest.Options{Signer: signer, BuilderID: cfg.Signing.BuilderID, Version: opts.Version})
-		opts.receipts = signer
 	}
 
 	byType := map[string]builders.Builder{}
@@ -124,39 +122,82 @@ func Build(ctx context.Context, cfg *config.Config, names []string, opts BuildOp
 	return out, errors.Join(errs...)
 }
 
-// buildOne bakes, attests and only then tags one target.
+// buildOne bakes one target, then records it. A Builder that records its
+// results itself (the Packer post-processor runs Record inside packer)
+// implements Recorded and is not recorded twice.
 func buildOne(ctx context.Context, b builders.Builder, env *config.Environment, req builders.Request, opts BuildOptions) (Built, error) {
 	if b == nil {
 		return Built{}, failure.New(failure.Config, subject(req.Target),
-			fmt.Errorf("type %s is validated but not built by this version of bakery", req.Target.Type),
-			"leave it out of the target list for now")
+			fmt.Errorf("type %s is not built by this version of bakery", req.Target.Type), "")
 	}
 	res, err := b.Build(ctx, req)
 	if err != nil {
 		return Built{}, err
 	}
+	if r, ok := b.(Recorded); ok {
+		if rec, ok := r.Recorded(res); ok {
+			return Built{Result: res, Attestation: rec}, nil
+		}
+	}
+	return Record(ctx, env, req.Repository.Digest(res.Digest.String()), res, RecordOptions{
+		Attester: opts.Attester, Receipts: opts.receipts, Progress: opts.Progress, Version: opts.Version,
+	})
+}
+
+// Recorded is implemented by a Builder whose results were already attested,
+// given a build receipt and tagged (Result.Tags) by the time Build returns.
+type Recorded interface {
+	Recorded(builders.Result) (*attest.Record, bool)
+}
+
+// RecordOptions configures Record.
+type RecordOptions struct {
+	// Attester attests the digest; nil skips attestations and the receipt.
+	Attester attest.Attester
+	// Receipts signs the build receipt; nil skips it.
+	Receipts signature.SignerVerifier
+	Progress buildkit.Progress
+	Version  string
+}
+
+// Record is the part of the path of a digest between the builder and
+// promotion: it attests a pushed digest, signs its build receipt into env (the
+// first environment) and only then points env's tag at it. A failure tags
+// nothing.
+func Record(ctx context.Context, env *config.Environment, ref name.Digest, res builders.Result, opts RecordOptions) (Built, error) {
 	out := Built{Result: res}
-	ref := req.Repository.Digest(res.Digest.String())
+	subj := "target " + strconv.Quote(res.Target)
 	if opts.Attester != nil {
-		done := progress.Step(opts.Progress, req.Target.Name, "attest: SBOM per platform, provenance, signatures")
+		done := progress.Step(opts.Progress, res.Target, "attest: SBOM per platform, provenance, signatures")
+		var err error
 		out.Attestation, err = opts.Attester.Attest(ctx, ref, res)
-		if err == nil && opts.receipts != nil {
-			err = promote.RecordBuild(ctx, opts.receipts, ref, req.Target.Name, env.Name, opts.Version)
+		if err == nil && opts.Receipts != nil {
+			err = promote.RecordBuild(ctx, opts.Receipts, ref, res.Target, env.Name, opts.Version)
 		}
 		done(err)
 		if err != nil {
-			return Built{}, failure.New(failure.ClassOf(err), subject(req.Target), err, "")
+			return Built{}, failure.New(failure.ClassOf(err), subj, err, "")
 		}
 	}
-	tag, err := env.RenderTag(req.Target.Name)
+	tag, err := env.RenderTag(res.Target)
 	if err != nil {
-		return Built{}, failure.New(failure.Config, subject(req.Target), err, "fix the environment's tag")
+		return Built{}, failure.New(failure.Config, subj, err, "fix the environment's tag")
 	}
-	if err := registry.Tag(ctx, ref, req.Repository.Tag(tag)); err != nil {
-		return Built{}, failure.New(failure.ClassOf(err), subject(req.Target), err, "")
+	if err := registry.Tag(ctx, ref, ref.Context().Tag(tag)); err != nil {
+		return Built{}, failure.New(failure.ClassOf(err), subj, err, "")
 	}
 	out.Tags = append(out.Tags, tag)
 	return out, nil
+}
+
+// NewAttester loads the configured signing key and returns the Attester and
+// receipt signer that Build uses, for callers that record results themselves.
+func NewAttester(ctx context.Context, cfg *config.Config, version string) (attest.Attester, signature.SignerVerifier, error) {
+	signer, err := attest.SignerFor(ctx, cfg.Signing, config.SigningPassword())
+	if err != nil {
+		return nil, nil, err
+	}
+	return attest.New(attest.Options{Signer: signer, BuilderID: cfg.Signing.BuilderID, Version: version}), signer, nil
 }
 
 // Select returns the named targets, or every target in name order when names

@@ -1,0 +1,261 @@
+//go:generate packer-sdc mapstructure-to-hcl2 -type Config
+
+// Package sbom is the bakery-sbom provisioner. It runs inside the machine
+// being built, through whatever communicator the builder gives it (SSH,
+// WinRM, chroot), and takes the package databases the machine holds (dpkg,
+// rpm, apk), its os-release and its copyright files. It then catalogs them
+// with syft on the machine running Packer, so nothing needs to be installed
+// in the image. The result is a syft JSON SBOM file that the bakery
+// post-processor attests.
+package sbom
+
+import (
+	"archive/tar"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/anchore/syft/syft"
+	"github.com/anchore/syft/syft/format/syftjson"
+	"github.com/anchore/syft/syft/sbom"
+	"github.com/hashicorp/hcl/v2/hcldec"
+	"github.com/hashicorp/packer-plugin-sdk/common"
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+	"github.com/hashicorp/packer-plugin-sdk/template/config"
+	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
+
+	// syft's RPM cataloger needs a database/sql driver, as in syft's own CLI.
+	_ "modernc.org/sqlite"
+)
+
+// DefaultOutput is where the SBOM is written unless output is set; the bakery
+// post-processor reads the same default.
+const DefaultOutput = "bakery-sbom.json"
+
+// Paths are what the provisioner collects, relative to the machine's root:
+// the package databases syft's dpkg, rpm and apk catalogers read, the
+// os-release that names the distribution, and the copyright files the dpkg
+// cataloger reads licenses from.
+var Paths = []string{
+	"etc/os-release", "usr/lib/os-release",
+	"var/lib/dpkg/status", "var/lib/dpkg/status.d",
+	"var/lib/rpm", "usr/lib/sysimage/rpm",
+	"lib/apk/db/installed",
+	"usr/share/doc/*/copyright",
+}
+
+// Config is the provisioner's configuration.
+type Config struct {
+	common.PackerConfig `mapstructure:",squash"`
+	// Output is the SBOM file written on the machine running Packer.
+	Output string `mapstructure:"output"`
+	// ToolVersion is recorded as bakery's version in the SBOM.
+	ToolVersion string `mapstructure:"tool_version"`
+
+	ctx interpolate.Context
+}
+
+// Provisioner is bakery-sbom.
+type Provisioner struct {
+	config Config
+	// Version is the plugin's version, the SBOM's tool version by default.
+	Version string
+}
+
+// ConfigSpec returns the HCL2 spec of Config.
+func (p *Provisioner) ConfigSpec() hcldec.ObjectSpec { return p.config.FlatMapstructure().HCL2Spec() }
+
+// Prepare decodes and checks the configuration.
+func (p *Provisioner) Prepare(raws ...interface{}) error {
+	if err := config.Decode(&p.config, &config.DecodeOpts{
+		PluginType: "bakery-sbom", Interpolate: true, InterpolateContext: &p.config.ctx,
+	}, raws...); err != nil {
+		return err
+	}
+	if p.config.Output == "" {
+		p.config.Output = DefaultOutput
+	}
+	if p.config.ToolVersion == "" {
+		p.config.ToolVersion = p.Version
+	}
+	return nil
+}
+
+// Provision collects the package databases through comm and writes the SBOM.
+func (p *Provisioner) Provision(ctx context.Context, ui packersdk.Ui, comm packersdk.Communicator, _ map[string]interface{}) error {
+	ui.Say("bakery-sbom: collecting package databases from the machine")
+	dir, err := os.MkdirTemp("", "bakery-sbom-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+
+	arch, err := run(ctx, comm, "uname -m")
+	if err != nil {
+		return fmt.Errorf("bakery-sbom: reading the machine's architecture: %w", err)
+	}
+	files, err := collect(ctx, comm, dir)
+	if err != nil {
+		return fmt.Errorf("bakery-sbom: collecting package databases: %w", err)
+	}
+	if files == 0 {
+		return errors.New("bakery-sbom: the machine has none of " + strings.Join(Paths, ", ") + "; is it a Linux machine with dpkg, rpm or apk?")
+	}
+	platform := "linux/" + goarch(strings.TrimSpace(arch))
+	s, err := Catalog(ctx, dir, platform, p.config.ToolVersion)
+	if err != nil {
+		return fmt.Errorf("bakery-sbom: %w", err)
+	}
+	if err := write(p.config.Output, s); err != nil {
+		return fmt.Errorf("bakery-sbom: writing %s: %w", p.config.Output, err)
+	}
+	ui.Say(fmt.Sprintf("bakery-sbom: %d packages (%s) -> %s", s.Artifacts.Packages.PackageCount(), platform, p.config.Output))
+	return nil
+}
+
+// run runs a command on the machine and returns its standard output.
+func run(ctx context.Context, comm packersdk.Communicator, command string) (string, error) {
+	var out, errb strings.Builder
+	cmd := &packersdk.RemoteCmd{Command: command, Stdout: &out, Stderr: &errb}
+	if err := comm.Start(ctx, cmd); err != nil {
+		return "", err
+	}
+	if st := cmd.Wait(); st != 0 {
+		return "", fmt.Errorf("%q exited %d: %s", command, st, strings.TrimSpace(errb.String()))
+	}
+	return out.String(), nil
+}
+
+// collect streams a tar of the Paths that exist on the machine (one command,
+// so it is as fast over SSH as in a chroot) and unpacks it into dir.
+func collect(ctx context.Context, comm packersdk.Communicator, dir string) (int, error) {
+	pr, pw := io.Pipe()
+	var errb strings.Builder
+	cmd := &packersdk.RemoteCmd{
+		Command: "cd / && ls -d " + strings.Join(Paths, " ") + " 2>/dev/null | tar -cf - -T -",
+		Stdout:  pw, Stderr: &errb,
+	}
+	if err := comm.Start(ctx, cmd); err != nil {
+		return 0, err
+	}
+	go func() {
+		st := cmd.Wait()
+		if st != 0 {
+			pw.CloseWithError(fmt.Errorf("tar exited %d on the machine: %s", st, strings.TrimSpace(errb.String())))
+			return
+		}
+		pw.Close()
+	}()
+	n, err := untar(pr, dir)
+	_, _ = io.Copy(io.Discard, pr)
+	return n, err
+}
+
+// untar unpacks regular files and directories, refusing paths that leave dir.
+func untar(r io.Reader, dir string) (int, error) {
+	tr := tar.NewReader(r)
+	n := 0
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			return n, nil
+		}
+		if err != nil {
+			return n, err
+		}
+		p := filepath.Join(dir, filepath.Clean("/"+h.Name))
+		switch h.Typeflag {
+		case tar.TypeDir:
+			if err := os.MkdirAll(p, 0o755); err != nil {
+				return n, err
+			}
+		case tar.TypeReg:
+			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+				return n, err
+			}
+			f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+			if err != nil {
+				return n, err
+			}
+			_, err = io.Copy(f, tr)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				return n, err
+			}
+			n++
+		}
+	}
+}
+
+// Catalog runs syft over the collected files as the filesystem of a machine
+// image and records the platform in the SBOM's descriptor configuration.
+func Catalog(ctx context.Context, dir, platform, toolVersion string) (*sbom.SBOM, error) {
+	src, err := syft.GetSource(ctx, dir, syft.DefaultGetSourceConfig().WithSources("dir"))
+	if err != nil {
+		return nil, fmt.Errorf("reading the collected files: %w", err)
+	}
+	defer src.Close()
+	s, err := syft.CreateSBOM(ctx, src, syft.DefaultCreateSBOMConfig().WithTool("bakery", toolVersion))
+	if err != nil {
+		return nil, fmt.Errorf("cataloging: %w", err)
+	}
+	s.Descriptor.Configuration = map[string]any{"platform": platform, "collected": Paths}
+	return s, nil
+}
+
+// Platform returns the platform Catalog recorded in a syft JSON SBOM.
+func Platform(syftJSON []byte) string {
+	var doc struct {
+		Descriptor struct {
+			Configuration struct {
+				Platform string `json:"platform"`
+			} `json:"configuration"`
+		} `json:"descriptor"`
+	}
+	if json.Unmarshal(syftJSON, &doc) != nil {
+		return ""
+	}
+	return doc.Descriptor.Configuration.Platform
+}
+
+func write(path string, s *sbom.SBOM) error {
+	enc, err := syftjson.NewFormatEncoderWithConfig(syftjson.DefaultEncoderConfig())
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	if err := enc.Encode(f, *s); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// goarch maps uname -m to Go's (and OCI's) architecture names.
+func goarch(m string) string {
+	switch m {
+	case "x86_64":
+		return "amd64"
+	case "aarch64", "arm64":
+		return "arm64"
+	case "i386", "i686":
+		return "386"
+	case "armv7l":
+		return "arm"
+	}
+	return m
+}
