@@ -4,7 +4,6 @@ package e2e
 
 import (
 	"archive/tar"
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -12,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 
@@ -101,28 +99,7 @@ func TestSBOMMatchesDpkgDatabase(t *testing.T) {
 	if r.code != 0 {
 		t.Fatalf("bakery sbom exited %d", r.code)
 	}
-	var doc struct {
-		Packages []struct {
-			Name         string `json:"name"`
-			VersionInfo  string `json:"versionInfo"`
-			ExternalRefs []struct {
-				ReferenceLocator string `json:"referenceLocator"`
-			} `json:"externalRefs"`
-		} `json:"packages"`
-	}
-	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil {
-		t.Fatal(err)
-	}
-	var fromSBOM []string
-	for _, p := range doc.Packages {
-		for _, ref := range p.ExternalRefs {
-			if strings.HasPrefix(ref.ReferenceLocator, "pkg:deb/") {
-				fromSBOM = append(fromSBOM, p.Name+"="+p.VersionInfo)
-				break
-			}
-		}
-	}
-	sort.Strings(fromSBOM)
+	fromSBOM := debPackages(t, r.stdout)
 	fromDpkg := dpkgPackages(t, golden)
 	if len(fromDpkg) < 50 {
 		t.Fatalf("only %d packages in the image's dpkg database", len(fromDpkg))
@@ -167,33 +144,11 @@ func dpkgPackages(t *testing.T, ref string) []string {
 		if strings.TrimPrefix(h.Name, "./") != "var/lib/dpkg/status" {
 			continue
 		}
-		var pkgs []string
-		var pkg, version string
-		installed := false
-		sc := bufio.NewScanner(tr)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		flush := func() {
-			if pkg != "" && installed {
-				pkgs = append(pkgs, pkg+"="+version)
-			}
-			pkg, version, installed = "", "", false
+		status, err := io.ReadAll(tr)
+		if err != nil {
+			t.Fatal(err)
 		}
-		for sc.Scan() {
-			line := sc.Text()
-			switch {
-			case line == "":
-				flush()
-			case strings.HasPrefix(line, "Package: "):
-				pkg = strings.TrimPrefix(line, "Package: ")
-			case strings.HasPrefix(line, "Version: "):
-				version = strings.TrimPrefix(line, "Version: ")
-			case strings.HasPrefix(line, "Status: "):
-				installed = strings.HasSuffix(line, " installed")
-			}
-		}
-		flush()
-		sort.Strings(pkgs)
-		return pkgs
+		return parseDpkgStatus(string(status))
 	}
 }
 

@@ -43,7 +43,7 @@ func TestBuildExample(t *testing.T) {
 	if progressLines == 0 {
 		t.Error("no progress on stderr")
 	}
-	if len(out.Targets) != 2 {
+	if len(out.Targets) != 3 {
 		t.Fatalf("targets = %+v", out.Targets)
 	}
 
@@ -60,6 +60,13 @@ func TestBuildExample(t *testing.T) {
 		_, tagDigest, _ := manifest(t, repo, "dev")
 		if tagDigest != tgt.Digest || !slices.Equal(tgt.Tags, []string{"dev"}) {
 			t.Errorf("%s: dev tag points at %s, want %s (tags %v)", tgt.Target, tagDigest, tgt.Digest, tgt.Tags)
+		}
+		if tgt.Kind == "machine-image" {
+			checkMachineImageRecord(t, repo, tgt.Digest, body)
+			if tgt.Builder.Name != "packer" || tgt.Builder.Version != "1.12.0" || !slices.Equal(tgt.Platforms, []string{"linux/amd64"}) {
+				t.Errorf("%s: builder %+v platforms %v", tgt.Target, tgt.Builder, tgt.Platforms)
+			}
+			continue
 		}
 		if tgt.Builder.Name != "buildkit" || !strings.HasPrefix(tgt.Builder.Version, "v0.") || tgt.Size <= 0 {
 			t.Errorf("%s: builder %+v size %d", tgt.Target, tgt.Builder, tgt.Size)

@@ -14,12 +14,15 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bakeryhq/bakery/internal/ec2local"
 )
 
 var (
@@ -32,6 +35,13 @@ var (
 	httpc   = &http.Client{Timeout: 30 * time.Second}
 	cosign  string // the stock cosign CLI, built by hack/setup.sh at go.mod's version
 	keyDir  string // trusted.key/.pub made by `bakery keys generate`, and other.key/.pub
+	packer  string // the real packer binary, built by hack/setup.sh
+	rootfs  string // the debootstrap'd Debian rootfs tarball hack/setup.sh made
+	// ec2 is the local EC2 endpoint every bakery and packer run talks to.
+	ec2    *ec2local.Server
+	ec2URL string
+	// toolEnv points bakery at packer, a fresh plugin directory and ec2.
+	toolEnv []string
 )
 
 // signingPassword is the trusted key's password; tests check it never leaks.
@@ -45,6 +55,18 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(filepath.Dir(bin))
 	os.Exit(code)
+}
+
+// awsEnv is the AWS SDK configuration of the tests: static test credentials,
+// the local EC2 endpoint, and no shared files or instance metadata, so
+// nothing on the machine running the tests can leak in.
+func awsEnv(endpoint string) []string {
+	return []string{
+		"AWS_ENDPOINT_URL=" + endpoint, "AWS_REGION=us-east-1",
+		"AWS_ACCESS_KEY_ID=AKIAE2ETEST", "AWS_SECRET_ACCESS_KEY=e2e-secret",
+		"AWS_CONFIG_FILE=/nonexistent/aws-config", "AWS_SHARED_CREDENTIALS_FILE=/nonexistent/aws-credentials",
+		"AWS_EC2_METADATA_DISABLED=true", "AWS_PROFILE=",
+	}
 }
 
 func setup() error {
@@ -71,11 +93,27 @@ func setup() error {
 		return err
 	}
 	bin = filepath.Join(dir, "bakery")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/bakery")
-	build.Dir, build.Stdout, build.Stderr = root, os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		return err
+	// bakery finds the Packer plugin next to itself, as make build lays them out.
+	for pkg, out := range map[string]string{"./cmd/bakery": bin, "./cmd/packer-plugin-bakery": filepath.Join(dir, "packer-plugin-bakery")} {
+		build := exec.Command("go", "build", "-o", out, pkg)
+		build.Dir, build.Stdout, build.Stderr = root, os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			return err
+		}
 	}
+	packer = getenv("BAKERY_PACKER", filepath.Join(root, ".bakery/packer"))
+	rootfs = filepath.Join(root, ".bakery/rootfs/debian-bookworm-minbase-amd64.tar.gz")
+	for _, p := range []string{packer, rootfs} {
+		if _, err := os.Stat(p); err != nil {
+			return fmt.Errorf("%s is missing: run `make up` first", p)
+		}
+	}
+	ec2 = ec2local.New()
+	srv := httptest.NewServer(ec2)
+	ec2URL = srv.URL
+	toolEnv = append(awsEnv(srv.URL),
+		"BAKERY_BUILDER_PACKER_BINARY="+packer,
+		"BAKERY_BUILDER_PACKER_PLUGIN_DIR="+filepath.Join(dir, "packer-plugins"))
 	cosign = getenv("BAKERY_COSIGN", filepath.Join(root, ".bakery/cosign"))
 	if _, err := os.Stat(cosign); err != nil {
 		return fmt.Errorf("the stock cosign CLI is missing at %s: run `make up` first", cosign)
@@ -117,7 +155,7 @@ type result struct {
 func bakery(t *testing.T, env []string, args ...string) result {
 	t.Helper()
 	cmd := exec.Command(bin, args...)
-	cmd.Env = append(append(append(os.Environ(), "BAKERY_BUILDER_ADDRESS="+bkAddr), signingEnv()...), env...)
+	cmd.Env = append(append(append(append(os.Environ(), "BAKERY_BUILDER_ADDRESS="+bkAddr), toolEnv...), signingEnv()...), env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()

@@ -104,13 +104,12 @@ TOML
   die "buildkitd did not come up; see $STATE/buildkit/log"
 }
 
-# base_image pushes a Debian minbase rootfs as a single-layer linux/amd64 image.
-# The rootfs tarball is cached; the registry (project-local) gets it on each fresh start.
-base_image() {
-  if curl -fsS -o /dev/null -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
-      "http://$REGISTRY_ADDR/v2/base/debian/manifests/$DEBIAN_SUITE"; then return; fi
-  local tarball=$CACHE/debian-$DEBIAN_SUITE-minbase-amd64.tar.gz
-  if [ ! -s "$tarball" ]; then
+# rootfs_tarball debootstraps a Debian minbase rootfs once (cached) and links
+# it into .bakery/rootfs: the base of the container base image and of the
+# golden machine image (bakery-chroot's source_rootfs).
+rootfs_tarball() {
+  ROOTFS_TARBALL=$CACHE/debian-$DEBIAN_SUITE-minbase-amd64.tar.gz
+  if [ ! -s "$ROOTFS_TARBALL" ]; then
     local mirror; mirror=$(debian_mirror)
     local dir=$CACHE/rootfs-$DEBIAN_SUITE.tmp
     rm -rf "$dir"; mkdir -p "$dir"
@@ -119,11 +118,20 @@ base_image() {
       || die "debootstrap failed; see $CACHE/debootstrap.log"
     rm -rf "$dir"/var/cache/apt/archives/*.deb "$dir"/var/lib/apt/lists/*
     tar --numeric-owner --exclude=./dev/* --exclude=./proc/* --exclude=./sys/* \
-      -C "$dir" -czf "$tarball.tmp" . && mv "$tarball.tmp" "$tarball"
+      -C "$dir" -czf "$ROOTFS_TARBALL.tmp" . && mv "$ROOTFS_TARBALL.tmp" "$ROOTFS_TARBALL"
     rm -rf "$dir"
   fi
+  mkdir -p "$STATE/rootfs"
+  ln -sfn "$ROOTFS_TARBALL" "$STATE/rootfs/debian-$DEBIAN_SUITE-minbase-amd64.tar.gz"
+}
+
+# base_image pushes the Debian rootfs as a single-layer linux/amd64 image.
+# The registry (project-local) gets it on each fresh start.
+base_image() {
+  if curl -fsS -o /dev/null -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+      "http://$REGISTRY_ADDR/v2/base/debian/manifests/$DEBIAN_SUITE"; then return; fi
   log "pushing $BASE_IMAGE"
-  (cd "$ROOT" && go run ./hack/pushbase --layer "$tarball" --ref "$BASE_IMAGE" --platform linux/amd64)
+  (cd "$ROOT" && go run ./hack/pushbase --layer "$ROOTFS_TARBALL" --ref "$BASE_IMAGE" --platform linux/amd64)
 }
 
 mkdir -p "$STATE" "$CACHE"
@@ -134,6 +142,7 @@ build_packer
 start_registry registry "$REGISTRY_ADDR"
 start_registry registry2 "$REGISTRY2_ADDR"
 start_buildkitd
+rootfs_tarball
 base_image
 ln -sfn "$COSIGN_BIN/cosign" "$STATE/cosign"
 ln -sfn "$PACKER_BIN/packer" "$STATE/packer"

@@ -210,8 +210,10 @@ func (p *promoter) Rollback(ctx context.Context, target, envName, to string) (*R
 	if err != nil {
 		return nil, err
 	}
-	res := &Result{Action: ActionRollback, Target: target, Environment: env.Name, Digest: to, Destination: dst.String(), Tag: repo.Tag(tagName).String()}
-	if err := p.record(ctx, dst, ReceiptMetadata{Action: ActionRollback, Target: target, Environment: env.Name, From: current},
+	// A machine image goes back to the AMIs its earlier promotion made.
+	res := &Result{Action: ActionRollback, Target: target, Environment: env.Name, Digest: to, Destination: dst.String(),
+		Tag: repo.Tag(tagName).String(), AMIs: ReceiptAMIs(rep, env.Name)}
+	if err := p.record(ctx, dst, ReceiptMetadata{Action: ActionRollback, Target: target, Environment: env.Name, From: current, AMIs: res.AMIs},
 		p.opts.Policies.Digest(), rep.Attestations); err != nil {
 		return res, err
 	}

@@ -53,6 +53,8 @@ type Result struct {
 	Decision    *policies.Decision `json:"decision,omitempty"`
 	Copy        *CopyStats         `json:"copy,omitempty"`
 	Receipt     bool               `json:"receiptSigned"`
+	// AMIs are the environment's own AMI ids per region, for a machine image.
+	AMIs map[string]string `json:"amis,omitempty"`
 	// AlreadyPromoted means the environment's tag already pointed at the
 	// digest, which holds a verified receipt for the environment: nothing
 	// was copied, signed or moved.
@@ -67,6 +69,9 @@ type Options struct {
 	Signer   *Signer
 	Policies *policies.Engine
 	Version  string
+	// Clouds makes the cloud side of machine-image promotions; nil is
+	// DefaultClouds.
+	Clouds NewClouds
 }
 
 // Signer is a signing key being loaded in the background.
@@ -193,6 +198,11 @@ func (p *promoter) Promote(ctx context.Context, req Request) (*Result, error) {
 		return res, nil
 	}
 
+	cloud, err := p.planAMIs(ctx, req.Target, from, to, src, rep)
+	if err != nil {
+		return res, err
+	}
+
 	stats, err := Copy(ctx, src, dst)
 	if err != nil {
 		return res, failure.New(failure.ClassOf(err), "promote "+req.Target+" to "+to.Name, err,
@@ -215,8 +225,11 @@ func (p *promoter) Promote(ctx context.Context, req Request) (*Result, error) {
 	if err != nil {
 		return res, failure.New(failure.ClassOf(err), dst.String(), fmt.Errorf("after copying: %w", err), "nothing was tagged")
 	}
+	if res.AMIs, err = cloud.publish(ctx); err != nil {
+		return res, err
+	}
 	if err := p.record(ctx, dst, ReceiptMetadata{Action: ActionPromote, Target: req.Target, Environment: to.Name,
-		From: from.Name, Policies: to.Policies}, dec.Digest, after.Attestations); err != nil {
+		From: from.Name, Policies: to.Policies, AMIs: res.AMIs}, dec.Digest, after.Attestations); err != nil {
 		return res, err
 	}
 	res.Receipt = true

@@ -43,6 +43,21 @@ type Builder struct {
 	TLS     TLS    `yaml:"tls"`
 	// MaxParallel bounds how many targets build at once.
 	MaxParallel int `yaml:"max_parallel"`
+	// Packer says where packer and bakery's Packer plugin are, for type:
+	// packer targets.
+	Packer Packer `yaml:"packer"`
+}
+
+// Packer locates the tools that bake machine images.
+type Packer struct {
+	// Binary is the packer executable; default "packer" on PATH.
+	Binary string `yaml:"binary"`
+	// Plugin is the packer-plugin-bakery executable; default the one next to
+	// the bakery executable, then the one on PATH.
+	Plugin string `yaml:"plugin"`
+	// PluginDir is PACKER_PLUGIN_PATH, where bakery installs the plugin;
+	// default <user cache dir>/bakery/packer-plugins.
+	PluginDir string `yaml:"plugin_dir"`
 }
 
 // TLS holds the mTLS files for a tcp:// buildkitd.
@@ -101,6 +116,24 @@ type Environment struct {
 	// AcceptDirect lets a digest be promoted here without a receipt for the
 	// previous environment.
 	AcceptDirect bool `yaml:"accept_direct"`
+	// AWS, when set, gives a promoted machine image this environment's own
+	// AMIs: copied into Regions, shared with Accounts, tagged.
+	AWS *AWS `yaml:"aws"`
+}
+
+// AWS is the cloud side of an environment for machine images. Credentials and
+// endpoints come from the AWS SDK's usual sources (AWS_* variables, shared
+// config, AWS_ENDPOINT_URL_EC2).
+type AWS struct {
+	// Regions are the regions the environment runs AMIs in; default the
+	// regions the image was built in.
+	Regions []string `yaml:"regions"`
+	// Accounts are AWS account ids given launch permission.
+	Accounts []string `yaml:"accounts"`
+	// Profile is a shared-config profile; default the SDK's.
+	Profile string `yaml:"profile"`
+	// Tags are added to every AMI promoted into the environment.
+	Tags map[string]string `yaml:"tags"`
 }
 
 // Policy is the data the promotion policies read, and where more live.
@@ -169,6 +202,14 @@ func (c *Config) applyDefaults() {
 	for i, d := range c.Policy.Dirs {
 		c.Policy.Dirs[i] = c.path(d)
 	}
+	// Tool paths with a directory are relative to the config file; bare
+	// names are looked up on PATH.
+	for _, p := range []*string{&c.Builder.Packer.Binary, &c.Builder.Packer.Plugin} {
+		if strings.ContainsRune(*p, filepath.Separator) {
+			*p = c.path(*p)
+		}
+	}
+	c.Builder.Packer.PluginDir = c.path(c.Builder.Packer.PluginDir)
 	if c.Signing.BuilderID == "" {
 		c.Signing.BuilderID = DefaultBuilderID
 	}

@@ -66,9 +66,26 @@ func (c *Config) validate(l *lines) error {
 		if _, err := e.RenderTag("target"); err != nil {
 			p.add(path+".tag", "use a template such as {{ .Env }} or {{ .Target }}-{{ .Env }}", "%v", err)
 		}
+		if e.AWS != nil {
+			for j, r := range e.AWS.Regions {
+				if !awsRegion.MatchString(r) {
+					p.add(fmt.Sprintf("%s.aws.regions[%d]", path, j), "use a region name such as us-east-1", "invalid region %q", r)
+				}
+			}
+			for j, a := range e.AWS.Accounts {
+				if !awsAccount.MatchString(a) {
+					p.add(fmt.Sprintf("%s.aws.accounts[%d]", path, j), "use the 12-digit account id, quoted", "invalid account id %q", a)
+				}
+			}
+		}
 	}
 	return errors.Join(p.errs...)
 }
+
+var (
+	awsRegion  = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-\d+$`)
+	awsAccount = regexp.MustCompile(`^\d{12}$`)
+)
 
 func (c *Config) validateBuilder(p *problems) {
 	u, err := url.Parse(c.Builder.Address)

@@ -19,6 +19,7 @@ import (
 	"github.com/bakeryhq/bakery/attest"
 	"github.com/bakeryhq/bakery/builders"
 	"github.com/bakeryhq/bakery/builders/buildkit"
+	"github.com/bakeryhq/bakery/builders/packer"
 	"github.com/bakeryhq/bakery/internal/config"
 	"github.com/bakeryhq/bakery/internal/failure"
 	"github.com/bakeryhq/bakery/internal/progress"
@@ -92,6 +93,13 @@ func Build(ctx context.Context, cfg *config.Config, names []string, opts BuildOp
 		}
 		defer bk.Close()
 		byType[config.TypeContainer] = bk
+	}
+	if byType[config.TypePacker] == nil && needs(targets, config.TypePacker) {
+		pk, err := packer.New(cfg, opts.Progress)
+		if err != nil {
+			return nil, failure.New(failure.ClassOf(err), subject(targets...), err, "")
+		}
+		byType[config.TypePacker] = pk
 	}
 
 	results := make([]*Built, len(reqs))

@@ -96,3 +96,53 @@ func Step(s Streamer, prefix, name string) func(err error) {
 		close(ch)
 	}
 }
+
+// Logged is a step whose output is shown as the vertex's log, as BuildKit
+// shows a RUN step's output: Packer's output streamed into the display.
+type Logged struct {
+	ch      chan *client.SolveStatus
+	dgst    digest.Digest
+	name    string
+	started time.Time
+	mu      sync.Mutex
+}
+
+// LoggedStep starts a step like Step and returns it; write its output to it
+// and call Done once. A nil Streamer returns nil, which discards output.
+func LoggedStep(s Streamer, prefix, name string) *Logged {
+	if s == nil {
+		return nil
+	}
+	l := &Logged{ch: s.Stream(prefix), name: name, started: time.Now()}
+	l.dgst = digest.FromString(prefix + "\x00" + name + l.started.String())
+	l.ch <- &client.SolveStatus{Vertexes: []*client.Vertex{{Digest: l.dgst, Name: name, Started: &l.started}}}
+	return l
+}
+
+// Write adds p to the step's log.
+func (l *Logged) Write(p []byte) (int, error) {
+	if l == nil {
+		return len(p), nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	data := append([]byte(nil), p...)
+	l.ch <- &client.SolveStatus{Logs: []*client.VertexLog{{Vertex: l.dgst, Stream: 1, Data: data, Timestamp: time.Now()}}}
+	return len(p), nil
+}
+
+// Done completes the step, failed if err is not nil.
+func (l *Logged) Done(err error) {
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	done := time.Now()
+	v := &client.Vertex{Digest: l.dgst, Name: l.name, Started: &l.started, Completed: &done}
+	if err != nil {
+		v.Error = err.Error()
+	}
+	l.ch <- &client.SolveStatus{Vertexes: []*client.Vertex{v}}
+	close(l.ch)
+}

@@ -32,18 +32,10 @@ import (
 
 	"github.com/bakeryhq/bakery/builders"
 	"github.com/bakeryhq/bakery/builders/machineimage"
+	"github.com/bakeryhq/bakery/builders/packer"
 	"github.com/bakeryhq/bakery/builders/packer/sbom"
 	"github.com/bakeryhq/bakery/internal/config"
 	"github.com/bakeryhq/bakery/internal/pipeline"
-)
-
-// Environment variables `bakery build` sets for packer, read as defaults.
-const (
-	EnvConfig   = "BAKERY_CONFIG"
-	EnvTarget   = "BAKERY_TARGET"
-	EnvResult   = "BAKERY_PACKER_RESULT"
-	EnvTemplate = "BAKERY_PACKER_TEMPLATE"
-	EnvPacker   = "BAKERY_PACKER_VERSION"
 )
 
 // ArtifactID is the BuilderId of the artifact the post-processor returns.
@@ -86,9 +78,9 @@ func (p *PostProcessor) Configure(raws ...interface{}) error {
 		return err
 	}
 	c := &p.config
-	c.ConfigFile = first(c.ConfigFile, os.Getenv(EnvConfig), "bakery.yaml")
-	c.Target = first(c.Target, os.Getenv(EnvTarget), c.PackerBuildName)
-	c.SBOM = first(c.SBOM, sbom.DefaultOutput)
+	c.ConfigFile = first(c.ConfigFile, os.Getenv(packer.EnvConfig), "bakery.yaml")
+	c.Target = first(c.Target, os.Getenv(packer.EnvTarget), c.PackerBuildName)
+	c.SBOM = first(c.SBOM, sbom.DefaultOutput(c.PackerBuildName))
 	return nil
 }
 
@@ -98,7 +90,7 @@ func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, a pack
 	if err != nil {
 		return nil, false, false, fmt.Errorf("bakery: target %q: %w", p.config.Target, err)
 	}
-	if path := os.Getenv(EnvResult); path != "" {
+	if path := os.Getenv(packer.EnvResult); path != "" {
 		if err := appendResult(path, built); err != nil {
 			return nil, false, false, fmt.Errorf("bakery: writing the result for bakery: %w", err)
 		}
@@ -121,9 +113,9 @@ func (p *PostProcessor) record(ctx context.Context, ui packersdk.Ui, a packersdk
 	if err != nil {
 		return nil, err
 	}
-	doc, err := os.ReadFile(p.config.SBOM)
+	doc, err := p.readSBOM()
 	if err != nil {
-		return nil, fmt.Errorf("no SBOM at %s (%w); add the bakery-sbom provisioner to the build, or point sbom at its output", p.config.SBOM, err)
+		return nil, err
 	}
 	rec, err := p.newRecord(t.Name, a, doc)
 	if err != nil {
@@ -158,6 +150,21 @@ func (p *PostProcessor) record(ctx context.Context, ui packersdk.Ui, a packersdk
 	return &built, nil
 }
 
+// readSBOM reads the bakery-sbom provisioner's output, refusing one left
+// over from an earlier build: a record must describe this build's machine.
+func (p *PostProcessor) readSBOM() ([]byte, error) {
+	const hint = "add the bakery-sbom provisioner to the build, or point sbom at its output"
+	fi, err := os.Stat(p.config.SBOM)
+	if err != nil {
+		return nil, fmt.Errorf("no SBOM at %s (%w); %s", p.config.SBOM, err, hint)
+	}
+	if fi.ModTime().Before(p.started.Add(-time.Second)) {
+		return nil, fmt.Errorf("the SBOM at %s was written before this build started (%s); %s",
+			p.config.SBOM, fi.ModTime().UTC().Format(time.RFC3339), hint)
+	}
+	return os.ReadFile(p.config.SBOM)
+}
+
 // newRecord describes the builder's artifact.
 func (p *PostProcessor) newRecord(target string, a packersdk.Artifact, doc []byte) (*machineimage.Record, error) {
 	gen, _ := a.State("generated_data").(map[string]interface{})
@@ -165,7 +172,7 @@ func (p *PostProcessor) newRecord(target string, a packersdk.Artifact, doc []byt
 		Target:   target,
 		Platform: first(p.config.Platform, sbom.Platform(doc), str(gen["Platform"])),
 		Build: machineimage.Build{
-			Packer: os.Getenv(EnvPacker), Plugin: p.Version,
+			Packer: os.Getenv(packer.EnvPacker), Plugin: p.Version,
 			BuildName: p.config.PackerBuildName, BuilderType: p.config.PackerBuilderType,
 			BuilderID: a.BuilderId(), ArtifactID: a.Id(),
 			StartedOn: p.started.UTC().Format(time.RFC3339), FinishedOn: time.Now().UTC().Format(time.RFC3339),
@@ -210,7 +217,7 @@ func (p *PostProcessor) invocation(t *config.Target, rec *machineimage.Record) *
 	}
 	if t.Template != "" {
 		tmpl := map[string]any{"path": t.Template}
-		if path := os.Getenv(EnvTemplate); path != "" {
+		if path := os.Getenv(packer.EnvTemplate); path != "" {
 			if fd, err := fileOf(path); err == nil {
 				tmpl["digest"] = map[string]string{"sha256": fd.Digest[len("sha256:"):]}
 			}

@@ -33,9 +33,9 @@ import (
 	_ "modernc.org/sqlite"
 )
 
-// DefaultOutput is where the SBOM is written unless output is set; the bakery
-// post-processor reads the same default.
-const DefaultOutput = "bakery-sbom.json"
+// DefaultOutput is where the SBOM of a build is written unless output is
+// set; the bakery post-processor reads the same default.
+func DefaultOutput(buildName string) string { return "bakery-sbom-" + buildName + ".json" }
 
 // Paths are what the provisioner collects, relative to the machine's root:
 // the package databases syft's dpkg, rpm and apk catalogers read, the
@@ -78,7 +78,7 @@ func (p *Provisioner) Prepare(raws ...interface{}) error {
 		return err
 	}
 	if p.config.Output == "" {
-		p.config.Output = DefaultOutput
+		p.config.Output = DefaultOutput(p.config.PackerBuildName)
 	}
 	if p.config.ToolVersion == "" {
 		p.config.ToolVersion = p.Version

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"sort"
 	"strings"
 	"text/tabwriter"
 
@@ -147,6 +148,9 @@ func (ro *rootOptions) printResult(w io.Writer, res *promote.Result) error {
 	if res.Copy != nil {
 		fmt.Fprintf(w, "  copied image: %v, signatures added: %d, attestations added: %d\n", res.Copy.ImageCopied, res.Copy.Signatures, res.Copy.Attestations)
 	}
+	if len(res.AMIs) > 0 {
+		fmt.Fprintf(w, "  AMIs: %s\n", amiList(res.AMIs))
+	}
 	fmt.Fprintln(w, "  receipt signed")
 	return nil
 }
@@ -235,7 +239,8 @@ func newStatus(ro *rootOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "status",
 		Short:   "Show what every environment runs, for every target, from the registry",
-		Example: `  bakery status -o json   # for Terraform or dashboards`,
+		Example: `  bakery status
+  bakery status -o json   # for Terraform or dashboards: digests, and AMI ids per region for machine images`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := ro.validate(); err != nil {
@@ -253,13 +258,14 @@ func newStatus(ro *rootOptions) *cobra.Command {
 				return writeJSON(cmd.OutOrStdout(), st)
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "TARGET\tENVIRONMENT\tDIGEST\tSINCE\tACTION\tSIGNER\tVERIFIED")
+			fmt.Fprintln(tw, "TARGET\tKIND\tENVIRONMENT\tDIGEST\tAMIS\tSINCE\tACTION\tSIGNER\tVERIFIED")
 			for _, s := range st {
 				if s.Digest == "" {
-					fmt.Fprintf(tw, "%s\t%s\t-\t\t\t\t-\n", s.Target, s.Environment)
+					fmt.Fprintf(tw, "%s\t\t%s\t-\t\t\t\t\t-\n", s.Target, s.Environment)
 					continue
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%v\n", s.Target, s.Environment, s.Digest, s.Time, s.Action, s.Signer, s.Verified)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%v\n", s.Target, s.Kind, s.Environment, s.Digest,
+					amiList(s.AMIs), s.Time, s.Action, s.Signer, s.Verified)
 			}
 			return tw.Flush()
 		},
@@ -330,4 +336,20 @@ func newPolicy(ro *rootOptions) *cobra.Command {
 	eval.Flags().StringVar(&target, "target", "", "target name (default: the repository's last path component)")
 	pol.AddCommand(eval)
 	return pol
+}
+
+// amiList prints region=ami pairs in region order, or "-".
+func amiList(amis map[string]string) string {
+	if len(amis) == 0 {
+		return "-"
+	}
+	regions := make([]string, 0, len(amis))
+	for r := range amis {
+		regions = append(regions, r)
+	}
+	sort.Strings(regions)
+	for i, r := range regions {
+		regions[i] = r + "=" + amis[r]
+	}
+	return strings.Join(regions, ",")
 }

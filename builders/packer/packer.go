@@ -1,0 +1,305 @@
+// Package packer is the Builder for machine images: it runs the real packer
+// binary on a target's template with bakery's Packer plugin installed. The
+// digest is born inside packer, in the bakery post-processor (package
+// postprocessor), which pushes the machine-image record and records it with
+// the same code as a container image; this Builder reads back what it
+// recorded.
+package packer
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/bakeryhq/bakery/attest"
+	"github.com/bakeryhq/bakery/builders"
+	"github.com/bakeryhq/bakery/internal/config"
+	"github.com/bakeryhq/bakery/internal/failure"
+	"github.com/bakeryhq/bakery/internal/progress"
+)
+
+// Environment variables Build sets for packer; the post-processor reads them
+// as its defaults.
+const (
+	EnvConfig   = "BAKERY_CONFIG"
+	EnvTarget   = "BAKERY_TARGET"
+	EnvResult   = "BAKERY_PACKER_RESULT"
+	EnvTemplate = "BAKERY_PACKER_TEMPLATE"
+	EnvPacker   = "BAKERY_PACKER_VERSION"
+)
+
+// PluginSource is the plugin's address in required_plugins.
+const PluginSource = "github.com/bakeryhq/bakery"
+
+// Builder runs packer for type: packer targets.
+type Builder struct {
+	packer, plugin, pluginDir string
+	configFile                string
+	version                   string
+	progress                  progress.Streamer
+
+	mu       sync.Mutex
+	recorded map[string]*attest.Record
+	install  sync.Once
+	instErr  error
+}
+
+var _ builders.Builder = (*Builder)(nil)
+
+// New finds packer and the plugin. cfg.File is handed to the post-processor,
+// which loads the same configuration inside packer.
+func New(cfg *config.Config, p progress.Streamer) (*Builder, error) {
+	s := cfg.Builder.Packer
+	b := &Builder{configFile: cfg.File, progress: p, recorded: map[string]*attest.Record{}}
+	var err error
+	if b.packer, err = lookPath(s.Binary, "packer", "builder.packer.binary",
+		"install packer (make up builds it into .bakery/packer) or set builder.packer.binary"); err != nil {
+		return nil, err
+	}
+	if b.plugin, err = lookPath(s.Plugin, "packer-plugin-bakery", "builder.packer.plugin",
+		"build it (make build puts it next to bin/bakery) or set builder.packer.plugin"); err != nil {
+		return nil, err
+	}
+	b.pluginDir = s.PluginDir
+	if b.pluginDir == "" {
+		dir, err := os.UserCacheDir()
+		if err != nil {
+			return nil, failure.New(failure.Config, "builder.packer.plugin_dir", err, "set it")
+		}
+		b.pluginDir = filepath.Join(dir, "bakery", "packer-plugins")
+	}
+	out, err := exec.Command(b.packer, "version").Output()
+	if err != nil {
+		return nil, failure.New(failure.Config, b.packer, fmt.Errorf("packer version: %w", err), "check builder.packer.binary")
+	}
+	b.version = strings.TrimPrefix(strings.Fields(string(out) + " ?")[1], "v")
+	return b, nil
+}
+
+// lookPath resolves a configured tool, or finds def next to bakery's own
+// executable, then on PATH.
+func lookPath(configured, def, key, hint string) (string, error) {
+	if configured != "" {
+		p, err := exec.LookPath(configured)
+		if err != nil {
+			return "", failure.New(failure.Config, key, err, hint)
+		}
+		return filepath.Abs(p)
+	}
+	if self, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(self), def)
+		if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
+			return p, nil
+		}
+	}
+	p, err := exec.LookPath(def)
+	if err != nil {
+		return "", failure.New(failure.Config, def, errors.New("not found next to bakery or on PATH"), hint)
+	}
+	return filepath.Abs(p)
+}
+
+// ensurePlugin installs the plugin into the plugin directory, offline, from
+// the local binary (packer plugins install --path), once per Builder.
+func (b *Builder) ensurePlugin(ctx context.Context) error {
+	b.install.Do(func() {
+		if err := os.MkdirAll(b.pluginDir, 0o755); err != nil {
+			b.instErr = err
+			return
+		}
+		cmd := exec.CommandContext(ctx, b.packer, "plugins", "install", "--path", b.plugin, PluginSource)
+		cmd.Env = b.env()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.instErr = failure.New(failure.Config, b.plugin,
+				fmt.Errorf("packer plugins install --path: %v: %s", err, lastLines(out, 3)),
+				"rebuild the plugin with make build")
+		}
+	})
+	return b.instErr
+}
+
+func (b *Builder) env() []string {
+	return append(os.Environ(), "PACKER_PLUGIN_PATH="+b.pluginDir, "CHECKPOINT_DISABLE=1", "PACKER_NO_COLOR=1")
+}
+
+// Build validates the template, runs packer build and returns the record the
+// bakery post-processor pushed. Any failure leaves nothing tagged: the
+// post-processor tags only after a record is complete, and it runs last.
+func (b *Builder) Build(ctx context.Context, req builders.Request) (builders.Result, error) {
+	t := req.Target
+	subj := fmt.Sprintf("target %q", t.Name)
+	tmpl := t.Template
+	if !filepath.IsAbs(tmpl) {
+		tmpl = filepath.Join(req.Dir, tmpl)
+	}
+	if _, err := os.Stat(tmpl); err != nil {
+		return builders.Result{}, failure.New(failure.Config, subj, fmt.Errorf("template: %w", err), "fix targets."+t.Name+".template")
+	}
+	if err := b.ensurePlugin(ctx); err != nil {
+		return builders.Result{}, err
+	}
+	resultFile, err := os.CreateTemp("", "bakery-packer-*.jsonl")
+	if err != nil {
+		return builders.Result{}, err
+	}
+	resultFile.Close()
+	defer os.Remove(resultFile.Name())
+	configFile, _ := filepath.Abs(b.configFile)
+	env := append(b.env(),
+		EnvConfig+"="+configFile,
+		EnvTarget+"="+t.Name,
+		EnvResult+"="+resultFile.Name(),
+		EnvTemplate+"="+tmpl,
+		EnvPacker+"="+b.version,
+	)
+	args := b.args(t, tmpl)
+
+	// packer runs in the config file's directory, like the rest of bakery:
+	// relative paths in variables, and the builds' outputs, are there.
+	step := progress.LoggedStep(b.progress, t.Name, "packer validate "+filepath.Base(tmpl))
+	out, err := b.run(ctx, req.Dir, env, append([]string{"validate"}, args...), step)
+	step.Done(err)
+	if err != nil {
+		return builders.Result{}, failure.New(failure.Config, subj,
+			fmt.Errorf("template %s does not validate: %s", t.Template, packerError(out)), "fix the template; packer validate shows the same")
+	}
+	step = progress.LoggedStep(b.progress, t.Name, "packer build "+filepath.Base(tmpl))
+	out, err = b.run(ctx, req.Dir, env, append([]string{"build", "-force", "-color=false"}, args...), step)
+	step.Done(err)
+	if err != nil {
+		return builders.Result{}, failure.New(failure.Build, subj,
+			fmt.Errorf("packer build failed: %s", packerError(out)), "nothing was recorded; see packer's output above")
+	}
+	return b.readResult(subj, resultFile.Name())
+}
+
+// args are the template selection and variables shared by validate and build.
+func (b *Builder) args(t *config.Target, tmpl string) []string {
+	var args []string
+	keys := make([]string, 0, len(t.Variables))
+	for k := range t.Variables {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		args = append(args, "-var", k+"="+t.Variables[k])
+	}
+	if len(t.Only) > 0 {
+		args = append(args, "-only="+strings.Join(t.Only, ","))
+	}
+	if len(t.Except) > 0 {
+		args = append(args, "-except="+strings.Join(t.Except, ","))
+	}
+	return append(args, tmpl)
+}
+
+// run runs packer in dir, streaming its output into w, and returns the output.
+func (b *Builder) run(ctx context.Context, dir string, env, args []string, w io.Writer) ([]byte, error) {
+	var buf bytes.Buffer
+	cmd := exec.CommandContext(ctx, b.packer, args...)
+	cmd.Dir, cmd.Env = dir, env
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	if w == nil {
+		w = io.Discard
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		sc := bufio.NewScanner(pr)
+		sc.Buffer(make([]byte, 64*1024), 1024*1024)
+		for sc.Scan() {
+			line := append(sc.Bytes(), '\n')
+			buf.Write(line)
+			_, _ = w.Write(line)
+		}
+		_, _ = io.Copy(io.Discard, pr)
+	}()
+	err := cmd.Run()
+	pw.Close()
+	<-done
+	return buf.Bytes(), err
+}
+
+// readResult reads what the post-processor recorded: exactly one record.
+func (b *Builder) readResult(subj, path string) (builders.Result, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return builders.Result{}, err
+	}
+	var recs []recorded
+	for _, line := range bytes.Split(bytes.TrimSpace(raw), []byte("\n")) {
+		if len(line) == 0 {
+			continue
+		}
+		var r recorded
+		if err := json.Unmarshal(line, &r); err != nil {
+			return builders.Result{}, fmt.Errorf("%s: reading the post-processor's result: %w", subj, err)
+		}
+		recs = append(recs, r)
+	}
+	switch len(recs) {
+	case 0:
+		return builders.Result{}, failure.New(failure.Config, subj, errors.New("packer build succeeded but recorded nothing"),
+			`add post-processor "bakery" {} to the template's build block`)
+	case 1:
+	default:
+		return builders.Result{}, failure.New(failure.Config, subj, fmt.Errorf("the template recorded %d machine images", len(recs)),
+			"select one build with the target's only/except")
+	}
+	b.mu.Lock()
+	b.recorded[recs[0].Reference()] = recs[0].Attestation
+	b.mu.Unlock()
+	return recs[0].Result, nil
+}
+
+// recorded is one line the post-processor wrote (pipeline.Built).
+type recorded struct {
+	builders.Result
+	Attestation *attest.Record `json:"attestation,omitempty"`
+}
+
+// Recorded returns the attestation the post-processor made for res: the
+// pipeline does not attest, receipt or tag it again.
+func (b *Builder) Recorded(res builders.Result) (*attest.Record, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	rec, ok := b.recorded[res.Reference()]
+	return rec, ok
+}
+
+// packerError picks packer's own error lines out of its output.
+func packerError(out []byte) string {
+	var errs []string
+	for _, line := range strings.Split(string(out), "\n") {
+		l := strings.TrimSpace(line)
+		switch {
+		case strings.HasPrefix(l, "--> "):
+			errs = append(errs, strings.TrimPrefix(l, "--> "))
+		case strings.HasPrefix(l, "Error: "):
+			errs = append(errs, strings.TrimPrefix(l, "Error: "))
+		}
+	}
+	if len(errs) == 0 {
+		return lastLines(out, 2)
+	}
+	return strings.Join(errs, "; ")
+}
+
+func lastLines(out []byte, n int) string {
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, " / ")
+}

@@ -1,0 +1,54 @@
+# A golden machine image: Debian 12 with the same hardening as the golden-base
+# container image, its SBOM taken from inside the machine, recorded, signed and
+# attested by bakery. `bakery build golden-ami` runs it with packer; so does
+# `packer build` with BAKERY_CONFIG pointing at the bakery.yaml.
+#
+# It bakes offline with bakery-chroot from a debootstrap'd rootfs and registers
+# the result with the EC2 endpoint the AWS SDK is configured for (make demo
+# starts a local one). Against AWS, swap the source for amazon-ebs: the
+# post-processor reads AMI ids from any amazon builder's artifact.
+packer {
+  required_plugins {
+    bakery = {
+      source  = "github.com/bakeryhq/bakery"
+      version = ">= 0.1.0"
+    }
+  }
+}
+
+variable "source_rootfs" {
+  type        = string
+  description = "The base image: a Debian rootfs tarball (make up debootstraps one)."
+}
+
+variable "region" {
+  type    = string
+  default = "us-east-1"
+}
+
+variable "ami_name" {
+  type    = string
+  default = "golden-ami"
+}
+
+source "bakery-chroot" "debian" {
+  source_rootfs = var.source_rootfs
+  ami_name      = "${var.ami_name}-${formatdate("YYYYMMDDhhmmss", timestamp())}"
+  ami_region    = var.region
+}
+
+build {
+  sources = ["source.bakery-chroot.debian"]
+
+  # Hardening: the same steps as examples/golden-base/Dockerfile, plus the
+  # ones only a machine needs.
+  provisioner "shell" {
+    script = "${path.root}/harden.sh"
+  }
+
+  # The SBOM of what is installed, read from the machine's dpkg database.
+  provisioner "bakery-sbom" {}
+
+  # Record, attest, sign; tag the first environment of bakery.yaml.
+  post-processor "bakery" {}
+}

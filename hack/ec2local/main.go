@@ -1,0 +1,77 @@
+// Command ec2local serves internal/ec2local, a local stand-in for the EC2
+// image API, for the demo and for trying `bakery promote` on machine images
+// without an AWS account. It prints the URL and the environment that points
+// the AWS SDK (and the AWS CLI) at it. A development helper; never a
+// production endpoint: it accepts any access key and checks no signature.
+//
+//	go run ./hack/ec2local -addr 127.0.0.1:4566 -seed-region us-east-1
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/bakeryhq/bakery/internal/ec2local"
+)
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:4566", "address to listen on")
+	seedRegion := flag.String("seed-region", "", "register a sample image in this region and print its id")
+	seedName := flag.String("seed-name", "golden-base-dev", "name of the sample image -seed-region registers")
+	copyPending := flag.Int("copy-pending", 0, "DescribeImages polls a copied image stays pending for")
+	flag.Parse()
+
+	srv := ec2local.New(ec2local.WithCopyPending(*copyPending))
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		log.Fatal(err)
+	}
+	url := "http://" + ln.Addr().String()
+	fmt.Printf("ec2local listening on %s\n", url)
+	fmt.Printf("  export AWS_ENDPOINT_URL_EC2=%s AWS_ACCESS_KEY_ID=ec2local AWS_SECRET_ACCESS_KEY=ec2local\n", url)
+	if *seedRegion != "" {
+		id := srv.Seed(*seedRegion, ec2local.Image{Name: *seedName, Description: "sample image seeded by hack/ec2local"})
+		fmt.Printf("  seeded %s (%s) in %s\n", id, *seedName, *seedRegion)
+	}
+
+	hs := &http.Server{Handler: logRequests(srv), ReadHeaderTimeout: 10 * time.Second}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = hs.Shutdown(shutdown)
+	}()
+	if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Fatal(err)
+	}
+}
+
+// logRequests logs each request's action and HTTP status.
+func logRequests(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		h.ServeHTTP(rec, r) // parses the form into r.Form
+		log.Printf("%s %d", r.Form.Get("Action"), rec.status)
+	})
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(status int) {
+	r.status = status
+	r.ResponseWriter.WriteHeader(status)
+}
