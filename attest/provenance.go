@@ -68,7 +68,10 @@ func NewProvenance(res builders.Result, builderID, bakeryVersion string) Provena
 		p.BuildDefinition.ExternalParameters = inv.ExternalParameters
 		p.BuildDefinition.ResolvedDependencies = inv.ResolvedDependencies
 		started, finished := inv.StartedOn.UTC(), inv.FinishedOn.UTC()
-		p.RunDetails.Metadata = Metadata{StartedOn: &started, FinishedOn: &finished}
+		p.RunDetails.Metadata = Metadata{FinishedOn: &finished}
+		if !started.IsZero() {
+			p.RunDetails.Metadata.StartedOn = &started
+		}
 	}
 	return p
 }

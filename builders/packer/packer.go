@@ -20,6 +20,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/bakeryhq/bakery/attest"
 	"github.com/bakeryhq/bakery/builders"
@@ -36,6 +37,7 @@ const (
 	EnvResult   = "BAKERY_PACKER_RESULT"
 	EnvTemplate = "BAKERY_PACKER_TEMPLATE"
 	EnvPacker   = "BAKERY_PACKER_VERSION"
+	EnvStarted  = "BAKERY_PACKER_STARTED"
 )
 
 // PluginSource is the plugin's address in required_plugins.
@@ -173,6 +175,7 @@ func (b *Builder) Build(ctx context.Context, req builders.Request) (builders.Res
 		return builders.Result{}, failure.New(failure.Config, subj,
 			fmt.Errorf("template %s does not validate: %s", t.Template, packerError(out)), "fix the template; packer validate shows the same")
 	}
+	env = append(env, EnvStarted+"="+time.Now().UTC().Format(time.RFC3339Nano))
 	step = progress.LoggedStep(b.progress, t.Name, "packer build "+filepath.Base(tmpl))
 	out, err = b.run(ctx, req.Dir, env, append([]string{"build", "-force", "-color=false"}, args...), step)
 	step.Done(err)
@@ -278,16 +281,43 @@ func (b *Builder) Recorded(res builders.Result) (*attest.Record, bool) {
 	return rec, ok
 }
 
-// packerError picks packer's own error lines out of its output.
+// packerError picks packer's own error lines out of its output: each
+// "Error: title" with its location and explanation (HCL diagnostics), and
+// each failed build with its causes.
 func packerError(out []byte) string {
 	var errs []string
-	for _, line := range strings.Split(string(out), "\n") {
-		l := strings.TrimSpace(line)
+	lines := strings.Split(string(out), "\n")
+	for i := 0; i < len(lines); i++ {
+		l := strings.TrimSpace(lines[i])
 		switch {
-		case strings.HasPrefix(l, "--> "):
-			errs = append(errs, strings.TrimPrefix(l, "--> "))
 		case strings.HasPrefix(l, "Error: "):
-			errs = append(errs, strings.TrimPrefix(l, "Error: "))
+			msg := strings.TrimPrefix(l, "Error: ")
+			for j := i + 1; j < len(lines) && !strings.HasPrefix(lines[j], "Error: "); j++ {
+				d := strings.TrimSpace(lines[j])
+				switch {
+				case strings.HasPrefix(d, "on ") && strings.Contains(d, " line "):
+					msg += " (" + strings.TrimSuffix(strings.TrimPrefix(d, "on "), ":") + ")"
+				case d != "" && d != "(source code not available)" && !strings.HasPrefix(lines[j], " "):
+					msg += ": " + d
+				}
+			}
+			errs = append(errs, msg)
+		case strings.HasPrefix(l, "--> "):
+			msg := strings.TrimPrefix(l, "--> ")
+			var causes []string
+			for j := i + 1; j < len(lines); j++ {
+				d := strings.TrimSpace(lines[j])
+				if strings.HasPrefix(d, "* ") {
+					causes = append(causes, strings.TrimPrefix(d, "* "))
+				} else if d != "" {
+					break
+				}
+			}
+			if len(causes) > 0 {
+				build, _, _ := strings.Cut(msg, ": ")
+				msg = build + ": " + strings.Join(causes, "; ")
+			}
+			errs = append(errs, msg)
 		}
 	}
 	if len(errs) == 0 {

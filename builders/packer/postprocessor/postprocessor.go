@@ -63,7 +63,6 @@ type Config struct {
 type PostProcessor struct {
 	config  Config
 	Version string
-	started time.Time
 }
 
 // ConfigSpec returns the HCL2 spec of Config.
@@ -71,7 +70,6 @@ func (p *PostProcessor) ConfigSpec() hcldec.ObjectSpec { return p.config.FlatMap
 
 // Configure decodes the configuration and applies the defaults.
 func (p *PostProcessor) Configure(raws ...interface{}) error {
-	p.started = time.Now()
 	if err := pkrconfig.Decode(&p.config, &pkrconfig.DecodeOpts{
 		PluginType: "bakery", Interpolate: true, InterpolateContext: &p.config.ctx,
 	}, raws...); err != nil {
@@ -151,31 +149,31 @@ func (p *PostProcessor) record(ctx context.Context, ui packersdk.Ui, a packersdk
 }
 
 // readSBOM reads the bakery-sbom provisioner's output, refusing one left
-// over from an earlier build: a record must describe this build's machine.
+// over from another packer run: a record must describe this build's machine.
 func (p *PostProcessor) readSBOM() ([]byte, error) {
 	const hint = "add the bakery-sbom provisioner to the build, or point sbom at its output"
-	fi, err := os.Stat(p.config.SBOM)
+	doc, err := os.ReadFile(p.config.SBOM)
 	if err != nil {
 		return nil, fmt.Errorf("no SBOM at %s (%w); %s", p.config.SBOM, err, hint)
 	}
-	if fi.ModTime().Before(p.started.Add(-time.Second)) {
-		return nil, fmt.Errorf("the SBOM at %s was written before this build started (%s); %s",
-			p.config.SBOM, fi.ModTime().UTC().Format(time.RFC3339), hint)
+	run, got := os.Getenv(sbom.EnvRunUUID), sbom.ReadRecorded(doc).PackerRunUUID
+	if run != "" && got != run {
+		return nil, fmt.Errorf("the SBOM at %s was not made by this packer run (run %q, SBOM from %q); %s", p.config.SBOM, run, got, hint)
 	}
-	return os.ReadFile(p.config.SBOM)
+	return doc, nil
 }
 
 // newRecord describes the builder's artifact.
 func (p *PostProcessor) newRecord(target string, a packersdk.Artifact, doc []byte) (*machineimage.Record, error) {
-	gen, _ := a.State("generated_data").(map[string]interface{})
+	gen := generatedData(a)
 	rec := &machineimage.Record{
 		Target:   target,
-		Platform: first(p.config.Platform, sbom.Platform(doc), str(gen["Platform"])),
+		Platform: first(p.config.Platform, sbom.ReadRecorded(doc).Platform, str(gen["Platform"])),
 		Build: machineimage.Build{
 			Packer: os.Getenv(packer.EnvPacker), Plugin: p.Version,
 			BuildName: p.config.PackerBuildName, BuilderType: p.config.PackerBuilderType,
 			BuilderID: a.BuilderId(), ArtifactID: a.Id(),
-			StartedOn: p.started.UTC().Format(time.RFC3339), FinishedOn: time.Now().UTC().Format(time.RFC3339),
+			StartedOn: rfc3339(startedOn()), FinishedOn: rfc3339(time.Now()),
 		},
 	}
 	if rec.Platform == "" {
@@ -233,11 +231,25 @@ func (p *PostProcessor) invocation(t *config.Target, rec *machineimage.Record) *
 	if len(t.Except) > 0 {
 		params["except"] = t.Except
 	}
-	inv := &builders.Invocation{StartedOn: p.started, FinishedOn: time.Now(), ExternalParameters: params}
+	inv := &builders.Invocation{StartedOn: startedOn(), FinishedOn: time.Now(), ExternalParameters: params}
 	if rec.Source != nil {
 		inv.ResolvedDependencies = []builders.Dependency{{URI: rec.Source.URI, Digest: rec.Source.Digest}}
 	}
 	return inv
+}
+
+// startedOn is when `bakery build` started packer, or zero (unknown) when
+// packer runs on its own: post-processors are configured after the build.
+func startedOn() time.Time {
+	t, _ := time.Parse(time.RFC3339Nano, os.Getenv(packer.EnvStarted))
+	return t.UTC()
+}
+
+func rfc3339(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
 }
 
 // appendResult adds one JSON line for `bakery build` to read.
@@ -269,6 +281,23 @@ func fileOf(path string) (machineimage.File, error) {
 		return machineimage.File{}, fmt.Errorf("artifact file %s: %w", path, err)
 	}
 	return machineimage.File{Name: filepath.Base(path), Digest: "sha256:" + hex.EncodeToString(h.Sum(nil)), Size: n}, nil
+}
+
+// generatedData is the builder's generated data (SourceAMI, SourceRootfs...).
+// Across packer's RPC it arrives as map[interface{}]interface{}.
+func generatedData(a packersdk.Artifact) map[string]interface{} {
+	out := map[string]interface{}{}
+	switch m := a.State("generated_data").(type) {
+	case map[string]interface{}:
+		return m
+	case map[interface{}]interface{}:
+		for k, v := range m {
+			if ks, ok := k.(string); ok {
+				out[ks] = v
+			}
+		}
+	}
+	return out
 }
 
 func first(vals ...string) string {

@@ -206,23 +206,29 @@ func Catalog(ctx context.Context, dir, platform, toolVersion string) (*sbom.SBOM
 	if err != nil {
 		return nil, fmt.Errorf("cataloging: %w", err)
 	}
-	s.Descriptor.Configuration = map[string]any{"platform": platform, "collected": Paths}
+	s.Descriptor.Configuration = map[string]any{"platform": platform, "collected": Paths, "packerRunUUID": os.Getenv(EnvRunUUID)}
 	return s, nil
 }
 
-// Platform returns the platform Catalog recorded in a syft JSON SBOM.
-func Platform(syftJSON []byte) string {
+// EnvRunUUID is the variable packer sets to one id per `packer build` run,
+// which every plugin process inherits.
+const EnvRunUUID = "PACKER_RUN_UUID"
+
+// Recorded is what Catalog recorded in a syft JSON SBOM's descriptor.
+type Recorded struct {
+	Platform      string `json:"platform"`
+	PackerRunUUID string `json:"packerRunUUID"`
+}
+
+// ReadRecorded returns what Catalog recorded in a syft JSON SBOM.
+func ReadRecorded(syftJSON []byte) Recorded {
 	var doc struct {
 		Descriptor struct {
-			Configuration struct {
-				Platform string `json:"platform"`
-			} `json:"configuration"`
+			Configuration Recorded `json:"configuration"`
 		} `json:"descriptor"`
 	}
-	if json.Unmarshal(syftJSON, &doc) != nil {
-		return ""
-	}
-	return doc.Descriptor.Configuration.Platform
+	_ = json.Unmarshal(syftJSON, &doc)
+	return doc.Descriptor.Configuration
 }
 
 func write(path string, s *sbom.SBOM) error {
