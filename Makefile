@@ -24,15 +24,23 @@ up: ## install and start the registry and buildkitd, push the Debian base image
 down: ## stop what `make up` started
 	bash hack/stop.sh
 
+# The demo's AWS side is the local EC2 endpoint `make up` starts; the
+# credentials are placeholders it accepts, never real ones.
+DEMO_AWS := AWS_ENDPOINT_URL=http://127.0.0.1:4566 AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=demo \
+  AWS_SECRET_ACCESS_KEY=demo AWS_EC2_METADATA_DISABLED=true
+DEMO_ENV := BAKERY_SIGNING_PASSWORD=$(DEMO_PASSWORD) BAKERY_BUILDER_ADDRESS=$(BUILDKIT_ADDR) \
+  BAKERY_BUILDER_PACKER_BINARY=$(CURDIR)/.bakery/packer $(DEMO_AWS)
+
 .PHONY: demo
-demo: up build ## set everything up; bake, attest, verify and promote the bundled example to prod
+demo: up build ## set everything up; bake, attest, verify and promote the bundled example (containers and a golden AMI) to prod
 	@test -f examples/keys/bakery.key || BAKERY_SIGNING_PASSWORD=$(DEMO_PASSWORD) $(BIN) keys generate --output-prefix examples/keys/bakery
-	BAKERY_SIGNING_PASSWORD=$(DEMO_PASSWORD) BAKERY_BUILDER_ADDRESS=$(BUILDKIT_ADDR) \
-	  $(BIN) build --config examples/bakery.yaml --progress plain --metadata-file .bakery/demo.json
+	$(DEMO_ENV) $(BIN) build --config examples/bakery.yaml --progress plain --metadata-file .bakery/demo.json
 	$(BIN) verify --config examples/bakery.yaml 127.0.0.1:5000/dev/golden-base:dev
+	$(BIN) verify --config examples/bakery.yaml 127.0.0.1:5000/dev/golden-ami:dev
 	.bakery/cosign verify --key examples/keys/bakery.pub --insecure-ignore-tlog 127.0.0.1:5000/dev/golden-base:dev > /dev/null
-	BAKERY_SIGNING_PASSWORD=$(DEMO_PASSWORD) $(BIN) promote golden-base --to staging --config examples/bakery.yaml
-	BAKERY_SIGNING_PASSWORD=$(DEMO_PASSWORD) $(BIN) promote golden-base --to prod --config examples/bakery.yaml
+	.bakery/cosign verify --key examples/keys/bakery.pub --insecure-ignore-tlog 127.0.0.1:5000/dev/golden-ami:dev > /dev/null
+	for target in golden-base golden-ami; do for env in staging prod; do \
+	  $(DEMO_ENV) $(BIN) promote $$target --to $$env --config examples/bakery.yaml || exit 1; done; done
 	$(BIN) status --config examples/bakery.yaml
 
 .PHONY: test

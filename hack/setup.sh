@@ -6,7 +6,10 @@
 #   - buildkitd/buildctl built from the moby/buildkit version go.mod pins;
 #   - the registry on $REGISTRY_ADDR and buildkitd (OCI worker, runc) on a unix
 #     socket under .bakery/;
-#   - a Debian base image made with debootstrap, pushed to the local registry.
+#   - a Debian base image made with debootstrap, pushed to the local registry,
+#     and the same rootfs as the golden machine image's source;
+#   - packer (for machine images) built from the module proxy, and a local
+#     EC2 endpoint (hack/ec2local) for promoting AMIs offline.
 # Running it twice is harmless; hack/stop.sh stops what it started.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -81,6 +84,19 @@ YML
   die "the registry did not come up on $addr; see $STATE/$name/log"
 }
 
+# start_ec2local serves hack/ec2local, a local stand-in for the EC2 image API
+# (in memory), so that `make demo` can promote the golden AMI offline.
+start_ec2local() {
+  if curl -fsS -o /dev/null "http://$EC2_ADDR/ping" 2>/dev/null; then return; fi
+  log "starting the local EC2 endpoint on $EC2_ADDR"
+  mkdir -p "$STATE/ec2local" "$STATE/bin"
+  (cd "$ROOT" && go build -o "$STATE/bin/ec2local" ./hack/ec2local)
+  nohup "$STATE/bin/ec2local" -addr "$EC2_ADDR" >"$STATE/ec2local/log" 2>&1 &
+  echo $! >"$STATE/ec2local/pid"
+  for _ in $(seq 1 50); do curl -fsS -o /dev/null "http://$EC2_ADDR/ping" 2>/dev/null && return; sleep 0.2; done
+  die "the local EC2 endpoint did not come up on $EC2_ADDR; see $STATE/ec2local/log"
+}
+
 buildkit_up() { [ -S "$BUILDKIT_SOCK" ] && "$BUILDKIT_BIN/buildctl" --addr "unix://$BUILDKIT_SOCK" debug workers >/dev/null 2>&1; }
 
 start_buildkitd() {
@@ -142,8 +158,9 @@ build_packer
 start_registry registry "$REGISTRY_ADDR"
 start_registry registry2 "$REGISTRY2_ADDR"
 start_buildkitd
+start_ec2local
 rootfs_tarball
 base_image
 ln -sfn "$COSIGN_BIN/cosign" "$STATE/cosign"
 ln -sfn "$PACKER_BIN/packer" "$STATE/packer"
-log "ready: registries http://$REGISTRY_ADDR and http://$REGISTRY2_ADDR, buildkitd unix://$BUILDKIT_SOCK, base $BASE_IMAGE, cosign $STATE/cosign"
+log "ready: registries http://$REGISTRY_ADDR and http://$REGISTRY2_ADDR, buildkitd unix://$BUILDKIT_SOCK, base $BASE_IMAGE, cosign $STATE/cosign, packer $STATE/packer, EC2 endpoint http://$EC2_ADDR"

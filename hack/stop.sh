@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# stop.sh stops the registry and buildkitd that setup.sh started. State stays in .bakery/.
+# stop.sh stops the registries, buildkitd and the EC2 endpoint that setup.sh started. State stays in .bakery/.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
-for svc in buildkit registry registry2; do
+for svc in buildkit registry registry2 ec2local; do
   pidfile=$STATE/$svc/pid
   [ -f "$pidfile" ] || continue
   pid=$(cat "$pidfile")

@@ -43,7 +43,10 @@ func main() {
 		fmt.Printf("  seeded %s (%s) in %s\n", id, *seedName, *seedRegion)
 	}
 
-	hs := &http.Server{Handler: logRequests(srv), ReadHeaderTimeout: 10 * time.Second}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /ping", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") }) // for hack/setup.sh
+	mux.Handle("/", logRequests(srv))
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	go func() {

@@ -40,6 +40,9 @@ environments:
   - name: prod
     repository: registry.example/prod
     tag: "{{ .Target }}-{{ .Env }}"
+    aws:
+      regions: [us-east-1, eu-west-1]
+      accounts: ["111122223333"]
 `
 
 func write(t *testing.T, content string) string {
@@ -111,6 +114,12 @@ func TestLoadErrors(t *testing.T) {
 		{"invalid yaml", "version: 1\ntargets: [\n", []string{"bakery.yaml", "YAML"}},
 		{"upper-case target", strings.Replace(valid, "  web:", "  Web:", 1),
 			[]string{"invalid target name \"Web\""}},
+		{"bad aws region", strings.Replace(valid, "eu-west-1]", "Europe]", 1),
+			[]string{"environments[1].aws.regions[1]: invalid region \"Europe\""}},
+		{"bad aws account", strings.Replace(valid, `"111122223333"`, `"1111-2222"`, 1),
+			[]string{"environments[1].aws.accounts[0]: invalid account id", "12-digit"}},
+		{"unknown aws key", strings.Replace(valid, "      accounts:", "      acounts:", 1),
+			[]string{"environments[1].aws.acounts: unknown key", "accounts"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Load(Options{File: write(t, tc.content)})

@@ -1,0 +1,75 @@
+package postprocessor
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
+)
+
+// sbomDoc is the descriptor part of a bakery-sbom document.
+const sbomDoc = `{"descriptor":{"configuration":{"platform":"linux/arm64","packerRunUUID":"run-1"}}}`
+
+func TestNewRecordFromAmazonArtifact(t *testing.T) {
+	p := &PostProcessor{}
+	a := &packersdk.MockArtifact{
+		BuilderIdValue: "mitchellh.amazonebs",
+		IdValue:        "us-east-1:ami-0aaa,eu-west-1:ami-0bbb",
+		FilesValue:     []string{},
+		// As it arrives across packer's RPC.
+		StateValues: map[string]interface{}{"generated_data": map[interface{}]interface{}{"SourceAMI": "ami-0src"}},
+	}
+	rec, err := p.newRecord("golden-ami", a, []byte(sbomDoc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(rec.AMIs, map[string]string{"us-east-1": "ami-0aaa", "eu-west-1": "ami-0bbb"}) ||
+		!reflect.DeepEqual(rec.Regions, []string{"eu-west-1", "us-east-1"}) || rec.Platform != "linux/arm64" ||
+		rec.Source == nil || rec.Source.URI != "ami:ami-0src" || rec.Build.BuilderID != "mitchellh.amazonebs" {
+		t.Errorf("record %+v", rec)
+	}
+}
+
+func TestNewRecordFromFiles(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "disk.qcow2")
+	if err := os.WriteFile(f, []byte("disk"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := &PostProcessor{}
+	rec, err := p.newRecord("vm", &packersdk.MockArtifact{IdValue: f, FilesValue: []string{f}}, []byte(sbomDoc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const sha256OfDisk = "sha256:1044dec7206e8d7c9fbb4ae8f766668406d2567fc7fc1a160a9d4700fcf8f8e9"
+	if len(rec.AMIs) != 0 || len(rec.Files) != 1 || rec.Files[0].Name != "disk.qcow2" || rec.Files[0].Size != 4 ||
+		rec.Files[0].Digest != sha256OfDisk {
+		t.Errorf("record %+v", rec)
+	}
+	if _, err := p.newRecord("vm", &packersdk.MockArtifact{IdValue: "nothing", FilesValue: []string{}}, []byte(sbomDoc)); err == nil {
+		t.Error("an artifact with neither AMIs nor files was recorded")
+	}
+}
+
+func TestReadSBOMRefusesAnotherRun(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sbom.json")
+	if err := os.WriteFile(path, []byte(sbomDoc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := &PostProcessor{config: Config{SBOM: path}}
+	t.Setenv("PACKER_RUN_UUID", "run-1")
+	if _, err := p.readSBOM(); err != nil {
+		t.Errorf("same run: %v", err)
+	}
+	t.Setenv("PACKER_RUN_UUID", "run-2")
+	if _, err := p.readSBOM(); err == nil || !strings.Contains(err.Error(), "not made by this packer run") {
+		t.Errorf("other run: %v", err)
+	}
+	p.config.SBOM = filepath.Join(t.TempDir(), "missing.json")
+	if _, err := p.readSBOM(); err == nil || !strings.Contains(err.Error(), "add the bakery-sbom provisioner") {
+		t.Errorf("missing: %v", err)
+	}
+}

@@ -1,0 +1,98 @@
+package sbom
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+const status = `Package: base-files
+Status: install ok installed
+Architecture: amd64
+Version: 12.4+deb12u5
+
+Package: removed-pkg
+Status: deinstall ok config-files
+Architecture: amd64
+Version: 1.0
+
+Package: bash
+Status: install ok installed
+Architecture: amd64
+Version: 5.2.15-2+b2
+
+`
+
+// TestCatalog catalogs collected package databases as syft does a machine's
+// root, and the recorded platform and run id survive the syft JSON round trip.
+func TestCatalog(t *testing.T) {
+	dir := t.TempDir()
+	put := func(p, content string) {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, p)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, p), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("var/lib/dpkg/status", status)
+	put("etc/os-release", "ID=debian\nVERSION_ID=\"12\"\n")
+	t.Setenv(EnvRunUUID, "run-1")
+	s, err := Catalog(context.Background(), dir, "linux/amd64", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for p := range s.Artifacts.Packages.Enumerate() {
+		names = append(names, p.Name+"="+p.Version)
+	}
+	if len(names) != 2 {
+		t.Fatalf("packages %v, want base-files and bash (installed only)", names)
+	}
+	out := filepath.Join(t.TempDir(), "sbom.json")
+	if err := write(out, s); err != nil {
+		t.Fatal(err)
+	}
+	doc, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ReadRecorded(doc); got != (Recorded{Platform: "linux/amd64", PackerRunUUID: "run-1"}) {
+		t.Errorf("recorded %+v", got)
+	}
+}
+
+// TestUntarStaysInside: paths in the machine's tar cannot escape the directory.
+func TestUntarStaysInside(t *testing.T) {
+	var b bytes.Buffer
+	tw := tar.NewWriter(&b)
+	for _, name := range []string{"../../escape", "/etc/abs", "var/lib/dpkg/status"} {
+		_ = tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: 2, Typeflag: tar.TypeReg})
+		_, _ = tw.Write([]byte("x\n"))
+	}
+	_ = tw.Close()
+	dir := t.TempDir()
+	n, err := untar(&b, dir)
+	if err != nil || n != 3 {
+		t.Fatalf("untar: %d files, %v", n, err)
+	}
+	for _, p := range []string{"escape", "etc/abs", "var/lib/dpkg/status"} {
+		if _, err := os.Stat(filepath.Join(dir, p)); err != nil {
+			t.Errorf("%s not inside the directory: %v", p, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(filepath.Dir(filepath.Dir(dir)), "escape")); err == nil {
+		t.Error("../../escape escaped")
+	}
+}
+
+func TestGoarch(t *testing.T) {
+	for in, want := range map[string]string{"x86_64": "amd64", "aarch64": "arm64", "riscv64": "riscv64"} {
+		if got := goarch(in); got != want {
+			t.Errorf("goarch(%s) = %s", in, got)
+		}
+	}
+}
