@@ -237,11 +237,11 @@ func newHistory(ro *rootOptions) *cobra.Command {
 
 func newStatus(ro *rootOptions) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:     "status",
-		Short:   "Show what every environment runs, for every target, from the registry",
+		Use:   "status",
+		Short: "Show what every environment runs, for every target, from the registry",
 		Example: `  bakery status
   bakery status -o json   # for Terraform or dashboards: digests, and AMI ids per region for machine images`,
-		Args:    cobra.NoArgs,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := ro.validate(); err != nil {
 				return err
