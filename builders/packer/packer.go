@@ -38,6 +38,8 @@ const (
 	EnvTemplate = "BAKERY_PACKER_TEMPLATE"
 	EnvPacker   = "BAKERY_PACKER_VERSION"
 	EnvStarted  = "BAKERY_PACKER_STARTED"
+	// EnvNoAttest=1 is `bakery build --no-attest`: record without attesting.
+	EnvNoAttest = "BAKERY_PACKER_NO_ATTEST"
 )
 
 // PluginSource is the plugin's address in required_plugins.
@@ -45,6 +47,9 @@ const PluginSource = "github.com/bakeryhq/bakery"
 
 // Builder runs packer for type: packer targets.
 type Builder struct {
+	// NoAttest passes `bakery build --no-attest` on to the post-processor.
+	NoAttest bool
+
 	packer, plugin, pluginDir string
 	configFile                string
 	version                   string
@@ -164,6 +169,9 @@ func (b *Builder) Build(ctx context.Context, req builders.Request) (builders.Res
 		EnvTemplate+"="+tmpl,
 		EnvPacker+"="+b.version,
 	)
+	if b.NoAttest {
+		env = append(env, EnvNoAttest+"=1")
+	}
 	args := b.args(t, tmpl)
 
 	// packer runs in the config file's directory, like the rest of bakery:

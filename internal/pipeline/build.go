@@ -99,6 +99,7 @@ func Build(ctx context.Context, cfg *config.Config, names []string, opts BuildOp
 		if err != nil {
 			return nil, failure.New(failure.ClassOf(err), subject(targets...), err, "")
 		}
+		pk.NoAttest = opts.NoAttest
 		byType[config.TypePacker] = pk
 	}
 

@@ -165,10 +165,14 @@ type stepUnpack struct{ config *Config }
 func (s *stepUnpack) Run(ctx context.Context, state multistep.StateBag) multistep.StepAction {
 	ui := state.Get("ui").(packersdk.Ui)
 	c := s.config
-	if _, err := os.Stat(c.OutputDirectory); err == nil && !c.PackerForce {
-		return halt(state, fmt.Errorf("output directory %s exists; remove it or run packer build -force", c.OutputDirectory))
+	if _, err := os.Stat(c.OutputDirectory); err == nil {
+		if !c.PackerForce {
+			return halt(state, fmt.Errorf("output directory %s exists; remove it or run packer build -force", c.OutputDirectory))
+		}
+		if err := removeUnmounted(c.OutputDirectory); err != nil {
+			return halt(state, err)
+		}
 	}
-	_ = os.RemoveAll(c.OutputDirectory)
 	root := filepath.Join(c.OutputDirectory, "rootfs")
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return halt(state, err)
@@ -195,13 +199,35 @@ func (s *stepUnpack) Run(ctx context.Context, state multistep.StateBag) multiste
 	return multistep.ActionContinue
 }
 
+// Cleanup removes the half-baked filesystem of a failed build. It runs after
+// the mount step's cleanup; if anything is still mounted inside, it leaves the
+// directory alone rather than delete through a bind mount of the host's /dev.
 func (s *stepUnpack) Cleanup(state multistep.StateBag) {
-	if _, ok := state.GetOk("artifact_file"); !ok {
-		// A failed build leaves no half-baked filesystem behind.
-		if _, unmounted := state.GetOk("unmounted"); unmounted || state.Get("mount_extra_cleanup") == nil {
-			_ = os.RemoveAll(s.config.OutputDirectory)
+	if _, ok := state.GetOk("artifact_file"); ok {
+		return
+	}
+	if err := removeUnmounted(s.config.OutputDirectory); err != nil {
+		state.Get("ui").(packersdk.Ui).Error(err.Error())
+	}
+}
+
+// removeUnmounted removes dir unless something is mounted at or below it.
+func removeUnmounted(dir string) error {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	mounts, err := os.ReadFile("/proc/self/mounts")
+	if err != nil {
+		return fmt.Errorf("checking for mounts under %s: %w", abs, err)
+	}
+	for _, line := range strings.Split(string(mounts), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 1 && (f[1] == abs || strings.HasPrefix(f[1], abs+"/")) {
+			return fmt.Errorf("not removing %s: %s is still mounted; unmount it first", abs, f[1])
 		}
 	}
+	return os.RemoveAll(abs)
 }
 
 // stepUnmount undoes the mounts and copied files before packing, as

@@ -136,12 +136,16 @@ func (p *PostProcessor) record(ctx context.Context, ui packersdk.Ui, a packersdk
 		Invocation: p.invocation(t, rec),
 		SBOM:       doc,
 	}
-	attester, receipts, err := pipeline.NewAttester(ctx, cfg, p.Version)
-	if err != nil {
-		return nil, err
+	opts := pipeline.RecordOptions{Version: p.Version}
+	if os.Getenv(packer.EnvNoAttest) == "1" {
+		ui.Say("bakery: --no-attest: not attesting or signing; tagging " + env.Name)
+	} else {
+		if opts.Attester, opts.Receipts, err = pipeline.NewAttester(ctx, cfg, p.Version); err != nil {
+			return nil, err
+		}
+		ui.Say("bakery: attesting (SBOM, SLSA provenance, signature) and tagging " + env.Name)
 	}
-	ui.Say("bakery: attesting (SBOM, SLSA provenance, signature) and tagging " + env.Name)
-	built, err := pipeline.Record(ctx, env, ref, res, pipeline.RecordOptions{Attester: attester, Receipts: receipts, Version: p.Version})
+	built, err := pipeline.Record(ctx, env, ref, res, opts)
 	if err != nil {
 		return nil, err
 	}
