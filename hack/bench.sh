@@ -5,7 +5,11 @@
 #     and CycloneDX in one scan), cosign sign, cosign attest x3 (hyperfine,
 #     alternating runs, BuildKit cache warm for both);
 #  2. SBOM generation alone: bakery's syft-as-a-library path against the
-#     syft CLI on the same image digest (wall time and peak RSS, /usr/bin/time).
+#     syft CLI on the same image digest (wall time and peak RSS, /usr/bin/time);
+#  3. promotion against crane copy, and its requests through a counting proxy;
+#  4. machine images: `bakery build golden-ami` against stock packer baking the
+#     same template without bakery's steps, and the machine SBOM alone
+#     (bakery-sbom's collect + catalog) against the syft CLI on the baked rootfs.
 # Figures go to .bakery/bench/; BENCHMARKS.md quotes them.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 bash "$ROOT/hack/setup.sh"
@@ -23,7 +27,8 @@ if [ ! -x "$SYFT" ]; then
   log "building the syft CLI $SYFT_VER from the Go module proxy"
   GOBIN=$(dirname "$SYFT") CGO_ENABLED=0 go install -trimpath "github.com/anchore/syft/cmd/syft@$SYFT_VER"
 fi
-(cd "$ROOT" && go build -o "$OUT/bakery" ./cmd/bakery && go build -o "$OUT/benchsbom" ./hack/benchsbom)
+(cd "$ROOT" && go build -o "$OUT/bakery" ./cmd/bakery && go build -o "$OUT/packer-plugin-bakery" ./cmd/packer-plugin-bakery \
+  && go build -o "$OUT/benchsbom" ./hack/benchsbom)
 
 export BAKERY_SIGNING_PASSWORD=bench COSIGN_PASSWORD=bench
 [ -f "$OUT/bench.key" ] || "$OUT/bakery" keys generate --output-prefix "$OUT/bench" >/dev/null
@@ -120,6 +125,37 @@ for phase in first-promotion already-present; do
 done
 kill $proxy_pid 2>/dev/null || true
 
+# Machine images. Both sides use the same builder (bakery-chroot from the
+# plugin) and the same hardening script; the stock side stops there. The
+# local EC2 endpoint make up starts answers RegisterImage for both.
+log "machine image: bakery build golden-ami vs packer build without bakery's steps, $RUNS runs each"
+export AWS_ENDPOINT_URL=http://$EC2_ADDR AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench AWS_EC2_METADATA_DISABLED=true
+PLUGINS=$OUT/packer-plugins
+mkdir -p "$OUT/ami-stock" "$OUT/ami-bakery"
+PACKER_PLUGIN_PATH=$PLUGINS "$STATE/packer" plugins install --path "$OUT/packer-plugin-bakery" github.com/bakeryhq/bakery >/dev/null
+sed -e '/provisioner "bakery-sbom"/d' -e '/post-processor "bakery"/d' -e "s|\${path.root}|$ROOT/examples/golden-ami|" \
+  "$ROOT/examples/golden-ami/golden-ami.pkr.hcl" >"$OUT/ami-stock/stock.pkr.hcl"
+grep -q bakery-sbom "$OUT/ami-stock/stock.pkr.hcl" && die "the stock template still runs bakery-sbom"
+STOCK_AMI="cd $OUT/ami-stock && PACKER_PLUGIN_PATH=$PLUGINS CHECKPOINT_DISABLE=1 $STATE/packer build -force -color=false -var source_rootfs=$STATE/rootfs/debian-$DEBIAN_SUITE-minbase-amd64.tar.gz stock.pkr.hcl >/dev/null"
+BAKERY_AMI="cd $OUT/ami-bakery && BAKERY_SIGNING_KEY=$OUT/bench.key BAKERY_BUILDER_PACKER_BINARY=$STATE/packer BAKERY_BUILDER_PACKER_PLUGIN_DIR=$PLUGINS \
+  BAKERY_ENVIRONMENTS_DEV_REPOSITORY=$REGISTRY_ADDR/bench/bakery-ami $OUT/bakery build golden-ami --config $ROOT/examples/bakery.yaml --progress quiet"
+hyperfine --runs "$RUNS" --export-markdown "$OUT/ami.md" --export-json "$OUT/ami.json" \
+  -n "bakery build golden-ami (packer bake + bakery-sbom + record, SBOMs, provenance, signatures, tag)" "$BAKERY_AMI" \
+  -n "stock packer build (same builder and hardening, no SBOM, no record, no signature)" "$STOCK_AMI"
+
+log "machine SBOM: bakery-sbom's collect + catalog vs the syft CLI on the whole baked rootfs, $RUNS runs each"
+rm -rf "$OUT/ami-rootfs"; mkdir -p "$OUT/ami-rootfs"
+tar --numeric-owner -xzf "$ROOT/examples/output-debian/rootfs.tar.gz" -C "$OUT/ami-rootfs"
+: >"$OUT/ami-sbom.tsv"
+for i in $(seq 1 "$RUNS"); do
+  /usr/bin/time -f "bakery-sbom\t%e\t%M" -a -o "$OUT/ami-sbom.tsv" "$OUT/benchsbom" -rootfs "$OUT/ami-rootfs" >"$OUT/ami-sbom-bakery.txt"
+  /usr/bin/time -f "syft-cli-dir\t%e\t%M" -a -o "$OUT/ami-sbom.tsv" "$SYFT" scan -q "dir:$OUT/ami-rootfs" \
+    -o spdx-json="$OUT/ami.spdx.json" -o cyclonedx-json="$OUT/ami.cdx.json"
+done
+echo "bakery-sbom packages: $(cat "$OUT/ami-sbom-bakery.txt"); syft CLI deb packages: $(jq '[.packages[] | select(.externalRefs[]?.referenceLocator | startswith("pkg:deb/"))] | length' "$OUT/ami.spdx.json"), all packages: $(jq '.packages | length' "$OUT/ami.spdx.json")" | tee "$OUT/ami-sbom-counts.txt"
+awk -F'\t' '{n[$1]++; t[$1]=t[$1]" "$2; if ($3>m[$1]) m[$1]=$3}
+  END {for (k in n) printf "%-12s wall seconds:%s  peak RSS: %.0f MiB\n", k, t[k], m[k]/1024}' "$OUT/ami-sbom.tsv" | tee "$OUT/ami-sbom.txt"
+
 log "Go benchmarks: policy decision latency, copy requests and bytes (counting proxy)"
 (cd "$ROOT" && go test -run XXX -bench 'Decision' -benchmem -count 5 ./policies && go test -run XXX -bench 'Copy' -benchtime 20x ./promote) | tee "$OUT/go-bench.txt"
-cat "$OUT/pipeline.md" "$OUT/sbom.txt" "$OUT/promote.txt" "$OUT/promote-counts.txt"
+cat "$OUT/pipeline.md" "$OUT/sbom.txt" "$OUT/promote.txt" "$OUT/promote-counts.txt" "$OUT/ami.md" "$OUT/ami-sbom-counts.txt" "$OUT/ami-sbom.txt"

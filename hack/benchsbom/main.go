@@ -1,30 +1,81 @@
-// Command benchsbom makes one image's SBOM exactly as `bakery build` does
-// (attest.GenerateSBOM: syft as a library, SPDX and CycloneDX), so that its
-// wall time and peak memory can be measured next to the syft CLI's.
+// Command benchsbom makes an SBOM exactly as bakery does, so that its wall
+// time and peak memory can be measured next to the syft CLI's:
+//
+//	benchsbom REPO@DIGEST   a container image's platform manifest, as `bakery build`
+//	                        does (attest.GenerateSBOM: syft as a library)
+//	benchsbom -rootfs DIR   a machine's root filesystem, as the bakery-sbom
+//	                        provisioner and the bakery post-processor do: collect
+//	                        the package databases through Packer's chroot
+//	                        communicator, catalog them, encode SPDX and CycloneDX
 package main
 
 import (
+	"bytes"
 	"context"
+	"flag"
 	"fmt"
 	"log"
 	"os"
 
+	"github.com/anchore/syft/syft/format/syftjson"
 	"github.com/google/go-containerregistry/pkg/name"
+	sdkchroot "github.com/hashicorp/packer-plugin-sdk/chroot"
 
 	"github.com/bakeryhq/bakery/attest"
+	"github.com/bakeryhq/bakery/builders/packer/sbom"
 )
 
 func main() {
-	if len(os.Args) != 2 {
-		log.Fatal("usage: benchsbom REPO@DIGEST (a platform manifest)")
+	rootfs := flag.String("rootfs", "", "an unpacked machine root filesystem")
+	flag.Parse()
+	ctx := context.Background()
+	if *rootfs != "" {
+		if err := machine(ctx, *rootfs); err != nil {
+			log.Fatal(err)
+		}
+		return
 	}
-	ref, err := name.NewDigest(os.Args[1])
+	if flag.NArg() != 1 {
+		log.Fatal("usage: benchsbom REPO@DIGEST (a platform manifest) | benchsbom -rootfs DIR")
+	}
+	ref, err := name.NewDigest(flag.Arg(0))
 	if err != nil {
 		log.Fatal(err)
 	}
-	s, err := attest.GenerateSBOM(context.Background(), ref, "", "bench", nil)
+	s, err := attest.GenerateSBOM(ctx, ref, "", "bench", nil)
 	if err != nil {
 		log.Fatal(err)
 	}
 	fmt.Printf("%d packages, SPDX %d bytes, CycloneDX %d bytes\n", s.Packages, len(s.SPDX), len(s.CycloneDX))
+}
+
+func machine(ctx context.Context, rootfs string) error {
+	dir, err := os.MkdirTemp("", "benchsbom-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	comm := &sdkchroot.Communicator{Chroot: rootfs, CmdWrapper: func(s string) (string, error) { return s, nil }}
+	if _, err := sbom.Collect(ctx, comm, dir); err != nil {
+		return err
+	}
+	s, err := sbom.Catalog(ctx, dir, "linux/amd64", "bench")
+	if err != nil {
+		return err
+	}
+	enc, err := syftjson.NewFormatEncoderWithConfig(syftjson.DefaultEncoderConfig())
+	if err != nil {
+		return err
+	}
+	var doc bytes.Buffer
+	if err := enc.Encode(&doc, *s); err != nil {
+		return err
+	}
+	ref, _ := name.NewDigest("bench.local/machine@sha256:" + fmt.Sprintf("%064d", 0))
+	out, err := attest.EncodeSBOM(doc.Bytes(), ref, "linux/amd64")
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%d packages, SPDX %d bytes, CycloneDX %d bytes\n", out.Packages, len(out.SPDX), len(out.CycloneDX))
+	return nil
 }

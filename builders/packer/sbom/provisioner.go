@@ -99,7 +99,7 @@ func (p *Provisioner) Provision(ctx context.Context, ui packersdk.Ui, comm packe
 	if err != nil {
 		return fmt.Errorf("bakery-sbom: reading the machine's architecture: %w", err)
 	}
-	files, err := collect(ctx, comm, dir)
+	files, err := Collect(ctx, comm, dir)
 	if err != nil {
 		return fmt.Errorf("bakery-sbom: collecting package databases: %w", err)
 	}
@@ -131,9 +131,10 @@ func run(ctx context.Context, comm packersdk.Communicator, command string) (stri
 	return out.String(), nil
 }
 
-// collect streams a tar of the Paths that exist on the machine (one command,
-// so it is as fast over SSH as in a chroot) and unpacks it into dir.
-func collect(ctx context.Context, comm packersdk.Communicator, dir string) (int, error) {
+// Collect streams a tar of the Paths that exist on the machine (one command,
+// so it is as fast over SSH as in a chroot), unpacks it into dir and returns
+// the number of files.
+func Collect(ctx context.Context, comm packersdk.Communicator, dir string) (int, error) {
 	pr, pw := io.Pipe()
 	var errb strings.Builder
 	cmd := &packersdk.RemoteCmd{
