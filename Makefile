@@ -53,6 +53,10 @@ test: up ## set everything up, then run unit and end-to-end tests
 test-unit: ## unit tests only (in-process registries, no daemons)
 	$(GO) test ./...
 
+.PHONY: generate
+generate: up ## regenerate the Packer plugin's HCL2 specs (*.hcl2spec.go) with packer-sdc
+	PATH=$(CURDIR)/.bakery:$$PATH $(GO) generate ./builders/packer/...
+
 .PHONY: bench
 bench: ## bakery vs the stock tools (buildctl, syft, cosign) in one run; see BENCHMARKS.md
 	bash hack/bench.sh

@@ -587,3 +587,33 @@ environments:
 	}
 	nothingPromoted("AMI not found")
 }
+
+// TestPluginCheck runs the Packer plugin SDK's own check on the plugin binary
+// the tests use, and checks that packer lists every component of it.
+func TestPluginCheck(t *testing.T) {
+	sdc := filepath.Join(root, ".bakery/packer-sdc")
+	cmd := exec.Command(sdc, "plugin-check", "packer-plugin-bakery")
+	cmd.Dir = filepath.Dir(bin)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("packer-sdc plugin-check: %v\n%s", err, out)
+	}
+	desc, err := exec.Command(filepath.Join(filepath.Dir(bin), "packer-plugin-bakery"), "describe").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d struct {
+		Version        string   `json:"version"`
+		Builders       []string `json:"builders"`
+		Provisioners   []string `json:"provisioners"`
+		PostProcessors []string `json:"post_processors"`
+		Datasources    []string `json:"datasources"`
+	}
+	if err := json.Unmarshal(desc, &d); err != nil {
+		t.Fatal(err)
+	}
+	// Registered names become bakery-chroot, bakery-sbom, bakery, bakery-image.
+	if d.Version == "" || !slices.Equal(d.Builders, []string{"chroot"}) || !slices.Equal(d.Provisioners, []string{"sbom"}) ||
+		!slices.Equal(d.PostProcessors, []string{"-packer-default-plugin-name-"}) || !slices.Equal(d.Datasources, []string{"image"}) {
+		t.Errorf("describe: %s", desc)
+	}
+}

@@ -58,6 +58,17 @@ build_cosign() {
   GOBIN=$COSIGN_BIN CGO_ENABLED=0 go install -trimpath "github.com/sigstore/cosign/v2/cmd/cosign@$ver"
 }
 
+# build_packer_sdc builds packer-sdc, the Packer plugin SDK's generator and
+# checker, at the SDK version go.mod pins: `make generate` writes the plugin's
+# HCL2 specs with it, and the end-to-end tests run its plugin-check.
+build_packer_sdc() {
+  local ver; ver=$(modversion github.com/hashicorp/packer-plugin-sdk)
+  PACKER_SDC_BIN=$CACHE/packer-sdc-$ver
+  if [ -x "$PACKER_SDC_BIN/packer-sdc" ]; then return; fi
+  log "building packer-sdc $ver from the Go module proxy"
+  build_tool "$PACKER_SDC_BIN" github.com/hashicorp/packer-plugin-sdk "$ver" github.com/hashicorp/packer-plugin-sdk/cmd/packer-sdc
+}
+
 # start_registry NAME ADDR starts Debian's distribution registry on ADDR with
 # its storage under .bakery/NAME. The second registry (127.0.0.1:5001) is for
 # promotions across registries.
@@ -155,6 +166,7 @@ install_packages
 build_buildkit
 build_cosign
 build_packer
+build_packer_sdc
 start_registry registry "$REGISTRY_ADDR"
 start_registry registry2 "$REGISTRY2_ADDR"
 start_buildkitd
@@ -163,4 +175,5 @@ rootfs_tarball
 base_image
 ln -sfn "$COSIGN_BIN/cosign" "$STATE/cosign"
 ln -sfn "$PACKER_BIN/packer" "$STATE/packer"
+ln -sfn "$PACKER_SDC_BIN/packer-sdc" "$STATE/packer-sdc"
 log "ready: registries http://$REGISTRY_ADDR and http://$REGISTRY2_ADDR, buildkitd unix://$BUILDKIT_SOCK, base $BASE_IMAGE, cosign $STATE/cosign, packer $STATE/packer, EC2 endpoint http://$EC2_ADDR"
