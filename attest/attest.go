@@ -10,6 +10,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -69,12 +70,20 @@ type Options struct {
 	BuilderID string
 	// Version is bakery's version, recorded as the SBOM tool and in provenance.
 	Version string
+	// BuilderSBOMs says every result carries the SBOM its builder catalogued
+	// (machine images): syft's license scanner is then not prepared.
+	BuilderSBOMs bool
 }
 
-// New returns an Attester that signs with opts.Signer. It starts preparing
-// syft's license scanner at once, so that work overlaps the build.
+// New returns an Attester that signs with opts.Signer. Unless results bring
+// their own SBOMs, it starts preparing syft's license scanner at once, so that
+// work overlaps the build.
 func New(opts Options) Attester {
-	return &cosignAttester{opts: opts, licenses: NewLicenseScanner()}
+	a := &cosignAttester{opts: opts}
+	if !opts.BuilderSBOMs {
+		a.licenses = NewLicenseScanner()
+	}
+	return a
 }
 
 type cosignAttester struct {
@@ -247,12 +256,10 @@ func Platforms(ctx context.Context, ref name.Digest) ([]Platform, error) {
 		if err != nil {
 			return nil, err
 		}
-		if m, err := img.Manifest(); err == nil && machineimage.Is(m) {
-			rec, err := machineimage.Read(ctx, ref)
-			if err != nil {
-				return nil, err
-			}
+		if rec, err := machineimage.FromImage(img); err == nil {
 			return []Platform{{Platform: rec.Platform, Ref: ref}}, nil
+		} else if !errors.Is(err, machineimage.ErrNotRecord) {
+			return nil, registry.Classify(ref.String(), err)
 		}
 		cf, err := img.ConfigFile()
 		if err != nil {

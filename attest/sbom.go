@@ -48,8 +48,9 @@ func NewLicenseScanner() *LicenseScanner {
 	return l
 }
 
-// context returns a context with the scanner that is canceled with parent.
-func (l *LicenseScanner) context(parent context.Context) (context.Context, context.CancelFunc, error) {
+// Context waits for the scanner and returns a context that carries it (syft
+// reads it from there) and is canceled with parent.
+func (l *LicenseScanner) Context(parent context.Context) (context.Context, context.CancelFunc, error) {
 	select {
 	case <-l.ready:
 	case <-parent.Done():
@@ -103,7 +104,7 @@ func catalog(ctx context.Context, ref name.Digest, toolVersion string, licenses 
 	}
 	defer src.Close()
 	if licenses != nil {
-		lctx, cancel, err := licenses.context(ctx)
+		lctx, cancel, err := licenses.Context(ctx)
 		if err != nil {
 			return nil, err
 		}

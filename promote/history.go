@@ -152,11 +152,6 @@ func StatusOf(ctx context.Context, cfg *config.Config, keys []attest.TrustedKey,
 	return st, nil
 }
 
-// TrustedKeys loads the configuration's verification keys.
-func TrustedKeys(ctx context.Context, cfg *config.Config) ([]attest.TrustedKey, error) {
-	return attest.NewTrustedKeys(ctx, cfg.Verification.Keys)
-}
-
 // Rollback points env's tag back at a digest that holds a verified receipt
 // for env: to, or by default the most recent such digest other than the
 // current one. It verifies that digest and records a receipt of its own.

@@ -165,20 +165,30 @@ func Read(ctx context.Context, ref name.Digest) (*Record, error) {
 	if err != nil {
 		return nil, registry.Classify(ref.String(), err)
 	}
+	rec, err := FromImage(img)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", ref, err)
+	}
+	return rec, nil
+}
+
+// FromImage decodes the record an image already fetched holds;
+// ErrNotRecord if it is a container image.
+func FromImage(img v1.Image) (*Record, error) {
 	m, err := img.Manifest()
 	if err != nil {
-		return nil, registry.Classify(ref.String(), err)
+		return nil, err
 	}
 	if !Is(m) {
-		return nil, fmt.Errorf("%s: %w", ref, ErrNotRecord)
+		return nil, ErrNotRecord
 	}
 	raw, err := img.RawConfigFile()
 	if err != nil {
-		return nil, registry.Classify(ref.String(), err)
+		return nil, err
 	}
 	var r Record
 	if err := json.Unmarshal(raw, &r); err != nil {
-		return nil, fmt.Errorf("%s: reading the machine-image record: %w", ref, err)
+		return nil, fmt.Errorf("reading the machine-image record: %w", err)
 	}
 	return &r, nil
 }

@@ -77,7 +77,7 @@ func Build(ctx context.Context, cfg *config.Config, names []string, opts BuildOp
 	}
 
 	if !opts.NoAttest && opts.Attester == nil {
-		if opts.Attester, opts.receipts, err = NewAttester(ctx, cfg, opts.Version); err != nil {
+		if opts.Attester, opts.receipts, err = NewAttester(ctx, cfg, attest.Options{Version: opts.Version}); err != nil {
 			return nil, err
 		}
 	}
@@ -201,12 +201,14 @@ func Record(ctx context.Context, env *config.Environment, ref name.Digest, res b
 
 // NewAttester loads the configured signing key and returns the Attester and
 // receipt signer that Build uses, for callers that record results themselves.
-func NewAttester(ctx context.Context, cfg *config.Config, version string) (attest.Attester, signature.SignerVerifier, error) {
+// opts.Signer and opts.BuilderID come from cfg.
+func NewAttester(ctx context.Context, cfg *config.Config, opts attest.Options) (attest.Attester, signature.SignerVerifier, error) {
 	signer, err := attest.SignerFor(ctx, cfg.Signing, config.SigningPassword())
 	if err != nil {
 		return nil, nil, err
 	}
-	return attest.New(attest.Options{Signer: signer, BuilderID: cfg.Signing.BuilderID, Version: version}), signer, nil
+	opts.Signer, opts.BuilderID = signer, cfg.Signing.BuilderID
+	return attest.New(opts), signer, nil
 }
 
 // Select returns the named targets, or every target in name order when names

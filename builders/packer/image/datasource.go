@@ -19,6 +19,7 @@ import (
 	pkrconfig "github.com/hashicorp/packer-plugin-sdk/template/config"
 	"github.com/zclconf/go-cty/cty"
 
+	"github.com/bakeryhq/bakery/attest"
 	"github.com/bakeryhq/bakery/internal/config"
 	"github.com/bakeryhq/bakery/promote"
 )
@@ -86,7 +87,7 @@ func Lookup(ctx context.Context, c Config) (DatasourceOutput, error) {
 	if err != nil {
 		return DatasourceOutput{}, err
 	}
-	keys, err := promote.TrustedKeys(ctx, cfg)
+	keys, err := attest.NewTrustedKeys(ctx, cfg.Verification.Keys)
 	if err != nil {
 		return DatasourceOutput{}, err
 	}

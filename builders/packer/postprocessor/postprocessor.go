@@ -30,6 +30,7 @@ import (
 	pkrconfig "github.com/hashicorp/packer-plugin-sdk/template/config"
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
 
+	"github.com/bakeryhq/bakery/attest"
 	"github.com/bakeryhq/bakery/builders"
 	"github.com/bakeryhq/bakery/builders/machineimage"
 	"github.com/bakeryhq/bakery/builders/packer"
@@ -140,7 +141,8 @@ func (p *PostProcessor) record(ctx context.Context, ui packersdk.Ui, a packersdk
 	if os.Getenv(packer.EnvNoAttest) == "1" {
 		ui.Say("bakery: --no-attest: not attesting or signing; tagging " + env.Name)
 	} else {
-		if opts.Attester, opts.Receipts, err = pipeline.NewAttester(ctx, cfg, p.Version); err != nil {
+		attestOpts := attest.Options{Version: p.Version, BuilderSBOMs: true} // the SBOM is bakery-sbom's
+		if opts.Attester, opts.Receipts, err = pipeline.NewAttester(ctx, cfg, attestOpts); err != nil {
 			return nil, err
 		}
 		ui.Say("bakery: attesting (SBOM, SLSA provenance, signature) and tagging " + env.Name)

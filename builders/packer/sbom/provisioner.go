@@ -29,6 +29,8 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/template/config"
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
 
+	"github.com/bakeryhq/bakery/attest"
+
 	// syft's RPM cataloger needs a database/sql driver, as in syft's own CLI.
 	_ "modernc.org/sqlite"
 )
@@ -65,6 +67,9 @@ type Provisioner struct {
 	config Config
 	// Version is the plugin's version, the SBOM's tool version by default.
 	Version string
+	// licenses is syft's license scanner (a second of CPU to build), started
+	// in Prepare so that it is built while the machine is.
+	licenses *attest.LicenseScanner
 }
 
 // ConfigSpec returns the HCL2 spec of Config.
@@ -83,6 +88,7 @@ func (p *Provisioner) Prepare(raws ...interface{}) error {
 	if p.config.ToolVersion == "" {
 		p.config.ToolVersion = p.Version
 	}
+	p.licenses = attest.NewLicenseScanner()
 	return nil
 }
 
@@ -107,6 +113,14 @@ func (p *Provisioner) Provision(ctx context.Context, ui packersdk.Ui, comm packe
 		return errors.New("bakery-sbom: the machine has none of " + strings.Join(Paths, ", ") + "; is it a Linux machine with dpkg, rpm or apk?")
 	}
 	platform := "linux/" + goarch(strings.TrimSpace(arch))
+	if p.licenses != nil {
+		lctx, cancel, err := p.licenses.Context(ctx)
+		if err != nil {
+			return fmt.Errorf("bakery-sbom: preparing the license scanner: %w", err)
+		}
+		defer cancel()
+		ctx = lctx
+	}
 	s, err := Catalog(ctx, dir, platform, p.config.ToolVersion)
 	if err != nil {
 		return fmt.Errorf("bakery-sbom: %w", err)
