@@ -14,6 +14,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"os"
 
@@ -50,6 +51,9 @@ func main() {
 }
 
 func machine(ctx context.Context, rootfs string) error {
+	// The SDK's chroot communicator logs every command with the log package.
+	log.SetOutput(io.Discard)
+	defer log.SetOutput(os.Stderr)
 	dir, err := os.MkdirTemp("", "benchsbom-")
 	if err != nil {
 		return err
