@@ -89,8 +89,17 @@ func New(cfg *config.Config, p progress.Streamer) (*Builder, error) {
 	if err != nil {
 		return nil, failure.New(failure.Config, b.packer, fmt.Errorf("packer version: %w", err), "check builder.packer.binary")
 	}
-	b.version = strings.TrimPrefix(strings.Fields(string(out) + " ?")[1], "v")
+	b.version = packerVersion(out)
 	return b, nil
+}
+
+// packerVersion reads "Packer v1.12.0" (the first line of packer version).
+func packerVersion(out []byte) string {
+	f := strings.Fields(string(out))
+	if len(f) < 2 || f[0] != "Packer" {
+		return "unknown"
+	}
+	return strings.TrimPrefix(f[1], "v")
 }
 
 // lookPath resolves a configured tool, or finds def next to bakery's own

@@ -63,3 +63,11 @@ func TestArgs(t *testing.T) {
 		t.Errorf("args = %q, want %q", got, want)
 	}
 }
+
+func TestPackerVersion(t *testing.T) {
+	for out, want := range map[string]string{"Packer v1.12.0\n": "1.12.0", "": "unknown", "oops": "unknown"} {
+		if got := packerVersion([]byte(out)); got != want {
+			t.Errorf("packerVersion(%q) = %q, want %q", out, got, want)
+		}
+	}
+}
