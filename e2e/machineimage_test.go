@@ -291,6 +291,39 @@ func TestMachineImage(t *testing.T) {
 	if got != prod["eu-west-1"]+" "+digest {
 		t.Errorf("data source gave %q, want %q", got, prod["eu-west-1"]+" "+digest)
 	}
+
+	// A second bake through to prod, then a rollback: prod is back on the
+	// first digest and the AMIs its promotion made, and says so to downstream.
+	r = bakery(t, nil, "build", "golden-ami", "--config", cfg, "--progress", "quiet", "-o", "json")
+	if r.code != 0 {
+		t.Fatalf("second build: exit %d", r.code)
+	}
+	promoteMI(t, cfg, "staging")
+	prod2 := promoteMI(t, cfg, "prod")
+	if prod2["eu-west-1"] == prod["eu-west-1"] {
+		t.Fatalf("the second promotion reused the first AMI %v", prod2)
+	}
+	rb, res := promoteJSONTarget(t, cfg, "golden-ami", "--to", "prod") // already there: no-op
+	if res.code != 0 || rb["alreadyPromoted"] != true {
+		t.Errorf("re-run after the second promotion: exit %d %v", res.code, rb)
+	}
+	rr := bakery(t, nil, "rollback", "golden-ami", "--env", "prod", "--config", cfg, "-o", "json")
+	var rolled struct {
+		Action, Digest string
+		AMIs           map[string]string
+	}
+	if err := json.Unmarshal([]byte(rr.stdout), &rolled); err != nil || rr.code != 0 {
+		t.Fatalf("rollback: exit %d %v\n%s", rr.code, err, rr.stdout)
+	}
+	if rolled.Action != "rollback" || rolled.Digest != digest || !maps.Equal(rolled.AMIs, prod) {
+		t.Errorf("rollback went to %s with AMIs %v, want %s with %v", rolled.Digest, rolled.AMIs, digest, prod)
+	}
+	if _, code = downstream(t, cfg, pluginDir, "prod", "eu-west-1"); code != 0 {
+		t.Fatalf("downstream after rollback: exit %d", code)
+	}
+	if got := readFile(t, filepath.Join(projectDir, "downstream", "ami.txt")); got != prod["eu-west-1"]+" "+digest {
+		t.Errorf("after rollback the data source gave %q, want %q", got, prod["eu-west-1"]+" "+digest)
+	}
 }
 
 // promoteMI promotes golden-ami and returns the AMIs its receipt records.
