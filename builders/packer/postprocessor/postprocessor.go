@@ -120,6 +120,14 @@ func (p *PostProcessor) record(ctx context.Context, ui packersdk.Ui, a packersdk
 	if err != nil {
 		return nil, err
 	}
+	// The signing key is loaded before anything is pushed.
+	opts := pipeline.RecordOptions{Version: p.Version}
+	if os.Getenv(packer.EnvNoAttest) != "1" {
+		attestOpts := attest.Options{Version: p.Version, BuilderSBOMs: true} // the SBOM is bakery-sbom's
+		if opts.Attester, opts.Receipts, err = pipeline.NewAttester(ctx, cfg, attestOpts); err != nil {
+			return nil, err
+		}
+	}
 	ui.Say(fmt.Sprintf("bakery: pushing the machine-image record of %s to %s", a.Id(), repo))
 	ref, size, err := machineimage.Push(ctx, repo, rec)
 	if err != nil {
@@ -137,14 +145,9 @@ func (p *PostProcessor) record(ctx context.Context, ui packersdk.Ui, a packersdk
 		Invocation: p.invocation(t, rec),
 		SBOM:       doc,
 	}
-	opts := pipeline.RecordOptions{Version: p.Version}
-	if os.Getenv(packer.EnvNoAttest) == "1" {
+	if opts.Attester == nil {
 		ui.Say("bakery: --no-attest: not attesting or signing; tagging " + env.Name)
 	} else {
-		attestOpts := attest.Options{Version: p.Version, BuilderSBOMs: true} // the SBOM is bakery-sbom's
-		if opts.Attester, opts.Receipts, err = pipeline.NewAttester(ctx, cfg, attestOpts); err != nil {
-			return nil, err
-		}
 		ui.Say("bakery: attesting (SBOM, SLSA provenance, signature) and tagging " + env.Name)
 	}
 	built, err := pipeline.Record(ctx, env, ref, res, opts)
