@@ -77,7 +77,10 @@ func Build(ctx context.Context, cfg *config.Config, names []string, opts BuildOp
 	}
 
 	if !opts.NoAttest && opts.Attester == nil {
-		if opts.Attester, opts.receipts, err = NewAttester(ctx, cfg, attest.Options{Version: opts.Version}); err != nil {
+		// Loaded for packer targets too, so that a bad key fails before
+		// packer runs; syft's license scanner only if bakery makes SBOMs here.
+		aopts := attest.Options{Version: opts.Version, BuilderSBOMs: !needs(targets, config.TypeContainer)}
+		if opts.Attester, opts.receipts, err = NewAttester(ctx, cfg, aopts); err != nil {
 			return nil, err
 		}
 	}
