@@ -44,8 +44,7 @@ demo: up build ## set everything up; bake, attest, verify and promote the bundle
 	$(BIN) status --config examples/bakery.yaml
 
 .PHONY: test
-test: up ## set everything up, then run unit and end-to-end tests
-	$(GO) vet ./...
+test: up lint ## set everything up, lint, then run unit and end-to-end tests
 	$(GO) test ./...
 	$(GO) test -tags e2e -count=1 -timeout 30m ./e2e/...
 
@@ -55,17 +54,15 @@ test-unit: ## unit tests only (in-process registries, no daemons)
 
 .PHONY: generate
 generate: up ## regenerate the Packer plugin's HCL2 specs (*.hcl2spec.go) with packer-sdc
-	PATH=$(CURDIR)/.bakery:$$PATH $(GO) generate ./builders/packer/...
+	PATH=$(CURDIR)/.bakery:$$PATH $(GO) generate ./packer/...
 
 .PHONY: bench
 bench: ## bakery vs the stock tools (buildctl, syft, cosign) in one run; see BENCHMARKS.md
 	bash hack/bench.sh
 
 .PHONY: lint
-lint: ## gofmt and go vet
-	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
-	$(GO) vet ./...
-	$(GO) vet -tags e2e ./e2e/...
+lint: ## gofmt, go vet and golangci-lint (.golangci.yml; the import rule is the internal/layout test)
+	bash hack/lint.sh
 
 .PHONY: release-check
 release-check: ## validate .goreleaser.yml (installs goreleaser from the Go module proxy)

@@ -29,9 +29,9 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/bakeryhq/bakery/builders"
-	"github.com/bakeryhq/bakery/builders/machineimage"
 	"github.com/bakeryhq/bakery/internal/failure"
 	"github.com/bakeryhq/bakery/internal/registry"
+	"github.com/bakeryhq/bakery/machineimage"
 )
 
 // AnnotationSignedAt records when bakery signed: inside the signed payload of
@@ -40,19 +40,18 @@ const AnnotationSignedAt = "dev.bakery/signed-at"
 
 // Attester signs a built digest and attaches its SBOMs and provenance.
 type Attester interface {
-	Attest(ctx context.Context, ref name.Digest, res builders.Result) (*Record, error)
+	Attest(ctx context.Context, ref name.Digest, res builders.Result) (*Attached, error)
 }
 
-// Record says what Attest attached to a digest.
-type Record struct {
-	KeyID        string                   `json:"keyId"`
-	SBOMs        []SBOMRecord             `json:"sboms"`
-	Attestations []AttachedInfo           `json:"attestations"`
-	Timings      map[string]time.Duration `json:"-"`
+// Attached says what Attest attached to a digest.
+type Attached struct {
+	KeyID        string         `json:"keyId"`
+	SBOMs        []AttachedSBOM `json:"sboms"`
+	Attestations []AttachedInfo `json:"attestations"`
 }
 
-// SBOMRecord summarizes one platform's SBOM.
-type SBOMRecord struct {
+// AttachedSBOM summarizes one platform's SBOM.
+type AttachedSBOM struct {
 	Platform string  `json:"platform"`
 	Digest   v1.Hash `json:"digest"`
 	Packages int     `json:"packages"`
@@ -95,45 +94,27 @@ var _ Attester = (*cosignAttester)(nil)
 
 // Attest makes the SBOMs (each platform concurrently) and the provenance,
 // then signs and writes the signature and every attestation in one write each.
-func (a *cosignAttester) Attest(ctx context.Context, ref name.Digest, res builders.Result) (*Record, error) {
+func (a *cosignAttester) Attest(ctx context.Context, ref name.Digest, res builders.Result) (*Attached, error) {
 	keyID, err := KeyID(a.opts.Signer)
 	if err != nil {
 		return nil, err
 	}
-	rec := &Record{KeyID: keyID, Timings: map[string]time.Duration{}}
+	rec := &Attached{KeyID: keyID}
 	platforms, err := Platforms(ctx, ref)
 	if err != nil {
 		return nil, err
 	}
-
-	start := time.Now()
-	sboms := make([]*SBOM, len(platforms))
-	g, gctx := errgroup.WithContext(ctx)
-	for i, p := range platforms {
-		g.Go(func() error {
-			if res.SBOM != nil { // catalogued by the builder (machine images)
-				s, err := EncodeSBOM(res.SBOM, p.Ref, p.Platform)
-				sboms[i] = s
-				return err
-			}
-			s, err := GenerateSBOM(gctx, p.Ref, p.Platform, a.opts.Version, a.licenses)
-			sboms[i] = s
-			return err
-		})
+	sboms, err := a.sboms(ctx, ref, platforms, res)
+	if err != nil {
+		return nil, err
 	}
-	if err := g.Wait(); err != nil {
-		return nil, failure.New(classify(err), ref.String(), err, "")
-	}
-	rec.Timings["sbom"] = time.Since(start)
-
-	start = time.Now()
 	var stmts []Statement
 	for _, s := range sboms {
 		subjects := []Subject{SubjectOf(ref), SubjectOf(s.Ref)}
 		stmts = append(stmts,
 			Statement{PredicateType: PredicateSPDX, Subjects: subjects, Predicate: s.SPDX, Platform: s.Platform},
 			Statement{PredicateType: PredicateCycloneDX, Subjects: subjects, Predicate: s.CycloneDX, Platform: s.Platform})
-		rec.SBOMs = append(rec.SBOMs, SBOMRecord{Platform: s.Platform, Digest: digestOf(s.Ref), Packages: s.Packages})
+		rec.SBOMs = append(rec.SBOMs, AttachedSBOM{Platform: s.Platform, Digest: digestOf(s.Ref), Packages: s.Packages})
 	}
 	prov, err := json.Marshal(NewProvenance(res, a.opts.BuilderID, a.opts.Version))
 	if err != nil {
@@ -153,8 +134,30 @@ func (a *cosignAttester) Attest(ctx context.Context, ref name.Digest, res builde
 	for _, st := range stmts {
 		rec.Attestations = append(rec.Attestations, AttachedInfo{PredicateType: st.PredicateType, Platform: st.Platform})
 	}
-	rec.Timings["sign"] = time.Since(start)
 	return rec, nil
+}
+
+// sboms makes the SBOM of each platform, concurrently: catalogued by syft from
+// the pushed platform image, or encoded from the one the builder catalogued
+// (machine images).
+func (a *cosignAttester) sboms(ctx context.Context, ref name.Digest, platforms []Platform, res builders.Result) ([]*SBOM, error) {
+	sboms := make([]*SBOM, len(platforms))
+	g, gctx := errgroup.WithContext(ctx)
+	for i, p := range platforms {
+		g.Go(func() error {
+			var err error
+			if res.SBOM != nil {
+				sboms[i], err = EncodeSBOM(res.SBOM, p.Ref, p.Platform)
+			} else {
+				sboms[i], err = GenerateSBOM(gctx, p.Ref, p.Platform, a.opts.Version, a.licenses)
+			}
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, failure.New(classify(err), ref.String(), err, "")
+	}
+	return sboms, nil
 }
 
 // Sign signs ref itself (cosign's simple-signing payload) and attaches each

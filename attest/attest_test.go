@@ -82,7 +82,7 @@ func (f *fixture) push(t *testing.T, repo string) name.Digest {
 	return ref
 }
 
-func (f *fixture) attest(t *testing.T, signer signature.SignerVerifier, ref name.Digest) *attest.Record {
+func (f *fixture) attest(t *testing.T, signer signature.SignerVerifier, ref name.Digest) *attest.Attached {
 	t.Helper()
 	rec, err := attest.New(attest.Options{Signer: signer, BuilderID: "https://builder.test", Version: "test"}).
 		Attest(f.ctx, ref, builders.Result{Target: "web", Kind: builders.Container, Builder: builders.Info{Name: "buildkit", Version: "v0"}})

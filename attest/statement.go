@@ -16,7 +16,7 @@ type Statement struct {
 	PredicateType string
 	Subjects      []Subject
 	Predicate     json.RawMessage
-	// Platform is recorded in the Record, not in the Statement.
+	// Platform is reported in Attached, not written in the Statement.
 	Platform string
 }
 

@@ -14,8 +14,6 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/sigstore/cosign/v2/pkg/cosign"
 	"github.com/sigstore/cosign/v2/pkg/oci"
 	ociremote "github.com/sigstore/cosign/v2/pkg/oci/remote"
@@ -85,26 +83,14 @@ type AttestationInfo struct {
 	Predicate json.RawMessage `json:"-"`
 }
 
-// Resolve turns a reference into a digest with one registry round trip (a
-// HEAD); a digest reference is returned as it is, after checking it exists.
-// Everything after works on the returned digest only.
+// Resolve parses ref and turns it into a digest with one registry round trip
+// (registry.Resolve). Everything after works on the returned digest only.
 func Resolve(ctx context.Context, ref string, opts ...name.Option) (name.Digest, error) {
 	r, err := name.ParseReference(ref, opts...)
 	if err != nil {
 		return name.Digest{}, failure.New(failure.Config, ref, err, "use host/repo:tag or host/repo@sha256:…")
 	}
-	desc, err := remote.Head(r, registry.Options(ctx)...)
-	if err != nil {
-		var terr *transport.Error
-		if errors.As(err, &terr) && terr.StatusCode == 404 {
-			return name.Digest{}, failure.New(failure.Config, ref, errors.New("no such image in the registry"), "check the reference")
-		}
-		return name.Digest{}, failure.New(classify(err), ref, err, "")
-	}
-	if d, ok := r.(name.Digest); ok {
-		return d, nil
-	}
-	return r.Context().Digest(desc.Digest.String()), nil
+	return registry.Resolve(ctx, r)
 }
 
 // Verify checks, for the digest ref:

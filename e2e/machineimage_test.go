@@ -23,7 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	awsec2 "github.com/aws/aws-sdk-go-v2/service/ec2"
 
-	"github.com/bakeryhq/bakery/builders/machineimage"
+	"github.com/bakeryhq/bakery/machineimage"
 )
 
 // machineImageProject is a project with the example's golden AMI template and

@@ -22,7 +22,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bakeryhq/bakery/internal/ec2local"
+	"github.com/bakeryhq/bakery/promote/amis/ec2local"
 )
 
 var (

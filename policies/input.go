@@ -196,6 +196,12 @@ func (in Input) jsonDocument() (ast.Value, error) {
 	return ast.ValueFromReader(bytes.NewReader(b))
 }
 
+// NewConfig returns the policy settings, with an empty list (never null)
+// where a setting is unset.
+func NewConfig(allowedBuilders, licenseDenylist, packageDenylist []string) Config {
+	return Config{AllowedBuilders: nonNil(allowedBuilders), LicenseDenylist: nonNil(licenseDenylist), PackageDenylist: nonNil(packageDenylist)}
+}
+
 func nonNil(s []string) []string {
 	if s == nil {
 		return []string{}

@@ -8,7 +8,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/sigstore/cosign/v2/pkg/oci"
 	"github.com/sigstore/cosign/v2/pkg/oci/mutate"
 	ociremote "github.com/sigstore/cosign/v2/pkg/oci/remote"
@@ -44,7 +43,7 @@ func Copy(ctx context.Context, src, dst name.Digest) (CopyStats, error) {
 	}
 	opts := registry.Options(ctx)
 	if _, err := remote.Head(dst, opts...); err != nil {
-		if !isNotFound(err) {
+		if !registry.IsNotFound(err) {
 			return st, registry.Classify(dst.String(), err)
 		}
 		desc, err := remote.Get(src, opts...)
@@ -86,7 +85,7 @@ func copyReferrers(ctx context.Context, src, dst name.Digest) (int, error) {
 	list := func(d name.Digest) ([]v1.Descriptor, error) {
 		idx, err := remote.Referrers(d, opts...)
 		if err != nil {
-			if isNotFound(err) {
+			if registry.IsNotFound(err) {
 				return nil, nil
 			}
 			return nil, registry.Classify(d.String(), err)
@@ -240,14 +239,14 @@ func cosignTags(ctx context.Context, src, dst name.Digest, suffix string) (int, 
 	opts := registry.Options(ctx)
 	s, err := remote.Head(src.Context().Tag(tag), opts...)
 	if err != nil {
-		if isNotFound(err) {
+		if registry.IsNotFound(err) {
 			return tagsSame, nil
 		}
 		return 0, registry.Classify(src.String(), err)
 	}
 	d, err := remote.Head(dst.Context().Tag(tag), opts...)
 	if err != nil {
-		if isNotFound(err) {
+		if registry.IsNotFound(err) {
 			return tagMissingAtDst, nil
 		}
 		return 0, registry.Classify(dst.String(), err)
@@ -279,12 +278,4 @@ func copyCosignTag(ctx context.Context, src, dst name.Digest, suffix string) (in
 		return 0, registry.Classify(to.String(), err)
 	}
 	return len(m.Layers), nil
-}
-
-func isNotFound(err error) bool {
-	var terr *transport.Error
-	if errors.As(err, &terr) {
-		return terr.StatusCode == 404
-	}
-	return strings.Contains(err.Error(), "MANIFEST_UNKNOWN")
 }

@@ -3,7 +3,6 @@ package promote
 import (
 	"context"
 	"errors"
-	"fmt"
 	"sort"
 	"strings"
 
@@ -12,11 +11,12 @@ import (
 
 	"github.com/bakeryhq/bakery/attest"
 	"github.com/bakeryhq/bakery/builders"
-	"github.com/bakeryhq/bakery/builders/machineimage"
 	"github.com/bakeryhq/bakery/internal/config"
 	"github.com/bakeryhq/bakery/internal/failure"
 	"github.com/bakeryhq/bakery/internal/registry"
+	"github.com/bakeryhq/bakery/machineimage"
 	"github.com/bakeryhq/bakery/policies"
+	"github.com/bakeryhq/bakery/receipt"
 )
 
 // Entry is one verified receipt in an environment's history.
@@ -30,14 +30,15 @@ type Entry struct {
 // target in env: the cosign attestation tags of the environment's repository
 // name each digest that has attestations; their verified receipts for env are
 // the history, oldest first.
-func History(ctx context.Context, cfg *config.Config, keys []attest.TrustedKey, target string, env *config.Environment) ([]Entry, error) {
-	repo, err := env.RepositoryFor(target)
+func History(ctx context.Context, keys []attest.TrustedKey, target string, env *config.Environment) ([]Entry, error) {
+	tag, err := env.Locate(target)
 	if err != nil {
-		return nil, failure.New(failure.Config, "environment "+env.Name, err, "")
+		return nil, err
 	}
+	repo := tag.Context()
 	tags, err := remote.List(repo, registry.Options(ctx)...)
 	if err != nil {
-		if isNotFound(err) {
+		if registry.IsNotFound(err) {
 			return nil, nil
 		}
 		return nil, registry.Classify(repo.String(), err)
@@ -56,18 +57,14 @@ func History(ctx context.Context, cfg *config.Config, keys []attest.TrustedKey, 
 			}
 			continue // not verifiable: not part of the history
 		}
-		for _, r := range Receipts(rep) {
+		for _, r := range receipt.Read(rep) {
 			if r.Environment == env.Name {
 				out = append(out, Entry{Receipt: r, Target: target, Repository: repo.String()})
 			}
 		}
 	}
-	sortEntries(out)
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Time < out[j].Time })
 	return out, nil
-}
-
-func sortEntries(e []Entry) {
-	sort.SliceStable(e, func(i, j int) bool { return e[i].Time < e[j].Time })
 }
 
 // Status is what one environment runs for one target.
@@ -114,15 +111,11 @@ func StatusOf(ctx context.Context, cfg *config.Config, keys []attest.TrustedKey,
 		return Status{}, err
 	}
 	st := Status{Target: target, Environment: env.Name}
-	repo, err := env.RepositoryFor(target)
+	tag, err := env.Locate(target)
 	if err != nil {
-		return st, failure.New(failure.Config, "environment "+env.Name, err, "")
+		return st, err
 	}
-	tag, err := env.RenderTag(target)
-	if err != nil {
-		return st, failure.New(failure.Config, "environment "+env.Name, err, "")
-	}
-	d, err := resolveTag(ctx, repo.Tag(tag))
+	d, err := registry.Resolve(ctx, tag)
 	if err != nil {
 		if failure.ClassOf(err) == failure.Unavailable {
 			return st, err
@@ -135,100 +128,30 @@ func StatusOf(ctx context.Context, cfg *config.Config, keys []attest.TrustedKey,
 		return st, verr
 	}
 	st.Verified = verr == nil
-	st.Kind = string(builders.Container)
-	if rec, err := machineimage.Read(ctx, d); err == nil {
-		st.Kind, st.AMIs = string(builders.MachineImage), rec.AMIs
-	} else if !errors.Is(err, machineimage.ErrNotRecord) {
+	if st.Kind, st.AMIs, err = kindOf(ctx, d); err != nil {
 		return st, err
 	}
-	for _, r := range Receipts(rep) {
+	for _, r := range receipt.Read(rep) {
 		if r.Environment == env.Name {
 			st.Time, st.Signer, st.Action = r.Time, r.KeyID, r.Action
 		}
 	}
-	if amis := ReceiptAMIs(rep, env.Name); len(amis) > 0 {
+	if amis := receipt.AMIs(rep, env.Name); len(amis) > 0 {
 		st.AMIs = amis
 	}
 	return st, nil
 }
 
-// Rollback points env's tag back at a digest that holds a verified receipt
-// for env: to, or by default the most recent such digest other than the
-// current one. It verifies that digest and records a receipt of its own.
-func (p *promoter) Rollback(ctx context.Context, target, envName, to string) (*Result, error) {
-	cfg := p.opts.Config
-	if _, err := cfg.LookupTarget(target); err != nil {
-		return nil, err
+// kindOf says whether d is a container image or a machine-image record, and
+// for a record the AMIs it was built as.
+func kindOf(ctx context.Context, d name.Digest) (string, map[string]string, error) {
+	rec, err := machineimage.Read(ctx, d)
+	switch {
+	case err == nil:
+		return string(builders.MachineImage), rec.AMIs, nil
+	case errors.Is(err, machineimage.ErrNotRecord):
+		return string(builders.Container), nil, nil
+	default:
+		return "", nil, err
 	}
-	env, _, err := cfg.LookupEnvironment(envName)
-	if err != nil {
-		return nil, err
-	}
-	repo, err := env.RepositoryFor(target)
-	if err != nil {
-		return nil, failure.New(failure.Config, "environment "+env.Name, err, "")
-	}
-	tagName, err := env.RenderTag(target)
-	if err != nil {
-		return nil, failure.New(failure.Config, "environment "+env.Name, err, "")
-	}
-	current := ""
-	if d, err := resolveTag(ctx, repo.Tag(tagName)); err == nil {
-		current = d.DigestStr()
-	} else if failure.ClassOf(err) == failure.Unavailable {
-		return nil, err
-	}
-	hist, err := History(ctx, cfg, p.opts.Keys, target, env)
-	if err != nil {
-		return nil, err
-	}
-	if to == "" {
-		for i := len(hist) - 1; i >= 0; i-- {
-			if hist[i].Digest != current && hist[i].Result == "PASSED" {
-				to = hist[i].Digest
-				break
-			}
-		}
-		if to == "" {
-			return nil, failure.New(failure.Config, fmt.Sprintf("rollback of %s in %s", target, env.Name),
-				errors.New("no earlier digest holds a receipt for this environment"), "see bakery history")
-		}
-	} else if !hasReceipt(hist, to) {
-		return nil, failure.New(failure.Policy, fmt.Sprintf("rollback of %s in %s to %s", target, env.Name, to),
-			errors.New("that digest holds no receipt for this environment"), "roll back only to a digest that was promoted here; see bakery history")
-	}
-	dst, err := name.NewDigest(repo.String()+"@"+to, nameOpts(repo)...)
-	if err != nil {
-		return nil, failure.New(failure.Config, "--to "+to, err, "")
-	}
-	rep, err := attest.Verify(ctx, dst, p.opts.Keys, attest.RequiredPredicates)
-	if err != nil {
-		return nil, err
-	}
-	// A machine image goes back to the AMIs its earlier promotion made.
-	res := &Result{Action: ActionRollback, Target: target, Environment: env.Name, Digest: to, Destination: dst.String(),
-		Tag: repo.Tag(tagName).String(), AMIs: ReceiptAMIs(rep, env.Name)}
-	if err := p.record(ctx, dst, ReceiptMetadata{Action: ActionRollback, Target: target, Environment: env.Name, From: current, AMIs: res.AMIs},
-		p.opts.Policies.Digest(), rep.Attestations); err != nil {
-		return res, err
-	}
-	res.Receipt = true
-	if err := registry.Tag(ctx, dst, repo.Tag(tagName)); err != nil {
-		return res, failure.New(failure.ClassOf(err), res.Tag, err, "")
-	}
-	return res, nil
-}
-
-// Rollbacker is implemented by the Promoter New returns.
-type Rollbacker interface {
-	Rollback(ctx context.Context, target, env, to string) (*Result, error)
-}
-
-func hasReceipt(hist []Entry, digest string) bool {
-	for _, h := range hist {
-		if h.Digest == digest && h.Result == "PASSED" {
-			return true
-		}
-	}
-	return false
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/bakeryhq/bakery/internal/config"
 	"github.com/bakeryhq/bakery/internal/failure"
 	"github.com/bakeryhq/bakery/policies"
+	"github.com/bakeryhq/bakery/receipt"
 )
 
 // Input builds the policy input for promoting a verified digest into env.
@@ -24,12 +25,8 @@ func Input(rep *attest.Report, target, from string, cfg *config.Config, env *con
 		AcceptDirect:      env.AcceptDirect,
 		Signatures:        []policies.Signature{},
 		SBOM:              policies.SBOM{Packages: []policies.Package{}},
-		Receipts:          Receipts(rep),
-		Config: policies.Config{
-			AllowedBuilders: nonNil(cfg.Policy.AllowedBuilders),
-			LicenseDenylist: nonNil(cfg.Policy.LicenseDenylist),
-			PackageDenylist: nonNil(cfg.Policy.PackageDenylist),
-		},
+		Receipts:          receipt.Read(rep),
+		Config:            policies.NewConfig(cfg.Policy.AllowedBuilders, cfg.Policy.LicenseDenylist, cfg.Policy.PackageDenylist),
 	}
 	if idx > 0 {
 		in.PreviousEnvironment = cfg.Environments[idx-1].Name
@@ -154,13 +151,6 @@ func appendUnique(list []string, more ...string) []string {
 	return list
 }
 
-func nonNil(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
-}
-
 func repoOf(ref string) string {
 	for i := len(ref) - 1; i >= 0; i-- {
 		if ref[i] == '@' {
@@ -168,8 +158,4 @@ func repoOf(ref string) string {
 		}
 	}
 	return ref
-}
-
-func sortReceipts(r []policies.Receipt) {
-	sort.SliceStable(r, func(i, j int) bool { return r[i].Time < r[j].Time })
 }

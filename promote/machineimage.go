@@ -8,10 +8,11 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 
 	"github.com/bakeryhq/bakery/attest"
-	"github.com/bakeryhq/bakery/builders/machineimage"
 	"github.com/bakeryhq/bakery/internal/config"
 	"github.com/bakeryhq/bakery/internal/failure"
+	"github.com/bakeryhq/bakery/machineimage"
 	"github.com/bakeryhq/bakery/promote/amis"
+	"github.com/bakeryhq/bakery/receipt"
 )
 
 // Clouds is the cloud side of promoting a machine image: it checks, before
@@ -41,7 +42,7 @@ type cloudStep struct {
 // build), or to has no aws settings. It checks credentials and source AMIs
 // now, so that a promotion that cannot finish fails before it copies
 // anything.
-func (p *promoter) planAMIs(ctx context.Context, target string, from, to *config.Environment, src name.Digest, rep *attest.Report) (*cloudStep, error) {
+func (p *Promoter) planAMIs(ctx context.Context, target string, from, to *config.Environment, src name.Digest, rep *attest.Report) (*cloudStep, error) {
 	if to.AWS == nil {
 		return nil, nil
 	}
@@ -52,7 +53,7 @@ func (p *promoter) planAMIs(ctx context.Context, target string, from, to *config
 	if err != nil {
 		return nil, err
 	}
-	source := ReceiptAMIs(rep, from.Name)
+	source := receipt.AMIs(rep, from.Name)
 	if len(source) == 0 {
 		source = rec.AMIs
 	}

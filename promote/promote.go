@@ -1,10 +1,11 @@
 // Package promote moves one digest from environment to environment. A
-// promotion resolves the digest once, verifies it as `bakery verify` does,
-// evaluates the target environment's policies, copies the image with its
-// signatures and attestations, verifies it again at the destination, signs a
-// receipt (an SLSA verification summary) and only then moves the
-// environment's tag. Everything it records lives in the registry, so history
-// and status read the registry alone.
+// promotion resolves the digest once, decides (verifies it as `bakery verify`
+// does and evaluates the target environment's policies), copies the image
+// with its signatures and attestations, verifies it again at the
+// destination, publishes a machine image's AMIs, signs a receipt (package
+// receipt) and only then moves the environment's tag. Everything it records
+// lives in the registry, so history, status and rollback read the registry
+// alone.
 package promote
 
 import (
@@ -14,7 +15,6 @@ import (
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/sigstore/sigstore/pkg/signature"
 
 	"github.com/bakeryhq/bakery/attest"
@@ -22,12 +22,8 @@ import (
 	"github.com/bakeryhq/bakery/internal/failure"
 	"github.com/bakeryhq/bakery/internal/registry"
 	"github.com/bakeryhq/bakery/policies"
+	"github.com/bakeryhq/bakery/receipt"
 )
-
-// Promoter moves a verified, policy-approved digest into an environment.
-type Promoter interface {
-	Promote(ctx context.Context, req Request) (*Result, error)
-}
 
 // Request names what to promote where.
 type Request struct {
@@ -107,15 +103,63 @@ func (s *Signer) get(ctx context.Context) (signature.SignerVerifier, error) {
 	}
 }
 
-type promoter struct{ opts Options }
+// Promoter promotes, rolls back and decides, for one configuration, one set
+// of trusted keys and one compiled set of policies.
+type Promoter struct{ opts Options }
 
 // New returns a Promoter.
-func New(opts Options) Promoter { return &promoter{opts: opts} }
+func New(opts Options) *Promoter { return &Promoter{opts: opts} }
 
-var _ Promoter = (*promoter)(nil)
+// route is a resolved promotion: where from, where to, and the one digest.
+type route struct {
+	from, to *config.Environment
+	src, dst name.Digest
+	// srcTag is the source tag the digest was resolved from (nil for --digest).
+	srcTag *name.Tag
+	dstTag name.Tag
+}
 
-// Promote runs the whole gate; on any failure nothing is tagged.
-func (p *promoter) Promote(ctx context.Context, req Request) (*Result, error) {
+// Promote runs the whole gate: resolve → decide → copy → publish → sign and
+// tag. On any failure the environment's tag does not move.
+func (p *Promoter) Promote(ctx context.Context, req Request) (*Result, error) {
+	rt, err := p.resolve(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Action: receipt.ActionPromote, Target: req.Target, Environment: rt.to.Name, From: rt.from.Name,
+		Digest: rt.src.DigestStr(), Source: rt.src.String(), Destination: rt.dst.String(), Tag: rt.dstTag.String()}
+
+	rep, dec, err := p.Decide(ctx, rt.src, req.Target, rt.from.Name, rt.to)
+	if err != nil {
+		return res, err
+	}
+	res.Decision = dec
+	if !dec.Allowed {
+		return res, denied(rt.to.Name, *dec)
+	}
+	if done, err := p.alreadyPromoted(ctx, rt.dst, rt.dstTag, rt.to.Name); err != nil || done {
+		res.AlreadyPromoted = done
+		return res, err
+	}
+	cloud, err := p.planAMIs(ctx, req.Target, rt.from, rt.to, rt.src, rep)
+	if err != nil {
+		return res, err
+	}
+	after, err := p.copy(ctx, rt, res)
+	if err != nil {
+		return res, err
+	}
+	if res.AMIs, err = cloud.publish(ctx); err != nil {
+		return res, err
+	}
+	meta := receipt.Metadata{Action: receipt.ActionPromote, Target: req.Target, Environment: rt.to.Name,
+		From: rt.from.Name, Policies: rt.to.Policies, AMIs: res.AMIs}
+	return res, p.signAndTag(ctx, res, rt.dst, rt.dstTag, meta, dec.Digest, after.Attestations)
+}
+
+// resolve looks up the environments and resolves the digest exactly once;
+// everything after uses route.src.
+func (p *Promoter) resolve(ctx context.Context, req Request) (*route, error) {
 	cfg := p.opts.Config
 	if _, err := cfg.LookupTarget(req.Target); err != nil {
 		return nil, err
@@ -124,172 +168,124 @@ func (p *promoter) Promote(ctx context.Context, req Request) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	var from *config.Environment
+	rt := &route{to: to}
 	switch {
 	case req.From != "":
-		if from, _, err = cfg.LookupEnvironment(req.From); err != nil {
+		if rt.from, _, err = cfg.LookupEnvironment(req.From); err != nil {
 			return nil, err
 		}
 	case toIdx == 0:
 		return nil, failure.New(failure.Config, "environment "+req.To, errors.New("is the first environment: builds go there"),
 			"promote to a later environment, or pass --from")
 	default:
-		from = &cfg.Environments[toIdx-1]
+		rt.from = &cfg.Environments[toIdx-1]
 	}
-	if from.Name == to.Name {
+	if rt.from.Name == to.Name {
 		return nil, failure.New(failure.Config, "environment "+req.To, errors.New("source and destination are the same"), "pick another --from")
 	}
-	srcRepo, err := from.RepositoryFor(req.Target)
+	srcTag, err := rt.from.Locate(req.Target)
 	if err != nil {
-		return nil, failure.New(failure.Config, "environment "+from.Name, err, "")
+		return nil, err
 	}
-	dstRepo, err := to.RepositoryFor(req.Target)
-	if err != nil {
-		return nil, failure.New(failure.Config, "environment "+to.Name, err, "")
+	if rt.dstTag, err = to.Locate(req.Target); err != nil {
+		return nil, err
 	}
-	tagName, err := to.RenderTag(req.Target)
-	if err != nil {
-		return nil, failure.New(failure.Config, "environment "+to.Name, err, "")
-	}
-
-	// Resolve exactly once; everything below uses src.
-	var src name.Digest
-	var srcTag *name.Tag
 	if req.Digest != "" {
-		if src, err = digestIn(ctx, srcRepo, req.Digest); err != nil {
-			return nil, err
-		}
+		rt.src, err = digestIn(ctx, srcTag.Context(), req.Digest)
 	} else {
-		fromTag, err := from.RenderTag(req.Target)
-		if err != nil {
-			return nil, failure.New(failure.Config, "environment "+from.Name, err, "")
-		}
-		t := srcRepo.Tag(fromTag)
-		srcTag = &t
-		if src, err = resolveTag(ctx, t); err != nil {
-			return nil, err
-		}
+		rt.srcTag = &srcTag
+		rt.src, err = resolveTag(ctx, srcTag)
 	}
-	dst := dstRepo.Digest(src.DigestStr())
-	res := &Result{Action: ActionPromote, Target: req.Target, Environment: to.Name, From: from.Name,
-		Digest: src.DigestStr(), Source: src.String(), Destination: dst.String(), Tag: dstRepo.Tag(tagName).String()}
+	if err != nil {
+		return nil, err
+	}
+	rt.dst = rt.dstTag.Context().Digest(rt.src.DigestStr())
+	return rt, nil
+}
 
-	rep, err := attest.Verify(ctx, src, p.opts.Keys, attest.RequiredPredicates)
+// Decide verifies ref as `bakery verify` does and evaluates env's policies on
+// what verified, for promoting target from the environment from ("" when
+// unknown). A verification failure is returned first, with the report and
+// the decision on what did verify when there is any; a denial is the
+// decision's Allowed=false, not an error.
+func (p *Promoter) Decide(ctx context.Context, ref name.Digest, target, from string, env *config.Environment) (*attest.Report, *policies.Decision, error) {
+	rep, verr := attest.Verify(ctx, ref, p.opts.Keys, attest.RequiredPredicates)
+	if rep == nil {
+		return nil, nil, verr
+	}
+	in, err := Input(rep, target, from, p.opts.Config, env)
 	if err != nil {
-		return res, err
+		return rep, nil, err
 	}
-	in, err := Input(rep, req.Target, from.Name, cfg, to)
+	dec, err := p.opts.Policies.Evaluate(ctx, env.Policies, in)
 	if err != nil {
-		return res, err
+		return rep, nil, err
 	}
-	dec, err := p.opts.Policies.Evaluate(ctx, to.Policies, in)
-	if err != nil {
-		return res, err
-	}
-	res.Decision = &dec
-	if !dec.Allowed {
-		return res, denied(to.Name, dec)
-	}
+	return rep, &dec, verr
+}
 
-	if done, err := p.alreadyPromoted(ctx, dst, dstRepo.Tag(tagName), to.Name); err != nil {
-		return res, err
-	} else if done {
-		res.AlreadyPromoted = true
-		return res, nil
-	}
-
-	cloud, err := p.planAMIs(ctx, req.Target, from, to, src, rep)
+// copy copies src to dst with its signatures and attestations, fails closed
+// if the source tag moved meanwhile, and verifies the copy.
+func (p *Promoter) copy(ctx context.Context, rt *route, res *Result) (*attest.Report, error) {
+	stats, err := Copy(ctx, rt.src, rt.dst)
 	if err != nil {
-		return res, err
-	}
-
-	stats, err := Copy(ctx, src, dst)
-	if err != nil {
-		return res, failure.New(failure.ClassOf(err), "promote "+req.Target+" to "+to.Name, err,
+		return nil, failure.New(failure.ClassOf(err), "promote "+res.Target+" to "+rt.to.Name, err,
 			"nothing was tagged; re-run the same command to finish the copy")
 	}
 	res.Copy = &stats
-	if srcTag != nil {
-		// Fail closed if the source tag moved while we copied.
-		now, err := resolveTag(ctx, *srcTag)
+	if rt.srcTag != nil {
+		now, err := resolveTag(ctx, *rt.srcTag)
 		if err != nil {
-			return res, err
+			return nil, err
 		}
-		if now.DigestStr() != src.DigestStr() {
-			return res, failure.New(failure.Verify, srcTag.String(),
-				fmt.Errorf("moved from %s to %s during the promotion", src.DigestStr(), now.DigestStr()),
+		if now.DigestStr() != rt.src.DigestStr() {
+			return nil, failure.New(failure.Verify, rt.srcTag.String(),
+				fmt.Errorf("moved from %s to %s during the promotion", rt.src.DigestStr(), now.DigestStr()),
 				"nothing was tagged; re-run to promote what the tag points at now")
 		}
 	}
-	after, err := attest.Verify(ctx, dst, p.opts.Keys, attest.RequiredPredicates)
+	after, err := attest.Verify(ctx, rt.dst, p.opts.Keys, attest.RequiredPredicates)
 	if err != nil {
-		return res, failure.New(failure.ClassOf(err), dst.String(), fmt.Errorf("after copying: %w", err), "nothing was tagged")
+		return nil, failure.New(failure.ClassOf(err), rt.dst.String(), fmt.Errorf("after copying: %w", err), "nothing was tagged")
 	}
-	if res.AMIs, err = cloud.publish(ctx); err != nil {
-		return res, err
+	return after, nil
+}
+
+// signAndTag signs the step's receipt onto dst and only then points tag at
+// dst.
+func (p *Promoter) signAndTag(ctx context.Context, res *Result, dst name.Digest, tag name.Tag, meta receipt.Metadata, policyDigest string, inputs []attest.AttestationInfo) error {
+	signer, err := p.opts.Signer.get(ctx)
+	if err != nil {
+		return err
 	}
-	if err := p.record(ctx, dst, ReceiptMetadata{Action: ActionPromote, Target: req.Target, Environment: to.Name,
-		From: from.Name, Policies: to.Policies, AMIs: res.AMIs}, dec.Digest, after.Attestations); err != nil {
-		return res, err
+	if err := receipt.Sign(ctx, signer, dst, meta, policyDigest, p.opts.Version, inputs); err != nil {
+		return err
 	}
 	res.Receipt = true
-	if err := registry.Tag(ctx, dst, dstRepo.Tag(tagName)); err != nil {
-		return res, failure.New(failure.ClassOf(err), res.Tag, err, "the receipt is recorded; re-run to move the tag")
+	if err := registry.Tag(ctx, dst, tag); err != nil {
+		return failure.New(failure.ClassOf(err), res.Tag, err, "the receipt is recorded; re-run to move the tag")
 	}
-	return res, nil
+	return nil
 }
 
 // alreadyPromoted reports whether tag already points at dst and dst holds a
 // verified PASSED receipt for env: then re-running the promotion is a no-op.
-func (p *promoter) alreadyPromoted(ctx context.Context, dst name.Digest, tag name.Tag, env string) (bool, error) {
-	cur, err := remote.Head(tag, registry.Options(ctx)...)
-	if err != nil {
-		if isNotFound(err) {
-			return false, nil
-		}
-		return false, registry.Classify(tag.String(), err)
+func (p *Promoter) alreadyPromoted(ctx context.Context, dst name.Digest, tag name.Tag, env string) (bool, error) {
+	cur, err := registry.Resolve(ctx, tag)
+	if errors.Is(err, registry.ErrNotFound) {
+		return false, nil
 	}
-	if cur.Digest.String() != dst.DigestStr() {
+	if err != nil {
+		return false, err
+	}
+	if cur.DigestStr() != dst.DigestStr() {
 		return false, nil
 	}
 	rep, err := attest.Verify(ctx, dst, p.opts.Keys, attest.RequiredPredicates)
 	if err != nil {
 		return false, nil // not verifiable as it is: promote again, which repairs it
 	}
-	for _, r := range Receipts(rep) {
-		if r.Environment == env && r.Result == "PASSED" {
-			return true, nil
-		}
-	}
-	return false, nil
-}
-
-// record signs and attaches a receipt to dst.
-func (p *promoter) record(ctx context.Context, dst name.Digest, meta ReceiptMetadata, policyDigest string, inputs []attest.AttestationInfo) error {
-	var nonReceipts []attest.AttestationInfo
-	for _, a := range inputs {
-		if a.PredicateType != PredicateVSA {
-			nonReceipts = append(nonReceipts, a)
-		}
-	}
-	st, err := receiptStatement(dst, meta, policyDigest, p.opts.Version, nonReceipts)
-	if err != nil {
-		return err
-	}
-	signer, err := p.opts.Signer.get(ctx)
-	if err != nil {
-		return err
-	}
-	return attest.Attach(ctx, signer, dst, []attest.Statement{st})
-}
-
-// RecordBuild signs the receipt of a build into the first environment.
-func RecordBuild(ctx context.Context, signer signature.SignerVerifier, ref name.Digest, target, env, version string) error {
-	st, err := receiptStatement(ref, ReceiptMetadata{Action: ActionBuild, Target: target, Environment: env}, "", version, nil)
-	if err != nil {
-		return err
-	}
-	return attest.Attach(ctx, signer, ref, []attest.Statement{st})
+	return receipt.Has(rep, env), nil
 }
 
 func denied(env string, dec policies.Decision) error {
@@ -301,29 +297,27 @@ func denied(env string, dec policies.Decision) error {
 		"nothing was copied or tagged")
 }
 
+// resolveTag resolves an environment's tag; nothing there is a config error
+// that says to build or promote first.
 func resolveTag(ctx context.Context, t name.Tag) (name.Digest, error) {
-	desc, err := remote.Head(t, registry.Options(ctx)...)
-	if err != nil {
-		if isNotFound(err) {
-			return name.Digest{}, failure.New(failure.Config, t.String(), errors.New("nothing is there"), "build or promote into that environment first")
-		}
-		return name.Digest{}, registry.Classify(t.String(), err)
+	d, err := registry.Resolve(ctx, t)
+	if errors.Is(err, registry.ErrNotFound) {
+		return d, failure.New(failure.Config, t.String(), registry.ErrNotFound, "build or promote into that environment first")
 	}
-	return t.Context().Digest(desc.Digest.String()), nil
+	return d, err
 }
 
+// digestIn checks that --digest names a manifest in repo.
 func digestIn(ctx context.Context, repo name.Repository, digest string) (name.Digest, error) {
 	d, err := name.NewDigest(repo.String()+"@"+digest, nameOpts(repo)...)
 	if err != nil {
 		return name.Digest{}, failure.New(failure.Config, "--digest "+digest, err, "use sha256:<64 hex digits>")
 	}
-	if _, err := remote.Head(d, registry.Options(ctx)...); err != nil {
-		if isNotFound(err) {
-			return name.Digest{}, failure.New(failure.Config, d.String(), errors.New("this digest is not in the source repository"), "check --digest and --from")
-		}
-		return name.Digest{}, registry.Classify(d.String(), err)
+	d, err = registry.Resolve(ctx, d)
+	if errors.Is(err, registry.ErrNotFound) {
+		return d, failure.New(failure.Config, d.String(), errors.New("this digest is not in the source repository"), "check --digest and --from")
 	}
-	return d, nil
+	return d, err
 }
 
 func nameOpts(repo name.Repository) []name.Option {

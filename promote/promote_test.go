@@ -26,6 +26,7 @@ import (
 	"github.com/bakeryhq/bakery/internal/config"
 	"github.com/bakeryhq/bakery/internal/failure"
 	"github.com/bakeryhq/bakery/policies"
+	"github.com/bakeryhq/bakery/receipt"
 )
 
 // faultyRegistry is an in-process registry whose handler can be made to fail
@@ -66,7 +67,7 @@ type fixture struct {
 	ctx       context.Context
 	dev, prod *faultyRegistry
 	cfg       *config.Config
-	promoter  Promoter
+	promoter  *Promoter
 	signer    signature.SignerVerifier
 }
 
@@ -138,7 +139,7 @@ func (f *fixture) buildIntoDev(t *testing.T) name.Digest {
 	if _, err := att.Attest(f.ctx, ref, builders.Result{Target: "app", Kind: builders.Container}); err != nil {
 		t.Fatal(err)
 	}
-	if err := RecordBuild(f.ctx, f.signer, ref, "app", "dev", "test"); err != nil {
+	if err := receipt.SignBuild(f.ctx, f.signer, ref, "app", "dev", "test"); err != nil {
 		t.Fatal(err)
 	}
 	desc, _ := remote.Get(ref)

@@ -32,20 +32,15 @@ import (
 	"github.com/bakeryhq/bakery/builders"
 	"github.com/bakeryhq/bakery/internal/config"
 	"github.com/bakeryhq/bakery/internal/failure"
+	"github.com/bakeryhq/bakery/internal/progress"
 	"github.com/bakeryhq/bakery/internal/registry"
 )
-
-// Progress gives each build a channel for BuildKit's status updates; the
-// builder closes it (see internal/progress.Printer.Stream).
-type Progress interface {
-	Stream(prefix string) chan *client.SolveStatus
-}
 
 // Builder builds container targets on one buildkitd.
 type Builder struct {
 	client   *client.Client
 	info     builders.Info
-	progress Progress
+	progress progress.Streamer
 }
 
 var _ builders.Builder = (*Builder)(nil)
@@ -53,7 +48,7 @@ var _ builders.Builder = (*Builder)(nil)
 // New connects to buildkitd and asks for its version, so an unreachable
 // daemon is reported before any build starts (class failure.Unavailable).
 // Relative TLS file paths are resolved against dir.
-func New(ctx context.Context, cfg config.Builder, dir string, progress Progress) (*Builder, error) {
+func New(ctx context.Context, cfg config.Builder, dir string, p progress.Streamer) (*Builder, error) {
 	subject := "buildkitd at " + cfg.Address
 	var opts []client.ClientOpt
 	if cfg.TLS.CACert != "" {
@@ -77,7 +72,7 @@ func New(ctx context.Context, cfg config.Builder, dir string, progress Progress)
 	return &Builder{
 		client:   c,
 		info:     builders.Info{Name: "buildkit", Version: info.BuildkitVersion.Version},
-		progress: progress,
+		progress: p,
 	}, nil
 }
 
@@ -92,9 +87,6 @@ func unreachable(err error) error {
 
 // Close closes the connection to buildkitd.
 func (b *Builder) Close() error { return b.client.Close() }
-
-// Info returns the daemon's name and version.
-func (b *Builder) Info() builders.Info { return b.info }
 
 // Build bakes a container target and pushes it by digest to req.Repository.
 func (b *Builder) Build(ctx context.Context, req builders.Request) (builders.Result, error) {

@@ -17,10 +17,10 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/plugin"
 	"github.com/hashicorp/packer-plugin-sdk/version"
 
-	"github.com/bakeryhq/bakery/builders/packer/chroot"
-	"github.com/bakeryhq/bakery/builders/packer/image"
-	"github.com/bakeryhq/bakery/builders/packer/postprocessor"
-	"github.com/bakeryhq/bakery/builders/packer/sbom"
+	"github.com/bakeryhq/bakery/packer/plugin/chroot"
+	"github.com/bakeryhq/bakery/packer/plugin/image"
+	"github.com/bakeryhq/bakery/packer/plugin/postprocessor"
+	"github.com/bakeryhq/bakery/packer/plugin/sbom"
 )
 
 // Version is set at release time (-ldflags "-X main.Version=..."). Packer

@@ -23,7 +23,7 @@ import (
 	sdkchroot "github.com/hashicorp/packer-plugin-sdk/chroot"
 
 	"github.com/bakeryhq/bakery/attest"
-	"github.com/bakeryhq/bakery/builders/packer/sbom"
+	"github.com/bakeryhq/bakery/packer/plugin/sbom"
 )
 
 func main() {
@@ -63,7 +63,7 @@ func machine(ctx context.Context, rootfs string) error {
 	if _, err := sbom.Collect(ctx, comm, dir); err != nil {
 		return err
 	}
-	s, err := sbom.Catalog(ctx, dir, "linux/amd64", "bench")
+	s, err := sbom.Catalog(ctx, dir, sbom.Descriptor{Platform: "linux/amd64"}, "bench")
 	if err != nil {
 		return err
 	}

@@ -20,7 +20,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/bakeryhq/bakery/internal/ec2local"
+	"github.com/bakeryhq/bakery/promote/amis/ec2local"
 )
 
 func main() {

@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/viper"
 	"gopkg.in/yaml.v3"
 
+	"github.com/bakeryhq/bakery/internal/env"
 	"github.com/bakeryhq/bakery/internal/failure"
 )
 
@@ -69,7 +70,7 @@ func Load(opts Options) (*Config, error) {
 
 	file := opts.File
 	if file == "" {
-		file = v.GetString("config")
+		file = env.Getenv(env.Config)
 	}
 	if file == "" {
 		file = DefaultFile
@@ -419,13 +420,13 @@ func (l *lines) typeError(msg string) error {
 // without one, from BAKERY_VERIFICATION_KEYS alone, so that verifying an
 // image needs no project checkout.
 func VerificationKeys(opts Options) ([]string, error) {
-	if opts.File == "" && os.Getenv(EnvPrefix+"_CONFIG") == "" {
+	if opts.File == "" && env.Getenv(env.Config) == "" {
 		if _, err := os.Stat(DefaultFile); errors.Is(err, fs.ErrNotExist) {
-			env := os.Getenv(EnvPrefix + "_VERIFICATION_KEYS")
-			if env == "" {
+			keys := env.Getenv(env.VerificationKeys)
+			if keys == "" {
 				return nil, nil
 			}
-			return toStrings(env), nil
+			return toStrings(keys), nil
 		}
 	}
 	cfg, err := Load(opts)

@@ -199,6 +199,21 @@ func (e *Environment) RenderTag(target string) (string, error) {
 	return tag, nil
 }
 
+// Locate returns the tag that names what this environment runs for target;
+// its Context() is the target's repository in the environment. An error is a
+// failure.Config error about the environment.
+func (e *Environment) Locate(target string) (name.Tag, error) {
+	repo, err := e.RepositoryFor(target)
+	if err != nil {
+		return name.Tag{}, failure.New(failure.Config, "environment "+e.Name, err, "fix its repository")
+	}
+	tag, err := e.RenderTag(target)
+	if err != nil {
+		return name.Tag{}, failure.New(failure.Config, "environment "+e.Name, err, "fix its tag")
+	}
+	return repo.Tag(tag), nil
+}
+
 // RepositoryFor returns the repository target lives in, in this environment.
 func (e *Environment) RepositoryFor(target string) (name.Repository, error) {
 	var opts []name.Option

@@ -1,6 +1,7 @@
-// Package registry holds the few registry operations bakery needs around a
-// build: checking a registry answers, describing an image by digest, and
-// pointing a tag at a digest. Everything takes digests; tags are only written.
+// Package registry holds the few registry operations every layer of bakery
+// shares: the remote options, checking a registry answers, resolving a tag to
+// a digest (once), summarizing an image by digest, pointing a tag at a digest,
+// and classifying registry errors. Everything after Resolve takes digests.
 package registry
 
 import (
@@ -11,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"syscall"
 	"time"
 
@@ -18,6 +20,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/bakeryhq/bakery/internal/failure"
@@ -62,15 +65,6 @@ type Summary struct {
 	Platforms []string
 	// Size is the total bytes of the manifest(s), configs and distinct layers.
 	Size int64
-}
-
-// Describe fetches the manifest at ref and sums what it references.
-func Describe(ctx context.Context, ref name.Digest) (Summary, error) {
-	desc, err := remote.Get(ref, Options(ctx)...)
-	if err != nil {
-		return Summary{}, Classify(ref.String(), err)
-	}
-	return Summarize(ref, desc)
 }
 
 // Summarize sums what an already fetched manifest references.
@@ -140,6 +134,36 @@ func Summarize(ref name.Digest, desc *remote.Descriptor) (Summary, error) {
 // (annotations from github.com/moby/buildkit/util/attestation).
 func IsAttestationManifest(d v1.Descriptor) bool {
 	return d.Annotations["vnd.docker.reference.type"] == "attestation-manifest"
+}
+
+// ErrNotFound is the cause of Resolve's error when nothing is at the reference.
+var ErrNotFound = errors.New("nothing is there")
+
+// Resolve turns ref into a digest with one registry round trip (a HEAD); a
+// digest reference is returned as it is, after checking it exists. Nothing
+// at ref is a failure.Config error wrapping ErrNotFound; callers that know a
+// better hint wrap it again.
+func Resolve(ctx context.Context, ref name.Reference) (name.Digest, error) {
+	desc, err := remote.Head(ref, Options(ctx)...)
+	if err != nil {
+		if IsNotFound(err) {
+			return name.Digest{}, failure.New(failure.Config, ref.String(), ErrNotFound, "check the reference")
+		}
+		return name.Digest{}, Classify(ref.String(), err)
+	}
+	if d, ok := ref.(name.Digest); ok {
+		return d, nil
+	}
+	return ref.Context().Digest(desc.Digest.String()), nil
+}
+
+// IsNotFound reports whether a registry answered that nothing is there.
+func IsNotFound(err error) bool {
+	var terr *transport.Error
+	if errors.As(err, &terr) {
+		return terr.StatusCode == http.StatusNotFound
+	}
+	return strings.Contains(err.Error(), "MANIFEST_UNKNOWN")
 }
 
 // Tag points tag at the manifest ref already names, without changing it.

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log"
 	"net"
@@ -47,7 +48,7 @@ func TestDescribeImageAndTag(t *testing.T) {
 	if err := remote.Write(ref, img); err != nil {
 		t.Fatal(err)
 	}
-	sum, err := Describe(ctx, ref)
+	sum, err := describe(ctx, ref)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +90,7 @@ func TestDescribeIndexListsEveryPlatform(t *testing.T) {
 	if err := remote.WriteIndex(ref, idx); err != nil {
 		t.Fatal(err)
 	}
-	sum, err := Describe(context.Background(), ref)
+	sum, err := describe(context.Background(), ref)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +117,45 @@ func TestPingAndUnavailable(t *testing.T) {
 		t.Fatalf("Ping(down) = %v", err)
 	}
 	ref, _ := name.NewDigest(down+"/x@sha256:"+strings.Repeat("a", 64), name.Insecure)
-	if _, err := Describe(ctx, ref); failure.ClassOf(err) != failure.Unavailable {
-		t.Fatalf("Describe(down) = %v", err)
+	if _, err := Resolve(ctx, ref); failure.ClassOf(err) != failure.Unavailable {
+		t.Fatalf("Resolve(down) = %v", err)
+	}
+}
+
+func describe(ctx context.Context, ref name.Digest) (Summary, error) {
+	desc, err := remote.Get(ref, Options(ctx)...)
+	if err != nil {
+		return Summary{}, err
+	}
+	return Summarize(ref, desc)
+}
+
+func TestResolveTagOnceAndNotFound(t *testing.T) {
+	ctx := context.Background()
+	host := newRegistry(t)
+	img, err := random.Image(256, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo, _ := name.NewRepository(host+"/dev/app", name.Insecure)
+	if err := remote.Write(repo.Tag("dev"), img); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := img.Digest()
+	got, err := Resolve(ctx, repo.Tag("dev"))
+	if err != nil || got.DigestStr() != want.String() || got.Context().String() != repo.String() {
+		t.Fatalf("Resolve(tag) = %v, %v; want %s@%s", got, err, repo, want)
+	}
+	byDigest, err := Resolve(ctx, got)
+	if err != nil || byDigest != got {
+		t.Fatalf("Resolve(digest) = %v, %v", byDigest, err)
+	}
+	_, err = Resolve(ctx, repo.Tag("prod"))
+	if failure.ClassOf(err) != failure.Config || !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Resolve(missing tag) = %v, want a config error wrapping ErrNotFound", err)
+	}
+	missing := repo.Digest("sha256:" + strings.Repeat("b", 64))
+	if _, err := Resolve(ctx, missing); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Resolve(missing digest) = %v", err)
 	}
 }

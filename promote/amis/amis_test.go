@@ -13,9 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bakeryhq/bakery/internal/ec2local"
 	"github.com/bakeryhq/bakery/internal/failure"
 	"github.com/bakeryhq/bakery/promote/amis"
+	"github.com/bakeryhq/bakery/promote/amis/ec2local"
 )
 
 var testDigest = func() string {

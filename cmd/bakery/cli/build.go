@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"slices"
@@ -9,9 +10,13 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/bakeryhq/bakery/builders"
+	"github.com/bakeryhq/bakery/builders/buildkit"
+	"github.com/bakeryhq/bakery/internal/config"
 	"github.com/bakeryhq/bakery/internal/failure"
-	"github.com/bakeryhq/bakery/internal/pipeline"
 	"github.com/bakeryhq/bakery/internal/progress"
+	"github.com/bakeryhq/bakery/packer"
+	"github.com/bakeryhq/bakery/pipeline"
 )
 
 type buildOptions struct {
@@ -65,8 +70,14 @@ that, for local experiments: such images fail bakery verify and promote.`,
 			if o.noAttest {
 				fmt.Fprintln(cmd.ErrOrStderr(), "WARNING: --no-attest: the images built now get NO SBOM, NO provenance and NO signature; bakery verify and promote will reject them")
 			}
+			bs, closeBuilders, err := newBuilders(cmd.Context(), cfg, args, p, o.noAttest)
+			if err != nil {
+				_ = p.Wait()
+				return err
+			}
+			defer closeBuilders()
 			results, buildErr := pipeline.Build(cmd.Context(), cfg, args, pipeline.BuildOptions{
-				Progress: p, NoAttest: o.noAttest, Version: ro.version,
+				Builders: bs, Progress: p, NoAttest: o.noAttest, Version: ro.version,
 			})
 			if err := p.Wait(); err != nil && buildErr == nil {
 				buildErr = err
@@ -81,6 +92,35 @@ that, for local experiments: such images fail bakery verify and promote.`,
 	cmd.Flags().StringVar(&o.metadataFile, "metadata-file", "", "write the build result as JSON to this file")
 	cmd.Flags().BoolVar(&o.noAttest, "no-attest", false, "skip SBOMs, provenance and signatures (local experiments only; verify and promote reject such images)")
 	return cmd
+}
+
+// newBuilders constructs the Builder of each target type that the named
+// targets need: BuildKit for containers (connected now, so that a daemon that
+// is down fails before anything builds), Packer for machine images.
+func newBuilders(ctx context.Context, cfg *config.Config, names []string, p progress.Streamer, noAttest bool) (map[string]builders.Builder, func(), error) {
+	targets, err := pipeline.Select(cfg, names)
+	if err != nil {
+		return nil, nil, err
+	}
+	out := map[string]builders.Builder{}
+	closeAll := func() {}
+	if pipeline.Needs(targets, config.TypeContainer) {
+		bk, err := buildkit.New(ctx, cfg.Builder, cfg.Dir, p)
+		if err != nil {
+			return nil, nil, failure.New(failure.ClassOf(err), pipeline.Subject(targets...), err, "")
+		}
+		out[config.TypeContainer], closeAll = bk, func() { bk.Close() }
+	}
+	if pipeline.Needs(targets, config.TypePacker) {
+		pk, err := packer.New(cfg, p)
+		if err != nil {
+			closeAll()
+			return nil, nil, failure.New(failure.ClassOf(err), pipeline.Subject(targets...), err, "")
+		}
+		pk.NoAttest = noAttest
+		out[config.TypePacker] = pk
+	}
+	return out, closeAll, nil
 }
 
 func (o *buildOptions) validate() error {

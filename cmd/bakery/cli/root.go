@@ -1,6 +1,7 @@
 // Package cli holds bakery's cobra commands. Each command validates its
 // options, constructs the library pieces, calls them and prints the result;
-// the work itself lives in builders, attest, promote and internal/pipeline.
+// the work itself lives in pipeline, packer, promote and the packages below
+// them. One file per noun.
 package cli
 
 import (

@@ -2,25 +2,21 @@
 
 // Package postprocessor is the bakery post-processor: it is where a machine
 // image's digest is born. It turns the artifact of any Packer builder into a
-// machine-image record (builders/machineimage): AMI ids per region for the
+// machine-image record (package machineimage): AMI ids per region for the
 // amazon builders (and bakery-chroot with ami_name), the files by digest for
 // every other builder. It pushes the record to the first environment's
-// repository of bakery.yaml, then records it exactly as `bakery build`
-// records a container image, with the same code (pipeline.Record): SBOM
+// repository of bakery.yaml, then publishes it exactly as `bakery build`
+// publishes a container image, with the same code (pipeline.Publish): SBOM
 // (from the bakery-sbom provisioner), SLSA provenance, cosign signature, build
 // receipt, and only then the environment's tag.
 package postprocessor
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
-	"path/filepath"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -32,11 +28,11 @@ import (
 
 	"github.com/bakeryhq/bakery/attest"
 	"github.com/bakeryhq/bakery/builders"
-	"github.com/bakeryhq/bakery/builders/machineimage"
-	"github.com/bakeryhq/bakery/builders/packer"
-	"github.com/bakeryhq/bakery/builders/packer/sbom"
 	"github.com/bakeryhq/bakery/internal/config"
-	"github.com/bakeryhq/bakery/internal/pipeline"
+	"github.com/bakeryhq/bakery/internal/env"
+	"github.com/bakeryhq/bakery/machineimage"
+	"github.com/bakeryhq/bakery/packer/plugin/sbom"
+	"github.com/bakeryhq/bakery/pipeline"
 )
 
 // ArtifactID is the BuilderId of the artifact the post-processor returns.
@@ -58,6 +54,25 @@ type Config struct {
 	Platform string `mapstructure:"platform"`
 
 	ctx interpolate.Context
+	// run is what `bakery build` passed through the environment, read once
+	// in Configure.
+	run runEnv
+}
+
+// runEnv is the part of internal/env's table the post-processor reads.
+type runEnv struct {
+	result, template, packerVersion, runUUID string
+	started                                  time.Time
+	noAttest                                 bool
+}
+
+func readRunEnv() runEnv {
+	started, _ := time.Parse(time.RFC3339Nano, env.Getenv(env.PackerStarted))
+	return runEnv{
+		result: env.Getenv(env.PackerResult), template: env.Getenv(env.PackerTemplate),
+		packerVersion: env.Getenv(env.PackerVersion), runUUID: env.Getenv(env.PackerRunUUID),
+		started: started.UTC(), noAttest: env.Getenv(env.PackerNoAttest) == "1",
+	}
 }
 
 // PostProcessor is the bakery post-processor.
@@ -77,28 +92,31 @@ func (p *PostProcessor) Configure(raws ...interface{}) error {
 		return err
 	}
 	c := &p.config
-	c.ConfigFile = first(c.ConfigFile, os.Getenv(packer.EnvConfig), "bakery.yaml")
-	c.Target = first(c.Target, os.Getenv(packer.EnvTarget), c.PackerBuildName)
+	c.run = readRunEnv()
+	c.ConfigFile = first(c.ConfigFile, env.Getenv(env.Config), config.DefaultFile)
+	c.Target = first(c.Target, env.Getenv(env.Target), c.PackerBuildName)
 	c.SBOM = first(c.SBOM, sbom.DefaultOutput(c.PackerBuildName))
 	return nil
 }
 
-// PostProcess records the artifact. The builder's artifact is kept.
+// PostProcess publishes the artifact. The builder's artifact is kept.
 func (p *PostProcessor) PostProcess(ctx context.Context, ui packersdk.Ui, a packersdk.Artifact) (packersdk.Artifact, bool, bool, error) {
-	built, err := p.record(ctx, ui, a)
+	built, err := p.publish(ctx, ui, a)
 	if err != nil {
 		return nil, false, false, fmt.Errorf("bakery: target %q: %w", p.config.Target, err)
 	}
-	if path := os.Getenv(packer.EnvResult); path != "" {
+	if path := p.config.run.result; path != "" {
 		if err := appendResult(path, built); err != nil {
 			return nil, false, false, fmt.Errorf("bakery: writing the result for bakery: %w", err)
 		}
 	}
-	ui.Say(fmt.Sprintf("bakery: recorded %s (tag %v)", built.Reference(), built.Tags))
+	ui.Say(fmt.Sprintf("bakery: published %s (tag %v)", built.Reference(), built.Tags))
 	return &Artifact{Ref: built.Reference(), Inner: a}, true, false, nil
 }
 
-func (p *PostProcessor) record(ctx context.Context, ui packersdk.Ui, a packersdk.Artifact) (*pipeline.Built, error) {
+// publish pushes the artifact's machine-image record and publishes it with
+// pipeline.Publish.
+func (p *PostProcessor) publish(ctx context.Context, ui packersdk.Ui, a packersdk.Artifact) (*pipeline.Built, error) {
 	cfg, err := config.Load(config.Options{File: p.config.ConfigFile})
 	if err != nil {
 		return nil, err
@@ -107,11 +125,12 @@ func (p *PostProcessor) record(ctx context.Context, ui packersdk.Ui, a packersdk
 	if err != nil {
 		return nil, err
 	}
-	env := &cfg.Environments[0]
-	repo, err := env.RepositoryFor(t.Name)
+	firstEnv := &cfg.Environments[0]
+	tag, err := firstEnv.Locate(t.Name)
 	if err != nil {
 		return nil, err
 	}
+	repo := tag.Context()
 	doc, err := p.readSBOM()
 	if err != nil {
 		return nil, err
@@ -121,8 +140,8 @@ func (p *PostProcessor) record(ctx context.Context, ui packersdk.Ui, a packersdk
 		return nil, err
 	}
 	// The signing key is loaded before anything is pushed.
-	opts := pipeline.RecordOptions{Version: p.Version}
-	if os.Getenv(packer.EnvNoAttest) != "1" {
+	opts := pipeline.PublishOptions{Version: p.Version}
+	if !p.config.run.noAttest {
 		attestOpts := attest.Options{Version: p.Version, BuilderSBOMs: true} // the SBOM is bakery-sbom's
 		if opts.Attester, opts.Receipts, err = pipeline.NewAttester(ctx, cfg, attestOpts); err != nil {
 			return nil, err
@@ -146,11 +165,11 @@ func (p *PostProcessor) record(ctx context.Context, ui packersdk.Ui, a packersdk
 		SBOM:       doc,
 	}
 	if opts.Attester == nil {
-		ui.Say("bakery: --no-attest: not attesting or signing; tagging " + env.Name)
+		ui.Say("bakery: --no-attest: not attesting or signing; tagging " + firstEnv.Name)
 	} else {
-		ui.Say("bakery: attesting (SBOM, SLSA provenance, signature) and tagging " + env.Name)
+		ui.Say("bakery: attesting (SBOM, SLSA provenance, signature) and tagging " + firstEnv.Name)
 	}
-	built, err := pipeline.Record(ctx, env, ref, res, opts)
+	built, err := pipeline.Publish(ctx, firstEnv, ref, res, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -165,7 +184,7 @@ func (p *PostProcessor) readSBOM() ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("no SBOM at %s (%w); %s", p.config.SBOM, err, hint)
 	}
-	run, got := os.Getenv(sbom.EnvRunUUID), sbom.ReadRecorded(doc).PackerRunUUID
+	run, got := p.config.run.runUUID, sbom.ReadDescriptor(doc).PackerRunUUID
 	if run != "" && got != run {
 		return nil, fmt.Errorf("the SBOM at %s was not made by this packer run (run %q, SBOM from %q); %s", p.config.SBOM, run, got, hint)
 	}
@@ -177,12 +196,12 @@ func (p *PostProcessor) newRecord(target string, a packersdk.Artifact, doc []byt
 	gen := generatedData(a)
 	rec := &machineimage.Record{
 		Target:   target,
-		Platform: first(p.config.Platform, sbom.ReadRecorded(doc).Platform, str(gen["Platform"])),
+		Platform: first(p.config.Platform, sbom.ReadDescriptor(doc).Platform, str(gen["Platform"])),
 		Build: machineimage.Build{
-			Packer: os.Getenv(packer.EnvPacker), Plugin: p.Version,
+			Packer: p.config.run.packerVersion, Plugin: p.Version,
 			BuildName: p.config.PackerBuildName, BuilderType: p.config.PackerBuilderType,
 			BuilderID: a.BuilderId(), ArtifactID: a.Id(),
-			StartedOn: rfc3339(startedOn()), FinishedOn: rfc3339(time.Now()),
+			StartedOn: rfc3339(p.config.run.started), FinishedOn: rfc3339(time.Now()),
 		},
 	}
 	if rec.Platform == "" {
@@ -192,7 +211,7 @@ func (p *PostProcessor) newRecord(target string, a packersdk.Artifact, doc []byt
 		rec.AMIs, rec.Regions = amis, machineimage.SortedRegions(amis)
 	}
 	for _, f := range a.Files() {
-		fd, err := fileOf(f)
+		fd, err := machineimage.FileOf(f)
 		if err != nil {
 			return nil, err
 		}
@@ -224,8 +243,8 @@ func (p *PostProcessor) invocation(t *config.Target, rec *machineimage.Record) *
 	}
 	if t.Template != "" {
 		tmpl := map[string]any{"path": t.Template}
-		if path := os.Getenv(packer.EnvTemplate); path != "" {
-			if fd, err := fileOf(path); err == nil {
+		if path := p.config.run.template; path != "" {
+			if fd, err := machineimage.FileOf(path); err == nil {
 				tmpl["digest"] = map[string]string{"sha256": fd.Digest[len("sha256:"):]}
 			}
 		}
@@ -240,18 +259,11 @@ func (p *PostProcessor) invocation(t *config.Target, rec *machineimage.Record) *
 	if len(t.Except) > 0 {
 		params["except"] = t.Except
 	}
-	inv := &builders.Invocation{StartedOn: startedOn(), FinishedOn: time.Now(), ExternalParameters: params}
+	inv := &builders.Invocation{StartedOn: p.config.run.started, FinishedOn: time.Now(), ExternalParameters: params}
 	if rec.Source != nil {
 		inv.ResolvedDependencies = []builders.Dependency{{URI: rec.Source.URI, Digest: rec.Source.Digest}}
 	}
 	return inv
-}
-
-// startedOn is when `bakery build` started packer, or zero (unknown) when
-// packer runs on its own: post-processors are configured after the build.
-func startedOn() time.Time {
-	t, _ := time.Parse(time.RFC3339Nano, os.Getenv(packer.EnvStarted))
-	return t.UTC()
 }
 
 func rfc3339(t time.Time) string {
@@ -276,20 +288,6 @@ func appendResult(path string, b *pipeline.Built) error {
 		return err
 	}
 	return f.Close()
-}
-
-func fileOf(path string) (machineimage.File, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return machineimage.File{}, fmt.Errorf("artifact file: %w", err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	n, err := io.Copy(h, f)
-	if err != nil {
-		return machineimage.File{}, fmt.Errorf("artifact file %s: %w", path, err)
-	}
-	return machineimage.File{Name: filepath.Base(path), Digest: "sha256:" + hex.EncodeToString(h.Sum(nil)), Size: n}, nil
 }
 
 // generatedData is the builder's generated data (SourceAMI, SourceRootfs...).
@@ -323,7 +321,7 @@ func str(v interface{}) string {
 	return s
 }
 
-// Artifact is the recorded machine image; Id is repository@digest.
+// Artifact is the published machine image; Id is repository@digest.
 type Artifact struct {
 	Ref   string
 	Inner packersdk.Artifact

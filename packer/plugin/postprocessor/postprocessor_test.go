@@ -1,6 +1,8 @@
 package postprocessor
 
 import (
+	"github.com/bakeryhq/bakery/internal/env"
+
 	"os"
 	"path/filepath"
 	"reflect"
@@ -59,12 +61,21 @@ func TestReadSBOMRefusesAnotherRun(t *testing.T) {
 	if err := os.WriteFile(path, []byte(sbomDoc), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p := &PostProcessor{config: Config{SBOM: path}}
-	t.Setenv("PACKER_RUN_UUID", "run-1")
+	// The run comes from the environment packer gives the plugin, read once
+	// in Configure.
+	configure := func(run string) *PostProcessor {
+		t.Setenv(string(env.PackerRunUUID), run)
+		p := &PostProcessor{}
+		if err := p.Configure(map[string]interface{}{"sbom": path}); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	p := configure("run-1")
 	if _, err := p.readSBOM(); err != nil {
 		t.Errorf("same run: %v", err)
 	}
-	t.Setenv("PACKER_RUN_UUID", "run-2")
+	p = configure("run-2")
 	if _, err := p.readSBOM(); err == nil || !strings.Contains(err.Error(), "not made by this packer run") {
 		t.Errorf("other run: %v", err)
 	}

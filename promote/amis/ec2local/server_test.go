@@ -22,7 +22,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/smithy-go"
 
-	"github.com/bakeryhq/bakery/internal/ec2local"
+	"github.com/bakeryhq/bakery/promote/amis/ec2local"
 )
 
 const testKey = "AKIDEC2LOCALTEST"

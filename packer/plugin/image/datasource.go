@@ -12,7 +12,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 
 	"github.com/hashicorp/hcl/v2/hcldec"
 	"github.com/hashicorp/packer-plugin-sdk/hcl2helper"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/bakeryhq/bakery/attest"
 	"github.com/bakeryhq/bakery/internal/config"
+	"github.com/bakeryhq/bakery/internal/env"
 	"github.com/bakeryhq/bakery/promote"
 )
 
@@ -66,8 +66,11 @@ func (d *Datasource) Configure(raws ...interface{}) error {
 	if d.config.Target == "" || d.config.Environment == "" {
 		return errors.New("bakery-image: target and environment are required")
 	}
-	if d.config.ConfigFile == "" && os.Getenv("BAKERY_CONFIG") == "" {
-		d.config.ConfigFile = "bakery.yaml"
+	if d.config.ConfigFile == "" {
+		d.config.ConfigFile = env.Getenv(env.Config)
+	}
+	if d.config.ConfigFile == "" {
+		d.config.ConfigFile = config.DefaultFile
 	}
 	return nil
 }

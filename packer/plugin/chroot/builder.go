@@ -18,11 +18,8 @@ package chroot
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -41,6 +38,8 @@ import (
 	packersdk "github.com/hashicorp/packer-plugin-sdk/packer"
 	"github.com/hashicorp/packer-plugin-sdk/template/config"
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
+
+	"github.com/bakeryhq/bakery/machineimage"
 )
 
 // BuilderID is the id of bakery-chroot's artifacts.
@@ -181,10 +180,11 @@ func (s *stepUnpack) Run(ctx context.Context, state multistep.StateBag) multiste
 	if err != nil {
 		return halt(state, err)
 	}
-	sum, err := fileDigest(c.SourceRootfs)
+	fd, err := machineimage.FileOf(c.SourceRootfs)
 	if err != nil {
 		return halt(state, fmt.Errorf("source_rootfs: %w", err))
 	}
+	sum := strings.TrimPrefix(fd.Digest, "sha256:")
 	ui.Say(fmt.Sprintf("Unpacking %s (sha256:%s) into %s", c.SourceRootfs, sum[:12], abs))
 	if out, err := exec.CommandContext(ctx, "tar", "--numeric-owner", "-xpf", c.SourceRootfs, "-C", abs).CombinedOutput(); err != nil {
 		return halt(state, fmt.Errorf("unpacking %s: %v: %s", c.SourceRootfs, err, strings.TrimSpace(string(out))))
@@ -313,17 +313,4 @@ func halt(state multistep.StateBag, err error) multistep.StepAction {
 	state.Put("error", err)
 	state.Get("ui").(packersdk.Ui).Error(err.Error())
 	return multistep.ActionHalt
-}
-
-func fileDigest(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -141,12 +141,12 @@ func mustTag(t *testing.T, s string) name.Tag {
 // failingAttester fails for target "a" and records what it attested.
 type failingAttester struct{ attested atomic.Int32 }
 
-func (f *failingAttester) Attest(_ context.Context, ref name.Digest, res builders.Result) (*attest.Record, error) {
+func (f *failingAttester) Attest(_ context.Context, ref name.Digest, res builders.Result) (*attest.Attached, error) {
 	if res.Target == "a" {
 		return nil, failure.New(failure.Unavailable, ref.String(), errors.New("registry went away"), "")
 	}
 	f.attested.Add(1)
-	return &attest.Record{KeyID: "k"}, nil
+	return &attest.Attached{KeyID: "k"}, nil
 }
 
 // TestTagMovesOnlyAfterAttest checks that a target whose attestation fails

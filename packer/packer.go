@@ -1,9 +1,11 @@
-// Package packer is the Builder for machine images: it runs the real packer
-// binary on a target's template with bakery's Packer plugin installed. The
-// digest is born inside packer, in the bakery post-processor (package
-// postprocessor), which pushes the machine-image record and records it with
-// the same code as a container image; this Builder reads back what it
-// recorded.
+// Package packer is the Builder for machine images: it installs bakery's
+// Packer plugin, runs the real packer binary on a target's template (validate,
+// then build) and reads back the result. The digest is born inside packer, in
+// the bakery post-processor (packer/plugin/postprocessor), which pushes the
+// machine-image record and publishes it with the same code as a container
+// image (pipeline.Publish). The protocol between the two is the environment
+// variables of internal/env that Build sets, and one JSON line of
+// pipeline.Built per build in the file named by BAKERY_PACKER_RESULT.
 package packer
 
 import (
@@ -25,21 +27,10 @@ import (
 	"github.com/bakeryhq/bakery/attest"
 	"github.com/bakeryhq/bakery/builders"
 	"github.com/bakeryhq/bakery/internal/config"
+	bakeryenv "github.com/bakeryhq/bakery/internal/env"
 	"github.com/bakeryhq/bakery/internal/failure"
 	"github.com/bakeryhq/bakery/internal/progress"
-)
-
-// Environment variables Build sets for packer; the post-processor reads them
-// as its defaults.
-const (
-	EnvConfig   = "BAKERY_CONFIG"
-	EnvTarget   = "BAKERY_TARGET"
-	EnvResult   = "BAKERY_PACKER_RESULT"
-	EnvTemplate = "BAKERY_PACKER_TEMPLATE"
-	EnvPacker   = "BAKERY_PACKER_VERSION"
-	EnvStarted  = "BAKERY_PACKER_STARTED"
-	// EnvNoAttest=1 is `bakery build --no-attest`: record without attesting.
-	EnvNoAttest = "BAKERY_PACKER_NO_ATTEST"
+	"github.com/bakeryhq/bakery/pipeline"
 )
 
 // PluginSource is the plugin's address in required_plugins.
@@ -55,19 +46,22 @@ type Builder struct {
 	version                   string
 	progress                  progress.Streamer
 
-	mu       sync.Mutex
-	recorded map[string]*attest.Record
-	install  sync.Once
-	instErr  error
+	mu        sync.Mutex
+	published map[string]*attest.Attached
+	install   sync.Once
+	instErr   error
 }
 
-var _ builders.Builder = (*Builder)(nil)
+var (
+	_ builders.Builder        = (*Builder)(nil)
+	_ pipeline.SelfPublishing = (*Builder)(nil)
+)
 
 // New finds packer and the plugin. cfg.File is handed to the post-processor,
 // which loads the same configuration inside packer.
 func New(cfg *config.Config, p progress.Streamer) (*Builder, error) {
 	s := cfg.Builder.Packer
-	b := &Builder{configFile: cfg.File, progress: p, recorded: map[string]*attest.Record{}}
+	b := &Builder{configFile: cfg.File, progress: p, published: map[string]*attest.Attached{}}
 	var err error
 	if b.packer, err = lookPath(s.Binary, "packer", "builder.packer.binary",
 		"install packer (make up builds it into .bakery/packer) or set builder.packer.binary"); err != nil {
@@ -172,14 +166,14 @@ func (b *Builder) Build(ctx context.Context, req builders.Request) (builders.Res
 	defer os.Remove(resultFile.Name())
 	configFile, _ := filepath.Abs(b.configFile)
 	env := append(b.env(),
-		EnvConfig+"="+configFile,
-		EnvTarget+"="+t.Name,
-		EnvResult+"="+resultFile.Name(),
-		EnvTemplate+"="+tmpl,
-		EnvPacker+"="+b.version,
+		bakeryenv.Config.Set(configFile),
+		bakeryenv.Target.Set(t.Name),
+		bakeryenv.PackerResult.Set(resultFile.Name()),
+		bakeryenv.PackerTemplate.Set(tmpl),
+		bakeryenv.PackerVersion.Set(b.version),
 	)
 	if b.NoAttest {
-		env = append(env, EnvNoAttest+"=1")
+		env = append(env, bakeryenv.PackerNoAttest.Set("1"))
 	}
 	args := b.args(t, tmpl)
 
@@ -192,7 +186,7 @@ func (b *Builder) Build(ctx context.Context, req builders.Request) (builders.Res
 		return builders.Result{}, failure.New(failure.Config, subj,
 			fmt.Errorf("template %s does not validate: %s", t.Template, packerError(out)), "fix the template; packer validate shows the same")
 	}
-	env = append(env, EnvStarted+"="+time.Now().UTC().Format(time.RFC3339Nano))
+	env = append(env, bakeryenv.PackerStarted.Set(time.Now().UTC().Format(time.RFC3339Nano)))
 	step = progress.LoggedStep(b.progress, t.Name, "packer build "+filepath.Base(tmpl))
 	out, err = b.run(ctx, req.Dir, env, append([]string{"build", "-force", "-color=false"}, args...), step)
 	step.Done(err)
@@ -251,18 +245,18 @@ func (b *Builder) run(ctx context.Context, dir string, env, args []string, w io.
 	return buf.Bytes(), err
 }
 
-// readResult reads what the post-processor recorded: exactly one record.
+// readResult reads what the post-processor published: exactly one machine image.
 func (b *Builder) readResult(subj, path string) (builders.Result, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return builders.Result{}, err
 	}
-	var recs []recorded
+	var recs []pipeline.Built
 	for _, line := range bytes.Split(bytes.TrimSpace(raw), []byte("\n")) {
 		if len(line) == 0 {
 			continue
 		}
-		var r recorded
+		var r pipeline.Built
 		if err := json.Unmarshal(line, &r); err != nil {
 			return builders.Result{}, fmt.Errorf("%s: reading the post-processor's result: %w", subj, err)
 		}
@@ -278,24 +272,18 @@ func (b *Builder) readResult(subj, path string) (builders.Result, error) {
 			"select one build with the target's only/except")
 	}
 	b.mu.Lock()
-	b.recorded[recs[0].Reference()] = recs[0].Attestation
+	b.published[recs[0].Reference()] = recs[0].Attestation
 	b.mu.Unlock()
 	return recs[0].Result, nil
 }
 
-// recorded is one line the post-processor wrote (pipeline.Built).
-type recorded struct {
-	builders.Result
-	Attestation *attest.Record `json:"attestation,omitempty"`
-}
-
-// Recorded returns the attestation the post-processor made for res: the
+// Published returns the attestation the post-processor made for res: the
 // pipeline does not attest, receipt or tag it again.
-func (b *Builder) Recorded(res builders.Result) (*attest.Record, bool) {
+func (b *Builder) Published(res builders.Result) (*attest.Attached, bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	rec, ok := b.recorded[res.Reference()]
-	return rec, ok
+	att, ok := b.published[res.Reference()]
+	return att, ok
 }
 
 // packerError picks packer's own error lines out of its output: each

@@ -40,8 +40,7 @@ func TestCatalog(t *testing.T) {
 	}
 	put("var/lib/dpkg/status", status)
 	put("etc/os-release", "ID=debian\nVERSION_ID=\"12\"\n")
-	t.Setenv(EnvRunUUID, "run-1")
-	s, err := Catalog(context.Background(), dir, "linux/amd64", "test")
+	s, err := Catalog(context.Background(), dir, Descriptor{Platform: "linux/amd64", PackerRunUUID: "run-1"}, "test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,8 +59,8 @@ func TestCatalog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := ReadRecorded(doc); got != (Recorded{Platform: "linux/amd64", PackerRunUUID: "run-1"}) {
-		t.Errorf("recorded %+v", got)
+	if got := ReadDescriptor(doc); got != (Descriptor{Platform: "linux/amd64", PackerRunUUID: "run-1"}) {
+		t.Errorf("descriptor %+v", got)
 	}
 }
 

@@ -30,6 +30,7 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
 
 	"github.com/bakeryhq/bakery/attest"
+	"github.com/bakeryhq/bakery/internal/env"
 
 	// syft's RPM cataloger needs a database/sql driver, as in syft's own CLI.
 	_ "modernc.org/sqlite"
@@ -70,6 +71,8 @@ type Provisioner struct {
 	// licenses is syft's license scanner (a second of CPU to build), started
 	// in Prepare so that it is built while the machine is.
 	licenses *attest.LicenseScanner
+	// runUUID is the packer run, read once in Prepare.
+	runUUID string
 }
 
 // ConfigSpec returns the HCL2 spec of Config.
@@ -89,6 +92,7 @@ func (p *Provisioner) Prepare(raws ...interface{}) error {
 		p.config.ToolVersion = p.Version
 	}
 	p.licenses = attest.NewLicenseScanner()
+	p.runUUID = env.Getenv(env.PackerRunUUID)
 	return nil
 }
 
@@ -121,7 +125,7 @@ func (p *Provisioner) Provision(ctx context.Context, ui packersdk.Ui, comm packe
 		defer cancel()
 		ctx = lctx
 	}
-	s, err := Catalog(ctx, dir, platform, p.config.ToolVersion)
+	s, err := Catalog(ctx, dir, Descriptor{Platform: platform, PackerRunUUID: p.runUUID}, p.config.ToolVersion)
 	if err != nil {
 		return fmt.Errorf("bakery-sbom: %w", err)
 	}
@@ -210,8 +214,9 @@ func untar(r io.Reader, dir string) (int, error) {
 }
 
 // Catalog runs syft over the collected files as the filesystem of a machine
-// image and records the platform in the SBOM's descriptor configuration.
-func Catalog(ctx context.Context, dir, platform, toolVersion string) (*sbom.SBOM, error) {
+// image and writes d (the platform, the packer run) into the SBOM's
+// descriptor configuration.
+func Catalog(ctx context.Context, dir string, d Descriptor, toolVersion string) (*sbom.SBOM, error) {
 	src, err := syft.GetSource(ctx, dir, syft.DefaultGetSourceConfig().WithSources("dir"))
 	if err != nil {
 		return nil, fmt.Errorf("reading the collected files: %w", err)
@@ -221,25 +226,23 @@ func Catalog(ctx context.Context, dir, platform, toolVersion string) (*sbom.SBOM
 	if err != nil {
 		return nil, fmt.Errorf("cataloging: %w", err)
 	}
-	s.Descriptor.Configuration = map[string]any{"platform": platform, "collected": Paths, "packerRunUUID": os.Getenv(EnvRunUUID)}
+	s.Descriptor.Configuration = map[string]any{"platform": d.Platform, "collected": Paths, "packerRunUUID": d.PackerRunUUID}
 	return s, nil
 }
 
-// EnvRunUUID is the variable packer sets to one id per `packer build` run,
-// which every plugin process inherits.
-const EnvRunUUID = "PACKER_RUN_UUID"
-
-// Recorded is what Catalog recorded in a syft JSON SBOM's descriptor.
-type Recorded struct {
+// Descriptor is what Catalog writes into a syft JSON SBOM's descriptor: the
+// machine's platform, and the packer run (PACKER_RUN_UUID, one id per
+// `packer build` that every plugin process inherits) that made it.
+type Descriptor struct {
 	Platform      string `json:"platform"`
 	PackerRunUUID string `json:"packerRunUUID"`
 }
 
-// ReadRecorded returns what Catalog recorded in a syft JSON SBOM.
-func ReadRecorded(syftJSON []byte) Recorded {
+// ReadDescriptor returns what Catalog wrote into a syft JSON SBOM.
+func ReadDescriptor(syftJSON []byte) Descriptor {
 	var doc struct {
 		Descriptor struct {
-			Configuration Recorded `json:"configuration"`
+			Configuration Descriptor `json:"configuration"`
 		} `json:"descriptor"`
 	}
 	_ = json.Unmarshal(syftJSON, &doc)

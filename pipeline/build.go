@@ -1,7 +1,8 @@
-// Package pipeline sequences the path of a digest for the commands: it picks
-// the Builder for each target, builds targets concurrently within the
-// configured bound, and only after a target's digest is safely in the registry
-// points the first environment's tag at it.
+// Package pipeline is the path of a digest between its builder and
+// promotion: for any Builder it is handed, it builds targets concurrently
+// within the configured bound, attests each pushed digest (package attest),
+// signs its build receipt into the first environment (package receipt) and
+// only then points the first environment's tag at it.
 package pipeline
 
 import (
@@ -18,19 +19,21 @@ import (
 
 	"github.com/bakeryhq/bakery/attest"
 	"github.com/bakeryhq/bakery/builders"
-	"github.com/bakeryhq/bakery/builders/buildkit"
-	"github.com/bakeryhq/bakery/builders/packer"
 	"github.com/bakeryhq/bakery/internal/config"
 	"github.com/bakeryhq/bakery/internal/failure"
 	"github.com/bakeryhq/bakery/internal/progress"
 	"github.com/bakeryhq/bakery/internal/registry"
-	"github.com/bakeryhq/bakery/promote"
+	"github.com/bakeryhq/bakery/receipt"
 )
 
 // BuildOptions configures Build.
 type BuildOptions struct {
+	// Builders maps a target type (config.TypeContainer, config.TypePacker)
+	// to the Builder that bakes it; the caller constructs them. A target
+	// whose type has no Builder fails with a config error.
+	Builders map[string]builders.Builder
 	// Progress shows build progress; nil shows none.
-	Progress buildkit.Progress
+	Progress progress.Streamer
 	// NoAttest skips SBOMs, provenance and signatures (local experiments only).
 	NoAttest bool
 	// Attester signs and attests each result; nil loads signing.key.
@@ -39,15 +42,12 @@ type BuildOptions struct {
 	Version string
 	// receipts signs the receipt of the build into the first environment.
 	receipts signature.SignerVerifier
-	// Builders maps a target type to the Builder that bakes it. A missing
-	// container builder is connected to cfg.Builder.Address.
-	Builders map[string]builders.Builder
 }
 
 // Built is a target that was baked, attested (unless disabled) and tagged.
 type Built struct {
 	builders.Result
-	Attestation *attest.Record `json:"attestation,omitempty"`
+	Attestation *attest.Attached `json:"attestation,omitempty"`
 }
 
 // Build bakes the named targets (all when names is empty) and returns one
@@ -59,53 +59,18 @@ func Build(ctx context.Context, cfg *config.Config, names []string, opts BuildOp
 		return nil, err
 	}
 	env := &cfg.Environments[0]
-	reqs := make([]builders.Request, len(targets))
-	registries := map[string]bool{}
-	for i, t := range targets {
-		repo, err := env.RepositoryFor(t.Name)
-		if err != nil {
-			return nil, failure.New(failure.Config, subject(t), err, "fix environments[0].repository")
-		}
-		reqs[i] = builders.Request{Target: t, Dir: cfg.Dir, Repository: repo}
-		// Fail before building anything if a destination registry is down.
-		if reg := repo.Registry; !registries[reg.Name()] {
-			registries[reg.Name()] = true
-			if err := registry.Ping(ctx, reg); err != nil {
-				return nil, failure.New(failure.ClassOf(err), subject(t), err, "")
-			}
-		}
+	reqs, err := requests(ctx, cfg, targets)
+	if err != nil {
+		return nil, err
 	}
-
 	if !opts.NoAttest && opts.Attester == nil {
 		// Loaded for packer targets too, so that a bad key fails before
 		// packer runs; syft's license scanner only if bakery makes SBOMs here.
-		aopts := attest.Options{Version: opts.Version, BuilderSBOMs: !needs(targets, config.TypeContainer)}
+		aopts := attest.Options{Version: opts.Version, BuilderSBOMs: !Needs(targets, config.TypeContainer)}
 		if opts.Attester, opts.receipts, err = NewAttester(ctx, cfg, aopts); err != nil {
 			return nil, err
 		}
 	}
-
-	byType := map[string]builders.Builder{}
-	for typ, b := range opts.Builders {
-		byType[typ] = b
-	}
-	if byType[config.TypeContainer] == nil && needs(targets, config.TypeContainer) {
-		bk, err := buildkit.New(ctx, cfg.Builder, cfg.Dir, opts.Progress)
-		if err != nil {
-			return nil, failure.New(failure.ClassOf(err), subject(targets...), err, "")
-		}
-		defer bk.Close()
-		byType[config.TypeContainer] = bk
-	}
-	if byType[config.TypePacker] == nil && needs(targets, config.TypePacker) {
-		pk, err := packer.New(cfg, opts.Progress)
-		if err != nil {
-			return nil, failure.New(failure.ClassOf(err), subject(targets...), err, "")
-		}
-		pk.NoAttest = opts.NoAttest
-		byType[config.TypePacker] = pk
-	}
-
 	results := make([]*Built, len(reqs))
 	var mu sync.Mutex
 	var errs []error
@@ -113,7 +78,7 @@ func Build(ctx context.Context, cfg *config.Config, names []string, opts BuildOp
 	g.SetLimit(cfg.Builder.MaxParallel)
 	for i, req := range reqs {
 		g.Go(func() error {
-			res, err := buildOne(ctx, byType[req.Target.Type], env, req, opts)
+			res, err := buildOne(ctx, opts.Builders[req.Target.Type], env, req, opts)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -134,49 +99,73 @@ func Build(ctx context.Context, cfg *config.Config, names []string, opts BuildOp
 	return out, errors.Join(errs...)
 }
 
-// buildOne bakes one target, then records it. A Builder that records its
-// results itself (the Packer post-processor runs Record inside packer)
-// implements Recorded and is not recorded twice.
+// requests makes each target's build request into the first environment and
+// fails before anything is built if a destination registry is down.
+func requests(ctx context.Context, cfg *config.Config, targets []*config.Target) ([]builders.Request, error) {
+	env := &cfg.Environments[0]
+	reqs := make([]builders.Request, len(targets))
+	pinged := map[string]bool{}
+	for i, t := range targets {
+		tag, err := env.Locate(t.Name)
+		if err != nil {
+			return nil, err
+		}
+		repo := tag.Context()
+		reqs[i] = builders.Request{Target: t, Dir: cfg.Dir, Repository: repo}
+		if reg := repo.Registry; !pinged[reg.Name()] {
+			pinged[reg.Name()] = true
+			if err := registry.Ping(ctx, reg); err != nil {
+				return nil, failure.New(failure.ClassOf(err), Subject(t), err, "")
+			}
+		}
+	}
+	return reqs, nil
+}
+
+// buildOne bakes one target, then publishes it. A Builder whose results are
+// published by the time Build returns (the Packer post-processor runs
+// Publish inside packer) implements SelfPublishing and is not published twice.
 func buildOne(ctx context.Context, b builders.Builder, env *config.Environment, req builders.Request, opts BuildOptions) (Built, error) {
 	if b == nil {
-		return Built{}, failure.New(failure.Config, subject(req.Target),
+		return Built{}, failure.New(failure.Config, Subject(req.Target),
 			fmt.Errorf("type %s is not built by this version of bakery", req.Target.Type), "")
 	}
 	res, err := b.Build(ctx, req)
 	if err != nil {
 		return Built{}, err
 	}
-	if r, ok := b.(Recorded); ok {
-		if rec, ok := r.Recorded(res); ok {
-			return Built{Result: res, Attestation: rec}, nil
+	if sp, ok := b.(SelfPublishing); ok {
+		if att, ok := sp.Published(res); ok {
+			return Built{Result: res, Attestation: att}, nil
 		}
 	}
-	return Record(ctx, env, req.Repository.Digest(res.Digest.String()), res, RecordOptions{
+	return Publish(ctx, env, req.Repository.Digest(res.Digest.String()), res, PublishOptions{
 		Attester: opts.Attester, Receipts: opts.receipts, Progress: opts.Progress, Version: opts.Version,
 	})
 }
 
-// Recorded is implemented by a Builder whose results were already attested,
-// given a build receipt and tagged (Result.Tags) by the time Build returns.
-type Recorded interface {
-	Recorded(builders.Result) (*attest.Record, bool)
+// SelfPublishing is implemented by a Builder whose results were already
+// attested, given a build receipt and tagged (Result.Tags) by the time Build
+// returns.
+type SelfPublishing interface {
+	Published(builders.Result) (*attest.Attached, bool)
 }
 
-// RecordOptions configures Record.
-type RecordOptions struct {
+// PublishOptions configures Publish.
+type PublishOptions struct {
 	// Attester attests the digest; nil skips attestations and the receipt.
 	Attester attest.Attester
 	// Receipts signs the build receipt; nil skips it.
 	Receipts signature.SignerVerifier
-	Progress buildkit.Progress
+	Progress progress.Streamer
 	Version  string
 }
 
-// Record is the part of the path of a digest between the builder and
+// Publish is the part of the path of a digest between the builder and
 // promotion: it attests a pushed digest, signs its build receipt into env (the
 // first environment) and only then points env's tag at it. A failure tags
 // nothing.
-func Record(ctx context.Context, env *config.Environment, ref name.Digest, res builders.Result, opts RecordOptions) (Built, error) {
+func Publish(ctx context.Context, env *config.Environment, ref name.Digest, res builders.Result, opts PublishOptions) (Built, error) {
 	out := Built{Result: res}
 	subj := "target " + strconv.Quote(res.Target)
 	if opts.Attester != nil {
@@ -184,21 +173,21 @@ func Record(ctx context.Context, env *config.Environment, ref name.Digest, res b
 		var err error
 		out.Attestation, err = opts.Attester.Attest(ctx, ref, res)
 		if err == nil && opts.Receipts != nil {
-			err = promote.RecordBuild(ctx, opts.Receipts, ref, res.Target, env.Name, opts.Version)
+			err = receipt.SignBuild(ctx, opts.Receipts, ref, res.Target, env.Name, opts.Version)
 		}
 		done(err)
 		if err != nil {
 			return Built{}, failure.New(failure.ClassOf(err), subj, err, "")
 		}
 	}
-	tag, err := env.RenderTag(res.Target)
+	tag, err := env.Locate(res.Target)
 	if err != nil {
-		return Built{}, failure.New(failure.Config, subj, err, "fix the environment's tag")
+		return Built{}, err
 	}
-	if err := registry.Tag(ctx, ref, ref.Context().Tag(tag)); err != nil {
+	if err := registry.Tag(ctx, ref, ref.Context().Tag(tag.TagStr())); err != nil {
 		return Built{}, failure.New(failure.ClassOf(err), subj, err, "")
 	}
-	out.Tags = append(out.Tags, tag)
+	out.Tags = append(out.Tags, tag.TagStr())
 	return out, nil
 }
 
@@ -236,8 +225,8 @@ func Select(cfg *config.Config, names []string) ([]*config.Target, error) {
 	return out, nil
 }
 
-// subject names the targets an error is about: target "a" or targets "a", "b".
-func subject(targets ...*config.Target) string {
+// Subject names the targets an error is about: target "a" or targets "a", "b".
+func Subject(targets ...*config.Target) string {
 	quoted := make([]string, len(targets))
 	for i, t := range targets {
 		quoted[i] = strconv.Quote(t.Name)
@@ -248,7 +237,8 @@ func subject(targets ...*config.Target) string {
 	return "targets " + strings.Join(quoted, ", ")
 }
 
-func needs(targets []*config.Target, typ string) bool {
+// Needs reports whether any of targets has type typ.
+func Needs(targets []*config.Target, typ string) bool {
 	for _, t := range targets {
 		if t.Type == typ {
 			return true

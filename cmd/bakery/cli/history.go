@@ -1,0 +1,60 @@
+package cli
+
+import (
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bakeryhq/bakery/promote"
+)
+
+func newHistory(ro *rootOptions) *cobra.Command {
+	var env string
+	cmd := &cobra.Command{
+		Use:     "history TARGET [--env ENV]",
+		Short:   "List the signed receipts of a target, per environment, from the registry",
+		Example: `  bakery history golden-base --env prod -o json`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := ro.validate(); err != nil {
+				return err
+			}
+			g, err := ro.gate(cmd)
+			if err != nil {
+				return err
+			}
+			if _, err := g.cfg.LookupTarget(args[0]); err != nil {
+				return err
+			}
+			if env != "" {
+				if _, _, err := g.cfg.LookupEnvironment(env); err != nil {
+					return err
+				}
+			}
+			entries := []promote.Entry{}
+			for i := range g.cfg.Environments {
+				e := &g.cfg.Environments[i]
+				if env != "" && e.Name != env {
+					continue
+				}
+				h, err := promote.History(cmd.Context(), g.keys, args[0], e)
+				if err != nil {
+					return err
+				}
+				entries = append(entries, h...)
+			}
+			if ro.output == "json" {
+				return writeJSON(cmd.OutOrStdout(), entries)
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "TIME\tENVIRONMENT\tACTION\tDIGEST\tSIGNER\tRESULT")
+			for _, e := range entries {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Time, e.Environment, e.Action, e.Digest, e.KeyID, e.Result)
+			}
+			return tw.Flush()
+		},
+	}
+	cmd.Flags().StringVar(&env, "env", "", "only this environment")
+	return cmd
+}

@@ -1,0 +1,96 @@
+// Package env is the one table of the environment variables bakery reads by
+// name, in the style of cosign's pkg/cosign/env: what each means, and whether
+// its value is sensitive. Most pass between `bakery build` and bakery's
+// Packer plugin (bakery sets them for packer; the plugin's components read
+// them once, in Configure or Prepare). Settings overridden by BAKERY_<KEY>
+// (BAKERY_BUILDER_ADDRESS, ...) are derived from the config keys by package
+// config and are not listed here.
+package env
+
+import (
+	"fmt"
+	"os"
+	"sort"
+)
+
+// Variable is the name of an environment variable.
+type Variable string
+
+// VariableOpts describes a Variable.
+type VariableOpts struct {
+	// Description says what the variable holds.
+	Description string
+	// Sensitive values are never printed or recorded.
+	Sensitive bool
+	// External variables belong to another tool (cosign, packer); bakery
+	// reads them but does not set them.
+	External bool
+}
+
+// The variables bakery reads.
+const (
+	Config          Variable = "BAKERY_CONFIG"
+	SigningPassword Variable = "BAKERY_SIGNING_PASSWORD"
+	CosignPassword  Variable = "COSIGN_PASSWORD"
+	// VerificationKeys is also a derived setting; it is listed because it
+	// is read on its own when there is no config file.
+	VerificationKeys Variable = "BAKERY_VERIFICATION_KEYS"
+	Target           Variable = "BAKERY_TARGET"
+	PackerResult     Variable = "BAKERY_PACKER_RESULT"
+	PackerTemplate   Variable = "BAKERY_PACKER_TEMPLATE"
+	PackerVersion    Variable = "BAKERY_PACKER_VERSION"
+	PackerStarted    Variable = "BAKERY_PACKER_STARTED"
+	PackerNoAttest   Variable = "BAKERY_PACKER_NO_ATTEST"
+	PackerRunUUID    Variable = "PACKER_RUN_UUID"
+)
+
+var variables = map[Variable]VariableOpts{
+	Config:           {Description: "the bakery.yaml to load when --config is not given (default ./bakery.yaml); set by bakery build for the Packer plugin"},
+	SigningPassword:  {Description: "password of the signing key file", Sensitive: true},
+	CosignPassword:   {Description: "cosign's key password, used when BAKERY_SIGNING_PASSWORD is unset", Sensitive: true, External: true},
+	VerificationKeys: {Description: "comma-separated trusted public keys or KMS URIs, for verifying without a config file"},
+	Target:           {Description: "the bakery.yaml target packer builds; the post-processor's default target"},
+	PackerResult:     {Description: "file the post-processor appends its JSON result line to, for bakery build to read"},
+	PackerTemplate:   {Description: "absolute path of the template, whose digest goes into the provenance"},
+	PackerVersion:    {Description: "version of the packer binary bakery runs, recorded in the machine-image record"},
+	PackerStarted:    {Description: "RFC 3339 time bakery started packer build, recorded in the provenance"},
+	PackerNoAttest:   {Description: "1 when bakery build --no-attest: the post-processor pushes and tags without attesting"},
+	PackerRunUUID:    {Description: "packer's id of one packer build run; binds the SBOM to the build", External: true},
+}
+
+// Getenv returns the value of v. It panics on a variable missing from the
+// table: every variable bakery reads must be described there.
+func Getenv(v Variable) string {
+	s, _ := LookupEnv(v)
+	return s
+}
+
+// LookupEnv is Getenv that also says whether v is set.
+func LookupEnv(v Variable) (string, bool) {
+	if _, ok := variables[v]; !ok {
+		panic(fmt.Sprintf("env: %s is not in the table of variables", v))
+	}
+	return os.LookupEnv(string(v))
+}
+
+// Set returns "NAME=value", for a child process's environment.
+func (v Variable) Set(value string) string { return string(v) + "=" + value }
+
+// String returns the variable's name.
+func (v Variable) String() string { return string(v) }
+
+// Described is a Variable with its description, for documentation.
+type Described struct {
+	Name Variable
+	VariableOpts
+}
+
+// All lists the table in name order.
+func All() []Described {
+	out := make([]Described, 0, len(variables))
+	for v, o := range variables {
+		out = append(out, Described{Name: v, VariableOpts: o})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}

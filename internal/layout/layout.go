@@ -1,0 +1,34 @@
+// Package layout states bakery's one layout rule, and its test enforces it:
+// every package imports only packages of its own floor or below, never one
+// above. Read Floors from the bottom up to follow the path of a digest:
+// config and the registry, the machine-image record, the builders, the
+// policies, attestations, receipts, promotion, the pipeline that builds and
+// publishes, the Packer driver and plugin, and the commands on top.
+package layout
+
+// Floors lists bakery's packages (paths relative to the module; "x/..." is x
+// and everything under it), top floor first. A package may import packages of
+// its own floor and of the floors after it. A package that is on no floor
+// fails the test until it is given one; hack/ and e2e/ sit outside the house.
+var Floors = [][]string{
+	{"cmd/bakery", "cmd/packer-plugin-bakery"},
+	{"cmd/bakery/cli"},
+	{"packer/plugin/postprocessor", "packer/plugin/image"},
+	{"packer/plugin/chroot", "packer/plugin/sbom"},
+	{"packer"},
+	{"pipeline"},
+	{"promote"},
+	{"promote/amis"},
+	{"receipt"},
+	{"attest", "attest/attesttest"},
+	{"policies"},
+	{"builders/buildkit"},
+	{"builders"},
+	{"machineimage"},
+	{"internal/config", "internal/registry", "internal/progress"},
+	{"internal/failure", "internal/env", "internal/layout"},
+}
+
+// TestOnly are packages that only tests, e2e/ and hack/ may import: stand-ins
+// for real services and test helpers.
+var TestOnly = []string{"promote/amis/ec2local", "attest/attesttest", "internal/testenv"}

@@ -1,0 +1,190 @@
+// Package receipt makes, reads and selects bakery's receipts. A receipt is a
+// signed in-toto statement whose predicate is an SLSA verification summary
+// (VSA) with bakery's own fields: it records one step of a digest's path (its
+// build into the first environment, a promotion, a rollback) and is attached
+// to the digest in the registry like any other attestation, so that history
+// and status read the registry alone.
+package receipt
+
+import (
+	"context"
+	"encoding/json"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/sigstore/sigstore/pkg/signature"
+
+	"github.com/bakeryhq/bakery/attest"
+	"github.com/bakeryhq/bakery/policies"
+)
+
+// PredicateVSA is the SLSA verification summary predicate of a receipt.
+const PredicateVSA = "https://slsa.dev/verification_summary/v1"
+
+// Actions a receipt records.
+const (
+	ActionBuild    = "build"
+	ActionPromote  = "promote"
+	ActionRollback = "rollback"
+)
+
+// Passed is the verification result of every receipt bakery signs.
+const Passed = "PASSED"
+
+// VSA is the receipt's predicate: SLSA verification_summary v1, with
+// bakery's own fields under "bakery".
+type VSA struct {
+	Verifier           Verifier      `json:"verifier"`
+	TimeVerified       time.Time     `json:"timeVerified"`
+	ResourceURI        string        `json:"resourceUri"`
+	Policy             ResourceRef   `json:"policy"`
+	InputAttestations  []ResourceRef `json:"inputAttestations"`
+	VerificationResult string        `json:"verificationResult"`
+	VerifiedLevels     []string      `json:"verifiedLevels"`
+	SLSAVersion        string        `json:"slsaVersion"`
+	Bakery             Metadata      `json:"bakery"`
+}
+
+// Verifier identifies bakery as the verifier.
+type Verifier struct {
+	ID      string            `json:"id"`
+	Version map[string]string `json:"version,omitempty"`
+}
+
+// ResourceRef is a URI with digests (SLSA ResourceDescriptor subset).
+type ResourceRef struct {
+	URI    string            `json:"uri"`
+	Digest map[string]string `json:"digest,omitempty"`
+}
+
+// Metadata says which step of the promotion path a receipt records.
+type Metadata struct {
+	Action      string   `json:"action"`
+	Target      string   `json:"target"`
+	Environment string   `json:"environment"`
+	From        string   `json:"from,omitempty"`
+	Policies    []string `json:"policies,omitempty"`
+	// AMIs are the environment's own AMI ids per region, for a machine
+	// image promoted into an environment with aws settings.
+	AMIs map[string]string `json:"amis,omitempty"`
+}
+
+// Statement makes the in-toto statement of a receipt for dst. policyDigest
+// names the policies that allowed the step; inputs are the verified
+// attestations the step relied on (receipts among them are left out).
+func Statement(dst name.Digest, meta Metadata, policyDigest, version string, inputs []attest.AttestationInfo) (attest.Statement, error) {
+	vsa := VSA{
+		Verifier:           Verifier{ID: "https://github.com/bakeryhq/bakery", Version: map[string]string{"bakery": version}},
+		TimeVerified:       time.Now().UTC(),
+		ResourceURI:        dst.String(),
+		Policy:             ResourceRef{URI: "bakery:policies/" + meta.Environment, Digest: digestMap(policyDigest)},
+		VerificationResult: Passed,
+		VerifiedLevels:     []string{"SLSA_BUILD_LEVEL_1"},
+		SLSAVersion:        "1.0",
+		Bakery:             meta,
+	}
+	for _, a := range inputs {
+		if a.PredicateType == PredicateVSA {
+			continue
+		}
+		vsa.InputAttestations = append(vsa.InputAttestations, ResourceRef{
+			URI: dst.Context().String() + "@" + a.Layer.String(), Digest: map[string]string{a.Layer.Algorithm: a.Layer.Hex},
+		})
+	}
+	body, err := json.Marshal(vsa)
+	if err != nil {
+		return attest.Statement{}, err
+	}
+	return attest.Statement{PredicateType: PredicateVSA, Subjects: []attest.Subject{attest.SubjectOf(dst)}, Predicate: body}, nil
+}
+
+// Sign makes the receipt of one step for dst, signs it with signer and
+// attaches it to dst.
+func Sign(ctx context.Context, signer signature.SignerVerifier, dst name.Digest, meta Metadata, policyDigest, version string, inputs []attest.AttestationInfo) error {
+	st, err := Statement(dst, meta, policyDigest, version, inputs)
+	if err != nil {
+		return err
+	}
+	return attest.Attach(ctx, signer, dst, []attest.Statement{st})
+}
+
+// SignBuild signs the receipt of a build into env, the first environment.
+func SignBuild(ctx context.Context, signer signature.SignerVerifier, ref name.Digest, target, env, version string) error {
+	return Sign(ctx, signer, ref, Metadata{Action: ActionBuild, Target: target, Environment: env}, "", version, nil)
+}
+
+func digestMap(d string) map[string]string {
+	if alg, hex, ok := strings.Cut(d, ":"); ok {
+		return map[string]string{alg: hex}
+	}
+	return nil
+}
+
+// Read returns the verified receipts among a verification report's
+// attestations, oldest first.
+func Read(rep *attest.Report) []policies.Receipt {
+	var out []policies.Receipt
+	for _, v := range vsas(rep) {
+		out = append(out, policies.Receipt{
+			Environment: v.Bakery.Environment, Digest: rep.Digest.String(),
+			Time: v.TimeVerified.UTC().Format(time.RFC3339Nano), KeyID: v.keyID,
+			Result: v.VerificationResult, Action: v.Bakery.Action,
+		})
+	}
+	Sort(out)
+	return out
+}
+
+// Has reports whether rep holds a verified PASSED receipt for env.
+func Has(rep *attest.Report, env string) bool {
+	for _, r := range Read(rep) {
+		if r.Environment == env && r.Result == Passed {
+			return true
+		}
+	}
+	return false
+}
+
+// AMIs returns the AMI ids the newest verified receipt for env records.
+func AMIs(rep *attest.Report, env string) map[string]string {
+	var amis map[string]string
+	var newest time.Time
+	for _, v := range vsas(rep) {
+		if v.Bakery.Environment != env || len(v.Bakery.AMIs) == 0 {
+			continue
+		}
+		if v.TimeVerified.After(newest) {
+			newest, amis = v.TimeVerified, v.Bakery.AMIs
+		}
+	}
+	return amis
+}
+
+// Sort orders receipts oldest first.
+func Sort(r []policies.Receipt) {
+	sort.SliceStable(r, func(i, j int) bool { return r[i].Time < r[j].Time })
+}
+
+type signedVSA struct {
+	VSA
+	keyID string
+}
+
+// vsas decodes the verified receipt predicates of rep; one that does not
+// decode is not a receipt.
+func vsas(rep *attest.Report) []signedVSA {
+	var out []signedVSA
+	for _, a := range rep.Attestations {
+		if a.PredicateType != PredicateVSA {
+			continue
+		}
+		var v VSA
+		if json.Unmarshal(a.Predicate, &v) != nil {
+			continue
+		}
+		out = append(out, signedVSA{VSA: v, keyID: a.KeyID})
+	}
+	return out
+}
