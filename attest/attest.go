@@ -178,7 +178,7 @@ func Sign(ctx context.Context, signer signature.SignerVerifier, ref name.Digest,
 		return err
 	}
 	opts := ociOptions(ctx)
-	var se oci.SignedEntity = ociremote.SignedUnknown(ref, opts...)
+	se := ociremote.SignedUnknown(ref, opts...)
 	if se, err = mutate.AttachSignatureToEntity(se, sig, mutate.WithDupeDetector(cremote.NewDupeDetector(signer))); err != nil {
 		return failure.New(classify(err), ref.String(), err, "")
 	}

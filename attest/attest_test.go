@@ -7,14 +7,18 @@ import (
 	"net"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	ggcrtypes "github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/sigstore/cosign/v2/pkg/types"
 	"github.com/sigstore/sigstore/pkg/signature"
 
@@ -132,39 +136,33 @@ func TestVerifyRejectsTampering(t *testing.T) {
 			f.attest(t, f.other, ref)
 			return ref
 		}, "no signature by a trusted key"},
-		{"attestation about another digest", func(t *testing.T) name.Digest {
-			ref := f.push(t, "t/subject")
+		{"the only SPDX is about another digest", func(t *testing.T) name.Digest {
+			ref := f.push(t, "t/onlyelsewhere")
 			f.attest(t, f.signer, ref)
+			f.drop(t, ref, attest.PredicateSPDX, "")
 			elsewhere := f.push(t, "t/elsewhere")
 			if err := attesttest.AttachStatement(f.ctx, f.signer, ref, attesttest.SPDX(elsewhere), attest.PredicateSPDX, types.IntotoPayloadType); err != nil {
 				t.Fatal(err)
 			}
 			return ref
-		}, "/t/elsewhere@sha256:"},
-		{"claimed predicate type differs from the statement", func(t *testing.T) name.Digest {
-			ref := f.push(t, "t/claim")
+		}, "no verified spdxjson attestation"},
+		{"the only SPDX is signed by an untrusted key", func(t *testing.T) name.Digest {
+			ref := f.push(t, "t/onlyuntrusted")
 			f.attest(t, f.signer, ref)
-			if err := attesttest.AttachStatement(f.ctx, f.signer, ref, attesttest.SPDX(ref), attest.PredicateSLSAv1, types.IntotoPayloadType); err != nil {
-				t.Fatal(err)
-			}
-			return ref
-		}, `claims predicate type "https://slsa.dev/provenance/v1" but its statement is "https://spdx.dev/Document"`},
-		{"envelope payload type is not in-toto", func(t *testing.T) name.Digest {
-			ref := f.push(t, "t/payloadtype")
-			f.attest(t, f.signer, ref)
-			if err := attesttest.AttachStatement(f.ctx, f.signer, ref, attesttest.SPDX(ref), attest.PredicateSPDX, "text/plain"); err != nil {
-				t.Fatal(err)
-			}
-			return ref
-		}, `payload type "text/plain" is not "application/vnd.in-toto+json"`},
-		{"attestation signed by an untrusted key", func(t *testing.T) name.Digest {
-			ref := f.push(t, "t/untrustedatt")
-			f.attest(t, f.signer, ref)
+			f.drop(t, ref, attest.PredicateSPDX, "")
 			if err := attesttest.AttachStatement(f.ctx, f.other, ref, attesttest.SPDX(ref), attest.PredicateSPDX, types.IntotoPayloadType); err != nil {
 				t.Fatal(err)
 			}
 			return ref
-		}, "(spdxjson) is not signed by a trusted key"},
+		}, "no verified spdxjson attestation"},
+		{"one platform's SBOM removed from an index", func(t *testing.T) name.Digest {
+			ref, arm := f.pushIndex(t, "t/index")
+			f.attest(t, f.signer, ref)
+			if n := f.drop(t, ref, attest.PredicateCycloneDX, arm.DigestStr()); n != 1 {
+				t.Fatalf("dropped %d layers, want arm64's CycloneDX", n)
+			}
+			return ref
+		}, "no verified cyclonedx attestation for platform linux/arm64 (" + "sha256:"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ref := tc.setup(t)
@@ -178,6 +176,92 @@ func TestVerifyRejectsTampering(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestVerifyIgnoresJunkAttestations: an attestation that does not verify,
+// pushed by anyone next to a complete set, counts for nothing, is listed with
+// its reason, and does not block the image (as with stock cosign).
+func TestVerifyIgnoresJunkAttestations(t *testing.T) {
+	f := newFixture(t)
+	for _, tc := range []struct {
+		name   string
+		forge  func(t *testing.T, ref name.Digest) error
+		reason string
+	}{
+		{"attestation about another digest", func(t *testing.T, ref name.Digest) error {
+			return attesttest.AttachStatement(f.ctx, f.signer, ref, attesttest.SPDX(f.push(t, "t/elsewhere")), attest.PredicateSPDX, types.IntotoPayloadType)
+		}, "/t/elsewhere@sha256:"},
+		{"claimed predicate type differs from the statement", func(t *testing.T, ref name.Digest) error {
+			return attesttest.AttachStatement(f.ctx, f.signer, ref, attesttest.SPDX(ref), attest.PredicateSLSAv1, types.IntotoPayloadType)
+		}, `claims predicate type "https://slsa.dev/provenance/v1" but its statement is "https://spdx.dev/Document"`},
+		{"envelope payload type is not in-toto", func(t *testing.T, ref name.Digest) error {
+			return attesttest.AttachStatement(f.ctx, f.signer, ref, attesttest.SPDX(ref), attest.PredicateSPDX, "text/plain")
+		}, `payload type "text/plain" is not "application/vnd.in-toto+json"`},
+		{"attestation signed by an untrusted key", func(t *testing.T, ref name.Digest) error {
+			return attesttest.AttachStatement(f.ctx, f.other, ref, attesttest.SPDX(ref), attest.PredicateSPDX, types.IntotoPayloadType)
+		}, "not signed by a trusted key"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ref := f.push(t, "t/junk")
+			f.attest(t, f.signer, ref)
+			if err := tc.forge(t, ref); err != nil {
+				t.Fatal(err)
+			}
+			rep, err := f.verify(ref)
+			if err != nil {
+				t.Fatalf("verify: %v; junk must not block a complete image", err)
+			}
+			if !rep.Verified || len(rep.Attestations) != 3 {
+				t.Errorf("report %+v: want verified with the 3 real attestations only", rep)
+			}
+			if len(rep.Ignored) != 1 || !strings.Contains(rep.Ignored[0].Reason, tc.reason) {
+				t.Errorf("ignored %+v, want one with reason %q", rep.Ignored, tc.reason)
+			}
+		})
+	}
+}
+
+// drop removes ref's attestations of type pt (about digest, when not empty).
+func (f *fixture) drop(t *testing.T, ref name.Digest, pt, digest string) int {
+	t.Helper()
+	n, err := attesttest.DropAttestations(f.ctx, ref, func(got string, subjects []string) bool {
+		return got == pt && (digest == "" || slices.ContainsFunc(subjects, func(s string) bool { return strings.HasSuffix(s, "@"+digest) }))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// pushIndex writes a linux/amd64 + linux/arm64 index and returns it and its
+// arm64 image.
+func (f *fixture) pushIndex(t *testing.T, repo string) (name.Digest, name.Digest) {
+	t.Helper()
+	var adds []mutate.IndexAddendum
+	var arm v1.Hash
+	for _, arch := range []string{"amd64", "arm64"} {
+		img, err := random.Image(1024, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cf, _ := img.ConfigFile()
+		cf = cf.DeepCopy()
+		cf.OS, cf.Architecture = "linux", arch
+		if img, err = mutate.ConfigFile(img, cf); err != nil {
+			t.Fatal(err)
+		}
+		if arch == "arm64" {
+			arm, _ = img.Digest()
+		}
+		adds = append(adds, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: arch}}})
+	}
+	idx := mutate.AppendManifests(mutate.IndexMediaType(empty.Index, ggcrtypes.OCIImageIndex), adds...)
+	d, _ := idx.Digest()
+	ref, _ := name.NewDigest(f.host + "/" + repo + "@" + d.String())
+	if err := remote.WriteIndex(ref, idx); err != nil {
+		t.Fatal(err)
+	}
+	return ref, ref.Context().Digest(arm.String())
 }
 
 func TestVerifyUnreachableRegistryIsNotAFailedVerification(t *testing.T) {

@@ -20,16 +20,19 @@ type Statement struct {
 	Platform string
 }
 
+// Subject is an in-toto statement subject: a name and its digests.
 type Subject struct {
 	Name   string            `json:"name"`
 	Digest map[string]string `json:"digest"`
 }
 
+// SubjectOf is the subject naming ref: its repository and sha256 digest.
 func SubjectOf(ref name.Digest) Subject {
 	h := digestOf(ref)
 	return Subject{Name: ref.Context().Name(), Digest: map[string]string{h.Algorithm: h.Hex}}
 }
 
+// Marshal encodes the statement as in-toto v1 JSON.
 func (s Statement) Marshal() ([]byte, error) {
 	return json.Marshal(struct {
 		Type          string          `json:"_type"`

@@ -63,6 +63,16 @@ type Report struct {
 	Signatures   []SignatureInfo   `json:"signatures"`
 	Attestations []AttestationInfo `json:"attestations"`
 	Problems     []string          `json:"problems,omitempty"`
+	// Ignored are attestations that did not verify; they count for nothing.
+	Ignored []IgnoredAttestation `json:"ignored,omitempty"`
+}
+
+// IgnoredAttestation is an attestation attached to a digest that did not
+// verify, and why.
+type IgnoredAttestation struct {
+	Layer         v1.Hash `json:"layer"`
+	PredicateType string  `json:"predicateType,omitempty"`
+	Reason        string  `json:"reason"`
 }
 
 // SignatureInfo is a signature on the digest that a trusted key verified.
@@ -96,41 +106,73 @@ func Resolve(ctx context.Context, ref string, opts ...name.Option) (name.Digest,
 // Verify checks, for the digest ref:
 //   - at least one signature of ref by a trusted key, whose signed payload
 //     names exactly this digest;
-//   - every attestation attached to ref is signed by a trusted key, has ref
-//     among its subjects, is an in-toto statement in a DSSE envelope, and
-//     carries the predicate type its layer claims;
-//   - each of the required predicate types is present.
+//   - each attestation attached to ref counts only if it is signed by a
+//     trusted key, has ref among its subjects, is an in-toto statement in a
+//     DSSE envelope, and carries the predicate type its layer claims; any
+//     other is listed in Report.Ignored with the reason and counts for
+//     nothing, as with cosign, so that junk anyone can push does not block;
+//   - each required predicate type has such an attestation, and each required
+//     SBOM type (SPDX, CycloneDX) has one about every platform image of an
+//     index, so that removing one platform's SBOM fails closed.
 //
 // A failed check returns the Report and a failure.Verify error naming every
 // problem; a registry that cannot be reached is failure.Unavailable.
 func Verify(ctx context.Context, ref name.Digest, keys []TrustedKey, required []string) (*Report, error) {
-	rep := &Report{Reference: ref.String(), Digest: digestOf(ref)}
-	co := func(k TrustedKey, claim func(oci.Signature, v1.Hash, map[string]interface{}) error) *cosign.CheckOpts {
-		return &cosign.CheckOpts{
-			SigVerifier:        k.Verifier,
-			IgnoreTlog:         true,
-			IgnoreSCT:          true,
-			ClaimVerifier:      claim,
-			RegistryClientOpts: ociOptions(ctx),
-		}
+	got, err := collect(ctx, ref, keys)
+	if err != nil {
+		return nil, err
 	}
-	// Signatures, every attestation layer, and the attestations each key
-	// verifies are fetched and checked concurrently.
-	var (
-		mu       sync.Mutex
-		all      []oci.Signature
-		verified = map[v1.Hash]string{} // layer digest -> key id
-	)
+	rep := &Report{Reference: ref.String(), Digest: digestOf(ref), Signatures: got.signatures}
+	if len(rep.Signatures) == 0 {
+		rep.Problems = append(rep.Problems, "no signature by a trusted key for this digest")
+	}
+	if rep.Attestations, rep.Ignored, err = sortAttestations(ref, got); err != nil {
+		return nil, err
+	}
+	rep.Problems = append(rep.Problems, missing(required, rep.Attestations, got.platforms)...)
+	rep.Verified = len(rep.Problems) == 0
+	if !rep.Verified {
+		return rep, failure.New(failure.Verify, ref.String(), errors.New("verification failed: "+strings.Join(rep.Problems, "; ")), "do not deploy this image")
+	}
+	return rep, nil
+}
+
+// collected is what Verify fetched about a digest.
+type collected struct {
+	signatures []SignatureInfo
+	// layers are every attestation attached, verified or not.
+	layers []oci.Signature
+	// verified maps the layer digest of each attestation a trusted key
+	// verified to that key's id.
+	verified map[v1.Hash]string
+	// platforms are the images an SBOM must cover: every platform image of
+	// an index (none for a single image, which every attestation is about).
+	platforms []platformImage
+}
+
+type platformImage struct {
+	platform string
+	digest   string
+}
+
+// collect fetches the signatures and attestations of ref and checks them with
+// each key, all concurrently.
+func collect(ctx context.Context, ref name.Digest, keys []TrustedKey) (*collected, error) {
+	got := &collected{verified: map[v1.Hash]string{}}
+	var mu sync.Mutex
 	// Plain ctx, not an errgroup context: layers fetch their payloads lazily,
 	// after Wait.
 	g := new(errgroup.Group)
 	// check runs one of cosign's verifications with one key and hands what
-	// verified to record, under mu. A failed check is simply nothing
-	// verified; an unreachable registry is an error.
+	// verified to keep, under mu. A failed check is simply nothing verified;
+	// an unreachable registry is an error.
 	type cosignVerify func(context.Context, name.Reference, *cosign.CheckOpts) ([]oci.Signature, bool, error)
-	check := func(k TrustedKey, verify cosignVerify, claim func(oci.Signature, v1.Hash, map[string]interface{}) error, record func([]oci.Signature)) {
+	check := func(k TrustedKey, verify cosignVerify, claim func(oci.Signature, v1.Hash, map[string]interface{}) error, keep func([]oci.Signature)) {
 		g.Go(func() error {
-			got, _, err := verify(ctx, ref, co(k, claim))
+			sigs, _, err := verify(ctx, ref, &cosign.CheckOpts{
+				SigVerifier: k.Verifier, IgnoreTlog: true, IgnoreSCT: true,
+				ClaimVerifier: claim, RegistryClientOpts: ociOptions(ctx),
+			})
 			if err != nil {
 				if registry.IsUnavailable(err) {
 					return failure.New(failure.Unavailable, ref.String(), err, "retry when the registry is reachable")
@@ -139,98 +181,152 @@ func Verify(ctx context.Context, ref name.Digest, keys []TrustedKey, required []
 			}
 			mu.Lock()
 			defer mu.Unlock()
-			record(got)
+			keep(sigs)
 			return nil
 		})
 	}
 	for _, k := range keys {
 		check(k, cosign.VerifyImageSignatures, cosign.SimpleClaimVerifier, func(sigs []oci.Signature) {
 			for _, sig := range sigs {
-				rep.Signatures = append(rep.Signatures, SignatureInfo{KeyID: k.ID, SignedAt: signedAt(sig)})
+				got.signatures = append(got.signatures, SignatureInfo{KeyID: k.ID, SignedAt: signedAt(sig)})
 			}
 		})
 		check(k, cosign.VerifyImageAttestations, cosign.IntotoSubjectClaimVerifier, func(atts []oci.Signature) {
 			for _, a := range atts {
 				if d, err := a.Digest(); err == nil {
-					verified[d] = k.ID
+					got.verified[d] = k.ID
 				}
 			}
 		})
 	}
 	g.Go(func() error {
-		layers, err := attestationLayers(ctx, ref)
-		all = layers
+		var err error
+		got.layers, got.platforms, err = attestationLayers(ctx, ref)
 		return err
 	})
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	sort.Slice(rep.Signatures, func(i, j int) bool { return rep.Signatures[i].KeyID < rep.Signatures[j].KeyID })
-	if len(rep.Signatures) == 0 {
-		rep.Problems = append(rep.Problems, "no signature by a trusted key for this digest")
-	}
+	sort.Slice(got.signatures, func(i, j int) bool { return got.signatures[i].KeyID < got.signatures[j].KeyID })
+	return got, nil
+}
 
-	found := map[string]bool{}
-	// Statements are large (an SBOM is megabytes of JSON): check them concurrently.
-	infos := make([]AttestationInfo, len(all))
-	serrs := make([]error, len(all))
-	cg := new(errgroup.Group)
-	cg.SetLimit(runtime.NumCPU())
-	for i, layer := range all {
-		cg.Go(func() error {
-			infos[i], serrs[i] = checkStatement(layer)
+// sortAttestations decodes every attestation layer (concurrently: an SBOM is
+// megabytes of JSON) and sorts it into the ones that count and the ones that
+// are ignored, with the reason.
+func sortAttestations(ref name.Digest, got *collected) ([]AttestationInfo, []IgnoredAttestation, error) {
+	infos := make([]AttestationInfo, len(got.layers))
+	errs := make([]error, len(got.layers))
+	g := new(errgroup.Group)
+	g.SetLimit(runtime.NumCPU())
+	for i, layer := range got.layers {
+		g.Go(func() error {
+			infos[i], errs[i] = checkStatement(layer)
 			return nil
 		})
 	}
-	_ = cg.Wait()
-	for i, layer := range all {
+	_ = g.Wait()
+	var ok []AttestationInfo
+	var ignored []IgnoredAttestation
+	for i, layer := range got.layers {
 		d, err := layer.Digest()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		info, serr := infos[i], serrs[i]
-		keyID, ok := verified[d]
+		info := infos[i]
+		keyID, signed := got.verified[d]
+		reason := ""
 		switch {
-		case serr != nil:
-			rep.Problems = append(rep.Problems, fmt.Sprintf("attestation %s: %v", short(d), serr))
+		case errs[i] != nil:
+			reason = errs[i].Error()
 		case !aboutDigest(info.Subjects, ref.DigestStr()):
-			rep.Problems = append(rep.Problems, fmt.Sprintf("attestation %s is about %s, not this digest", short(d), strings.Join(info.Subjects, ", ")))
-		case !ok:
-			rep.Problems = append(rep.Problems, fmt.Sprintf("attestation %s (%s) is not signed by a trusted key", short(d), PredicateName(info.PredicateType)))
-		default:
-			info.KeyID, info.Layer = keyID, d
-			rep.Attestations = append(rep.Attestations, info)
-			found[info.PredicateType] = true
+			reason = "it is about " + strings.Join(info.Subjects, ", ") + ", not this digest"
+		case !signed:
+			reason = "it is not signed by a trusted key"
 		}
-	}
-	for _, pt := range required {
-		if !found[pt] {
-			rep.Problems = append(rep.Problems, "no verified "+PredicateName(pt)+" attestation")
+		if reason != "" {
+			ignored = append(ignored, IgnoredAttestation{Layer: d, PredicateType: info.PredicateType, Reason: reason})
+			continue
 		}
+		info.KeyID, info.Layer = keyID, d
+		ok = append(ok, info)
 	}
-	sort.Slice(rep.Attestations, func(i, j int) bool { return rep.Attestations[i].PredicateType < rep.Attestations[j].PredicateType })
-	rep.Verified = len(rep.Problems) == 0
-	if !rep.Verified {
-		return rep, failure.New(failure.Verify, ref.String(), errors.New("verification failed: "+strings.Join(rep.Problems, "; ")), "do not deploy this image")
-	}
-	return rep, nil
+	sort.SliceStable(ok, func(i, j int) bool { return ok[i].PredicateType < ok[j].PredicateType })
+	return ok, ignored, nil
 }
 
-// attestationLayers returns every attestation attached to ref, verified or not.
-func attestationLayers(ctx context.Context, ref name.Digest) ([]oci.Signature, error) {
+// missing lists the required predicates without a verified attestation; an
+// SBOM type must cover every platform image.
+func missing(required []string, atts []AttestationInfo, platforms []platformImage) []string {
+	var out []string
+	for _, pt := range required {
+		perPlatform := pt == PredicateSPDX || pt == PredicateCycloneDX
+		covers := func(digest string) bool {
+			return slices.ContainsFunc(atts, func(a AttestationInfo) bool {
+				return a.PredicateType == pt && (digest == "" || aboutDigest(a.Subjects, digest))
+			})
+		}
+		if !perPlatform || len(platforms) == 0 {
+			if !covers("") {
+				out = append(out, "no verified "+PredicateName(pt)+" attestation")
+			}
+			continue
+		}
+		for _, p := range platforms {
+			if !covers(p.digest) {
+				out = append(out, fmt.Sprintf("no verified %s attestation for platform %s (%s)", PredicateName(pt), p.platform, p.digest))
+			}
+		}
+	}
+	return out
+}
+
+// attestationLayers returns every attestation attached to ref, verified or
+// not, and the images an SBOM must cover, read from the manifest the same
+// request fetched.
+func attestationLayers(ctx context.Context, ref name.Digest) ([]oci.Signature, []platformImage, error) {
 	se, err := ociremote.SignedEntity(ref, ociOptions(ctx)...)
 	if err != nil {
-		return nil, failure.New(classify(err), ref.String(), err, "")
+		return nil, nil, failure.New(classify(err), ref.String(), err, "")
+	}
+	platforms, err := platformImages(se)
+	if err != nil {
+		return nil, nil, failure.New(classify(err), ref.String(), err, "")
 	}
 	atts, err := se.Attestations()
 	if err != nil {
-		return nil, failure.New(classify(err), ref.String(), err, "")
+		return nil, nil, failure.New(classify(err), ref.String(), err, "")
 	}
 	layers, err := atts.Get()
 	if err != nil {
-		return nil, failure.New(classify(err), ref.String(), err, "")
+		return nil, nil, failure.New(classify(err), ref.String(), err, "")
 	}
-	return layers, nil
+	return layers, platforms, nil
+}
+
+// platformImages lists the platform images of an index (BuildKit's
+// attestation manifests excluded); none for a single image.
+func platformImages(se oci.SignedEntity) ([]platformImage, error) {
+	idx, ok := se.(oci.SignedImageIndex)
+	if !ok {
+		return nil, nil // the image itself: every counted attestation is about it
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		return nil, err
+	}
+	var out []platformImage
+	for _, m := range im.Manifests {
+		if !m.MediaType.IsImage() || registry.IsAttestationManifest(m) {
+			continue
+		}
+		p := "unknown"
+		if m.Platform != nil {
+			p = m.Platform.String()
+		}
+		out = append(out, platformImage{platform: p, digest: m.Digest.String()})
+	}
+	return out, nil
 }
 
 // checkStatement checks that an attestation layer is a DSSE envelope of an

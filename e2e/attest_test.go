@@ -6,6 +6,7 @@ import (
 	"archive/tar"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -45,7 +46,8 @@ func stockCosign(t *testing.T, args ...string) (string, int) {
 	cmd := exec.Command(cosign, args...)
 	out, err := cmd.CombinedOutput()
 	code := 0
-	if exit, ok := err.(*exec.ExitError); ok {
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
 		code = exit.ExitCode()
 	} else if err != nil {
 		t.Fatal(err)
@@ -135,7 +137,7 @@ func dpkgPackages(t *testing.T, ref string) []string {
 	tr := tar.NewReader(rc)
 	for {
 		h, err := tr.Next()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			t.Fatal("no var/lib/dpkg/status in the image")
 		}
 		if err != nil {
@@ -174,6 +176,9 @@ func tamperProject(t *testing.T, targets ...string) string {
 	b.WriteString("version: 1\ntargets:\n")
 	for _, tgt := range targets {
 		fmt.Fprintf(&b, "  %s:\n    type: container\n    context: app\n", tgt)
+		if tgt == "platforms" {
+			b.WriteString("    platforms: [linux/amd64, linux/arm64]\n")
+		}
 	}
 	fmt.Fprintf(&b, "environments:\n  - name: dev\n    repository: %s/%s/tamper\n    insecure: true\n", regAddr, runID)
 	writeFiles(t, dir, map[string]string{
@@ -202,13 +207,15 @@ func buildTargets(t *testing.T, cfg string, env []string, args ...string) map[st
 }
 
 // TestVerifyRejectsTamperedImages runs `bakery verify` on each tamper case
-// against the real registry and expects the verification exit code (4).
+// against the real registry and expects the verification exit code (4); and
+// on junk anyone can push next to a complete set, which is listed as ignored
+// and does not block (exit 0), as with the stock cosign CLI.
 func TestVerifyRejectsTamperedImages(t *testing.T) {
 	ctx := context.Background()
-	cfg := tamperProject(t, "unsigned", "otherkey", "subject", "manifest", "claim", "good")
+	cfg := tamperProject(t, "unsigned", "otherkey", "subject", "manifest", "claim", "cosignjunk", "platforms", "good")
 	unsigned := buildTargets(t, cfg, nil, "unsigned", "--no-attest")
 	other := buildTargets(t, cfg, []string{"BAKERY_SIGNING_KEY=" + filepath.Join(keyDir, "other.key"), "BAKERY_SIGNING_PASSWORD="}, "otherkey")
-	signed := buildTargets(t, cfg, nil, "subject", "manifest", "claim", "good")
+	signed := buildTargets(t, cfg, nil, "subject", "manifest", "claim", "cosignjunk", "platforms", "good")
 	signer, err := attest.LoadSigner(ctx, filepath.Join(keyDir, "trusted.key"), []byte(signingPassword))
 	if err != nil {
 		t.Fatal(err)
@@ -231,6 +238,27 @@ func TestVerifyRejectsTamperedImages(t *testing.T) {
 	if err := attesttest.AttachStatement(ctx, signer, claim, attesttest.SPDX(claim), attest.PredicateSLSAv1, types.IntotoPayloadType); err != nil {
 		t.Fatal(err)
 	}
+	// An SPDX attestation made with the stock cosign CLI and an untrusted key.
+	predicate := filepath.Join(t.TempDir(), "spdx.json")
+	writeFiles(t, filepath.Dir(predicate), map[string]string{"spdx.json": `{"spdxVersion":"SPDX-2.3","name":"forged","packages":[]}`})
+	junk := exec.Command(cosign, "attest", "--key", filepath.Join(keyDir, "other.key"), "--type", "spdxjson",
+		"--predicate", predicate, "--tlog-upload=false", "--yes", signed["cosignjunk"])
+	junk.Env = append(os.Environ(), "COSIGN_PASSWORD=")
+	if out, err := junk.CombinedOutput(); err != nil {
+		t.Fatalf("cosign attest: %v\n%s", err, out)
+	}
+	// One platform's SBOM taken out of a two-platform image's attestations.
+	platforms := digestOf(signed["platforms"])
+	plats, err := attest.Platforms(ctx, platforms)
+	if err != nil || len(plats) != 2 {
+		t.Fatalf("platforms of %s: %v %v", platforms, plats, err)
+	}
+	arm := plats[1].Ref.DigestStr()
+	if n, err := attesttest.DropAttestations(ctx, platforms, func(pt string, subjects []string) bool {
+		return pt == attest.PredicateSPDX && strings.HasSuffix(subjects[len(subjects)-1], "@"+arm)
+	}); err != nil || n != 1 {
+		t.Fatalf("dropping %s's SPDX: %d, %v", arm, n, err)
+	}
 	// A manifest changed after signing: the signed index gets an annotation
 	// (a new digest), its tag moves there, and its signatures are copied to
 	// the new digest's cosign tags, as an attacker would.
@@ -241,9 +269,8 @@ func TestVerifyRejectsTamperedImages(t *testing.T) {
 	}{
 		{"unsigned image", unsigned["unsigned"], "no signature by a trusted key"},
 		{"signed with another key", other["otherkey"], "no signature by a trusted key"},
-		{"attestation about another digest", signed["subject"], "not this digest"},
 		{"manifest changed after signing", tamperedRef, "no signature by a trusted key"},
-		{"payload type differs from the claimed predicate type", signed["claim"], "claims predicate type"},
+		{"one platform's SBOM removed", signed["platforms"], "no verified spdxjson attestation for platform " + plats[1].Platform},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := bakery(t, nil, "verify", tc.ref)
@@ -256,6 +283,23 @@ func TestVerifyRejectsTamperedImages(t *testing.T) {
 			}
 			if !strings.HasPrefix(r.stdout, "FAILED ") {
 				t.Errorf("stdout %q", r.stdout)
+			}
+		})
+	}
+	for _, tc := range []struct {
+		name, ref, want string
+	}{
+		{"attestation about another digest", signed["subject"], "not this digest"},
+		{"payload type differs from the claimed predicate type", signed["claim"], "claims predicate type"},
+		{"stock cosign attestation by an untrusted key", signed["cosignjunk"], "not signed by a trusted key"},
+	} {
+		t.Run("ignored: "+tc.name, func(t *testing.T) {
+			r := bakery(t, nil, "verify", tc.ref)
+			if r.code != 0 || !strings.HasPrefix(r.stdout, "Verified ") {
+				t.Errorf("exit %d, stdout %q: junk next to a complete set must not block", r.code, r.stdout)
+			}
+			if !strings.Contains(r.stdout, "ignored") || !strings.Contains(r.stdout, tc.want) {
+				t.Errorf("stdout %q, want the junk listed as ignored with %q", r.stdout, tc.want)
 			}
 		})
 	}

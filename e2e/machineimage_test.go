@@ -8,6 +8,7 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -385,7 +386,8 @@ build { sources = ["source.file.ami"] }
 	cmd.Env = append(append(append(os.Environ(), toolEnv...), signingEnv()...), "PACKER_PLUGIN_PATH="+pluginDir, "CHECKPOINT_DISABLE=1")
 	out, err := cmd.CombinedOutput()
 	code := 0
-	if exit, ok := err.(*exec.ExitError); ok {
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
 		code = exit.ExitCode()
 	} else if err != nil {
 		t.Fatal(err)

@@ -78,11 +78,11 @@ func setup() error {
 	regAddr = getenv("BAKERY_REGISTRY_ADDR", "127.0.0.1:5000")
 	bkAddr = getenv("BAKERY_BUILDER_ADDRESS", "unix://"+filepath.Join(root, ".bakery/buildkit/buildkitd.sock"))
 	baseImg = regAddr + "/base/debian:bookworm"
-	if resp, err := httpc.Get("http://" + regAddr + "/v2/"); err != nil {
-		return fmt.Errorf("the registry on %s is not running (%v): run `make up` first", regAddr, err)
-	} else {
-		resp.Body.Close()
+	resp, err := httpc.Get("http://" + regAddr + "/v2/")
+	if err != nil {
+		return fmt.Errorf("the registry on %s is not running (%w): run `make up` first", regAddr, err)
 	}
+	resp.Body.Close()
 	if sock := strings.TrimPrefix(bkAddr, "unix://"); strings.HasPrefix(bkAddr, "unix://") {
 		if _, err := os.Stat(sock); err != nil {
 			return fmt.Errorf("buildkitd is not running at %s: run `make up` first", bkAddr)
@@ -123,7 +123,7 @@ func setup() error {
 		gen := exec.Command(bin, "keys", "generate", "--output-prefix", filepath.Join(keyDir, name))
 		gen.Env = append(os.Environ(), "BAKERY_SIGNING_PASSWORD="+pw)
 		if out, err := gen.CombinedOutput(); err != nil {
-			return fmt.Errorf("bakery keys generate: %v\n%s", err, out)
+			return fmt.Errorf("bakery keys generate: %w\n%s", err, out)
 		}
 	}
 	return nil

@@ -84,7 +84,8 @@ func TestPromoteRollbackHistoryStatus(t *testing.T) {
 		}
 		ref := fmt.Sprintf("%s/%s/%s/golden@%s", host, ns, env, d1)
 		// Byte-identical: the registry serves exactly the built digest.
-		repo := strings.TrimPrefix(ref[:strings.Index(ref, "@")], host+"/")
+		at, _, _ := strings.Cut(ref, "@")
+		repo := strings.TrimPrefix(at, host+"/")
 		if host == regAddr {
 			body, got, _ := manifest(t, repo, d1)
 			if got != d1 || sha256Digest(body) != d1 {

@@ -131,7 +131,7 @@ func (b *Builder) ensurePlugin(ctx context.Context) error {
 		cmd.Env = b.env()
 		if out, err := cmd.CombinedOutput(); err != nil {
 			b.instErr = failure.New(failure.Config, b.plugin,
-				fmt.Errorf("packer plugins install --path: %v: %s", err, lastLines(out, 3)),
+				fmt.Errorf("packer plugins install --path: %w: %s", err, lastLines(out, 3)),
 				"rebuild the plugin with make build")
 		}
 	})

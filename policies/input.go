@@ -86,6 +86,10 @@ type Provenance struct {
 
 // Receipt is a verified promotion receipt.
 type Receipt struct {
+	// Target and Repository are what the receipt was issued for; a receipt
+	// only counts for the target it names (receipt.Read drops the others).
+	Target      string `json:"target"`
+	Repository  string `json:"repository"`
 	Environment string `json:"environment"`
 	Digest      string `json:"digest"`
 	Time        string `json:"time"`
@@ -154,7 +158,7 @@ func (in Input) document() (ast.Value, error) {
 	}
 	receipts := make([]*ast.Term, len(in.Receipts))
 	for i, r := range in.Receipts {
-		receipts[i] = obj("environment", r.Environment, "digest", r.Digest, "time", r.Time, "key_id", r.KeyID, "result", r.Result, "action", r.Action)
+		receipts[i] = obj("target", r.Target, "repository", r.Repository, "environment", r.Environment, "digest", r.Digest, "time", r.Time, "key_id", r.KeyID, "result", r.Result, "action", r.Action)
 	}
 	doc := obj(
 		"image", obj("repository", in.Image.Repository, "digest", in.Image.Digest, "reference", in.Image.Reference),

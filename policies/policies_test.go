@@ -21,7 +21,7 @@ func good() Input {
 		Signatures:          []Signature{{KeyID: "k1"}},
 		SBOM:                SBOM{Present: true, Packages: []Package{{Name: "bash", Version: "5.2", Licenses: []string{"GPL-3.0-or-later"}}}},
 		Provenance:          &Provenance{BuilderID: "https://ci.example", ResolvedDependencies: []string{}},
-		Receipts:            []Receipt{{Environment: "staging", Digest: "sha256:aa", Result: "PASSED"}},
+		Receipts:            []Receipt{{Target: "app", Repository: "r/staging/app", Environment: "staging", Digest: "sha256:aa", Result: "PASSED"}},
 		Config:              Config{AllowedBuilders: []string{"https://ci.example"}, LicenseDenylist: []string{"AGPL-3.0-only"}, PackageDenylist: []string{"telnetd"}},
 	}
 	in.SBOM.Index()
@@ -53,6 +53,7 @@ func TestShippedPolicies(t *testing.T) {
 		{"provenance", func(in *Input) { in.Provenance = nil }, "no verified SLSA provenance"},
 		{"provenance", func(in *Input) { in.Provenance.BuilderID = "https://evil.example" }, `builder "https://evil.example" is not allowed`},
 		{"promoted_through", func(in *Input) { in.Receipts = nil }, "has no receipt for staging"},
+		{"promoted_through", func(in *Input) { in.Receipts[0].Target = "other" }, "has no receipt for staging"},
 		{"license_denylist", func(in *Input) { in.SBOM.Packages[0].Licenses = []string{"AGPL-3.0-only"} }, "package bash 5.2 is licensed AGPL-3.0-only, which prod denies"},
 		{"package_denylist", func(in *Input) { in.SBOM.Packages[0].Name = "telnetd" }, "package telnetd 5.2 is denied in prod"},
 	} {

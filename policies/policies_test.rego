@@ -5,13 +5,14 @@ import data.bakery
 
 good := {
 	"image": {"reference": "r/app@sha256:aa", "digest": "sha256:aa"},
+	"target": "app",
 	"environment": "prod",
 	"previous_environment": "staging",
 	"accept_direct": false,
 	"signatures": [{"key_id": "k1"}],
 	"sbom": {"present": true, "packages": [{"name": "bash", "version": "5.2", "licenses": ["GPL-3.0-or-later"]}], "by_license": {"GPL-3.0-or-later": ["bash 5.2"]}, "by_name": {"bash": ["5.2"]}},
 	"provenance": {"builder_id": "https://ci.example"},
-	"receipts": [{"environment": "staging", "digest": "sha256:aa", "result": "PASSED"}],
+	"receipts": [{"target": "app", "repository": "r/staging/app", "environment": "staging", "digest": "sha256:aa", "result": "PASSED"}],
 	"config": {"allowed_builders": ["https://ci.example"], "license_denylist": ["AGPL-3.0-only"], "package_denylist": ["telnetd"]},
 }
 
@@ -38,6 +39,11 @@ test_builder_denied if {
 
 test_no_receipt_denied if {
 	count(bakery.promoted_through.deny) == 1 with input as object.union(good, {"receipts": []})
+}
+
+test_receipt_of_another_target_denied if {
+	other := [{"target": "other", "repository": "r/staging/other", "environment": "staging", "digest": "sha256:aa", "result": "PASSED"}]
+	count(bakery.promoted_through.deny) == 1 with input as object.union(good, {"receipts": other})
 }
 
 test_direct_accepted if {

@@ -12,6 +12,7 @@ deny contains msg if {
 
 has_previous_receipt if {
 	some r in input.receipts
+	r.target == input.target
 	r.environment == input.previous_environment
 	r.digest == input.image.digest
 	r.result == "PASSED"

@@ -147,7 +147,7 @@ func mergeSignatures(ctx context.Context, src, dst name.Digest) ([2]int, error) 
 	var added [2]int
 	ociOpts := []ociremote.Option{ociremote.WithRemoteOptions(registry.Options(ctx)...)}
 	srcSE := ociremote.SignedUnknown(src, ociOpts...)
-	var dstSE oci.SignedEntity = ociremote.SignedUnknown(dst, ociOpts...)
+	dstSE := ociremote.SignedUnknown(dst, ociOpts...)
 	for i, kind := range []string{"signatures", "attestations"} {
 		suffix := map[string]string{"signatures": ".sig", "attestations": ".att"}[kind]
 		state, err := cosignTags(ctx, src, dst, suffix)

@@ -36,6 +36,7 @@ func History(ctx context.Context, keys []attest.TrustedKey, target string, env *
 		return nil, err
 	}
 	repo := tag.Context()
+	bind := receipt.Binding{Target: target, Repositories: map[string]string{env.Name: repo.String()}}
 	tags, err := remote.List(repo, registry.Options(ctx)...)
 	if err != nil {
 		if registry.IsNotFound(err) {
@@ -57,13 +58,13 @@ func History(ctx context.Context, keys []attest.TrustedKey, target string, env *
 			}
 			continue // not verifiable: not part of the history
 		}
-		for _, r := range receipt.Read(rep) {
+		for _, r := range receipt.Read(rep, bind) {
 			if r.Environment == env.Name {
 				out = append(out, Entry{Receipt: r, Target: target, Repository: repo.String()})
 			}
 		}
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].Time < out[j].Time })
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Time < out[j].Time }) // fixed-width times
 	return out, nil
 }
 
@@ -131,12 +132,13 @@ func StatusOf(ctx context.Context, cfg *config.Config, keys []attest.TrustedKey,
 	if st.Kind, st.AMIs, err = kindOf(ctx, d); err != nil {
 		return st, err
 	}
-	for _, r := range receipt.Read(rep) {
+	bind := receipt.Bind(cfg, target)
+	for _, r := range receipt.Read(rep, bind) {
 		if r.Environment == env.Name {
 			st.Time, st.Signer, st.Action = r.Time, r.KeyID, r.Action
 		}
 	}
-	if amis := receipt.AMIs(rep, env.Name); len(amis) > 0 {
+	if amis := receipt.AMIs(rep, bind, env.Name); len(amis) > 0 {
 		st.AMIs = amis
 	}
 	return st, nil

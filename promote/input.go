@@ -25,7 +25,7 @@ func Input(rep *attest.Report, target, from string, cfg *config.Config, env *con
 		AcceptDirect:      env.AcceptDirect,
 		Signatures:        []policies.Signature{},
 		SBOM:              policies.SBOM{Packages: []policies.Package{}},
-		Receipts:          receipt.Read(rep),
+		Receipts:          receipt.Read(rep, receipt.Bind(cfg, target)),
 		Config:            policies.NewConfig(cfg.Policy.AllowedBuilders, cfg.Policy.LicenseDenylist, cfg.Policy.PackageDenylist),
 	}
 	if idx > 0 {

@@ -53,7 +53,7 @@ func (p *Promoter) planAMIs(ctx context.Context, target string, from, to *config
 	if err != nil {
 		return nil, err
 	}
-	source := receipt.AMIs(rep, from.Name)
+	source := receipt.AMIs(rep, receipt.Bind(p.opts.Config, target), from.Name)
 	if len(source) == 0 {
 		source = rec.AMIs
 	}

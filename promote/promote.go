@@ -137,7 +137,7 @@ func (p *Promoter) Promote(ctx context.Context, req Request) (*Result, error) {
 	if !dec.Allowed {
 		return res, denied(rt.to.Name, *dec)
 	}
-	if done, err := p.alreadyPromoted(ctx, rt.dst, rt.dstTag, rt.to.Name); err != nil || done {
+	if done, err := p.alreadyPromoted(ctx, rt.dst, rt.dstTag, req.Target, rt.to.Name); err != nil || done {
 		res.AlreadyPromoted = done
 		return res, err
 	}
@@ -269,8 +269,9 @@ func (p *Promoter) signAndTag(ctx context.Context, res *Result, dst name.Digest,
 }
 
 // alreadyPromoted reports whether tag already points at dst and dst holds a
-// verified PASSED receipt for env: then re-running the promotion is a no-op.
-func (p *Promoter) alreadyPromoted(ctx context.Context, dst name.Digest, tag name.Tag, env string) (bool, error) {
+// verified PASSED receipt for target in env: then re-running the promotion is
+// a no-op.
+func (p *Promoter) alreadyPromoted(ctx context.Context, dst name.Digest, tag name.Tag, target, env string) (bool, error) {
 	cur, err := registry.Resolve(ctx, tag)
 	if errors.Is(err, registry.ErrNotFound) {
 		return false, nil
@@ -285,7 +286,7 @@ func (p *Promoter) alreadyPromoted(ctx context.Context, dst name.Digest, tag nam
 	if err != nil {
 		return false, nil // not verifiable as it is: promote again, which repairs it
 	}
-	return receipt.Has(rep, env), nil
+	return receipt.Has(rep, receipt.Bind(p.opts.Config, target), env), nil
 }
 
 func denied(env string, dec policies.Decision) error {

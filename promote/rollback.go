@@ -52,13 +52,14 @@ func (p *Promoter) Rollback(ctx context.Context, target, envName, to string) (*R
 	}
 	// A machine image goes back to the AMIs its earlier promotion made.
 	res := &Result{Action: receipt.ActionRollback, Target: target, Environment: env.Name, Digest: to, Destination: dst.String(),
-		Tag: tag.String(), AMIs: receipt.AMIs(rep, env.Name)}
+		Tag: tag.String(), AMIs: receipt.AMIs(rep, receipt.Bind(cfg, target), env.Name)}
 	meta := receipt.Metadata{Action: receipt.ActionRollback, Target: target, Environment: env.Name, From: current, AMIs: res.AMIs}
 	return res, p.signAndTag(ctx, res, dst, tag, meta, p.opts.Policies.Digest(), rep.Attestations)
 }
 
 // pickRollback returns the digest to roll back to: to, which must hold a
-// PASSED receipt in hist, or else the newest such digest other than current.
+// PASSED receipt in hist (bound to this target and environment; otherwise a
+// verification failure), or else the newest such digest other than current.
 func pickRollback(hist []Entry, current, to, subject string) (string, error) {
 	if to != "" {
 		for _, h := range hist {
@@ -66,7 +67,7 @@ func pickRollback(hist []Entry, current, to, subject string) (string, error) {
 				return to, nil
 			}
 		}
-		return "", failure.New(failure.Policy, subject+" to "+to,
+		return "", failure.New(failure.Verify, subject+" to "+to,
 			errors.New("that digest holds no receipt for this environment"), "roll back only to a digest that was promoted here; see bakery history")
 	}
 	for i := len(hist) - 1; i >= 0; i-- {

@@ -17,6 +17,7 @@ import (
 	"github.com/sigstore/sigstore/pkg/signature"
 
 	"github.com/bakeryhq/bakery/attest"
+	"github.com/bakeryhq/bakery/internal/config"
 	"github.com/bakeryhq/bakery/policies"
 )
 
@@ -122,69 +123,99 @@ func digestMap(d string) map[string]string {
 	return nil
 }
 
+// Binding is what a receipt must name to count for a digest: the target, and
+// the repository the target lives in for the receipt's environment. A receipt
+// names both (Metadata.Target, and ResourceURI = repository@digest), so a
+// digest copied with its receipts into another target's repository, or
+// another environment's, carries receipts that count for nothing there.
+type Binding struct {
+	Target string
+	// Repositories maps an environment to the target's repository in it.
+	Repositories map[string]string
+}
+
+// Bind returns the Binding of target under cfg's environments.
+func Bind(cfg *config.Config, target string) Binding {
+	b := Binding{Target: target, Repositories: map[string]string{}}
+	for i := range cfg.Environments {
+		if tag, err := cfg.Environments[i].Locate(target); err == nil {
+			b.Repositories[cfg.Environments[i].Name] = tag.Context().String()
+		}
+	}
+	return b
+}
+
+// binds reports whether v was issued for digest under b.
+func (b Binding) binds(v VSA, digest string) bool {
+	repo, ok := b.Repositories[v.Bakery.Environment]
+	return ok && v.Bakery.Target == b.Target && v.ResourceURI == repo+"@"+digest
+}
+
+// timeFormat has a fixed width, so that receipt times also sort as strings.
+const timeFormat = "2006-01-02T15:04:05.000000000Z07:00"
+
 // Read returns the verified receipts among a verification report's
-// attestations, oldest first.
-func Read(rep *attest.Report) []policies.Receipt {
+// attestations that b binds to the report's digest, oldest first.
+func Read(rep *attest.Report, b Binding) []policies.Receipt {
 	var out []policies.Receipt
-	for _, v := range vsas(rep) {
+	for _, v := range vsas(rep, b) {
 		out = append(out, policies.Receipt{
+			Target: v.Bakery.Target, Repository: b.Repositories[v.Bakery.Environment],
 			Environment: v.Bakery.Environment, Digest: rep.Digest.String(),
-			Time: v.TimeVerified.UTC().Format(time.RFC3339Nano), KeyID: v.keyID,
+			Time: v.TimeVerified.UTC().Format(timeFormat), KeyID: v.keyID,
 			Result: v.VerificationResult, Action: v.Bakery.Action,
 		})
 	}
-	Sort(out)
 	return out
 }
 
-// Has reports whether rep holds a verified PASSED receipt for env.
-func Has(rep *attest.Report, env string) bool {
-	for _, r := range Read(rep) {
-		if r.Environment == env && r.Result == Passed {
+// Has reports whether rep holds a bound, verified PASSED receipt for env.
+func Has(rep *attest.Report, b Binding, env string) bool {
+	for _, v := range vsas(rep, b) {
+		if v.Bakery.Environment == env && v.VerificationResult == Passed {
 			return true
 		}
 	}
 	return false
 }
 
-// AMIs returns the AMI ids the newest verified receipt for env records.
-func AMIs(rep *attest.Report, env string) map[string]string {
+// AMIs returns the AMI ids the newest bound, verified receipt for env records.
+func AMIs(rep *attest.Report, b Binding, env string) map[string]string {
 	var amis map[string]string
-	var newest time.Time
-	for _, v := range vsas(rep) {
-		if v.Bakery.Environment != env || len(v.Bakery.AMIs) == 0 {
-			continue
-		}
-		if v.TimeVerified.After(newest) {
-			newest, amis = v.TimeVerified, v.Bakery.AMIs
+	for _, v := range vsas(rep, b) { // oldest first: the last one wins
+		if v.Bakery.Environment == env && len(v.Bakery.AMIs) > 0 {
+			amis = v.Bakery.AMIs
 		}
 	}
 	return amis
 }
 
-// Sort orders receipts oldest first.
-func Sort(r []policies.Receipt) {
-	sort.SliceStable(r, func(i, j int) bool { return r[i].Time < r[j].Time })
-}
-
 type signedVSA struct {
 	VSA
 	keyID string
+	layer string
 }
 
-// vsas decodes the verified receipt predicates of rep; one that does not
-// decode is not a receipt.
-func vsas(rep *attest.Report) []signedVSA {
+// vsas decodes the verified receipt predicates of rep that b binds to its
+// digest, oldest first (ties broken by the layer digest, so that every
+// reader orders them alike). One that does not decode is not a receipt.
+func vsas(rep *attest.Report, b Binding) []signedVSA {
 	var out []signedVSA
 	for _, a := range rep.Attestations {
 		if a.PredicateType != PredicateVSA {
 			continue
 		}
 		var v VSA
-		if json.Unmarshal(a.Predicate, &v) != nil {
+		if json.Unmarshal(a.Predicate, &v) != nil || !b.binds(v, rep.Digest.String()) {
 			continue
 		}
-		out = append(out, signedVSA{VSA: v, keyID: a.KeyID})
+		out = append(out, signedVSA{VSA: v, keyID: a.KeyID, layer: a.Layer.String()})
 	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if !out[i].TimeVerified.Equal(out[j].TimeVerified) {
+			return out[i].TimeVerified.Before(out[j].TimeVerified)
+		}
+		return out[i].layer < out[j].layer
+	})
 	return out
 }

@@ -1,4 +1,5 @@
-// Package attesttest forges the attestations that attest.Verify must reject.
+// Package attesttest forges the attestations that attest.Verify must reject
+// or ignore.
 // It is used by attest's unit tests and by the end-to-end tamper tests, like
 // net/http/httptest: support for tests, never called by bakery itself.
 package attesttest
@@ -6,10 +7,16 @@ package attesttest
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
+	"io"
+	"strings"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	ggcrmutate "github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/sigstore/cosign/v2/pkg/oci/mutate"
 	ociremote "github.com/sigstore/cosign/v2/pkg/oci/remote"
@@ -55,4 +62,76 @@ func SPDX(about ...name.Digest) attest.Statement {
 		st.Subjects = append(st.Subjects, attest.SubjectOf(d))
 	}
 	return st
+}
+
+// DropAttestations rewrites ref's cosign attestation image (its .att tag)
+// without the layers drop selects, as anyone with push rights to the
+// repository can, and returns how many it dropped. drop sees each layer's
+// statement: its predicate type and its subjects as name@sha256:hex.
+func DropAttestations(ctx context.Context, ref name.Digest, drop func(predicateType string, subjects []string) bool) (int, error) {
+	opts := []remote.Option{remote.WithContext(ctx), remote.WithAuthFromKeychain(authn.DefaultKeychain)}
+	tag := ref.Context().Tag(strings.Replace(ref.DigestStr(), ":", "-", 1) + ".att")
+	img, err := remote.Image(tag, opts...)
+	if err != nil {
+		return 0, err
+	}
+	m, err := img.Manifest()
+	if err != nil {
+		return 0, err
+	}
+	layers, err := img.Layers()
+	if err != nil {
+		return 0, err
+	}
+	var keep []ggcrmutate.Addendum
+	for i, l := range layers {
+		pt, subjects, err := statementOf(l)
+		if err != nil {
+			return 0, err
+		}
+		if drop(pt, subjects) {
+			continue
+		}
+		keep = append(keep, ggcrmutate.Addendum{Layer: l, Annotations: m.Layers[i].Annotations, MediaType: m.Layers[i].MediaType})
+	}
+	out, err := ggcrmutate.Append(ggcrmutate.MediaType(empty.Image, m.MediaType), keep...)
+	if err != nil {
+		return 0, err
+	}
+	return len(layers) - len(keep), remote.Write(tag, out, opts...)
+}
+
+// statementOf decodes the in-toto statement in an attestation layer.
+func statementOf(l v1.Layer) (string, []string, error) {
+	rc, err := l.Uncompressed()
+	if err != nil {
+		return "", nil, err
+	}
+	defer rc.Close()
+	raw, err := io.ReadAll(rc)
+	if err != nil {
+		return "", nil, err
+	}
+	var env struct {
+		Payload string `json:"payload"`
+	}
+	if err := json.Unmarshal(raw, &env); err != nil {
+		return "", nil, err
+	}
+	body, err := base64.StdEncoding.DecodeString(env.Payload)
+	if err != nil {
+		return "", nil, err
+	}
+	var st struct {
+		PredicateType string           `json:"predicateType"`
+		Subject       []attest.Subject `json:"subject"`
+	}
+	if err := json.Unmarshal(body, &st); err != nil {
+		return "", nil, err
+	}
+	var subjects []string
+	for _, s := range st.Subject {
+		subjects = append(subjects, s.Name+"@sha256:"+s.Digest["sha256"])
+	}
+	return st.PredicateType, subjects, nil
 }

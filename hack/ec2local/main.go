@@ -56,7 +56,8 @@ func main() {
 		_ = hs.Shutdown(shutdown)
 	}()
 	if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		log.Fatal(err)
+		stop()
+		log.Fatal(err) //nolint:gocritic // stop() has run
 	}
 }
 

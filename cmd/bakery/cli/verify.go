@@ -115,6 +115,13 @@ func (o *verifyOptions) printReport(w io.Writer, rep *attest.Report) error {
 	for _, p := range rep.Problems {
 		fmt.Fprintf(tw, "  problem\t%s\n", p)
 	}
+	for _, i := range rep.Ignored {
+		name := attest.PredicateName(i.PredicateType)
+		if name == "" {
+			name = "attestation"
+		}
+		fmt.Fprintf(tw, "  ignored\t%s %s\t%s\n", name, i.Layer, i.Reason)
+	}
 	return tw.Flush()
 }
 

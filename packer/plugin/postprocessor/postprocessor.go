@@ -327,9 +327,17 @@ type Artifact struct {
 	Inner packersdk.Artifact
 }
 
-func (a *Artifact) BuilderId() string             { return ArtifactID }
-func (a *Artifact) Files() []string               { return nil }
-func (a *Artifact) Id() string                    { return a.Ref }
+// BuilderId is ArtifactID (the name is Packer's).
+func (a *Artifact) BuilderId() string { return ArtifactID }
+
+// Files is empty: the record is in the registry, the files stay the builder's.
+func (a *Artifact) Files() []string { return nil }
+
+// Id is repository@digest of the record (the name is Packer's).
+func (a *Artifact) Id() string { return a.Ref }
 func (a *Artifact) String() string                { return "bakery machine-image record " + a.Ref }
+// State is the builder's artifact's state.
 func (a *Artifact) State(name string) interface{} { return a.Inner.State(name) }
-func (a *Artifact) Destroy() error                { return nil }
+
+// Destroy keeps everything: the record lives on in the registry.
+func (a *Artifact) Destroy() error { return nil }
