@@ -78,6 +78,8 @@ type IgnoredAttestation struct {
 // SignatureInfo is a signature on the digest that a trusted key verified.
 type SignatureInfo struct {
 	KeyID string `json:"keyId"`
+	// Layer is the signature's layer in the cosign signature image.
+	Layer v1.Hash `json:"layer"`
 	// SignedAt comes from the signed payload, when the signer recorded it.
 	SignedAt string `json:"signedAt,omitempty"`
 }
@@ -188,7 +190,8 @@ func collect(ctx context.Context, ref name.Digest, keys []TrustedKey) (*collecte
 	for _, k := range keys {
 		check(k, cosign.VerifyImageSignatures, cosign.SimpleClaimVerifier, func(sigs []oci.Signature) {
 			for _, sig := range sigs {
-				got.signatures = append(got.signatures, SignatureInfo{KeyID: k.ID, SignedAt: signedAt(sig)})
+				d, _ := sig.Digest()
+				got.signatures = append(got.signatures, SignatureInfo{KeyID: k.ID, Layer: d, SignedAt: signedAt(sig)})
 			}
 		})
 		check(k, cosign.VerifyImageAttestations, cosign.IntotoSubjectClaimVerifier, func(atts []oci.Signature) {

@@ -2,7 +2,9 @@ package promote
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -12,6 +14,7 @@ import (
 	"github.com/sigstore/cosign/v2/pkg/oci/mutate"
 	ociremote "github.com/sigstore/cosign/v2/pkg/oci/remote"
 
+	"github.com/bakeryhq/bakery/attest"
 	"github.com/bakeryhq/bakery/internal/failure"
 	"github.com/bakeryhq/bakery/internal/registry"
 )
@@ -27,6 +30,28 @@ type CopyStats struct {
 	// digest) copied; through the referrers API where the destination has
 	// it, else its tag schema, as go-containerregistry writes them.
 	Referrers int `json:"referrersAdded"`
+	// LeftBehind lists what the source carries that was not copied, and why:
+	// signature or attestation layers that did not verify, referrers that are
+	// about another digest.
+	LeftBehind []string `json:"leftBehind,omitempty"`
+}
+
+// Trusted names the signature and attestation layers a copy may carry: the
+// ones that verified at the source.
+type Trusted struct {
+	Signatures, Attestations map[v1.Hash]bool
+}
+
+// TrustedOf is what rep verified.
+func TrustedOf(rep *attest.Report) Trusted {
+	t := Trusted{Signatures: map[v1.Hash]bool{}, Attestations: map[v1.Hash]bool{}}
+	for _, s := range rep.Signatures {
+		t.Signatures[s.Layer] = true
+	}
+	for _, a := range rep.Attestations {
+		t.Attestations[a.Layer] = true
+	}
+	return t
 }
 
 // Copy copies the manifest at src, everything it references (every platform
@@ -34,9 +59,10 @@ type CopyStats struct {
 // the same digest in another repository. The manifest bytes are copied as
 // they are, so the digest cannot change. go-containerregistry skips blobs the
 // destination has, mounts blobs across repositories of one registry, and
-// streams them once across registries. Signatures and attestations already at
-// the destination are kept; only missing layers are added.
-func Copy(ctx context.Context, src, dst name.Digest) (CopyStats, error) {
+// streams them once across registries. Only the signature and attestation
+// layers in trusted are carried (anything else is listed in LeftBehind);
+// those already at the destination are kept, only missing ones are added.
+func Copy(ctx context.Context, src, dst name.Digest, trusted Trusted) (CopyStats, error) {
 	var st CopyStats
 	if src.DigestStr() != dst.DigestStr() {
 		return st, failure.New(failure.Internal, dst.String(), errors.New("source and destination digests differ"), "")
@@ -70,17 +96,16 @@ func Copy(ctx context.Context, src, dst name.Digest) (CopyStats, error) {
 		}
 		st.ImageCopied = true
 	}
-	n, err := mergeSignatures(ctx, src, dst)
-	st.Signatures, st.Attestations = n[0], n[1]
-	if err != nil {
+	if err := mergeSignatures(ctx, src, dst, trusted, &st); err != nil {
 		return st, err
 	}
-	st.Referrers, err = copyReferrers(ctx, src, dst)
-	return st, err
+	return st, copyReferrers(ctx, src, dst, &st)
 }
 
-// copyReferrers copies the OCI 1.1 referrers of src that dst lacks.
-func copyReferrers(ctx context.Context, src, dst name.Digest) (int, error) {
+// copyReferrers copies the OCI 1.1 referrers of src that dst lacks and whose
+// manifest names src's digest as its subject; a listed referrer about
+// anything else (anyone can push to the fallback tag) is left behind.
+func copyReferrers(ctx context.Context, src, dst name.Digest, st *CopyStats) error {
 	opts := registry.Options(ctx)
 	list := func(d name.Digest) ([]v1.Descriptor, error) {
 		idx, err := remote.Referrers(d, opts...)
@@ -98,17 +123,16 @@ func copyReferrers(ctx context.Context, src, dst name.Digest) (int, error) {
 	}
 	want, err := list(src)
 	if err != nil || len(want) == 0 {
-		return 0, err
+		return err
 	}
 	have, err := list(dst)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	seen := map[v1.Hash]bool{}
 	for _, d := range have {
 		seen[d.Digest] = true
 	}
-	n := 0
 	for _, d := range want {
 		if seen[d.Digest] {
 			continue
@@ -116,114 +140,167 @@ func copyReferrers(ctx context.Context, src, dst name.Digest) (int, error) {
 		from, to := src.Context().Digest(d.Digest.String()), dst.Context().Digest(d.Digest.String())
 		desc, err := remote.Get(from, opts...)
 		if err != nil {
-			return n, registry.Classify(from.String(), err)
+			return registry.Classify(from.String(), err)
 		}
-		if desc.MediaType.IsIndex() {
-			idx, err := desc.ImageIndex()
-			if err == nil {
-				err = remote.WriteIndex(to, idx, opts...)
-			}
-			if err != nil {
-				return n, registry.Classify(to.String(), err)
-			}
-		} else {
-			img, err := desc.Image()
-			if err == nil {
-				err = remote.Write(to, img, opts...)
-			}
-			if err != nil {
-				return n, registry.Classify(to.String(), err)
-			}
+		if subj := subjectOf(desc.Manifest); subj != src.DigestStr() {
+			st.LeftBehind = append(st.LeftBehind, fmt.Sprintf("referrer %s: its subject is %q, not the promoted digest", d.Digest, subj))
+			continue
 		}
-		n++
+		if err := writeManifest(ctx, to, desc); err != nil {
+			return err
+		}
+		st.Referrers++
 	}
-	return n, nil
+	return nil
 }
 
-// mergeSignatures adds src's signature and attestation layers that dst lacks.
-// When a kind's cosign tag already points at the same manifest on both sides
-// (a promotion that is already complete), one HEAD each tells so.
-func mergeSignatures(ctx context.Context, src, dst name.Digest) ([2]int, error) {
-	var added [2]int
+// subjectOf reads the subject digest of a manifest, "" when it has none.
+func subjectOf(manifest []byte) string {
+	var m struct {
+		Subject *v1.Descriptor `json:"subject"`
+	}
+	if json.Unmarshal(manifest, &m) != nil || m.Subject == nil {
+		return ""
+	}
+	return m.Subject.Digest.String()
+}
+
+// writeManifest writes what desc holds (an image or an index) to to.
+func writeManifest(ctx context.Context, to name.Digest, desc *remote.Descriptor) error {
+	opts := registry.Options(ctx)
+	var err error
+	if desc.MediaType.IsIndex() {
+		var idx v1.ImageIndex
+		if idx, err = desc.ImageIndex(); err == nil {
+			err = remote.WriteIndex(to, idx, opts...)
+		}
+	} else {
+		var img v1.Image
+		if img, err = desc.Image(); err == nil {
+			err = remote.Write(to, img, opts...)
+		}
+	}
+	return registry.Classify(to.String(), err)
+}
+
+// mergeSignatures adds src's trusted signature and attestation layers that
+// dst lacks. When a kind's cosign tag already points at the same manifest on
+// both sides (a promotion that is already complete), one HEAD each tells so;
+// when dst has none and src holds only trusted layers, the tag's image is
+// copied as it is.
+func mergeSignatures(ctx context.Context, src, dst name.Digest, trusted Trusted, st *CopyStats) error {
 	ociOpts := []ociremote.Option{ociremote.WithRemoteOptions(registry.Options(ctx)...)}
 	srcSE := ociremote.SignedUnknown(src, ociOpts...)
-	dstSE := ociremote.SignedUnknown(dst, ociOpts...)
-	for i, kind := range []string{"signatures", "attestations"} {
-		suffix := map[string]string{"signatures": ".sig", "attestations": ".att"}[kind]
-		state, err := cosignTags(ctx, src, dst, suffix)
+	dstSE := oci.SignedEntity(ociremote.SignedUnknown(dst, ociOpts...))
+	for _, k := range []cosignKind{signatureKind(trusted, &st.Signatures), attestationKind(trusted, &st.Attestations)} {
+		state, err := cosignTags(ctx, src, dst, k.suffix)
 		if err != nil {
-			return added, err
+			return err
 		}
-		switch state {
-		case tagsSame:
-			continue
-		case tagMissingAtDst:
-			// Copy the whole signature image: its layers are remote layers,
-			// so they are mounted within one registry and streamed once across.
-			n, err := copyCosignTag(ctx, src, dst, suffix)
-			if err != nil {
-				return added, err
-			}
-			added[i] = n
+		if state == tagsSame {
 			continue
 		}
-		get := func(se oci.SignedEntity) ([]oci.Signature, error) {
-			var sigs oci.Signatures
-			var err error
-			if kind == "signatures" {
-				sigs, err = se.Signatures()
-			} else {
-				sigs, err = se.Attestations()
-			}
+		want, err := k.get(srcSE)
+		if err != nil {
+			return registry.Classify(src.String(), err)
+		}
+		if state == tagMissingAtDst && allTrusted(want, k.trusted) {
+			// Layers are remote layers: mounted within one registry, streamed once across.
+			n, err := copyCosignTag(ctx, src, dst, k.suffix)
+			*k.added = n
 			if err != nil {
+				return err
+			}
+			continue
+		}
+		if dstSE, err = k.merge(dstSE, want, st); err != nil {
+			return err
+		}
+		if *k.added > 0 {
+			if err := k.write(dst.Repository, dstSE, ociOpts...); err != nil {
+				return registry.Classify(dst.String(), err)
+			}
+		}
+	}
+	return nil
+}
+
+// cosignKind is signatures or attestations, as mergeSignatures handles them.
+type cosignKind struct {
+	name, suffix string
+	trusted      map[v1.Hash]bool
+	added        *int
+	sigs         func(oci.SignedEntity) (oci.Signatures, error)
+	attach       func(oci.SignedEntity, oci.Signature) (oci.SignedEntity, error)
+	write        func(name.Repository, oci.SignedEntity, ...ociremote.Option) error
+}
+
+func signatureKind(t Trusted, added *int) cosignKind {
+	return cosignKind{name: "signature", suffix: ".sig", trusted: t.Signatures, added: added,
+		sigs: func(se oci.SignedEntity) (oci.Signatures, error) { return se.Signatures() },
+		attach: func(se oci.SignedEntity, s oci.Signature) (oci.SignedEntity, error) {
+			return mutate.AttachSignatureToEntity(se, s)
+		},
+		write: ociremote.WriteSignatures}
+}
+
+func attestationKind(t Trusted, added *int) cosignKind {
+	return cosignKind{name: "attestation", suffix: ".att", trusted: t.Attestations, added: added,
+		sigs: func(se oci.SignedEntity) (oci.Signatures, error) { return se.Attestations() },
+		attach: func(se oci.SignedEntity, s oci.Signature) (oci.SignedEntity, error) {
+			return mutate.AttachAttestationToEntity(se, s)
+		},
+		write: ociremote.WriteAttestations}
+}
+
+func (k cosignKind) get(se oci.SignedEntity) ([]oci.Signature, error) {
+	sigs, err := k.sigs(se)
+	if err != nil {
+		return nil, err
+	}
+	return sigs.Get()
+}
+
+// merge attaches to dstSE each trusted layer of want that dst lacks, and
+// lists the untrusted ones as left behind.
+func (k cosignKind) merge(dstSE oci.SignedEntity, want []oci.Signature, st *CopyStats) (oci.SignedEntity, error) {
+	have, err := k.get(dstSE)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[v1.Hash]bool{}
+	for _, s := range have {
+		if d, err := s.Digest(); err == nil {
+			seen[d] = true
+		}
+	}
+	for _, s := range want {
+		d, err := s.Digest()
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case seen[d]:
+		case !k.trusted[d]:
+			st.LeftBehind = append(st.LeftBehind, fmt.Sprintf("%s layer %s: not verified by a trusted key for this digest", k.name, d))
+		default:
+			if dstSE, err = k.attach(dstSE, s); err != nil {
 				return nil, err
 			}
-			return sigs.Get()
-		}
-		have, err := get(dstSE)
-		if err != nil {
-			return added, registry.Classify(dst.String(), err)
-		}
-		want, err := get(srcSE)
-		if err != nil {
-			return added, registry.Classify(src.String(), err)
-		}
-		seen := map[v1.Hash]bool{}
-		for _, s := range have {
-			if d, err := s.Digest(); err == nil {
-				seen[d] = true
-			}
-		}
-		for _, s := range want {
-			d, err := s.Digest()
-			if err != nil {
-				return added, err
-			}
-			if seen[d] {
-				continue
-			}
-			if kind == "signatures" {
-				dstSE, err = mutate.AttachSignatureToEntity(dstSE, s)
-			} else {
-				dstSE, err = mutate.AttachAttestationToEntity(dstSE, s)
-			}
-			if err != nil {
-				return added, err
-			}
-			added[i]++
+			seen[d] = true
+			*k.added++
 		}
 	}
-	if added[0] > 0 {
-		if err := ociremote.WriteSignatures(dst.Repository, dstSE, ociOpts...); err != nil {
-			return added, registry.Classify(dst.String(), err)
+	return dstSE, nil
+}
+
+func allTrusted(sigs []oci.Signature, trusted map[v1.Hash]bool) bool {
+	for _, s := range sigs {
+		if d, err := s.Digest(); err != nil || !trusted[d] {
+			return false
 		}
 	}
-	if added[1] > 0 {
-		if err := ociremote.WriteAttestations(dst.Repository, dstSE, ociOpts...); err != nil {
-			return added, registry.Classify(dst.String(), err)
-		}
-	}
-	return added, nil
+	return true
 }
 
 // The states of a cosign tag (sha256-<hex><suffix>) on both sides.

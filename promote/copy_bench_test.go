@@ -66,14 +66,14 @@ func BenchmarkCopy(b *testing.B) {
 		from, to := newCounter(b), newCounter(b)
 		src := seed(b, from.host)
 		dst, _ := name.NewDigest(to.host + "/staging/app@" + src.DigestStr())
-		if _, err := Copy(ctx, src, dst); err != nil {
+		if _, err := Copy(ctx, src, dst, Trusted{}); err != nil {
 			b.Fatal(err)
 		}
 		from.reset()
 		to.reset()
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
-			if _, err := Copy(ctx, src, dst); err != nil {
+			if _, err := Copy(ctx, src, dst, Trusted{}); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -104,7 +104,7 @@ func BenchmarkCopy(b *testing.B) {
 			to := newCounter(b)
 			dst, _ := name.NewDigest(fmt.Sprintf("%s/prod/app@%s", to.host, src.DigestStr()))
 			b.StartTimer()
-			if _, err := Copy(ctx, src, dst); err != nil {
+			if _, err := Copy(ctx, src, dst, Trusted{}); err != nil {
 				b.Fatal(err)
 			}
 			requests += to.requests.Load()

@@ -145,7 +145,7 @@ func (p *Promoter) Promote(ctx context.Context, req Request) (*Result, error) {
 	if err != nil {
 		return res, err
 	}
-	after, err := p.copy(ctx, rt, res)
+	after, err := p.copy(ctx, rt, res, TrustedOf(rep))
 	if err != nil {
 		return res, err
 	}
@@ -224,10 +224,10 @@ func (p *Promoter) Decide(ctx context.Context, ref name.Digest, target, from str
 	return rep, &dec, verr
 }
 
-// copy copies src to dst with its signatures and attestations, fails closed
-// if the source tag moved meanwhile, and verifies the copy.
-func (p *Promoter) copy(ctx context.Context, rt *route, res *Result) (*attest.Report, error) {
-	stats, err := Copy(ctx, rt.src, rt.dst)
+// copy copies src to dst with its trusted signatures and attestations, fails
+// closed if the source tag moved meanwhile, and verifies the copy.
+func (p *Promoter) copy(ctx context.Context, rt *route, res *Result, trusted Trusted) (*attest.Report, error) {
+	stats, err := Copy(ctx, rt.src, rt.dst, trusted)
 	if err != nil {
 		return nil, failure.New(failure.ClassOf(err), "promote "+res.Target+" to "+rt.to.Name, err,
 			"nothing was tagged; re-run the same command to finish the copy")

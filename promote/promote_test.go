@@ -288,7 +288,7 @@ func TestCopyCarriesReferrers(t *testing.T) {
 		t.Fatal(err)
 	}
 	dst, _ := name.NewDigest(b.host + "/prod/app@" + d.String())
-	st, err := Copy(ctx, src, dst)
+	st, err := Copy(ctx, src, dst, Trusted{})
 	if err != nil || !st.ImageCopied || st.Referrers != 1 {
 		t.Fatalf("copy: %+v %v", st, err)
 	}
@@ -300,7 +300,90 @@ func TestCopyCarriesReferrers(t *testing.T) {
 	if len(im.Manifests) != 1 || im.Manifests[0].Digest != ad {
 		t.Fatalf("referrers at the destination: %+v", im.Manifests)
 	}
-	if st, err := Copy(ctx, src, dst); err != nil || st.Referrers != 0 {
+	if st, err := Copy(ctx, src, dst, Trusted{}); err != nil || st.Referrers != 0 {
 		t.Fatalf("second copy: %+v %v", st, err)
 	}
+}
+
+// TestPromoteLeavesUntrustedLayersBehind: signature and attestation layers
+// pushed next to the real ones by someone without a trusted key are not
+// carried into the next environment, and the result says so.
+func TestPromoteLeavesUntrustedLayersBehind(t *testing.T) {
+	f := newFixture(t)
+	src := f.buildIntoDev(t)
+	opriv, _, err := attest.GenerateKeys(filepath.Join(t.TempDir(), "other"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	osigner, err := attest.LoadSigner(f.ctx, opriv, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A junk signature and a junk attestation, by an untrusted key.
+	if err := attest.Sign(f.ctx, osigner, src, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := attest.Attach(f.ctx, osigner, src, []attest.Statement{{PredicateType: attest.PredicateSPDX,
+		Subjects: []attest.Subject{attest.SubjectOf(src)}, Predicate: []byte(`{"spdxVersion":"SPDX-2.3"}`)}}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := f.promoter.Promote(f.ctx, Request{Target: "app", To: "staging"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Copy.Signatures != 1 || res.Copy.Attestations != 6 || len(res.Copy.LeftBehind) != 2 {
+		t.Fatalf("copy %+v: want 1 signature and 6 attestations carried, the 2 junk layers left behind", res.Copy)
+	}
+	dst, _ := name.NewDigest(res.Destination, name.Insecure)
+	sigs, err := remote.Image(dst.Context().Tag(strings.Replace(dst.DigestStr(), ":", "-", 1) + ".sig"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := sigs.Manifest(); len(m.Layers) != 1 {
+		t.Errorf("%d signature layers at the destination, want the one trusted", len(m.Layers))
+	}
+}
+
+// TestReceiptsOfAnotherTargetDoNotCount: an image legitimately promoted as
+// target a, copied with its signatures and receipts under target b's
+// repository and tag, is not "promoted through" for b, and cannot be rolled
+// back to as b.
+func TestReceiptsOfAnotherTargetDoNotCount(t *testing.T) {
+	f := newFixture(t)
+	f.cfg.Targets["b"] = &config.Target{Name: "b", Type: config.TypeContainer}
+	f.cfg.Environments = append(f.cfg.Environments, config.Environment{Name: "prod", Repository: f.prod.host + "/prod",
+		Tag: config.DefaultTagTemplate, Insecure: true, Policies: []string{"signed", "sbom", "provenance", "promoted_through"}})
+	src := f.buildIntoDev(t)
+	if _, err := f.promoter.Promote(f.ctx, Request{Target: "app", To: "staging"}); err != nil {
+		t.Fatal(err)
+	}
+	// The attacker copies app's staging digest, signatures and receipts to b's staging repository.
+	from, _ := name.NewDigest(f.prod.host+"/staging/app@"+src.DigestStr(), name.Insecure)
+	to, _ := name.NewDigest(f.prod.host+"/staging/b@"+src.DigestStr(), name.Insecure)
+	rep, err := attest.Verify(f.ctx, from, f.promoter.opts.Keys, attest.RequiredPredicates)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Copy(f.ctx, from, to, TrustedOf(rep)); err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Tag(to.Context().Tag("staging"), mustGet(t, to)); err != nil {
+		t.Fatal(err)
+	}
+	res, err := f.promoter.Promote(f.ctx, Request{Target: "b", To: "prod"})
+	if failure.ClassOf(err) != failure.Policy || res.Decision == nil || res.Decision.Allowed {
+		t.Fatalf("promote b to prod on a's receipts: %v (%+v)", err, res)
+	}
+	if _, err := f.promoter.Rollback(f.ctx, "b", "staging", src.DigestStr()); failure.ClassOf(err) != failure.Verify {
+		t.Fatalf("rollback of b to a's digest: %v, want a verification failure", err)
+	}
+}
+
+func mustGet(t *testing.T, d name.Digest) *remote.Descriptor {
+	t.Helper()
+	desc, err := remote.Get(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return desc
 }

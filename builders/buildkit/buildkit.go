@@ -26,6 +26,7 @@ import (
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
 	"github.com/moby/buildkit/session"
 	"github.com/moby/buildkit/session/auth/authprovider"
+	"github.com/moby/buildkit/session/secrets"
 	"github.com/moby/buildkit/session/secrets/secretsprovider"
 	"github.com/tonistiigi/fsutil"
 
@@ -100,33 +101,7 @@ func (b *Builder) Build(ctx context.Context, req builders.Request) (builders.Res
 	if err != nil {
 		return builders.Result{}, failure.New(failure.Config, subject, err, "fix the target's secrets")
 	}
-	insecure := req.Repository.Scheme() == "http"
-	opt := client.SolveOpt{
-		Frontend:      "dockerfile.v0",
-		FrontendAttrs: frontendAttrs(t, filepath.Base(in.dockerfile)),
-		LocalMounts: map[string]fsutil.FS{
-			"context":    in.contextFS,
-			"dockerfile": in.dockerfileFS,
-		},
-		Exports: []client.ExportEntry{{
-			Type: client.ExporterImage,
-			Attrs: map[string]string{
-				"name":              req.Repository.Name(),
-				"push":              "true",
-				"push-by-digest":    "true",
-				"registry.insecure": strconv.FormatBool(insecure),
-				"oci-mediatypes":    "true",
-			},
-		}},
-		CacheImports: cacheEntries(t.CacheFrom),
-		CacheExports: cacheEntries(t.CacheTo),
-		Session: []session.Attachable{
-			authprovider.NewDockerAuthProvider(authprovider.DockerAuthProviderConfig{
-				AuthConfigProvider: authprovider.LoadAuthConfig(dockerconfig.LoadDefaultConfigFile(io.Discard)),
-			}),
-			secretsprovider.NewSecretProvider(secrets),
-		},
-	}
+	opt := solveOpt(req, in, secrets)
 	var status chan *client.SolveStatus
 	if b.progress != nil {
 		status = b.progress.Stream(t.Name)
@@ -204,6 +179,39 @@ func externalParameters(ctx context.Context, req builders.Request, in input) map
 		params["source"] = src
 	}
 	return params
+}
+
+// solveOpt is the solve of one target: the Dockerfile frontend over the
+// checked inputs, pushed by digest to the request's repository.
+func solveOpt(req builders.Request, in input, store secrets.SecretStore) client.SolveOpt {
+	t := req.Target
+	insecure := req.Repository.Scheme() == "http"
+	return client.SolveOpt{
+		Frontend:      "dockerfile.v0",
+		FrontendAttrs: frontendAttrs(t, filepath.Base(in.dockerfile)),
+		LocalMounts: map[string]fsutil.FS{
+			"context":    in.contextFS,
+			"dockerfile": in.dockerfileFS,
+		},
+		Exports: []client.ExportEntry{{
+			Type: client.ExporterImage,
+			Attrs: map[string]string{
+				"name":              req.Repository.Name(),
+				"push":              "true",
+				"push-by-digest":    "true",
+				"registry.insecure": strconv.FormatBool(insecure),
+				"oci-mediatypes":    "true",
+			},
+		}},
+		CacheImports: cacheEntries(t.CacheFrom),
+		CacheExports: cacheEntries(t.CacheTo),
+		Session: []session.Attachable{
+			authprovider.NewDockerAuthProvider(authprovider.DockerAuthProviderConfig{
+				AuthConfigProvider: authprovider.LoadAuthConfig(dockerconfig.LoadDefaultConfigFile(io.Discard)),
+			}),
+			secretsprovider.NewSecretProvider(store),
+		},
+	}
 }
 
 // input is a target's checked local inputs.
