@@ -334,8 +334,9 @@ func (a *Artifact) BuilderId() string { return ArtifactID }
 func (a *Artifact) Files() []string { return nil }
 
 // Id is repository@digest of the record (the name is Packer's).
-func (a *Artifact) Id() string { return a.Ref }
-func (a *Artifact) String() string                { return "bakery machine-image record " + a.Ref }
+func (a *Artifact) Id() string     { return a.Ref }
+func (a *Artifact) String() string { return "bakery machine-image record " + a.Ref }
+
 // State is the builder's artifact's state.
 func (a *Artifact) State(name string) interface{} { return a.Inner.State(name) }
 
