@@ -83,7 +83,19 @@ type Status struct {
 	Signer   string            `json:"signer,omitempty"`
 	Action   string            `json:"action,omitempty"`
 	Verified bool              `json:"verified"`
+	// Receipt says the digest holds a verified receipt for this target in
+	// this environment (Time, Signer and Action are the newest one's).
+	Receipt bool `json:"receipt"`
+	// Drift says the tag does not point where bakery last put it: at a
+	// digest without this environment's receipt, or at another digest than
+	// the newest receipt in the environment's history (the tag was moved by
+	// hand). Expected names that digest.
+	Drift    bool   `json:"drift"`
+	Expected string `json:"expected,omitempty"`
 }
+
+// Healthy is a status with a receipted, verified digest and no drift.
+func (s Status) Healthy() bool { return s.Digest != "" && s.Verified && s.Receipt && !s.Drift }
 
 // CurrentStatus reads, from the registry alone, the digest each environment's
 // tag points at for every target, and the verified receipt that put it there.
@@ -134,14 +146,31 @@ func StatusOf(ctx context.Context, cfg *config.Config, keys []attest.TrustedKey,
 	}
 	bind := receipt.Bind(cfg, target)
 	for _, r := range receipt.Read(rep, bind) {
-		if r.Environment == env.Name {
-			st.Time, st.Signer, st.Action = r.Time, r.KeyID, r.Action
+		if r.Environment == env.Name && r.Result == receipt.Passed {
+			st.Time, st.Signer, st.Action, st.Receipt = r.Time, r.KeyID, r.Action, true
 		}
 	}
 	if amis := receipt.AMIs(rep, bind, env.Name); len(amis) > 0 {
 		st.AMIs = amis
 	}
-	return st, nil
+	return st, drift(ctx, keys, target, env, &st)
+}
+
+// drift sets st.Drift (and Expected): the tag must point at the digest of the
+// newest receipt in env's history.
+func drift(ctx context.Context, keys []attest.TrustedKey, target string, env *config.Environment, st *Status) error {
+	hist, err := History(ctx, keys, target, env)
+	if err != nil {
+		return err
+	}
+	for i := len(hist) - 1; i >= 0; i-- {
+		if hist[i].Result == receipt.Passed {
+			st.Expected = hist[i].Digest
+			break
+		}
+	}
+	st.Drift = !st.Receipt || st.Expected != st.Digest
+	return nil
 }
 
 // kindOf says whether d is a container image or a machine-image record, and

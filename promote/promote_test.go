@@ -387,3 +387,52 @@ func mustGet(t *testing.T, d name.Digest) *remote.Descriptor {
 	}
 	return desc
 }
+
+// TestStatusReceiptAndDrift: status says whether the tag's digest holds this
+// environment's receipt, and DRIFT when the tag was moved by hand, to a digest
+// without a receipt or back to an older receipted one.
+func TestStatusReceiptAndDrift(t *testing.T) {
+	f := newFixture(t)
+	first := f.buildIntoDev(t)
+	if _, err := f.promoter.Promote(f.ctx, Request{Target: "app", To: "staging"}); err != nil {
+		t.Fatal(err)
+	}
+	second := f.buildIntoDev(t)
+	if _, err := f.promoter.Promote(f.ctx, Request{Target: "app", To: "staging"}); err != nil {
+		t.Fatal(err)
+	}
+	status := func() Status {
+		t.Helper()
+		st, err := StatusOf(f.ctx, f.cfg, f.promoter.opts.Keys, "app", "staging")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	if st := status(); st.Digest != second.DigestStr() || !st.Receipt || st.Drift || !st.Healthy() {
+		t.Fatalf("after two promotions: %+v", st)
+	}
+	stagingRepo, _ := name.NewRepository(f.prod.host+"/staging/app", name.Insecure)
+	moveTo := func(d string) {
+		t.Helper()
+		if err := remote.Tag(stagingRepo.Tag("staging"), mustGet(t, stagingRepo.Digest(d))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	moveTo(first.DigestStr())
+	if st := status(); !st.Receipt || !st.Drift || st.Expected != second.DigestStr() || st.Healthy() {
+		t.Errorf("tag moved back by hand: %+v, want receipted but drifting", st)
+	}
+	third := f.buildIntoDev(t)
+	rep, err := attest.Verify(f.ctx, third, f.promoter.opts.Keys, attest.RequiredPredicates)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Copy(f.ctx, third, stagingRepo.Digest(third.DigestStr()), TrustedOf(rep)); err != nil {
+		t.Fatal(err)
+	}
+	moveTo(third.DigestStr())
+	if st := status(); st.Receipt || !st.Drift || !st.Verified || st.Healthy() {
+		t.Errorf("tag moved to a signed digest never promoted here: %+v, want verified, no receipt, drifting", st)
+	}
+}

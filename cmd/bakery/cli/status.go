@@ -1,19 +1,30 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
+	"io"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
+	"github.com/bakeryhq/bakery/internal/failure"
 	"github.com/bakeryhq/bakery/promote"
 )
 
 func newStatus(ro *rootOptions) *cobra.Command {
+	var check bool
 	cmd := &cobra.Command{
-		Use:   "status",
+		Use:   "status [--check]",
 		Short: "Show what every environment runs, for every target, from the registry",
+		Long: `For every target and environment: the digest the environment's tag points at,
+whether it verifies, whether it holds a verified receipt for that target and
+environment (RECEIPT), and DRIFT when the tag does not point where bakery last
+put it (moved by hand, outside bakery). --check exits 4 when any environment
+that has a tag is unverified, unreceipted or drifting, for a CI job to alert on.`,
 		Example: `  bakery status
+  bakery status --check   # in cron: exit 4 when prod runs something bakery did not put there
   bakery status -o json   # for Terraform or dashboards: digests, and AMI ids per region for machine images`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -29,20 +40,57 @@ func newStatus(ro *rootOptions) *cobra.Command {
 				return err
 			}
 			if ro.output == "json" {
-				return writeJSON(cmd.OutOrStdout(), st)
+				err = writeJSON(cmd.OutOrStdout(), st)
+			} else {
+				err = printStatus(cmd.OutOrStdout(), st)
 			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "TARGET\tKIND\tENVIRONMENT\tDIGEST\tAMIS\tSINCE\tACTION\tSIGNER\tVERIFIED")
-			for _, s := range st {
-				if s.Digest == "" {
-					fmt.Fprintf(tw, "%s\t\t%s\t-\t\t\t\t\t-\n", s.Target, s.Environment)
-					continue
-				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%v\n", s.Target, s.Kind, s.Environment, s.Digest,
-					amiList(s.AMIs), s.Time, s.Action, s.Signer, s.Verified)
+			if err != nil || !check {
+				return err
 			}
-			return tw.Flush()
+			return unhealthy(st)
 		},
 	}
+	cmd.Flags().BoolVar(&check, "check", false, "exit 4 when any environment's tag is unverified, has no receipt, or drifted")
 	return cmd
+}
+
+func printStatus(w io.Writer, st []promote.Status) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TARGET\tKIND\tENVIRONMENT\tDIGEST\tAMIS\tSINCE\tACTION\tSIGNER\tVERIFIED\tRECEIPT\tDRIFT")
+	for _, s := range st {
+		if s.Digest == "" {
+			fmt.Fprintf(tw, "%s\t\t%s\t-\t\t\t\t\t-\t-\t-\n", s.Target, s.Environment)
+			continue
+		}
+		drift := "-"
+		if s.Drift {
+			drift = "DRIFT"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%v\t%s\t%s\n", s.Target, s.Kind, s.Environment, s.Digest,
+			amiList(s.AMIs), s.Time, s.Action, s.Signer, s.Verified, yesNo(s.Receipt), drift)
+	}
+	return tw.Flush()
+}
+
+// unhealthy is the --check verdict: a verification failure naming every
+// environment whose tag is there but not healthy.
+func unhealthy(st []promote.Status) error {
+	var bad []string
+	for _, s := range st {
+		if s.Digest != "" && !s.Healthy() {
+			bad = append(bad, s.Target+" in "+s.Environment)
+		}
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	return failure.New(failure.Verify, "status --check", errors.New("unverified, unreceipted or drifting: "+strings.Join(bad, ", ")),
+		"see bakery history; promote or roll back to put a receipted digest there")
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
 }

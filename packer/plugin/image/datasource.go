@@ -104,7 +104,7 @@ func Lookup(ctx context.Context, c Config) (DatasourceOutput, error) {
 		return DatasourceOutput{}, fmt.Errorf("%s: nothing is promoted there; build or promote it first", subject)
 	case !st.Verified:
 		return DatasourceOutput{}, fmt.Errorf("%s: %s does not verify with the configured keys; run bakery verify %s", subject, st.Digest, st.Reference)
-	case st.Action == "":
+	case !st.Receipt:
 		return DatasourceOutput{}, fmt.Errorf("%s: %s has no verified receipt for %s; promote it with bakery promote", subject, st.Digest, c.Environment)
 	}
 	out := DatasourceOutput{Digest: st.Digest, Reference: st.Reference, Kind: st.Kind, AMIs: st.AMIs,

@@ -335,6 +335,8 @@ func (a *Artifact) Files() []string { return nil }
 
 // Id is repository@digest of the record (the name is Packer's).
 func (a *Artifact) Id() string     { return a.Ref }
+
+// String describes the artifact.
 func (a *Artifact) String() string { return "bakery machine-image record " + a.Ref }
 
 // State is the builder's artifact's state.
