@@ -236,6 +236,10 @@ func sortAttestations(ref name.Digest, got *collected) ([]AttestationInfo, []Ign
 		if err != nil {
 			return nil, nil, err
 		}
+		if errs[i] != nil && registry.IsUnavailable(errs[i]) {
+			// An outage is not a bad attestation: nothing can be said yet.
+			return nil, nil, failure.New(failure.Unavailable, ref.String(), errs[i], "retry when the registry is reachable")
+		}
 		info := infos[i]
 		keyID, signed := got.verified[d]
 		reason := ""

@@ -9,6 +9,7 @@ package config
 import (
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // DefaultFile is the config file looked up in the working directory.
@@ -29,11 +30,37 @@ type Config struct {
 	Signing      Signing            `yaml:"signing"`
 	Verification Verification       `yaml:"verification"`
 	Policy       Policy             `yaml:"policy"`
+	Registry     Registry           `yaml:"registry"`
 
 	// File is the path the config was read from; Dir is its directory, which
 	// relative paths in the file are resolved against.
 	File string `yaml:"-"`
 	Dir  string `yaml:"-"`
+}
+
+// Registry bounds what bakery asks of, and waits for from, registries.
+// Durations are Go durations ("30s", "10m").
+type Registry struct {
+	// Attempts is how many times one request is sent on an outage answer
+	// (connection error, timeout, 408, 429, 5xx); default 5.
+	Attempts int `yaml:"attempts"`
+	// RequestTimeout bounds the wait for one response; default 30s.
+	RequestTimeout string `yaml:"request_timeout"`
+	// MaxRetryWait bounds the waits of one request, Retry-After included;
+	// default 30s.
+	MaxRetryWait string `yaml:"max_retry_wait"`
+	// Timeout bounds a whole promote, rollback, verify, history or status
+	// command; default 10m.
+	Timeout string `yaml:"timeout"`
+}
+
+// Durations returns the parsed request timeout, retry wait and command
+// timeout (validated on load).
+func (r Registry) Durations() (request, retryWait, command time.Duration) {
+	request, _ = time.ParseDuration(r.RequestTimeout)
+	retryWait, _ = time.ParseDuration(r.MaxRetryWait)
+	command, _ = time.ParseDuration(r.Timeout)
+	return request, retryWait, command
 }
 
 // Builder says how to reach buildkitd and how much to build at once.
@@ -212,6 +239,17 @@ func (c *Config) applyDefaults() {
 	c.Builder.Packer.PluginDir = c.path(c.Builder.Packer.PluginDir)
 	if c.Signing.BuilderID == "" {
 		c.Signing.BuilderID = DefaultBuilderID
+	}
+	if c.Registry.Attempts == 0 {
+		c.Registry.Attempts = 5
+	}
+	for _, d := range []struct {
+		v   *string
+		def string
+	}{{&c.Registry.RequestTimeout, "30s"}, {&c.Registry.MaxRetryWait, "30s"}, {&c.Registry.Timeout, "10m"}} {
+		if *d.v == "" {
+			*d.v = d.def
+		}
 	}
 	if c.Builder.MaxParallel == 0 {
 		c.Builder.MaxParallel = DefaultMaxParallel

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"text/template"
+	"time"
 
 	"github.com/containerd/platforms"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -40,6 +41,7 @@ func (c *Config) validate(l *lines) error {
 	}
 	c.validateBuilder(p)
 	c.validateSigning(p)
+	c.validateRegistry(p)
 	if len(c.Targets) == 0 {
 		p.add("targets", "add at least one target; see docs/config.md", "required")
 	}
@@ -86,6 +88,17 @@ var (
 	awsRegion  = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-\d+$`)
 	awsAccount = regexp.MustCompile(`^\d{12}$`)
 )
+
+func (c *Config) validateRegistry(p *problems) {
+	if c.Registry.Attempts < 1 || c.Registry.Attempts > 20 {
+		p.add("registry.attempts", "use 1 to 20", "%d is out of range", c.Registry.Attempts)
+	}
+	for key, v := range map[string]string{"request_timeout": c.Registry.RequestTimeout, "max_retry_wait": c.Registry.MaxRetryWait, "timeout": c.Registry.Timeout} {
+		if d, err := time.ParseDuration(v); err != nil || d <= 0 {
+			p.add("registry."+key, `use a duration such as "30s" or "10m"`, "%q is not a positive duration", v)
+		}
+	}
+}
 
 func (c *Config) validateBuilder(p *problems) {
 	u, err := url.Parse(c.Builder.Address)

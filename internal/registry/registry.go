@@ -28,11 +28,11 @@ import (
 
 // Options returns the remote options bakery uses for every registry call.
 func Options(ctx context.Context) []remote.Option {
-	return []remote.Option{
+	return append(remoteOptions(),
 		remote.WithContext(ctx),
 		remote.WithAuthFromKeychain(authn.DefaultKeychain),
 		remote.WithUserAgent("bakery"),
-	}
+	)
 }
 
 // Ping checks that the registry answers its /v2/ endpoint (200 or 401 both
@@ -45,7 +45,7 @@ func Ping(ctx context.Context, reg name.Registry) error {
 	if err != nil {
 		return err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := (&http.Client{Transport: sharedTransport()}).Do(req)
 	if err != nil {
 		return failure.New(failure.Unavailable, "registry "+reg.RegistryStr(), err,
 			"start it with `make up`, or fix the environment's repository")
@@ -179,25 +179,60 @@ func Tag(ctx context.Context, ref name.Digest, tag name.Tag) error {
 	return nil
 }
 
-// Classify marks network failures as failure.Unavailable; other errors are
-// returned wrapped with the subject.
+// Classify classifies a registry's answer by what it is: no answer, a
+// timeout, 408, 429 or 5xx is failure.Unavailable (exit 6); content that does
+// not hash to the digest it was asked by is failure.Verify (exit 4); 401 and
+// 403 are failure.Config (credentials); any other error is wrapped with the
+// subject.
 func Classify(subject string, err error) error {
 	if err == nil {
 		return nil
 	}
-	if IsUnavailable(err) {
+	if c := failure.ClassOf(err); c != failure.Internal {
+		return err
+	}
+	switch {
+	case IsUnavailable(err):
 		return failure.New(failure.Unavailable, subject, err, "check that the registry is running and reachable, then retry")
+	case IsDigestMismatch(err):
+		return failure.New(failure.Verify, subject, err, "the registry served content that is not what was asked for by digest: do not deploy; check the registry")
+	case statusOf(err) == http.StatusUnauthorized || statusOf(err) == http.StatusForbidden:
+		return failure.New(failure.Config, subject, err, "check the registry credentials (docker login)")
+	case errors.Is(err, ErrTooLarge):
+		return failure.New(failure.Verify, subject, err, "a registry or someone with push rights is serving oversized content")
 	}
 	return fmt.Errorf("%s: %w", subject, err)
 }
 
-// IsUnavailable reports whether err means the other end could not be reached
-// or went away: a network error, or an HTTP request that got no response
-// (a *url.Error; answers with an HTTP status are transport.Errors instead).
+func statusOf(err error) int {
+	var terr *transport.Error
+	if errors.As(err, &terr) {
+		return terr.StatusCode
+	}
+	return 0
+}
+
+// IsDigestMismatch reports go-containerregistry's errors for a manifest or
+// blob whose bytes do not hash to the digest it was fetched by. The library
+// has no typed error for them, so their messages are matched here, and
+// nowhere else.
+func IsDigestMismatch(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "does not match requested digest") || strings.Contains(msg, "error verifying sha256 checksum") ||
+		strings.Contains(msg, "error verifying size")
+}
+
+// IsUnavailable reports whether err means the other end could not be reached,
+// went away, timed out, or answered that it cannot serve now (408, 429,
+// 5xx): a network error, an HTTP request that got no response (a *url.Error;
+// answers with an HTTP status are transport.Errors instead).
 func IsUnavailable(err error) bool {
 	var opErr *net.OpError
 	var dnsErr *net.DNSError
 	var urlErr *url.Error
+	if c := statusOf(err); c == http.StatusRequestTimeout || c == http.StatusTooManyRequests || c >= 500 {
+		return true
+	}
 	return errors.As(err, &opErr) || errors.As(err, &dnsErr) || errors.As(err, &urlErr) ||
 		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
 		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, context.DeadlineExceeded)

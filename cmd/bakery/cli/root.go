@@ -5,6 +5,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/bakeryhq/bakery/internal/config"
 	"github.com/bakeryhq/bakery/internal/failure"
+	"github.com/bakeryhq/bakery/internal/registry"
 )
 
 // rootOptions are the flags every command shares.
@@ -21,6 +23,8 @@ type rootOptions struct {
 	configFile string
 	output     string
 	version    string
+	// release cancels the command's deadline, once it is set.
+	release context.CancelFunc
 }
 
 // New returns the bakery command tree.
@@ -55,9 +59,18 @@ failed, 5 policy denied, 6 registry or buildkitd unavailable.`,
 	return root
 }
 
-// load reads the config with the command's flags as overrides.
+// load reads the config with the command's flags as overrides, and applies
+// its registry settings to every registry call of the command.
 func (ro *rootOptions) load(cmd *cobra.Command) (*config.Config, error) {
-	return config.Load(config.Options{File: ro.configFile, Flags: cmd.Flags()})
+	cfg, err := config.Load(config.Options{File: ro.configFile, Flags: cmd.Flags()})
+	if err != nil {
+		return nil, err
+	}
+	request, retryWait, _ := cfg.Registry.Durations()
+	s := registry.DefaultSettings
+	s.Attempts, s.RequestTimeout, s.MaxRetryWait = cfg.Registry.Attempts, request, retryWait
+	registry.Configure(s)
+	return cfg, nil
 }
 
 // validate checks the shared options.
