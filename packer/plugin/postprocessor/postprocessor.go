@@ -334,7 +334,7 @@ func (a *Artifact) BuilderId() string { return ArtifactID }
 func (a *Artifact) Files() []string { return nil }
 
 // Id is repository@digest of the record (the name is Packer's).
-func (a *Artifact) Id() string     { return a.Ref }
+func (a *Artifact) Id() string { return a.Ref }
 
 // String describes the artifact.
 func (a *Artifact) String() string { return "bakery machine-image record " + a.Ref }
