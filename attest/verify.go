@@ -418,10 +418,3 @@ func PredicateName(pt string) string {
 	}
 	return pt
 }
-
-func short(h v1.Hash) string {
-	if len(h.Hex) > 12 {
-		return h.Algorithm + ":" + h.Hex[:12]
-	}
-	return h.String()
-}

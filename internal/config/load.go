@@ -259,26 +259,33 @@ func overlay(v *viper.Viper, val reflect.Value, path string) error {
 				return err
 			}
 		}
+	case reflect.String, reflect.Int, reflect.Bool:
+		return overlayScalar(v, val, path)
+	}
+	return nil
+}
+
+// overlayScalar sets a string, int or bool setting from its override.
+func overlayScalar(v *viper.Viper, val reflect.Value, path string) error {
+	s, ok := lookup(v, path)
+	if !ok {
+		return nil
+	}
+	switch val.Kind() {
 	case reflect.String:
-		if s, ok := lookup(v, path); ok {
-			val.SetString(s)
-		}
+		val.SetString(s)
 	case reflect.Int:
-		if s, ok := lookup(v, path); ok {
-			n, err := strconv.Atoi(s)
-			if err != nil {
-				return fmt.Errorf("%s (%s): %q is not a whole number", path, envName(path), s)
-			}
-			val.SetInt(int64(n))
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			return fmt.Errorf("%s (%s): %q is not a whole number", path, envName(path), s)
 		}
+		val.SetInt(int64(n))
 	case reflect.Bool:
-		if s, ok := lookup(v, path); ok {
-			b, err := strconv.ParseBool(s)
-			if err != nil {
-				return fmt.Errorf("%s (%s): %q is not true or false", path, envName(path), s)
-			}
-			val.SetBool(b)
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return fmt.Errorf("%s (%s): %q is not true or false", path, envName(path), s)
 		}
+		val.SetBool(b)
 	}
 	return nil
 }

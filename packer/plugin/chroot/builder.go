@@ -187,7 +187,7 @@ func (s *stepUnpack) Run(ctx context.Context, state multistep.StateBag) multiste
 	sum := strings.TrimPrefix(fd.Digest, "sha256:")
 	ui.Say(fmt.Sprintf("Unpacking %s (sha256:%s) into %s", c.SourceRootfs, sum[:12], abs))
 	if out, err := exec.CommandContext(ctx, "tar", "--numeric-owner", "-xpf", c.SourceRootfs, "-C", abs).CombinedOutput(); err != nil {
-		return halt(state, fmt.Errorf("unpacking %s: %v: %s", c.SourceRootfs, err, strings.TrimSpace(string(out))))
+		return halt(state, fmt.Errorf("unpacking %s: %w: %s", c.SourceRootfs, err, strings.TrimSpace(string(out))))
 	}
 	src, _ := filepath.Abs(c.SourceRootfs)
 	state.Put("mount_path", abs)
@@ -259,7 +259,7 @@ func (s *stepPack) Run(ctx context.Context, state multistep.StateBag) multistep.
 	cmd := exec.CommandContext(ctx, "tar", "--numeric-owner", "-czf", out,
 		"--exclude=./proc/*", "--exclude=./sys/*", "--exclude=./dev/*", "-C", root, ".")
 	if b, err := cmd.CombinedOutput(); err != nil {
-		return halt(state, fmt.Errorf("packing %s: %v: %s", out, err, strings.TrimSpace(string(b))))
+		return halt(state, fmt.Errorf("packing %s: %w: %s", out, err, strings.TrimSpace(string(b))))
 	}
 	if err := os.RemoveAll(root); err != nil {
 		return halt(state, err)

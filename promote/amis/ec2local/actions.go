@@ -204,20 +204,33 @@ func (s *Server) copyImage(region string, form url.Values) (response, *apiError)
 	if img.polls > 0 {
 		img.State = StatePending
 	}
-	for _, d := range src.devices {
-		if d.SnapshotID != "" {
-			d.SnapshotID = "snap-" + strings.TrimPrefix(img.ID, "ami-")
-		}
-		img.devices = append(img.devices, d)
-	}
+	img.devices = copyDevices(src.devices, img.ID)
 	s.put(img)
-	if clientToken != "" {
-		if s.tokens[region] == nil {
-			s.tokens[region] = map[string]token{}
-		}
-		s.tokens[region][clientToken] = token{id: img.ID, params: params}
-	}
+	s.remember(region, clientToken, token{id: img.ID, params: params})
 	return &imageIDResponse{ImageID: img.ID}, nil
+}
+
+// copyDevices gives a copy's devices snapshots of their own.
+func copyDevices(devices []blockDevice, id string) []blockDevice {
+	var out []blockDevice
+	for _, d := range devices {
+		if d.SnapshotID != "" {
+			d.SnapshotID = "snap-" + strings.TrimPrefix(id, "ami-")
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+// remember keeps a CopyImage client token, for idempotent retries.
+func (s *Server) remember(region, clientToken string, t token) {
+	if clientToken == "" {
+		return
+	}
+	if s.tokens[region] == nil {
+		s.tokens[region] = map[string]token{}
+	}
+	s.tokens[region][clientToken] = t
 }
 
 // fingerprint canonicalises a request's parameters other than its client
