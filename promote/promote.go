@@ -157,6 +157,16 @@ func (p *Promoter) Promote(ctx context.Context, req Request) (*Result, error) {
 	return res, p.signAndTag(ctx, res, rt.dst, rt.dstTag, meta, dec.Digest, after.Attestations)
 }
 
+// Newest returns the newest PASSED entry of hist, or false.
+func Newest(hist []Entry) (Entry, bool) {
+	for i := len(hist) - 1; i >= 0; i-- {
+		if hist[i].Result == receipt.Passed {
+			return hist[i], true
+		}
+	}
+	return Entry{}, false
+}
+
 // resolve looks up the environments and resolves the digest exactly once;
 // everything after uses route.src.
 func (p *Promoter) resolve(ctx context.Context, req Request) (*route, error) {
@@ -251,8 +261,8 @@ func (p *Promoter) copy(ctx context.Context, rt *route, res *Result, trusted Tru
 	return after, nil
 }
 
-// signAndTag signs the step's receipt onto dst and only then points tag at
-// dst.
+// signAndTag signs the step's receipt onto dst, only then points tag at dst,
+// and then settles: see settle.
 func (p *Promoter) signAndTag(ctx context.Context, res *Result, dst name.Digest, tag name.Tag, meta receipt.Metadata, policyDigest string, inputs []attest.AttestationInfo) error {
 	signer, err := p.opts.Signer.get(ctx)
 	if err != nil {
@@ -265,12 +275,44 @@ func (p *Promoter) signAndTag(ctx context.Context, res *Result, dst name.Digest,
 	if err := registry.Tag(ctx, dst, tag); err != nil {
 		return failure.New(failure.ClassOf(err), res.Tag, err, "the receipt is recorded; re-run to move the tag")
 	}
+	return p.settle(ctx, meta.Target, meta.Environment, dst, tag)
+}
+
+// settle is how two promotions racing into one environment (a registry has
+// no compare-and-swap) never both report success while the tag and the
+// newest receipt disagree: after writing the tag, the tag is read again and
+// must still point at dst, and the newest receipt in the environment's
+// history must be dst's. Otherwise the other promotion won, or is about to
+// tag: failure.Conflict (exit 7). docs/concurrency.md has the argument.
+func (p *Promoter) settle(ctx context.Context, target, envName string, dst name.Digest, tag name.Tag) error {
+	cur, err := registry.Resolve(ctx, tag)
+	if err != nil {
+		return err
+	}
+	subject := fmt.Sprintf("promotion of %s into %s", dst.DigestStr(), envName)
+	if cur.DigestStr() != dst.DigestStr() {
+		return failure.New(failure.Conflict, subject, fmt.Errorf("a concurrent promotion moved %s to %s", tag, cur.DigestStr()),
+			"this digest's receipt is signed but the environment runs the other; run bakery status, then re-run the promotion that should win")
+	}
+	env, _, err := p.opts.Config.LookupEnvironment(envName)
+	if err != nil {
+		return err
+	}
+	hist, err := History(ctx, p.opts.Keys, target, env)
+	if err != nil {
+		return err
+	}
+	if newest, ok := Newest(hist); ok && newest.Digest != dst.DigestStr() {
+		return failure.New(failure.Conflict, subject, fmt.Errorf("a concurrent promotion of %s signed a newer receipt", newest.Digest),
+			"the tag points at this digest for now; run bakery status, then re-run the promotion that should win")
+	}
 	return nil
 }
 
-// alreadyPromoted reports whether tag already points at dst and dst holds a
-// verified PASSED receipt for target in env: then re-running the promotion is
-// a no-op.
+// alreadyPromoted reports whether tag already points at dst, dst holds a
+// verified PASSED receipt for target in env, and that receipt is the newest
+// in env's history: then re-running the promotion is a no-op. Otherwise it
+// runs again, and its fresh receipt settles a race it lost or left open.
 func (p *Promoter) alreadyPromoted(ctx context.Context, dst name.Digest, tag name.Tag, target, env string) (bool, error) {
 	cur, err := registry.Resolve(ctx, tag)
 	if errors.Is(err, registry.ErrNotFound) {
@@ -286,7 +328,19 @@ func (p *Promoter) alreadyPromoted(ctx context.Context, dst name.Digest, tag nam
 	if err != nil {
 		return false, nil // not verifiable as it is: promote again, which repairs it
 	}
-	return receipt.Has(rep, receipt.Bind(p.opts.Config, target), env), nil
+	if !receipt.Has(rep, receipt.Bind(p.opts.Config, target), env) {
+		return false, nil
+	}
+	e, _, err := p.opts.Config.LookupEnvironment(env)
+	if err != nil {
+		return false, err
+	}
+	hist, err := History(ctx, p.opts.Keys, target, e)
+	if err != nil {
+		return false, err
+	}
+	newest, ok := Newest(hist)
+	return ok && newest.Digest == dst.DigestStr(), nil
 }
 
 func denied(env string, dec policies.Decision) error {

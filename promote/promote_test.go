@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -434,5 +435,108 @@ func TestStatusReceiptAndDrift(t *testing.T) {
 	moveTo(third.DigestStr())
 	if st := status(); st.Receipt || !st.Drift || !st.Verified || st.Healthy() {
 		t.Errorf("tag moved to a signed digest never promoted here: %+v, want verified, no receipt, drifting", st)
+	}
+}
+
+// TestRollbackNeverMovesForward: after rolling back from the second digest
+// to the first, neither the default rollback nor --to the second moves the
+// environment forward again.
+func TestRollbackNeverMovesForward(t *testing.T) {
+	f := newFixture(t)
+	first := f.buildIntoDev(t)
+	if _, err := f.promoter.Promote(f.ctx, Request{Target: "app", To: "staging"}); err != nil {
+		t.Fatal(err)
+	}
+	second := f.buildIntoDev(t)
+	if _, err := f.promoter.Promote(f.ctx, Request{Target: "app", To: "staging"}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := f.promoter.Rollback(f.ctx, "app", "staging", "")
+	if err != nil || res.Digest != first.DigestStr() {
+		t.Fatalf("rollback: %+v %v, want back to the first digest", res, err)
+	}
+	if res, err := f.promoter.Rollback(f.ctx, "app", "staging", ""); failure.ClassOf(err) != failure.Config {
+		t.Errorf("a second rollback: %+v %v, want no earlier digest (it would move forward)", res, err)
+	}
+	if _, err := f.promoter.Rollback(f.ctx, "app", "staging", second.DigestStr()); failure.ClassOf(err) != failure.Policy {
+		t.Errorf("rollback --to the later digest: %v, want a policy refusal", err)
+	}
+	if d, _ := f.stagingTag(t); d.String() != first.DigestStr() {
+		t.Errorf("staging runs %s, want the first digest", d)
+	}
+}
+
+// TestSettleReportsALostRace plays a race out step by step: a second
+// promotion signs a newer receipt for its digest but has not tagged yet. The
+// first promotion, run again, re-signs and wins; the second then tags and
+// must report a conflict, not success.
+func TestSettleReportsALostRace(t *testing.T) {
+	f := newFixture(t)
+	first := f.buildIntoDev(t)
+	if _, err := f.promoter.Promote(f.ctx, Request{Target: "app", To: "staging"}); err != nil {
+		t.Fatal(err)
+	}
+	second := f.buildIntoDev(t)
+	staging := &f.cfg.Environments[1]
+	tag, _ := staging.Locate("app")
+	dst2 := tag.Context().Digest(second.DigestStr())
+	rep, err := attest.Verify(f.ctx, second, f.promoter.opts.Keys, attest.RequiredPredicates)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Copy(f.ctx, second, dst2, TrustedOf(rep)); err != nil {
+		t.Fatal(err)
+	}
+	meta := receipt.Metadata{Action: receipt.ActionPromote, Target: "app", Environment: "staging", From: "dev"}
+	if err := receipt.Sign(f.ctx, f.signer, dst2, meta, "", "test", nil); err != nil {
+		t.Fatal(err)
+	}
+	// The first promotion again: its receipt is not the newest, so it is not
+	// "already promoted"; it signs afresh and settles.
+	res, err := f.promoter.Promote(f.ctx, Request{Target: "app", To: "staging", Digest: first.DigestStr()})
+	if err != nil || res.AlreadyPromoted || !res.Receipt {
+		t.Fatalf("re-running the first promotion: %+v %v", res, err)
+	}
+	// The second promotion now moves the tag and settles: it lost.
+	if err := remote.Tag(tag, mustGet(t, dst2)); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.promoter.settle(f.ctx, "app", "staging", dst2, tag); failure.ClassOf(err) != failure.Conflict {
+		t.Fatalf("settle of the loser: %v, want a conflict", err)
+	}
+}
+
+// TestRacingPromotionsNeverBothSucceedInconsistently races two promotions of
+// different digests into one environment, several times: when both report
+// success, the tag and the newest receipt agree.
+func TestRacingPromotionsNeverBothSucceedInconsistently(t *testing.T) {
+	f := newFixture(t)
+	for round := 0; round < 3; round++ {
+		a, b := f.buildIntoDev(t), f.buildIntoDev(t)
+		errs := make([]error, 2)
+		var wg sync.WaitGroup
+		for i, d := range []name.Digest{a, b} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, errs[i] = f.promoter.Promote(f.ctx, Request{Target: "app", To: "staging", Digest: d.DigestStr()})
+			}()
+		}
+		wg.Wait()
+		for _, err := range errs {
+			if err != nil && failure.ClassOf(err) != failure.Conflict {
+				t.Fatalf("round %d: %v", round, err)
+			}
+		}
+		st, err := StatusOf(f.ctx, f.cfg, f.promoter.opts.Keys, "app", "staging")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if errs[0] == nil && errs[1] == nil && st.Drift {
+			t.Errorf("round %d: both promotions succeeded, yet status is %+v", round, st)
+		}
+		if !st.Receipt {
+			t.Errorf("round %d: the tag is on %s, which holds no receipt", round, st.Digest)
+		}
 	}
 }

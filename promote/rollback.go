@@ -57,24 +57,47 @@ func (p *Promoter) Rollback(ctx context.Context, target, envName, to string) (*R
 	return res, p.signAndTag(ctx, res, dst, tag, meta, p.opts.Policies.Digest(), rep.Attestations)
 }
 
-// pickRollback returns the digest to roll back to: to, which must hold a
-// PASSED receipt in hist (bound to this target and environment; otherwise a
-// verification failure), or else the newest such digest other than current.
+// pickRollback returns the digest to roll back to. Rollback never moves an
+// environment forward: the candidates are the digests that first arrived in
+// the environment (by a build or promotion receipt) before the current one
+// did. to, when given, must be one of them (a digest without a receipt here
+// is a verification failure; a later one is a policy refusal); by default it
+// is the latest of them.
 func pickRollback(hist []Entry, current, to, subject string) (string, error) {
+	first := map[string]string{} // digest -> time of its first arrival
+	for _, h := range hist {
+		if h.Result != receipt.Passed || h.Action == receipt.ActionRollback {
+			continue
+		}
+		if t, ok := first[h.Digest]; !ok || h.Time < t {
+			first[h.Digest] = h.Time
+		}
+	}
+	currentAt, receipted := first[current]
+	earlier := func(d string) bool {
+		t, ok := first[d]
+		return ok && d != current && (!receipted || t < currentAt)
+	}
 	if to != "" {
-		for _, h := range hist {
-			if h.Digest == to && h.Result == receipt.Passed {
-				return to, nil
-			}
+		if _, ok := first[to]; !ok {
+			return "", failure.New(failure.Verify, subject+" to "+to,
+				errors.New("that digest holds no receipt for this target and environment"), "roll back only to a digest that was promoted here; see bakery history")
 		}
-		return "", failure.New(failure.Verify, subject+" to "+to,
-			errors.New("that digest holds no receipt for this environment"), "roll back only to a digest that was promoted here; see bakery history")
+		if !earlier(to) {
+			return "", failure.New(failure.Policy, subject+" to "+to,
+				errors.New("that digest arrived after the one the environment runs: a rollback never moves an environment forward"), "promote it instead")
+		}
+		return to, nil
 	}
-	for i := len(hist) - 1; i >= 0; i-- {
-		if hist[i].Digest != current && hist[i].Result == receipt.Passed {
-			return hist[i].Digest, nil
+	best := ""
+	for d := range first {
+		if earlier(d) && (best == "" || first[d] > first[best]) {
+			best = d
 		}
 	}
-	return "", failure.New(failure.Config, subject,
-		errors.New("no earlier digest holds a receipt for this environment"), "see bakery history")
+	if best == "" {
+		return "", failure.New(failure.Config, subject,
+			errors.New("no earlier digest holds a receipt for this environment"), "see bakery history")
+	}
+	return best, nil
 }

@@ -25,6 +25,9 @@ const (
 	Policy
 	// Unavailable means a registry or the build daemon could not be reached.
 	Unavailable
+	// Conflict means a concurrent promotion into the same environment won:
+	// this one's receipt is signed but the environment runs the other digest.
+	Conflict
 )
 
 // ExitCode returns the process exit code for the class.
@@ -40,6 +43,8 @@ func (c Class) ExitCode() int {
 		return 5
 	case Unavailable:
 		return 6
+	case Conflict:
+		return 7
 	default:
 		return 1
 	}
@@ -57,6 +62,8 @@ func (c Class) String() string {
 		return "policy"
 	case Unavailable:
 		return "unavailable"
+	case Conflict:
+		return "conflict"
 	default:
 		return "internal"
 	}

@@ -41,7 +41,8 @@ Settings come from bakery.yaml (or --config), overridden by BAKERY_*
 environment variables, overridden by flags.
 
 Exit codes: 1 internal, 2 config or usage, 3 build failed, 4 verification
-failed, 5 policy denied, 6 registry or buildkitd unavailable.`,
+failed, 5 policy denied, 6 registry or buildkitd unavailable, 7 a concurrent
+promotion into the same environment won (re-run to decide).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		Version:       version,
