@@ -34,6 +34,7 @@ var (
 	baseImg string
 	httpc   = &http.Client{Timeout: 30 * time.Second}
 	cosign  string // the stock cosign CLI, built by hack/setup.sh at go.mod's version
+	crane   string // the stock crane CLI, built by hack/setup.sh
 	keyDir  string // trusted.key/.pub made by `bakery keys generate`, and other.key/.pub
 	packer  string // the real packer binary, built by hack/setup.sh
 	rootfs  string // the debootstrap'd Debian rootfs tarball hack/setup.sh made
@@ -114,6 +115,10 @@ func setup() error {
 	toolEnv = append(awsEnv(srv.URL),
 		"BAKERY_BUILDER_PACKER_BINARY="+packer,
 		"BAKERY_BUILDER_PACKER_PLUGIN_DIR="+filepath.Join(dir, "packer-plugins"))
+	crane = getenv("BAKERY_CRANE", filepath.Join(root, ".bakery/crane"))
+	if _, err := os.Stat(crane); err != nil {
+		return fmt.Errorf("the stock crane CLI is missing at %s: run `make up` first", crane)
+	}
 	cosign = getenv("BAKERY_COSIGN", filepath.Join(root, ".bakery/cosign"))
 	if _, err := os.Stat(cosign); err != nil {
 		return fmt.Errorf("the stock cosign CLI is missing at %s: run `make up` first", cosign)

@@ -85,12 +85,7 @@ awk -F'\t' '{n[$1]++; t[$1]=t[$1]" "$2; if ($3>m[$1]) m[$1]=$3}
 # Promotion: bakery promote (verify, policies, copy with signatures and
 # attestations, re-verify, receipt, tag) against crane copy (image only) of
 # the same digest, each into a fresh repository of the other registry.
-CRANE_VER=v0.20.6
-CRANE=$CACHE/crane-$CRANE_VER/crane
-if [ ! -x "$CRANE" ]; then
-  log "building crane $CRANE_VER from the Go module proxy"
-  GOBIN=$(dirname "$CRANE") CGO_ENABLED=0 go install -trimpath "github.com/google/go-containerregistry/cmd/crane@$CRANE_VER"
-fi
+build_crane
 src=$REGISTRY_ADDR/bench/bakery/golden-base
 digest=$(curl -fsS -o /dev/null -D - -H 'Accept: application/vnd.oci.image.index.v1+json' "http://$REGISTRY_ADDR/v2/bench/bakery/golden-base/manifests/dev" \
   | tr -d '\r' | awk -F': ' 'tolower($1)=="docker-content-digest" {print $2}')

@@ -37,6 +37,16 @@ debian_mirror() {
 
 registry_up() { curl -fsS -o /dev/null "http://$REGISTRY_ADDR/v2/" 2>/dev/null; }
 
+# build_crane builds the stock crane CLI (the attacker's tool in the e2e
+# tamper tests, and the baseline of make bench).
+CRANE_VER=v0.20.6
+CRANE=$CACHE/crane-$CRANE_VER/crane
+build_crane() {
+  if [ -x "$CRANE" ]; then return; fi
+  log "building crane $CRANE_VER from the Go module proxy"
+  GOBIN=$(dirname "$CRANE") CGO_ENABLED=0 go install -trimpath "github.com/google/go-containerregistry/cmd/crane@$CRANE_VER"
+}
+
 # build_tool DIR MODULE VERSION PKG... builds the commands PKG... of MODULE at
 # VERSION into DIR, in a throwaway module that requires exactly that version
 # (`go install module@version` is refused for some modules here: buildkit's

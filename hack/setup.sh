@@ -165,6 +165,7 @@ mkdir -p "$STATE" "$CACHE"
 install_packages
 build_buildkit
 build_cosign
+build_crane
 build_packer
 build_packer_sdc
 start_registry registry "$REGISTRY_ADDR"
@@ -174,6 +175,7 @@ start_ec2local
 rootfs_tarball
 base_image
 ln -sfn "$COSIGN_BIN/cosign" "$STATE/cosign"
+ln -sfn "$CRANE" "$STATE/crane"
 ln -sfn "$PACKER_BIN/packer" "$STATE/packer"
 ln -sfn "$PACKER_SDC_BIN/packer-sdc" "$STATE/packer-sdc"
 log "ready: registries http://$REGISTRY_ADDR and http://$REGISTRY2_ADDR, buildkitd unix://$BUILDKIT_SOCK, base $BASE_IMAGE, cosign $STATE/cosign, packer $STATE/packer, EC2 endpoint http://$EC2_ADDR"

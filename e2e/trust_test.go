@@ -1,0 +1,340 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// smallProject is a project of FROM-scratch targets (quick to build, a new
+// digest whenever release.txt changes) with dev → staging → prod, prod on
+// prodRepo (a host:port/path prefix).
+func smallProject(t *testing.T, dir, ns, prodRepo string, targets ...string) string {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString("version: 1\ntargets:\n")
+	for _, tgt := range targets {
+		fmt.Fprintf(&b, "  %s:\n    type: container\n    context: app\n", tgt)
+	}
+	fmt.Fprintf(&b, `signing:
+  builder_id: https://github.com/bakeryhq/bakery/e2e
+policy:
+  allowed_builders: [https://github.com/bakeryhq/bakery/e2e]
+registry:
+  request_timeout: 5s
+  max_retry_wait: 10s
+environments:
+  - name: dev
+    repository: %s/%s/dev
+    insecure: true
+  - name: staging
+    repository: %s/%s/staging
+    insecure: true
+    policies: [signed, sbom, provenance, promoted_through]
+  - name: prod
+    repository: %s
+    insecure: true
+    policies: [signed, sbom, provenance, promoted_through]
+`, regAddr, ns, regAddr, ns, prodRepo)
+	writeFiles(t, dir, map[string]string{
+		"bakery.yaml":     b.String(),
+		"app/Dockerfile":  "FROM scratch\nCOPY release.txt /etc/release.txt\n",
+		"app/release.txt": ns + "\n",
+	})
+	return filepath.Join(dir, "bakery.yaml")
+}
+
+// rebuild changes the image's content and builds target again: a new digest.
+func rebuild(t *testing.T, cfg, target, content string) string {
+	t.Helper()
+	writeFiles(t, filepath.Dir(cfg), map[string]string{"app/release.txt": content + "\n"})
+	ref := buildTargets(t, cfg, nil, target)[target]
+	return ref[strings.LastIndex(ref, "@")+1:]
+}
+
+func statusOf(t *testing.T, cfg, target, env string) map[string]any {
+	t.Helper()
+	r := bakery(t, nil, "status", "--config", cfg, "-o", "json")
+	var st []map[string]any
+	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil {
+		t.Fatalf("status output: %v\n%s", err, r.stdout)
+	}
+	for _, s := range st {
+		if s["target"] == target && s["environment"] == env {
+			return s
+		}
+	}
+	t.Fatalf("no status for %s in %s", target, env)
+	return nil
+}
+
+func run(t *testing.T, env []string, name string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(name, args...)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", filepath.Base(name), strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// TestAttackerWithPushRights plays an attacker who can push to every
+// repository but prod's, with the stock crane and cosign CLIs, against the
+// real registries. Every case is a forgery bakery must refuse.
+func TestAttackerWithPushRights(t *testing.T) {
+	ns := runID + "-attacker"
+	cfg := smallProject(t, t.TempDir(), ns, registry2+"/"+ns+"/prod", "app", "other")
+	digest := rebuild(t, cfg, "app", "app-1")
+	if _, r := promoteJSONTarget(t, cfg, "app", "--to", "staging"); r.code != 0 {
+		t.Fatalf("promote app to staging: exit %d", r.code)
+	}
+	appStaging := regAddr + "/" + ns + "/staging/app@" + digest
+	otherStaging := regAddr + "/" + ns + "/staging/other"
+
+	t.Run("receipts of another target, copied with cosign copy, do not count", func(t *testing.T) {
+		run(t, nil, cosign, "copy", "--force", "--allow-http-registry", appStaging, otherStaging+":staging")
+		if _, r := promoteJSONTarget(t, cfg, "other", "--to", "prod"); r.code != 5 || !strings.Contains(r.stderr, "has no receipt for staging") {
+			t.Errorf("promote other on app's receipts: exit %d, want 5 (promoted_through)", r.code)
+		}
+		r := bakery(t, nil, "rollback", "other", "--env", "staging", "--to", digest, "--config", cfg)
+		if r.code != 4 {
+			t.Errorf("rollback other to app's digest: exit %d, want 4", r.code)
+		}
+		if st := statusOf(t, cfg, "other", "staging"); st["receipt"] != false || st["drift"] != true {
+			t.Errorf("status of other in staging: %v, want no receipt, drift", st)
+		}
+		if r := bakery(t, nil, "status", "--check", "--config", cfg); r.code != 4 || !strings.Contains(r.stderr, "other in staging") {
+			t.Errorf("status --check: exit %d, want 4 naming other in staging", r.code)
+		}
+	})
+
+	t.Run("a tag moved by hand with crane is drift, not health", func(t *testing.T) {
+		older := rebuild(t, cfg, "app", "app-unpromoted") // signed and attested in dev, never promoted
+		run(t, nil, crane, "copy", "--insecure", regAddr+"/"+ns+"/dev/app@"+older, regAddr+"/"+ns+"/staging/app:staging")
+		st := statusOf(t, cfg, "app", "staging")
+		if st["digest"] != older || st["receipt"] != false || st["drift"] != true || st["expected"] != digest {
+			t.Errorf("status after crane moved the tag: %v", st)
+		}
+		// Put it back the bakery way: a rollback to the receipted digest.
+		if r := bakery(t, nil, "rollback", "app", "--env", "staging", "--to", digest, "--config", cfg); r.code != 0 {
+			t.Fatalf("rollback: exit %d", r.code)
+		}
+	})
+
+	t.Run("junk signatures by another key are left behind", func(t *testing.T) {
+		for i := 0; i < 10; i++ {
+			run(t, []string{"COSIGN_PASSWORD="}, cosign, "sign", "--key", filepath.Join(keyDir, "other.key"), "--tlog-upload=false",
+				"--allow-http-registry", "--yes", "-a", fmt.Sprintf("junk=%d", i), appStaging)
+		}
+		out, r := promoteJSONTarget(t, cfg, "app", "--to", "prod")
+		if r.code != 0 {
+			t.Fatalf("promote app to prod: exit %d", r.code)
+		}
+		cp, _ := out["copy"].(map[string]any)
+		left, _ := cp["leftBehind"].([]any)
+		if cp["signaturesAdded"] != float64(1) || len(left) != 10 {
+			t.Errorf("copy %v: want the one trusted signature carried and the 10 junk ones left behind", cp)
+		}
+		sigTag := strings.Replace(digest, ":", "-", 1) + ".sig"
+		m := run(t, nil, crane, "manifest", "--insecure", registry2+"/"+ns+"/prod/app:"+sigTag)
+		if n := strings.Count(m, `"mediaType":"application/vnd.dev.cosign.simplesigning.v1+json"`); n != 1 {
+			t.Errorf("prod holds %d signature layers, want 1:\n%s", n, m)
+		}
+	})
+}
+
+// faultProxy forwards to a real registry and fails a fraction of requests:
+// 503, 429 with Retry-After, or a connection reset.
+type faultProxy struct {
+	addr             string
+	permille         atomic.Int64 // the fraction of requests failed, in thousandths
+	requests, faults atomic.Int64
+}
+
+func newFaultProxy(t *testing.T, upstream string, rate float64) *faultProxy {
+	t.Helper()
+	target, _ := url.Parse("http://" + upstream)
+	rp := httputil.NewSingleHostReverseProxy(target)
+	p := &faultProxy{}
+	p.permille.Store(int64(rate * 1000))
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.addr = l.Addr().String()
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.requests.Add(1)
+		if rand.Int64N(1000) < p.permille.Load() {
+			p.faults.Add(1)
+			switch rand.IntN(3) {
+			case 0:
+				w.WriteHeader(http.StatusServiceUnavailable)
+			case 1:
+				w.Header().Set("Retry-After", "1")
+				w.WriteHeader(http.StatusTooManyRequests)
+			default:
+				if hj, ok := w.(http.Hijacker); ok {
+					if c, _, err := hj.Hijack(); err == nil {
+						if tc, ok := c.(*net.TCPConn); ok {
+							_ = tc.SetLinger(0) // a reset, not a clean close
+						}
+						c.Close()
+						return
+					}
+				}
+				w.WriteHeader(http.StatusBadGateway)
+			}
+			return
+		}
+		r.Host = upstream
+		rp.ServeHTTP(w, r)
+	})}
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(func() { srv.Close() })
+	return p
+}
+
+// TestFaultInjectedPromotions promotes into prod through a proxy that fails
+// 20% of requests. Every promotion ends correct or with the unavailable exit
+// code, at least 90% succeed, and the tag never points at a digest without
+// its receipt.
+func TestFaultInjectedPromotions(t *testing.T) {
+	proxy := newFaultProxy(t, registry2, 0)
+	ns := runID + "-faults"
+	const runs = 12
+	dir := t.TempDir()
+	cfg := smallProject(t, dir, ns, proxy.addr+"/"+ns+"/prod-0", "app")
+	rebuild(t, cfg, "app", "faults")
+	if _, r := promoteJSONTarget(t, cfg, "app", "--to", "staging"); r.code != 0 {
+		t.Fatalf("promote to staging: exit %d", r.code)
+	}
+	proxy.permille.Store(200)
+	ok, unavailable, violations := 0, 0, 0
+	for i := 0; i < runs; i++ {
+		env := []string{fmt.Sprintf("BAKERY_ENVIRONMENTS_PROD_REPOSITORY=%s/%s/prod-%d", proxy.addr, ns, i)}
+		r := bakery(t, env, "promote", "app", "--to", "prod", "--config", cfg)
+		switch r.code {
+		case 0:
+			ok++
+		case 6:
+			unavailable++
+		default:
+			t.Errorf("run %d: exit %d, want 0 or 6 (unavailable)", i, r.code)
+		}
+		// The invariant, read straight from the registry behind the proxy.
+		proxy.permille.Store(0)
+		st := bakery(t, env, "status", "--config", cfg, "-o", "json")
+		proxy.permille.Store(200)
+		var all []map[string]any
+		_ = json.Unmarshal([]byte(st.stdout), &all)
+		for _, s := range all {
+			if s["environment"] == "prod" && s["digest"] != nil && s["digest"] != "" && s["receipt"] != true {
+				violations++
+				t.Errorf("run %d: prod's tag is on %v without a receipt", i, s["digest"])
+			}
+		}
+	}
+	t.Logf("fault injection: %d promotions, %d requests, %d faults injected, %d succeeded, %d unavailable, %d invariant violations",
+		runs, proxy.requests.Load(), proxy.faults.Load(), ok, unavailable, violations)
+	if ok*10 < runs*9 {
+		t.Errorf("%d of %d promotions rode through 20%% faults, want at least 90%%", ok, runs)
+	}
+}
+
+// TestKilledPromotionsKeepTheInvariant kills a real `bakery promote` with
+// SIGKILL at many points; the prod tag is never on a digest without prod's
+// receipt, and re-running converges.
+func TestKilledPromotionsKeepTheInvariant(t *testing.T) {
+	ns := runID + "-kill"
+	cfg := smallProject(t, t.TempDir(), ns, registry2+"/"+ns+"/prod-0", "app")
+	rebuild(t, cfg, "app", "kill")
+	if _, r := promoteJSONTarget(t, cfg, "app", "--to", "staging"); r.code != 0 {
+		t.Fatalf("promote to staging: exit %d", r.code)
+	}
+	killed := 0
+	for i, delay := range []time.Duration{50, 150, 250, 350, 450, 550, 650, 750, 900, 1100, 1400} {
+		env := []string{fmt.Sprintf("BAKERY_ENVIRONMENTS_PROD_REPOSITORY=%s/%s/prod-%d", registry2, ns, i)}
+		cmd := exec.Command(bin, "promote", "app", "--to", "prod", "--config", cfg)
+		cmd.Env = append(append(append(os.Environ(), toolEnv...), signingEnv()...), env...)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(delay * time.Millisecond)
+		if err := cmd.Process.Signal(syscall.SIGKILL); err == nil {
+			killed++
+		}
+		_ = cmd.Wait()
+		st := bakery(t, env, "status", "--config", cfg, "-o", "json")
+		var all []map[string]any
+		_ = json.Unmarshal([]byte(st.stdout), &all)
+		for _, s := range all {
+			if s["environment"] == "prod" && s["digest"] != nil && s["digest"] != "" && s["receipt"] != true {
+				t.Errorf("killed after %v: prod's tag is on %v without a receipt", delay*time.Millisecond, s["digest"])
+			}
+		}
+		if r := bakery(t, env, "promote", "app", "--to", "prod", "--config", cfg); r.code != 0 {
+			t.Errorf("re-run after a kill at %v: exit %d", delay*time.Millisecond, r.code)
+		}
+		if r := bakery(t, env, "status", "--check", "--config", cfg); r.code != 0 {
+			t.Errorf("after the re-run: status --check exit %d", r.code)
+		}
+	}
+	t.Logf("killed %d promotions with SIGKILL; the invariant held and every re-run converged", killed)
+}
+
+// TestRacingRealPromotions races two real bakery processes promoting two
+// digests into one environment: never both exit 0 with the tag and the newest
+// receipt disagreeing.
+func TestRacingRealPromotions(t *testing.T) {
+	ns := runID + "-race"
+	cfg := smallProject(t, t.TempDir(), ns, registry2+"/"+ns+"/prod", "app")
+	for round := 0; round < 3; round++ {
+		var digests []string
+		for _, v := range []string{"a", "b"} {
+			d := rebuild(t, cfg, "app", fmt.Sprintf("race-%d-%s", round, v))
+			if r := bakery(t, nil, "promote", "app", "--to", "staging", "--digest", d, "--from", "dev", "--config", cfg); r.code != 0 {
+				t.Fatalf("promote %s to staging: exit %d", d, r.code)
+			}
+			digests = append(digests, d)
+		}
+		codes := make([]int, 2)
+		var wg sync.WaitGroup
+		for i, d := range digests {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				codes[i] = bakery(t, nil, "promote", "app", "--to", "prod", "--digest", d, "--config", cfg).code
+			}()
+		}
+		wg.Wait()
+		for _, c := range codes {
+			if c != 0 && c != 7 {
+				t.Errorf("round %d: exit %d, want 0 or 7 (conflict)", round, c)
+			}
+		}
+		st := statusOf(t, cfg, "app", "prod")
+		if codes[0] == 0 && codes[1] == 0 && st["drift"] == true {
+			t.Errorf("round %d: both promotions exited 0, yet prod is %v", round, st)
+		}
+		if st["receipt"] != true {
+			t.Errorf("round %d: prod's tag is on a digest without a receipt: %v", round, st)
+		}
+		t.Logf("round %d: exit codes %v, prod %v (drift %v)", round, codes, st["digest"], st["drift"])
+	}
+}
