@@ -177,7 +177,7 @@ func Sign(ctx context.Context, signer signature.SignerVerifier, ref name.Digest,
 	if err != nil {
 		return err
 	}
-	opts := ociOptions(ctx)
+	opts := registry.OCIOptions(ctx)
 	se := ociremote.SignedUnknown(ref, opts...)
 	if se, err = mutate.AttachSignatureToEntity(se, sig, mutate.WithDupeDetector(cremote.NewDupeDetector(signer))); err != nil {
 		return failure.New(classify(err), ref.String(), err, "")
@@ -197,7 +197,7 @@ func Sign(ctx context.Context, signer signature.SignerVerifier, ref name.Digest,
 // Attach signs statements about ref and adds them to its attestations,
 // keeping the ones already there (one manifest write).
 func Attach(ctx context.Context, signer signature.SignerVerifier, ref name.Digest, stmts []Statement) error {
-	opts := ociOptions(ctx)
+	opts := registry.OCIOptions(ctx)
 	se, err := attachStatements(ociremote.SignedUnknown(ref, opts...), signer, ref, stmts, time.Now().UTC().Format(time.RFC3339))
 	if err != nil {
 		return err
@@ -290,10 +290,6 @@ func Platforms(ctx context.Context, ref name.Digest) ([]Platform, error) {
 		out = append(out, Platform{Platform: p, Ref: ref.Context().Digest(m.Digest.String())})
 	}
 	return out, nil
-}
-
-func ociOptions(ctx context.Context) []ociremote.Option {
-	return []ociremote.Option{ociremote.WithRemoteOptions(registry.Options(ctx)...)}
 }
 
 // classify marks unreachable registries as failure.Unavailable.

@@ -173,7 +173,7 @@ func collect(ctx context.Context, ref name.Digest, keys []TrustedKey) (*collecte
 		g.Go(func() error {
 			sigs, _, err := verify(ctx, ref, &cosign.CheckOpts{
 				SigVerifier: k.Verifier, IgnoreTlog: true, IgnoreSCT: true,
-				ClaimVerifier: claim, RegistryClientOpts: ociOptions(ctx),
+				ClaimVerifier: claim, RegistryClientOpts: registry.OCIOptions(ctx),
 			})
 			if err != nil {
 				if registry.IsUnavailable(err) {
@@ -292,7 +292,7 @@ func missing(required []string, atts []AttestationInfo, platforms []platformImag
 // not, and the images an SBOM must cover, read from the manifest the same
 // request fetched.
 func attestationLayers(ctx context.Context, ref name.Digest) ([]oci.Signature, []platformImage, error) {
-	se, err := ociremote.SignedEntity(ref, ociOptions(ctx)...)
+	se, err := ociremote.SignedEntity(ref, registry.OCIOptions(ctx)...)
 	if err != nil {
 		return nil, nil, failure.New(classify(err), ref.String(), err, "")
 	}

@@ -4,8 +4,8 @@
 // Result's repository and digest, never a tag.
 //
 // Implementations: builders/buildkit (container images on buildkitd) and
-// builders/packer (machine images through Packer, recorded in the registry
-// as builders/machineimage records).
+// packer (machine images through Packer, recorded in the registry
+// as machineimage records).
 package builders
 
 import (

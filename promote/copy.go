@@ -189,7 +189,7 @@ func writeManifest(ctx context.Context, to name.Digest, desc *remote.Descriptor)
 // when dst has none and src holds only trusted layers, the tag's image is
 // copied as it is.
 func mergeSignatures(ctx context.Context, src, dst name.Digest, trusted Trusted, st *CopyStats) error {
-	ociOpts := []ociremote.Option{ociremote.WithRemoteOptions(registry.Options(ctx)...)}
+	ociOpts := registry.OCIOptions(ctx)
 	srcSE := ociremote.SignedUnknown(src, ociOpts...)
 	dstSE := oci.SignedEntity(ociremote.SignedUnknown(dst, ociOpts...))
 	for _, k := range []cosignKind{signatureKind(trusted, &st.Signatures), attestationKind(trusted, &st.Attestations)} {

@@ -1,4 +1,4 @@
-// Command ec2local serves internal/ec2local, a local stand-in for the EC2
+// Command ec2local serves promote/amis/ec2local, a local stand-in for the EC2
 // image API, for the demo and for trying `bakery promote` on machine images
 // without an AWS account. It prints the URL and the environment that points
 // the AWS SDK (and the AWS CLI) at it. A development helper; never a

@@ -22,6 +22,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	ociremote "github.com/sigstore/cosign/v2/pkg/oci/remote"
 
 	"github.com/bakeryhq/bakery/internal/failure"
 )
@@ -33,6 +34,11 @@ func Options(ctx context.Context) []remote.Option {
 		remote.WithAuthFromKeychain(authn.DefaultKeychain),
 		remote.WithUserAgent("bakery"),
 	)
+}
+
+// OCIOptions are Options for cosign's oci/remote.
+func OCIOptions(ctx context.Context) []ociremote.Option {
+	return []ociremote.Option{ociremote.WithRemoteOptions(Options(ctx)...)}
 }
 
 // Ping checks that the registry answers its /v2/ endpoint (200 or 401 both

@@ -16,7 +16,7 @@
 // instance or task role; endpoints from the standard resolution, which
 // honours AWS_ENDPOINT_URL_EC2, AWS_ENDPOINT_URL and the endpoint_url
 // setting of the shared config file, so tests and the demo point it at
-// internal/ec2local without code changes.
+// promote/amis/ec2local without code changes.
 //
 // Sharing an AMI does not share what it needs beyond launch permission:
 // AMIs with encrypted snapshots also need the KMS key shared with the target

@@ -28,7 +28,7 @@ type Options struct {
 	// or the default profile.
 	Profile string
 	// Endpoint, when set, is the EC2 endpoint of every region (for example
-	// internal/ec2local's URL). Empty means the standard resolution, which
+	// promote/amis/ec2local's URL). Empty means the standard resolution, which
 	// honours AWS_ENDPOINT_URL_EC2 and AWS_ENDPOINT_URL.
 	Endpoint string
 	// HTTPClient, when set, sends the requests.
