@@ -308,7 +308,7 @@ func TestRacingRealPromotions(t *testing.T) {
 		var digests []string
 		for _, v := range []string{"a", "b"} {
 			d := rebuild(t, cfg, "app", fmt.Sprintf("race-%d-%s", round, v))
-			if r := bakery(t, nil, "promote", "app", "--to", "staging", "--digest", d, "--from", "dev", "--config", cfg); r.code != 0 {
+			if r := bakery(t, nil, "promote", "app", "--to", "staging", "--digest", d, "--config", cfg); r.code != 0 {
 				t.Fatalf("promote %s to staging: exit %d", d, r.code)
 			}
 			digests = append(digests, d)
