@@ -116,6 +116,12 @@ func TestAttackerWithPushRights(t *testing.T) {
 		if r.code != 4 {
 			t.Errorf("rollback other to app's digest: exit %d, want 4", r.code)
 		}
+		if r := bakery(t, nil, "verify", otherStaging+"@"+digest, "--env", "staging", "--config", cfg); r.code != 4 || !strings.Contains(r.stdout, "receipt for other in staging: no") {
+			t.Errorf("verify --env staging of other's copy: exit %d, stdout %q; want 4 and no receipt", r.code, r.stdout)
+		}
+		if r := bakery(t, nil, "verify", appStaging, "--env", "staging", "--config", cfg); r.code != 0 || !strings.Contains(r.stdout, "receipt for app in staging: yes") {
+			t.Errorf("verify --env staging of app: exit %d, stdout %q", r.code, r.stdout)
+		}
 		if st := statusOf(t, cfg, "other", "staging"); st["receipt"] != false || st["drift"] != true {
 			t.Errorf("status of other in staging: %v, want no receipt, drift", st)
 		}

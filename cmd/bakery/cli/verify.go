@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"path"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -15,6 +16,8 @@ import (
 	"github.com/bakeryhq/bakery/attest"
 	"github.com/bakeryhq/bakery/internal/config"
 	"github.com/bakeryhq/bakery/internal/failure"
+	"github.com/bakeryhq/bakery/promote"
+	"github.com/bakeryhq/bakery/receipt"
 )
 
 // verifyOptions are shared by verify, sbom and inspect: they all resolve the
@@ -60,8 +63,9 @@ func (o *verifyOptions) nameOptions() []name.Option {
 
 func newVerify(ro *rootOptions) *cobra.Command {
 	o := &verifyOptions{rootOptions: ro}
+	var env, target string
 	cmd := &cobra.Command{
-		Use:   "verify IMAGE",
+		Use:   "verify IMAGE [--env ENV]",
 		Short: "Verify an image's signatures, SBOMs and provenance",
 		Long: `Resolve IMAGE (a tag is resolved once; everything after uses that digest)
 and check that:
@@ -70,10 +74,18 @@ and check that:
     this digest, and carries the predicate type it claims;
   - SPDX and CycloneDX SBOMs and SLSA v1 provenance are among them.
 
+Attestations that do not pass these checks are listed as ignored and count
+for nothing, as with cosign; each platform of an index needs its own SBOMs.
+
+With --env ENV (and bakery.yaml), also check that the digest holds a
+verified receipt for the target (--target, default the repository's last
+path component) in ENV, and whether ENV's tag points at it (DRIFT if not).
+
 Exit code 4 means verification failed; 6 means the registry could not be
 reached and 2 a bad reference, key or config: in those cases nothing was checked.`,
 		Example: `  bakery verify 127.0.0.1:5000/dev/golden-base:dev --key cosign.pub
   bakery verify registry.example/prod/web@sha256:… -o json
+  bakery verify registry.example/prod/web@sha256:… --env prod   # and prod's receipt, and drift
 
   # the same checks with the stock cosign CLI
   cosign verify --key cosign.pub --insecure-ignore-tlog IMAGE@DIGEST
@@ -89,11 +101,57 @@ reached and 2 a bad reference, key or config: in those cases nothing was checked
 					return perr
 				}
 			}
-			return err
+			if err != nil || env == "" {
+				return err
+			}
+			return o.checkEnv(cmd, rep, env, target)
 		},
 	}
 	o.addFlags(cmd)
+	cmd.Flags().StringVar(&env, "env", "", "also require a verified receipt for this environment, and report drift")
+	cmd.Flags().StringVar(&target, "target", "", "target name for --env (default: the repository's last path component)")
 	return cmd
+}
+
+// checkEnv reports whether the verified digest holds a receipt for target in
+// env and whether env's tag points at it; no receipt is a verification
+// failure.
+func (o *verifyOptions) checkEnv(cmd *cobra.Command, rep *attest.Report, env, target string) error {
+	cfg, err := o.load(cmd)
+	if err != nil {
+		return err
+	}
+	e, _, err := cfg.LookupEnvironment(env)
+	if err != nil {
+		return err
+	}
+	if target == "" {
+		target = path.Base(strings.SplitN(rep.Reference, "@", 2)[0])
+	}
+	if _, err := cfg.LookupTarget(target); err != nil {
+		return err
+	}
+	has := receipt.Has(rep, receipt.Bind(cfg, target), e.Name)
+	keys, err := attest.NewTrustedKeys(cmd.Context(), cfg.Verification.Keys)
+	if err != nil {
+		return err
+	}
+	st, err := promote.StatusOf(cmd.Context(), cfg, keys, target, e.Name)
+	if err != nil {
+		return err
+	}
+	if o.output != "json" {
+		drift := ""
+		if st.Digest != rep.Digest.String() || st.Drift {
+			drift = " DRIFT"
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "  receipt for %s in %s: %s; %s's tag: %s%s\n", target, e.Name, yesNo(has), e.Name, st.Digest, drift)
+	}
+	if !has {
+		return failure.New(failure.Verify, rep.Reference, fmt.Errorf("no verified receipt for %s in %s", target, e.Name),
+			"this digest was not promoted there by bakery; see bakery history")
+	}
+	return nil
 }
 
 func (o *verifyOptions) printReport(w io.Writer, rep *attest.Report) error {
