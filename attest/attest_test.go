@@ -301,3 +301,23 @@ func TestResolveTagOnce(t *testing.T) {
 		t.Fatalf("missing image: %v", err)
 	}
 }
+
+// TestVerifyBoundsAttestations: a digest flooded with more attestations than
+// bakery reads is refused as a verification failure.
+func TestVerifyBoundsAttestations(t *testing.T) {
+	f := newFixture(t)
+	ref := f.push(t, "t/flood")
+	f.attest(t, f.signer, ref)
+	saved := attest.MaxAttestations
+	attest.MaxAttestations = 4
+	defer func() { attest.MaxAttestations = saved }()
+	for i := 0; i < 2; i++ {
+		if err := attesttest.AttachStatement(f.ctx, f.other, ref, attesttest.SPDX(ref), attest.PredicateSPDX, types.IntotoPayloadType); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := f.verify(ref)
+	if failure.ClassOf(err) != failure.Verify || !strings.Contains(err.Error(), "more than the 4 bakery reads") {
+		t.Fatalf("verify of a flooded digest: %v", err)
+	}
+}

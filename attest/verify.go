@@ -25,6 +25,11 @@ import (
 	"github.com/bakeryhq/bakery/internal/registry"
 )
 
+// MaxAttestations bounds the attestations bakery reads for one digest (the
+// bound cosign's advisories use). More is refused, never read into memory:
+// a registry or someone with push rights is flooding the digest.
+var MaxAttestations = 100
+
 // RequiredPredicates are the attestations every bakery-built image carries.
 var RequiredPredicates = []string{PredicateSPDX, PredicateCycloneDX, PredicateSLSAv1}
 
@@ -307,6 +312,10 @@ func attestationLayers(ctx context.Context, ref name.Digest) ([]oci.Signature, [
 	layers, err := atts.Get()
 	if err != nil {
 		return nil, nil, failure.New(classify(err), ref.String(), err, "")
+	}
+	if len(layers) > MaxAttestations {
+		return nil, nil, failure.New(failure.Verify, ref.String(), fmt.Errorf("%d attestations, more than the %d bakery reads", len(layers), MaxAttestations),
+			"someone with push rights is flooding this digest: remove the junk from its .att tag, or do not deploy it")
 	}
 	return layers, platforms, nil
 }
