@@ -70,6 +70,9 @@ type Report struct {
 	Problems     []string          `json:"problems,omitempty"`
 	// Ignored are attestations that did not verify; they count for nothing.
 	Ignored []IgnoredAttestation `json:"ignored,omitempty"`
+	// Platforms are the platform images of an index, each of which the
+	// SBOMs must cover (none for a single image).
+	Platforms []PlatformImage `json:"platforms,omitempty"`
 }
 
 // IgnoredAttestation is an attestation attached to a digest that did not
@@ -129,7 +132,7 @@ func Verify(ctx context.Context, ref name.Digest, keys []TrustedKey, required []
 	if err != nil {
 		return nil, err
 	}
-	rep := &Report{Reference: ref.String(), Digest: digestOf(ref), Signatures: got.signatures}
+	rep := &Report{Reference: ref.String(), Digest: digestOf(ref), Signatures: got.signatures, Platforms: got.platforms}
 	if len(rep.Signatures) == 0 {
 		rep.Problems = append(rep.Problems, "no signature by a trusted key for this digest")
 	}
@@ -154,12 +157,13 @@ type collected struct {
 	verified map[v1.Hash]string
 	// platforms are the images an SBOM must cover: every platform image of
 	// an index (none for a single image, which every attestation is about).
-	platforms []platformImage
+	platforms []PlatformImage
 }
 
-type platformImage struct {
-	platform string
-	digest   string
+// PlatformImage is one platform image of an index.
+type PlatformImage struct {
+	Platform string `json:"platform"`
+	Digest   string `json:"digest"`
 }
 
 // collect fetches the signatures and attestations of ref and checks them with
@@ -269,7 +273,7 @@ func sortAttestations(ref name.Digest, got *collected) ([]AttestationInfo, []Ign
 
 // missing lists the required predicates without a verified attestation; an
 // SBOM type must cover every platform image.
-func missing(required []string, atts []AttestationInfo, platforms []platformImage) []string {
+func missing(required []string, atts []AttestationInfo, platforms []PlatformImage) []string {
 	var out []string
 	for _, pt := range required {
 		perPlatform := pt == PredicateSPDX || pt == PredicateCycloneDX
@@ -285,8 +289,8 @@ func missing(required []string, atts []AttestationInfo, platforms []platformImag
 			continue
 		}
 		for _, p := range platforms {
-			if !covers(p.digest) {
-				out = append(out, fmt.Sprintf("no verified %s attestation for platform %s (%s)", PredicateName(pt), p.platform, p.digest))
+			if !covers(p.Digest) {
+				out = append(out, fmt.Sprintf("no verified %s attestation for platform %s (%s)", PredicateName(pt), p.Platform, p.Digest))
 			}
 		}
 	}
@@ -296,7 +300,7 @@ func missing(required []string, atts []AttestationInfo, platforms []platformImag
 // attestationLayers returns every attestation attached to ref, verified or
 // not, and the images an SBOM must cover, read from the manifest the same
 // request fetched.
-func attestationLayers(ctx context.Context, ref name.Digest) ([]oci.Signature, []platformImage, error) {
+func attestationLayers(ctx context.Context, ref name.Digest) ([]oci.Signature, []PlatformImage, error) {
 	se, err := ociremote.SignedEntity(ref, registry.OCIOptions(ctx)...)
 	if err != nil {
 		return nil, nil, failure.New(classify(err), ref.String(), err, "")
@@ -322,7 +326,7 @@ func attestationLayers(ctx context.Context, ref name.Digest) ([]oci.Signature, [
 
 // platformImages lists the platform images of an index (BuildKit's
 // attestation manifests excluded); none for a single image.
-func platformImages(se oci.SignedEntity) ([]platformImage, error) {
+func platformImages(se oci.SignedEntity) ([]PlatformImage, error) {
 	idx, ok := se.(oci.SignedImageIndex)
 	if !ok {
 		return nil, nil // the image itself: every counted attestation is about it
@@ -331,7 +335,7 @@ func platformImages(se oci.SignedEntity) ([]platformImage, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []platformImage
+	var out []PlatformImage
 	for _, m := range im.Manifests {
 		if !m.MediaType.IsImage() || registry.IsAttestationManifest(m) {
 			continue
@@ -340,7 +344,7 @@ func platformImages(se oci.SignedEntity) ([]platformImage, error) {
 		if m.Platform != nil {
 			p = m.Platform.String()
 		}
-		out = append(out, platformImage{platform: p, digest: m.Digest.String()})
+		out = append(out, PlatformImage{Platform: p, Digest: m.Digest.String()})
 	}
 	return out, nil
 }

@@ -53,6 +53,9 @@ type SBOM struct {
 	// denylist is a few lookups rather than a scan of every package.
 	ByLicense map[string][]string `json:"by_license"`
 	ByName    map[string][]string `json:"by_name"`
+	// Platforms lists each platform's packages (os/arch; "image" for an
+	// image that is not an index); Packages is all of them merged.
+	Platforms map[string][]Package `json:"platforms"`
 }
 
 // Index fills ByLicense and ByName from Packages.
@@ -141,9 +144,12 @@ func (in Input) document() (ast.Value, error) {
 			sigs[i] = obj("key_id", s.KeyID)
 		}
 	}
+	pkg := func(p Package) *ast.Term {
+		return obj("name", p.Name, "version", p.Version, "type", p.Type, "licenses", strs(nonNil(p.Licenses)))
+	}
 	pkgs := make([]*ast.Term, len(in.SBOM.Packages))
 	for i, p := range in.SBOM.Packages {
-		pkgs[i] = obj("name", p.Name, "version", p.Version, "type", p.Type, "licenses", strs(nonNil(p.Licenses)))
+		pkgs[i] = pkg(p)
 	}
 	prov := ast.NullTerm()
 	if p := in.Provenance; p != nil {
@@ -169,7 +175,7 @@ func (in Input) document() (ast.Value, error) {
 		"accept_direct", in.AcceptDirect,
 		"signatures", ast.ArrayTerm(sigs...),
 		"sbom", obj("present", in.SBOM.Present, "packages", ast.ArrayTerm(pkgs...),
-			"by_license", index(in.SBOM.ByLicense), "by_name", index(in.SBOM.ByName)),
+			"by_license", index(in.SBOM.ByLicense), "by_name", index(in.SBOM.ByName), "platforms", platforms(in.SBOM.Platforms, pkg)),
 		"provenance", prov,
 		"receipts", ast.ArrayTerm(receipts...),
 		"config", obj("allowed_builders", strs(nonNil(in.Config.AllowedBuilders)),
@@ -177,6 +183,22 @@ func (in Input) document() (ast.Value, error) {
 			"package_denylist", strs(nonNil(in.Config.PackageDenylist))),
 	)
 	return doc.Value, nil
+}
+
+// platforms converts SBOM.Platforms; nil is null, as in JSON.
+func platforms(m map[string][]Package, pkg func(Package) *ast.Term) *ast.Term {
+	if m == nil {
+		return ast.NullTerm()
+	}
+	items := make([][2]*ast.Term, 0, len(m))
+	for k, ps := range m {
+		ts := make([]*ast.Term, len(ps))
+		for i, p := range ps {
+			ts[i] = pkg(p)
+		}
+		items = append(items, [2]*ast.Term{ast.StringTerm(k), ast.ArrayTerm(ts...)})
+	}
+	return ast.ObjectTerm(items...)
 }
 
 func index(m map[string][]string) *ast.Term {

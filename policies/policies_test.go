@@ -24,6 +24,7 @@ func good() Input {
 		Receipts:            []Receipt{{Target: "app", Repository: "r/staging/app", Environment: "staging", Digest: "sha256:aa", Result: "PASSED"}},
 		Config:              Config{AllowedBuilders: []string{"https://ci.example"}, LicenseDenylist: []string{"AGPL-3.0-only"}, PackageDenylist: []string{"telnetd"}},
 	}
+	in.SBOM.Platforms = map[string][]Package{"linux/amd64": in.SBOM.Packages}
 	in.SBOM.Index()
 	return in
 }

@@ -24,7 +24,7 @@ func Input(rep *attest.Report, target, from string, cfg *config.Config, env *con
 		SourceEnvironment: from,
 		AcceptDirect:      env.AcceptDirect,
 		Signatures:        []policies.Signature{},
-		SBOM:              policies.SBOM{Packages: []policies.Package{}},
+		SBOM:              policies.SBOM{Packages: []policies.Package{}, Platforms: map[string][]policies.Package{}},
 		Receipts:          receipt.Read(rep, receipt.Bind(cfg, target)),
 		Config:            policies.NewConfig(cfg.Policy.AllowedBuilders, cfg.Policy.LicenseDenylist, cfg.Policy.PackageDenylist),
 	}
@@ -46,6 +46,8 @@ func Input(rep *attest.Report, target, from string, cfg *config.Config, env *con
 			if err != nil {
 				return in, failure.New(failure.Verify, rep.Reference, err, "the SBOM attestation does not decode")
 			}
+			plat := platformOf(a.Subjects, rep.Platforms)
+			in.SBOM.Platforms[plat] = append(in.SBOM.Platforms[plat], pkgs...)
 			for _, pkg := range pkgs {
 				key := pkg.Name + "\x00" + pkg.Version + "\x00" + pkg.Type
 				if !seen[key] {
@@ -158,4 +160,17 @@ func repoOf(ref string) string {
 		}
 	}
 	return ref
+}
+
+// platformOf names the platform an SBOM is about: the platform image among
+// its subjects, or "image" for an image that is not an index.
+func platformOf(subjects []string, platforms []attest.PlatformImage) string {
+	for _, p := range platforms {
+		for _, s := range subjects {
+			if strings.HasSuffix(s, "@"+p.Digest) {
+				return p.Platform
+			}
+		}
+	}
+	return "image"
 }

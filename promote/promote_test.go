@@ -540,3 +540,24 @@ func TestRacingPromotionsNeverBothSucceedInconsistently(t *testing.T) {
 		}
 	}
 }
+
+// TestInputListsSBOMPerPlatform: the policy input has each platform's
+// packages, as well as all of them merged.
+func TestInputListsSBOMPerPlatform(t *testing.T) {
+	f := newFixture(t)
+	src := f.buildIntoDev(t)
+	rep, err := attest.Verify(f.ctx, src, f.promoter.opts.Keys, attest.RequiredPredicates)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := Input(rep, "app", "dev", f.cfg, &f.cfg.Environments[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := in.SBOM.Platforms["linux/amd64"]; !ok || len(in.SBOM.Platforms) != 2 {
+		t.Errorf("platforms %v, want linux/amd64 and linux/arm64", in.SBOM.Platforms)
+	}
+	if _, ok := in.SBOM.Platforms["linux/arm64"]; !ok {
+		t.Errorf("platforms %v: no linux/arm64", in.SBOM.Platforms)
+	}
+}
