@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"encoding/json"
+
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -19,6 +20,15 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/partial"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
 // smallProject is a project of FROM-scratch targets (quick to build, a new
@@ -143,7 +153,10 @@ func TestAttackerWithPushRights(t *testing.T) {
 		}
 	})
 
-	t.Run("junk signatures by another key are left behind", func(t *testing.T) {
+	t.Run("junk signatures, and a referrer about another digest, are left behind", func(t *testing.T) {
+		// The registry has no referrers API: anyone can list any manifest
+		// under the digest's fallback tag (sha256-<hex>).
+		forged := forgeReferrer(t, appStaging)
 		for i := 0; i < 10; i++ {
 			run(t, []string{"COSIGN_PASSWORD="}, cosign, "sign", "--key", filepath.Join(keyDir, "other.key"), "--tlog-upload=false",
 				"--allow-http-registry", "--yes", "-a", fmt.Sprintf("junk=%d", i), appStaging)
@@ -154,8 +167,11 @@ func TestAttackerWithPushRights(t *testing.T) {
 		}
 		cp, _ := out["copy"].(map[string]any)
 		left, _ := cp["leftBehind"].([]any)
-		if cp["signaturesAdded"] != float64(1) || len(left) != 10 {
-			t.Errorf("copy %v: want the one trusted signature carried and the 10 junk ones left behind", cp)
+		if cp["signaturesAdded"] != float64(1) || len(left) != 11 || cp["referrersAdded"] != float64(0) {
+			t.Errorf("copy %v: want the one trusted signature carried, the 10 junk ones and the forged referrer left behind", cp)
+		}
+		if !strings.Contains(fmt.Sprint(left), "referrer "+forged) {
+			t.Errorf("left behind %v, want the forged referrer %s", left, forged)
 		}
 		sigTag := strings.Replace(digest, ":", "-", 1) + ".sig"
 		m := run(t, nil, crane, "manifest", "--insecure", registry2+"/"+ns+"/prod/app:"+sigTag)
@@ -343,4 +359,41 @@ func TestRacingRealPromotions(t *testing.T) {
 		}
 		t.Logf("round %d: exit codes %v, prod %v (drift %v)", round, codes, st["digest"], st["drift"])
 	}
+}
+
+// forgeReferrer pushes an artifact whose subject is another image, and lists
+// it under ref's fallback referrers tag. It returns the artifact's digest.
+func forgeReferrer(t *testing.T, ref string) string {
+	t.Helper()
+	d, err := name.NewDigest(ref, name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	elsewhere, err := random.Image(64, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ed, _ := elsewhere.Digest()
+	art, err := random.Image(64, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	art = mutate.MediaType(art, types.OCIManifestSchema1)
+	art = mutate.ConfigMediaType(art, "application/vnd.example.forged")
+	art = mutate.Subject(art, v1.Descriptor{MediaType: types.OCIManifestSchema1, Digest: ed, Size: 1}).(v1.Image)
+	ad, _ := art.Digest()
+	if err := remote.Write(d.Context().Digest(ad.String()), art); err != nil {
+		t.Fatal(err)
+	}
+	desc, err := partial.Descriptor(art)
+	if err != nil {
+		t.Fatal(err)
+	}
+	desc.ArtifactType = "application/vnd.example.forged"
+	idx := mutate.AppendManifests(mutate.IndexMediaType(empty.Index, types.OCIImageIndex), mutate.IndexAddendum{Add: art, Descriptor: *desc})
+	fallback := d.Context().Tag(strings.Replace(d.DigestStr(), ":", "-", 1))
+	if err := remote.WriteIndex(fallback, idx); err != nil {
+		t.Fatal(err)
+	}
+	return ad.String()
 }
