@@ -15,7 +15,7 @@ func newHistory(ro *rootOptions) *cobra.Command {
 		Use:     "history TARGET [--env ENV]",
 		Short:   "List the signed receipts of a target, per environment, from the registry",
 		Example: `  bakery history golden-base --env prod -o json`,
-		Args:    cobra.ExactArgs(1),
+		Args:    exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := ro.validate(); err != nil {
 				return err

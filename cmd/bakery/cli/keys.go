@@ -26,7 +26,7 @@ asked for on a terminal. Point signing.key at the .key file and
 verification.keys at the .pub file; the stock cosign CLI reads both.`,
 		Example: `  BAKERY_SIGNING_PASSWORD=... bakery keys generate --output-prefix keys/bakery
   cosign verify --key keys/bakery.pub --insecure-ignore-tlog IMAGE@DIGEST`,
-		Args: cobra.NoArgs,
+		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			pw, err := keyPassword()
 			if err != nil {

@@ -19,7 +19,7 @@ func newPolicy(ro *rootOptions) *cobra.Command {
 		Short: "Print the policy decision for promoting IMAGE into ENV, without promoting",
 		Example: `  bakery policy eval 127.0.0.1:5000/staging/golden-base:staging --env prod
   bakery policy eval IMAGE@DIGEST --env prod -o json`,
-		Args: cobra.ExactArgs(1),
+		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			g, err := ro.gateFor(cmd, env)
 			if err != nil {

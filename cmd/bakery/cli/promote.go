@@ -28,7 +28,7 @@ A failure leaves ENV's tag where it was; re-running completes the promotion.`,
 		Example: `  bakery promote golden-base --to staging
   bakery promote golden-base --to prod -o json
   bakery promote golden-base --to staging --digest sha256:…`,
-		Args: cobra.ExactArgs(1),
+		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := ro.validate(); err != nil {
 				return err

@@ -14,7 +14,7 @@ func newRollback(ro *rootOptions) *cobra.Command {
 digest is verified again, and the rollback records a signed receipt of its own.`,
 		Example: `  bakery rollback golden-base --env prod
   bakery rollback golden-base --env prod --to sha256:…`,
-		Args: cobra.ExactArgs(1),
+		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			g, err := ro.gateFor(cmd, env)
 			if err != nil {

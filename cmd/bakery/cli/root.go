@@ -103,6 +103,17 @@ func humanSize(n int64) string {
 	return fmt.Sprintf("%.1f %cB", float64(n)/float64(div), "kMGTPE"[exp])
 }
 
+// exactArgs is cobra.ExactArgs with a usage error (exit 2) that shows the
+// command's usage line.
+func exactArgs(n int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) == n {
+			return nil
+		}
+		return usageError("%s takes %d argument(s), got %d: %s", cmd.CommandPath(), n, len(args), cmd.UseLine())
+	}
+}
+
 func usageError(format string, args ...any) error {
 	return failure.New(failure.Config, "usage", fmt.Errorf(format, args...), "see --help")
 }

@@ -26,7 +26,7 @@ that has a tag is unverified, unreceipted or drifting, for a CI job to alert on.
 		Example: `  bakery status
   bakery status --check   # in cron: exit 4 when prod runs something bakery did not put there
   bakery status -o json   # for Terraform or dashboards: digests, and AMI ids per region for machine images`,
-		Args: cobra.NoArgs,
+		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := ro.validate(); err != nil {
 				return err

@@ -90,7 +90,7 @@ reached and 2 a bad reference, key or config: in those cases nothing was checked
   # the same checks with the stock cosign CLI
   cosign verify --key cosign.pub --insecure-ignore-tlog IMAGE@DIGEST
   cosign verify-attestation --key cosign.pub --insecure-ignore-tlog --type spdxjson IMAGE@DIGEST`,
-		Args: cobra.ExactArgs(1),
+		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.validate(); err != nil {
 				return err
@@ -193,7 +193,7 @@ func newSBOM(ro *rootOptions) *cobra.Command {
 its platforms: the attestation's predicate exactly as signed, or a table.`,
 		Example: `  bakery sbom 127.0.0.1:5000/dev/golden-base:dev --key cosign.pub --format table
   bakery sbom IMAGE@DIGEST --format cyclonedx-json --platform linux/arm64 > bom.json`,
-		Args: cobra.ExactArgs(1),
+		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.validate(); err != nil {
 				return err
@@ -260,7 +260,7 @@ func newInspect(ro *rootOptions) *cobra.Command {
 		Short: "Show an image's signatures, attestations and provenance, for review",
 		Example: `  bakery inspect 127.0.0.1:5000/dev/golden-base:dev --key cosign.pub
   bakery inspect IMAGE@DIGEST -o json | jq .provenance`,
-		Args: cobra.ExactArgs(1),
+		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.validate(); err != nil {
 				return err
