@@ -112,30 +112,6 @@ type Config struct {
 // costs half a millisecond on an image's worth of packages). Keys are the
 // JSON names above; TestDocumentMatchesJSON keeps the two in step.
 func (in Input) document() (ast.Value, error) {
-	str := ast.StringTerm
-	strs := func(ss []string) *ast.Term {
-		ts := make([]*ast.Term, len(ss))
-		for i, x := range ss {
-			ts[i] = str(x)
-		}
-		return ast.ArrayTerm(ts...)
-	}
-	obj := func(kv ...any) *ast.Term {
-		items := make([][2]*ast.Term, 0, len(kv)/2)
-		for i := 0; i+1 < len(kv); i += 2 {
-			var v *ast.Term
-			switch x := kv[i+1].(type) {
-			case string:
-				v = str(x)
-			case bool:
-				v = ast.BooleanTerm(x)
-			case *ast.Term:
-				v = x
-			}
-			items = append(items, [2]*ast.Term{str(kv[i].(string)), v})
-		}
-		return ast.ObjectTerm(items...)
-	}
 	sigs := make([]*ast.Term, len(in.Signatures))
 	for i, s := range in.Signatures {
 		if s.SignedAt != "" {
@@ -183,6 +159,33 @@ func (in Input) document() (ast.Value, error) {
 			"package_denylist", strs(nonNil(in.Config.PackageDenylist))),
 	)
 	return doc.Value, nil
+}
+
+// strs is a string array term.
+func strs(ss []string) *ast.Term {
+	ts := make([]*ast.Term, len(ss))
+	for i, x := range ss {
+		ts[i] = ast.StringTerm(x)
+	}
+	return ast.ArrayTerm(ts...)
+}
+
+// obj is an object term of key, value pairs (values: string, bool or term).
+func obj(kv ...any) *ast.Term {
+	items := make([][2]*ast.Term, 0, len(kv)/2)
+	for i := 0; i+1 < len(kv); i += 2 {
+		var v *ast.Term
+		switch x := kv[i+1].(type) {
+		case string:
+			v = ast.StringTerm(x)
+		case bool:
+			v = ast.BooleanTerm(x)
+		case *ast.Term:
+			v = x
+		}
+		items = append(items, [2]*ast.Term{ast.StringTerm(kv[i].(string)), v})
+	}
+	return ast.ObjectTerm(items...)
 }
 
 // platforms converts SBOM.Platforms; nil is null, as in JSON.
