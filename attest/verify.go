@@ -86,8 +86,11 @@ type IgnoredAttestation struct {
 // SignatureInfo is a signature on the digest that a trusted key verified.
 type SignatureInfo struct {
 	KeyID string `json:"keyId"`
-	// Layer is the signature's layer in the cosign signature image.
-	Layer v1.Hash `json:"layer"`
+	// Layer is the signature's layer in the cosign signature image: the
+	// digest of the signed payload. Signature is the base64 signature
+	// itself (a layer annotation): one payload can carry several.
+	Layer     v1.Hash `json:"layer"`
+	Signature string  `json:"signature,omitempty"`
 	// SignedAt comes from the signed payload, when the signer recorded it.
 	SignedAt string `json:"signedAt,omitempty"`
 }
@@ -200,7 +203,8 @@ func collect(ctx context.Context, ref name.Digest, keys []TrustedKey) (*collecte
 		check(k, cosign.VerifyImageSignatures, cosign.SimpleClaimVerifier, func(sigs []oci.Signature) {
 			for _, sig := range sigs {
 				d, _ := sig.Digest()
-				got.signatures = append(got.signatures, SignatureInfo{KeyID: k.ID, Layer: d, SignedAt: signedAt(sig)})
+				b64, _ := sig.Base64Signature()
+				got.signatures = append(got.signatures, SignatureInfo{KeyID: k.ID, Layer: d, Signature: b64, SignedAt: signedAt(sig)})
 			}
 		})
 		check(k, cosign.VerifyImageAttestations, cosign.IntotoSubjectClaimVerifier, func(atts []oci.Signature) {

@@ -37,21 +37,39 @@ type CopyStats struct {
 }
 
 // Trusted names the signature and attestation layers a copy may carry: the
-// ones that verified at the source.
+// ones that verified at the source. A signature layer is its payload's digest
+// and its signature (one payload may carry any number of signatures, forged
+// ones too); an attestation layer is a DSSE envelope, whose digest covers its
+// signatures.
 type Trusted struct {
-	Signatures, Attestations map[v1.Hash]bool
+	Signatures, Attestations map[string]bool
 }
 
 // TrustedOf is what rep verified.
 func TrustedOf(rep *attest.Report) Trusted {
-	t := Trusted{Signatures: map[v1.Hash]bool{}, Attestations: map[v1.Hash]bool{}}
+	t := Trusted{Signatures: map[string]bool{}, Attestations: map[string]bool{}}
 	for _, s := range rep.Signatures {
-		t.Signatures[s.Layer] = true
+		t.Signatures[s.Layer.String()+" "+s.Signature] = true
 	}
 	for _, a := range rep.Attestations {
-		t.Attestations[a.Layer] = true
+		t.Attestations[a.Layer.String()] = true
 	}
 	return t
+}
+
+// signatureKey and attestationKey name a layer as Trusted does.
+func signatureKey(s oci.Signature) (string, error) {
+	d, err := s.Digest()
+	if err != nil {
+		return "", err
+	}
+	b64, err := s.Base64Signature()
+	return d.String() + " " + b64, err
+}
+
+func attestationKey(s oci.Signature) (string, error) {
+	d, err := s.Digest()
+	return d.String(), err
 }
 
 // Copy copies the manifest at src, everything it references (every platform
@@ -204,7 +222,7 @@ func mergeSignatures(ctx context.Context, src, dst name.Digest, trusted Trusted,
 		if err != nil {
 			return registry.Classify(src.String(), err)
 		}
-		if state == tagMissingAtDst && allTrusted(want, k.trusted) {
+		if state == tagMissingAtDst && k.allTrusted(want) {
 			// Layers are remote layers: mounted within one registry, streamed once across.
 			n, err := copyCosignTag(ctx, src, dst, k.suffix)
 			*k.added = n
@@ -228,7 +246,8 @@ func mergeSignatures(ctx context.Context, src, dst name.Digest, trusted Trusted,
 // cosignKind is signatures or attestations, as mergeSignatures handles them.
 type cosignKind struct {
 	name, suffix string
-	trusted      map[v1.Hash]bool
+	trusted      map[string]bool
+	key          func(oci.Signature) (string, error)
 	added        *int
 	sigs         func(oci.SignedEntity) (oci.Signatures, error)
 	attach       func(oci.SignedEntity, oci.Signature) (oci.SignedEntity, error)
@@ -236,7 +255,7 @@ type cosignKind struct {
 }
 
 func signatureKind(t Trusted, added *int) cosignKind {
-	return cosignKind{name: "signature", suffix: ".sig", trusted: t.Signatures, added: added,
+	return cosignKind{name: "signature", suffix: ".sig", trusted: t.Signatures, key: signatureKey, added: added,
 		sigs: func(se oci.SignedEntity) (oci.Signatures, error) { return se.Signatures() },
 		attach: func(se oci.SignedEntity, s oci.Signature) (oci.SignedEntity, error) {
 			return mutate.AttachSignatureToEntity(se, s)
@@ -245,7 +264,7 @@ func signatureKind(t Trusted, added *int) cosignKind {
 }
 
 func attestationKind(t Trusted, added *int) cosignKind {
-	return cosignKind{name: "attestation", suffix: ".att", trusted: t.Attestations, added: added,
+	return cosignKind{name: "attestation", suffix: ".att", trusted: t.Attestations, key: attestationKey, added: added,
 		sigs: func(se oci.SignedEntity) (oci.Signatures, error) { return se.Attestations() },
 		attach: func(se oci.SignedEntity, s oci.Signature) (oci.SignedEntity, error) {
 			return mutate.AttachAttestationToEntity(se, s)
@@ -268,35 +287,37 @@ func (k cosignKind) merge(dstSE oci.SignedEntity, want []oci.Signature, st *Copy
 	if err != nil {
 		return nil, err
 	}
-	seen := map[v1.Hash]bool{}
+	seen := map[string]bool{}
 	for _, s := range have {
-		if d, err := s.Digest(); err == nil {
-			seen[d] = true
+		if key, err := k.key(s); err == nil {
+			seen[key] = true
 		}
 	}
 	for _, s := range want {
-		d, err := s.Digest()
+		key, err := k.key(s)
 		if err != nil {
 			return nil, err
 		}
 		switch {
-		case seen[d]:
-		case !k.trusted[d]:
+		case seen[key]:
+		case !k.trusted[key]:
+			d, _ := s.Digest()
 			st.LeftBehind = append(st.LeftBehind, fmt.Sprintf("%s layer %s: not verified by a trusted key for this digest", k.name, d))
 		default:
 			if dstSE, err = k.attach(dstSE, s); err != nil {
 				return nil, err
 			}
-			seen[d] = true
+			seen[key] = true
 			*k.added++
 		}
 	}
 	return dstSE, nil
 }
 
-func allTrusted(sigs []oci.Signature, trusted map[v1.Hash]bool) bool {
+// allTrusted reports whether every layer of sigs verified at the source.
+func (k cosignKind) allTrusted(sigs []oci.Signature) bool {
 	for _, s := range sigs {
-		if d, err := s.Digest(); err != nil || !trusted[d] {
+		if key, err := k.key(s); err != nil || !k.trusted[key] {
 			return false
 		}
 	}

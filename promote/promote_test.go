@@ -1,6 +1,16 @@
 package promote
 
 import (
+	"bytes"
+	"encoding/base64"
+
+	"github.com/sigstore/cosign/v2/pkg/oci"
+	cosignmutate "github.com/sigstore/cosign/v2/pkg/oci/mutate"
+	ociremote "github.com/sigstore/cosign/v2/pkg/oci/remote"
+	"github.com/sigstore/cosign/v2/pkg/oci/static"
+
+	bakeryregistry "github.com/bakeryhq/bakery/internal/registry"
+
 	"context"
 	"io"
 	"log"
@@ -328,19 +338,53 @@ func TestPromoteLeavesUntrustedLayersBehind(t *testing.T) {
 		Subjects: []attest.Subject{attest.SubjectOf(src)}, Predicate: []byte(`{"spdxVersion":"SPDX-2.3"}`)}}); err != nil {
 		t.Fatal(err)
 	}
+	// A forged signature over the trusted signature's very payload: the
+	// same layer digest, another signature annotation.
+	se := ociremote.SignedUnknown(src, bakeryregistry.OCIOptions(f.ctx)...)
+	sigs, err := se.Signatures()
+	if err != nil {
+		t.Fatal(err)
+	}
+	layers, err := sigs.Get()
+	if err != nil || len(layers) == 0 {
+		t.Fatalf("signatures at the source: %v %v", layers, err)
+	}
+	var trusted oci.Signature
+	for _, l := range layers {
+		if b64, _ := l.Base64Signature(); b64 != "" {
+			if ok, _ := verifiesWith(f.signer, l); ok {
+				trusted = l
+			}
+		}
+	}
+	p, _ := trusted.Payload()
+	forged, err := osigner.SignMessage(bytes.NewReader(p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs, err := static.NewSignature(p, base64.StdEncoding.EncodeToString(forged))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if se, err = cosignmutate.AttachSignatureToEntity(se, fs); err != nil {
+		t.Fatal(err)
+	}
+	if err := ociremote.WriteSignatures(src.Repository, se, bakeryregistry.OCIOptions(f.ctx)...); err != nil {
+		t.Fatal(err)
+	}
 	res, err := f.promoter.Promote(f.ctx, Request{Target: "app", To: "staging"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Copy.Signatures != 1 || res.Copy.Attestations != 6 || len(res.Copy.LeftBehind) != 2 {
-		t.Fatalf("copy %+v: want 1 signature and 6 attestations carried, the 2 junk layers left behind", res.Copy)
+	if res.Copy.Signatures != 1 || res.Copy.Attestations != 6 || len(res.Copy.LeftBehind) != 3 {
+		t.Fatalf("copy %+v: want 1 signature and 6 attestations carried, the 3 junk layers left behind", res.Copy)
 	}
 	dst, _ := name.NewDigest(res.Destination, name.Insecure)
-	sigs, err := remote.Image(dst.Context().Tag(strings.Replace(dst.DigestStr(), ":", "-", 1) + ".sig"))
+	sigImage, err := remote.Image(dst.Context().Tag(strings.Replace(dst.DigestStr(), ":", "-", 1) + ".sig"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m, _ := sigs.Manifest(); len(m.Layers) != 1 {
+	if m, _ := sigImage.Manifest(); len(m.Layers) != 1 {
 		t.Errorf("%d signature layers at the destination, want the one trusted", len(m.Layers))
 	}
 }
@@ -560,4 +604,21 @@ func TestInputListsSBOMPerPlatform(t *testing.T) {
 	if _, ok := in.SBOM.Platforms["linux/arm64"]; !ok {
 		t.Errorf("platforms %v: no linux/arm64", in.SBOM.Platforms)
 	}
+}
+
+// verifiesWith reports whether sig's signature verifies with sv.
+func verifiesWith(sv signature.Verifier, sig oci.Signature) (bool, error) {
+	p, err := sig.Payload()
+	if err != nil {
+		return false, err
+	}
+	b64, err := sig.Base64Signature()
+	if err != nil {
+		return false, err
+	}
+	raw, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil {
+		return false, err
+	}
+	return sv.VerifySignature(bytes.NewReader(raw), bytes.NewReader(p)) == nil, nil
 }
