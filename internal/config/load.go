@@ -96,13 +96,6 @@ func Load(opts Options) (*Config, error) {
 		return nil, failure.New(failure.Config, file, err, "")
 	}
 	cfg.File, cfg.Dir = file, filepath.Dir(abs)
-	for name, t := range cfg.Targets {
-		if t == nil {
-			t = &Target{}
-			cfg.Targets[name] = t
-		}
-		t.Name = name
-	}
 	if err := overlay(v, reflect.ValueOf(cfg).Elem(), ""); err != nil {
 		return nil, failure.New(failure.Config, file, err, "fix the environment variable or flag")
 	}
@@ -138,6 +131,15 @@ func decodeStrict(file string, raw []byte) (*Config, error) {
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
+	}
+	// A target with nothing under it ("web:") decodes as nil; it is an
+	// empty target, which validate reports.
+	for name, t := range cfg.Targets {
+		if t == nil {
+			t = &Target{}
+			cfg.Targets[name] = t
+		}
+		t.Name = name
 	}
 	return cfg, nil
 }
