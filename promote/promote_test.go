@@ -405,13 +405,7 @@ func TestReceiptsOfAnotherTargetDoNotCount(t *testing.T) {
 	// The attacker copies app's staging digest, signatures and receipts to b's staging repository.
 	from, _ := name.NewDigest(f.prod.host+"/staging/app@"+src.DigestStr(), name.Insecure)
 	to, _ := name.NewDigest(f.prod.host+"/staging/b@"+src.DigestStr(), name.Insecure)
-	rep, err := attest.Verify(f.ctx, from, f.promoter.opts.Keys, attest.RequiredPredicates)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := Copy(f.ctx, from, to, TrustedOf(rep)); err != nil {
-		t.Fatal(err)
-	}
+	f.copyTrusted(t, from, to)
 	if err := remote.Tag(to.Context().Tag("staging"), mustGet(t, to)); err != nil {
 		t.Fatal(err)
 	}
@@ -469,13 +463,7 @@ func TestStatusReceiptAndDrift(t *testing.T) {
 		t.Errorf("tag moved back by hand: %+v, want receipted but drifting", st)
 	}
 	third := f.buildIntoDev(t)
-	rep, err := attest.Verify(f.ctx, third, f.promoter.opts.Keys, attest.RequiredPredicates)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := Copy(f.ctx, third, stagingRepo.Digest(third.DigestStr()), TrustedOf(rep)); err != nil {
-		t.Fatal(err)
-	}
+	f.copyTrusted(t, third, stagingRepo.Digest(third.DigestStr()))
 	moveTo(third.DigestStr())
 	if st := status(); st.Receipt || !st.Drift || !st.Verified || st.Healthy() {
 		t.Errorf("tag moved to a signed digest never promoted here: %+v, want verified, no receipt, drifting", st)
@@ -524,13 +512,7 @@ func TestSettleReportsALostRace(t *testing.T) {
 	staging := &f.cfg.Environments[1]
 	tag, _ := staging.Locate("app")
 	dst2 := tag.Context().Digest(second.DigestStr())
-	rep, err := attest.Verify(f.ctx, second, f.promoter.opts.Keys, attest.RequiredPredicates)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := Copy(f.ctx, second, dst2, TrustedOf(rep)); err != nil {
-		t.Fatal(err)
-	}
+	f.copyTrusted(t, second, dst2)
 	meta := receipt.Metadata{Action: receipt.ActionPromote, Target: "app", Environment: "staging", From: "dev"}
 	if err := receipt.Sign(f.ctx, f.signer, dst2, meta, "", "test", nil); err != nil {
 		t.Fatal(err)
@@ -621,4 +603,17 @@ func verifiesWith(sv signature.Verifier, sig oci.Signature) (bool, error) {
 		return false, err
 	}
 	return sv.VerifySignature(bytes.NewReader(raw), bytes.NewReader(p)) == nil, nil
+}
+
+// copyTrusted copies src to dst with the layers that verify at src, as an
+// attacker with push rights (or a half-done promotion) leaves it.
+func (f *fixture) copyTrusted(t *testing.T, src, dst name.Digest) {
+	t.Helper()
+	rep, err := attest.Verify(f.ctx, src, f.promoter.opts.Keys, attest.RequiredPredicates)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Copy(f.ctx, src, dst, TrustedOf(rep)); err != nil {
+		t.Fatal(err)
+	}
 }
