@@ -397,3 +397,46 @@ func forgeReferrer(t *testing.T, ref string) string {
 	}
 	return ad.String()
 }
+
+// TestARegistryThatNeverAnswers: a registry that accepts connections and
+// never answers makes the real bakery give up with the unavailable exit code
+// within the configured bounds, for verify and for promote.
+func TestARegistryThatNeverAnswers(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // held open, never answered
+		}
+	}()
+	ns := runID + "-hang"
+	cfg := smallProject(t, t.TempDir(), ns, l.Addr().String()+"/"+ns+"/prod", "app")
+	writeFiles(t, filepath.Dir(cfg), map[string]string{"bakery.yaml": strings.Replace(readFile(t, cfg),
+		"  request_timeout: 5s\n  max_retry_wait: 10s\n", "  request_timeout: 1s\n  attempts: 2\n  max_retry_wait: 1s\n  timeout: 20s\n", 1)})
+	start := time.Now()
+	r := bakery(t, nil, "verify", "--config", cfg, l.Addr().String()+"/"+ns+"/prod/app:prod")
+	if r.code != 6 {
+		t.Errorf("verify against a silent registry: exit %d, want 6", r.code)
+	}
+	if took := time.Since(start); took > 30*time.Second {
+		t.Errorf("verify gave up after %v", took)
+	}
+	rebuild(t, cfg, "app", "hang")
+	if _, r := promoteJSONTarget(t, cfg, "app", "--to", "staging"); r.code != 0 {
+		t.Fatalf("promote to staging: exit %d", r.code)
+	}
+	start = time.Now()
+	if _, r := promoteJSONTarget(t, cfg, "app", "--to", "prod"); r.code != 6 {
+		t.Errorf("promote into a silent registry: exit %d, want 6", r.code)
+	}
+	if took := time.Since(start); took > 40*time.Second {
+		t.Errorf("promote gave up after %v, more than registry.timeout allows", took)
+	}
+}

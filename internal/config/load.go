@@ -424,19 +424,27 @@ func (l *lines) typeError(msg string) error {
 	return failure.New(failure.Config, fmt.Sprintf("%s:%d", l.file, n), errors.New(detail), "see docs/config.md for the expected type")
 }
 
+// Present reports whether there is a config file to load: --config,
+// BAKERY_CONFIG, or ./bakery.yaml.
+func Present(opts Options) bool {
+	if opts.File != "" || env.Getenv(env.Config) != "" {
+		return true
+	}
+	_, err := os.Stat(DefaultFile)
+	return !errors.Is(err, fs.ErrNotExist)
+}
+
 // VerificationKeys returns verification.keys. With a config file (--config,
 // BAKERY_CONFIG or ./bakery.yaml) it is read from there, with overrides;
 // without one, from BAKERY_VERIFICATION_KEYS alone, so that verifying an
 // image needs no project checkout.
 func VerificationKeys(opts Options) ([]string, error) {
-	if opts.File == "" && env.Getenv(env.Config) == "" {
-		if _, err := os.Stat(DefaultFile); errors.Is(err, fs.ErrNotExist) {
-			keys := env.Getenv(env.VerificationKeys)
-			if keys == "" {
-				return nil, nil
-			}
-			return toStrings(keys), nil
+	if !Present(opts) {
+		keys := env.Getenv(env.VerificationKeys)
+		if keys == "" {
+			return nil, nil
 		}
+		return toStrings(keys), nil
 	}
 	cfg, err := Load(opts)
 	if err != nil {

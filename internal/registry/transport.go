@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -57,10 +58,19 @@ func sharedTransport() *retrying {
 }
 
 // remoteOptions are the transport options of Options: bakery's transport does
-// the retries (go-containerregistry's own transport-level retry is left to
-// network errors only; its upload retry stays).
+// the retries. go-containerregistry's own retry (at the transport, and around
+// streamed blob uploads, which a transport cannot replay) is kept for
+// connection errors only: a timeout was already retried below it, and
+// retrying it again would multiply the wait on a registry that never answers.
 func remoteOptions() []remote.Option {
-	return []remote.Option{remote.WithTransport(sharedTransport()), remote.WithRetryStatusCodes()}
+	return []remote.Option{remote.WithTransport(sharedTransport()), remote.WithRetryStatusCodes(),
+		remote.WithRetryPredicate(func(err error) bool {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+				return false
+			}
+			return IsUnavailable(err)
+		})}
 }
 
 // retrying is an http.RoundTripper that retries what a registry's outage or

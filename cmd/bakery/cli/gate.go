@@ -25,19 +25,11 @@ type gate struct {
 }
 
 func (ro *rootOptions) gate(cmd *cobra.Command) (*gate, error) {
-	ctx := cmd.Context()
 	cfg, err := ro.load(cmd)
 	if err != nil {
 		return nil, err
 	}
-	// The whole command is bounded: a registry that stalls is given up on
-	// (exit 6) after registry.timeout.
-	if _, _, timeout := cfg.Registry.Durations(); timeout > 0 {
-		// ro.release keeps the cancel func; the deadline's timer ends with
-		// the process.
-		ctx, ro.release = context.WithTimeout(ctx, timeout)
-		cmd.SetContext(ctx)
-	}
+	ctx := ro.bound(cmd, cfg)
 	keys, err := attest.NewTrustedKeys(ctx, cfg.Verification.Keys)
 	if err != nil {
 		return nil, err

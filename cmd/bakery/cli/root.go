@@ -74,6 +74,18 @@ func (ro *rootOptions) load(cmd *cobra.Command) (*config.Config, error) {
 	return cfg, nil
 }
 
+// bound gives the command registry.timeout in all: a registry that stalls is
+// given up on (exit 6). ro.release keeps the cancel func; the deadline's timer
+// ends with the process.
+func (ro *rootOptions) bound(cmd *cobra.Command, cfg *config.Config) context.Context {
+	ctx := cmd.Context()
+	if _, _, timeout := cfg.Registry.Durations(); timeout > 0 {
+		ctx, ro.release = context.WithTimeout(ctx, timeout)
+		cmd.SetContext(ctx)
+	}
+	return ctx
+}
+
 // validate checks the shared options.
 func (ro *rootOptions) validate() error {
 	if !slices.Contains([]string{"text", "json"}, ro.output) {

@@ -35,14 +35,25 @@ func (o *verifyOptions) addFlags(cmd *cobra.Command) {
 
 // resolveAndVerify resolves ref to a digest exactly once and verifies that digest.
 func (o *verifyOptions) resolveAndVerify(cmd *cobra.Command, ref string) (*attest.Report, error) {
-	ctx := cmd.Context()
 	keys := o.keys
-	if len(keys) == 0 {
+	opts := config.Options{File: o.configFile, Flags: cmd.Flags()}
+	if (len(keys) == 0 || o.configFile != "") && config.Present(opts) {
+		// The config's registry settings (retries, timeouts) apply too.
+		cfg, err := o.load(cmd)
+		if err != nil {
+			return nil, err
+		}
+		o.bound(cmd, cfg)
+		if len(keys) == 0 {
+			keys = cfg.Verification.Keys
+		}
+	} else if len(keys) == 0 {
 		var err error
-		if keys, err = config.VerificationKeys(config.Options{File: o.configFile, Flags: cmd.Flags()}); err != nil {
+		if keys, err = config.VerificationKeys(opts); err != nil {
 			return nil, err
 		}
 	}
+	ctx := cmd.Context()
 	trusted, err := attest.NewTrustedKeys(ctx, keys)
 	if err != nil {
 		return nil, err
