@@ -398,10 +398,7 @@ func TestReceiptsOfAnotherTargetDoNotCount(t *testing.T) {
 	f.cfg.Targets["b"] = &config.Target{Name: "b", Type: config.TypeContainer}
 	f.cfg.Environments = append(f.cfg.Environments, config.Environment{Name: "prod", Repository: f.prod.host + "/prod",
 		Tag: config.DefaultTagTemplate, Insecure: true, Policies: []string{"signed", "sbom", "provenance", "promoted_through"}})
-	src := f.buildIntoDev(t)
-	if _, err := f.promoter.Promote(f.ctx, Request{Target: "app", To: "staging"}); err != nil {
-		t.Fatal(err)
-	}
+	src := f.buildAndPromote(t)
 	// The attacker copies app's staging digest, signatures and receipts to b's staging repository.
 	from, _ := name.NewDigest(f.prod.host+"/staging/app@"+src.DigestStr(), name.Insecure)
 	to, _ := name.NewDigest(f.prod.host+"/staging/b@"+src.DigestStr(), name.Insecure)
@@ -432,14 +429,8 @@ func mustGet(t *testing.T, d name.Digest) *remote.Descriptor {
 // without a receipt or back to an older receipted one.
 func TestStatusReceiptAndDrift(t *testing.T) {
 	f := newFixture(t)
-	first := f.buildIntoDev(t)
-	if _, err := f.promoter.Promote(f.ctx, Request{Target: "app", To: "staging"}); err != nil {
-		t.Fatal(err)
-	}
-	second := f.buildIntoDev(t)
-	if _, err := f.promoter.Promote(f.ctx, Request{Target: "app", To: "staging"}); err != nil {
-		t.Fatal(err)
-	}
+	first := f.buildAndPromote(t)
+	second := f.buildAndPromote(t)
 	status := func() Status {
 		t.Helper()
 		st, err := StatusOf(f.ctx, f.cfg, f.promoter.opts.Keys, "app", "staging")
@@ -475,14 +466,8 @@ func TestStatusReceiptAndDrift(t *testing.T) {
 // environment forward again.
 func TestRollbackNeverMovesForward(t *testing.T) {
 	f := newFixture(t)
-	first := f.buildIntoDev(t)
-	if _, err := f.promoter.Promote(f.ctx, Request{Target: "app", To: "staging"}); err != nil {
-		t.Fatal(err)
-	}
-	second := f.buildIntoDev(t)
-	if _, err := f.promoter.Promote(f.ctx, Request{Target: "app", To: "staging"}); err != nil {
-		t.Fatal(err)
-	}
+	first := f.buildAndPromote(t)
+	second := f.buildAndPromote(t)
 	res, err := f.promoter.Rollback(f.ctx, "app", "staging", "")
 	if err != nil || res.Digest != first.DigestStr() {
 		t.Fatalf("rollback: %+v %v, want back to the first digest", res, err)
@@ -504,10 +489,7 @@ func TestRollbackNeverMovesForward(t *testing.T) {
 // must report a conflict, not success.
 func TestSettleReportsALostRace(t *testing.T) {
 	f := newFixture(t)
-	first := f.buildIntoDev(t)
-	if _, err := f.promoter.Promote(f.ctx, Request{Target: "app", To: "staging"}); err != nil {
-		t.Fatal(err)
-	}
+	first := f.buildAndPromote(t)
 	second := f.buildIntoDev(t)
 	staging := &f.cfg.Environments[1]
 	tag, _ := staging.Locate("app")
@@ -616,4 +598,14 @@ func (f *fixture) copyTrusted(t *testing.T, src, dst name.Digest) {
 	if _, err := Copy(f.ctx, src, dst, TrustedOf(rep)); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// buildAndPromote builds a new digest into dev and promotes it to staging.
+func (f *fixture) buildAndPromote(t *testing.T) name.Digest {
+	t.Helper()
+	d := f.buildIntoDev(t)
+	if _, err := f.promoter.Promote(f.ctx, Request{Target: "app", To: "staging"}); err != nil {
+		t.Fatal(err)
+	}
+	return d
 }
