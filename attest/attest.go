@@ -69,6 +69,9 @@ type Options struct {
 	BuilderID string
 	// Version is bakery's version, recorded as the SBOM tool and in provenance.
 	Version string
+	// Organization and Namespace are the SBOMs' author organization and SPDX
+	// namespace base (config sbom.organization and sbom.namespace).
+	Organization, Namespace string
 	// BuilderSBOMs says every result carries the SBOM its builder catalogued
 	// (machine images): syft's license scanner is then not prepared.
 	BuilderSBOMs bool
@@ -147,9 +150,9 @@ func (a *cosignAttester) sboms(ctx context.Context, ref name.Digest, platforms [
 		g.Go(func() error {
 			var err error
 			if res.SBOM != nil {
-				sboms[i], err = EncodeSBOM(res.SBOM, p.Ref, p.Platform)
+				sboms[i], err = EncodeSBOM(res.SBOM, p.Ref, p.Platform, a.identity())
 			} else {
-				sboms[i], err = GenerateSBOM(gctx, p.Ref, p.Platform, a.opts.Version, a.licenses)
+				sboms[i], err = GenerateSBOM(gctx, p.Ref, p.Platform, a.identity(), a.licenses)
 			}
 			return err
 		})
@@ -158,6 +161,10 @@ func (a *cosignAttester) sboms(ctx context.Context, ref name.Digest, platforms [
 		return nil, failure.New(classify(err), ref.String(), err, "")
 	}
 	return sboms, nil
+}
+
+func (a *cosignAttester) identity() Identity {
+	return Identity{Version: a.opts.Version, Organization: a.opts.Organization, Namespace: a.opts.Namespace}
 }
 
 // Sign signs ref itself (cosign's simple-signing payload) and attaches each

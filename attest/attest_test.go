@@ -72,7 +72,16 @@ func (f *fixture) push(t *testing.T, repo string) name.Digest {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cf, _ := img.ConfigFile()
+	return f.pushImage(t, repo, img)
+}
+
+// pushImage writes img as linux/amd64 and returns its digest reference.
+func (f *fixture) pushImage(t *testing.T, repo string, img v1.Image) name.Digest {
+	t.Helper()
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
 	cf = cf.DeepCopy()
 	cf.OS, cf.Architecture = "linux", "amd64"
 	if img, err = mutate.ConfigFile(img, cf); err != nil {

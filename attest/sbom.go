@@ -3,17 +3,25 @@ package attest
 import (
 	"bytes"
 	"context"
+	"crypto"
+	"encoding/json"
 	"fmt"
+	"net/url"
+	"strings"
 
+	"github.com/CycloneDX/cyclonedx-go"
 	"github.com/anchore/stereoscope/pkg/image"
 	"github.com/anchore/syft/syft"
 	"github.com/anchore/syft/syft/cataloging"
+	"github.com/anchore/syft/syft/cataloging/filecataloging"
 	"github.com/anchore/syft/syft/format"
-	"github.com/anchore/syft/syft/format/cyclonedxjson"
-	"github.com/anchore/syft/syft/format/spdxjson"
+	"github.com/anchore/syft/syft/format/common/cyclonedxhelpers"
+	"github.com/anchore/syft/syft/format/common/spdxhelpers"
 	"github.com/anchore/syft/syft/sbom"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/uuid"
+	"github.com/spdx/tools-golang/spdx"
 
 	// syft's RPM cataloger needs a database/sql driver, as in syft's own CLI.
 	_ "modernc.org/sqlite"
@@ -27,6 +35,32 @@ type SBOM struct {
 	Packages  int
 	SPDX      []byte
 	CycloneDX []byte
+}
+
+// Identity is who an SBOM names as its author: bakery at Version, for
+// Organization (sbom.organization), with SPDX document namespaces under
+// Namespace (sbom.namespace).
+type Identity struct {
+	Version      string
+	Organization string
+	Namespace    string
+}
+
+// DefaultNamespace is the SPDX document namespace base when sbom.namespace is
+// unset: the base the SPDX project's own tools use.
+const DefaultNamespace = "https://spdx.org/spdxdocs"
+
+// CycloneDXVersion is the CycloneDX specVersion bakery writes.
+const CycloneDXVersion = cyclonedx.SpecVersion1_7
+
+// CreateSBOMConfig is how bakery runs syft, for containers and machine images
+// alike: as syft's CLI does by default, files owned by packages are hashed
+// with SHA-1 and SHA-256 (SPDX 2.3 requires a SHA-1 of every file, and
+// package verification codes are made from them).
+func CreateSBOMConfig(toolVersion string) *syft.CreateSBOMConfig {
+	return syft.DefaultCreateSBOMConfig().
+		WithTool("bakery", toolVersion).
+		WithFilesConfig(filecataloging.DefaultConfig().WithHashers(crypto.SHA1, crypto.SHA256))
 }
 
 // LicenseScanner holds syft's license scanner, whose matcher takes about a
@@ -67,18 +101,18 @@ func (l *LicenseScanner) Context(parent context.Context) (context.Context, conte
 // GenerateSBOM catalogs the image manifest at ref with syft, reading it from
 // the registry by digest (no Docker daemon, no scanner image), and encodes
 // the result as SPDX JSON and CycloneDX JSON. licenses may be nil.
-func GenerateSBOM(ctx context.Context, ref name.Digest, platform, toolVersion string, licenses *LicenseScanner) (*SBOM, error) {
-	s, err := catalog(ctx, ref, toolVersion, licenses)
+func GenerateSBOM(ctx context.Context, ref name.Digest, platform string, id Identity, licenses *LicenseScanner) (*SBOM, error) {
+	s, err := catalog(ctx, ref, id.Version, licenses)
 	if err != nil {
 		return nil, err
 	}
-	return encodeBoth(s, ref, platform)
+	return encodeBoth(s, ref, platform, id)
 }
 
 // EncodeSBOM turns a syft JSON document that a builder catalogued itself
 // (a machine image's packages, collected inside the machine) into the same
 // SPDX and CycloneDX documents GenerateSBOM makes.
-func EncodeSBOM(syftJSON []byte, ref name.Digest, platform string) (*SBOM, error) {
+func EncodeSBOM(syftJSON []byte, ref name.Digest, platform string, id Identity) (*SBOM, error) {
 	s, _, _, err := format.Decode(bytes.NewReader(syftJSON))
 	if err != nil {
 		return nil, fmt.Errorf("reading the SBOM of %s: %w", ref, err)
@@ -86,7 +120,7 @@ func EncodeSBOM(syftJSON []byte, ref name.Digest, platform string) (*SBOM, error
 	if s == nil {
 		return nil, fmt.Errorf("reading the SBOM of %s: not an SBOM syft can read", ref)
 	}
-	return encodeBoth(s, ref, platform)
+	return encodeBoth(s, ref, platform, id)
 }
 
 // catalog pulls and unpacks the image first, and only then waits for the
@@ -111,7 +145,7 @@ func catalog(ctx context.Context, ref name.Digest, toolVersion string, licenses 
 		defer cancel()
 		ctx = lctx
 	}
-	s, err := syft.CreateSBOM(ctx, src, syft.DefaultCreateSBOMConfig().WithTool("bakery", toolVersion))
+	s, err := syft.CreateSBOM(ctx, src, CreateSBOMConfig(toolVersion))
 	if err != nil {
 		return nil, fmt.Errorf("cataloging %s: %w", ref, err)
 	}
@@ -119,38 +153,74 @@ func catalog(ctx context.Context, ref name.Digest, toolVersion string, licenses 
 }
 
 // encodeBoth encodes s in the two formats bakery attaches.
-func encodeBoth(s *sbom.SBOM, ref name.Digest, platform string) (*SBOM, error) {
+func encodeBoth(s *sbom.SBOM, ref name.Digest, platform string, id Identity) (*SBOM, error) {
 	out := &SBOM{Platform: platform, Ref: ref, Packages: s.Artifacts.Packages.PackageCount()}
 	var err error
-	if out.SPDX, err = encodeSPDX(*s); err != nil {
+	if out.SPDX, err = encodeSPDX(*s, ref, id); err != nil {
 		return nil, err
 	}
-	if out.CycloneDX, err = encodeCycloneDX(*s); err != nil {
+	if out.CycloneDX, err = encodeCycloneDX(*s, id); err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
-func encodeSPDX(s sbom.SBOM) ([]byte, error) {
-	return encode(s, "SPDX", func() (sbom.FormatEncoder, error) {
-		return spdxjson.NewFormatEncoderWithConfig(spdxjson.DefaultEncoderConfig())
-	})
-}
-
-func encodeCycloneDX(s sbom.SBOM) ([]byte, error) {
-	return encode(s, "CycloneDX", func() (sbom.FormatEncoder, error) {
-		return cyclonedxjson.NewFormatEncoderWithConfig(cyclonedxjson.DefaultEncoderConfig())
-	})
-}
-
-func encode(s sbom.SBOM, format string, newEncoder func() (sbom.FormatEncoder, error)) ([]byte, error) {
-	enc, err := newEncoder()
-	if err != nil {
-		return nil, err
+// encodeSPDX writes SPDX 2.3 JSON whose creators are bakery and the
+// organization, and whose namespace is unique and under id.Namespace.
+func encodeSPDX(s sbom.SBOM, ref name.Digest, id Identity) ([]byte, error) {
+	doc := spdxhelpers.ToFormatModel(s)
+	if doc == nil || doc.CreationInfo == nil {
+		return nil, fmt.Errorf("encoding SPDX for %s: syft made no document", ref)
 	}
+	doc.CreationInfo.Creators = []spdx.Creator{{CreatorType: "Tool", Creator: "bakery-" + toolVersion(id.Version)}}
+	if id.Organization != "" {
+		doc.CreationInfo.Creators = append(doc.CreationInfo.Creators, spdx.Creator{CreatorType: "Organization", Creator: id.Organization})
+	}
+	doc.DocumentNamespace = Namespace(id.Namespace, ref)
 	var b bytes.Buffer
-	if err := enc.Encode(&b, s); err != nil {
-		return nil, fmt.Errorf("encoding %s: %w", format, err)
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(doc); err != nil {
+		return nil, fmt.Errorf("encoding SPDX for %s: %w", ref, err)
 	}
 	return b.Bytes(), nil
+}
+
+// Namespace is the SPDX document namespace of one SBOM of ref: under base
+// (DefaultNamespace when empty), the repository path, the platform
+// manifest's digest and a random UUID, since SPDX wants a new namespace for
+// every document, even a second one about the same digest.
+func Namespace(base string, ref name.Digest) string {
+	if base == "" {
+		base = DefaultNamespace
+	}
+	hex := strings.TrimPrefix(ref.DigestStr(), "sha256:")
+	return strings.TrimSuffix(base, "/") + "/" + (&url.URL{Path: ref.Context().RepositoryStr()}).EscapedPath() +
+		"/sha256-" + hex + "-" + uuid.NewString()
+}
+
+// encodeCycloneDX writes CycloneDX JSON at CycloneDXVersion; the organization
+// is the BOM's manufacturer (the organization that made the BOM).
+func encodeCycloneDX(s sbom.SBOM, id Identity) ([]byte, error) {
+	bom := cyclonedxhelpers.ToFormatModel(s)
+	if id.Organization != "" {
+		if bom.Metadata == nil {
+			bom.Metadata = &cyclonedx.Metadata{}
+		}
+		bom.Metadata.Manufacturer = &cyclonedx.OrganizationalEntity{Name: id.Organization}
+	}
+	var b bytes.Buffer
+	enc := cyclonedx.NewBOMEncoder(&b, cyclonedx.BOMFileFormatJSON)
+	enc.SetEscapeHTML(false)
+	if err := enc.EncodeVersion(bom, CycloneDXVersion); err != nil {
+		return nil, fmt.Errorf("encoding CycloneDX: %w", err)
+	}
+	return b.Bytes(), nil
+}
+
+func toolVersion(v string) string {
+	if v == "" {
+		return "dev"
+	}
+	return v
 }

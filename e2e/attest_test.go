@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -23,6 +24,7 @@ import (
 
 	"github.com/bakeryhq/bakery/attest"
 	"github.com/bakeryhq/bakery/attest/attesttest"
+	"github.com/bakeryhq/bakery/attest/sbomtest"
 )
 
 // buildExample bakes the example into a fresh namespace and returns the result.
@@ -67,8 +69,14 @@ func TestStockCosignVerifiesBakeryImages(t *testing.T) {
 			t.Errorf("cosign verify %s: exit %d\n%s", ref, code, o)
 		}
 		for _, typ := range []string{"spdxjson", "cyclonedx", "slsaprovenance1"} {
-			if o, code := stockCosign(t, "verify-attestation", "--key", pub, "--insecure-ignore-tlog", "--type", typ, ref); code != 0 {
+			o, code := stockCosign(t, "verify-attestation", "--key", pub, "--insecure-ignore-tlog", "--type", typ, ref)
+			if code != 0 {
 				t.Errorf("cosign verify-attestation --type %s %s: exit %d\n%s", typ, ref, code, o)
+			}
+			if typ != "slsaprovenance1" {
+				if n := checkAttestedSBOMs(t, tgt.Target, o); n != len(tgt.Platforms) {
+					t.Errorf("%s: cosign verified %d %s SBOMs, want one per platform (%d)", tgt.Target, n, typ, len(tgt.Platforms))
+				}
 			}
 		}
 		// The other key must not verify: the check above can fail.
@@ -85,6 +93,64 @@ func TestStockCosignVerifiesBakeryImages(t *testing.T) {
 			t.Errorf("%s: %d attestations, want %d (SPDX+CycloneDX per platform, provenance, build receipt)", tgt.Target, len(rep.Attestations), wantAtts)
 		}
 	}
+}
+
+// checkAttestedSBOMs runs the official validators (attest/sbomtest) on every
+// SBOM in the output of the stock `cosign verify-attestation`: the in-toto
+// statements of the DSSE envelopes cosign verified, one JSON per line. It
+// also checks that the creator names bakery and the example's organization,
+// and the namespace sits under the example's sbom.namespace. It returns how
+// many SBOMs it checked.
+func checkAttestedSBOMs(t *testing.T, what, cosignOutput string) int {
+	t.Helper()
+	n := 0
+	for _, line := range strings.Split(cosignOutput, "\n") {
+		if !strings.HasPrefix(line, "{") {
+			continue
+		}
+		var env struct {
+			Payload []byte `json:"payload"`
+		}
+		var st struct {
+			PredicateType string          `json:"predicateType"`
+			Predicate     json.RawMessage `json:"predicate"`
+		}
+		if err := json.Unmarshal([]byte(line), &env); err != nil {
+			t.Fatalf("%s: cosign printed %q: %v", what, line, err)
+		}
+		if err := json.Unmarshal(env.Payload, &st); err != nil {
+			t.Fatalf("%s: the statement cosign verified: %v", what, err)
+		}
+		n++
+		switch st.PredicateType {
+		case attest.PredicateSPDX:
+			if err := sbomtest.SPDX(st.Predicate); err != nil {
+				t.Errorf("%s: the attested SPDX document fails SPDX 2.3: %v", what, err)
+			}
+			var doc struct {
+				Namespace    string `json:"documentNamespace"`
+				CreationInfo struct {
+					Creators []string `json:"creators"`
+				} `json:"creationInfo"`
+			}
+			if err := json.Unmarshal(st.Predicate, &doc); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Contains(doc.CreationInfo.Creators, "Organization: Example Corp") ||
+				!strings.HasPrefix(doc.CreationInfo.Creators[0], "Tool: bakery-") ||
+				!strings.HasPrefix(doc.Namespace, "https://sbom.example.com/golden/") {
+				t.Errorf("%s: creators %q, namespace %q; want bakery, Example Corp and the example's namespace",
+					what, doc.CreationInfo.Creators, doc.Namespace)
+			}
+		case attest.PredicateCycloneDX:
+			if err := sbomtest.CycloneDX(st.Predicate); err != nil {
+				t.Errorf("%s: the attested CycloneDX document fails its schema: %v", what, err)
+			}
+		default:
+			t.Errorf("%s: predicate type %s, want an SBOM", what, st.PredicateType)
+		}
+	}
+	return n
 }
 
 // TestSBOMMatchesDpkgDatabase checks the golden image's attested SBOM against

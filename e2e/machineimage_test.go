@@ -47,6 +47,9 @@ targets:
       BASE: %s
 signing:
   builder_id: https://github.com/bakeryhq/bakery/e2e
+sbom:
+  organization: Example Corp
+  namespace: https://sbom.example.com/golden
 policy:
   allowed_builders: [https://github.com/bakeryhq/bakery/e2e]
   license_denylist: [AGPL-3.0-only]
@@ -182,8 +185,14 @@ func TestMachineImage(t *testing.T) {
 		t.Errorf("cosign verify %s: exit %d\n%s", ref, code, o)
 	}
 	for _, typ := range []string{"spdxjson", "cyclonedx", "slsaprovenance1"} {
-		if o, code := stockCosign(t, "verify-attestation", "--key", pub, "--insecure-ignore-tlog", "--type", typ, ref); code != 0 {
+		o, code := stockCosign(t, "verify-attestation", "--key", pub, "--insecure-ignore-tlog", "--type", typ, ref)
+		if code != 0 {
 			t.Errorf("cosign verify-attestation --type %s: exit %d\n%s", typ, code, o)
+		}
+		if typ != "slsaprovenance1" {
+			if n := checkAttestedSBOMs(t, "golden-ami", o); n != 1 {
+				t.Errorf("cosign verified %d %s SBOMs of the machine image, want 1", n, typ)
+			}
 		}
 	}
 	if _, code := stockCosign(t, "verify", "--key", filepath.Join(keyDir, "other.pub"), "--insecure-ignore-tlog", ref); code == 0 {

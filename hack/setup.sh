@@ -9,7 +9,9 @@
 #   - a Debian base image made with debootstrap, pushed to the local registry,
 #     and the same rootfs as the golden machine image's source;
 #   - packer (for machine images) built from the module proxy, and a local
-#     EC2 endpoint (hack/ec2local) for promoting AMIs offline.
+#     EC2 endpoint (hack/ec2local) for promoting AMIs offline;
+#   - the CycloneDX project's validator from npm (hack/validators), which the
+#     SBOM validity tests run.
 # Running it twice is harmless; hack/stop.sh stops what it started.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -19,11 +21,27 @@ install_packages() {
   command -v docker-registry >/dev/null || missing+=(docker-registry)
   command -v debootstrap >/dev/null || missing+=(debootstrap)
   command -v curl >/dev/null || missing+=(curl)
+  command -v npm >/dev/null || missing+=(npm)
   [ ${#missing[@]} -eq 0 ] && return
   log "installing Debian packages: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q
   apt-get install -y -q --no-install-recommends "${missing[@]}" ca-certificates
+}
+
+# install_validators installs the CycloneDX project's JSON validator
+# (@cyclonedx/cyclonedx-library with ajv) from npm, at the versions
+# hack/validators/package.json pins, for the SBOM validity tests. npm reads its
+# registry from the machine's configuration; no lock file is kept, so no
+# registry address is written into the project.
+install_validators() {
+  local dir=$STATE/validators
+  if cmp -s "$ROOT/hack/validators/package.json" "$dir/package.json" &&
+     [ -f "$dir/node_modules/@cyclonedx/cyclonedx-library/package.json" ]; then return; fi
+  log "installing the CycloneDX validator from npm"
+  mkdir -p "$dir"
+  cp "$ROOT/hack/validators/package.json" "$dir/package.json"
+  (cd "$dir" && npm install --no-audit --no-fund --no-package-lock --loglevel=error) || die "npm install of the SBOM validators failed"
 }
 
 # build_buildkit builds buildkitd and buildctl in a throwaway module that
@@ -168,6 +186,7 @@ build_cosign
 build_crane
 build_packer
 build_packer_sdc
+install_validators
 start_registry registry "$REGISTRY_ADDR"
 start_registry registry2 "$REGISTRY2_ADDR"
 start_buildkitd

@@ -193,13 +193,14 @@ func Publish(ctx context.Context, env *config.Environment, ref name.Digest, res 
 
 // NewAttester loads the configured signing key and returns the Attester and
 // receipt signer that Build uses, for callers that record results themselves.
-// opts.Signer and opts.BuilderID come from cfg.
+// opts.Signer, opts.BuilderID and the SBOM identity come from cfg.
 func NewAttester(ctx context.Context, cfg *config.Config, opts attest.Options) (attest.Attester, signature.SignerVerifier, error) {
 	signer, err := attest.SignerFor(ctx, cfg.Signing, config.SigningPassword())
 	if err != nil {
 		return nil, nil, err
 	}
 	opts.Signer, opts.BuilderID = signer, cfg.Signing.BuilderID
+	opts.Organization, opts.Namespace = cfg.SBOM.Organization, cfg.SBOM.Namespace
 	return attest.New(opts), signer, nil
 }
 

@@ -43,7 +43,7 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	s, err := attest.GenerateSBOM(ctx, ref, "", "bench", nil)
+	s, err := attest.GenerateSBOM(ctx, ref, "", attest.Identity{Version: "bench"}, nil)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -76,7 +76,7 @@ func machine(ctx context.Context, rootfs string) error {
 		return err
 	}
 	ref, _ := name.NewDigest("bench.local/machine@sha256:" + fmt.Sprintf("%064d", 0))
-	out, err := attest.EncodeSBOM(doc.Bytes(), ref, "linux/amd64")
+	out, err := attest.EncodeSBOM(doc.Bytes(), ref, "linux/amd64", attest.Identity{Version: "bench"})
 	if err != nil {
 		return err
 	}

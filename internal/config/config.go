@@ -31,6 +31,7 @@ type Config struct {
 	Verification Verification       `yaml:"verification"`
 	Policy       Policy             `yaml:"policy"`
 	Registry     Registry           `yaml:"registry"`
+	SBOM         SBOM               `yaml:"sbom"`
 
 	// File is the path the config was read from; Dir is its directory, which
 	// relative paths in the file are resolved against.
@@ -187,6 +188,17 @@ type Signing struct {
 	Keyless *Keyless `yaml:"keyless"`
 	// BuilderID is the SLSA builder.id written into provenance.
 	BuilderID string `yaml:"builder_id"`
+}
+
+// SBOM names who the SBOMs bakery writes come from.
+type SBOM struct {
+	// Organization is written as the SPDX creator "Organization: ..." beside
+	// "Tool: bakery-VERSION", and as the CycloneDX metadata.manufacturer.
+	Organization string `yaml:"organization"`
+	// Namespace is the absolute URI (with a scheme, without '#') under which
+	// each SPDX document gets its unique namespace; default
+	// https://spdx.org/spdxdocs, as the SPDX project's own tools use.
+	Namespace string `yaml:"namespace"`
 }
 
 // Keyless configures Fulcio/Rekor signing.

@@ -120,6 +120,10 @@ func TestLoadErrors(t *testing.T) {
 			[]string{"environments[1].aws.accounts[0]: invalid account id", "12-digit"}},
 		{"unknown aws key", strings.Replace(valid, "      accounts:", "      acounts:", 1),
 			[]string{"environments[1].aws.acounts: unknown key", "accounts"}},
+		{"relative sbom namespace", valid + "sbom:\n  namespace: sbom.example.com/golden\n",
+			[]string{"sbom.namespace", "is not an absolute URI", "https://"}},
+		{"sbom namespace with a fragment", valid + "sbom:\n  namespace: https://sbom.example.com/x#y\n",
+			[]string{"sbom.namespace", "has a fragment"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Load(Options{File: write(t, tc.content)})

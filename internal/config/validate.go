@@ -42,6 +42,7 @@ func (c *Config) validate(l *lines) error {
 	c.validateBuilder(p)
 	c.validateSigning(p)
 	c.validateRegistry(p)
+	c.validateSBOM(p)
 	if len(c.Targets) == 0 {
 		p.add("targets", "add at least one target; see docs/config.md", "required")
 	}
@@ -97,6 +98,21 @@ func (c *Config) validateRegistry(p *problems) {
 		if d, err := time.ParseDuration(v); err != nil || d <= 0 {
 			p.add("registry."+key, `use a duration such as "30s" or "10m"`, "%q is not a positive duration", v)
 		}
+	}
+}
+
+func (c *Config) validateSBOM(p *problems) {
+	if n := c.SBOM.Namespace; n != "" {
+		u, err := url.Parse(n)
+		switch {
+		case err != nil || !u.IsAbs() || u.Opaque != "":
+			p.add("sbom.namespace", "use an absolute URI such as https://sbom.example.com/golden", "%q is not an absolute URI", n)
+		case strings.ContainsAny(n, "#"):
+			p.add("sbom.namespace", "remove the '#': SPDX uses it to separate element ids", "%q has a fragment", n)
+		}
+	}
+	if strings.ContainsAny(c.SBOM.Organization, "\n\r") {
+		p.add("sbom.organization", "use the organization's name on one line", "has a line break")
 	}
 }
 

@@ -20,7 +20,7 @@ var Floors = [][]string{
 	{"promote"},
 	{"promote/amis"},
 	{"receipt"},
-	{"attest", "attest/attesttest"},
+	{"attest", "attest/attesttest", "attest/sbomtest"},
 	{"policies"},
 	{"builders/buildkit"},
 	{"builders"},
@@ -31,4 +31,4 @@ var Floors = [][]string{
 
 // TestOnly are packages that only tests, e2e/ and hack/ may import: stand-ins
 // for real services and test helpers.
-var TestOnly = []string{"promote/amis/ec2local", "attest/attesttest", "internal/testenv"}
+var TestOnly = []string{"promote/amis/ec2local", "attest/attesttest", "attest/sbomtest", "internal/testenv"}

@@ -222,7 +222,7 @@ func Catalog(ctx context.Context, dir string, d Descriptor, toolVersion string) 
 		return nil, fmt.Errorf("reading the collected files: %w", err)
 	}
 	defer src.Close()
-	s, err := syft.CreateSBOM(ctx, src, syft.DefaultCreateSBOMConfig().WithTool("bakery", toolVersion))
+	s, err := syft.CreateSBOM(ctx, src, attest.CreateSBOMConfig(toolVersion))
 	if err != nil {
 		return nil, fmt.Errorf("cataloging: %w", err)
 	}

@@ -6,7 +6,13 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/bakeryhq/bakery/attest"
+	"github.com/bakeryhq/bakery/attest/sbomtest"
 )
 
 const status = `Package: base-files
@@ -61,6 +67,26 @@ func TestCatalog(t *testing.T) {
 	}
 	if got := ReadDescriptor(doc); got != (Descriptor{Platform: "linux/amd64", PackerRunUUID: "run-1"}) {
 		t.Errorf("descriptor %+v", got)
+	}
+
+	// What the attester makes of it passes the official validators.
+	ref, err := name.NewDigest("registry.example/golden-ami@sha256:" + strings.Repeat("ab", 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := attest.EncodeSBOM(doc, ref, "linux/amd64", attest.Identity{Version: "1.2.3", Organization: "Example Corp"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sbomtest.SPDX(enc.SPDX); err != nil {
+		t.Errorf("SPDX: %v", err)
+	}
+	if err := sbomtest.CycloneDX(enc.CycloneDX); err != nil {
+		t.Errorf("CycloneDX: %v", err)
+	}
+	if !bytes.Contains(enc.SPDX, []byte(`"Tool: bakery-1.2.3","Organization: Example Corp"`)) ||
+		!bytes.Contains(enc.SPDX, []byte(`"documentNamespace":"`+attest.DefaultNamespace+"/golden-ami/sha256-")) {
+		t.Errorf("creators or namespace: %.600s", enc.SPDX)
 	}
 }
 
