@@ -5,6 +5,7 @@ package e2e
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -250,10 +251,102 @@ func TestPromoteBadInput(t *testing.T) {
 		{[]string{"promote", "golden", "--to", "staging", "--digest", "sha256:" + strings.Repeat("ab", 32)}, 2, "not in the source repository"},
 		{[]string{"promote", "golden", "--to", "staging"}, 2, "nothing is there"},
 		{[]string{"rollback", "golden", "--env", "prod"}, 2, "no earlier digest"},
+		{[]string{"promote", "--digest", "sha256:" + strings.Repeat("ab", 32)}, 2, "name exactly one TARGET and --to"},
+		{[]string{"promote", "golden", "--from", "dev"}, 2, "--from needs --to"},
+		{[]string{"promote", "golden", "--all"}, 2, "--all or name targets"},
+		{[]string{"promote", "--metadata-file", "/nonexistent/build.json"}, 2, "--metadata-file"},
+		{[]string{"promote", "--to", "stagin"}, 2, `environment "stagin"`},
+		{[]string{"promote", "--bogus"}, 2, "unknown flag: --bogus"},
+		{[]string{"promot", "golden"}, 2, "did you mean promote?"},
+		{[]string{"status", "extra"}, 2, "takes 0 argument(s), got 1"},
 	} {
 		r := bakery(t, nil, append(tc.args, "--config", cfgPath)...)
 		if r.code != tc.code || !strings.Contains(r.stderr, tc.want) || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
 			t.Errorf("%v: exit %d, stderr %q; want %d and %q on one line", tc.args, r.code, r.stderr, tc.code, tc.want)
 		}
+	}
+}
+
+// promotions runs a multi-target promote with -o json and returns each
+// target's outcome ("promoted", "skipped", ...) and the result's digest.
+func promotions(t *testing.T, cfg string, args ...string) (map[string]string, map[string]string, result) {
+	t.Helper()
+	r := bakery(t, nil, append([]string{"promote", "--config", cfg, "-o", "json"}, args...)...)
+	var out struct {
+		Promotions []struct {
+			Target  string `json:"target"`
+			Outcome string `json:"outcome"`
+			Result  *struct {
+				Digest string `json:"digest"`
+			} `json:"result"`
+		} `json:"promotions"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
+		t.Fatalf("promote %v: exit %d, output %q: %v\n%s", args, r.code, r.stdout, err, r.stderr)
+	}
+	outcomes, digests := map[string]string{}, map[string]string{}
+	for _, p := range out.Promotions {
+		outcomes[p.Target] = p.Outcome
+		if p.Result != nil {
+			digests[p.Target] = p.Result.Digest
+		}
+	}
+	return outcomes, digests, r
+}
+
+// TestCIBuildThenPromote is the pipeline exactly as CI writes it:
+// `bakery build --metadata-file F && bakery promote --metadata-file F`
+// promotes the digests that build made, even after dev's tag moved on; a
+// bare `bakery promote` moves every target one environment on; and
+// `promote --all --to ENV` takes only targets whose source is newer.
+func TestCIBuildThenPromote(t *testing.T) {
+	ns := runID + "-ci"
+	dir := t.TempDir()
+	cfg := smallProject(t, dir, ns, registry2+"/"+ns+"/prod", "app", "web")
+	meta := filepath.Join(dir, "build.json")
+	if r := bakery(t, nil, "build", "--config", cfg, "--progress", "quiet", "--metadata-file", meta); r.code != 0 {
+		t.Fatalf("bakery build: exit %d\n%s", r.code, r.stderr)
+	}
+	var built buildOutput
+	b, err := os.ReadFile(meta)
+	if err != nil || json.Unmarshal(b, &built) != nil || len(built.Targets) != 2 {
+		t.Fatalf("metadata file: %v\n%s", err, b)
+	}
+	want := map[string]string{}
+	for _, tgt := range built.Targets {
+		want[tgt.Target] = tgt.Digest
+	}
+	moved := rebuild(t, cfg, "app", "after the build job") // dev's tag moves on
+
+	r := bakery(t, nil, "promote", "--config", cfg, "--metadata-file", meta)
+	if r.code != 0 || !strings.Contains(r.stdout, "TARGET") || strings.Count(r.stdout, " promoted\n") != 2 {
+		t.Fatalf("promote --metadata-file: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	for tgt, d := range want {
+		if got := statusOf(t, cfg, tgt, "staging")["digest"]; got != d || got == moved {
+			t.Errorf("%s in staging: %v, want the built %s", tgt, got, d)
+		}
+	}
+
+	// Bare: each target moves on from where it was last put (staging) to prod.
+	outcomes, digests, r := promotions(t, cfg)
+	if r.code != 0 || outcomes["app"] != "promoted" || outcomes["web"] != "promoted" || digests["app"] != want["app"] {
+		t.Errorf("bare promote: exit %d, %v %v\n%s", r.code, outcomes, digests, r.stderr)
+	}
+	outcomes, _, r = promotions(t, cfg)
+	if r.code != 0 || outcomes["app"] != "skipped" || outcomes["web"] != "skipped" {
+		t.Errorf("bare promote with everything in prod: exit %d, %v", r.code, outcomes)
+	}
+
+	// --all --to staging: app's dev digest (moved) is older than what
+	// staging got since, so it is skipped; after another build it is newer.
+	outcomes, _, r = promotions(t, cfg, "--all", "--to", "staging")
+	if r.code != 0 || outcomes["app"] != "skipped" || outcomes["web"] != "already promoted" {
+		t.Errorf("--all --to staging: exit %d, %v", r.code, outcomes)
+	}
+	fresh := rebuild(t, cfg, "app", "a fix")
+	outcomes, digests, r = promotions(t, cfg, "--all", "--to", "staging")
+	if r.code != 0 || outcomes["app"] != "promoted" || digests["app"] != fresh || outcomes["web"] != "already promoted" {
+		t.Errorf("--all --to staging after a build: exit %d, %v %v", r.code, outcomes, digests)
 	}
 }

@@ -125,6 +125,12 @@ func newFixture(t *testing.T) *fixture {
 // does (SBOMs, provenance, signature, build receipt) and tags it dev.
 func (f *fixture) buildIntoDev(t *testing.T) name.Digest {
 	t.Helper()
+	return f.buildTargetIntoDev(t, "app")
+}
+
+// buildTargetIntoDev is buildIntoDev for another target of the fixture.
+func (f *fixture) buildTargetIntoDev(t *testing.T, target string) name.Digest {
+	t.Helper()
 	var adds []mutate.IndexAddendum
 	for _, arch := range []string{"amd64", "arm64"} {
 		img, err := random.Image(1024, 2)
@@ -141,16 +147,16 @@ func (f *fixture) buildIntoDev(t *testing.T) name.Digest {
 	}
 	idx := mutate.AppendManifests(mutate.IndexMediaType(empty.Index, types.OCIImageIndex), adds...)
 	d, _ := idx.Digest()
-	repo, _ := name.NewRepository(f.dev.host+"/dev/app", name.Insecure)
+	repo, _ := name.NewRepository(f.dev.host+"/dev/"+target, name.Insecure)
 	ref := repo.Digest(d.String())
 	if err := remote.WriteIndex(ref, idx); err != nil {
 		t.Fatal(err)
 	}
 	att := attest.New(attest.Options{Signer: f.signer, BuilderID: "https://builder.test", Version: "test"})
-	if _, err := att.Attest(f.ctx, ref, builders.Result{Target: "app", Kind: builders.Container}); err != nil {
+	if _, err := att.Attest(f.ctx, ref, builders.Result{Target: target, Kind: builders.Container}); err != nil {
 		t.Fatal(err)
 	}
-	if err := receipt.SignBuild(f.ctx, f.signer, ref, "app", "dev", "test"); err != nil {
+	if err := receipt.SignBuild(f.ctx, f.signer, ref, target, "dev", "test"); err != nil {
 		t.Fatal(err)
 	}
 	desc, _ := remote.Get(ref)

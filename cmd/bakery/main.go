@@ -19,7 +19,7 @@ var version = "dev"
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := cli.New(version).ExecuteContext(ctx)
+	err := cli.Execute(ctx, version)
 	stop()
 	if err != nil {
 		for _, line := range strings.Split(err.Error(), "\n") {

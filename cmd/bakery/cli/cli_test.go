@@ -36,7 +36,8 @@ func TestUsageAndConfigErrorsAreConfigClass(t *testing.T) {
 		{[]string{"build", "--config", bad, "--output", "yaml"}, `--output: unknown format "yaml"`},
 		{[]string{"build", "--config", bad, "--progress", "fancy"}, `--progress "fancy"`},
 		{[]string{"build", "--frobnicate"}, "unknown flag: --frobnicate"},
-		{[]string{"promote"}, "bakery promote takes 1 argument(s), got 0"},
+		{[]string{"promote", "--all", "web"}, "use --all or name targets, not both"},
+		{[]string{"promote", "--parallel", "0"}, "--parallel must be at least 1"},
 		{[]string{"status", "extra"}, "bakery status takes 0 argument(s), got 1"},
 	} {
 		_, err := run(t, tc.args...)

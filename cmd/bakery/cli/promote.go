@@ -1,64 +1,284 @@
 package cli
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
+	"github.com/bakeryhq/bakery/internal/failure"
 	"github.com/bakeryhq/bakery/promote"
 )
 
+type promoteOptions struct {
+	req          promote.Request
+	all          bool
+	metadataFile string
+	failFast     bool
+	parallel     int
+}
+
 func newPromote(ro *rootOptions) *cobra.Command {
-	var req promote.Request
+	o := &promoteOptions{}
 	cmd := &cobra.Command{
-		Use:   "promote TARGET --to ENV [--from ENV | --digest DIGEST]",
-		Short: "Move a verified digest to the next environment when its policies pass",
-		Long: `Promote TARGET's digest into ENV. The digest is what --from's tag (by default
-the previous environment's) points at, resolved once, or --digest. bakery then
-  1. verifies it as bakery verify does;
-  2. evaluates ENV's policies (exit 5 and nothing copied on a denial);
+		Use:   "promote [TARGET...] [--to ENV] [--from ENV | --digest DIGEST | --metadata-file FILE]",
+		Short: "Move verified digests to the next environment when their policies pass",
+		Long: `Promote each TARGET's digest into the next environment (all targets when
+none is named). For each one, bakery
+  1. verifies the digest as bakery verify does;
+  2. evaluates the destination's policies (exit 5 and nothing copied on a denial);
   3. copies the image by digest, with every platform, signature and
-     attestation, to ENV's repository (blobs already there are skipped,
-     blobs in the same registry are mounted);
+     attestation, to the destination's repository (blobs already there are
+     skipped, blobs in the same registry are mounted);
   4. fails closed if the source tag moved meanwhile;
   5. verifies the copy, signs a receipt (SLSA verification summary) onto it,
-  6. and only then moves ENV's tag.
-A failure leaves ENV's tag where it was; re-running completes the promotion.`,
-		Example: `  bakery promote golden-base --to staging
-  bakery promote golden-base --to prod -o json
+  6. and only then moves the destination's tag.
+A failure leaves the destination's tag where it was; re-running completes
+the promotion.
+
+Which digest, from where, to where:
+  --to ENV            from the environment before ENV (or --from) into ENV; the
+                      digest is what the source tag points at, resolved once.
+                      With several targets, a target whose source holds no
+                      receipted digest, or whose ENV holds a newer one, is skipped.
+  (no --to)           each target moves from the environment it was last built
+                      or promoted into (its newest receipt) to the next one.
+  --digest DIGEST     this digest of one TARGET, which must be in the source's repository.
+  --metadata-file F   exactly the digests bakery build --metadata-file F produced,
+                      by digest even if tags moved since, from the environment
+                      they were built into to the next one (or --to).
+
+Several targets are promoted concurrently (at most --parallel at once); one
+target's failure does not stop the others unless --fail-fast. A summary lists
+each target's outcome, and the exit code is the highest of the failures'.`,
+		Example: `  # what CI runs: build, then move what was built one environment on
+  bakery build --metadata-file build.json && bakery promote --metadata-file build.json
+
+  # every target one environment on from where it was last put
+  bakery promote
+
+  # every target whose staging digest is newer than prod's
+  bakery promote --all --to prod -o json
+
+  # one target, one digest
   bakery promote golden-base --to staging --digest sha256:…`,
-		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := ro.validate(); err != nil {
+			if err := o.validate(ro, args); err != nil {
 				return err
 			}
-			if req.To == "" {
-				return usageError("--to ENV is required")
-			}
-			if req.From != "" && req.Digest != "" {
-				return usageError("use --from or --digest, not both")
-			}
-			req.Target = args[0]
 			g, err := ro.gate(cmd)
 			if err != nil {
 				return err
 			}
-			res, perr := g.promoter(cmd.Context(), ro.version).Promote(cmd.Context(), req)
-			if res != nil {
-				if err := ro.printResult(cmd.OutOrStdout(), res); err != nil {
-					return err
+			p := g.promoter(cmd.Context(), ro.version)
+			if len(args) == 1 && o.req.To != "" {
+				// One target into one environment: the result, or its error, as is.
+				o.req.Target = args[0]
+				res, perr := p.Promote(cmd.Context(), o.req)
+				if res != nil {
+					if err := ro.printResult(cmd.OutOrStdout(), res); err != nil {
+						return err
+					}
 				}
+				return perr
 			}
-			return perr
+			return o.promoteMany(cmd, ro, p, g, args)
 		},
 	}
-	cmd.Flags().StringVar(&req.To, "to", "", "environment to promote into")
-	cmd.Flags().StringVar(&req.From, "from", "", "environment to promote from (default: the previous one)")
-	cmd.Flags().StringVar(&req.Digest, "digest", "", "promote this digest (it must be in the source environment's repository)")
+	o.flags(cmd)
 	return cmd
 }
 
+func (o *promoteOptions) flags(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&o.req.To, "to", "", "environment to promote into (default: each target's next environment)")
+	f.StringVar(&o.req.From, "from", "", "environment to promote from (default: the one before --to)")
+	f.StringVar(&o.req.Digest, "digest", "", "promote this digest of TARGET (it must be in the source environment's repository)")
+	f.BoolVar(&o.all, "all", false, "promote every target (the default when no TARGET is named)")
+	f.StringVar(&o.metadataFile, "metadata-file", "", "promote exactly the digests in this bakery build --metadata-file")
+	f.BoolVar(&o.failFast, "fail-fast", false, "start no further target after the first failure")
+	f.IntVar(&o.parallel, "parallel", 4, "targets promoted at once")
+}
+
+func (o *promoteOptions) validate(ro *rootOptions, args []string) error {
+	if err := ro.validate(); err != nil {
+		return err
+	}
+	switch {
+	case o.req.From != "" && o.req.Digest != "":
+		return usageError("use --from or --digest, not both")
+	case o.req.Digest != "" && (len(args) != 1 || o.req.To == ""):
+		return usageError("--digest promotes one digest: name exactly one TARGET and --to ENV")
+	case o.req.From != "" && o.req.To == "":
+		return usageError("--from needs --to ENV")
+	case o.all && len(args) > 0:
+		return usageError("use --all or name targets, not both")
+	case o.metadataFile != "" && (len(args) > 0 || o.all || o.req.From != "" || o.req.Digest != ""):
+		return usageError("--metadata-file names the targets and digests: use it without TARGET, --all, --from or --digest")
+	case o.parallel < 1:
+		return usageError("--parallel must be at least 1, got %d", o.parallel)
+	}
+	return nil
+}
+
+// promoteMany plans a step per target, runs them, prints each outcome as it
+// ends and a summary, and returns the worst failure.
+func (o *promoteOptions) promoteMany(cmd *cobra.Command, ro *rootOptions, p *promote.Promoter, g *gate, args []string) error {
+	ctx := cmd.Context()
+	var (
+		steps []promote.Step
+		err   error
+	)
+	if o.metadataFile != "" {
+		var built []promote.Built
+		if built, err = readBuilt(o.metadataFile); err != nil {
+			return err
+		}
+		steps, err = p.PlanBuilt(built, o.req.To)
+	} else {
+		targets := args
+		if len(targets) == 0 {
+			targets = g.cfg.TargetNames()
+		}
+		steps, err = p.Plan(ctx, targets, o.req.From, o.req.To, o.parallel)
+	}
+	if err != nil {
+		return err
+	}
+	stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
+	outcomes := p.PromoteAll(ctx, steps, o.parallel, o.failFast, func(oc promote.Outcome) {
+		if ro.output == "json" {
+			return
+		}
+		switch {
+		case oc.Step.Skip != "":
+			fmt.Fprintf(stdout, "%s: skipped: %s\n", oc.Step.Target, oc.Step.Skip)
+		case oc.Err != nil:
+			fmt.Fprintf(stderr, "%s: %s\n", oc.Step.Target, oneLine(oc.Err))
+			if oc.Result != nil && oc.Result.Decision != nil && !oc.Result.Decision.Allowed {
+				_ = ro.printResult(stdout, oc.Result)
+			}
+		case oc.Result != nil:
+			_ = ro.printResult(stdout, oc.Result)
+		}
+	})
+	if ro.output == "json" {
+		if err := writeJSON(stdout, promotionsJSON(outcomes)); err != nil {
+			return err
+		}
+	} else {
+		printSummary(stdout, outcomes)
+	}
+	worst := promote.Worst(outcomes)
+	if worst == nil {
+		return nil
+	}
+	if len(outcomes) == 1 {
+		return worst
+	}
+	var failed []string
+	for _, oc := range outcomes {
+		if oc.Err != nil {
+			failed = append(failed, fmt.Sprintf("%s (%s)", oc.Step.Target, failure.ClassOf(oc.Err)))
+		}
+	}
+	return failure.New(failure.ClassOf(worst), "promote", fmt.Errorf("%d of %d targets failed: %s", len(failed), len(outcomes), strings.Join(failed, ", ")),
+		"each target's error is printed above; the exit code is the highest of theirs")
+}
+
+// readBuilt reads the digests of a bakery build --metadata-file.
+func readBuilt(file string) ([]promote.Built, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, failure.New(failure.Config, "--metadata-file", err, "pass the file bakery build --metadata-file wrote")
+	}
+	var out buildOutput
+	if err := json.Unmarshal(b, &out); err != nil {
+		return nil, failure.New(failure.Config, file, fmt.Errorf("not a bakery build metadata file: %w", err), "pass the file bakery build --metadata-file wrote")
+	}
+	if len(out.Targets) == 0 {
+		return nil, failure.New(failure.Config, file, errors.New("lists no built targets"), "did the build succeed?")
+	}
+	built := make([]promote.Built, len(out.Targets))
+	for i, t := range out.Targets {
+		if t.Target == "" || t.Repository == "" || t.Digest.Hex == "" {
+			return nil, failure.New(failure.Config, file, fmt.Errorf("entry %d has no target, repository or digest", i), "pass the file bakery build --metadata-file wrote")
+		}
+		built[i] = promote.Built{Target: t.Target, Repository: t.Repository, Digest: t.Digest.String()}
+	}
+	return built, nil
+}
+
+// outcomeOf names what a step came to.
+func outcomeOf(oc promote.Outcome) string {
+	switch {
+	case oc.Step.Skip != "":
+		return "skipped"
+	case oc.NotRun:
+		return "not run (--fail-fast)"
+	case oc.Err != nil && failure.ClassOf(oc.Err) == failure.Policy:
+		return "denied"
+	case oc.Err != nil:
+		return "failed (" + failure.ClassOf(oc.Err).String() + ")"
+	case oc.Result != nil && oc.Result.AlreadyPromoted:
+		return "already promoted"
+	default:
+		return "promoted"
+	}
+}
+
+func printSummary(w io.Writer, outcomes []promote.Outcome) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TARGET\tFROM\tTO\tDIGEST\tOUTCOME")
+	for _, oc := range outcomes {
+		from, to, digest := dash(oc.Step.From), dash(oc.Step.To), dash(oc.Step.Digest)
+		if r := oc.Result; r != nil {
+			from, to, digest = r.From, r.Environment, r.Digest
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", oc.Step.Target, from, to, digest, outcomeOf(oc))
+	}
+	_ = tw.Flush()
+}
+
+// promotionJSON is one target's line of promote -o json with several targets.
+type promotionJSON struct {
+	Target   string          `json:"target"`
+	From     string          `json:"from,omitempty"`
+	To       string          `json:"to,omitempty"`
+	Outcome  string          `json:"outcome"`
+	Skip     string          `json:"skip,omitempty"`
+	Error    string          `json:"error,omitempty"`
+	ExitCode int             `json:"exitCode"`
+	Result   *promote.Result `json:"result,omitempty"`
+}
+
+func promotionsJSON(outcomes []promote.Outcome) map[string][]promotionJSON {
+	out := make([]promotionJSON, len(outcomes))
+	for i, oc := range outcomes {
+		out[i] = promotionJSON{Target: oc.Step.Target, From: oc.Step.From, To: oc.Step.To, Outcome: outcomeOf(oc), Skip: oc.Step.Skip, Result: oc.Result}
+		if oc.Err != nil {
+			out[i].Error, out[i].ExitCode = oneLine(oc.Err), failure.ClassOf(oc.Err).ExitCode()
+		}
+		if r := oc.Result; r != nil {
+			out[i].From, out[i].To = r.From, r.Environment
+		}
+	}
+	return map[string][]promotionJSON{"promotions": out}
+}
+
+func oneLine(err error) string { return strings.ReplaceAll(err.Error(), "\n", "; ") }
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
 func (ro *rootOptions) printResult(w io.Writer, res *promote.Result) error {
 	if ro.output == "json" {
 		return writeJSON(w, res)

@@ -7,9 +7,11 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -58,6 +60,26 @@ promotion into the same environment won (re-run to decide).`,
 	root.AddCommand(newBuild(ro), newVerify(ro), newSBOM(ro), newInspect(ro), newKeys(),
 		newPromote(ro), newRollback(ro), newHistory(ro), newStatus(ro), newPolicy(ro))
 	return root
+}
+
+// Execute runs the command tree. Usage errors cobra makes itself (an unknown
+// command) become one-line config-class errors (exit 2) with a hint.
+func Execute(ctx context.Context, version string) error {
+	root := New(version)
+	err := root.ExecuteContext(ctx)
+	var classified *failure.Error
+	if err == nil || errors.As(err, &classified) {
+		return err
+	}
+	if msg, ok := strings.CutPrefix(err.Error(), "unknown command "); ok {
+		first, _, _ := strings.Cut(msg, " ")
+		hint := "see bakery --help"
+		if s := root.SuggestionsFor(strings.Trim(first, `"`)); len(s) > 0 {
+			hint = "did you mean " + strings.Join(s, " or ") + "? " + hint
+		}
+		return failure.New(failure.Config, "usage", fmt.Errorf("unknown command %s", first), hint)
+	}
+	return err
 }
 
 // load reads the config with the command's flags as overrides, and applies
