@@ -30,7 +30,33 @@ type Input struct {
 	// Receipts are the verified promotion receipts the digest holds so far.
 	Receipts []Receipt `json:"receipts"`
 	Config   Config    `json:"config"`
+	// Revoked says whether the signed revocation list revokes the digest.
+	Revoked Revocation `json:"revoked"`
 }
+
+// Revocation is the revocation in force for the digest, if any.
+type Revocation struct {
+	Revoked     bool   `json:"revoked"`
+	Reason      string `json:"reason,omitempty"`
+	By          string `json:"by,omitempty"`
+	EffectiveAt string `json:"effective_at,omitempty"`
+	// Cause is the revoked base or dependency that cascaded to this digest.
+	Cause string `json:"cause,omitempty"`
+}
+
+// term is r as JSON encodes it (empty fields left out).
+func (r Revocation) term() *ast.Term {
+	kv := []any{"revoked", r.Revoked}
+	for _, f := range [][2]string{{"reason", r.Reason}, {"by", r.By}, {"effective_at", r.EffectiveAt}, {"cause", r.Cause}} {
+		if f[1] != "" {
+			kv = append(kv, f[0], f[1])
+		}
+	}
+	return obj(kv...)
+}
+
+// NotRevoked is the shipped policy bakery evaluates for every environment.
+const NotRevoked = "not_revoked"
 
 // Image names the digest under decision.
 type Image struct {
@@ -157,6 +183,7 @@ func (in Input) document() (ast.Value, error) {
 		"config", obj("allowed_builders", strs(nonNil(in.Config.AllowedBuilders)),
 			"license_denylist", strs(nonNil(in.Config.LicenseDenylist)),
 			"package_denylist", strs(nonNil(in.Config.PackageDenylist))),
+		"revoked", in.Revoked.term(),
 	)
 	return doc.Value, nil
 }

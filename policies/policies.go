@@ -28,7 +28,7 @@ import (
 var shipped embed.FS
 
 // Shipped lists the policies bakery ships, by name.
-var Shipped = []string{"signed", "sbom", "provenance", "promoted_through", "license_denylist", "package_denylist"}
+var Shipped = []string{"signed", "sbom", "provenance", "promoted_through", "license_denylist", "package_denylist", NotRevoked}
 
 // Evaluator decides whether an input passes a set of policies.
 type Evaluator interface {

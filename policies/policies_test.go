@@ -37,7 +37,7 @@ func TestShippedPolicies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(e.Names(), ",") != "license_denylist,package_denylist,promoted_through,provenance,sbom,signed" {
+	if strings.Join(e.Names(), ",") != "license_denylist,not_revoked,package_denylist,promoted_through,provenance,sbom,signed" {
 		t.Fatalf("names = %v", e.Names())
 	}
 	dec, err := e.Evaluate(ctx, Shipped, good())
@@ -57,6 +57,9 @@ func TestShippedPolicies(t *testing.T) {
 		{"promoted_through", func(in *Input) { in.Receipts[0].Target = "other" }, "has no receipt for staging"},
 		{"license_denylist", func(in *Input) { in.SBOM.Packages[0].Licenses = []string{"AGPL-3.0-only"} }, "package bash 5.2 is licensed AGPL-3.0-only, which prod denies"},
 		{"package_denylist", func(in *Input) { in.SBOM.Packages[0].Name = "telnetd" }, "package telnetd 5.2 is denied in prod"},
+		{"not_revoked", func(in *Input) {
+			in.Revoked = Revocation{Revoked: true, Reason: "CVE-2024-3094", By: "ops", EffectiveAt: "2026-01-01T00:00:00Z"}
+		}, "sha256:aa was revoked at 2026-01-01T00:00:00Z by ops: CVE-2024-3094"},
 	} {
 		in := good()
 		tc.mutate(&in)

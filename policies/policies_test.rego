@@ -23,6 +23,12 @@ test_good_passes if {
 	count(bakery.promoted_through.deny) == 0 with input as good
 	count(bakery.license_denylist.deny) == 0 with input as good
 	count(bakery.package_denylist.deny) == 0 with input as good
+	count(bakery.not_revoked.deny) == 0 with input as good
+	count(bakery.not_revoked.deny) == 0 with input as object.union(good, {"revoked": {"revoked": false}})
+}
+
+test_revoked_denied if {
+	count(bakery.not_revoked.deny) == 1 with input as object.union(good, {"revoked": {"revoked": true, "reason": "CVE", "by": "ops", "effective_at": "t"}})
 }
 
 test_unsigned_denied if {

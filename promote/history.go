@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -17,6 +18,7 @@ import (
 	"github.com/bakeryhq/bakery/machineimage"
 	"github.com/bakeryhq/bakery/policies"
 	"github.com/bakeryhq/bakery/receipt"
+	"github.com/bakeryhq/bakery/revoke"
 )
 
 // Entry is one verified receipt in an environment's history.
@@ -92,18 +94,30 @@ type Status struct {
 	// hand). Expected names that digest.
 	Drift    bool   `json:"drift"`
 	Expected string `json:"expected,omitempty"`
+	// Revoked is the revocation in force for the digest, if any; RollbackTo
+	// is then the newest receipted digest of the environment that is not
+	// revoked ("" when there is none: promote a fix).
+	Revoked    *revoke.Entry `json:"revoked,omitempty"`
+	RollbackTo string        `json:"rollbackTo,omitempty"`
 }
 
-// Healthy is a status with a receipted, verified digest and no drift.
-func (s Status) Healthy() bool { return s.Digest != "" && s.Verified && s.Receipt && !s.Drift }
+// Healthy is a status with a receipted, verified, unrevoked digest and no drift.
+func (s Status) Healthy() bool {
+	return s.Digest != "" && s.Verified && s.Receipt && !s.Drift && s.Revoked == nil
+}
 
 // CurrentStatus reads, from the registry alone, the digest each environment's
 // tag points at for every target, and the verified receipt that put it there.
+// The revocation list is read once.
 func CurrentStatus(ctx context.Context, cfg *config.Config, keys []attest.TrustedKey) ([]Status, error) {
+	revs, err := revoke.Load(ctx, cfg, keys)
+	if err != nil {
+		return nil, err
+	}
 	var out []Status
 	for _, target := range cfg.TargetNames() {
 		for i := range cfg.Environments {
-			st, err := StatusOf(ctx, cfg, keys, target, cfg.Environments[i].Name)
+			st, err := statusOf(ctx, cfg, keys, revs, target, cfg.Environments[i].Name)
 			if err != nil {
 				return nil, err
 			}
@@ -116,6 +130,14 @@ func CurrentStatus(ctx context.Context, cfg *config.Config, keys []attest.Truste
 // StatusOf is the Status of one target in one environment. A tag that is not
 // there gives a Status with no Digest.
 func StatusOf(ctx context.Context, cfg *config.Config, keys []attest.TrustedKey, target, envName string) (Status, error) {
+	revs, err := revoke.Load(ctx, cfg, keys)
+	if err != nil {
+		return Status{}, err
+	}
+	return statusOf(ctx, cfg, keys, revs, target, envName)
+}
+
+func statusOf(ctx context.Context, cfg *config.Config, keys []attest.TrustedKey, revs *revoke.Set, target, envName string) (Status, error) {
 	if _, err := cfg.LookupTarget(target); err != nil {
 		return Status{}, err
 	}
@@ -153,12 +175,16 @@ func StatusOf(ctx context.Context, cfg *config.Config, keys []attest.TrustedKey,
 	if amis := receipt.AMIs(rep, bind, env.Name); len(amis) > 0 {
 		st.AMIs = amis
 	}
-	return st, drift(ctx, keys, target, env, &st)
+	if e, revoked := revs.Revoked(st.Digest, time.Now()); revoked {
+		st.Revoked = &e
+	}
+	return st, drift(ctx, keys, revs, target, env, &st)
 }
 
 // drift sets st.Drift (and Expected): the tag must point at the digest of the
-// newest receipt in env's history.
-func drift(ctx context.Context, keys []attest.TrustedKey, target string, env *config.Environment, st *Status) error {
+// newest receipt in env's history. For a revoked digest it also finds the
+// newest receipted digest that is not revoked (RollbackTo).
+func drift(ctx context.Context, keys []attest.TrustedKey, revs *revoke.Set, target string, env *config.Environment, st *Status) error {
 	hist, err := History(ctx, keys, target, env)
 	if err != nil {
 		return err
@@ -170,6 +196,13 @@ func drift(ctx context.Context, keys []attest.TrustedKey, target string, env *co
 		}
 	}
 	st.Drift = !st.Receipt || st.Expected != st.Digest
+	if st.Revoked != nil {
+		for i := len(hist) - 1; i >= 0 && st.RollbackTo == ""; i-- {
+			if _, revoked := revs.Revoked(hist[i].Digest, time.Now()); hist[i].Result == receipt.Passed && !revoked && hist[i].Digest != st.Digest {
+				st.RollbackTo = hist[i].Digest
+			}
+		}
+	}
 	return nil
 }
 

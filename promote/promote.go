@@ -12,7 +12,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/sigstore/sigstore/pkg/signature"
@@ -23,6 +26,7 @@ import (
 	"github.com/bakeryhq/bakery/internal/registry"
 	"github.com/bakeryhq/bakery/policies"
 	"github.com/bakeryhq/bakery/receipt"
+	"github.com/bakeryhq/bakery/revoke"
 )
 
 // Request names what to promote where.
@@ -104,11 +108,33 @@ func (s *Signer) get(ctx context.Context) (signature.SignerVerifier, error) {
 }
 
 // Promoter promotes, rolls back and decides, for one configuration, one set
-// of trusted keys and one compiled set of policies.
-type Promoter struct{ opts Options }
+// of trusted keys and one compiled set of policies. It reads the revocation
+// list once, when first needed.
+type Promoter struct {
+	opts Options
+
+	revOnce sync.Once
+	revs    *revoke.Set
+	revErr  error
+}
 
 // New returns a Promoter.
 func New(opts Options) *Promoter { return &Promoter{opts: opts} }
+
+// Revocations is the signed revocation list, read once per Promoter.
+func (p *Promoter) Revocations(ctx context.Context) (*revoke.Set, error) {
+	p.revOnce.Do(func() { p.revs, p.revErr = revoke.Load(ctx, p.opts.Config, p.opts.Keys) })
+	return p.revs, p.revErr
+}
+
+// revocationOf is the policy input's view of digest's revocation.
+func revocationOf(revs *revoke.Set, digest string) policies.Revocation {
+	e, ok := revs.Revoked(digest, time.Now())
+	if !ok {
+		return policies.Revocation{}
+	}
+	return policies.Revocation{Revoked: true, Reason: e.Reason, By: e.By, EffectiveAt: e.EffectiveAt, Cause: e.Cause}
+}
 
 // route is a resolved promotion: where from, where to, and the one digest.
 type route struct {
@@ -227,7 +253,16 @@ func (p *Promoter) Decide(ctx context.Context, ref name.Digest, target, from str
 	if err != nil {
 		return rep, nil, err
 	}
-	dec, err := p.opts.Policies.Evaluate(ctx, env.Policies, in)
+	revs, err := p.Revocations(ctx)
+	if err != nil {
+		return rep, nil, err
+	}
+	in.Revoked = revocationOf(revs, ref.DigestStr())
+	names := env.Policies
+	if !slices.Contains(names, policies.NotRevoked) {
+		names = append([]string{policies.NotRevoked}, names...) // on for every environment
+	}
+	dec, err := p.opts.Policies.Evaluate(ctx, names, in)
 	if err != nil {
 		return rep, nil, err
 	}

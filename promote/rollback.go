@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 
 	"github.com/bakeryhq/bakery/attest"
 	"github.com/bakeryhq/bakery/internal/failure"
 	"github.com/bakeryhq/bakery/receipt"
+	"github.com/bakeryhq/bakery/revoke"
 )
 
 // Rollback points env's tag back at a digest that holds a verified receipt
@@ -38,8 +40,12 @@ func (p *Promoter) Rollback(ctx context.Context, target, envName, to string) (*R
 	if err != nil {
 		return nil, err
 	}
+	revs, err := p.Revocations(ctx)
+	if err != nil {
+		return nil, err
+	}
 	subject := fmt.Sprintf("rollback of %s in %s", target, env.Name)
-	if to, err = pickRollback(hist, current, to, subject); err != nil {
+	if to, err = pickRollback(hist, current, to, subject, revs); err != nil {
 		return nil, err
 	}
 	dst, err := name.NewDigest(tag.Context().String()+"@"+to, nameOpts(tag.Context())...)
@@ -62,12 +68,21 @@ func (p *Promoter) Rollback(ctx context.Context, target, envName, to string) (*R
 // the environment (by a build or promotion receipt) before the current one
 // did. to, when given, must be one of them (a digest without a receipt here
 // is a verification failure; a later one is a policy refusal); by default it
-// is the latest of them.
-func pickRollback(hist []Entry, current, to, subject string) (string, error) {
+// is the latest of them. A revoked digest is never a candidate.
+func pickRollback(hist []Entry, current, to, subject string, revs *revoke.Set) (string, error) {
 	first := map[string]string{} // digest -> time of its first arrival
 	for _, h := range hist {
 		if h.Result != receipt.Passed || h.Action == receipt.ActionRollback {
 			continue
+		}
+		if e, revoked := revs.Revoked(h.Digest, time.Now()); revoked {
+			if h.Digest == to {
+				return "", failure.New(failure.Policy, subject+" to "+to, fmt.Errorf("that digest was revoked at %s by %s: %s", e.EffectiveAt, e.By, e.Reason),
+					"roll back to another digest (bakery history), or promote a fix")
+			}
+			if h.Digest != current {
+				continue
+			}
 		}
 		if t, ok := first[h.Digest]; !ok || h.Time < t {
 			first[h.Digest] = h.Time
@@ -97,7 +112,7 @@ func pickRollback(hist []Entry, current, to, subject string) (string, error) {
 	}
 	if best == "" {
 		return "", failure.New(failure.Config, subject,
-			errors.New("no earlier digest holds a receipt for this environment"), "see bakery history")
+			errors.New("no earlier digest that is not revoked holds a receipt for this environment"), "see bakery history; promote a fix instead")
 	}
 	return best, nil
 }

@@ -16,6 +16,10 @@ import (
 	"github.com/bakeryhq/bakery/internal/failure"
 )
 
+// ReservedRepository is the repository, under each environment's prefix,
+// that holds the revocation list (package revoke); no target may use it.
+const ReservedRepository = "bakery-revocations"
+
 // targetName is what a target may be called: it becomes a repository path component.
 var targetName = regexp.MustCompile(`^[a-z0-9]+(?:[._-][a-z0-9]+)*$`)
 
@@ -158,6 +162,9 @@ func (c *Config) validateSigning(p *problems) {
 func (t *Target) validate(p *problems, path string) {
 	if !targetName.MatchString(t.Name) {
 		p.add(path, "use lower-case letters, digits and . _ - (it becomes part of the repository)", "invalid target name %q", t.Name)
+	}
+	if t.Name == ReservedRepository {
+		p.add(path, "pick another name", "%q is where bakery keeps the revocation list", t.Name)
 	}
 	containerOnly := map[string]bool{
 		"context": t.Context != "", "dockerfile": t.Dockerfile != "", "target": t.Target != "",

@@ -3,11 +3,19 @@ package cli
 import (
 	"fmt"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/bakeryhq/bakery/promote"
+	"github.com/bakeryhq/bakery/revoke"
 )
+
+// historyEntry is a receipt in the history, and the digest's revocation.
+type historyEntry struct {
+	promote.Entry
+	Revoked *revoke.Entry `json:"revoked,omitempty"`
+}
 
 func newHistory(ro *rootOptions) *cobra.Command {
 	var env string
@@ -32,7 +40,11 @@ func newHistory(ro *rootOptions) *cobra.Command {
 					return err
 				}
 			}
-			entries := []promote.Entry{}
+			revs, err := revoke.Load(cmd.Context(), g.cfg, g.keys)
+			if err != nil {
+				return err
+			}
+			entries := []historyEntry{}
 			for i := range g.cfg.Environments {
 				e := &g.cfg.Environments[i]
 				if env != "" && e.Name != env {
@@ -42,15 +54,25 @@ func newHistory(ro *rootOptions) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				entries = append(entries, h...)
+				for _, he := range h {
+					out := historyEntry{Entry: he}
+					if r, ok := revs.Revoked(he.Digest, time.Now()); ok {
+						out.Revoked = &r
+					}
+					entries = append(entries, out)
+				}
 			}
 			if ro.output == "json" {
 				return writeJSON(cmd.OutOrStdout(), entries)
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "TIME\tENVIRONMENT\tACTION\tDIGEST\tSIGNER\tRESULT")
+			fmt.Fprintln(tw, "TIME\tENVIRONMENT\tACTION\tDIGEST\tSIGNER\tRESULT\tREVOKED")
 			for _, e := range entries {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Time, e.Environment, e.Action, e.Digest, e.KeyID, e.Result)
+				revoked := "-"
+				if e.Revoked != nil {
+					revoked = "REVOKED: " + e.Revoked.Reason
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Time, e.Environment, e.Action, e.Digest, e.KeyID, e.Result, revoked)
 			}
 			return tw.Flush()
 		},

@@ -22,7 +22,8 @@ func newStatus(ro *rootOptions) *cobra.Command {
 whether it verifies, whether it holds a verified receipt for that target and
 environment (RECEIPT), and DRIFT when the tag does not point where bakery last
 put it (moved by hand, outside bakery). --check exits 4 when any environment
-that has a tag is unverified, unreceipted or drifting, for a CI job to alert on.`,
+that has a tag is unverified, unreceipted or drifting, or runs a revoked digest
+(REVOKED; the error says which rollback fixes it), for a CI job to alert on.`,
 		Example: `  bakery status
   bakery status --check   # in cron: exit 4 when prod runs something bakery did not put there
   bakery status -o json   # for Terraform or dashboards: digests, and AMI ids per region for machine images`,
@@ -56,18 +57,21 @@ that has a tag is unverified, unreceipted or drifting, for a CI job to alert on.
 
 func printStatus(w io.Writer, st []promote.Status) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TARGET\tKIND\tENVIRONMENT\tDIGEST\tAMIS\tSINCE\tACTION\tSIGNER\tVERIFIED\tRECEIPT\tDRIFT")
+	fmt.Fprintln(tw, "TARGET\tKIND\tENVIRONMENT\tDIGEST\tAMIS\tSINCE\tACTION\tSIGNER\tVERIFIED\tRECEIPT\tDRIFT\tREVOKED")
 	for _, s := range st {
 		if s.Digest == "" {
-			fmt.Fprintf(tw, "%s\t\t%s\t-\t\t\t\t\t-\t-\t-\n", s.Target, s.Environment)
+			fmt.Fprintf(tw, "%s\t\t%s\t-\t\t\t\t\t-\t-\t-\t-\n", s.Target, s.Environment)
 			continue
 		}
-		drift := "-"
+		drift, revoked := "-", "-"
 		if s.Drift {
 			drift = "DRIFT"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%v\t%s\t%s\n", s.Target, s.Kind, s.Environment, s.Digest,
-			amiList(s.AMIs), s.Time, s.Action, s.Signer, s.Verified, yesNo(s.Receipt), drift)
+		if s.Revoked != nil {
+			revoked = "REVOKED"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%v\t%s\t%s\t%s\n", s.Target, s.Kind, s.Environment, s.Digest,
+			amiList(s.AMIs), s.Time, s.Action, s.Signer, s.Verified, yesNo(s.Receipt), drift, revoked)
 	}
 	return tw.Flush()
 }
@@ -75,17 +79,45 @@ func printStatus(w io.Writer, st []promote.Status) error {
 // unhealthy is the --check verdict: a verification failure naming every
 // environment whose tag is there but not healthy.
 func unhealthy(st []promote.Status) error {
-	var bad []string
+	var bad, revoked, fixes []string
 	for _, s := range st {
-		if s.Digest != "" && !s.Healthy() {
+		switch {
+		case s.Digest == "" || s.Healthy():
+		case s.Revoked != nil:
+			revoked = append(revoked, fmt.Sprintf("%s in %s runs %s (%s)", s.Target, s.Environment, short(s.Digest), s.Revoked.Reason))
+			if s.RollbackTo != "" {
+				fixes = append(fixes, fmt.Sprintf("bakery rollback %s --env %s --to %s", s.Target, s.Environment, s.RollbackTo))
+			} else {
+				fixes = append(fixes, fmt.Sprintf("promote a fix of %s into %s (no earlier digest is unrevoked)", s.Target, s.Environment))
+			}
+		default:
 			bad = append(bad, s.Target+" in "+s.Environment)
 		}
+	}
+	if len(revoked) > 0 {
+		return failure.New(failure.Verify, "status --check", errors.New("revoked: "+strings.Join(revoked, "; ")+
+			unhealthyToo(bad)), "run "+strings.Join(fixes, "; "))
 	}
 	if len(bad) == 0 {
 		return nil
 	}
 	return failure.New(failure.Verify, "status --check", errors.New("unverified, unreceipted or drifting: "+strings.Join(bad, ", ")),
 		"see bakery history; promote or roll back to put a receipted digest there")
+}
+
+func unhealthyToo(bad []string) string {
+	if len(bad) == 0 {
+		return ""
+	}
+	return "; also unverified, unreceipted or drifting: " + strings.Join(bad, ", ")
+}
+
+// short is a digest's first 12 hex digits, for messages.
+func short(digest string) string {
+	if len(digest) > 19 {
+		return digest[:19]
+	}
+	return digest
 }
 
 func yesNo(b bool) string {

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/spf13/cobra"
@@ -18,6 +19,7 @@ import (
 	"github.com/bakeryhq/bakery/internal/failure"
 	"github.com/bakeryhq/bakery/promote"
 	"github.com/bakeryhq/bakery/receipt"
+	"github.com/bakeryhq/bakery/revoke"
 )
 
 // verifyOptions are shared by verify, sbom and inspect: they all resolve the
@@ -26,6 +28,10 @@ type verifyOptions struct {
 	*rootOptions
 	keys      []string
 	allowHTTP bool
+	// cfg and trusted are what resolveAndVerify used; cfg is nil when there
+	// is no config file.
+	cfg     *config.Config
+	trusted []attest.TrustedKey
 }
 
 func (o *verifyOptions) addFlags(cmd *cobra.Command) {
@@ -44,6 +50,7 @@ func (o *verifyOptions) resolveAndVerify(cmd *cobra.Command, ref string) (*attes
 			return nil, err
 		}
 		o.bound(cmd, cfg)
+		o.cfg = cfg
 		if len(keys) == 0 {
 			keys = cfg.Verification.Keys
 		}
@@ -58,6 +65,7 @@ func (o *verifyOptions) resolveAndVerify(cmd *cobra.Command, ref string) (*attes
 	if err != nil {
 		return nil, err
 	}
+	o.trusted = trusted
 	digest, err := attest.Resolve(ctx, ref, o.nameOptions()...)
 	if err != nil {
 		return nil, err
@@ -112,8 +120,14 @@ reached and 2 a bad reference, key or config: in those cases nothing was checked
 					return perr
 				}
 			}
-			if err != nil || env == "" {
+			if err != nil {
 				return err
+			}
+			if err := o.checkRevoked(cmd, rep); err != nil {
+				return err
+			}
+			if env == "" {
+				return nil
 			}
 			return o.checkEnv(cmd, rep, env, target)
 		},
@@ -122,6 +136,34 @@ reached and 2 a bad reference, key or config: in those cases nothing was checked
 	cmd.Flags().StringVar(&env, "env", "", "also require a verified receipt for this environment, and report drift")
 	cmd.Flags().StringVar(&target, "target", "", "target name for --env (default: the repository's last path component)")
 	return cmd
+}
+
+// checkRevoked fails verification of a digest on the revocation list of
+// the config's environments (there is none without a config).
+func (o *verifyOptions) checkRevoked(cmd *cobra.Command, rep *attest.Report) error {
+	if o.cfg == nil {
+		return nil
+	}
+	revs, err := revoke.Load(cmd.Context(), o.cfg, o.trusted)
+	if err != nil {
+		return err
+	}
+	for _, ign := range revs.Ignored {
+		fmt.Fprintf(cmd.ErrOrStderr(), "warning: ignored a revocation list: %s\n", ign)
+	}
+	e, revoked := revs.Revoked(rep.Digest.String(), time.Now())
+	if !revoked {
+		return nil
+	}
+	if o.output != "json" {
+		fmt.Fprintf(cmd.OutOrStdout(), "  REVOKED at %s by %s: %s\n", e.EffectiveAt, e.By, e.Reason)
+	}
+	cause := ""
+	if e.Cause != "" {
+		cause = " (built on revoked " + e.Cause + ")"
+	}
+	return failure.New(failure.Verify, rep.Reference, fmt.Errorf("revoked at %s by %s: %s%s", e.EffectiveAt, e.By, e.Reason, cause),
+		"do not run it: roll back to an earlier digest or promote a fix; bakery status --check names the rollback")
 }
 
 // checkEnv reports whether the verified digest holds a receipt for target in

@@ -106,6 +106,9 @@ func Lookup(ctx context.Context, c Config) (DatasourceOutput, error) {
 		return DatasourceOutput{}, fmt.Errorf("%s: %s does not verify with the configured keys; run bakery verify %s", subject, st.Digest, st.Reference)
 	case !st.Receipt:
 		return DatasourceOutput{}, fmt.Errorf("%s: %s has no verified receipt for %s; promote it with bakery promote", subject, st.Digest, c.Environment)
+	case st.Revoked != nil:
+		return DatasourceOutput{}, fmt.Errorf("%s: %s was revoked at %s by %s: %s; roll it back or promote a fix before building on it",
+			subject, st.Digest, st.Revoked.EffectiveAt, st.Revoked.By, st.Revoked.Reason)
 	}
 	out := DatasourceOutput{Digest: st.Digest, Reference: st.Reference, Kind: st.Kind, AMIs: st.AMIs,
 		Signer: st.Signer, Time: st.Time}

@@ -1,0 +1,185 @@
+package cli
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os/user"
+	"regexp"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bakeryhq/bakery/attest"
+	"github.com/bakeryhq/bakery/internal/config"
+	"github.com/bakeryhq/bakery/internal/failure"
+	"github.com/bakeryhq/bakery/promote"
+	"github.com/bakeryhq/bakery/revoke"
+)
+
+type revokeOptions struct {
+	reason  string
+	cascade bool
+	yes     bool
+	at      string
+	restore bool
+}
+
+var digestArg = regexp.MustCompile(`(?:^|@)(sha256:[0-9a-f]{64})$`)
+
+func newRevoke(ro *rootOptions) *cobra.Command {
+	o := &revokeOptions{}
+	cmd := &cobra.Command{
+		Use:   "revoke DIGEST --reason TEXT [--cascade] [--at TIME] [--yes] | revoke DIGEST --restore --reason TEXT",
+		Short: "Revoke a digest everywhere: verify, promote, rollback and status refuse it",
+		Long: `Add DIGEST (sha256:… or IMAGE@sha256:…) to the signed revocation list that
+every environment holds (ENV_REPOSITORY/bakery-revocations:list, signed with
+signing.key; lists not signed by a trusted key are reported and ignored).
+From then on bakery verify exits 4 for it, promote denies it (the not_revoked
+policy, on for every environment), rollback never returns to it, and
+bakery status shows REVOKED and --check fails, naming the rollback that fixes it.
+
+--cascade also revokes every digest whose provenance names DIGEST (or a digest
+revoked by the cascade) as a base or dependency, across targets: images
+built FROM a revoked golden base. bakery lists them and asks before acting,
+unless --yes. --at schedules the revocation (RFC 3339 time, in the future).
+--restore undoes a revocation (with --cascade, also those it cascaded to).`,
+		Example: `  bakery revoke sha256:4b1e… --reason "CVE-2024-3094 in xz-utils 5.6.0"
+  bakery revoke 127.0.0.1:5000/dev/golden-base@sha256:4b1e… --reason "CVE-2024-3094" --cascade --yes -o json
+  bakery revoke sha256:4b1e… --reason "end of support" --at 2026-12-31T00:00:00Z
+  bakery revoke sha256:4b1e… --restore --reason "false positive"`,
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := ro.validate(); err != nil {
+				return err
+			}
+			m := digestArg.FindStringSubmatch(args[0])
+			if m == nil {
+				return usageError("%q is not a digest: use sha256:<64 hex> or IMAGE@sha256:<64 hex>", args[0])
+			}
+			if strings.TrimSpace(o.reason) == "" {
+				return usageError("--reason TEXT is required: say why, for the people who read the list")
+			}
+			return o.run(cmd, ro, m[1])
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.reason, "reason", "", "why (recorded and shown wherever the digest is refused)")
+	f.BoolVar(&o.cascade, "cascade", false, "also revoke every digest built on this one, transitively")
+	f.BoolVar(&o.yes, "yes", false, "do not ask before revoking more than DIGEST")
+	f.StringVar(&o.at, "at", "", "take effect at this RFC 3339 time instead of now")
+	f.BoolVar(&o.restore, "restore", false, "undo a revocation")
+	return cmd
+}
+
+func (o *revokeOptions) run(cmd *cobra.Command, ro *rootOptions, digest string) error {
+	now := time.Now().UTC()
+	effective, err := o.effective(now)
+	if err != nil {
+		return err
+	}
+	g, err := ro.gate(cmd)
+	if err != nil {
+		return err
+	}
+	ctx := cmd.Context()
+	signer, err := attest.SignerFor(ctx, g.cfg.Signing, config.SigningPassword())
+	if err != nil {
+		return err
+	}
+	keyID, err := attest.KeyID(signer)
+	if err != nil {
+		return err
+	}
+	known, err := promote.KnownDigests(ctx, g.cfg, g.keys, 4)
+	if err != nil {
+		return err
+	}
+	root := revoke.Entry{Digest: digest, Action: revoke.ActionRevoke, Reason: o.reason, Time: now.Format(revoke.TimeFormat),
+		EffectiveAt: effective.Format(revoke.TimeFormat), By: who(keyID)}
+	for _, k := range known {
+		if k.Digest == digest {
+			root.Target = k.Target
+		}
+	}
+	if root.Target == "" {
+		return failure.New(failure.Config, digest, errors.New("bakery built or promoted no such digest for any target of this config"),
+			"check the digest with bakery history TARGET --env ENV")
+	}
+	entries := []revoke.Entry{root}
+	if o.cascade {
+		entries = append(entries, promote.Cascade(root, known)...)
+	}
+	if o.restore {
+		for i := range entries {
+			entries[i].Action = revoke.ActionRestore
+		}
+	}
+	if len(entries) > 1 && !o.yes {
+		if err := confirm(cmd, entries); err != nil {
+			return err
+		}
+	}
+	if err := revoke.Write(ctx, g.cfg, signer, g.keys, entries); err != nil {
+		return err
+	}
+	if ro.output == "json" {
+		return writeJSON(cmd.OutOrStdout(), map[string]any{"entries": entries})
+	}
+	printEntries(cmd.OutOrStdout(), entries)
+	return nil
+}
+
+// effective is when the entry takes effect: --at, which must be later than
+// now, or now.
+func (o *revokeOptions) effective(now time.Time) (time.Time, error) {
+	if o.at == "" {
+		return now, nil
+	}
+	at, err := time.Parse(time.RFC3339, o.at)
+	if err != nil {
+		return now, usageError("--at %q: use an RFC 3339 time such as 2026-12-31T00:00:00Z", o.at)
+	}
+	if !at.After(now) {
+		return now, usageError("--at %s is in the past: leave --at out to revoke now", o.at)
+	}
+	if o.restore {
+		return now, usageError("--at schedules revocations; --restore takes effect at once")
+	}
+	return at.UTC(), nil
+}
+
+// who is the signing key's id and, when known, the user running bakery.
+func who(keyID string) string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return u.Username + " (key " + keyID + ")"
+	}
+	return "key " + keyID
+}
+
+// confirm lists what a cascade would do and asks on stdin.
+func confirm(cmd *cobra.Command, entries []revoke.Entry) error {
+	fmt.Fprintf(cmd.ErrOrStderr(), "This will %s %d digests:\n", entries[0].Action, len(entries))
+	printEntries(cmd.ErrOrStderr(), entries)
+	fmt.Fprint(cmd.ErrOrStderr(), "Proceed? [y/N] ")
+	answer, err := bufio.NewReader(cmd.InOrStdin()).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
+		return failure.New(failure.Config, "revoke", errors.New("not confirmed: nothing was revoked"), "answer y, or pass --yes")
+	}
+	return nil
+}
+
+func printEntries(w io.Writer, entries []revoke.Entry) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ACTION\tTARGET\tDIGEST\tEFFECTIVE\tCAUSE\tREASON")
+	for _, e := range entries {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", e.Action, e.Target, e.Digest, e.EffectiveAt, dash(e.Cause), e.Reason)
+	}
+	_ = tw.Flush()
+}

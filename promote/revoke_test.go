@@ -1,0 +1,109 @@
+package promote
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bakeryhq/bakery/internal/failure"
+	"github.com/bakeryhq/bakery/revoke"
+)
+
+func (f *fixture) revoke(t *testing.T, digest string) {
+	t.Helper()
+	now := time.Now().UTC().Format(revoke.TimeFormat)
+	e := revoke.Entry{Digest: digest, Action: revoke.ActionRevoke, Reason: "CVE-2024-3094", By: "ops", Time: now, EffectiveAt: now}
+	if err := revoke.Write(f.ctx, f.cfg, f.signer, f.promoter.opts.Keys, []revoke.Entry{e}); err != nil {
+		t.Fatal(err)
+	}
+	f.promoter = New(f.promoter.opts) // a new command reads the list anew
+}
+
+// TestRevocationIsHonoured: status shows a revoked digest and the rollback
+// that fixes it, rollback skips revoked digests and refuses one named by
+// --to, and promote denies a revoked digest with the not_revoked policy
+// even though staging does not list it.
+func TestRevocationIsHonoured(t *testing.T) {
+	f := newFixture(t)
+	first := f.buildAndPromote(t)
+	second := f.buildAndPromote(t)
+	third := f.buildAndPromote(t)
+	f.revoke(t, second.DigestStr())
+	f.revoke(t, third.DigestStr())
+
+	st, err := StatusOf(f.ctx, f.cfg, f.promoter.opts.Keys, "app", "staging")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Revoked == nil || st.Revoked.Reason != "CVE-2024-3094" || st.RollbackTo != first.DigestStr() || st.Healthy() {
+		t.Errorf("status of a revoked digest: %+v, want revoked with rollback to the first", st)
+	}
+	if _, err := f.promoter.Rollback(f.ctx, "app", "staging", second.DigestStr()); failure.ClassOf(err) != failure.Policy || !strings.Contains(err.Error(), "revoked") {
+		t.Errorf("rollback --to a revoked digest: %v, want a policy refusal naming the revocation", err)
+	}
+	res, err := f.promoter.Rollback(f.ctx, "app", "staging", "")
+	if err != nil || res.Digest != first.DigestStr() {
+		t.Errorf("rollback: %+v %v, want the first digest (the second is revoked)", res, err)
+	}
+
+	fourth := f.buildIntoDev(t)
+	f.revoke(t, fourth.DigestStr())
+	res, err = f.promoter.Promote(f.ctx, Request{Target: "app", To: "staging"})
+	if failure.ClassOf(err) != failure.Policy || res == nil || res.Decision == nil || len(res.Decision.Violations) != 1 ||
+		res.Decision.Violations[0].Policy != "not_revoked" || !strings.Contains(res.Decision.Violations[0].Message, "CVE-2024-3094") {
+		t.Errorf("promote a revoked digest: %+v %v, want a not_revoked denial", res, err)
+	}
+	if d, _ := f.stagingTag(t); d.String() != first.DigestStr() {
+		t.Errorf("staging runs %s after a denied promotion, want the first digest", d)
+	}
+}
+
+// TestCascadeFollowsProvenance: revoking a base revokes what was built on it
+// (through its index or a platform image), transitively and across
+// targets, and nothing else.
+func TestCascadeFollowsProvenance(t *testing.T) {
+	d := func(c string) string { return "sha256:" + strings.Repeat(c, 64) }
+	known := []Known{
+		{Target: "golden-base", Environment: "dev", Digest: d("b"), Platforms: []string{d("p")}},
+		{Target: "golden-base", Environment: "prod", Digest: d("b"), Platforms: []string{d("p")}},
+		{Target: "app", Environment: "dev", Digest: d("a"), Dependencies: []string{d("p")}},
+		{Target: "app", Environment: "staging", Digest: d("a"), Dependencies: []string{d("p")}},
+		{Target: "worker", Environment: "dev", Digest: d("c"), Dependencies: []string{d("a")}},
+		{Target: "other", Environment: "dev", Digest: d("e"), Dependencies: []string{d("f")}},
+	}
+	root := revoke.Entry{Digest: d("b"), Action: revoke.ActionRevoke, Reason: "xz"}
+	var got []string
+	for _, e := range Cascade(root, known) {
+		got = append(got, e.Target+"<-"+e.Cause[7:8]+":"+e.Reason)
+	}
+	if strings.Join(got, " ") != "app<-b:xz worker<-a:xz" {
+		t.Errorf("cascade %v", got)
+	}
+}
+
+// TestKnownDigests lists every receipted digest per target and environment.
+func TestKnownDigests(t *testing.T) {
+	f := newFixture(t)
+	promoted := f.buildAndPromote(t)
+	built := f.buildIntoDev(t)
+	known, err := KnownDigests(f.ctx, f.cfg, f.promoter.opts.Keys, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, k := range known {
+		got = append(got, k.Environment+":"+k.Digest)
+		if len(k.Platforms) != 2 {
+			t.Errorf("%s: platforms %v, want the index's two", k.Digest, k.Platforms)
+		}
+	}
+	want := []string{"dev:" + promoted.DigestStr(), "dev:" + built.DigestStr(), "staging:" + promoted.DigestStr()}
+	for _, w := range want {
+		if !strings.Contains(strings.Join(got, " "), w) {
+			t.Errorf("known %v lacks %s", got, w)
+		}
+	}
+	if len(got) != 3 {
+		t.Errorf("known %v, want 3", got)
+	}
+}

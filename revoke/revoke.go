@@ -1,0 +1,356 @@
+// Package revoke keeps the signed revocation list: which digests must no
+// longer run, why, since when, and who said so.
+//
+// Where it lives: one list per environment, at
+// ENV_REPOSITORY/bakery-revocations:list, an OCI image whose one layer is a
+// DSSE envelope of an in-toto statement (predicate type PredicateType) that
+// lists every entry. Each `bakery revoke` re-reads all the lists, adds its
+// entries and writes the union, signed, to every environment. A run reads
+// each environment's list once (Load); the union of the lists that verify
+// with a trusted key is what counts, so an attacker who can push to dev can
+// neither forge an entry (it would not verify: it is reported and ignored,
+// never honoured) nor drop one by rolling dev's list back (prod's copy still
+// has it). Entries are never removed; `--restore` adds a later entry that
+// undoes a revocation.
+package revoke
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/static"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/sigstore/sigstore/pkg/signature"
+	"github.com/sigstore/sigstore/pkg/signature/dsse"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/bakeryhq/bakery/attest"
+	"github.com/bakeryhq/bakery/internal/config"
+	"github.com/bakeryhq/bakery/internal/failure"
+	"github.com/bakeryhq/bakery/internal/registry"
+)
+
+const (
+	// PredicateType is the in-toto predicate type of a revocation list.
+	PredicateType = "https://github.com/bakeryhq/bakery/revocations/v1"
+	// Repository is the list's repository under each environment's prefix.
+	Repository = config.ReservedRepository
+	// Tag is the list's tag.
+	Tag = "list"
+
+	// ActionRevoke revokes a digest.
+	ActionRevoke = "revoke"
+	// ActionRestore undoes an earlier revocation.
+	ActionRestore = "restore"
+
+	layerType = types.MediaType("application/vnd.dsse.envelope.v1+json")
+	// TimeFormat has a fixed width, so that times also sort as strings.
+	TimeFormat = "2006-01-02T15:04:05.000000000Z07:00"
+)
+
+// Entry is one revocation (or restoration) of a digest, in every repository
+// and environment it is in.
+type Entry struct {
+	Digest string `json:"digest"`
+	Action string `json:"action"`
+	// Target is the target the digest was found under, for people.
+	Target string `json:"target,omitempty"`
+	Reason string `json:"reason"`
+	// Time is when the entry was signed; EffectiveAt is when it takes effect
+	// (later than Time for a scheduled revocation).
+	Time        string `json:"time"`
+	EffectiveAt string `json:"effectiveAt"`
+	// By is the signing key's id, and the user who ran bakery when known.
+	By string `json:"by"`
+	// Cause is the digest whose revocation cascaded to this one (a base or
+	// dependency named in this digest's provenance).
+	Cause string `json:"cause,omitempty"`
+}
+
+// predicate is the signed list.
+type predicate struct {
+	Entries []Entry `json:"entries"`
+}
+
+// Set is the union of the verified lists read in one run.
+type Set struct {
+	byDigest map[string][]Entry
+	// Ignored names each list that was there but did not verify with a
+	// trusted key, and why. It counts for nothing.
+	Ignored []string
+}
+
+// Location is env's list.
+func Location(env *config.Environment) (name.Tag, error) {
+	var opts []name.Option
+	if env.Insecure {
+		opts = append(opts, name.Insecure)
+	}
+	return name.NewTag(strings.TrimSuffix(env.Repository, "/")+"/"+Repository+":"+Tag, opts...)
+}
+
+// Load reads every environment's list (concurrently, once each) and keeps
+// the entries of the lists that verify with keys. A list that is not there
+// is empty; a registry that cannot be reached is an error (exit 6): a
+// revocation must not be missed because a registry was down.
+func Load(ctx context.Context, cfg *config.Config, keys []attest.TrustedKey) (*Set, error) {
+	s := &Set{byDigest: map[string][]Entry{}}
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	for i := range cfg.Environments {
+		env := &cfg.Environments[i]
+		g.Go(func() error {
+			loc, err := Location(env)
+			if err != nil {
+				return failure.New(failure.Config, "environment "+env.Name, err, "")
+			}
+			entries, err := read(gctx, loc, keys)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				s.add(entries...)
+			case errors.Is(err, errUntrusted):
+				s.Ignored = append(s.Ignored, fmt.Sprintf("%s: %v", loc, err))
+			default:
+				return err
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	sort.Strings(s.Ignored)
+	return s, nil
+}
+
+var errUntrusted = errors.New("not a revocation list signed by a trusted key")
+
+// read returns the entries of the list at loc; none when it is not there.
+func read(ctx context.Context, loc name.Tag, keys []attest.TrustedKey) ([]Entry, error) {
+	img, err := remote.Image(loc, registry.Options(ctx)...)
+	if err != nil {
+		if registry.IsNotFound(err) {
+			return nil, nil
+		}
+		return nil, registry.Classify(loc.String(), err)
+	}
+	layers, err := img.Layers()
+	if err != nil {
+		return nil, registry.Classify(loc.String(), err)
+	}
+	if len(layers) != 1 {
+		return nil, fmt.Errorf("%w: %d layers, want 1", errUntrusted, len(layers))
+	}
+	rc, err := layers[0].Compressed()
+	if err != nil {
+		return nil, registry.Classify(loc.String(), err)
+	}
+	defer rc.Close()
+	env, err := io.ReadAll(io.LimitReader(rc, 64<<20))
+	if err != nil {
+		return nil, registry.Classify(loc.String(), err)
+	}
+	return open(env, keys)
+}
+
+// open verifies a DSSE envelope with any of keys and returns its entries.
+func open(envelope []byte, keys []attest.TrustedKey) ([]Entry, error) {
+	verified := false
+	for _, k := range keys {
+		if dsse.WrapVerifier(k.Verifier).VerifySignature(bytes.NewReader(envelope), nil) == nil {
+			verified = true
+			break
+		}
+	}
+	if !verified {
+		return nil, errUntrusted
+	}
+	var e struct {
+		Payload string `json:"payload"`
+	}
+	if err := json.Unmarshal(envelope, &e); err != nil {
+		return nil, fmt.Errorf("%w: %w", errUntrusted, err)
+	}
+	body, err := base64.StdEncoding.DecodeString(e.Payload)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errUntrusted, err)
+	}
+	var st struct {
+		PredicateType string    `json:"predicateType"`
+		Predicate     predicate `json:"predicate"`
+	}
+	if err := json.Unmarshal(body, &st); err != nil || st.PredicateType != PredicateType {
+		return nil, fmt.Errorf("%w: predicate type %q", errUntrusted, st.PredicateType)
+	}
+	return st.Predicate.Entries, nil
+}
+
+// add merges entries, once each.
+func (s *Set) add(entries ...Entry) {
+	for _, e := range entries {
+		if e.Digest == "" || (e.Action != ActionRevoke && e.Action != ActionRestore) {
+			continue
+		}
+		list := s.byDigest[e.Digest]
+		dup := false
+		for _, have := range list {
+			dup = dup || have == e
+		}
+		if !dup {
+			list = append(list, e)
+			sort.SliceStable(list, func(i, j int) bool { return list[i].Time < list[j].Time })
+			s.byDigest[e.Digest] = list
+		}
+	}
+}
+
+// Revoked returns the revocation in force for digest at now: the newest
+// entry that has taken effect, when it revokes.
+func (s *Set) Revoked(digest string, now time.Time) (Entry, bool) {
+	if s == nil {
+		return Entry{}, false
+	}
+	at := now.UTC().Format(TimeFormat)
+	var cur Entry
+	for _, e := range s.byDigest[digest] {
+		if e.EffectiveAt <= at {
+			cur = e
+		}
+	}
+	return cur, cur.Action == ActionRevoke
+}
+
+// Scheduled returns a revocation of digest that has not taken effect yet.
+func (s *Set) Scheduled(digest string, now time.Time) (Entry, bool) {
+	if s == nil {
+		return Entry{}, false
+	}
+	at := now.UTC().Format(TimeFormat)
+	list := s.byDigest[digest]
+	if len(list) == 0 {
+		return Entry{}, false
+	}
+	last := list[len(list)-1]
+	return last, last.Action == ActionRevoke && last.EffectiveAt > at
+}
+
+// Entries lists every entry, oldest first.
+func (s *Set) Entries() []Entry {
+	if s == nil {
+		return nil
+	}
+	var out []Entry
+	for _, l := range s.byDigest {
+		out = append(out, l...)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Time < out[j].Time })
+	return out
+}
+
+// Write adds entries to the list: it re-reads every environment's list,
+// signs the union with signer and pushes it to every environment, then reads
+// each back to check that the entries are there (a concurrent revoke that
+// overwrote them is retried, up to three times).
+func Write(ctx context.Context, cfg *config.Config, signer signature.Signer, keys []attest.TrustedKey, entries []Entry) error {
+	var err error
+	for range 3 {
+		var s *Set
+		if s, err = Load(ctx, cfg, keys); err != nil {
+			return err
+		}
+		s.add(entries...)
+		if err = push(ctx, cfg, signer, s.Entries()); err != nil {
+			return err
+		}
+		if err = present(ctx, cfg, keys, entries); err == nil {
+			return nil
+		}
+	}
+	return failure.New(failure.Conflict, "revocation list", err, "another revoke ran at the same time: run bakery revoke again")
+}
+
+// push signs entries into one list and writes it to every environment.
+func push(ctx context.Context, cfg *config.Config, signer signature.Signer, entries []Entry) error {
+	body, err := json.Marshal(map[string]any{
+		"_type":         "https://in-toto.io/Statement/v1",
+		"subject":       []map[string]any{{"name": Repository, "digest": map[string]string{"sha256": listDigest(entries)}}},
+		"predicateType": PredicateType,
+		"predicate":     predicate{Entries: entries},
+	})
+	if err != nil {
+		return err
+	}
+	envelope, err := dsse.WrapSigner(signer, "application/vnd.in-toto+json").SignMessage(bytes.NewReader(body))
+	if err != nil {
+		return failure.New(failure.Internal, "revocation list", fmt.Errorf("signing: %w", err), "")
+	}
+	img, err := mutate.AppendLayers(mutate.MediaType(empty.Image, types.OCIManifestSchema1), static.NewLayer(envelope, layerType))
+	if err != nil {
+		return err
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	for i := range cfg.Environments {
+		env := &cfg.Environments[i]
+		g.Go(func() error {
+			loc, err := Location(env)
+			if err != nil {
+				return err
+			}
+			if err := remote.Write(loc, img, registry.Options(gctx)...); err != nil {
+				return registry.Classify(loc.String(), err)
+			}
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+// present checks that every environment's list holds entries.
+func present(ctx context.Context, cfg *config.Config, keys []attest.TrustedKey, entries []Entry) error {
+	for i := range cfg.Environments {
+		loc, err := Location(&cfg.Environments[i])
+		if err != nil {
+			return err
+		}
+		got, err := read(ctx, loc, keys)
+		if err != nil {
+			return err
+		}
+		s := &Set{byDigest: map[string][]Entry{}}
+		s.add(got...)
+		for _, e := range entries {
+			found := false
+			for _, have := range s.byDigest[e.Digest] {
+				found = found || have == e
+			}
+			if !found {
+				return fmt.Errorf("%s lost the entry for %s", loc, e.Digest)
+			}
+		}
+	}
+	return nil
+}
+
+// listDigest is the statement's subject: a digest of the entries, so that
+// the statement names what it lists.
+func listDigest(entries []Entry) string {
+	b, _ := json.Marshal(entries)
+	h, _, _ := v1.SHA256(bytes.NewReader(b))
+	return h.Hex
+}
