@@ -124,10 +124,10 @@ func Load(ctx context.Context, cfg *config.Config, keys []attest.TrustedKey) (*S
 			switch {
 			case err == nil:
 				s.add(entries...)
-			case errors.Is(err, errUntrusted):
-				s.Ignored = append(s.Ignored, fmt.Sprintf("%s: %v", loc, err))
-			default:
+			case failure.ClassOf(err) == failure.Unavailable:
 				return err
+			default: // forged, malformed, or pointing at blobs that are not there
+				s.Ignored = append(s.Ignored, fmt.Sprintf("%s: %v", loc, err))
 			}
 			return nil
 		})

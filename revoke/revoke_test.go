@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/sigstore/sigstore/pkg/signature"
 
 	"github.com/bakeryhq/bakery/attest"
@@ -61,6 +62,13 @@ func newFixture(t *testing.T) *fixture {
 	}}
 	return f
 }
+
+// rawManifest is a manifest as bytes, for remote.Put.
+type rawManifest []byte
+
+func (r rawManifest) RawManifest() ([]byte, error) { return r, nil }
+
+func (r rawManifest) MediaType() (types.MediaType, error) { return types.OCIManifestSchema1, nil }
 
 func entry(digest, action string, at time.Time) Entry {
 	return Entry{Digest: digest, Action: action, Reason: "CVE-2024-3094", By: "ops",
@@ -164,6 +172,18 @@ func TestForgedAndRolledBackListsDoNotCount(t *testing.T) {
 	s = f.load(t)
 	if _, ok := s.Revoked(xz, time.Now()); !ok || len(s.Ignored) != 0 {
 		t.Errorf("an older genuine dev list dropped xz's revocation (ignored %v)", s.Ignored)
+	}
+
+	// A list whose layer is not there does not stop every verification.
+	broken := []byte(`{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",` +
+		`"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:` + strings.Repeat("1", 64) + `","size":2},` +
+		`"layers":[{"mediaType":"application/vnd.dsse.envelope.v1+json","digest":"sha256:` + strings.Repeat("2", 64) + `","size":9}]}`)
+	if err := remote.Put(devLoc, rawManifest(broken)); err != nil {
+		t.Fatal(err)
+	}
+	s = f.load(t)
+	if _, ok := s.Revoked(xz, time.Now()); !ok || len(s.Ignored) != 1 {
+		t.Errorf("a dev list with a missing layer: ignored %v, xz revoked %v; want it ignored and prod's entry kept", s.Ignored, ok)
 	}
 
 	// The next revoke writes the union everywhere again.
