@@ -42,20 +42,28 @@ const (
 	PackerStarted    Variable = "BAKERY_PACKER_STARTED"
 	PackerNoAttest   Variable = "BAKERY_PACKER_NO_ATTEST"
 	PackerRunUUID    Variable = "PACKER_RUN_UUID"
+	// CI systems: bakery reads them to write a job summary and to choose
+	// plain progress output.
+	CI                Variable = "CI"
+	GitHubStepSummary Variable = "GITHUB_STEP_SUMMARY"
+	GitLabCI          Variable = "GITLAB_CI"
 )
 
 var variables = map[Variable]VariableOpts{
-	Config:           {Description: "the bakery.yaml to load when --config is not given (default ./bakery.yaml); set by bakery build for the Packer plugin"},
-	SigningPassword:  {Description: "password of the signing key file", Sensitive: true},
-	CosignPassword:   {Description: "cosign's key password, used when BAKERY_SIGNING_PASSWORD is unset", Sensitive: true, External: true},
-	VerificationKeys: {Description: "comma-separated trusted public keys or KMS URIs, for verifying without a config file"},
-	Target:           {Description: "the bakery.yaml target packer builds; the post-processor's default target"},
-	PackerResult:     {Description: "file the post-processor appends its JSON result line to, for bakery build to read"},
-	PackerTemplate:   {Description: "absolute path of the template, whose digest goes into the provenance"},
-	PackerVersion:    {Description: "version of the packer binary bakery runs, recorded in the machine-image record"},
-	PackerStarted:    {Description: "RFC 3339 time bakery started packer build, recorded in the provenance"},
-	PackerNoAttest:   {Description: "1 when bakery build --no-attest: the post-processor pushes and tags without attesting"},
-	PackerRunUUID:    {Description: "packer's id of one packer build run; binds the SBOM to the build", External: true},
+	Config:            {Description: "the bakery.yaml to load when --config is not given (default ./bakery.yaml); set by bakery build for the Packer plugin"},
+	SigningPassword:   {Description: "password of the signing key file", Sensitive: true},
+	CosignPassword:    {Description: "cosign's key password, used when BAKERY_SIGNING_PASSWORD is unset", Sensitive: true, External: true},
+	VerificationKeys:  {Description: "comma-separated trusted public keys or KMS URIs, for verifying without a config file"},
+	Target:            {Description: "the bakery.yaml target packer builds; the post-processor's default target"},
+	PackerResult:      {Description: "file the post-processor appends its JSON result line to, for bakery build to read"},
+	PackerTemplate:    {Description: "absolute path of the template, whose digest goes into the provenance"},
+	PackerVersion:     {Description: "version of the packer binary bakery runs, recorded in the machine-image record"},
+	PackerStarted:     {Description: "RFC 3339 time bakery started packer build, recorded in the provenance"},
+	PackerNoAttest:    {Description: "1 when bakery build --no-attest: the post-processor pushes and tags without attesting"},
+	PackerRunUUID:     {Description: "packer's id of one packer build run; binds the SBOM to the build", External: true},
+	CI:                {Description: "set by CI systems (GitHub Actions, GitLab CI, ...): --progress auto prints plain lines with elapsed times", External: true},
+	GitHubStepSummary: {Description: "GitHub Actions' job summary file: build and promote append a Markdown table of their outcome", External: true},
+	GitLabCI:          {Description: "set by GitLab CI: --progress auto prints plain lines", External: true},
 }
 
 // Getenv returns the value of v. It panics on a variable missing from the

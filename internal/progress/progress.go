@@ -13,6 +13,8 @@ import (
 	"github.com/moby/buildkit/client"
 	"github.com/moby/buildkit/util/progress/progressui"
 	"github.com/opencontainers/go-digest"
+
+	"github.com/bakeryhq/bakery/internal/env"
 )
 
 // Modes lists the accepted --progress values.
@@ -26,9 +28,25 @@ type Printer struct {
 	err  error
 }
 
+// Mode resolves "auto": plain in a CI job (CI, GITLAB_CI set), where a
+// runner may allocate a terminal that no one watches and logs want one line
+// per step with its elapsed time; otherwise progressui decides (tty on a
+// terminal, plain elsewhere).
+func Mode(mode string) string {
+	if mode != "auto" {
+		return mode
+	}
+	for _, v := range []env.Variable{env.CI, env.GitLabCI} {
+		if s := env.Getenv(v); s != "" && s != "false" && s != "0" {
+			return "plain"
+		}
+	}
+	return mode
+}
+
 // NewPrinter starts a display on out. Call Wait once every stream is closed.
 func NewPrinter(ctx context.Context, out io.Writer, mode string) (*Printer, error) {
-	d, err := progressui.NewDisplay(out, progressui.DisplayMode(mode))
+	d, err := progressui.NewDisplay(out, progressui.DisplayMode(Mode(mode)))
 	if err != nil {
 		return nil, fmt.Errorf("--progress %s: %w", mode, err)
 	}

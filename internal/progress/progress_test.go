@@ -10,6 +10,8 @@ import (
 
 	"github.com/moby/buildkit/client"
 	"github.com/opencontainers/go-digest"
+
+	"github.com/bakeryhq/bakery/internal/env"
 )
 
 func TestPrinterPrefixesEachStream(t *testing.T) {
@@ -70,5 +72,22 @@ func TestStepStartsAndCompletes(t *testing.T) {
 		if !strings.Contains(s, want) {
 			t.Errorf("output lacks %s:\n%s", want, s)
 		}
+	}
+}
+
+// TestAutoIsPlainInCI: in a CI job auto means plain lines with elapsed
+// times; an explicit mode is kept.
+func TestAutoIsPlainInCI(t *testing.T) {
+	t.Setenv(env.CI.String(), "")
+	t.Setenv(env.GitLabCI.String(), "")
+	if got := Mode("auto"); got != "auto" {
+		t.Errorf("outside CI: %s", got)
+	}
+	t.Setenv(env.CI.String(), "true")
+	if got := Mode("auto"); got != "plain" {
+		t.Errorf("in CI: %s, want plain", got)
+	}
+	if got := Mode("tty"); got != "tty" {
+		t.Errorf("explicit tty in CI: %s", got)
 	}
 }

@@ -24,6 +24,7 @@ type buildOptions struct {
 	progress     string
 	metadataFile string
 	noAttest     bool
+	ci           ciReport
 }
 
 // buildOutput is what --output json prints and --metadata-file writes.
@@ -85,13 +86,31 @@ that, for local experiments: such images fail bakery verify and promote.`,
 			if err := o.print(cmd, results); err != nil {
 				return err
 			}
+			if err := o.ci.write("bakery build", buildLines(results, buildErr)); err != nil {
+				return err
+			}
 			return buildErr
 		},
 	}
 	cmd.Flags().StringVar(&o.progress, "progress", "auto", "progress output: "+strings.Join(progress.Modes, ", "))
 	cmd.Flags().StringVar(&o.metadataFile, "metadata-file", "", "write the build result as JSON to this file")
 	cmd.Flags().BoolVar(&o.noAttest, "no-attest", false, "skip SBOMs, provenance and signatures (local experiments only; verify and promote reject such images)")
+	o.ci.addFlags(cmd)
 	return cmd
+}
+
+// buildLines is what a build tells CI: each built target, then each failure.
+func buildLines(results []pipeline.Built, buildErr error) []ciLine {
+	var lines []ciLine
+	for _, r := range results {
+		signed := "unsigned"
+		if a := r.Attestation; a != nil {
+			signed = "signed by " + a.KeyID
+		}
+		lines = append(lines, ciLine{Target: r.Target, Outcome: "built",
+			Detail: fmt.Sprintf("%s (%s; %s)", r.Reference(), strings.Join(r.Platforms, ", "), signed)})
+	}
+	return append(lines, failedTargets(buildErr)...)
 }
 
 // newBuilders constructs the Builder of each target type that the named

@@ -21,6 +21,7 @@ type promoteOptions struct {
 	metadataFile string
 	failFast     bool
 	parallel     int
+	ci           ciReport
 }
 
 func newPromote(ro *rootOptions) *cobra.Command {
@@ -77,15 +78,8 @@ each target's outcome, and the exit code is the highest of the failures'.`,
 			}
 			p := g.promoter(cmd.Context(), ro.version)
 			if len(args) == 1 && o.req.To != "" {
-				// One target into one environment: the result, or its error, as is.
 				o.req.Target = args[0]
-				res, perr := p.Promote(cmd.Context(), o.req)
-				if res != nil {
-					if err := ro.printResult(cmd.OutOrStdout(), res); err != nil {
-						return err
-					}
-				}
-				return perr
+				return o.promoteOne(cmd, ro, p)
 			}
 			return o.promoteMany(cmd, ro, p, g, args)
 		},
@@ -103,6 +97,25 @@ func (o *promoteOptions) flags(cmd *cobra.Command) {
 	f.StringVar(&o.metadataFile, "metadata-file", "", "promote exactly the digests in this bakery build --metadata-file")
 	f.BoolVar(&o.failFast, "fail-fast", false, "start no further target after the first failure")
 	f.IntVar(&o.parallel, "parallel", 4, "targets promoted at once")
+	o.ci.addFlags(cmd)
+}
+
+// promoteLines is what a promotion tells CI: each target's outcome.
+func promoteLines(outcomes []promote.Outcome) []ciLine {
+	var lines []ciLine
+	for _, oc := range outcomes {
+		l := ciLine{Target: oc.Step.Target, Outcome: outcomeOf(oc), Failed: oc.Err != nil}
+		switch {
+		case oc.Err != nil:
+			l.Detail = oneLine(oc.Err)
+		case oc.Step.Skip != "":
+			l.Detail = oc.Step.Skip
+		case oc.Result != nil:
+			l.Detail = fmt.Sprintf("%s → %s: %s", dash(oc.Result.From), oc.Result.Environment, oc.Result.Digest)
+		}
+		lines = append(lines, l)
+	}
+	return lines
 }
 
 func (o *promoteOptions) validate(ro *rootOptions, args []string) error {
@@ -124,6 +137,22 @@ func (o *promoteOptions) validate(ro *rootOptions, args []string) error {
 		return usageError("--parallel must be at least 1, got %d", o.parallel)
 	}
 	return nil
+}
+
+// promoteOne promotes one target into one environment: the result, or its
+// error, as is.
+func (o *promoteOptions) promoteOne(cmd *cobra.Command, ro *rootOptions, p *promote.Promoter) error {
+	res, perr := p.Promote(cmd.Context(), o.req)
+	if res != nil {
+		if err := ro.printResult(cmd.OutOrStdout(), res); err != nil {
+			return err
+		}
+	}
+	oc := promote.Outcome{Step: promote.Step{Request: o.req}, Result: res, Err: perr}
+	if err := o.ci.write("bakery promote", promoteLines([]promote.Outcome{oc})); err != nil {
+		return err
+	}
+	return perr
 }
 
 // promoteMany plans a step per target, runs them, prints each outcome as it
@@ -173,6 +202,9 @@ func (o *promoteOptions) promoteMany(cmd *cobra.Command, ro *rootOptions, p *pro
 		}
 	} else {
 		printSummary(stdout, outcomes)
+	}
+	if err := o.ci.write("bakery promote", promoteLines(outcomes)); err != nil {
+		return err
 	}
 	worst := promote.Worst(outcomes)
 	if worst == nil {

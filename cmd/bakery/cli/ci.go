@@ -1,0 +1,151 @@
+package cli
+
+import (
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bakeryhq/bakery/internal/env"
+	"github.com/bakeryhq/bakery/internal/failure"
+)
+
+// ciLine is one target's outcome, as build and promote report it to a CI
+// system.
+type ciLine struct {
+	Target, Outcome, Detail string
+	Failed                  bool
+}
+
+// ciReport is where build and promote tell CI what they did: the GitHub
+// Actions job summary (GITHUB_STEP_SUMMARY, Markdown) and --junit FILE, a
+// JUnit XML report that GitLab (artifacts:reports:junit), Jenkins and most
+// CI systems show per target.
+type ciReport struct {
+	junit string
+}
+
+func (c *ciReport) addFlags(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&c.junit, "junit", "", "also write a JUnit XML report, one test case per target (GitLab: artifacts:reports:junit)")
+}
+
+// write reports lines under title ("bakery build").
+func (c *ciReport) write(title string, lines []ciLine) error {
+	if path := env.Getenv(env.GitHubStepSummary); path != "" {
+		if err := appendFile(path, markdown(title, lines)); err != nil {
+			return failure.New(failure.Internal, env.GitHubStepSummary.String(), err, "")
+		}
+	}
+	if c.junit == "" {
+		return nil
+	}
+	b, err := junit(title, lines)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(c.junit, b, 0o644); err != nil {
+		return failure.New(failure.Config, "--junit", err, "pass a writable file")
+	}
+	return nil
+}
+
+func appendFile(path, s string) error {
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(s)
+	return errors.Join(err, f.Close())
+}
+
+// markdown is a job summary: a heading and a table, failures marked.
+func markdown(title string, lines []ciLine) string {
+	var b strings.Builder
+	failed := 0
+	for _, l := range lines {
+		if l.Failed {
+			failed++
+		}
+	}
+	fmt.Fprintf(&b, "### %s: %d target(s), %d failed\n\n| target | outcome | details |\n|---|---|---|\n", title, len(lines), failed)
+	for _, l := range lines {
+		outcome := l.Outcome
+		if l.Failed {
+			outcome = "❌ " + outcome
+		} else {
+			outcome = "✅ " + outcome
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s |\n", l.Target, outcome, mdEscape(l.Detail))
+	}
+	return b.String() + "\n"
+}
+
+func mdEscape(s string) string {
+	return strings.NewReplacer("|", `\|`, "\n", " ", "<", "&lt;").Replace(s)
+}
+
+type junitSuites struct {
+	XMLName xml.Name     `xml:"testsuites"`
+	Suites  []junitSuite `xml:"testsuite"`
+}
+
+type junitSuite struct {
+	Name     string      `xml:"name,attr"`
+	Tests    int         `xml:"tests,attr"`
+	Failures int         `xml:"failures,attr"`
+	Cases    []junitCase `xml:"testcase"`
+}
+
+type junitCase struct {
+	Name      string        `xml:"name,attr"`
+	ClassName string        `xml:"classname,attr"`
+	Failure   *junitFailure `xml:"failure,omitempty"`
+	Output    string        `xml:"system-out,omitempty"`
+}
+
+type junitFailure struct {
+	Message string `xml:"message,attr"`
+	Text    string `xml:",chardata"`
+}
+
+// junit is the JUnit XML of lines: one test case per target.
+func junit(title string, lines []ciLine) ([]byte, error) {
+	s := junitSuite{Name: title, Tests: len(lines)}
+	class := strings.ReplaceAll(title, " ", ".")
+	for _, l := range lines {
+		c := junitCase{Name: l.Target, ClassName: class, Output: l.Outcome + ": " + l.Detail}
+		if l.Failed {
+			s.Failures++
+			c.Failure = &junitFailure{Message: l.Outcome, Text: l.Detail}
+		}
+		s.Cases = append(s.Cases, c)
+	}
+	b, err := xml.MarshalIndent(junitSuites{Suites: []junitSuite{s}}, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append([]byte(xml.Header), append(b, '\n')...), nil
+}
+
+// failedTargets turns a build's joined, classified errors into lines.
+func failedTargets(err error) []ciLine {
+	var errs []error
+	if j, ok := err.(interface{ Unwrap() []error }); ok { //nolint:errorlint // errors.Join's list, one level
+		errs = j.Unwrap()
+	} else if err != nil {
+		errs = []error{err}
+	}
+	var out []ciLine
+	for _, e := range errs {
+		subject := "build"
+		var fe *failure.Error
+		if errors.As(e, &fe) && fe.Subject != "" {
+			subject = fe.Subject
+		}
+		out = append(out, ciLine{Target: subject, Outcome: "failed (" + failure.ClassOf(e).String() + ")", Detail: oneLine(e), Failed: true})
+	}
+	return out
+}
