@@ -334,6 +334,39 @@ func TestMachineImage(t *testing.T) {
 	if got := readFile(t, filepath.Join(projectDir, "downstream", "ami.txt")); got != prod["eu-west-1"]+" "+digest {
 		t.Errorf("after rollback the data source gave %q, want %q", got, prod["eu-west-1"]+" "+digest)
 	}
+	revokeMachineImage(t, cfg, pluginDir, digest, map[string]map[string]string{"staging": staging, "prod": prod})
+}
+
+// revokeMachineImage: revoking the digest prod runs deprecates and disables
+// its AMIs in every environment, the data source fails a downstream packer
+// build on it, and --restore undoes both.
+func revokeMachineImage(t *testing.T, cfg, pluginDir, digest string, amis map[string]map[string]string) {
+	t.Helper()
+	r := bakery(t, nil, "revoke", digest, "--reason", "CVE-2024-3094 in xz-utils", "--config", cfg)
+	if r.code != 0 || !strings.Contains(r.stdout, "deprecated and disabled") {
+		t.Fatalf("revoke: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	for env, byRegion := range amis {
+		for region, id := range byRegion {
+			if img, ok := ec2.Image(region, id); !ok || img.State != "disabled" || img.DeprecationTime.IsZero() {
+				t.Errorf("%s AMI %s in %s after revoke: %+v, want deprecated and disabled", env, id, region, img)
+			}
+		}
+	}
+	if down, code := downstream(t, cfg, pluginDir, "prod", "eu-west-1"); code == 0 || !strings.Contains(down, "revoked") {
+		t.Errorf("data source on a revoked parent: exit %d\n%s", code, down)
+	}
+	if r := bakery(t, nil, "revoke", digest, "--restore", "--reason", "patched in place? no: false positive", "--config", cfg); r.code != 0 {
+		t.Fatalf("restore: exit %d\n%s", r.code, r.stderr)
+	}
+	for region, id := range amis["prod"] {
+		if img, _ := ec2.Image(region, id); img.State != "available" || !img.DeprecationTime.IsZero() {
+			t.Errorf("prod AMI %s in %s after --restore: %+v", id, region, img)
+		}
+	}
+	if _, code := downstream(t, cfg, pluginDir, "prod", "eu-west-1"); code != 0 {
+		t.Errorf("data source after --restore: exit %d", code)
+	}
 }
 
 // promoteMI promotes golden-ami and returns the AMIs its receipt records.

@@ -13,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+
 	"github.com/bakeryhq/bakery/internal/failure"
 	"github.com/bakeryhq/bakery/promote/amis"
 	"github.com/bakeryhq/bakery/promote/amis/ec2local"
@@ -486,4 +489,70 @@ func TestPublishUnavailable(t *testing.T) {
 	if failure.ClassOf(err) != failure.Unavailable {
 		t.Fatalf("got %v (class %v), want unavailable", err, failure.ClassOf(err))
 	}
+}
+
+// TestWithdrawAndReinstate: a revoked digest's AMIs are deprecated and
+// disabled (DescribeImages no longer lists them, as EC2 does), and
+// reinstating enables them and cancels the deprecation; both run twice.
+func TestWithdrawAndReinstate(t *testing.T) {
+	srv := ec2local.New()
+	serve(t, srv)
+	ctx := context.Background()
+	east := srv.Seed("us-east-1", ec2local.Image{Name: "golden-ami-prod-us", Architecture: "x86_64"})
+	west := srv.Seed("eu-west-1", ec2local.Image{Name: "golden-ami-prod-eu", Architecture: "x86_64"})
+	published := map[string]string{"us-east-1": east, "eu-west-1": west}
+	p := publisher(t, amis.Options{})
+	at := time.Date(2026, 11, 22, 10, 0, 30, 0, time.UTC)
+	for range 2 {
+		if err := p.Withdraw(ctx, published, at, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for region, id := range published {
+		img, _ := srv.Image(region, id)
+		if img.State != ec2local.StateDisabled || !img.DeprecationTime.Equal(at.Truncate(time.Minute).Add(time.Minute)) {
+			t.Errorf("%s after Withdraw: state %s, deprecation %s", region, img.State, img.DeprecationTime)
+		}
+	}
+	if n := len(listed(t, "us-east-1")); n != 0 {
+		t.Errorf("DescribeImages lists %d images after Withdraw, want the disabled one hidden", n)
+	}
+	for range 2 {
+		if err := p.Reinstate(ctx, published); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for region, id := range published {
+		img, _ := srv.Image(region, id)
+		if img.State != ec2local.StateAvailable || !img.DeprecationTime.IsZero() {
+			t.Errorf("%s after Reinstate: state %s, deprecation %s", region, img.State, img.DeprecationTime)
+		}
+	}
+	if n := len(listed(t, "us-east-1")); n != 1 {
+		t.Errorf("DescribeImages lists %d images after Reinstate, want 1", n)
+	}
+	if err := p.Withdraw(ctx, map[string]string{"us-east-1": "ami-0000000000000000f"}, at, true); err != nil {
+		t.Errorf("withdraw of an AMI that is gone: %v, want nothing to do", err)
+	}
+	if err := p.Reinstate(ctx, map[string]string{"us-east-1": "ami-0000000000000000f"}); err == nil {
+		t.Error("reinstating an AMI that is gone succeeded")
+	}
+}
+
+// listed is what the SDK's DescribeImages answers in region.
+func listed(t *testing.T, region string) []string {
+	t.Helper()
+	cfg, err := awsconfig.LoadDefaultConfig(context.Background(), awsconfig.WithRegion(region))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := ec2.NewFromConfig(cfg).DescribeImages(context.Background(), &ec2.DescribeImagesInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, img := range out.Images {
+		ids = append(ids, *img.ImageId)
+	}
+	return ids
 }

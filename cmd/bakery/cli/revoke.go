@@ -46,7 +46,12 @@ bakery status shows REVOKED and --check fails, naming the rollback that fixes it
 revoked by the cascade) as a base or dependency, across targets: images
 built FROM a revoked golden base. bakery lists them and asks before acting,
 unless --yes. --at schedules the revocation (RFC 3339 time, in the future).
---restore undoes a revocation (with --cascade, also those it cascaded to).`,
+--restore undoes a revocation (with --cascade, also those it cascaded to).
+
+For a machine image, each environment's AMIs (from its receipt) are
+deprecated and disabled on EC2 (EnableImageDeprecation, DisableImage); a
+scheduled revocation deprecates them at --at (EC2 cannot schedule the
+disabling); --restore enables them and cancels the deprecation.`,
 		Example: `  bakery revoke sha256:4b1e… --reason "CVE-2024-3094 in xz-utils 5.6.0"
   bakery revoke 127.0.0.1:5000/dev/golden-base@sha256:4b1e… --reason "CVE-2024-3094" --cascade --yes -o json
   bakery revoke sha256:4b1e… --reason "end of support" --at 2026-12-31T00:00:00Z
@@ -126,11 +131,23 @@ func (o *revokeOptions) run(cmd *cobra.Command, ro *rootOptions, digest string) 
 	if err := revoke.Write(ctx, g.cfg, signer, g.keys, entries); err != nil {
 		return err
 	}
+	// The list is signed first: if the cloud side fails, running the same
+	// command again finishes it.
+	withdrawn, werr := g.decider().WithdrawAMIs(ctx, entries)
 	if ro.output == "json" {
-		return writeJSON(cmd.OutOrStdout(), map[string]any{"entries": entries})
+		if withdrawn == nil {
+			withdrawn = []promote.Withdrawn{}
+		}
+		if err := writeJSON(cmd.OutOrStdout(), map[string]any{"entries": entries, "amis": withdrawn}); err != nil {
+			return err
+		}
+		return werr
 	}
 	printEntries(cmd.OutOrStdout(), entries)
-	return nil
+	for _, w := range withdrawn {
+		fmt.Fprintf(cmd.OutOrStdout(), "%s in %s: AMIs %s %s\n", w.Target, w.Environment, amiList(w.AMIs), w.Action)
+	}
+	return werr
 }
 
 // effective is when the entry takes effect: --at, which must be later than

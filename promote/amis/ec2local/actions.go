@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // handler runs one action in region. s.mu is held.
@@ -14,13 +15,17 @@ type handler func(s *Server, region string, form url.Values) (response, *apiErro
 
 // handlers are the actions the server implements.
 var handlers = map[string]handler{
-	"RegisterImage":          (*Server).registerImage,
-	"DescribeImages":         (*Server).describeImages,
-	"CopyImage":              (*Server).copyImage,
-	"ModifyImageAttribute":   (*Server).modifyImageAttribute,
-	"DescribeImageAttribute": (*Server).describeImageAttribute,
-	"CreateTags":             (*Server).createTags,
-	"DeregisterImage":        (*Server).deregisterImage,
+	"RegisterImage":           (*Server).registerImage,
+	"DescribeImages":          (*Server).describeImages,
+	"CopyImage":               (*Server).copyImage,
+	"ModifyImageAttribute":    (*Server).modifyImageAttribute,
+	"DescribeImageAttribute":  (*Server).describeImageAttribute,
+	"CreateTags":              (*Server).createTags,
+	"DeregisterImage":         (*Server).deregisterImage,
+	"EnableImageDeprecation":  (*Server).enableImageDeprecation,
+	"DisableImageDeprecation": (*Server).disableImageDeprecation,
+	"DisableImage":            (*Server).disableImage,
+	"EnableImage":             (*Server).enableImage,
 }
 
 var architectures = []string{"i386", "x86_64", "arm64", "x86_64_mac", "arm64_mac"}
@@ -118,7 +123,11 @@ func (s *Server) describeImages(region string, form url.Values) (response, *apiE
 		slices.SortFunc(imgs, func(a, b *image) int { return strings.Compare(a.ID, b.ID) })
 	}
 	resp := &describeImagesResponse{}
+	withDisabled := form.Get("IncludeDisabled") == "true"
 	for _, img := range imgs {
+		if img.State == StateDisabled && !withDisabled {
+			continue
+		}
 		if img.matches(fs) {
 			resp.Images = append(resp.Images, img.observe())
 		}
@@ -411,6 +420,70 @@ func (s *Server) deregisterImage(region string, form url.Values) (response, *api
 	}
 	delete(s.images[region], id)
 	return &returnResponse{Return: true}, nil
+}
+
+// enableImageDeprecation: ImageId, DeprecateAt (RFC 3339; EC2 rounds it up
+// to the minute). The image is listed with its deprecationTime.
+func (s *Server) enableImageDeprecation(region string, form url.Values) (response, *apiError) {
+	img, err := s.imageOf(region, form)
+	if err != nil {
+		return nil, err
+	}
+	at, perr := time.Parse(time.RFC3339, form.Get("DeprecateAt"))
+	if perr != nil {
+		return nil, errorf("InvalidParameterValue", "Value (%s) for parameter DeprecateAt is invalid: %v", form.Get("DeprecateAt"), perr)
+	}
+	img.DeprecationTime = at.UTC().Truncate(time.Minute)
+	if !at.Equal(img.DeprecationTime) {
+		img.DeprecationTime = img.DeprecationTime.Add(time.Minute)
+	}
+	return &returnResponse{Return: true}, nil
+}
+
+// disableImageDeprecation: ImageId.
+func (s *Server) disableImageDeprecation(region string, form url.Values) (response, *apiError) {
+	img, err := s.imageOf(region, form)
+	if err != nil {
+		return nil, err
+	}
+	img.DeprecationTime = time.Time{}
+	return &returnResponse{Return: true}, nil
+}
+
+// disableImage: ImageId. An available image becomes disabled: it cannot be
+// launched, and DescribeImages lists it only with IncludeDisabled.
+func (s *Server) disableImage(region string, form url.Values) (response, *apiError) {
+	img, err := s.imageOf(region, form)
+	if err != nil {
+		return nil, err
+	}
+	if img.State != StateAvailable && img.State != StateDisabled {
+		return nil, errorf("IncorrectState", "The image '%s' is in the %s state; only available images can be disabled.", img.ID, img.State)
+	}
+	img.State = StateDisabled
+	return &returnResponse{Return: true}, nil
+}
+
+// enableImage: ImageId. A disabled image becomes available again.
+func (s *Server) enableImage(region string, form url.Values) (response, *apiError) {
+	img, err := s.imageOf(region, form)
+	if err != nil {
+		return nil, err
+	}
+	if img.State != StateDisabled && img.State != StateAvailable {
+		return nil, errorf("IncorrectState", "The image '%s' is in the %s state and cannot be enabled.", img.ID, img.State)
+	}
+	img.State = StateAvailable
+	return &returnResponse{Return: true}, nil
+}
+
+// imageOf is the image named by the ImageId parameter.
+func (s *Server) imageOf(region string, form url.Values) (*image, *apiError) {
+	id := form.Get("ImageId")
+	if id == "" {
+		return nil, errMissing("ImageId")
+	}
+	return s.lookup(region, id)
 }
 
 // tagMap returns a new map holding base (less system tags, which are never

@@ -18,6 +18,7 @@ const (
 	StateAvailable = "available"
 	StatePending   = "pending"
 	StateFailed    = "failed"
+	StateDisabled  = "disabled"
 )
 
 // Image is a machine image (AMI) held by the server.
@@ -40,6 +41,8 @@ type Image struct {
 	// SourceImageID and SourceRegion name the image CopyImage copied from.
 	SourceImageID string
 	SourceRegion  string
+	// DeprecationTime is when the image is deprecated (zero: never).
+	DeprecationTime time.Time
 }
 
 // image is an Image as the server stores it.

@@ -73,6 +73,7 @@ type imageXML struct {
 	SourceImageID      string           `xml:"sourceImageId,omitempty"`
 	SourceImageRegion  string           `xml:"sourceImageRegion,omitempty"`
 	TagSet             []tagXML         `xml:"tagSet>item"`
+	DeprecationTime    string           `xml:"deprecationTime,omitempty"`
 }
 
 type blockDeviceXML struct {
@@ -111,6 +112,9 @@ func (img *image) xml() imageXML {
 		Hypervisor:         "xen",
 		SourceImageID:      img.SourceImageID,
 		SourceImageRegion:  img.SourceRegion,
+	}
+	if !img.DeprecationTime.IsZero() {
+		out.DeprecationTime = img.DeprecationTime.UTC().Format("2006-01-02T15:04:05.000Z")
 	}
 	for _, d := range img.devices {
 		bd := blockDeviceXML{DeviceName: d.DeviceName}
