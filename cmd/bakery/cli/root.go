@@ -58,7 +58,8 @@ promotion into the same environment won (re-run to decide).`,
 	})
 
 	root.AddCommand(newBuild(ro), newVerify(ro), newSBOM(ro), newInspect(ro), newKeys(),
-		newPromote(ro), newRollback(ro), newHistory(ro), newStatus(ro), newPolicy(ro))
+		newPromote(ro), newRollback(ro), newHistory(ro), newStatus(ro), newPolicy(ro), newRevoke(ro))
+	root.AddCommand(newFind(ro), newOutdated(ro))
 	return root
 }
 

@@ -1,0 +1,146 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bakeryhq/bakery/attest"
+	"github.com/bakeryhq/bakery/internal/failure"
+	"github.com/bakeryhq/bakery/inventory"
+)
+
+func newFind(ro *rootOptions) *cobra.Command {
+	var q inventory.Query
+	parallel := inventory.DefaultParallel
+	cmd := &cobra.Command{
+		Use:   "find [PACKAGE[@VERSION|@RANGE]] [--license ID] [--purl PURL] [--cpe CPE] [--history]",
+		Short: "Find which images, in which environments, contain a package, from their verified SBOMs",
+		Long: `Search the verified SPDX SBOM of every platform of the digest each
+environment's tag points at, for every target, and print each package that
+matches: target, environment, digest, platform, package name, version and
+type, and for machine images the environment's AMIs. With --history, also
+search every digest that holds a verified receipt for the environment (what
+ran there before).
+
+PACKAGE@RANGE bounds the version: @1.2.3 (exactly), @<5.6.1, @<=, @>, @>=,
+@=, or comma-joined comparisons that must all hold (@>=5.6.0,<5.6.2).
+Versions compare in the package's own ordering: dpkg's for deb packages
+(epochs, ~, revisions: 1.0~rc1 < 1.0 < 1.0-1 < 1:0.9), semantic versioning
+for the others (dotted numbers when a version is not semver). --license,
+--purl and --cpe filter too; every filter given must match.
+
+Only attestations that verify are read: a digest is searched when it
+verifies in the environment's repository as bakery verify checks it. Each
+SBOM is decoded once however many environments run its digest.
+
+Exit code 4 means an environment runs (or, with --history, ran) a digest
+that does not verify, so it was not searched: the matches found are printed,
+and the digests that were not searched are named on stderr. A malformed range
+exits 2, a registry that cannot be reached 6.`,
+		Example: `  bakery find openssl                          # every image with openssl, any version
+  bakery find 'openssl@<3.0.11-1~deb12u2'      # which environments still run a vulnerable build
+  bakery find 'libssl3@>=3.0.0,<3.0.12' --history -o json
+  bakery find --license AGPL-3.0-only           # packages under a license
+  bakery find --purl pkg:deb/debian/xz-utils    # by package URL (any version, or @VERSION)
+  bakery find --cpe 'cpe:2.3:a:openssl:openssl' # by CPE; * or a missing part matches anything`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 1 {
+				return usageError("%s takes at most 1 argument, got %d: %s", cmd.CommandPath(), len(args), cmd.UseLine())
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := ro.validate(); err != nil {
+				return err
+			}
+			if parallel < 1 {
+				return usageError("--parallel must be at least 1")
+			}
+			if len(args) == 1 {
+				parsed, err := inventory.ParseQuery(args[0])
+				if err != nil {
+					return err
+				}
+				q.Name, q.Range = parsed.Name, parsed.Range
+			}
+			if err := q.Validate(); err != nil {
+				return err
+			}
+			return runFind(cmd, ro, q, parallel)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&q.License, "license", "", "only packages whose concluded or declared license names this SPDX id")
+	f.StringVar(&q.PURL, "purl", "", "only packages with this package URL (pkg:TYPE/NAMESPACE/NAME[@VERSION])")
+	f.StringVar(&q.CPE, "cpe", "", "only packages with a CPE 2.3 name matching this one")
+	f.BoolVar(&q.History, "history", false, "also search every digest that holds a verified receipt for the environment")
+	f.IntVar(&parallel, "parallel", parallel, "how many tags, digests and SBOMs to read at once")
+	return cmd
+}
+
+// runFind loads the config and the trusted keys, searches, prints the
+// matches, and names on stderr what could not be searched.
+func runFind(cmd *cobra.Command, ro *rootOptions, q inventory.Query, parallel int) error {
+	cfg, err := ro.load(cmd)
+	if err != nil {
+		return err
+	}
+	ctx := ro.bound(cmd, cfg)
+	keys, err := attest.NewTrustedKeys(ctx, cfg.Verification.Keys)
+	if err != nil {
+		return err
+	}
+	res, err := inventory.Find(ctx, inventory.Options{Config: cfg, Keys: keys, Parallel: parallel}, q)
+	if err != nil {
+		return err
+	}
+	if ro.output == "json" {
+		err = writeJSON(cmd.OutOrStdout(), res.Matches)
+	} else {
+		err = printMatches(cmd.OutOrStdout(), res, q.History)
+	}
+	if err != nil {
+		return err
+	}
+	if len(res.Skipped) == 0 {
+		return nil
+	}
+	names := make([]string, len(res.Skipped))
+	for i, s := range res.Skipped {
+		fmt.Fprintf(cmd.ErrOrStderr(), "not searched: %s in %s (%s): %s\n", s.Target, s.Environment, s.Digest, s.Reason)
+		names[i] = s.Target + " in " + s.Environment
+	}
+	return failure.New(failure.Verify, "find", errors.New("not searched, their digests do not verify: "+strings.Join(names, ", ")),
+		"see bakery verify and bakery status; the matches above may be incomplete")
+}
+
+func printMatches(w io.Writer, res *inventory.Result, history bool) error {
+	if len(res.Matches) == 0 {
+		_, err := fmt.Fprintf(w, "no matching package in %d SBOMs (%d digests checked)\n", res.SBOMs, res.Verified)
+		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	head := "TARGET\tENVIRONMENT\tDIGEST\tPLATFORM\tPACKAGE\tVERSION\tTYPE\tAMIS"
+	if history {
+		head += "\tCURRENT"
+	}
+	fmt.Fprintln(tw, head)
+	for _, m := range res.Matches {
+		typ := m.Package.Type
+		if typ == "" {
+			typ = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s", m.Target, m.Environment, m.Digest, m.Platform,
+			m.Package.Name, m.Package.Version, typ, amiList(m.AMIs))
+		if history {
+			fmt.Fprintf(tw, "\t%s", yesNo(m.Current))
+		}
+		fmt.Fprintln(tw)
+	}
+	return tw.Flush()
+}

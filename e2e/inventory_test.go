@@ -1,0 +1,70 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestFindAndOutdated: bakery find locates a Debian package in every
+// environment that runs it (golden base and the app built on it), version
+// ranges follow dpkg's order, and bakery outdated flags the app once the
+// base it was built FROM is rebuilt.
+func TestFindAndOutdated(t *testing.T) {
+	ns := runID + "-find"
+	cfg := chainProject(t, ns)
+	writeFiles(t, filepath.Dir(cfg), map[string]string{
+		"base/Dockerfile": "ARG BASE\nFROM ${BASE}\nCOPY release.txt /etc/base-release\n",
+		"bakery.yaml": strings.Replace(readFile(t, cfg), "    context: base\n",
+			"    context: base\n    args:\n      BASE: "+baseImg+"\n", 1),
+	})
+	buildTargets(t, cfg, nil, "base")
+	buildTargets(t, cfg, nil, "app")
+	for _, tgt := range []string{"base", "app"} {
+		if r := bakery(t, nil, "promote", tgt, "--to", "staging", "--config", cfg); r.code != 0 {
+			t.Fatalf("promote %s: exit %d\n%s", tgt, r.code, r.stderr)
+		}
+	}
+
+	find := func(args ...string) ([]map[string]any, result) {
+		t.Helper()
+		r := bakery(t, nil, append([]string{"find", "--config", cfg, "-o", "json"}, args...)...)
+		var out []map[string]any
+		if r.code == 0 {
+			if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
+				t.Fatalf("find %v: %v\n%s", args, err, r.stdout)
+			}
+		}
+		return out, r
+	}
+	matches, r := find("base-files")
+	where := map[string]bool{}
+	for _, m := range matches {
+		where[m["target"].(string)+"/"+m["environment"].(string)] = true
+	}
+	if r.code != 0 || len(where) != 4 || !where["app/staging"] || !where["base/dev"] {
+		t.Errorf("find base-files: exit %d, in %v\n%s", r.code, where, r.stderr)
+	}
+	if m, r := find("base-files@<1"); r.code != 0 || len(m) != 0 {
+		t.Errorf("find base-files@<1: exit %d, %d matches", r.code, len(m))
+	}
+	if m, r := find("base-files@>=12~,<13"); r.code != 0 || len(m) != 4 {
+		t.Errorf("find base-files@>=12~,<13 (dpkg order: 12~ sorts before 12): exit %d, %d matches", r.code, len(m))
+	}
+	if _, r := find("base-files@>=12,<"); r.code != 2 {
+		t.Errorf("a malformed range: exit %d, want 2\n%s", r.code, r.stderr)
+	}
+
+	if r := bakery(t, nil, "outdated", "--check", "--config", cfg); r.code != 0 {
+		t.Errorf("outdated --check before the base moved: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	writeFiles(t, filepath.Dir(cfg), map[string]string{"base/release.txt": "a patched base\n"})
+	buildTargets(t, cfg, nil, "base") // app's base tag moves on
+	r = bakery(t, nil, "outdated", "--check", "--config", cfg)
+	if r.code != 4 || !strings.Contains(r.stderr, "app in dev") || !strings.Contains(r.stderr, "app in staging") || strings.Contains(r.stderr, "base in") {
+		t.Errorf("outdated --check after the base moved: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}
