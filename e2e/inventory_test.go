@@ -68,3 +68,45 @@ func TestFindAndOutdated(t *testing.T) {
 		t.Errorf("outdated --check after the base moved: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
+
+// TestSBOMDeltaAndDiff: an app rebuilt with a package staging does not run
+// yet is denied by the sbom_delta policy (the package is outside
+// policy.package_allowlist), and bakery diff shows the package it adds.
+func TestSBOMDeltaAndDiff(t *testing.T) {
+	ns := runID + "-delta"
+	cfg := chainProject(t, ns)
+	dir := filepath.Dir(cfg)
+	extra := "Package: netcat-fake\nStatus: install ok installed\nPriority: optional\nSection: net\n" +
+		"Installed-Size: 1\nMaintainer: e2e <e2e@example.com>\nArchitecture: amd64\nVersion: 1.10-47\nDescription: not really\n\n"
+	writeFiles(t, dir, map[string]string{
+		"base/Dockerfile":  "ARG BASE\nFROM ${BASE}\nCOPY release.txt /etc/base-release\n",
+		"app/Dockerfile":   "ARG BASE\nFROM ${BASE}\nCOPY app.txt /etc/app\nCOPY extra-status /tmp/extra-status\nRUN cat /tmp/extra-status >> /var/lib/dpkg/status && rm /tmp/extra-status\n",
+		"app/extra-status": "",
+		"bakery.yaml": strings.NewReplacer(
+			"    context: base\n", "    context: base\n    args:\n      BASE: "+baseImg+"\n",
+			"policy:\n", "policy:\n  package_allowlist: [hello]\n",
+			"    policies: [signed, sbom, provenance, promoted_through]\n  - name: prod", "    policies: [signed, sbom, provenance, promoted_through, sbom_delta]\n  - name: prod",
+		).Replace(readFile(t, cfg)),
+	})
+	buildTargets(t, cfg, nil, "base")
+	first := buildTargets(t, cfg, nil, "app")["app"]
+	if r := bakery(t, nil, "promote", "app", "--to", "staging", "--config", cfg); r.code != 0 {
+		t.Fatalf("first promotion (staging runs nothing yet: no delta): exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	writeFiles(t, dir, map[string]string{"app/extra-status": extra})
+	second := buildTargets(t, cfg, nil, "app")["app"]
+
+	r := bakery(t, nil, "diff", first, second, "--config", cfg, "-o", "json")
+	var d struct {
+		Added            []struct{ Name, Version string } `json:"added"`
+		Removed, Changed []any
+	}
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &d) != nil || len(d.Added) != 1 || d.Added[0].Name != "netcat-fake" ||
+		d.Added[0].Version != "1.10-47" || len(d.Removed) != 0 || len(d.Changed) != 0 {
+		t.Errorf("diff: exit %d %+v\n%s%s", r.code, d, r.stdout, r.stderr)
+	}
+	r = bakery(t, nil, "promote", "app", "--to", "staging", "--config", cfg)
+	if r.code != 5 || !strings.Contains(r.stdout, "sbom_delta: package netcat-fake 1.10-47 is new to staging and not in policy.package_allowlist") {
+		t.Errorf("promote of the app with a new package: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+}

@@ -32,6 +32,15 @@ type Input struct {
 	Config   Config    `json:"config"`
 	// Revoked says whether the signed revocation list revokes the digest.
 	Revoked Revocation `json:"revoked"`
+	// AgeDays is how many whole days ago the digest was built (its verified
+	// provenance's finish time), or null when unknown; MaxAgeDays is the
+	// environment's max_age_days (0: no limit).
+	AgeDays    *int `json:"age_days"`
+	MaxAgeDays int  `json:"max_age_days"`
+	// SBOMDelta is the difference from what the environment runs now, when
+	// the environment lists the sbom_delta policy and runs a verified digest;
+	// null otherwise.
+	SBOMDelta *Delta `json:"sbom_delta"`
 }
 
 // Revocation is the revocation in force for the digest, if any.
@@ -53,6 +62,33 @@ func (r Revocation) term() *ast.Term {
 		}
 	}
 	return obj(kv...)
+}
+
+func intOrNull(n *int) *ast.Term {
+	if n == nil {
+		return ast.NullTerm()
+	}
+	return ast.IntNumberTerm(*n)
+}
+
+// term is d as JSON encodes it, or null.
+func (d *Delta) term(pkg func(Package) *ast.Term) *ast.Term {
+	if d == nil {
+		return ast.NullTerm()
+	}
+	list := func(ps []Package) *ast.Term {
+		ts := make([]*ast.Term, len(ps))
+		for i, p := range ps {
+			ts[i] = pkg(p)
+		}
+		return ast.ArrayTerm(ts...)
+	}
+	changed := make([]*ast.Term, len(d.Changed))
+	for i, c := range d.Changed {
+		changed[i] = obj("name", c.Name, "type", c.Type, "from", c.From, "to", c.To)
+	}
+	return obj("against", d.Against, "added", list(d.Added), "removed", list(d.Removed),
+		"changed", ast.ArrayTerm(changed...), "new_licenses", strs(nonNil(d.NewLicenses)))
 }
 
 // NotRevoked is the shipped policy bakery evaluates for every environment.
@@ -129,9 +165,11 @@ type Receipt struct {
 
 // Config is the policy section of bakery.yaml.
 type Config struct {
-	AllowedBuilders []string `json:"allowed_builders"`
-	LicenseDenylist []string `json:"license_denylist"`
-	PackageDenylist []string `json:"package_denylist"`
+	AllowedBuilders  []string `json:"allowed_builders"`
+	LicenseDenylist  []string `json:"license_denylist"`
+	PackageDenylist  []string `json:"package_denylist"`
+	LicenseAllowlist []string `json:"license_allowlist"`
+	PackageAllowlist []string `json:"package_allowlist"`
 }
 
 // document converts the input to OPA's value directly (a JSON round trip
@@ -182,8 +220,13 @@ func (in Input) document() (ast.Value, error) {
 		"receipts", ast.ArrayTerm(receipts...),
 		"config", obj("allowed_builders", strs(nonNil(in.Config.AllowedBuilders)),
 			"license_denylist", strs(nonNil(in.Config.LicenseDenylist)),
-			"package_denylist", strs(nonNil(in.Config.PackageDenylist))),
+			"package_denylist", strs(nonNil(in.Config.PackageDenylist)),
+			"license_allowlist", strs(nonNil(in.Config.LicenseAllowlist)),
+			"package_allowlist", strs(nonNil(in.Config.PackageAllowlist))),
 		"revoked", in.Revoked.term(),
+		"age_days", intOrNull(in.AgeDays),
+		"max_age_days", in.MaxAgeDays,
+		"sbom_delta", in.SBOMDelta.term(pkg),
 	)
 	return doc.Value, nil
 }
@@ -207,6 +250,8 @@ func obj(kv ...any) *ast.Term {
 			v = ast.StringTerm(x)
 		case bool:
 			v = ast.BooleanTerm(x)
+		case int:
+			v = ast.IntNumberTerm(x)
 		case *ast.Term:
 			v = x
 		}
@@ -255,7 +300,8 @@ func (in Input) jsonDocument() (ast.Value, error) {
 // NewConfig returns the policy settings, with an empty list (never null)
 // where a setting is unset.
 func NewConfig(allowedBuilders, licenseDenylist, packageDenylist []string) Config {
-	return Config{AllowedBuilders: nonNil(allowedBuilders), LicenseDenylist: nonNil(licenseDenylist), PackageDenylist: nonNil(packageDenylist)}
+	return Config{AllowedBuilders: nonNil(allowedBuilders), LicenseDenylist: nonNil(licenseDenylist), PackageDenylist: nonNil(packageDenylist),
+		LicenseAllowlist: []string{}, PackageAllowlist: []string{}}
 }
 
 func nonNil(s []string) []string {

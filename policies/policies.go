@@ -28,7 +28,11 @@ import (
 var shipped embed.FS
 
 // Shipped lists the policies bakery ships, by name.
-var Shipped = []string{"signed", "sbom", "provenance", "promoted_through", "license_denylist", "package_denylist", NotRevoked}
+var Shipped = []string{"signed", "sbom", "provenance", "promoted_through", "license_denylist", "package_denylist", NotRevoked, "max_age", SBOMDeltaPolicy}
+
+// SBOMDeltaPolicy is the shipped policy that reads input.sbom_delta: bakery
+// computes the delta only for environments that list it.
+const SBOMDeltaPolicy = "sbom_delta"
 
 // Evaluator decides whether an input passes a set of policies.
 type Evaluator interface {

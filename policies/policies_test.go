@@ -22,7 +22,7 @@ func good() Input {
 		SBOM:                SBOM{Present: true, Packages: []Package{{Name: "bash", Version: "5.2", Licenses: []string{"GPL-3.0-or-later"}}}},
 		Provenance:          &Provenance{BuilderID: "https://ci.example", ResolvedDependencies: []string{}},
 		Receipts:            []Receipt{{Target: "app", Repository: "r/staging/app", Environment: "staging", Digest: "sha256:aa", Result: "PASSED"}},
-		Config:              Config{AllowedBuilders: []string{"https://ci.example"}, LicenseDenylist: []string{"AGPL-3.0-only"}, PackageDenylist: []string{"telnetd"}},
+		Config:              NewConfig([]string{"https://ci.example"}, []string{"AGPL-3.0-only"}, []string{"telnetd"}),
 	}
 	in.SBOM.Platforms = map[string][]Package{"linux/amd64": in.SBOM.Packages}
 	in.SBOM.Index()
@@ -31,13 +31,15 @@ func good() Input {
 
 // TestShippedPolicies runs a pass and a deny case for every shipped policy
 // through the Go engine, with the typed input.
+func ptr(n int) *int { return &n }
+
 func TestShippedPolicies(t *testing.T) {
 	ctx := context.Background()
 	e, err := Compile(ctx, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(e.Names(), ",") != "license_denylist,not_revoked,package_denylist,promoted_through,provenance,sbom,signed" {
+	if strings.Join(e.Names(), ",") != "license_denylist,max_age,not_revoked,package_denylist,promoted_through,provenance,sbom,sbom_delta,signed" {
 		t.Fatalf("names = %v", e.Names())
 	}
 	dec, err := e.Evaluate(ctx, Shipped, good())
@@ -57,6 +59,16 @@ func TestShippedPolicies(t *testing.T) {
 		{"promoted_through", func(in *Input) { in.Receipts[0].Target = "other" }, "has no receipt for staging"},
 		{"license_denylist", func(in *Input) { in.SBOM.Packages[0].Licenses = []string{"AGPL-3.0-only"} }, "package bash 5.2 is licensed AGPL-3.0-only, which prod denies"},
 		{"package_denylist", func(in *Input) { in.SBOM.Packages[0].Name = "telnetd" }, "package telnetd 5.2 is denied in prod"},
+		{"max_age", func(in *Input) { in.MaxAgeDays, in.AgeDays = 30, ptr(31) }, "was built 31 days ago; prod allows at most 30"},
+		{"max_age", func(in *Input) { in.MaxAgeDays = 30 }, "its age in prod is unknown"},
+		{"sbom_delta", func(in *Input) {
+			in.Config.LicenseAllowlist = []string{"MIT"}
+			in.SBOMDelta = &Delta{NewLicenses: []string{"GPL-3.0-or-later"}}
+		}, "license GPL-3.0-or-later is new to prod and not in policy.license_allowlist"},
+		{"sbom_delta", func(in *Input) {
+			in.Config.PackageAllowlist = []string{"bash"}
+			in.SBOMDelta = &Delta{Added: []Package{{Name: "nc", Version: "1.0"}}}
+		}, "package nc 1.0 is new to prod and not in policy.package_allowlist"},
 		{"not_revoked", func(in *Input) {
 			in.Revoked = Revocation{Revoked: true, Reason: "CVE-2024-3094", By: "ops", EffectiveAt: "2026-01-01T00:00:00Z"}
 		}, "sha256:aa was revoked at 2026-01-01T00:00:00Z by ops: CVE-2024-3094"},
@@ -170,5 +182,23 @@ func TestDocumentMatchesJSON(t *testing.T) {
 		if fast.Compare(ref) != 0 {
 			t.Errorf("document differs from JSON:\nfast %v\njson %v", fast, ref)
 		}
+	}
+}
+
+// TestDiff: added, removed and changed packages by name and type, and only
+// licenses no package had before.
+func TestDiff(t *testing.T) {
+	from := []Package{{Name: "bash", Version: "5.2", Licenses: []string{"GPL-3.0-or-later"}}, {Name: "xz-utils", Version: "5.4.1", Type: "deb", Licenses: []string{"PD"}},
+		{Name: "telnet", Version: "0.17", Type: "deb"}}
+	to := []Package{{Name: "bash", Version: "5.2", Licenses: []string{"GPL-3.0-or-later"}}, {Name: "xz-utils", Version: "5.6.0", Type: "deb", Licenses: []string{"PD"}},
+		{Name: "nc", Version: "1.10", Type: "deb", Licenses: []string{"MIT", "GPL-3.0-or-later"}}}
+	d := Diff("sha256:aa", from, to)
+	if len(d.Added) != 1 || d.Added[0].Name != "nc" || len(d.Removed) != 1 || d.Removed[0].Name != "telnet" ||
+		len(d.Changed) != 1 || d.Changed[0] != (Change{Name: "xz-utils", Type: "deb", From: "5.4.1", To: "5.6.0"}) ||
+		strings.Join(d.NewLicenses, ",") != "MIT" || d.Against != "sha256:aa" {
+		t.Errorf("diff %+v", d)
+	}
+	if d := Diff("", from, from); len(d.Added)+len(d.Removed)+len(d.Changed)+len(d.NewLicenses) != 0 {
+		t.Errorf("diff of the same packages: %+v", d)
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/bakeryhq/bakery/attest"
 	"github.com/bakeryhq/bakery/builders"
@@ -108,24 +109,35 @@ func (s Status) Healthy() bool {
 
 // CurrentStatus reads, from the registry alone, the digest each environment's
 // tag points at for every target, and the verified receipt that put it there.
-// The revocation list is read once.
+// The revocation list is read once; targets and environments are read
+// concurrently, at most StatusParallel at once, and listed in name order.
 func CurrentStatus(ctx context.Context, cfg *config.Config, keys []attest.TrustedKey) ([]Status, error) {
 	revs, err := revoke.Load(ctx, cfg, keys)
 	if err != nil {
 		return nil, err
 	}
-	var out []Status
-	for _, target := range cfg.TargetNames() {
-		for i := range cfg.Environments {
-			st, err := statusOf(ctx, cfg, keys, revs, target, cfg.Environments[i].Name)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, st)
+	targets, envs := cfg.TargetNames(), cfg.Environments
+	out := make([]Status, len(targets)*len(envs))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(StatusParallel)
+	for ti, target := range targets {
+		for ei := range envs {
+			g.Go(func() error {
+				st, err := statusOf(gctx, cfg, keys, revs, target, envs[ei].Name)
+				out[ti*len(envs)+ei] = st
+				return err
+			})
 		}
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
+
+// StatusParallel bounds the target × environment reads of CurrentStatus in
+// flight (they share one transport and its connections per registry).
+const StatusParallel = 8
 
 // StatusOf is the Status of one target in one environment. A tag that is not
 // there gives a Status with no Digest.

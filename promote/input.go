@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/bakeryhq/bakery/attest"
 	"github.com/bakeryhq/bakery/internal/config"
@@ -27,7 +28,10 @@ func Input(rep *attest.Report, target, from string, cfg *config.Config, env *con
 		SBOM:              policies.SBOM{Packages: []policies.Package{}, Platforms: map[string][]policies.Package{}},
 		Receipts:          receipt.Read(rep, receipt.Bind(cfg, target)),
 		Config:            policies.NewConfig(cfg.Policy.AllowedBuilders, cfg.Policy.LicenseDenylist, cfg.Policy.PackageDenylist),
+		MaxAgeDays:        env.MaxAgeDays,
 	}
+	in.Config.LicenseAllowlist = append(in.Config.LicenseAllowlist, cfg.Policy.LicenseAllowlist...)
+	in.Config.PackageAllowlist = append(in.Config.PackageAllowlist, cfg.Policy.PackageAllowlist...)
 	if idx > 0 {
 		in.PreviousEnvironment = cfg.Environments[idx-1].Name
 	}
@@ -68,6 +72,8 @@ func Input(rep *attest.Report, target, from string, cfg *config.Config, env *con
 			}
 			if t := p.RunDetails.Metadata.FinishedOn; t != nil {
 				prov.FinishedOn = t.Format("2006-01-02T15:04:05Z07:00")
+				days := int(time.Since(*t).Hours() / 24)
+				in.AgeDays = &days
 			}
 			for _, d := range p.BuildDefinition.ResolvedDependencies {
 				prov.ResolvedDependencies = append(prov.ResolvedDependencies, d.URI)
@@ -78,6 +84,30 @@ func Input(rep *attest.Report, target, from string, cfg *config.Config, env *con
 	sort.Slice(in.SBOM.Packages, func(i, j int) bool { return in.SBOM.Packages[i].Name < in.SBOM.Packages[j].Name })
 	in.SBOM.Index()
 	return in, nil
+}
+
+// Packages is every package of a verified report's SPDX SBOMs, once each,
+// sorted by name: what bakery diff compares.
+func Packages(rep *attest.Report) ([]policies.Package, error) {
+	var out []policies.Package
+	seen := map[string]bool{}
+	for _, a := range rep.Attestations {
+		if a.PredicateType != attest.PredicateSPDX {
+			continue
+		}
+		pkgs, err := spdxPackages(a.Predicate)
+		if err != nil {
+			return nil, failure.New(failure.Verify, rep.Reference, err, "the SBOM attestation does not decode")
+		}
+		for _, p := range pkgs {
+			if key := p.Name + "\x00" + p.Version + "\x00" + p.Type; !seen[key] {
+				seen[key] = true
+				out = append(out, p)
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
 }
 
 // spdxPackages reads the packages of an SPDX 2.x JSON document: name,

@@ -258,6 +258,11 @@ func (p *Promoter) Decide(ctx context.Context, ref name.Digest, target, from str
 		return rep, nil, err
 	}
 	in.Revoked = revocationOf(revs, ref.DigestStr())
+	if slices.Contains(env.Policies, policies.SBOMDeltaPolicy) {
+		if in.SBOMDelta, err = p.delta(ctx, target, env, in.SBOM.Packages); err != nil {
+			return rep, nil, err
+		}
+	}
 	names := env.Policies
 	if !slices.Contains(names, policies.NotRevoked) {
 		names = append([]string{policies.NotRevoked}, names...) // on for every environment
@@ -267,6 +272,35 @@ func (p *Promoter) Decide(ctx context.Context, ref name.Digest, target, from str
 		return rep, nil, err
 	}
 	return rep, &dec, verr
+}
+
+// delta is the difference between pkgs and the packages of the verified
+// digest env runs now for target; nil when it runs nothing verifiable.
+func (p *Promoter) delta(ctx context.Context, target string, env *config.Environment, pkgs []policies.Package) (*policies.Delta, error) {
+	tag, err := env.Locate(target)
+	if err != nil {
+		return nil, err
+	}
+	cur, err := registry.Resolve(ctx, tag)
+	if errors.Is(err, registry.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	rep, err := attest.Verify(ctx, cur, p.opts.Keys, attest.RequiredPredicates)
+	if err != nil {
+		if failure.ClassOf(err) == failure.Unavailable {
+			return nil, err
+		}
+		return nil, nil
+	}
+	old, err := Packages(rep)
+	if err != nil {
+		return nil, err
+	}
+	d := policies.Diff(cur.DigestStr(), old, pkgs)
+	return &d, nil
 }
 
 // copy copies src to dst with its trusted signatures and attestations, fails

@@ -147,6 +147,9 @@ type Environment struct {
 	// AWS, when set, gives a promoted machine image this environment's own
 	// AMIs: copied into Regions, shared with Accounts, tagged.
 	AWS *AWS `yaml:"aws"`
+	// MaxAgeDays is what the max_age policy allows: a digest built more
+	// than this many days ago is denied (0: no limit).
+	MaxAgeDays int `yaml:"max_age_days"`
 }
 
 // AWS is the cloud side of an environment for machine images. Credentials and
@@ -174,6 +177,11 @@ type Policy struct {
 	LicenseDenylist []string `yaml:"license_denylist"`
 	// PackageDenylist holds package names the package policy denies.
 	PackageDenylist []string `yaml:"package_denylist"`
+	// LicenseAllowlist and PackageAllowlist are what the sbom_delta policy
+	// lets a promotion bring that the environment does not run yet (each
+	// check is off while its list is empty).
+	LicenseAllowlist []string `yaml:"license_allowlist"`
+	PackageAllowlist []string `yaml:"package_allowlist"`
 }
 
 // Signing says how bakery signs images and their attestations.

@@ -70,6 +70,9 @@ func (c *Config) validate(l *lines) error {
 		} else if _, err := name.NewRepository(e.Repository + "/x"); err != nil {
 			p.add(path+".repository", "use host[:port]/path in lower case", "%q is not a valid repository: %v", e.Repository, err)
 		}
+		if e.MaxAgeDays < 0 {
+			p.add(path+".max_age_days", "use a number of days, or 0 for no limit", "%d is negative", e.MaxAgeDays)
+		}
 		if _, err := e.RenderTag("target"); err != nil {
 			p.add(path+".tag", "use a template such as {{ .Env }} or {{ .Target }}-{{ .Env }}", "%v", err)
 		}
