@@ -10,8 +10,10 @@
 #  4. machine images: `bakery build golden-ami` against stock packer baking the
 #     same template without bakery's steps, and the machine SBOM alone
 #     (bakery-sbom's collect + catalog) against the syft CLI on the baked rootfs.
+#  5. find and status --check over 20 targets x 3 environments, and promote
+#     --all of 20 targets (hack/bench-inventory.sh).
 # Figures go to .bakery/bench/; BENCHMARKS.md quotes them. BENCH_ONLY=ami runs
-# only part 4.
+# only part 4, BENCH_ONLY=inventory only part 5.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 bash "$ROOT/hack/setup.sh"
 export DEBIAN_FRONTEND=noninteractive
@@ -36,6 +38,9 @@ export BAKERY_SIGNING_PASSWORD=bench COSIGN_PASSWORD=bench
 export SYFT_CHECK_FOR_APP_UPDATE=false
 CTX=$ROOT/examples/golden-base
 
+if [ "${BENCH_ONLY:-}" = inventory ]; then
+  exec bash "$ROOT/hack/bench-inventory.sh"
+fi
 if [ "${BENCH_ONLY:-}" != ami ]; then
 # The stock chain, one step per tool, each reading the digest the previous step reported.
 cat >"$OUT/stock-chain.sh" <<CHAIN
@@ -167,3 +172,4 @@ fi
 log "Go benchmarks: policy decision latency, copy requests and bytes (counting proxy)"
 (cd "$ROOT" && go test -run XXX -bench 'Decision' -benchmem -count 5 ./policies && go test -run XXX -bench 'Copy' -benchtime 20x ./promote) | tee "$OUT/go-bench.txt"
 cat "$OUT/pipeline.md" "$OUT/sbom.txt" "$OUT/promote.txt" "$OUT/promote-counts.txt" "$OUT/ami.md" "$OUT/ami-sbom-counts.txt" "$OUT/ami-sbom.txt"
+bash "$ROOT/hack/bench-inventory.sh"

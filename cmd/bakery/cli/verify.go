@@ -96,6 +96,9 @@ and check that:
 Attestations that do not pass these checks are listed as ignored and count
 for nothing, as with cosign; each platform of an index needs its own SBOMs.
 
+With a bakery.yaml, a digest on its environments' signed revocation list
+(bakery revoke) fails verification too, with the reason.
+
 With --env ENV (and bakery.yaml), also check that the digest holds a
 verified receipt for the target (--target, default the repository's last
 path component) in ENV, and whether ENV's tag points at it (DRIFT if not).
