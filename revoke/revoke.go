@@ -105,11 +105,16 @@ func Location(env *config.Environment) (name.Tag, error) {
 
 // Load reads every environment's list (concurrently, once each) and keeps
 // the entries of the lists that verify with keys. A list that is not there
-// is empty; a registry that cannot be reached is an error (exit 6): a
-// revocation must not be missed because a registry was down.
+// is empty. A registry that cannot be reached is listed in Ignored and
+// skipped, since every revocation is written to every environment's list;
+// only when no list can be read at all is it an error (exit 6).
 func Load(ctx context.Context, cfg *config.Config, keys []attest.TrustedKey) (*Set, error) {
 	s := &Set{byDigest: map[string][]Entry{}}
-	var mu sync.Mutex
+	var (
+		mu          sync.Mutex
+		got         int
+		unreachable error
+	)
 	g, gctx := errgroup.WithContext(ctx)
 	for i := range cfg.Environments {
 		env := &cfg.Environments[i]
@@ -124,8 +129,13 @@ func Load(ctx context.Context, cfg *config.Config, keys []attest.TrustedKey) (*S
 			switch {
 			case err == nil:
 				s.add(entries...)
+				got++
 			case failure.ClassOf(err) == failure.Unavailable:
-				return err
+				// Every revoke writes every environment's list, so the
+				// others hold the same entries; one registry that is down
+				// must not stop promotions between the others.
+				s.Ignored = append(s.Ignored, fmt.Sprintf("%s: unreachable, not read: %v", loc, err))
+				unreachable = err
 			default: // forged, malformed, or pointing at blobs that are not there
 				s.Ignored = append(s.Ignored, fmt.Sprintf("%s: %v", loc, err))
 			}
@@ -134,6 +144,9 @@ func Load(ctx context.Context, cfg *config.Config, keys []attest.TrustedKey) (*S
 	}
 	if err := g.Wait(); err != nil {
 		return nil, err
+	}
+	if got == 0 && unreachable != nil {
+		return nil, unreachable // no list could be read at all
 	}
 	sort.Strings(s.Ignored)
 	return s, nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log"
+	"net"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
@@ -17,6 +18,8 @@ import (
 
 	"github.com/bakeryhq/bakery/attest"
 	"github.com/bakeryhq/bakery/internal/config"
+	"github.com/bakeryhq/bakery/internal/failure"
+	bakeryregistry "github.com/bakeryhq/bakery/internal/registry"
 )
 
 type fixture struct {
@@ -192,5 +195,38 @@ func TestForgedAndRolledBackListsDoNotCount(t *testing.T) {
 	}
 	if got, err := read(f.ctx, devLoc, f.keys); err != nil || len(got) != 2 {
 		t.Errorf("dev holds %d entries after a write (%v), want 2", len(got), err)
+	}
+}
+
+// TestAnUnreachableEnvironmentIsSkipped: one environment's registry being
+// down does not stop every verification and promotion (every revoke writes
+// every list, so the others hold the same entries); all of them being down
+// is an error.
+func TestAnUnreachableEnvironmentIsSkipped(t *testing.T) {
+	s := bakeryregistry.DefaultSettings
+	s.Attempts, s.RequestTimeout, s.MaxRetryWait = 1, time.Second, 10*time.Millisecond
+	bakeryregistry.Configure(s)
+	t.Cleanup(func() { bakeryregistry.Configure(bakeryregistry.DefaultSettings) })
+	f := newFixture(t)
+	if err := Write(f.ctx, f.cfg, f.signer, f.keys, []Entry{entry(xz, ActionRevoke, time.Now())}); err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := l.Addr().String()
+	l.Close()
+	f.cfg.Environments = append(f.cfg.Environments, config.Environment{Name: "gone", Repository: dead + "/gone", Insecure: true})
+	got := f.load(t)
+	if _, ok := got.Revoked(xz, time.Now()); !ok || len(got.Ignored) != 1 || !strings.Contains(got.Ignored[0], "unreachable") {
+		t.Errorf("one registry down: revoked %v, ignored %v", ok, got.Ignored)
+	}
+	f.cfg.Environments = f.cfg.Environments[2:]
+	if _, err := Load(f.ctx, f.cfg, f.keys); failure.ClassOf(err) != failure.Unavailable {
+		t.Errorf("every registry down: %v, want unavailable", err)
+	}
+	if err := Write(f.ctx, f.cfg, f.signer, f.keys, nil); failure.ClassOf(err) != failure.Unavailable {
+		t.Errorf("writing with a registry down: %v, want unavailable", err)
 	}
 }
