@@ -7,6 +7,7 @@
 # .bakery/bench/inventory*; BENCHMARKS.md quotes them. Run by hack/bench.sh,
 # or alone: BENCH_ONLY=inventory make bench.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+command -v hyperfine >/dev/null && command -v jq >/dev/null && [ -x /usr/bin/time ] || { apt-get update -q && apt-get install -y -q hyperfine time jq; }
 OUT=$STATE/bench; mkdir -p "$OUT"
 RUNS=${BENCH_RUNS:-5}
 N=${BENCH_TARGETS:-20}
