@@ -25,23 +25,7 @@ targets:
     context: app
     args:
       BASE: %s/%s/dev/base:dev
-signing:
-  builder_id: https://github.com/bakeryhq/bakery/e2e
-policy:
-  allowed_builders: [https://github.com/bakeryhq/bakery/e2e]
-environments:
-  - name: dev
-    repository: %s/%s/dev
-    insecure: true
-  - name: staging
-    repository: %s/%s/staging
-    insecure: true
-    policies: [signed, sbom, provenance, promoted_through]
-  - name: prod
-    repository: %s/%s/prod
-    insecure: true
-    policies: [signed, sbom, provenance, promoted_through]
-`, regAddr, ns, regAddr, ns, regAddr, ns, registry2, ns)
+`, regAddr, ns) + projectTail(ns, registry2+"/"+ns+"/prod")
 	writeFiles(t, dir, map[string]string{
 		"bakery.yaml":      cfg,
 		"base/Dockerfile":  "FROM scratch\nCOPY release.txt /etc/base-release\n",

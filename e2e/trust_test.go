@@ -41,7 +41,20 @@ func smallProject(t *testing.T, dir, ns, prodRepo string, targets ...string) str
 	for _, tgt := range targets {
 		fmt.Fprintf(&b, "  %s:\n    type: container\n    context: app\n", tgt)
 	}
-	fmt.Fprintf(&b, `signing:
+	b.WriteString(projectTail(ns, prodRepo))
+	writeFiles(t, dir, map[string]string{
+		"bakery.yaml":     b.String(),
+		"app/Dockerfile":  "FROM scratch\nCOPY release.txt /etc/release.txt\n",
+		"app/release.txt": ns + "\n",
+	})
+	return filepath.Join(dir, "bakery.yaml")
+}
+
+// projectTail is the part of an e2e project after its targets: the e2e
+// builder id and policy data, registry bounds, and dev and staging on the
+// first registry with prod at prodRepo.
+func projectTail(ns, prodRepo string) string {
+	return fmt.Sprintf(`signing:
   builder_id: https://github.com/bakeryhq/bakery/e2e
 policy:
   allowed_builders: [https://github.com/bakeryhq/bakery/e2e]
@@ -61,12 +74,6 @@ environments:
     insecure: true
     policies: [signed, sbom, provenance, promoted_through]
 `, regAddr, ns, regAddr, ns, prodRepo)
-	writeFiles(t, dir, map[string]string{
-		"bakery.yaml":     b.String(),
-		"app/Dockerfile":  "FROM scratch\nCOPY release.txt /etc/release.txt\n",
-		"app/release.txt": ns + "\n",
-	})
-	return filepath.Join(dir, "bakery.yaml")
 }
 
 // rebuild changes the image's content and builds target again: a new digest.

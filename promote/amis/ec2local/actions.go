@@ -453,27 +453,25 @@ func (s *Server) disableImageDeprecation(region string, form url.Values) (respon
 // disableImage: ImageId. An available image becomes disabled: it cannot be
 // launched, and DescribeImages lists it only with IncludeDisabled.
 func (s *Server) disableImage(region string, form url.Values) (response, *apiError) {
+	return s.switchState(region, form, StateDisabled)
+}
+
+// enableImage: ImageId. A disabled image becomes available again.
+func (s *Server) enableImage(region string, form url.Values) (response, *apiError) {
+	return s.switchState(region, form, StateAvailable)
+}
+
+// switchState moves an available or disabled image to state (either of
+// those); an image in any other state is refused, as EC2 does.
+func (s *Server) switchState(region string, form url.Values, state string) (response, *apiError) {
 	img, err := s.imageOf(region, form)
 	if err != nil {
 		return nil, err
 	}
 	if img.State != StateAvailable && img.State != StateDisabled {
-		return nil, errorf("IncorrectState", "The image '%s' is in the %s state; only available images can be disabled.", img.ID, img.State)
+		return nil, errorf("IncorrectState", "The image '%s' is in the %s state; only available and disabled images can be enabled or disabled.", img.ID, img.State)
 	}
-	img.State = StateDisabled
-	return &returnResponse{Return: true}, nil
-}
-
-// enableImage: ImageId. A disabled image becomes available again.
-func (s *Server) enableImage(region string, form url.Values) (response, *apiError) {
-	img, err := s.imageOf(region, form)
-	if err != nil {
-		return nil, err
-	}
-	if img.State != StateDisabled && img.State != StateAvailable {
-		return nil, errorf("IncorrectState", "The image '%s' is in the %s state and cannot be enabled.", img.ID, img.State)
-	}
-	img.State = StateAvailable
+	img.State = state
 	return &returnResponse{Return: true}, nil
 }
 
