@@ -34,6 +34,12 @@ type Entry struct {
 // name each digest that has attestations; their verified receipts for env are
 // the history, oldest first.
 func History(ctx context.Context, keys []attest.TrustedKey, target string, env *config.Environment) ([]Entry, error) {
+	return history(ctx, keys, target, env, nil)
+}
+
+// history is History, reusing the verification reports the caller already
+// has (by digest) instead of verifying those digests again.
+func history(ctx context.Context, keys []attest.TrustedKey, target string, env *config.Environment, known map[string]*attest.Report) ([]Entry, error) {
 	tag, err := env.Locate(target)
 	if err != nil {
 		return nil, err
@@ -54,7 +60,10 @@ func History(ctx context.Context, keys []attest.TrustedKey, target string, env *
 			continue
 		}
 		d := repo.Digest("sha256:" + strings.TrimPrefix(hex, "sha256-"))
-		rep, err := attest.Verify(ctx, d, keys, nil)
+		rep, ok := known[d.DigestStr()]
+		if !ok {
+			rep, err = attest.Verify(ctx, d, keys, nil)
+		}
 		if rep == nil {
 			if failure.ClassOf(err) == failure.Unavailable {
 				return nil, err
@@ -190,14 +199,15 @@ func statusOf(ctx context.Context, cfg *config.Config, keys []attest.TrustedKey,
 	if e, revoked := revs.Revoked(st.Digest, time.Now()); revoked {
 		st.Revoked = &e
 	}
-	return st, drift(ctx, keys, revs, target, env, &st)
+	return st, drift(ctx, keys, revs, target, env, &st, rep)
 }
 
 // drift sets st.Drift (and Expected): the tag must point at the digest of the
 // newest receipt in env's history. For a revoked digest it also finds the
-// newest receipted digest that is not revoked (RollbackTo).
-func drift(ctx context.Context, keys []attest.TrustedKey, revs *revoke.Set, target string, env *config.Environment, st *Status) error {
-	hist, err := History(ctx, keys, target, env)
+// newest receipted digest that is not revoked (RollbackTo). rep is the
+// current digest's report, which the history reuses.
+func drift(ctx context.Context, keys []attest.TrustedKey, revs *revoke.Set, target string, env *config.Environment, st *Status, rep *attest.Report) error {
+	hist, err := history(ctx, keys, target, env, map[string]*attest.Report{st.Digest: rep})
 	if err != nil {
 		return err
 	}
