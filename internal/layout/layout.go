@@ -17,6 +17,7 @@ var Floors = [][]string{
 	{"packer/plugin/chroot", "packer/plugin/sbom"},
 	{"packer"},
 	{"pipeline"},
+	{"report", "bundle"},
 	{"inventory"},
 	{"promote"},
 	{"promote/amis"},
