@@ -22,6 +22,7 @@ install_packages() {
   command -v debootstrap >/dev/null || missing+=(debootstrap)
   command -v curl >/dev/null || missing+=(curl)
   command -v npm >/dev/null || missing+=(npm)
+  command -v chromium >/dev/null || missing+=(chromium)
   [ ${#missing[@]} -eq 0 ] && return
   log "installing Debian packages: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
