@@ -112,6 +112,12 @@ func basesOf(ctx context.Context, keys []attest.TrustedKey, target string, env *
 		// reports the digest itself.
 		return nil, nil
 	}
+	return basesIn(ctx, rep, target, env, resolve, now)
+}
+
+// basesIn reads the bases a verified report's provenance records, and where
+// their tags point now.
+func basesIn(ctx context.Context, rep *attest.Report, target string, env *config.Environment, resolve *memo[resolved], now time.Time) ([]Base, error) {
 	var out []Base
 	for _, dep := range dependencies(rep) {
 		image, ok := baseImage(dep.URI)
@@ -122,7 +128,7 @@ func basesOf(ctx context.Context, keys []attest.TrustedKey, target string, env *
 		if err != nil {
 			return out, err
 		}
-		b := Base{Target: target, Environment: env.Name, Digest: d.DigestStr(), Image: image,
+		b := Base{Target: target, Environment: env.Name, Digest: rep.Digest.String(), Image: image,
 			Recorded: "sha256:" + dep.Digest["sha256"], Current: cur.digest}
 		b.Stale = b.Recorded != cur.digest && !contains(cur.members, b.Recorded)
 		if b.Stale && !cur.created.IsZero() {

@@ -71,14 +71,27 @@ func Build(ctx context.Context, cfg *config.Config, names []string, opts BuildOp
 			return nil, err
 		}
 	}
+	bases, err := Bases(cfg, targets)
+	if err != nil {
+		return nil, err
+	}
 	results := make([]*Built, len(reqs))
+	published := map[string]chan struct{}{}
+	for _, t := range targets {
+		published[t.Name] = make(chan struct{})
+	}
 	var mu sync.Mutex
 	var errs []error
 	g := new(errgroup.Group)
 	g.SetLimit(cfg.Builder.MaxParallel)
-	for i, req := range reqs {
+	for _, i := range launchOrder(targets, bases) {
+		req := reqs[i]
 		g.Go(func() error {
-			res, err := buildOne(ctx, opts.Builders[req.Target.Type], env, req, opts)
+			defer close(published[req.Target.Name])
+			res, err := afterBases(ctx, req.Target, bases, published, results, targets, &mu)
+			if err == nil {
+				res, err = buildOne(ctx, opts.Builders[req.Target.Type], env, req, opts)
+			}
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -97,6 +110,30 @@ func Build(ctx context.Context, cfg *config.Config, names []string, opts BuildOp
 		}
 	}
 	return out, errors.Join(errs...)
+}
+
+// afterBases waits until each of t's bases is published; a base that failed
+// fails t without building it.
+func afterBases(ctx context.Context, t *config.Target, bases map[string][]string, published map[string]chan struct{},
+	results []*Built, targets []*config.Target, mu *sync.Mutex) (Built, error) {
+	for _, b := range bases[t.Name] {
+		select {
+		case <-published[b]:
+		case <-ctx.Done():
+			return Built{}, failure.New(failure.Build, Subject(t), ctx.Err(), "")
+		}
+		mu.Lock()
+		ok := false
+		for i, o := range targets {
+			ok = ok || (o.Name == b && results[i] != nil)
+		}
+		mu.Unlock()
+		if !ok {
+			return Built{}, failure.New(failure.Build, Subject(t),
+				fmt.Errorf("not built: it is built on target %q, which failed", b), "fix "+b+" first")
+		}
+	}
+	return Built{}, nil
 }
 
 // requests makes each target's build request into the first environment and

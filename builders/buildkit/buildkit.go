@@ -35,6 +35,7 @@ import (
 	"github.com/bakeryhq/bakery/internal/failure"
 	"github.com/bakeryhq/bakery/internal/progress"
 	"github.com/bakeryhq/bakery/internal/registry"
+	"github.com/bakeryhq/bakery/machineimage"
 )
 
 // Builder builds container targets on one buildkitd.
@@ -151,10 +152,41 @@ func (b *Builder) Build(ctx context.Context, req builders.Request) (builders.Res
 	}, nil
 }
 
-// externalParameters records the target's inputs for provenance. Secrets
-// appear by id and source kind only, never by value.
+// externalParameters records the target's inputs for provenance, and the
+// git checkout they came from.
 func externalParameters(ctx context.Context, req builders.Request, in input) map[string]any {
 	t := req.Target
+	params := inputs(t, in.dockerfileSHA256, in.contextSHA256)
+	if src := builders.GitSource(ctx, abs(req.Dir, t.Context)); src != nil {
+		params["source"] = src
+	}
+	return params
+}
+
+// Inputs is what a build of t from dir (the config's directory) records as
+// its external parameters, without the git source: the target's settings, its
+// args, and the digests of its Dockerfile and of its context directory.
+// build --if-outdated compares it with the provenance of what runs now.
+func Inputs(dir string, t *config.Target) (map[string]any, error) {
+	ctxDir := abs(dir, t.Context)
+	dockerfile := filepath.Join(ctxDir, t.Dockerfile)
+	if filepath.IsAbs(t.Dockerfile) {
+		dockerfile = t.Dockerfile
+	}
+	df, err := machineimage.FileOf(dockerfile)
+	if err != nil {
+		return nil, err
+	}
+	tree, err := builders.TreeDigest(ctxDir)
+	if err != nil {
+		return nil, err
+	}
+	return inputs(t, strings.TrimPrefix(df.Digest, "sha256:"), tree), nil
+}
+
+// inputs are a target's external parameters. Secrets appear by id and source
+// kind only, never by value.
+func inputs(t *config.Target, dockerfileSHA256, contextSHA256 string) map[string]any {
 	secrets := make([]map[string]string, 0, len(t.Secrets))
 	for _, s := range t.Secrets {
 		kind := "file"
@@ -163,7 +195,7 @@ func externalParameters(ctx context.Context, req builders.Request, in input) map
 		}
 		secrets = append(secrets, map[string]string{"id": s.ID, "source": kind})
 	}
-	params := map[string]any{
+	return map[string]any{
 		"target": map[string]any{
 			"name": t.Name, "type": t.Type, "context": t.Context, "dockerfile": t.Dockerfile,
 			"stage": t.Target, "platforms": t.Platforms, "labels": t.Labels,
@@ -172,13 +204,13 @@ func externalParameters(ctx context.Context, req builders.Request, in input) map
 		"args": t.Args,
 		"dockerfile": map[string]any{
 			"path":   t.Dockerfile,
-			"digest": map[string]string{"sha256": in.dockerfileSHA256},
+			"digest": map[string]string{"sha256": dockerfileSHA256},
+		},
+		"context": map[string]any{
+			"path":   t.Context,
+			"digest": map[string]string{"sha256": contextSHA256},
 		},
 	}
-	if src := builders.GitSource(ctx, abs(req.Dir, t.Context)); src != nil {
-		params["source"] = src
-	}
-	return params
 }
 
 // solveOpt is the solve of one target: the Dockerfile frontend over the
@@ -218,9 +250,11 @@ func solveOpt(req builders.Request, in input, store secrets.SecretStore) client.
 type input struct {
 	dockerfile       string
 	dockerfileSHA256 string
-	contextFS        fsutil.FS
-	dockerfileFS     fsutil.FS
-	secrets          []secretsprovider.Source
+	// contextSHA256 is builders.TreeDigest of the context directory.
+	contextSHA256 string
+	contextFS     fsutil.FS
+	dockerfileFS  fsutil.FS
+	secrets       []secretsprovider.Source
 }
 
 // prepare checks everything that can be checked locally before buildkitd is
@@ -249,6 +283,9 @@ func prepare(req builders.Request) (input, error) {
 	in.dockerfileSHA256 = hex.EncodeToString(sum[:])
 	if err := checkDockerfile(src, t.Target); err != nil {
 		return in, failure.New(failure.Build, subject, fmt.Errorf("%s: %w", in.dockerfile, err), "fix the Dockerfile")
+	}
+	if in.contextSHA256, err = builders.TreeDigest(ctxDir); err != nil {
+		return in, failure.New(failure.Config, subject, err, fmt.Sprintf("make targets.%s.context readable", t.Name))
 	}
 	if in.contextFS, err = fsutil.NewFS(ctxDir); err != nil {
 		return in, failure.New(failure.Config, subject, err, "")

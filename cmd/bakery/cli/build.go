@@ -7,14 +7,17 @@ import (
 	"slices"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/bakeryhq/bakery/attest"
 	"github.com/bakeryhq/bakery/builders"
 	"github.com/bakeryhq/bakery/builders/buildkit"
 	"github.com/bakeryhq/bakery/internal/config"
 	"github.com/bakeryhq/bakery/internal/failure"
 	"github.com/bakeryhq/bakery/internal/progress"
+	"github.com/bakeryhq/bakery/inventory"
 	"github.com/bakeryhq/bakery/packer"
 	"github.com/bakeryhq/bakery/pipeline"
 )
@@ -24,6 +27,7 @@ type buildOptions struct {
 	progress     string
 	metadataFile string
 	noAttest     bool
+	ifOutdated   bool
 	ci           ciReport
 }
 
@@ -47,7 +51,18 @@ By default every result is attested before its tag moves: an SBOM of each
 platform (SPDX and CycloneDX, made with syft from the pushed digest), SLSA v1
 provenance, and a cosign signature of the digest and of each attestation,
 made with signing.key and stored in the registry. --no-attest skips all of
-that, for local experiments: such images fail bakery verify and promote.`,
+that, for local experiments: such images fail bakery verify and promote.
+
+A target whose build args (or, for a machine image, variables) name another
+target's first-environment tag, as BASE: registry/dev/golden-base:dev does,
+is built on it: it starts once that target is published, and fails unbuilt
+if that target fails.
+
+--if-outdated bakes only the targets whose first-environment digest is stale:
+none is there or it does not verify, it is revoked, a base image its
+provenance records has moved, or its inputs changed since (Dockerfile,
+context directory content, args and settings; packer template, variables and
+source rootfs file); and the targets built on one of those. It prints why.`,
 		Example: `  # bake every target of ./bakery.yaml
   bakery build
 
@@ -55,48 +70,99 @@ that, for local experiments: such images fail bakery verify and promote.`,
   bakery build web --builder unix:///run/buildkit/buildkitd.sock --progress plain -o json
 
   # keep the result for the next pipeline step
-  bakery build --metadata-file build.json && jq -r '.targets[0].digest' build.json`,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := o.validate(); err != nil {
-				return err
-			}
-			cfg, err := o.load(cmd)
-			if err != nil {
-				return err
-			}
-			p, err := progress.NewPrinter(cmd.Context(), cmd.ErrOrStderr(), o.progress)
-			if err != nil {
-				return failure.New(failure.Config, "--progress", err, "use one of "+strings.Join(progress.Modes, ", "))
-			}
-			if o.noAttest {
-				fmt.Fprintln(cmd.ErrOrStderr(), "WARNING: --no-attest: the images built now get NO SBOM, NO provenance and NO signature; bakery verify and promote will reject them")
-			}
-			bs, closeBuilders, err := newBuilders(cmd.Context(), cfg, args, p, o.noAttest)
-			if err != nil {
-				_ = p.Wait()
-				return err
-			}
-			defer closeBuilders()
-			results, buildErr := pipeline.Build(cmd.Context(), cfg, args, pipeline.BuildOptions{
-				Builders: bs, Progress: p, NoAttest: o.noAttest, Version: ro.version,
-			})
-			if err := p.Wait(); err != nil && buildErr == nil {
-				buildErr = err
-			}
-			if err := o.print(cmd, results); err != nil {
-				return err
-			}
-			if err := o.ci.write("bakery build", buildLines(results, buildErr)); err != nil {
-				return err
-			}
-			return buildErr
-		},
+  bakery build --metadata-file build.json && jq -r '.targets[0].digest' build.json
+
+  # nightly: rebuild only what is stale (a base moved, an input changed, revoked)
+  bakery build --if-outdated && bakery promote`,
+		RunE: o.run,
 	}
 	cmd.Flags().StringVar(&o.progress, "progress", "auto", "progress output: "+strings.Join(progress.Modes, ", "))
 	cmd.Flags().StringVar(&o.metadataFile, "metadata-file", "", "write the build result as JSON to this file")
+	cmd.Flags().BoolVar(&o.ifOutdated, "if-outdated", false, "build only targets whose dev digest is stale: base moved, inputs changed, revoked, or none")
 	cmd.Flags().BoolVar(&o.noAttest, "no-attest", false, "skip SBOMs, provenance and signatures (local experiments only; verify and promote reject such images)")
 	o.ci.addFlags(cmd)
 	return cmd
+}
+
+// run is bakery build.
+func (o *buildOptions) run(cmd *cobra.Command, args []string) error {
+	if err := o.validate(); err != nil {
+		return err
+	}
+	cfg, err := o.load(cmd)
+	if err != nil {
+		return err
+	}
+	p, err := progress.NewPrinter(cmd.Context(), cmd.ErrOrStderr(), o.progress)
+	if err != nil {
+		return failure.New(failure.Config, "--progress", err, "use one of "+strings.Join(progress.Modes, ", "))
+	}
+	if o.ifOutdated {
+		if args, err = o.outdatedOnly(cmd, cfg, args); err != nil || len(args) == 0 {
+			_ = p.Wait()
+			if err == nil {
+				err = o.print(cmd, nil)
+			}
+			return err
+		}
+	}
+	if o.noAttest {
+		fmt.Fprintln(cmd.ErrOrStderr(), "WARNING: --no-attest: the images built now get NO SBOM, NO provenance and NO signature; bakery verify and promote will reject them")
+	}
+	bs, closeBuilders, err := newBuilders(cmd.Context(), cfg, args, p, o.noAttest)
+	if err != nil {
+		_ = p.Wait()
+		return err
+	}
+	defer closeBuilders()
+	results, buildErr := pipeline.Build(cmd.Context(), cfg, args, pipeline.BuildOptions{
+		Builders: bs, Progress: p, NoAttest: o.noAttest, Version: o.version,
+	})
+	if err := p.Wait(); err != nil && buildErr == nil {
+		buildErr = err
+	}
+	if err := o.print(cmd, results); err != nil {
+		return err
+	}
+	if err := o.ci.write("bakery build", buildLines(results, buildErr)); err != nil {
+		return err
+	}
+	return buildErr
+}
+
+// outdatedOnly is the targets among names that --if-outdated rebuilds; it
+// prints each target's verdict on stderr.
+func (o *buildOptions) outdatedOnly(cmd *cobra.Command, cfg *config.Config, names []string) ([]string, error) {
+	targets, err := pipeline.Select(cfg, names)
+	if err != nil {
+		return nil, err
+	}
+	bases, err := pipeline.Bases(cfg, targets)
+	if err != nil {
+		return nil, err
+	}
+	ctx := o.bound(cmd, cfg)
+	keys, err := attest.NewTrustedKeys(ctx, cfg.Verification.Keys)
+	if err != nil {
+		return nil, err
+	}
+	verdicts, err := inventory.Rebuilds(ctx, cfg, keys, targets, bases, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, v := range verdicts {
+		if !v.Outdated() {
+			fmt.Fprintf(cmd.ErrOrStderr(), "%s: up to date (%s runs %s)\n", v.Target, cfg.Environments[0].Name, v.Digest)
+			continue
+		}
+		out = append(out, v.Target)
+		fmt.Fprintf(cmd.ErrOrStderr(), "%s: rebuilding: %s\n", v.Target, strings.Join(v.Reasons, "; "))
+	}
+	if len(out) == 0 {
+		fmt.Fprintln(cmd.ErrOrStderr(), "every target is up to date: nothing to build")
+	}
+	return out, nil
 }
 
 // buildLines is what a build tells CI: each built target, then each failure.

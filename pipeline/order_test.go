@@ -1,0 +1,76 @@
+package pipeline
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/bakeryhq/bakery/builders"
+	"github.com/bakeryhq/bakery/internal/config"
+	"github.com/bakeryhq/bakery/internal/failure"
+)
+
+// baseChecker records, for each build, whether the tags its BASE arg names
+// already pointed somewhere when it started.
+type baseChecker struct {
+	pushBuilder
+	mu       sync.Mutex
+	baseSeen map[string]bool
+}
+
+func (b *baseChecker) Build(ctx context.Context, req builders.Request) (builders.Result, error) {
+	if base := req.Target.Args["BASE"]; base != "" {
+		tag, err := name.NewTag(base, name.Insecure)
+		if err == nil {
+			_, err = remote.Head(tag)
+		}
+		b.mu.Lock()
+		b.baseSeen[req.Target.Name] = err == nil
+		b.mu.Unlock()
+	}
+	return b.pushBuilder.Build(ctx, req)
+}
+
+func TestBuildOrdersTargetsAfterTheirBases(t *testing.T) {
+	cfg, host := testConfig(t, 4, "app", "base", "bad", "on-bad", "lone")
+	cfg.Targets["app"].Args = map[string]string{"BASE": host + "/dev/base:dev"}
+	cfg.Targets["on-bad"].Args = map[string]string{"BASE": host + "/dev/bad:dev", "OTHER": "not a reference"}
+	b := &baseChecker{baseSeen: map[string]bool{}}
+	results, err := Build(context.Background(), cfg, nil, BuildOptions{NoAttest: true, Builders: map[string]builders.Builder{config.TypeContainer: b}})
+	if err == nil || !strings.Contains(err.Error(), `target "on-bad": not built: it is built on target "bad", which failed`) {
+		t.Fatalf("err = %v", err)
+	}
+	if !b.baseSeen["app"] {
+		t.Error("app started before base's dev tag existed")
+	}
+	if _, ran := b.baseSeen["on-bad"]; ran {
+		t.Error("on-bad was built although its base failed")
+	}
+	var got []string
+	for _, r := range results {
+		got = append(got, r.Target)
+	}
+	if strings.Join(got, ",") != "app,base,lone" {
+		t.Errorf("results = %v, want app,base,lone in the order of the targets", got)
+	}
+}
+
+func TestBasesRefusesCycles(t *testing.T) {
+	cfg, host := testConfig(t, 2, "a", "b", "c")
+	cfg.Targets["a"].Args = map[string]string{"BASE": host + "/dev/b:dev"}
+	cfg.Targets["b"].Args = map[string]string{"BASE": host + "/dev/c:dev"}
+	cfg.Targets["c"].Args = map[string]string{"BASE": host + "/dev/a:dev"}
+	_, err := Build(context.Background(), cfg, nil, BuildOptions{NoAttest: true, Builders: map[string]builders.Builder{config.TypeContainer: &pushBuilder{}}})
+	if failure.ClassOf(err) != failure.Config || !strings.Contains(err.Error(), "targets a -> b -> c -> a") {
+		t.Fatalf("err = %v, want a config error naming the cycle", err)
+	}
+	cfg.Targets["c"].Args = map[string]string{"BASE": host + "/dev/a@sha256:" + strings.Repeat("0", 64)}
+	bases, err := Bases(cfg, []*config.Target{cfg.Targets["a"], cfg.Targets["b"], cfg.Targets["c"]})
+	if err != nil || len(bases["c"]) != 0 || bases["a"][0] != "b" {
+		t.Fatalf("bases = %v, %v: a base pinned by digest does not order anything", bases, err)
+	}
+}
