@@ -161,6 +161,8 @@ type Receipt struct {
 	KeyID       string `json:"key_id"`
 	Result      string `json:"result"`
 	Action      string `json:"action"`
+	// Replaced is the digest a forced import replaced (receipt.Metadata).
+	Replaced string `json:"replaced,omitempty"`
 }
 
 // Config is the policy section of bakery.yaml.

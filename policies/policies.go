@@ -66,6 +66,17 @@ var _ Evaluator = (*Engine)(nil)
 // (tests excluded) under dirs, and prepares one query per policy package
 // under data.bakery. A compile error names file:line and OPA's message.
 func Compile(ctx context.Context, dirs []string) (*Engine, error) {
+	modules, err := Modules(dirs)
+	if err != nil {
+		return nil, err
+	}
+	return CompileModules(ctx, modules)
+}
+
+// Modules reads the policy text Compile compiles: the shipped policies
+// (named policies/<file>) and every .rego file under dirs (named by its
+// path), tests excluded. The names are part of the Engine's digest.
+func Modules(dirs []string) (map[string]string, error) {
 	modules := map[string]string{}
 	err := fs.WalkDir(shipped, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || !isPolicy(p) {
@@ -91,7 +102,12 @@ func Compile(ctx context.Context, dirs []string) (*Engine, error) {
 			return nil, failure.New(failure.Config, "policy.dirs "+dir, err, "fix policy.dirs")
 		}
 	}
+	return modules, nil
+}
 
+// CompileModules compiles exactly modules (name to Rego text), as Compile
+// does; the Engine's digest covers every name and text.
+func CompileModules(ctx context.Context, modules map[string]string) (*Engine, error) {
 	files := make([]string, 0, len(modules))
 	for f := range modules {
 		files = append(files, f)

@@ -29,6 +29,9 @@ const (
 	ActionBuild    = "build"
 	ActionPromote  = "promote"
 	ActionRollback = "rollback"
+	// ActionImport is a digest carried across an air gap in a bundle and
+	// imported into a site's environment (bundle.Import).
+	ActionImport = "import"
 )
 
 // Passed is the verification result of every receipt bakery signs.
@@ -70,6 +73,9 @@ type Metadata struct {
 	// AMIs are the environment's own AMI ids per region, for a machine
 	// image promoted into an environment with aws settings.
 	AMIs map[string]string `json:"amis,omitempty"`
+	// Replaced is the digest the environment's tag held before a forced
+	// import replaced it.
+	Replaced string `json:"replaced,omitempty"`
 }
 
 // Statement makes the in-toto statement of a receipt for dst. policyDigest
@@ -163,7 +169,7 @@ func Read(rep *attest.Report, b Binding) []policies.Receipt {
 			Target: v.Bakery.Target, Repository: b.Repositories[v.Bakery.Environment],
 			Environment: v.Bakery.Environment, Digest: rep.Digest.String(),
 			Time: v.TimeVerified.UTC().Format(timeFormat), KeyID: v.keyID,
-			Result: v.VerificationResult, Action: v.Bakery.Action,
+			Result: v.VerificationResult, Action: v.Bakery.Action, Replaced: v.Bakery.Replaced,
 		})
 	}
 	return out
@@ -177,6 +183,19 @@ func Has(rep *attest.Report, b Binding, env string) bool {
 		}
 	}
 	return false
+}
+
+// Newest returns the newest bound, verified PASSED receipt for env: the
+// policies and policy digest that allowed the step are in it.
+func Newest(rep *attest.Report, b Binding, env string) (VSA, bool) {
+	var out VSA
+	found := false
+	for _, v := range vsas(rep, b) { // oldest first: the last one wins
+		if v.Bakery.Environment == env && v.VerificationResult == Passed {
+			out, found = v.VSA, true
+		}
+	}
+	return out, found
 }
 
 // AMIs returns the AMI ids the newest bound, verified receipt for env records.
@@ -217,5 +236,25 @@ func vsas(rep *attest.Report, b Binding) []signedVSA {
 		}
 		return out[i].layer < out[j].layer
 	})
+	return out
+}
+
+// Step is one verified receipt in full: what Read returns, and also where
+// the digest came from, the policies that allowed the step and the digest
+// of their text, and the signing key and layer.
+type Step struct {
+	VSA
+	KeyID string `json:"keyId"`
+	Layer string `json:"layer"`
+}
+
+// Steps returns the verified receipts among rep's attestations that b binds
+// to rep's digest, in full, oldest first (in the order Read returns them).
+func Steps(rep *attest.Report, b Binding) []Step {
+	vs := vsas(rep, b)
+	out := make([]Step, len(vs))
+	for i, v := range vs {
+		out[i] = Step{VSA: v.VSA, KeyID: v.keyID, Layer: v.layer}
+	}
 	return out
 }

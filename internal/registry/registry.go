@@ -29,7 +29,7 @@ import (
 
 // Options returns the remote options bakery uses for every registry call.
 func Options(ctx context.Context) []remote.Option {
-	return append(remoteOptions(),
+	return append(remoteOptions(ctx),
 		remote.WithContext(ctx),
 		remote.WithAuthFromKeychain(authn.DefaultKeychain),
 		remote.WithUserAgent("bakery"),

@@ -62,8 +62,12 @@ func sharedTransport() *retrying {
 // streamed blob uploads, which a transport cannot replay) is kept for
 // connection errors only: a timeout was already retried below it, and
 // retrying it again would multiply the wait on a registry that never answers.
-func remoteOptions() []remote.Option {
-	return []remote.Option{remote.WithTransport(sharedTransport()), remote.WithRetryStatusCodes(),
+func remoteOptions(ctx context.Context) []remote.Option {
+	var rt http.RoundTripper = sharedTransport()
+	if l, ok := ctx.Value(localKey{}).(*local); ok {
+		rt = l
+	}
+	return []remote.Option{remote.WithTransport(rt), remote.WithRetryStatusCodes(),
 		remote.WithRetryPredicate(func(err error) bool {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {

@@ -1,0 +1,446 @@
+package bundle
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/sigstore/sigstore/pkg/signature"
+
+	"github.com/bakeryhq/bakery/attest"
+	"github.com/bakeryhq/bakery/builders"
+	"github.com/bakeryhq/bakery/internal/config"
+	"github.com/bakeryhq/bakery/internal/failure"
+	"github.com/bakeryhq/bakery/policies"
+	"github.com/bakeryhq/bakery/promote"
+	"github.com/bakeryhq/bakery/receipt"
+)
+
+// fixture is a source site (dev and prod on one in-process registry) whose
+// app was built and promoted to prod, and an air-gapped site (prod on
+// another registry) that trusts the same key.
+type fixture struct {
+	ctx               context.Context
+	srcServer         *httptest.Server
+	src, site         *config.Config
+	signer, other     signature.SignerVerifier
+	keys, otherKeys   []attest.TrustedKey
+	digest            name.Digest
+	bundle            string
+	siteHost, srcHost string
+}
+
+func newRegistry(t *testing.T) (*httptest.Server, string) {
+	t.Helper()
+	s := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	t.Cleanup(s.Close)
+	return s, strings.TrimPrefix(s.URL, "http://")
+}
+
+func keyPair(t *testing.T, ctx context.Context, prefix string) (signature.SignerVerifier, []attest.TrustedKey) {
+	t.Helper()
+	priv, pub, err := attest.GenerateKeys(prefix, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := attest.LoadSigner(ctx, priv, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := attest.NewTrustedKeys(ctx, []string{pub})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, keys
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	f := &fixture{ctx: context.Background()}
+	f.srcServer, f.srcHost = newRegistry(t)
+	_, f.siteHost = newRegistry(t)
+	dir := t.TempDir()
+	f.signer, f.keys = keyPair(t, f.ctx, filepath.Join(dir, "trusted"))
+	f.other, f.otherKeys = keyPair(t, f.ctx, filepath.Join(dir, "other"))
+	prodPolicies := []string{"signed", "sbom", "provenance", "promoted_through"}
+	f.src = &config.Config{
+		File:    "bakery.yaml",
+		Targets: map[string]*config.Target{"app": {Name: "app", Type: config.TypeContainer}},
+		Environments: []config.Environment{
+			{Name: "dev", Repository: f.srcHost + "/dev", Tag: config.DefaultTagTemplate, Insecure: true},
+			{Name: "prod", Repository: f.srcHost + "/prod", Tag: config.DefaultTagTemplate, Insecure: true, Policies: prodPolicies},
+		},
+		Policy: config.Policy{AllowedBuilders: []string{"https://builder.test"}},
+	}
+	f.site = &config.Config{
+		File:         "site.yaml",
+		Targets:      f.src.Targets,
+		Environments: []config.Environment{{Name: "prod", Repository: f.siteHost + "/site", Tag: config.DefaultTagTemplate, Insecure: true}},
+		Policy:       f.src.Policy,
+	}
+	f.digest = f.build(t, "amd64", "arm64")
+	engine, err := policies.Compile(f.ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := promote.New(promote.Options{Config: f.src, Keys: f.keys, Signer: promote.ReadySigner(f.signer), Policies: engine, Version: "test"})
+	if _, err := p.Promote(f.ctx, promote.Request{Target: "app", To: "prod"}); err != nil {
+		t.Fatal(err)
+	}
+	f.bundle = filepath.Join(dir, "bundle.tar")
+	if _, err := f.export(t, f.bundle); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// build pushes a multi-platform index to dev, attested and signed as bakery
+// build does, with its build receipt, and tags it dev.
+func (f *fixture) build(t *testing.T, archs ...string) name.Digest {
+	t.Helper()
+	var adds []mutate.IndexAddendum
+	for _, arch := range archs {
+		img, err := random.Image(2048, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		adds = append(adds, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: arch}}})
+	}
+	idx := mutate.AppendManifests(mutate.IndexMediaType(empty.Index, types.OCIImageIndex), adds...)
+	d, _ := idx.Digest()
+	repo, _ := name.NewRepository(f.srcHost+"/dev/app", name.Insecure)
+	ref := repo.Digest(d.String())
+	if err := remote.WriteIndex(ref, idx); err != nil {
+		t.Fatal(err)
+	}
+	att := attest.New(attest.Options{Signer: f.signer, BuilderID: "https://builder.test", Version: "test"})
+	if _, err := att.Attest(f.ctx, ref, builders.Result{Target: "app", Kind: builders.Container}); err != nil {
+		t.Fatal(err)
+	}
+	if err := receipt.SignBuild(f.ctx, f.signer, ref, "app", "dev", "test"); err != nil {
+		t.Fatal(err)
+	}
+	desc, _ := remote.Get(ref)
+	if err := remote.Tag(repo.Tag("dev"), desc); err != nil {
+		t.Fatal(err)
+	}
+	return ref
+}
+
+func (f *fixture) export(t *testing.T, path string) (*ExportResult, error) {
+	t.Helper()
+	out, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	return Export(f.ctx, out, ExportOptions{Config: f.src, Target: "app", Env: "prod", Keys: f.keys, Signer: f.signer, Version: "test"})
+}
+
+// verify opens and verifies path with keys.
+func verify(ctx context.Context, path string, keys []attest.TrustedKey, env string) (*Result, error) {
+	b, err := Open(path, keys)
+	if err != nil {
+		return nil, err
+	}
+	defer b.Close()
+	return Verify(ctx, b, VerifyOptions{Keys: keys, Env: env})
+}
+
+func TestExportWritesEachBlobOnce(t *testing.T) {
+	f := newFixture(t)
+	res, err := f.export(t, filepath.Join(t.TempDir(), "again.tar"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries := readTar(t, f.bundle)
+	var sum int64
+	for n, body := range entries {
+		if strings.HasPrefix(n, "blobs/") {
+			sum += int64(len(body))
+		}
+	}
+	if res.Bytes != sum || res.Blobs != len(entries)-2 {
+		t.Fatalf("wrote %d bytes in %d blobs; the tar has %d bytes of blobs in %d entries", res.Bytes, res.Blobs, sum, len(entries))
+	}
+	roles := map[string]bool{}
+	for _, o := range res.Objects {
+		roles[o.Role] = true
+	}
+	if !roles[RoleImage] || !roles[RoleSignatures] || !roles[RoleAttestations] || res.Digest != f.digest.DigestStr() {
+		t.Fatalf("objects %+v digest %s", res.Objects, res.Digest)
+	}
+}
+
+func TestVerifyOffline(t *testing.T) {
+	f := newFixture(t)
+	f.srcServer.Close() // the source is out of reach: only the bundle is read
+	res, err := verify(f.ctx, f.bundle, f.keys, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Digest != f.digest.DigestStr() || res.Environment != "prod" || res.Policies != "bundle" || !res.Decision.Allowed || len(res.Report.Platforms) != 2 {
+		t.Fatalf("result %+v", res)
+	}
+	// Each environment on its path verifies too, with its own receipt.
+	if _, err := verify(f.ctx, f.bundle, f.keys, "dev"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = verify(f.ctx, f.bundle, f.keys, "staging")
+	if failure.ClassOf(err) != failure.Verify || !strings.Contains(err.Error(), "no verified receipt for app in staging") {
+		t.Fatalf("staging: %v", err)
+	}
+}
+
+// TestVerifyTrustsOnlyItsOwnKeys: a verifier that trusts another key
+// refuses the bundle, whatever keys the bundle carries.
+func TestVerifyTrustsOnlyItsOwnKeys(t *testing.T) {
+	f := newFixture(t)
+	_, err := verify(f.ctx, f.bundle, f.otherKeys, "")
+	if failure.ClassOf(err) != failure.Verify || !strings.Contains(err.Error(), "not signed by a trusted key") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestVerifyRefusesTamperedBundles: each forgery fails with exit 4 and a
+// message naming what is wrong.
+func TestVerifyRefusesTamperedBundles(t *testing.T) {
+	f := newFixture(t)
+	entries := readTar(t, f.bundle)
+	m, idx := manifestOf(t, entries)
+	var layer, sig Blob
+	for _, b := range m.Blobs {
+		if b.What == "layer" && b.Of == RoleImage {
+			layer = b
+		}
+		if b.What == "manifest" && b.Of == RoleSignatures {
+			sig = b
+		}
+	}
+	cases := []struct {
+		name   string
+		tamper func(map[string][]byte)
+		want   string
+	}{
+		{"truncated", nil, "truncated"},
+		{"byte flipped in a layer", func(e map[string][]byte) {
+			body := e[blobPath(layer.Digest)]
+			body[len(body)/2] ^= 1
+		}, layer.Digest + " of image does not match its digest"},
+		{"manifest swapped in index.json", func(e map[string][]byte) {
+			for i, d := range idx.Manifests {
+				if d.Annotations[AnnotationRole] == RoleSignatures {
+					idx.Manifests[i].Digest, _ = v1.NewHash(m.Digest)
+				}
+			}
+			e["index.json"], _ = json.Marshal(idx)
+		}, "index.json names signatures " + m.Digest},
+		{"foreign signature added", func(e map[string][]byte) {
+			addForeignSignature(t, f, e, idx, sig)
+		}, "index.json names signatures"},
+		{"manifest re-signed by another key", func(e map[string][]byte) {
+			for i, d := range idx.Manifests {
+				if d.MediaType == MediaType {
+					body := e[blobPath(d.Digest.String())]
+					idx.Manifests[i].Annotations[AnnotationSignature], _ = signManifest(f.other, body)
+				}
+			}
+			e["index.json"], _ = json.Marshal(idx)
+		}, "is not signed by a trusted key"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "forged.tar")
+			if c.tamper == nil {
+				raw, _ := os.ReadFile(f.bundle)
+				if err := os.WriteFile(path, raw[:len(raw)/2], 0o644); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				e := readTar(t, f.bundle)
+				_, idx = manifestOf(t, e)
+				c.tamper(e)
+				writeTar(t, path, e)
+			}
+			_, err := verify(f.ctx, path, f.keys, "")
+			if failure.ClassOf(err) != failure.Verify || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("err = %v (class %v), want %q", err, failure.ClassOf(err), c.want)
+			}
+		})
+	}
+}
+
+// addForeignSignature replaces the signatures manifest by one that also
+// carries a signature by another key, as an attacker with the bundle would.
+func addForeignSignature(t *testing.T, f *fixture, e map[string][]byte, idx *v1.IndexManifest, sig Blob) {
+	t.Helper()
+	var mf v1.Manifest
+	if err := json.Unmarshal(e[blobPath(sig.Digest)], &mf); err != nil {
+		t.Fatal(err)
+	}
+	payload := e[blobPath(mf.Layers[0].Digest.String())]
+	forged, err := f.other.SignMessage(bytes.NewReader(payload))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := mf.Layers[0]
+	l.Annotations = map[string]string{"dev.cosignproject.cosign/signature": string(forged)}
+	mf.Layers = append(mf.Layers, l)
+	body, _ := json.Marshal(mf)
+	d := digestOf(body)
+	e[blobPath(d)] = body
+	for i, desc := range idx.Manifests {
+		if desc.Annotations[AnnotationRole] == RoleSignatures {
+			idx.Manifests[i].Digest, _ = v1.NewHash(d)
+			idx.Manifests[i].Size = int64(len(body))
+		}
+	}
+	e["index.json"], _ = json.Marshal(idx)
+}
+
+func TestImport(t *testing.T) {
+	f := newFixture(t)
+	b, err := Open(f.bundle, f.keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	res, err := Import(f.ctx, b, ImportOptions{Config: f.site, Env: "prod", Keys: f.keys, Signer: f.signer, Version: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Receipt || !res.Copy.ImageCopied || res.Copy.Signatures != 1 || res.Destination != f.siteHost+"/site/app@"+f.digest.DigestStr() {
+		t.Fatalf("result %+v", res)
+	}
+	env := &f.site.Environments[0]
+	st, err := promote.StatusOf(f.ctx, f.site, f.keys, "app", "prod")
+	if err != nil || st.Digest != f.digest.DigestStr() || st.Drift {
+		t.Fatalf("status %+v %v", st, err)
+	}
+	hist, err := promote.History(f.ctx, f.keys, "app", env)
+	if err != nil || len(hist) != 1 || hist[0].Action != receipt.ActionImport {
+		t.Fatalf("history %+v %v", hist, err)
+	}
+}
+
+func TestImportRefusesAnotherDigestUnlessForced(t *testing.T) {
+	f := newFixture(t)
+	// The site's prod runs something else already.
+	first := f.digest
+	f.digest = f.build(t, "amd64")
+	engine, _ := policies.Compile(f.ctx, nil)
+	p := promote.New(promote.Options{Config: f.src, Keys: f.keys, Signer: promote.ReadySigner(f.signer), Policies: engine, Version: "test"})
+	if _, err := p.Promote(f.ctx, promote.Request{Target: "app", To: "prod"}); err != nil {
+		t.Fatal(err)
+	}
+	second := filepath.Join(t.TempDir(), "second.tar")
+	if _, err := f.export(t, second); err != nil {
+		t.Fatal(err)
+	}
+	imp := func(path string, force bool, signer signature.SignerVerifier) (*ImportResult, error) {
+		b, err := Open(path, f.keys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		return Import(f.ctx, b, ImportOptions{Config: f.site, Env: "prod", Keys: f.keys, Signer: signer, Force: force, Version: "test"})
+	}
+	if _, err := imp(f.bundle, false, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := imp(second, false, f.signer); failure.ClassOf(err) != failure.Conflict || !strings.Contains(err.Error(), "holds "+first.DigestStr()) {
+		t.Fatalf("without --force: %v", err)
+	}
+	if _, err := imp(second, true, nil); failure.ClassOf(err) != failure.Config {
+		t.Fatalf("--force without a signing key: %v", err)
+	}
+	res, err := imp(second, true, f.signer)
+	if err != nil || res.Replaced != first.DigestStr() {
+		t.Fatalf("--force: %+v %v", res, err)
+	}
+	hist, err := promote.History(f.ctx, f.keys, "app", &f.site.Environments[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := hist[len(hist)-1]
+	if last.Digest != f.digest.DigestStr() || last.Replaced != first.DigestStr() || last.Action != receipt.ActionImport {
+		t.Fatalf("history %+v", hist)
+	}
+}
+
+func blobPath(d string) string { return "blobs/sha256/" + strings.TrimPrefix(d, "sha256:") }
+
+func manifestOf(t *testing.T, e map[string][]byte) (*Manifest, *v1.IndexManifest) {
+	t.Helper()
+	var idx v1.IndexManifest
+	if err := json.Unmarshal(e["index.json"], &idx); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range idx.Manifests {
+		if d.MediaType == MediaType {
+			var m Manifest
+			if err := json.Unmarshal(e[blobPath(d.Digest.String())], &m); err != nil {
+				t.Fatal(err)
+			}
+			return &m, &idx
+		}
+	}
+	t.Fatal("no bundle manifest")
+	return nil, nil
+}
+
+func readTar(t *testing.T, path string) map[string][]byte {
+	t.Helper()
+	fh, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fh.Close()
+	out := map[string][]byte{}
+	tr := tar.NewReader(fh)
+	for {
+		hdr, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[hdr.Name], _ = io.ReadAll(tr)
+	}
+}
+
+func writeTar(t *testing.T, path string, e map[string][]byte) {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for n, body := range e {
+		if err := tw.WriteHeader(&tar.Header{Name: n, Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tw.Write(body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tw.Close()
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}

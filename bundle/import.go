@@ -1,0 +1,125 @@
+package bundle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/sigstore/sigstore/pkg/signature"
+
+	"github.com/bakeryhq/bakery/attest"
+	"github.com/bakeryhq/bakery/internal/config"
+	"github.com/bakeryhq/bakery/internal/failure"
+	"github.com/bakeryhq/bakery/internal/registry"
+	"github.com/bakeryhq/bakery/promote"
+	"github.com/bakeryhq/bakery/receipt"
+)
+
+// ImportOptions say where to import a bundle and with which keys.
+type ImportOptions struct {
+	// Config is the site's config; Env one of its environments.
+	Config *config.Config
+	Env    string
+	// Keys are the site's trusted keys.
+	Keys []attest.TrustedKey
+	// Signer is the site's own signing key, nil when none is configured:
+	// then no import receipt is signed.
+	Signer signature.SignerVerifier
+	// Force replaces another digest under the environment's tag; it needs
+	// Signer, so that the import receipt records what it replaced.
+	Force   bool
+	Version string
+}
+
+// ImportResult is what Import did.
+type ImportResult struct {
+	Target      string            `json:"target"`
+	Environment string            `json:"environment"`
+	Digest      string            `json:"digest"`
+	Destination string            `json:"destination"`
+	Tag         string            `json:"tag"`
+	Copy        promote.CopyStats `json:"copy"`
+	Receipt     bool              `json:"receiptSigned"`
+	Replaced    string            `json:"replaced,omitempty"`
+	Verified    *Result           `json:"verified"`
+	Report      *attest.Report    `json:"-"`
+}
+
+// Import verifies b (Verify, for the environment it was exported from),
+// copies its digest with the signatures and attestations that verified into
+// the site environment's repository (promote.Copy, the bundle served
+// in-process), verifies it there, signs an import receipt when the site has
+// a signing key, and only then points the environment's tag at it. A tag
+// that holds another digest is refused (failure.Conflict) unless Force.
+func Import(ctx context.Context, b *Bundle, opts ImportOptions) (*ImportResult, error) {
+	m := b.Manifest
+	env, _, err := opts.Config.LookupEnvironment(opts.Env)
+	if err != nil {
+		return nil, err
+	}
+	tag, err := env.Locate(m.Target)
+	if err != nil {
+		return nil, err
+	}
+	dst := tag.Context().Digest(m.Digest)
+	res := &ImportResult{Target: m.Target, Environment: env.Name, Digest: m.Digest, Destination: dst.String(), Tag: tag.String()}
+	if opts.Force && opts.Signer == nil {
+		return res, failure.New(failure.Config, "--force", errors.New("a forced import needs the site's signing key, so that its receipt records what it replaced"),
+			"configure signing.key")
+	}
+	if res.Verified, err = Verify(ctx, b, VerifyOptions{Keys: opts.Keys, Config: opts.Config}); err != nil {
+		return res, err
+	}
+	if res.Replaced, err = current(ctx, tag, m.Digest); err != nil {
+		return res, err
+	}
+	if res.Replaced != "" && !opts.Force {
+		return res, failure.New(failure.Conflict, tag.String(), fmt.Errorf("holds %s, not the bundle's %s", res.Replaced, m.Digest),
+			"pass --force to replace it (its import receipt records the digest it replaced)")
+	}
+	sctx, src, err := b.Serve(ctx, false)
+	if err != nil {
+		return res, err
+	}
+	if res.Copy, err = promote.Copy(sctx, src, dst, promote.TrustedOf(res.Verified.Report)); err != nil {
+		return res, err
+	}
+	after, err := attest.Verify(ctx, dst, opts.Keys, attest.RequiredPredicates)
+	res.Report = after
+	if err != nil {
+		return res, failure.New(failure.ClassOf(err), dst.String(), fmt.Errorf("after importing: %w", err), "nothing was tagged")
+	}
+	if opts.Signer != nil {
+		meta := receipt.Metadata{Action: receipt.ActionImport, Target: m.Target, Environment: env.Name,
+			From: m.Environment, Policies: env.Policies, Replaced: res.Replaced}
+		policyDigest := ""
+		if d := res.Verified.Decision; d != nil {
+			policyDigest = d.Digest
+		}
+		if err := receipt.Sign(ctx, opts.Signer, dst, meta, policyDigest, opts.Version, after.Attestations); err != nil {
+			return res, err
+		}
+		res.Receipt = true
+	}
+	if err := registry.Tag(ctx, dst, tag); err != nil {
+		return res, failure.New(failure.ClassOf(err), tag.String(), err, "the image is imported; re-run to move the tag")
+	}
+	return res, nil
+}
+
+// current is the digest tag holds when it is another than digest, "" when
+// it holds digest or nothing.
+func current(ctx context.Context, tag name.Tag, digest string) (string, error) {
+	cur, err := registry.Resolve(ctx, tag)
+	if errors.Is(err, registry.ErrNotFound) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	if cur.DigestStr() == digest {
+		return "", nil
+	}
+	return cur.DigestStr(), nil
+}
