@@ -1,0 +1,109 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/bakeryhq/bakery/attest"
+	"github.com/bakeryhq/bakery/internal/failure"
+	"github.com/bakeryhq/bakery/report"
+)
+
+func newReport(ro *rootOptions) *cobra.Command {
+	var out string
+	var envs []string
+	parallel := report.DefaultParallel
+	cmd := &cobra.Command{
+		Use:   "report [TARGET...] [--env ENV] --out DIR",
+		Short: "Write a static, self-contained HTML report (and report.json) of what runs where, from verified data",
+		Long: `Read, from the registry alone, what every environment runs for every target
+(or the TARGETs named, in the environments --env names), verify it, and write
+into DIR:
+
+  index.html    a matrix of targets × environments: each cell's digest, kind,
+                age, signer, receipt, verification, revoked and drift state
+                and AMIs, and a timeline of promotions per environment;
+  digest-*.html a page per digest: platforms and size; provenance (source,
+                commit, builder, base images by digest, build arguments,
+                secrets by id only); signatures and attestations with key id,
+                time and verdict; the receipt chain with the policies that
+                allowed each step; the SBOM of each platform as a sortable,
+                filterable table with a license summary; the SBOM delta
+                against the digest the environment ran before;
+  report.json   the same data.
+
+The pages fetch nothing (no fonts, scripts or styles from elsewhere): they
+open offline and can be archived as they are. Whatever failed verification is
+in the report, in red, with the reason, never left out; the command then
+exits 4 after writing it. A registry that cannot be reached exits 6, an
+unknown target or environment or an unwritable DIR 2.`,
+		Example: `  bakery report --out report/                  # every target and environment
+  bakery report golden-base --env prod --out /tmp/prod-report
+  bakery report --out report/ -o json          # a summary: files written, digests, what failed verification
+  xdg-open report/index.html`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := ro.validate(); err != nil {
+				return err
+			}
+			if out == "" {
+				return usageError("--out DIR is required")
+			}
+			if parallel < 1 {
+				return usageError("--parallel must be at least 1")
+			}
+			return runReport(cmd, ro, report.Options{Targets: args, Environments: envs, Parallel: parallel}, out)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&out, "out", "", "directory to write index.html, a page per digest and report.json into")
+	f.StringSliceVar(&envs, "env", nil, "only these environments (repeat or comma-separate; default every one)")
+	f.IntVar(&parallel, "parallel", parallel, "how many histories and digests to read at once")
+	return cmd
+}
+
+// reportSummary is `bakery report -o json`.
+type reportSummary struct {
+	*report.Written
+	Targets      []string `json:"targets"`
+	Environments []string `json:"environments"`
+	Digests      int      `json:"digests"`
+	Unverified   []string `json:"unverified"`
+}
+
+// runReport loads the config and keys, gathers the report, writes it, and
+// fails (exit 4) after writing when anything in it failed verification.
+func runReport(cmd *cobra.Command, ro *rootOptions, opts report.Options, out string) error {
+	cfg, err := ro.load(cmd)
+	if err != nil {
+		return err
+	}
+	ctx := ro.bound(cmd, cfg)
+	if opts.Keys, err = attest.NewTrustedKeys(ctx, cfg.Verification.Keys); err != nil {
+		return err
+	}
+	opts.Config = cfg
+	r, err := report.Gather(ctx, opts)
+	if err != nil {
+		return err
+	}
+	w, err := report.Write(out, r, ro.version)
+	if err != nil {
+		return err
+	}
+	bad := r.Unverified()
+	if ro.output == "json" {
+		err = writeJSON(cmd.OutOrStdout(), reportSummary{Written: w, Targets: r.Targets, Environments: r.Environments,
+			Digests: len(r.Digests), Unverified: append([]string{}, bad...)})
+	} else {
+		_, err = fmt.Fprintf(cmd.OutOrStdout(), "wrote %s (%d targets × %d environments, %d digest pages) and %s\n",
+			w.Index, len(r.Targets), len(r.Environments), len(w.Pages), w.JSON)
+	}
+	if err != nil || len(bad) == 0 {
+		return err
+	}
+	return failure.New(failure.Verify, "report", errors.New("failed verification: "+strings.Join(bad, ", ")),
+		"the report shows them in red in "+w.Index+"; see bakery verify and bakery status")
+}
