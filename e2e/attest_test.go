@@ -30,7 +30,7 @@ import (
 // buildExample bakes the example into a fresh namespace and returns the result.
 func buildExample(t *testing.T, ns string) buildOutput {
 	t.Helper()
-	r := bakery(t, []string{"BAKERY_ENVIRONMENTS_DEV_REPOSITORY=" + regAddr + "/" + ns},
+	r := bakery(t, exampleEnv(ns),
 		"build", "--config", filepath.Join(root, "examples/bakery.yaml"), "--progress", "plain", "-o", "json")
 	if r.code != 0 {
 		t.Fatalf("bakery build exited %d", r.code)

@@ -17,7 +17,7 @@ import (
 func TestBuildExample(t *testing.T) {
 	ns := runID + "/example"
 	meta := filepath.Join(t.TempDir(), "build.json")
-	r := bakery(t, []string{"BAKERY_ENVIRONMENTS_DEV_REPOSITORY=" + regAddr + "/" + ns},
+	r := bakery(t, exampleEnv(ns),
 		"build", "--config", filepath.Join(root, "examples/bakery.yaml"),
 		"--progress", "rawjson", "--output", "json", "--metadata-file", meta)
 	if r.code != 0 {
@@ -43,9 +43,10 @@ func TestBuildExample(t *testing.T) {
 	if progressLines == 0 {
 		t.Error("no progress on stderr")
 	}
-	if len(out.Targets) != 3 {
+	if len(out.Targets) != 4 {
 		t.Fatalf("targets = %+v", out.Targets)
 	}
+	checkExampleChain(t, ns, out)
 
 	for _, tgt := range out.Targets {
 		repo := ns + "/" + tgt.Target
@@ -130,9 +131,47 @@ func TestBuildExample(t *testing.T) {
 			if !slices.Equal(plats, []string{"linux/amd64", "linux/arm64"}) {
 				t.Errorf("config-bundle: platforms %v", plats)
 			}
+		case "app":
+			if !slices.Equal(plats, []string{"linux/amd64"}) {
+				t.Errorf("app platforms %v", plats)
+			}
 		default:
 			t.Errorf("unexpected target %s", tgt.Target)
 		}
+	}
+}
+
+// exampleEnv points the example's first environment, and the app's BASE
+// (golden-base's dev tag), at namespace ns of the test registry.
+func exampleEnv(ns string) []string {
+	return []string{"BAKERY_ENVIRONMENTS_DEV_REPOSITORY=" + regAddr + "/" + ns,
+		"BAKERY_TARGETS_APP_ARGS_BASE=" + regAddr + "/" + ns + "/golden-base:dev"}
+}
+
+// checkExampleChain: the app was built on the golden base of the same run
+// (bakery ordered it after golden-base), so its base is current, and a
+// second build with --if-outdated builds nothing.
+func checkExampleChain(t *testing.T, ns string, out buildOutput) {
+	t.Helper()
+	cfg := filepath.Join(root, "examples/bakery.yaml")
+	r := bakery(t, exampleEnv(ns), "outdated", "app", "--config", cfg, "-o", "json")
+	var bases []struct {
+		Image, Recorded string
+		Stale           bool
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &bases); err != nil || r.code != 0 {
+		t.Fatalf("outdated app: exit %d (%v)\n%s%s", r.code, err, r.stdout, r.stderr)
+	}
+	onBase := false
+	for _, b := range bases {
+		onBase = onBase || (b.Image == regAddr+"/"+ns+"/golden-base:dev" && !b.Stale)
+	}
+	if !onBase {
+		t.Errorf("app's provenance does not name this run's golden-base as a current base: %+v", bases)
+	}
+	r = bakery(t, exampleEnv(ns), "build", "--if-outdated", "--config", cfg, "-o", "json")
+	if r.code != 0 || !strings.Contains(r.stdout, `"targets": []`) || !strings.Contains(r.stderr, "every target is up to date") {
+		t.Errorf("build --if-outdated right after a build: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
 

@@ -5,6 +5,7 @@ package e2e
 import (
 	"encoding/json"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 )
@@ -67,6 +68,45 @@ func TestFindAndOutdated(t *testing.T) {
 	if r.code != 4 || !strings.Contains(r.stderr, "app in dev") || !strings.Contains(r.stderr, "app in staging") || strings.Contains(r.stderr, "base in") {
 		t.Errorf("outdated --check after the base moved: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
+	checkIfOutdated(t, cfg)
+}
+
+// checkIfOutdated: build --if-outdated rebuilds the app whose base moved and
+// not the base; after a change to the base's context it rebuilds the base
+// and then the app built on it; then nothing.
+func checkIfOutdated(t *testing.T, cfg string) {
+	t.Helper()
+	ifOutdated := func(want ...string) string {
+		t.Helper()
+		r := bakery(t, nil, "build", "--if-outdated", "--config", cfg, "-o", "json")
+		var out buildOutput
+		if err := json.Unmarshal([]byte(r.stdout), &out); err != nil || r.code != 0 {
+			t.Fatalf("build --if-outdated: exit %d (%v)\n%s%s", r.code, err, r.stdout, r.stderr)
+		}
+		var got []string
+		for _, tgt := range out.Targets {
+			got = append(got, tgt.Target)
+		}
+		sort.Strings(got)
+		if strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Errorf("build --if-outdated built %v, want %v\n%s", got, want, r.stderr)
+		}
+		return r.stderr
+	}
+	if stderr := ifOutdated("app"); !strings.Contains(stderr, "app: rebuilding: base "+regAddr) ||
+		!strings.Contains(stderr, "base: up to date") {
+		t.Errorf("the app's base moved:\n%s", stderr)
+	}
+	writeFiles(t, filepath.Dir(cfg), map[string]string{"base/release.txt": "patched again\n"})
+	if stderr := ifOutdated("app", "base"); !strings.Contains(stderr, "base: rebuilding: its context directory changed") ||
+		!strings.Contains(stderr, "its base target base is rebuilt") {
+		t.Errorf("the base's context changed:\n%s", stderr)
+	}
+	// The app was built after the base, on the new one: dev is current.
+	if r := bakery(t, nil, "outdated", "app", "--check", "--config", cfg); r.code != 4 || strings.Contains(r.stderr, "app in dev") {
+		t.Errorf("outdated after --if-outdated rebuilt base then app: exit %d, want 4 for staging only\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	ifOutdated()
 }
 
 // TestSBOMDeltaAndDiff: an app rebuilt with a package staging does not run

@@ -193,7 +193,12 @@ func differences(now, recorded map[string]any, what map[string]string) []string 
 	sort.Strings(keys)
 	var out []string
 	for _, k := range keys {
-		if !reflect.DeepEqual(normal(now[k]), normal(recorded[k])) {
+		was, is := normal(recorded[k]), normal(now[k])
+		switch {
+		case reflect.DeepEqual(was, is):
+		case was == nil:
+			out = append(out, what[k]+" is not in its provenance (built by an older bakery)")
+		default:
 			out = append(out, what[k]+" changed")
 		}
 	}
