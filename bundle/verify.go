@@ -77,6 +77,9 @@ func Verify(ctx context.Context, b *Bundle, opts VerifyOptions) (*Result, error)
 	}
 	rep, err := attest.Verify(sctx, ref, opts.Keys, attest.RequiredPredicates)
 	res.Report = rep
+	if rep != nil {
+		rep.Reference = m.Source + "@" + m.Digest // where it came from, not where it was served
+	}
 	if err != nil {
 		return res, failure.New(failure.ClassOf(err), "bundle "+b.Path, err, "do not import it")
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/bakeryhq/bakery/attest"
+	"github.com/bakeryhq/bakery/bundle"
 	"github.com/bakeryhq/bakery/internal/config"
 	"github.com/bakeryhq/bakery/internal/failure"
 	"github.com/bakeryhq/bakery/promote"
@@ -80,13 +81,8 @@ func (o *verifyOptions) nameOptions() []name.Option {
 	return nil
 }
 
-func newVerify(ro *rootOptions) *cobra.Command {
-	o := &verifyOptions{rootOptions: ro}
-	var env, target string
-	cmd := &cobra.Command{
-		Use:   "verify IMAGE [--env ENV]",
-		Short: "Verify an image's signatures, SBOMs and provenance",
-		Long: `Resolve IMAGE (a tag is resolved once; everything after uses that digest)
+// verifyLong is verify --help.
+const verifyLong = `Resolve IMAGE (a tag is resolved once; everything after uses that digest)
 and check that:
   - a trusted key signed exactly this digest;
   - every attestation attached to it is signed by a trusted key, is about
@@ -103,19 +99,49 @@ With --env ENV (and bakery.yaml), also check that the digest holds a
 verified receipt for the target (--target, default the repository's last
 path component) in ENV, and whether ENV's tag points at it (DRIFT if not).
 
-Exit code 4 means verification failed; 6 means the registry could not be
-reached and 2 a bad reference, key or config: in those cases nothing was checked.`,
+With --bundle BUNDLE.tar (bakery export), verify the bundle with no network
+at all: its tar and every blob against its digest, its manifest's signature
+and contents, the signatures and every platform's attestations, a verified
+receipt binding the target, ENV (default the bundle's) and the digest, and
+ENV's policy decision. Trust comes only from this site's keys (--key or
+verification.keys), never from the keys in the bundle. The bundle's policies
+decide only when their digest is the one the receipt records; otherwise
+this site's do (shipped plus policy.dirs). docs/bundles.md has the details.
+
+Exit code 4 means verification failed (for a bundle: also truncated or
+tampered, with what is wrong), 5 that ENV's policies deny a bundle; 6 means
+the registry could not be reached and 2 a bad reference, key or config: in
+those cases nothing was checked.`
+
+func newVerify(ro *rootOptions) *cobra.Command {
+	o := &verifyOptions{rootOptions: ro}
+	var env, target, bundlePath string
+	cmd := &cobra.Command{
+		Use:   "verify IMAGE [--env ENV] | verify --bundle BUNDLE.tar [--env ENV]",
+		Short: "Verify an image's signatures, SBOMs and provenance",
+		Long:  verifyLong,
 		Example: `  bakery verify 127.0.0.1:5000/dev/golden-base:dev --key cosign.pub
   bakery verify registry.example/prod/web@sha256:… -o json
   bakery verify registry.example/prod/web@sha256:… --env prod   # and prod's receipt, and drift
 
   # the same checks with the stock cosign CLI
   cosign verify --key cosign.pub --insecure-ignore-tlog IMAGE@DIGEST
-  cosign verify-attestation --key cosign.pub --insecure-ignore-tlog --type spdxjson IMAGE@DIGEST`,
-		Args: exactArgs(1),
+  cosign verify-attestation --key cosign.pub --insecure-ignore-tlog --type spdxjson IMAGE@DIGEST
+
+  # at an air-gapped site, before bakery import
+  bakery verify --bundle golden-base.tar --key org.pub --env prod`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if bundlePath != "" {
+				return exactArgs(0)(cmd, args)
+			}
+			return exactArgs(1)(cmd, args)
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.validate(); err != nil {
 				return err
+			}
+			if bundlePath != "" {
+				return o.verifyBundle(cmd, bundlePath, env)
 			}
 			rep, err := o.resolveAndVerify(cmd, args[0])
 			if rep != nil {
@@ -138,7 +164,78 @@ reached and 2 a bad reference, key or config: in those cases nothing was checked
 	o.addFlags(cmd)
 	cmd.Flags().StringVar(&env, "env", "", "also require a verified receipt for this environment, and report drift")
 	cmd.Flags().StringVar(&target, "target", "", "target name for --env (default: the repository's last path component)")
+	cmd.Flags().StringVar(&bundlePath, "bundle", "", "verify this bundle (bakery export) offline instead of an IMAGE")
 	return cmd
+}
+
+// verifyBundle verifies a bundle with this site's keys and no network.
+func (o *verifyOptions) verifyBundle(cmd *cobra.Command, path, env string) error {
+	keys := o.keys
+	opts := config.Options{File: o.configFile, Flags: cmd.Flags()}
+	if config.Present(opts) {
+		cfg, err := o.load(cmd)
+		if err != nil {
+			return err
+		}
+		o.cfg = cfg
+		if len(keys) == 0 {
+			keys = cfg.Verification.Keys
+		}
+	} else if len(keys) == 0 {
+		var err error
+		if keys, err = config.VerificationKeys(opts); err != nil {
+			return err
+		}
+	}
+	trusted, err := attest.NewTrustedKeys(cmd.Context(), keys)
+	if err != nil {
+		return err
+	}
+	b, err := bundle.Open(path, trusted)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	res, err := bundle.Verify(cmd.Context(), b, bundle.VerifyOptions{Keys: trusted, Env: env, Config: o.cfg})
+	if o.output == "json" {
+		if perr := writeJSON(cmd.OutOrStdout(), res); perr != nil {
+			return perr
+		}
+		return err
+	}
+	if res.Report != nil {
+		if perr := o.printReport(cmd.OutOrStdout(), res.Report); perr != nil {
+			return perr
+		}
+	}
+	printBundle(cmd.OutOrStdout(), res)
+	return err
+}
+
+func printBundle(w io.Writer, res *bundle.Result) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintf(tw, "  bundle\t%s: %s %s from %s, manifest signed by key %s\n", res.Bundle, res.Target, res.Digest, res.Source, res.SignedBy)
+	for _, k := range res.Keys {
+		trust := "not trusted here (ignored)"
+		if k.Trusted {
+			trust = "trusted here"
+		}
+		fmt.Fprintf(tw, "  bundle key\t%s\t%s\n", k.KeyID, trust)
+	}
+	for _, r := range res.Receipts {
+		fmt.Fprintf(tw, "  receipt\t%s %s\tkey %s\t%s\n", r.Environment, r.Action, r.KeyID, r.Time)
+	}
+	if d := res.Decision; d != nil {
+		verdict := "allowed"
+		if !d.Allowed {
+			verdict = "DENIED"
+		}
+		fmt.Fprintf(tw, "  policy\t%s: %s by the %s policies (%s), %s policy data\n", res.Environment, verdict, res.Policies, d.Digest, res.PolicyData)
+		for _, v := range d.Violations {
+			fmt.Fprintf(tw, "  violation\t%s: %s\n", v.Policy, v.Message)
+		}
+	}
+	tw.Flush()
 }
 
 // checkRevoked fails verification of a digest on the revocation list of

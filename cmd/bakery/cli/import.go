@@ -1,0 +1,89 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/sigstore/sigstore/pkg/signature"
+	"github.com/spf13/cobra"
+
+	"github.com/bakeryhq/bakery/attest"
+	"github.com/bakeryhq/bakery/bundle"
+	"github.com/bakeryhq/bakery/internal/config"
+)
+
+func newImport(ro *rootOptions) *cobra.Command {
+	var to string
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "import BUNDLE.tar --to ENV [--force]",
+		Short: "Push a verified bundle into an environment of this (air-gapped) site",
+		Long: `Verify BUNDLE.tar as bakery verify --bundle does, with this site's own
+verification.keys, then copy its digest, with the signatures and attestations
+that verified, into ENV's repository: the digest does not change. The copy
+is verified again there; an import receipt is signed with this site's
+signing.key when one is configured (without one, none is, and bakery status
+shows the environment without a receipt); only then does ENV's tag move.
+
+ENV's tag already holding another digest is refused (exit 7) unless --force,
+which needs signing.key: the import receipt records the digest it replaced,
+and bakery history shows it.`,
+		Example: `  bakery import golden-base.tar --to prod
+  bakery import golden-base.tar --to prod --force -o json   # replace what prod runs`,
+		Args: exactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := ro.validate(); err != nil {
+				return err
+			}
+			if to == "" {
+				return usageError("--to ENV is required")
+			}
+			g, err := ro.gate(cmd)
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			var signer signature.SignerVerifier
+			if g.cfg.Signing.Key != "" || g.cfg.Signing.Keyless != nil {
+				if signer, err = attest.SignerFor(ctx, g.cfg.Signing, config.SigningPassword()); err != nil {
+					return err
+				}
+			}
+			b, err := bundle.Open(args[0], g.keys)
+			if err != nil {
+				return err
+			}
+			defer b.Close()
+			res, err := bundle.Import(ctx, b, bundle.ImportOptions{Config: g.cfg, Env: to, Keys: g.keys, Signer: signer, Force: force, Version: ro.version})
+			if res != nil && (err == nil || ro.output == "json") {
+				if perr := printImport(cmd.OutOrStdout(), ro.output, res); perr != nil {
+					return perr
+				}
+			}
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&to, "to", "", "environment of this site to import into (required)")
+	cmd.Flags().BoolVar(&force, "force", false, "replace another digest under the environment's tag (needs signing.key; recorded in history)")
+	return cmd
+}
+
+func printImport(w io.Writer, output string, res *bundle.ImportResult) error {
+	if output == "json" {
+		return writeJSON(w, res)
+	}
+	fmt.Fprintf(w, "Imported %s %s into %s: %s\n", res.Target, res.Digest, res.Environment, res.Tag)
+	fmt.Fprintf(w, "  copied: image %v, %d signature(s), %d attestation(s)\n", res.Copy.ImageCopied, res.Copy.Signatures, res.Copy.Attestations)
+	for _, l := range res.Copy.LeftBehind {
+		fmt.Fprintf(w, "  left behind: %s\n", l)
+	}
+	if res.Replaced != "" {
+		fmt.Fprintf(w, "  replaced %s (--force)\n", res.Replaced)
+	}
+	if res.Receipt {
+		fmt.Fprintln(w, "  import receipt signed with this site's key")
+	} else {
+		fmt.Fprintln(w, "  no import receipt: no signing.key is configured at this site")
+	}
+	return nil
+}
