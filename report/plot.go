@@ -97,9 +97,13 @@ func timeline(target string, cells []Cell) *Timeline {
 			Label: shortHex(s.e.Digest, 7), Title: s.e.Action + " " + s.e.Digest + " into " + s.e.Environment + " at " + s.e.Time + " by key " + s.e.KeyID})
 	}
 	tl.Height = 24 + len(tl.Rows)*timelineRow + 12
+	layout := "2006-01-02 15:04"
+	if span < time.Hour {
+		layout = "2006-01-02 15:04:05"
+	}
 	for i := range 3 {
 		at := lo.Add(span * time.Duration(i) / 2)
-		tl.Ticks = append(tl.Ticks, Tick{X: x(at), Label: at.UTC().Format("2006-01-02 15:04")})
+		tl.Ticks = append(tl.Ticks, Tick{X: x(at), Label: at.UTC().Format(layout)})
 	}
 	return tl
 }
