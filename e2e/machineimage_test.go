@@ -23,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	awsec2 "github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/bakeryhq/bakery/machineimage"
 )
@@ -335,6 +336,101 @@ func TestMachineImage(t *testing.T) {
 		t.Errorf("after rollback the data source gave %q, want %q", got, prod["eu-west-1"]+" "+digest)
 	}
 	revokeMachineImage(t, cfg, pluginDir, digest, map[string]map[string]string{"staging": staging, "prod": prod})
+	amiDrift(t, cfg, prod["eu-west-1"])
+}
+
+// amiDrift: bakery drift finds nothing on a healthy project; then prod's AMI
+// is retagged and unshared and one of staging's is deregistered with the AWS
+// SDK, behind bakery's back, and drift names each, with the fix; running the
+// fixes it names for the first two leaves only the missing AMI.
+func amiDrift(t *testing.T, cfg, prodAMI string) {
+	t.Helper()
+	drift := func() (map[string]map[string]string, int) {
+		t.Helper()
+		r := bakery(t, nil, "drift", "--config", cfg, "-o", "json")
+		var fs []struct{ Target, Environment, What, Detail, Fix string }
+		if err := json.Unmarshal([]byte(r.stdout), &fs); err != nil {
+			t.Fatalf("drift: exit %d %v\n%s", r.code, err, r.stdout)
+		}
+		out := map[string]map[string]string{}
+		for _, f := range fs {
+			k := f.Target + "/" + f.Environment
+			if out[k] == nil {
+				out[k] = map[string]string{}
+			}
+			out[k][f.What] = f.Fix
+		}
+		return out, r.code
+	}
+	if got, code := drift(); code != 0 || len(got) != 0 {
+		t.Fatalf("drift on a healthy project: exit %d, %v", code, got)
+	}
+	var staging string
+	for _, s := range statusRows(t, cfg) {
+		if s.Target == "golden-ami" && s.Environment == "staging" {
+			staging = s.AMIs["us-east-1"]
+		}
+	}
+	prodEC2 := ec2Client("eu-west-1")
+	ctx := context.Background()
+	if _, err := prodEC2.CreateTags(ctx, &awsec2.CreateTagsInput{Resources: []string{prodAMI},
+		Tags: []ec2types.Tag{{Key: aws.String("bakery.digest"), Value: aws.String("sha256:forged")}}}); err != nil {
+		t.Fatal(err)
+	}
+	unshare := &awsec2.ModifyImageAttributeInput{ImageId: aws.String(prodAMI), LaunchPermission: &ec2types.LaunchPermissionModifications{
+		Remove: []ec2types.LaunchPermission{{UserId: aws.String("444455556666")}}}}
+	if _, err := prodEC2.ModifyImageAttribute(ctx, unshare); err != nil {
+		t.Fatal(err)
+	}
+	deregister(t, "us-east-1", staging)
+	got, code := drift()
+	prod, stg := got["golden-ami/prod"], got["golden-ami/staging"]
+	if code != 4 || len(got) != 2 || len(prod) != 2 || len(stg) != 1 ||
+		!strings.Contains(prod["ami-tags"], "create-tags --resources "+prodAMI) ||
+		!strings.Contains(prod["ami-launch-permission"], "modify-image-attribute --image-id "+prodAMI) ||
+		!strings.Contains(stg["ami-missing"], "bakery promote golden-ami --to staging") {
+		t.Fatalf("drift after the AMIs were changed outside bakery: exit %d, %v", code, got)
+	}
+	// The fixes drift named, as the aws CLI would send them.
+	digest := ""
+	for _, s := range statusRows(t, cfg) {
+		if s.Target == "golden-ami" && s.Environment == "prod" {
+			digest = s.Digest
+		}
+	}
+	if _, err := prodEC2.CreateTags(ctx, &awsec2.CreateTagsInput{Resources: []string{prodAMI},
+		Tags: []ec2types.Tag{{Key: aws.String("bakery.digest"), Value: aws.String(digest)}}}); err != nil {
+		t.Fatal(err)
+	}
+	unshare.LaunchPermission = &ec2types.LaunchPermissionModifications{Add: unshare.LaunchPermission.Remove}
+	if _, err := prodEC2.ModifyImageAttribute(ctx, unshare); err != nil {
+		t.Fatal(err)
+	}
+	if got, code := drift(); code != 4 || len(got) != 1 || got["golden-ami/staging"]["ami-missing"] == "" {
+		t.Errorf("drift after the fixes: exit %d, %v, want only staging's missing AMI", code, got)
+	}
+}
+
+type statusRow struct {
+	Target, Environment, Digest string
+	AMIs                        map[string]string
+}
+
+func statusRows(t *testing.T, cfg string) []statusRow {
+	t.Helper()
+	r := bakery(t, nil, "status", "--config", cfg, "-o", "json")
+	var rows []statusRow
+	if err := json.Unmarshal([]byte(r.stdout), &rows); err != nil {
+		t.Fatalf("status: exit %d %v", r.code, err)
+	}
+	return rows
+}
+
+func ec2Client(region string) *awsec2.Client {
+	return awsec2.New(awsec2.Options{
+		Region: region, BaseEndpoint: aws.String(ec2URL),
+		Credentials: credentials.NewStaticCredentialsProvider("AKIAE2ETEST", "e2e-secret", ""),
+	})
 }
 
 // revokeMachineImage: revoking the digest prod runs deprecates and disables
@@ -537,12 +633,9 @@ func debPackages(t *testing.T, spdx string) []string {
 
 // deregister removes an AMI through the EC2 API, as someone cleaning up an
 // account would.
-func deregister(t *testing.T, endpoint, region, id string) {
+func deregister(t *testing.T, region, id string) {
 	t.Helper()
-	c := awsec2.New(awsec2.Options{
-		Region: region, BaseEndpoint: aws.String(endpoint),
-		Credentials: credentials.NewStaticCredentialsProvider("AKIAE2ETEST", "e2e-secret", ""),
-	})
+	c := ec2Client(region)
 	if _, err := c.DeregisterImage(context.Background(), &awsec2.DeregisterImageInput{ImageId: aws.String(id)}); err != nil {
 		t.Fatal(err)
 	}
@@ -655,7 +748,7 @@ environments:
 	}
 	nothingPromoted("no credentials")
 
-	deregister(t, ec2URL, "us-east-1", rec.AMIs["us-east-1"])
+	deregister(t, "us-east-1", rec.AMIs["us-east-1"])
 	ec2.ResetCalls()
 	r = bakery(t, nil, "promote", "golden-ami", "--to", "staging", "--config", cfg)
 	if lines := strings.Split(strings.TrimSpace(r.stderr), "\n"); r.code != 4 || len(lines) != 1 ||

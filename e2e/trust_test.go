@@ -154,6 +154,10 @@ func TestAttackerWithPushRights(t *testing.T) {
 		if st["digest"] != older || st["receipt"] != false || st["drift"] != true || st["expected"] != digest {
 			t.Errorf("status after crane moved the tag: %v", st)
 		}
+		r := bakery(t, nil, "drift", "--registry-only", "--config", cfg, "-o", "json")
+		if r.code != 4 || !strings.Contains(r.stdout, `"what": "no-receipt"`) || !strings.Contains(r.stdout, "bakery rollback app --env staging") {
+			t.Errorf("drift after crane moved the tag: exit %d, want 4 and the rollback fix\n%s", r.code, r.stdout)
+		}
 		// Put it back the bakery way: a rollback to the receipted digest.
 		if r := bakery(t, nil, "rollback", "app", "--env", "staging", "--to", digest, "--config", cfg); r.code != 0 {
 			t.Fatalf("rollback: exit %d", r.code)
