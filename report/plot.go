@@ -86,8 +86,8 @@ func timeline(target string, cells []Cell) *Timeline {
 		return nil
 	}
 	span := hi.Sub(lo)
-	if span <= 0 {
-		span = time.Minute
+	if span <= 0 { // one moment: centred on a minute's axis
+		lo, span = lo.Add(-30*time.Second), time.Minute
 	}
 	x := func(at time.Time) int {
 		return tl.AxisX1 + int(float64(tl.AxisX2-tl.AxisX1)*float64(at.Sub(lo))/float64(span))
@@ -201,6 +201,9 @@ func imageLicenses(plats []Platform) []Count {
 func platformCounts(plats []Platform) []Count {
 	var out []Count
 	for _, p := range plats {
+		if !p.SBOM {
+			continue // no verified SBOM: the platform table says so, in red
+		}
 		label := p.Platform
 		if label == "" {
 			label = shortHex(p.Digest, 12)
