@@ -8,10 +8,12 @@ import (
 	"errors"
 	"io"
 	"log"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -38,7 +40,7 @@ import (
 // another registry) that trusts the same key.
 type fixture struct {
 	ctx               context.Context
-	srcServer         *httptest.Server
+	srcRegistry       *countingRegistry
 	src, site         *config.Config
 	signer, other     signature.SignerVerifier
 	keys, otherKeys   []attest.TrustedKey
@@ -47,11 +49,38 @@ type fixture struct {
 	siteHost, srcHost string
 }
 
-func newRegistry(t *testing.T) (*httptest.Server, string) {
+// countingRegistry is an in-process registry that counts blob GETs.
+type countingRegistry struct {
+	*httptest.Server
+	host string
+	mu   sync.Mutex
+	gets map[string]int
+}
+
+func newRegistry(t *testing.T) *countingRegistry {
 	t.Helper()
-	s := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
-	t.Cleanup(s.Close)
-	return s, strings.TrimPrefix(s.URL, "http://")
+	c := &countingRegistry{gets: map[string]int{}}
+	inner := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	c.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/blobs/sha256:") {
+			c.mu.Lock()
+			c.gets[r.URL.Path[strings.LastIndex(r.URL.Path, "/")+1:]]++
+			c.mu.Unlock()
+		}
+		inner.ServeHTTP(w, r)
+	}))
+	t.Cleanup(c.Close)
+	c.host = strings.TrimPrefix(c.URL, "http://")
+	return c
+}
+
+// reads returns the blob GETs so far and starts counting again.
+func (c *countingRegistry) reads() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := c.gets
+	c.gets = map[string]int{}
+	return out
 }
 
 func keyPair(t *testing.T, ctx context.Context, prefix string) (signature.SignerVerifier, []attest.TrustedKey) {
@@ -74,8 +103,8 @@ func keyPair(t *testing.T, ctx context.Context, prefix string) (signature.Signer
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	f := &fixture{ctx: context.Background()}
-	f.srcServer, f.srcHost = newRegistry(t)
-	_, f.siteHost = newRegistry(t)
+	f.srcRegistry = newRegistry(t)
+	f.srcHost, f.siteHost = f.srcRegistry.host, newRegistry(t).host
 	dir := t.TempDir()
 	f.signer, f.keys = keyPair(t, f.ctx, filepath.Join(dir, "trusted"))
 	f.other, f.otherKeys = keyPair(t, f.ctx, filepath.Join(dir, "other"))
@@ -164,13 +193,28 @@ func verify(ctx context.Context, path string, keys []attest.TrustedKey, env stri
 	return Verify(ctx, b, VerifyOptions{Keys: keys, Env: env})
 }
 
-func TestExportWritesEachBlobOnce(t *testing.T) {
+func TestExportReadsAndWritesEachBlobOnce(t *testing.T) {
 	f := newFixture(t)
-	res, err := f.export(t, filepath.Join(t.TempDir(), "again.tar"))
+	f.srcRegistry.reads()
+	path := filepath.Join(t.TempDir(), "again.tar")
+	res, err := f.export(t, path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	entries := readTar(t, f.bundle)
+	entries := readTar(t, path)
+	m, _ := manifestOf(t, entries)
+	reads := f.srcRegistry.reads()
+	for _, b := range m.Blobs {
+		if b.What == "config" || b.What == "layer" {
+			if reads[b.Digest] != 1 {
+				t.Errorf("%s read %d times", b.describe(), reads[b.Digest])
+			}
+			delete(reads, b.Digest)
+		}
+	}
+	if len(reads) > 0 {
+		t.Errorf("blobs read that the bundle does not hold: %v", reads)
+	}
 	var sum int64
 	for n, body := range entries {
 		if strings.HasPrefix(n, "blobs/") {
@@ -191,7 +235,7 @@ func TestExportWritesEachBlobOnce(t *testing.T) {
 
 func TestVerifyOffline(t *testing.T) {
 	f := newFixture(t)
-	f.srcServer.Close() // the source is out of reach: only the bundle is read
+	f.srcRegistry.Close() // the source is out of reach: only the bundle is read
 	res, err := verify(f.ctx, f.bundle, f.keys, "")
 	if err != nil {
 		t.Fatal(err)
@@ -329,6 +373,12 @@ func TestImport(t *testing.T) {
 	if !res.Receipt || !res.Copy.ImageCopied || res.Copy.Signatures != 1 || res.Destination != f.siteHost+"/site/app@"+f.digest.DigestStr() {
 		t.Fatalf("result %+v", res)
 	}
+	// Verifying and then copying read each blob of the bundle once.
+	for _, bl := range b.Manifest.Blobs {
+		if n := b.served[bl.Digest]; (bl.What == "layer" || bl.What == "config") && n != 1 {
+			t.Errorf("%s read %d times", bl.describe(), n)
+		}
+	}
 	env := &f.site.Environments[0]
 	st, err := promote.StatusOf(f.ctx, f.site, f.keys, "app", "prod")
 	if err != nil || st.Digest != f.digest.DigestStr() || st.Drift {
@@ -442,5 +492,46 @@ func writeTar(t *testing.T, path string, e map[string][]byte) {
 	tw.Close()
 	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestVerifyDecidesWithLocalPoliciesUnlessTheReceiptNamesTheBundles: the
+// bundle's policies decide only when their digest is the one prod's receipt
+// records; otherwise the site's own policies and policy data do, and a site
+// whose policy data the digest fails denies it (exit 5).
+func TestVerifyDecidesWithLocalPoliciesUnlessTheReceiptNamesTheBundles(t *testing.T) {
+	f := newFixture(t)
+	strict := &config.Config{Policy: config.Policy{AllowedBuilders: []string{"https://another-builder.test"}}}
+	b, err := Open(f.bundle, f.keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	// The receipt names the bundle's policies: they and their data decide.
+	res, err := Verify(f.ctx, b, VerifyOptions{Keys: f.keys, Config: strict})
+	if err != nil || res.Policies != "bundle" || res.PolicyData != "bundle" {
+		t.Fatalf("%+v %v", res, err)
+	}
+	// Exported after the source's policies changed: the site's decide.
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "extra.rego"), []byte("package bakery.extra\n\ndeny contains msg if {\n\tfalse\n\tmsg := \"never\"\n}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f.src.Policy.Dirs = []string{dir}
+	changed := filepath.Join(t.TempDir(), "changed.tar")
+	if _, err := f.export(t, changed); err != nil {
+		t.Fatal(err)
+	}
+	b2, err := Open(changed, f.keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b2.Close()
+	res, err = Verify(f.ctx, b2, VerifyOptions{Keys: f.keys, Config: strict})
+	if failure.ClassOf(err) != failure.Policy || res.Policies != "local" || res.PolicyData != "local" || !strings.Contains(err.Error(), "provenance") {
+		t.Fatalf("%+v %v", res, err)
+	}
+	if res, err = Verify(f.ctx, b2, VerifyOptions{Keys: f.keys}); err != nil || res.Policies != "local" || res.PolicyData != "bundle" {
+		t.Fatalf("without a site config: %+v %v", res, err)
 	}
 }

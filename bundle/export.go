@@ -83,6 +83,7 @@ func Export(ctx context.Context, w io.Writer, opts ExportOptions) (*ExportResult
 	if opts.Signer == nil {
 		return nil, failure.New(failure.Config, "signing.key", errors.New("a bundle's manifest must be signed"), "configure signing.key (bakery keys generate makes one)")
 	}
+	ctx = withBlobCache(ctx) // verification, then writing, reads each blob once
 	env, _, err := opts.Config.LookupEnvironment(opts.Env)
 	if err != nil {
 		return nil, err

@@ -68,7 +68,10 @@ func Import(ctx context.Context, b *Bundle, opts ImportOptions) (*ImportResult, 
 		return res, failure.New(failure.Config, "--force", errors.New("a forced import needs the site's signing key, so that its receipt records what it replaced"),
 			"configure signing.key")
 	}
-	if res.Verified, err = Verify(ctx, b, VerifyOptions{Keys: opts.Keys, Config: opts.Config}); err != nil {
+	// Verifying the bundle, then copying it, reads each of its blobs once;
+	// the copy is verified at the destination without the cache.
+	cctx := withBlobCache(ctx)
+	if res.Verified, err = Verify(cctx, b, VerifyOptions{Keys: opts.Keys, Config: opts.Config}); err != nil {
 		return res, err
 	}
 	if res.Replaced, err = current(ctx, tag, m.Digest); err != nil {
@@ -78,7 +81,7 @@ func Import(ctx context.Context, b *Bundle, opts ImportOptions) (*ImportResult, 
 		return res, failure.New(failure.Conflict, tag.String(), fmt.Errorf("holds %s, not the bundle's %s", res.Replaced, m.Digest),
 			"pass --force to replace it (its import receipt records the digest it replaced)")
 	}
-	sctx, src, err := b.Serve(ctx, false)
+	sctx, src, err := b.Serve(cctx, false)
 	if err != nil {
 		return res, err
 	}

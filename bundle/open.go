@@ -14,6 +14,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
@@ -30,6 +31,9 @@ type Bundle struct {
 	dir      string
 	// sizes are the blobs read, by digest, each checked against its digest.
 	sizes map[string]int64
+	// served counts the blob reads Serve answered, by digest.
+	mu     sync.Mutex
+	served map[string]int
 }
 
 var blobName = regexp.MustCompile(`^blobs/sha256/[0-9a-f]{64}$`)
@@ -44,7 +48,7 @@ func Open(path string, keys []attest.TrustedKey) (*Bundle, error) {
 	if err != nil {
 		return nil, err
 	}
-	b := &Bundle{Path: path, dir: dir, sizes: map[string]int64{}}
+	b := &Bundle{Path: path, dir: dir, sizes: map[string]int64{}, served: map[string]int{}}
 	if err := b.open(keys); err != nil {
 		b.Close()
 		return nil, err

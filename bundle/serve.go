@@ -84,6 +84,9 @@ func (s blobs) Get(_ context.Context, _ string, h v1.Hash) (io.ReadCloser, error
 	if _, ok := s.b.sizes[h.String()]; !ok {
 		return nil, errNotFound
 	}
+	s.b.mu.Lock()
+	s.b.served[h.String()]++
+	s.b.mu.Unlock()
 	return os.Open(s.b.blobPath(h.String()))
 }
 

@@ -14,6 +14,16 @@ var ErrOffline = errors.New("offline: no registry but the local one is reachable
 
 type localKey struct{}
 
+type wrapKey struct{}
+
+// Wrap returns a context whose registry calls go through wrap(transport),
+// transport being what they would use otherwise (ServeLocal's included).
+// bundle wraps a cache of the blobs one export reads, so that verifying a
+// digest and then writing it reads each blob from the registry once.
+func Wrap(ctx context.Context, wrap func(http.RoundTripper) http.RoundTripper) context.Context {
+	return context.WithValue(ctx, wrapKey{}, wrap)
+}
+
 // local answers the requests to one host with an in-process handler, without
 // a socket; other hosts go to the shared transport, or nowhere when offline.
 type local struct {

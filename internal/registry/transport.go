@@ -67,6 +67,9 @@ func remoteOptions(ctx context.Context) []remote.Option {
 	if l, ok := ctx.Value(localKey{}).(*local); ok {
 		rt = l
 	}
+	if w, ok := ctx.Value(wrapKey{}).(func(http.RoundTripper) http.RoundTripper); ok {
+		rt = w(rt)
+	}
 	return []remote.Option{remote.WithTransport(rt), remote.WithRetryStatusCodes(),
 		remote.WithRetryPredicate(func(err error) bool {
 			var ne net.Error

@@ -114,7 +114,7 @@ func printExport(w io.Writer, out string, res *bundle.ExportResult) error {
 	fmt.Fprintf(w, "Exported %s (%s) from %s to %s: %d blobs, %s\n", res.Target, res.Digest, res.Environment, out, res.Blobs, humanSize(res.Bytes))
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	for _, o := range res.Objects {
-		fmt.Fprintf(tw, "  %s\t%s\t%s\n", o.Role, o.Digest, o.Tag)
+		fmt.Fprintf(tw, "  %s\t%s\n", o.Role, strings.TrimSpace(o.Digest+"  "+o.Tag))
 	}
 	counts := map[string]int{}
 	for _, f := range res.Files {
@@ -122,7 +122,7 @@ func printExport(w io.Writer, out string, res *bundle.ExportResult) error {
 	}
 	for _, role := range []string{bundle.RoleKey, bundle.RolePolicy, bundle.RolePolicyData, bundle.RoleDisk} {
 		if counts[role] > 0 {
-			fmt.Fprintf(tw, "  %s\t%d file(s)\t\n", role, counts[role])
+			fmt.Fprintf(tw, "  %s\t%d file(s)\n", role, counts[role])
 		}
 	}
 	return tw.Flush()

@@ -72,7 +72,11 @@ func newHistory(ro *rootOptions) *cobra.Command {
 				if e.Revoked != nil {
 					revoked = "REVOKED: " + e.Revoked.Reason
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Time, e.Environment, e.Action, e.Digest, e.KeyID, e.Result, revoked)
+				action := e.Action
+				if e.Replaced != "" {
+					action += " --force, replaced " + e.Replaced
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Time, e.Environment, action, e.Digest, e.KeyID, e.Result, revoked)
 			}
 			return tw.Flush()
 		},
