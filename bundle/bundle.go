@@ -141,8 +141,8 @@ func signManifest(s signature.Signer, body []byte) (string, error) {
 }
 
 // checkManifestSignature returns the id of the trusted key that signed body.
-func checkManifestSignature(keys []attest.TrustedKey, body []byte, sig64 string) (string, error) {
-	subject := "bundle manifest " + digestOf(body)
+func checkManifestSignature(path string, keys []attest.TrustedKey, body []byte, sig64 string) (string, error) {
+	subject := "bundle " + path + ": manifest " + digestOf(body)
 	if sig64 == "" {
 		return "", failure.New(failure.Verify, subject, errors.New("is not signed"), "export the bundle again with a signing key")
 	}

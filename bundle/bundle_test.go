@@ -83,7 +83,7 @@ func (c *countingRegistry) reads() map[string]int {
 	return out
 }
 
-func keyPair(t *testing.T, ctx context.Context, prefix string) (signature.SignerVerifier, []attest.TrustedKey) {
+func keyPair(t testing.TB, ctx context.Context, prefix string) (signature.SignerVerifier, []attest.TrustedKey) {
 	t.Helper()
 	priv, pub, err := attest.GenerateKeys(prefix, nil)
 	if err != nil {
@@ -533,5 +533,30 @@ func TestVerifyDecidesWithLocalPoliciesUnlessTheReceiptNamesTheBundles(t *testin
 	}
 	if res, err = Verify(f.ctx, b2, VerifyOptions{Keys: f.keys}); err != nil || res.Policies != "local" || res.PolicyData != "bundle" {
 		t.Fatalf("without a site config: %+v %v", res, err)
+	}
+}
+
+// TestOpenRefusesOversizedEntries: an entry that claims more bytes than the
+// file holds (as a sparse one, whose holes read as zeros, does) is refused
+// before anything is written, so a small forged bundle cannot fill the disk.
+func TestOpenRefusesOversizedEntries(t *testing.T) {
+	for name, hdr := range map[string]*tar.Header{
+		"oversized": {Name: "blobs/sha256/" + strings.Repeat("a", 64), Mode: 0o644, Size: 1 << 40, Typeflag: tar.TypeReg},
+	} {
+		t.Run(name, func(t *testing.T) {
+			var buf bytes.Buffer
+			tw := tar.NewWriter(&buf)
+			if err := tw.WriteHeader(hdr); err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(t.TempDir(), "b.tar")
+			if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Open(path, nil)
+			if failure.ClassOf(err) != failure.Verify || !strings.Contains(err.Error(), "more than the bundle holds") {
+				t.Fatalf("err = %v", err)
+			}
+		})
 	}
 }

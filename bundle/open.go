@@ -87,7 +87,7 @@ func (b *Bundle) open(keys []attest.TrustedKey) error {
 	if err != nil {
 		return b.fail("the bundle manifest "+mdesc.Digest.String(), errors.New("is missing: the bundle is truncated"))
 	}
-	if b.SignedBy, err = checkManifestSignature(keys, body, mdesc.Annotations[AnnotationSignature]); err != nil {
+	if b.SignedBy, err = checkManifestSignature(b.Path, keys, body, mdesc.Annotations[AnnotationSignature]); err != nil {
 		return err
 	}
 	if b.Manifest, err = parseManifest(body); err != nil {
@@ -115,6 +115,13 @@ func (b *Bundle) extract() (map[string]bool, error) {
 		return nil, failure.New(failure.Config, "bundle "+b.Path, err, "check the path")
 	}
 	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	// A tar holds no more bytes than its file: a sparse entry, or a header
+	// that claims more, would make a small file fill the disk.
+	budget := st.Size()
 	bad := map[string]bool{}
 	tr := tar.NewReader(f)
 	for {
@@ -132,6 +139,10 @@ func (b *Bundle) extract() (map[string]bool, error) {
 		if hdr.Typeflag != tar.TypeReg || (name != "index.json" && name != "oci-layout" && !blobName.MatchString(name)) {
 			return nil, b.fail("entry "+hdr.Name, errors.New("is not part of an OCI layout"))
 		}
+		if sparse(hdr) || hdr.Size > budget {
+			return nil, b.fail("entry "+hdr.Name, fmt.Errorf("claims %d bytes, more than the bundle holds", hdr.Size))
+		}
+		budget -= hdr.Size
 		dst := filepath.Join(b.dir, filepath.FromSlash(name))
 		if _, err := os.Stat(dst); err == nil {
 			return nil, b.fail("entry "+hdr.Name, errors.New("appears twice"))
@@ -151,6 +162,19 @@ func (b *Bundle) extract() (map[string]bool, error) {
 			}
 		}
 	}
+}
+
+// sparse reports a sparse entry (GNU or PAX), whose holes read as zeros.
+func sparse(hdr *tar.Header) bool {
+	if hdr.Typeflag == tar.TypeGNUSparse {
+		return true
+	}
+	for k := range hdr.PAXRecords {
+		if strings.HasPrefix(k, "GNU.sparse.") {
+			return true
+		}
+	}
+	return false
 }
 
 func copyHashed(dst string, r io.Reader) (string, int64, error) {
@@ -238,7 +262,7 @@ func (b *Bundle) checkIndex(idx *v1.IndexManifest, manifestDigest string) error 
 		case i < 0:
 			problems = append(problems, fmt.Sprintf("index.json names %s %s, which the signed manifest does not list", role, d.Digest))
 		case b.Manifest.Objects[i].Digest != d.Digest.String():
-			problems = append(problems, fmt.Sprintf("index.json names %s %s, the signed manifest %s (it was replaced after export)", role, d.Digest, b.Manifest.Objects[i].Digest))
+			problems = append(problems, fmt.Sprintf("index.json names %s %s, the signed manifest lists %s (it was replaced after export)", role, d.Digest, b.Manifest.Objects[i].Digest))
 		}
 	}
 	for _, o := range b.Manifest.Objects {

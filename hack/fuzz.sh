@@ -10,6 +10,7 @@ targets=(
   "./attest FuzzStatement"
   "./attest FuzzPackageTable"
   "./receipt FuzzRead"
+  "./bundle FuzzOpen"
   "./promote FuzzSPDXPackages"
   "./machineimage FuzzRecord"
   "./machineimage FuzzParseAMIs"
