@@ -57,7 +57,7 @@ type countingRegistry struct {
 	gets map[string]int
 }
 
-func newRegistry(t *testing.T) *countingRegistry {
+func newRegistry(t testing.TB) *countingRegistry {
 	t.Helper()
 	c := &countingRegistry{gets: map[string]int{}}
 	inner := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
@@ -100,7 +100,7 @@ func keyPair(t testing.TB, ctx context.Context, prefix string) (signature.Signer
 	return s, keys
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	f := &fixture{ctx: context.Background()}
 	f.srcRegistry = newRegistry(t)
@@ -142,7 +142,7 @@ func newFixture(t *testing.T) *fixture {
 
 // build pushes a multi-platform index to dev, attested and signed as bakery
 // build does, with its build receipt, and tags it dev.
-func (f *fixture) build(t *testing.T, archs ...string) name.Digest {
+func (f *fixture) build(t testing.TB, archs ...string) name.Digest {
 	t.Helper()
 	var adds []mutate.IndexAddendum
 	for _, arch := range archs {
@@ -173,7 +173,7 @@ func (f *fixture) build(t *testing.T, archs ...string) name.Digest {
 	return ref
 }
 
-func (f *fixture) export(t *testing.T, path string) (*ExportResult, error) {
+func (f *fixture) export(t testing.TB, path string) (*ExportResult, error) {
 	t.Helper()
 	out, err := os.Create(path)
 	if err != nil {

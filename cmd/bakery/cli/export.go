@@ -90,6 +90,9 @@ func writeBundle(out string, write func(io.Writer) (*bundle.ExportResult, error)
 	}
 	defer os.Remove(f.Name())
 	res, err := write(f)
+	if err == nil {
+		err = f.Chmod(0o644) // CreateTemp's 0600: a bundle is public material
+	}
 	if cerr := f.Close(); err == nil && cerr != nil {
 		err = cerr
 	}
