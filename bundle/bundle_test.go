@@ -30,6 +30,7 @@ import (
 	"github.com/bakeryhq/bakery/builders"
 	"github.com/bakeryhq/bakery/internal/config"
 	"github.com/bakeryhq/bakery/internal/failure"
+	"github.com/bakeryhq/bakery/machineimage"
 	"github.com/bakeryhq/bakery/policies"
 	"github.com/bakeryhq/bakery/promote"
 	"github.com/bakeryhq/bakery/receipt"
@@ -559,4 +560,102 @@ func TestOpenRefusesOversizedEntries(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestExportMachineImageWithItsDisk: a machine image's bundle holds its
+// record and, with Disk, the disk file its record names, and nothing else.
+func TestExportMachineImageWithItsDisk(t *testing.T) {
+	f := newFixture(t)
+	dir := t.TempDir()
+	disk := filepath.Join(dir, "disk.raw")
+	if err := os.WriteFile(disk, bytes.Repeat([]byte("disk"), 4096), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	file, err := machineimage.FileOf(disk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo, _ := name.NewRepository(f.srcHost+"/dev/ami", name.Insecure)
+	rec, _, err := machineimage.Push(f.ctx, repo, &machineimage.Record{Target: "ami", Platform: "linux/amd64", Files: []machineimage.File{file}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sbom, err := attest.GenerateSBOM(f.ctx, f.pushImage(t, "sbom-source"), "linux/amd64", attest.Identity{Version: "test"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	att := attest.New(attest.Options{Signer: f.signer, BuilderID: "https://builder.test", Version: "test", BuilderSBOMs: true})
+	if _, err := att.Attest(f.ctx, rec, builders.Result{Target: "ami", Kind: builders.MachineImage, SBOM: sbom.SPDX}); err != nil {
+		t.Fatal(err)
+	}
+	if err := receipt.SignBuild(f.ctx, f.signer, rec, "ami", "dev", "test"); err != nil {
+		t.Fatal(err)
+	}
+	desc, _ := remote.Get(rec)
+	if err := remote.Tag(repo.Tag("dev"), desc); err != nil {
+		t.Fatal(err)
+	}
+	f.src.Targets["ami"] = &config.Target{Name: "ami", Type: config.TypePacker}
+	engine, _ := policies.Compile(f.ctx, nil)
+	p := promote.New(promote.Options{Config: f.src, Keys: f.keys, Signer: promote.ReadySigner(f.signer), Policies: engine, Version: "test"})
+	if _, err := p.Promote(f.ctx, promote.Request{Target: "ami", To: "prod"}); err != nil {
+		t.Fatal(err)
+	}
+	export := func(target, disk string) (*ExportResult, error) {
+		out, err := os.Create(filepath.Join(dir, "ami.tar"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer out.Close()
+		return Export(f.ctx, out, ExportOptions{Config: f.src, Target: target, Env: "prod", Keys: f.keys, Signer: f.signer, Disk: disk, Version: "test"})
+	}
+	res, err := export("ami", disk)
+	if err != nil || res.Kind != "machine-image" || res.Digest != rec.DigestStr() {
+		t.Fatalf("%+v %v", res, err)
+	}
+	v, err := verify(f.ctx, filepath.Join(dir, "ami.tar"), f.keys, "")
+	if err != nil || v.Kind != "machine-image" {
+		t.Fatalf("verify: %+v %v", v, err)
+	}
+	b, err := Open(filepath.Join(dir, "ami.tar"), f.keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	disks, err := b.File(RoleDisk)
+	if err != nil || !bytes.Equal(disks["disk.raw"], bytes.Repeat([]byte("disk"), 4096)) {
+		t.Fatalf("the disk in the bundle: %d bytes, %v", len(disks["disk.raw"]), err)
+	}
+	// A file the record does not name, and a disk for a container, are refused.
+	other := filepath.Join(dir, "other.raw")
+	if err := os.WriteFile(other, []byte("not the disk"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := export("ami", other); failure.ClassOf(err) != failure.Verify || !strings.Contains(err.Error(), "not among the files the record names") {
+		t.Fatalf("another file: %v", err)
+	}
+	if _, err := export("app", disk); failure.ClassOf(err) != failure.Config {
+		t.Fatalf("--disk for a container: %v", err)
+	}
+}
+
+// pushImage pushes a linux/amd64 image to dev/target.
+func (f *fixture) pushImage(t *testing.T, target string) name.Digest {
+	t.Helper()
+	img, err := random.Image(1024, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf, _ := img.ConfigFile()
+	cf = cf.DeepCopy()
+	cf.OS, cf.Architecture = "linux", "amd64"
+	if img, err = mutate.ConfigFile(img, cf); err != nil {
+		t.Fatal(err)
+	}
+	d, _ := img.Digest()
+	ref, _ := name.NewDigest(f.srcHost+"/dev/"+target+"@"+d.String(), name.Insecure)
+	if err := remote.Write(ref, img); err != nil {
+		t.Fatal(err)
+	}
+	return ref
 }
