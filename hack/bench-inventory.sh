@@ -2,8 +2,8 @@
 # bench-inventory.sh measures the read side at scale, on the local registry
 # through the counting proxy: 20 targets (each a Debian image with its full
 # SBOM) built into dev and promoted to staging and prod with promote --all,
-# then `bakery find` and `bakery status --check` over the 20 x 3 (wall time
-# with hyperfine, registry requests per run). Figures go to
+# then `bakery find`, `bakery status --check` and `bakery report` over the
+# 20 x 3 (wall time with hyperfine, registry requests per run). Figures go to
 # .bakery/bench/inventory*; BENCHMARKS.md quotes them. Run by hack/bench.sh,
 # or alone: BENCH_ONLY=inventory make bench.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -62,9 +62,11 @@ count_one() { # requests of one run of "$@"
   echo "find base-files matches: $("${B[@]}" find base-files -o json | jq length)"
   echo "status --check requests per run: $(count_one "${B[@]}" status --check)"
   echo "status rows: $("${B[@]}" status -o json | jq length)"
+  echo "report requests per run: $(count_one "${B[@]}" report --out "$OUT/inventory-report")"
 } | tee -a "$OUT/inventory-times.txt"
-log "find and status --check over $N targets x 3 environments, $RUNS runs each"
+log "find, status --check and report over $N targets x 3 environments, $RUNS runs each"
 hyperfine --warmup 1 --runs "$RUNS" --export-markdown "$OUT/inventory.md" --export-json "$OUT/inventory.json" \
   -n "bakery find base-files ($N x 3)" "${B[*]} find base-files -o json" \
-  -n "bakery status --check ($N x 3)" "${B[*]} status --check"
+  -n "bakery status --check ($N x 3)" "${B[*]} status --check" \
+  -n "bakery report ($N x 3)" "${B[*]} report --out $OUT/inventory-report"
 cat "$OUT/inventory-times.txt" "$OUT/inventory.md"

@@ -109,6 +109,10 @@ type Status struct {
 	// revoked ("" when there is none: promote a fix).
 	Revoked    *revoke.Entry `json:"revoked,omitempty"`
 	RollbackTo string        `json:"rollbackTo,omitempty"`
+	// History is the environment's verified history that drift was
+	// decided on, oldest first (non-nil once read), for callers that show
+	// it (bakery report) without reading it again.
+	History []Entry `json:"-"`
 }
 
 // Healthy is a status with a receipted, verified, unrevoked digest and no drift.
@@ -211,6 +215,7 @@ func drift(ctx context.Context, keys []attest.TrustedKey, revs *revoke.Set, targ
 	if err != nil {
 		return err
 	}
+	st.History = append([]Entry{}, hist...)
 	for i := len(hist) - 1; i >= 0; i-- {
 		if hist[i].Result == receipt.Passed {
 			st.Expected = hist[i].Digest

@@ -115,14 +115,19 @@ type gatherer struct {
 	opts Options
 }
 
-// histories reads every cell's receipted history, concurrently, and the
-// digest each environment ran before its current one. A history that cannot
-// be read is the cell's Problem; only an outage fails the report.
+// histories gives every cell its receipted history (the one status read
+// for drift, else read now, concurrently) and the digest each environment
+// ran before its current one. A history that cannot be read is the cell's
+// Problem; only an outage fails the report.
 func (g *gatherer) histories(ctx context.Context, cells []Cell) error {
 	eg, ectx := errgroup.WithContext(ctx)
 	eg.SetLimit(g.opts.Parallel)
 	for i := range cells {
 		c := &cells[i]
+		if c.Status.History != nil {
+			c.History, c.Previous = c.Status.History, previous(c.Status.History, c.Digest)
+			continue
+		}
 		eg.Go(func() error {
 			env, _, err := g.opts.Config.LookupEnvironment(c.Environment)
 			if err != nil {
