@@ -29,6 +29,7 @@ import (
 	"github.com/bakeryhq/bakery/internal/failure"
 	"github.com/bakeryhq/bakery/machineimage"
 	"github.com/bakeryhq/bakery/receipt"
+	"github.com/bakeryhq/bakery/revoke"
 )
 
 // hostile is markup a build argument and a package carry: every page must
@@ -259,6 +260,12 @@ func digestOf(t *testing.T, r *Report, target, digest string) *Digest {
 func TestReport(t *testing.T) {
 	f := newFixture(t)
 	f.populate(t)
+	// A, which prod runs, is revoked, for a reason that carries markup.
+	rev := revoke.Entry{Digest: f.imageA.DigestStr(), Action: revoke.ActionRevoke, Target: "base", Reason: revokeReason,
+		Time: "2026-11-02T00:00:00Z", EffectiveAt: "2026-11-02T00:00:00Z", By: f.keys[0].ID}
+	if err := revoke.Write(f.ctx, f.cfg, f.trusted, f.keys, []revoke.Entry{rev}); err != nil {
+		t.Fatal(err)
+	}
 	r, err := Gather(f.ctx, Options{Config: f.cfg, Keys: f.keys})
 	if err != nil {
 		t.Fatal(err)
@@ -272,6 +279,7 @@ func TestReport(t *testing.T) {
 	t.Run("a digest page's data", func(t *testing.T) { checkDigest(t, f, r) })
 	t.Run("what failed verification is kept, in red", func(t *testing.T) { checkUnverified(t, f, r, dir) })
 	t.Run("the HTML", func(t *testing.T) { checkHTML(t, f, r, w) })
+	t.Run("a revoked digest, in red", func(t *testing.T) { checkRevoked(t, f, r, w) })
 	t.Run("report.json holds the same data", func(t *testing.T) {
 		var back Report
 		if err := json.Unmarshal([]byte(readFile(t, w.JSON)), &back); err != nil {
@@ -445,6 +453,32 @@ func checkHTML(t *testing.T, f *fixture, r *Report, w *Written) {
 	}
 	if !strings.Contains(index, "eu-west-1=ami-0built") {
 		t.Error("the overview lacks the machine image's AMIs")
+	}
+}
+
+// revokeReason is a revocation's reason, with markup in it.
+const revokeReason = `CVE-2026-0001 <img src=x onerror=alert(1)>`
+
+func checkRevoked(t *testing.T, f *fixture, r *Report, w *Written) {
+	c := cellOf(t, r, "base", "prod")
+	if c.Revoked == nil || c.Revoked.Reason != revokeReason || c.RollbackTo != "" || !c.Verified {
+		t.Fatalf("base in prod: revoked %+v, rollback to %q, verified %v", c.Revoked, c.RollbackTo, c.Verified)
+	}
+	if len(r.Revocations) != 1 || r.Revocations[0].Digest != f.imageA.DigestStr() || len(r.RevocationProblems) != 0 {
+		t.Errorf("revocations %+v, problems %v", r.Revocations, r.RevocationProblems)
+	}
+	index := readFile(t, w.Index)
+	cell := regexp.MustCompile(`(?s)<tr data-target="base">.*?<td data-env="prod" class="([^"]*)">(.*?)</td>`).FindStringSubmatch(index)
+	escaped := "CVE-2026-0001 &lt;img src=x onerror=alert(1)&gt;"
+	if cell == nil || cell[1] != "bad" || !strings.Contains(cell[2], `<span class="bad">revoked: `+escaped) {
+		t.Errorf("the revoked prod cell is not red with its reason: %v", cell)
+	}
+	if !strings.Contains(index, `<table class="sortable" id="revocations">`) || strings.Contains(index, "<img") {
+		t.Error("the overview lacks the revocations table, or writes the reason as markup")
+	}
+	page := readFile(t, filepath.Join(w.Dir, c.Page))
+	if !strings.Contains(page, `<span class="badge b-bad">revoked</span>`) || !strings.Contains(page, escaped) || strings.Contains(page, "<img") {
+		t.Error("A's page does not say, escaped, that it is revoked")
 	}
 }
 
