@@ -1,6 +1,7 @@
 package report
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -140,8 +141,9 @@ func bars(title string, counts []Count) *Bars {
 	}
 	counts = slices.Clone(counts)
 	if len(counts) > barLimit {
-		other := Count{Name: "other"}
-		for _, c := range counts[barLimit-1:] {
+		rest := counts[barLimit-1:]
+		other := Count{Name: fmt.Sprintf("%d others", len(rest))}
+		for _, c := range rest {
 			other.N += c.N
 		}
 		counts = append(counts[:barLimit-1], other)
