@@ -58,10 +58,13 @@ const (
 	RoleImage        = "image"
 	RoleSignatures   = "signatures"
 	RoleAttestations = "attestations"
-	RoleKey          = "key"
-	RolePolicy       = "policy"
-	RolePolicyData   = "policy-data"
-	RoleDisk         = "disk"
+	// RoleRevocations is the exported environment's signed revocation list
+	// (package revoke), as it was at export.
+	RoleRevocations = "revocations"
+	RoleKey         = "key"
+	RolePolicy      = "policy"
+	RolePolicyData  = "policy-data"
+	RoleDisk        = "disk"
 )
 
 // Manifest is bakery's own listing of a bundle, signed by the exporter.

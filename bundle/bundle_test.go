@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
@@ -34,6 +35,7 @@ import (
 	"github.com/bakeryhq/bakery/policies"
 	"github.com/bakeryhq/bakery/promote"
 	"github.com/bakeryhq/bakery/receipt"
+	"github.com/bakeryhq/bakery/revoke"
 )
 
 // fixture is a source site (dev and prod on one in-process registry) whose
@@ -658,4 +660,41 @@ func (f *fixture) pushImage(t *testing.T, target string) name.Digest {
 		t.Fatal(err)
 	}
 	return ref
+}
+
+// TestRevocationsTravelWithTheBundle: a revoked digest is not exported; a
+// revocation scheduled at export travels in the bundle and fails verify
+// once it takes effect.
+func TestRevocationsTravelWithTheBundle(t *testing.T) {
+	f := newFixture(t)
+	revokeAt := func(at time.Time) {
+		now := time.Now().UTC().Format(revoke.TimeFormat)
+		e := revoke.Entry{Digest: f.digest.DigestStr(), Action: revoke.ActionRevoke, Reason: "CVE-2024-3094", By: "ops", Time: now,
+			EffectiveAt: at.UTC().Format(revoke.TimeFormat)}
+		if err := revoke.Write(f.ctx, f.src, f.signer, f.keys, []revoke.Entry{e}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tomorrow := time.Now().Add(24 * time.Hour)
+	revokeAt(tomorrow)
+	path := filepath.Join(t.TempDir(), "scheduled.tar")
+	if _, err := f.export(t, path); err != nil {
+		t.Fatal(err)
+	}
+	b, err := Open(path, f.keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if _, err := Verify(f.ctx, b, VerifyOptions{Keys: f.keys}); err != nil {
+		t.Fatalf("before the revocation takes effect: %v", err)
+	}
+	res, err := Verify(f.ctx, b, VerifyOptions{Keys: f.keys, At: tomorrow.Add(time.Hour)})
+	if failure.ClassOf(err) != failure.Verify || res.Revoked == nil || !strings.Contains(err.Error(), "CVE-2024-3094") {
+		t.Fatalf("after: %+v %v", res, err)
+	}
+	revokeAt(time.Now())
+	if _, err := f.export(t, filepath.Join(t.TempDir(), "revoked.tar")); failure.ClassOf(err) != failure.Verify || !strings.Contains(err.Error(), "revoked") {
+		t.Fatalf("export of a revoked digest: %v", err)
+	}
 }

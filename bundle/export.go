@@ -27,6 +27,7 @@ import (
 	"github.com/bakeryhq/bakery/machineimage"
 	"github.com/bakeryhq/bakery/policies"
 	"github.com/bakeryhq/bakery/receipt"
+	"github.com/bakeryhq/bakery/revoke"
 )
 
 // ExportOptions say what to export and how.
@@ -107,10 +108,20 @@ func Export(ctx context.Context, w io.Writer, opts ExportOptions) (*ExportResult
 	if !receipt.Has(rep, bind, env.Name) {
 		return nil, failure.New(failure.Verify, ref.String(), fmt.Errorf("no verified receipt for %s in %s", opts.Target, env.Name), "promote it there first")
 	}
+	revs, err := revoke.Load(ctx, opts.Config, opts.Keys)
+	if err != nil {
+		return nil, err
+	}
+	if e, ok := revs.Revoked(ref.DigestStr(), time.Now()); ok {
+		return nil, failure.New(failure.Verify, ref.String(), fmt.Errorf("revoked at %s by %s: %s", e.EffectiveAt, e.By, e.Reason), "export a digest that is not revoked")
+	}
 	m := &Manifest{Version: 1, Target: opts.Target, Environment: env.Name, Kind: "container", Digest: ref.DigestStr(),
 		ExportedAt: time.Now().UTC(), Exporter: "bakery " + opts.Version, Source: ref.Context().String(), Repositories: bind.Repositories}
 	x := &exporter{tw: tar.NewWriter(w), seen: map[string]bool{}, m: m, progress: opts.Progress}
 	if err := x.objects(ctx, ref); err != nil {
+		return nil, err
+	}
+	if err := x.revocations(ctx, env); err != nil {
 		return nil, err
 	}
 	if err := x.files(ctx, opts); err != nil {
@@ -130,6 +141,8 @@ type exporter struct {
 	m        *Manifest
 	bytes    int64
 	progress func(int64)
+	// revocationsFrom is where the revocation list was read.
+	revocationsFrom string
 }
 
 // objects writes the image and its cosign signature and attestation
@@ -163,6 +176,27 @@ func (x *exporter) objects(ctx context.Context, ref name.Digest) error {
 		x.m.Objects = append(x.m.Objects, Object{Role: role, Tag: t, Digest: d.Digest.String(), MediaType: string(d.MediaType), Size: d.Size})
 	}
 	sort.Slice(x.m.Objects, func(i, j int) bool { return x.m.Objects[i].Role < x.m.Objects[j].Role })
+	return nil
+}
+
+// revocations writes env's signed revocation list, when it has one.
+func (x *exporter) revocations(ctx context.Context, env *config.Environment) error {
+	loc, err := revoke.Location(env)
+	if err != nil {
+		return failure.New(failure.Config, "environment "+env.Name, err, "")
+	}
+	d, err := remote.Head(loc, registry.Options(ctx)...)
+	if err != nil {
+		if registry.IsNotFound(err) {
+			return nil
+		}
+		return registry.Classify(loc.String(), err)
+	}
+	if _, err := x.manifest(ctx, loc.Context(), d.Digest.String(), RoleRevocations); err != nil {
+		return err
+	}
+	x.revocationsFrom = loc.String()
+	x.m.Objects = append(x.m.Objects, Object{Role: RoleRevocations, Tag: revoke.Tag, Digest: d.Digest.String(), MediaType: string(d.MediaType), Size: d.Size})
 	return nil
 }
 
@@ -363,7 +397,10 @@ func (x *exporter) finish(signer signature.Signer) error {
 	for _, o := range x.m.Objects {
 		h, _ := v1.NewHash(o.Digest)
 		ann := map[string]string{AnnotationRole: o.Role, annotationRefName: x.m.Source + "@" + o.Digest}
-		if o.Tag != "" {
+		switch {
+		case o.Role == RoleRevocations:
+			ann[annotationRefName] = x.revocationsFrom
+		case o.Tag != "":
 			ann[annotationRefName] = x.m.Source + ":" + o.Tag
 		}
 		idx.Manifests = append(idx.Manifests, v1.Descriptor{MediaType: types.MediaType(o.MediaType), Digest: h, Size: o.Size, Annotations: ann})

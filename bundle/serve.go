@@ -15,6 +15,7 @@ import (
 	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/bakeryhq/bakery/internal/config"
 	"github.com/bakeryhq/bakery/internal/failure"
 	"github.com/bakeryhq/bakery/internal/registry"
 )
@@ -36,7 +37,11 @@ func (b *Bundle) Serve(ctx context.Context, offline bool) (context.Context, name
 		if bl.What != "manifest" {
 			continue
 		}
-		if err := b.put(h, bl.Digest, bl.MediaType); err != nil {
+		repo := "bundle"
+		if bl.Of == RoleRevocations {
+			repo = revocationsRepository
+		}
+		if err := b.put(h, repo, bl.Digest, bl.MediaType); err != nil {
 			return nil, name.Digest{}, err
 		}
 	}
@@ -44,7 +49,11 @@ func (b *Bundle) Serve(ctx context.Context, offline bool) (context.Context, name
 		if o.Tag == "" {
 			continue
 		}
-		if err := b.put(h, o.Tag, o.MediaType, o.Digest); err != nil {
+		repo := "bundle"
+		if o.Role == RoleRevocations {
+			repo = revocationsRepository
+		}
+		if err := b.put(h, repo, o.Tag, o.MediaType, o.Digest); err != nil {
 			return nil, name.Digest{}, err
 		}
 	}
@@ -55,8 +64,13 @@ func (b *Bundle) Serve(ctx context.Context, offline bool) (context.Context, name
 	return registry.ServeLocal(ctx, Host, h, offline), ref, nil
 }
 
-// put stores the manifest blob digest (default: ref) under ref.
-func (b *Bundle) put(h http.Handler, ref, mediaType string, digest ...string) error {
+// revocationsRepository is where Serve puts the revocation list: where
+// revoke.Location finds it for an environment whose repository is
+// Repository.
+const revocationsRepository = "bundle/" + config.ReservedRepository
+
+// put stores the manifest blob digest (default: ref) under repo:ref.
+func (b *Bundle) put(h http.Handler, repo, ref, mediaType string, digest ...string) error {
 	d := ref
 	if len(digest) > 0 {
 		d = digest[0]
@@ -65,7 +79,7 @@ func (b *Bundle) put(h http.Handler, ref, mediaType string, digest ...string) er
 	if err != nil {
 		return b.fail("manifest "+d, errors.New("is missing"))
 	}
-	req := httptest.NewRequest(http.MethodPut, "http://"+Host+"/v2/bundle/manifests/"+ref, bytes.NewReader(body))
+	req := httptest.NewRequest(http.MethodPut, "http://"+Host+"/v2/"+repo+"/manifests/"+ref, bytes.NewReader(body))
 	req.Header.Set("Content-Type", mediaType)
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/bakeryhq/bakery/attest"
 	"github.com/bakeryhq/bakery/internal/config"
@@ -13,6 +14,7 @@ import (
 	"github.com/bakeryhq/bakery/policies"
 	"github.com/bakeryhq/bakery/promote"
 	"github.com/bakeryhq/bakery/receipt"
+	"github.com/bakeryhq/bakery/revoke"
 )
 
 // VerifyOptions say whom to trust and what to decide.
@@ -22,6 +24,9 @@ type VerifyOptions struct {
 	// Env is the environment whose receipt and policies are checked;
 	// default the one the bundle was exported from.
 	Env string
+	// At is the time revocations are judged at (a scheduled one takes
+	// effect at its time); default now.
+	At time.Time
 	// Config is the site's config, nil when there is none: its policy.dirs
 	// and policy data decide when the bundle's policies are not the ones
 	// the receipt names.
@@ -45,6 +50,10 @@ type Result struct {
 	Policies   string             `json:"policies"`
 	PolicyData string             `json:"policyData"`
 	Decision   *policies.Decision `json:"decision,omitempty"`
+	// Revoked is the entry of the bundle's revocation list that revokes the
+	// digest; IgnoredRevocations are lists that did not verify.
+	Revoked            *revoke.Entry `json:"revoked,omitempty"`
+	IgnoredRevocations []string      `json:"ignoredRevocations,omitempty"`
 	// Keys are the keys the bundle carries and whether this site trusts them.
 	Keys []Key `json:"keys"`
 }
@@ -90,6 +99,9 @@ func Verify(ctx context.Context, b *Bundle, opts VerifyOptions) (*Result, error)
 		return res, failure.New(failure.Verify, "bundle "+b.Path, fmt.Errorf("no verified receipt for %s in %s for %s", m.Target, res.Environment, m.Digest),
 			"the bundle does not prove this digest was promoted there")
 	}
+	if err := checkRevoked(sctx, b, opts, res); err != nil {
+		return res, err
+	}
 	dec, err := decide(ctx, b, opts, res, rep, vsa)
 	res.Decision = dec
 	if err != nil {
@@ -103,6 +115,29 @@ func Verify(ctx context.Context, b *Bundle, opts VerifyOptions) (*Result, error)
 		return res, failure.New(failure.Policy, "bundle "+b.Path, fmt.Errorf("%s's policies deny it: %s", res.Environment, strings.Join(msgs, "; ")), "do not import it")
 	}
 	return res, nil
+}
+
+// checkRevoked reads the revocation list the bundle carries (as it was at
+// export, verified with the verifier's keys as revoke.Load does everywhere;
+// a forged one is listed and ignored) and fails a revoked digest.
+func checkRevoked(sctx context.Context, b *Bundle, opts VerifyOptions, res *Result) error {
+	cfg := &config.Config{Environments: []config.Environment{{Name: b.Manifest.Environment, Repository: Repository}}}
+	revs, err := revoke.Load(sctx, cfg, opts.Keys)
+	if err != nil {
+		return failure.New(failure.ClassOf(err), "bundle "+b.Path, err, "")
+	}
+	res.IgnoredRevocations = revs.Ignored
+	at := opts.At
+	if at.IsZero() {
+		at = time.Now()
+	}
+	e, revoked := revs.Revoked(b.Manifest.Digest, at)
+	if !revoked {
+		return nil
+	}
+	res.Revoked = &e
+	return failure.New(failure.Verify, "bundle "+b.Path, fmt.Errorf("%s was revoked at %s by %s: %s", b.Manifest.Digest, e.EffectiveAt, e.By, e.Reason),
+		"do not import it: the source revoked it before exporting")
 }
 
 // decide evaluates the environment's policies, named by the verified

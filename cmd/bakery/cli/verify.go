@@ -225,6 +225,12 @@ func printBundle(w io.Writer, res *bundle.Result) {
 	for _, r := range res.Receipts {
 		fmt.Fprintf(tw, "  receipt\t%s %s\tkey %s\t%s\n", r.Environment, r.Action, r.KeyID, r.Time)
 	}
+	for _, ign := range res.IgnoredRevocations {
+		fmt.Fprintf(tw, "  ignored\trevocation list %s\n", ign)
+	}
+	if e := res.Revoked; e != nil {
+		fmt.Fprintf(tw, "  REVOKED\tat %s by %s: %s\n", e.EffectiveAt, e.By, e.Reason)
+	}
 	if d := res.Decision; d != nil {
 		verdict := "allowed"
 		if !d.Allowed {
