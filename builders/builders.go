@@ -23,6 +23,12 @@ type Builder interface {
 	Build(ctx context.Context, req Request) (Result, error)
 }
 
+// Checker is a Builder that can tell, before anything is built, that it
+// will not be able to build a target (a platform no builder node builds).
+type Checker interface {
+	Check(t *config.Target) error
+}
+
 // Request is one target to bake and where its result goes.
 type Request struct {
 	Target *config.Target
@@ -57,6 +63,9 @@ type Result struct {
 	// Tags are the tags pointed at Digest after the build (the first
 	// environment's tag); a Builder leaves it empty.
 	Tags []string `json:"tags,omitempty"`
+	// Nodes names, per platform, the builder node that built it (for a
+	// fleet of buildkitd nodes).
+	Nodes map[string]string `json:"nodes,omitempty"`
 	// Invocation records how the result was made, for provenance.
 	Invocation *Invocation `json:"-"`
 	// SBOM is a syft JSON document the builder catalogued itself, for a

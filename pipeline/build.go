@@ -75,6 +75,13 @@ func Build(ctx context.Context, cfg *config.Config, names []string, opts BuildOp
 	if err != nil {
 		return nil, err
 	}
+	for _, t := range targets {
+		if c, ok := opts.Builders[t.Type].(builders.Checker); ok {
+			if err := c.Check(t); err != nil {
+				return nil, err
+			}
+		}
+	}
 	results := make([]*Built, len(reqs))
 	published := map[string]chan struct{}{}
 	for _, t := range targets {

@@ -29,6 +29,7 @@ import (
 	"github.com/moby/buildkit/session/secrets"
 	"github.com/moby/buildkit/session/secrets/secretsprovider"
 	"github.com/tonistiigi/fsutil"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/bakeryhq/bakery/builders"
 	"github.com/bakeryhq/bakery/internal/config"
@@ -38,44 +39,34 @@ import (
 	"github.com/bakeryhq/bakery/machineimage"
 )
 
-// Builder builds container targets on one buildkitd.
+// Builder builds container targets on a fleet of buildkitd nodes: each
+// target on a node that builds its platforms natively, least loaded first;
+// a multi-platform target that no one node builds natively is split, each
+// platform built where it is native and the results assembled into one OCI
+// index, as buildx does for a multi-node builder. A node that stops
+// answering is marked down and its solves run again on another node; a
+// failing Dockerfile step is not retried. builder.address alone is a fleet
+// of one node.
 type Builder struct {
-	client   *client.Client
-	info     builders.Info
+	fleet    *fleet
 	progress progress.Streamer
 }
 
-var _ builders.Builder = (*Builder)(nil)
+var (
+	_ builders.Builder = (*Builder)(nil)
+	_ builders.Checker = (*Builder)(nil)
+)
 
-// New connects to buildkitd and asks for its version, so an unreachable
-// daemon is reported before any build starts (class failure.Unavailable).
-// Relative TLS file paths are resolved against dir.
+// New connects to every node and asks each for its version and platforms,
+// so a fleet with no node up is reported before any build starts (class
+// failure.Unavailable), and a node that refuses bakery's certificate is a
+// config error naming it. Relative TLS file paths are resolved against dir.
 func New(ctx context.Context, cfg config.Builder, dir string, p progress.Streamer) (*Builder, error) {
-	subject := "buildkitd at " + cfg.Address
-	var opts []client.ClientOpt
-	if cfg.TLS.CACert != "" {
-		opts = append(opts, client.WithServerConfig(cfg.TLS.ServerName, abs(dir, cfg.TLS.CACert)))
-	}
-	if cfg.TLS.Cert != "" {
-		opts = append(opts, client.WithCredentials(abs(dir, cfg.TLS.Cert), abs(dir, cfg.TLS.Key)))
-	}
-	c, err := client.New(ctx, cfg.Address, opts...)
+	f, err := connect(ctx, cfg, dir)
 	if err != nil {
-		return nil, failure.New(failure.Config, subject, err, "fix builder.address")
+		return nil, err
 	}
-	infoCtx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	defer cancel()
-	info, err := c.Info(infoCtx)
-	if err != nil {
-		c.Close()
-		return nil, failure.New(failure.Unavailable, subject, unreachable(err),
-			"start it with `make up`, or point --builder / BAKERY_BUILDER_ADDRESS / builder.address at a running buildkitd")
-	}
-	return &Builder{
-		client:   c,
-		info:     builders.Info{Name: "buildkit", Version: info.BuildkitVersion.Version},
-		progress: p,
-	}, nil
+	return &Builder{fleet: f, progress: p}, nil
 }
 
 // unreachable shortens gRPC's connection errors to their cause.
@@ -87,8 +78,15 @@ func unreachable(err error) error {
 	return errors.New("unreachable: " + msg)
 }
 
-// Close closes the connection to buildkitd.
-func (b *Builder) Close() error { return b.client.Close() }
+// Close closes the connections to the nodes.
+func (b *Builder) Close() error {
+	b.fleet.close()
+	return nil
+}
+
+// Check fails, before anything is built, for a target with a platform that
+// no node builds natively while builder.emulation is false.
+func (b *Builder) Check(t *config.Target) error { return b.fleet.check(t) }
 
 // Build bakes a container target and pushes it by digest to req.Repository.
 func (b *Builder) Build(ctx context.Context, req builders.Request) (builders.Result, error) {
@@ -102,53 +100,137 @@ func (b *Builder) Build(ctx context.Context, req builders.Request) (builders.Res
 	if err != nil {
 		return builders.Result{}, failure.New(failure.Config, subject, err, "fix the target's secrets")
 	}
-	opt := solveOpt(req, in, secrets)
-	var status chan *client.SolveStatus
-	if b.progress != nil {
-		status = b.progress.Stream(t.Name)
-	}
 	started := time.Now().UTC()
-	resp, err := b.client.Solve(ctx, nil, opt, status)
+	plats := normalize(t.Platforms)
+	var parts []part
+	if len(plats) > 1 && !b.fleet.covered(plats) {
+		parts, err = b.split(ctx, req, in, secrets, plats)
+	} else {
+		var pt part
+		pt, err = b.solve(ctx, req, in, secrets, plats, t.Name)
+		parts = []part{pt}
+	}
 	if err != nil {
-		return builders.Result{}, solveError(subject, err)
+		return builders.Result{}, err
 	}
 	finished := time.Now().UTC()
-	dgst, err := v1.NewHash(resp.ExporterResponse[exptypes.ExporterImageDigestKey])
-	if err != nil {
-		return builders.Result{}, failure.New(failure.Build, subject, fmt.Errorf("buildkitd reported no image digest: %w", err), "")
+	dgst, nodes := parts[0].digest, map[string]string{}
+	if len(parts) > 1 {
+		if dgst, err = assemble(ctx, req.Repository, parts); err != nil {
+			return builders.Result{}, failure.New(failure.ClassOf(err), subject, fmt.Errorf("assembling the platforms' index: %w", err), "")
+		}
 	}
+	res, err := describe(ctx, req, dgst)
+	if err != nil {
+		return builders.Result{}, failure.New(failure.ClassOf(err), subject, err, "")
+	}
+	for _, pt := range parts {
+		res.Builder = pt.node.info
+		for _, p := range pt.platforms(res.Platforms) {
+			nodes[p] = pt.node.name
+		}
+	}
+	res.Nodes = nodes
+	res.Invocation.StartedOn, res.Invocation.FinishedOn = started, finished
+	res.Invocation.ExternalParameters = externalParameters(ctx, req, in)
+	return res, nil
+}
+
+// part is one solve of a target: the digest it pushed, the node that built
+// it, and its platform when the target was split by platform.
+type part struct {
+	digest   v1.Hash
+	node     *node
+	platform string
+}
+
+func (p part) platforms(all []string) []string {
+	if p.platform != "" {
+		return []string{p.platform}
+	}
+	return all
+}
+
+// split builds each platform of t on its own node, at once.
+func (b *Builder) split(ctx context.Context, req builders.Request, in input, secrets secrets.SecretStore, plats []string) ([]part, error) {
+	parts := make([]part, len(plats))
+	g, gctx := errgroup.WithContext(ctx)
+	for i, p := range plats {
+		g.Go(func() error {
+			one := *req.Target
+			one.Platforms = []string{p}
+			r := req
+			r.Target = &one
+			pt, err := b.solve(gctx, r, in, secrets, []string{p}, req.Target.Name+" "+p)
+			pt.platform = p
+			parts[i] = pt
+			return err
+		})
+	}
+	return parts, g.Wait()
+}
+
+// solve runs req's solve on a node that builds plats, and again on another
+// node for as long as the node it ran on went down.
+func (b *Builder) solve(ctx context.Context, req builders.Request, in input, store secrets.SecretStore, plats []string, stream string) (part, error) {
+	subject := fmt.Sprintf("target %q", req.Target.Name)
+	skip := map[*node]bool{}
+	var lost []string
+	for {
+		n, err := b.fleet.acquire(ctx, plats, skip)
+		if err != nil {
+			if len(lost) > 0 {
+				err = fmt.Errorf("%w (lost mid-build: %s)", err, strings.Join(lost, "; "))
+			}
+			return part{}, failure.New(failure.Unavailable, subject, err, "start a node that builds it, or check builder.nodes")
+		}
+		var status chan *client.SolveStatus
+		if b.progress != nil {
+			status = b.progress.Stream(stream)
+		}
+		resp, err := n.client.Solve(ctx, nil, solveOpt(req, in, store), status)
+		if b.fleet.release(ctx, n, err) {
+			skip[n] = true
+			lost = append(lost, fmt.Sprintf("%s: %s", n, failure.OneLine(err.Error())))
+			continue
+		}
+		if err != nil {
+			return part{}, solveError(subject, err)
+		}
+		dgst, err := v1.NewHash(resp.ExporterResponse[exptypes.ExporterImageDigestKey])
+		if err != nil {
+			return part{}, failure.New(failure.Build, subject, fmt.Errorf("%s reported no image digest: %w", n, err), "")
+		}
+		return part{digest: dgst, node: n}, nil
+	}
+}
+
+// describe reads the pushed manifest back from the registry by digest, once:
+// it confirms the registry holds exactly what was reported, and gives the
+// summary and BuildKit's provenance.
+func describe(ctx context.Context, req builders.Request, dgst v1.Hash) (builders.Result, error) {
 	ref := req.Repository.Digest(dgst.String())
-	// Read the manifest back from the registry by digest, once: it confirms the
-	// registry holds exactly what buildkitd reported, and gives the summary and
-	// BuildKit's provenance.
 	desc, err := remote.Get(ref, registry.Options(ctx)...)
 	if err != nil {
-		err = registry.Classify(ref.String(), err)
-		return builders.Result{}, failure.New(failure.ClassOf(err), subject, err, "")
+		return builders.Result{}, registry.Classify(ref.String(), err)
 	}
 	sum, err := registry.Summarize(ref, desc)
 	if err != nil {
-		return builders.Result{}, failure.New(failure.ClassOf(err), subject, err, "")
+		return builders.Result{}, err
 	}
 	deps, err := resolvedDependencies(ref, desc)
 	if err != nil {
-		return builders.Result{}, failure.New(failure.ClassOf(err), subject, fmt.Errorf("reading BuildKit's provenance: %w", err), "")
+		return builders.Result{}, fmt.Errorf("reading BuildKit's provenance: %w", err)
 	}
 	return builders.Result{
-		Target:     t.Name,
+		Target:     req.Target.Name,
 		Kind:       builders.Container,
 		Repository: req.Repository.Name(),
 		Digest:     dgst,
 		MediaType:  string(sum.MediaType),
 		Platforms:  sum.Platforms,
 		Size:       sum.Size,
-		Builder:    b.info,
-		Invocation: &builders.Invocation{
-			StartedOn:            started,
-			FinishedOn:           finished,
-			ExternalParameters:   externalParameters(ctx, req, in),
-			ResolvedDependencies: deps,
-		},
+		Invocation: &builders.Invocation{ResolvedDependencies: deps},
 	}, nil
 }
 

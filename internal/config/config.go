@@ -7,6 +7,7 @@
 package config
 
 import (
+	"fmt"
 	"path/filepath"
 	"strings"
 	"time"
@@ -66,11 +67,22 @@ func (r Registry) Durations() (request, retryWait, command time.Duration) {
 
 // Builder says how to reach buildkitd and how much to build at once.
 type Builder struct {
-	// Address is buildkitd's address: unix:///path or tcp://host:port.
+	// Address is buildkitd's address: unix:///path or tcp://host:port. It
+	// is a fleet of one node; set it or Nodes, not both.
 	Address string `yaml:"address"`
 	TLS     TLS    `yaml:"tls"`
-	// MaxParallel bounds how many targets build at once.
+	// Nodes are the buildkitd nodes of a fleet. After defaults, Nodes always
+	// holds the fleet: the one node of Address when none was listed.
+	Nodes []Node `yaml:"nodes"`
+	// Emulation lets a platform that no node builds natively go to a node
+	// that builds it under emulation (QEMU through binfmt_misc); default
+	// true. False refuses such a target before anything is built.
+	Emulation *bool `yaml:"emulation"`
+	// MaxParallel bounds how many targets build at once; default the sum
+	// of the nodes' max_parallel.
 	MaxParallel int `yaml:"max_parallel"`
+	// listed says the config listed nodes (rather than builder.address).
+	listed bool
 	// Packer says where packer and bakery's Packer plugin are, for type:
 	// packer targets.
 	Packer Packer `yaml:"packer"`
@@ -87,6 +99,39 @@ type Packer struct {
 	// default <user cache dir>/bakery/packer-plugins.
 	PluginDir string `yaml:"plugin_dir"`
 }
+
+// Node is one buildkitd of a fleet.
+type Node struct {
+	// Name names the node in output and errors; default node-N (1-based),
+	// or "default" for the node of builder.address.
+	Name string `yaml:"name"`
+	// Address is unix:///path or tcp://host:port.
+	Address string `yaml:"address"`
+	TLS     TLS    `yaml:"tls"`
+	// Platforms are the platforms the node builds natively (os/arch[/variant]);
+	// default every platform its workers report.
+	Platforms []string `yaml:"platforms"`
+	// MaxParallel bounds the builds the node runs at once; default
+	// DefaultMaxParallel.
+	MaxParallel int `yaml:"max_parallel"`
+}
+
+// Fleet is the nodes of the fleet: Nodes, or the one node of Address for a
+// Builder that did not go through Load.
+func (b Builder) Fleet() []Node {
+	if len(b.Nodes) > 0 {
+		return b.Nodes
+	}
+	max := b.MaxParallel
+	if max == 0 {
+		max = DefaultMaxParallel
+	}
+	return []Node{{Name: "default", Address: b.Address, TLS: b.TLS, MaxParallel: max}}
+}
+
+// EmulationAllowed says whether a platform with no native node may be built
+// under emulation.
+func (b Builder) EmulationAllowed() bool { return b.Emulation == nil || *b.Emulation }
 
 // TLS holds the mTLS files for a tcp:// buildkitd.
 type TLS struct {
@@ -237,10 +282,34 @@ const DefaultBuilderAddress = "unix:///run/buildkit/buildkitd.sock"
 // DefaultTagTemplate names an environment's tag after the environment.
 const DefaultTagTemplate = "{{ .Env }}"
 
-func (c *Config) applyDefaults() {
-	if c.Builder.Address == "" {
-		c.Builder.Address = DefaultBuilderAddress
+// defaultNodes makes builder.address the one node of a fleet when no nodes
+// are listed, and fills in each node's name and bound; TLS files are
+// relative to the config file.
+func (c *Config) defaultNodes() {
+	b := &c.Builder
+	b.listed = len(b.Nodes) > 0
+	if !b.listed {
+		if b.Address == "" {
+			b.Address = DefaultBuilderAddress
+		}
+		b.Nodes = b.Fleet()
 	}
+	for i := range b.Nodes {
+		n := &b.Nodes[i]
+		if n.Name == "" {
+			n.Name = fmt.Sprintf("node-%d", i+1)
+		}
+		if n.MaxParallel == 0 {
+			n.MaxParallel = DefaultMaxParallel
+		}
+		for _, f := range []*string{&n.TLS.CACert, &n.TLS.Cert, &n.TLS.Key} {
+			*f = c.path(*f)
+		}
+	}
+}
+
+func (c *Config) applyDefaults() {
+	c.defaultNodes()
 	// Key files are relative to the config file; KMS URIs are left alone.
 	c.Signing.Key = c.path(c.Signing.Key)
 	for i, k := range c.Verification.Keys {
@@ -272,7 +341,9 @@ func (c *Config) applyDefaults() {
 		}
 	}
 	if c.Builder.MaxParallel == 0 {
-		c.Builder.MaxParallel = DefaultMaxParallel
+		for _, n := range c.Builder.Nodes {
+			c.Builder.MaxParallel += n.MaxParallel
+		}
 	}
 	for i := range c.Environments {
 		if c.Environments[i].Tag == "" {

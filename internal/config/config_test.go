@@ -82,6 +82,20 @@ func TestLoadValid(t *testing.T) {
 	}
 }
 
+// nodesYAML is a fleet of two nodes, the second one named.
+const nodesYAML = `  nodes:
+    - address: tcp://10.0.0.1:1234
+      platforms: [linux/amd64]
+    - name: arm
+      address: tcp://10.0.0.2:1234
+      platforms: [linux/arm64]
+`
+
+// withNodes is valid with builder.address replaced by nodes.
+func withNodes(nodes string) string {
+	return strings.Replace(valid, "  address: unix:///run/buildkit/buildkitd.sock\n", nodes, 1)
+}
+
 // TestLoadErrors checks that each bad input names the file, the line and the
 // key, and is of class Config (exit code 2).
 func TestLoadErrors(t *testing.T) {
@@ -124,6 +138,16 @@ func TestLoadErrors(t *testing.T) {
 			[]string{"sbom.namespace", "is not an absolute URI", "https://"}},
 		{"sbom namespace with a fragment", valid + "sbom:\n  namespace: https://sbom.example.com/x#y\n",
 			[]string{"sbom.namespace", "has a fragment"}},
+		{"nodes and address", strings.Replace(valid, "  max_parallel: 3\n", "  max_parallel: 3\n  nodes:\n    - address: tcp://10.0.0.1:1234\n", 1),
+			[]string{"builder.address", "set together with builder.nodes"}},
+		{"duplicate node address", withNodes(nodesYAML + "    - address: tcp://10.0.0.2:1234\n"),
+			[]string{"builder.nodes[2].address", "the same address tcp://10.0.0.2:1234 as builder.nodes[1]"}},
+		{"bad node platform", withNodes(strings.Replace(nodesYAML, "[linux/arm64]", "[arm64]", 1)),
+			[]string{"builder.nodes[1].platforms", `"arm64" is not a platform`}},
+		{"unreadable node cert", withNodes(nodesYAML + "      tls: {ca_cert: nope/ca.pem, cert: nope/cert.pem, key: nope/key.pem}\n"),
+			[]string{"builder.nodes[1].tls.ca_cert", "no such file or directory", "readable PEM file"}},
+		{"node tls on unix", strings.Replace(valid, "builder:\n  address: unix:///run/buildkit/buildkitd.sock\n", "builder:\n  nodes:\n    - address: unix:///run/b.sock\n      tls: {cert: a, key: b}\n", 1),
+			[]string{"builder.nodes[0].tls", "TLS applies to tcp:// addresses only"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Load(Options{File: write(t, tc.content)})
@@ -314,5 +338,30 @@ func TestLookups(t *testing.T) {
 	_, _, err = cfg.LookupEnvironment("qa")
 	if failure.ClassOf(err) != failure.Config || !strings.Contains(err.Error(), "environments: dev, prod") {
 		t.Errorf("LookupEnvironment(qa) = %v", err)
+	}
+}
+
+// TestNodes: builder.address is a fleet of one node named default; listed
+// nodes get names and bounds, and builder.max_parallel defaults to the sum
+// of theirs; emulation is on unless turned off.
+func TestNodes(t *testing.T) {
+	cfg, err := Load(Options{File: write(t, valid)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := cfg.Builder.Nodes; len(n) != 1 || n[0].Name != "default" || n[0].Address != "unix:///run/buildkit/buildkitd.sock" || n[0].MaxParallel != 3 {
+		t.Errorf("the node of builder.address: %+v", n)
+	}
+	if !cfg.Builder.EmulationAllowed() {
+		t.Error("emulation is off by default")
+	}
+	fleet := strings.Replace(withNodes(nodesYAML+"  emulation: false\n"), "  max_parallel: 3\n", "", 1)
+	if cfg, err = Load(Options{File: write(t, fleet)}); err != nil {
+		t.Fatal(err)
+	}
+	n := cfg.Builder.Nodes
+	if len(n) != 2 || n[0].Name != "node-1" || n[1].Name != "arm" || n[1].MaxParallel != DefaultMaxParallel ||
+		cfg.Builder.MaxParallel != 2*DefaultMaxParallel || cfg.Builder.EmulationAllowed() || n[1].Platforms[0] != "linux/arm64" {
+		t.Errorf("fleet: %+v, max_parallel %d, emulation %v", n, cfg.Builder.MaxParallel, cfg.Builder.EmulationAllowed())
 	}
 }

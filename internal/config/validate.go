@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"regexp"
 	"strings"
 	"text/template"
@@ -124,22 +125,64 @@ func (c *Config) validateSBOM(p *problems) {
 }
 
 func (c *Config) validateBuilder(p *problems) {
-	u, err := url.Parse(c.Builder.Address)
+	b := c.Builder
+	if b.listed && b.Address != "" {
+		p.add("builder.address", "list every buildkitd under builder.nodes, or use builder.address alone",
+			"set together with builder.nodes (from the file, BAKERY_BUILDER_ADDRESS or --builder)")
+	}
+	key := func(i int, k string) string {
+		if !b.listed {
+			return "builder." + k
+		}
+		return fmt.Sprintf("builder.nodes[%d].%s", i, k)
+	}
+	seen := map[string]int{}
+	for i, n := range b.Nodes {
+		validateNode(p, n, func(k string) string { return key(i, k) })
+		for _, id := range []string{"address " + n.Address, "name " + n.Name} {
+			if j, dup := seen[id]; dup {
+				p.add(key(i, strings.Fields(id)[0]), "give each node its own address and name", "the same %s as builder.nodes[%d]", id, j)
+			}
+			seen[id] = i
+		}
+	}
+	if b.MaxParallel < 1 {
+		p.add("builder.max_parallel", "use 1 or more", "must be at least 1, got %d", b.MaxParallel)
+	}
+}
+
+func validateNode(p *problems, n Node, key func(string) string) {
+	u, err := url.Parse(n.Address)
 	switch {
 	case err != nil:
-		p.add("builder.address", "use unix:///path/to/buildkitd.sock or tcp://host:port", "%v", err)
+		p.add(key("address"), "use unix:///path/to/buildkitd.sock or tcp://host:port", "%v", err)
 	case u.Scheme != "unix" && u.Scheme != "tcp":
-		p.add("builder.address", "use unix:///path/to/buildkitd.sock or tcp://host:port", "unsupported scheme %q", u.Scheme)
+		p.add(key("address"), "use unix:///path/to/buildkitd.sock or tcp://host:port", "unsupported scheme %q", u.Scheme)
 	}
-	tls := c.Builder.TLS
+	tls := n.TLS
 	if (tls.Cert == "") != (tls.Key == "") {
-		p.add("builder.tls", "set both cert and key, or neither", "cert and key must be given together")
+		p.add(key("tls"), "set both cert and key, or neither", "cert and key must be given together")
 	}
 	if (tls.CACert != "" || tls.Cert != "") && u != nil && u.Scheme != "tcp" {
-		p.add("builder.tls", "TLS applies to tcp:// addresses only", "set for a %s:// address", u.Scheme)
+		p.add(key("tls"), "TLS applies to tcp:// addresses only", "set for a %s:// address", u.Scheme)
 	}
-	if c.Builder.MaxParallel < 1 {
-		p.add("builder.max_parallel", "use 1 or more", "must be at least 1, got %d", c.Builder.MaxParallel)
+	for k, f := range map[string]string{"ca_cert": tls.CACert, "cert": tls.Cert, "key": tls.Key} {
+		if f == "" {
+			continue
+		}
+		if fh, err := os.Open(f); err != nil {
+			p.add(key("tls."+k), "point it at a readable PEM file", "%v", err)
+		} else {
+			fh.Close()
+		}
+	}
+	for _, pl := range n.Platforms {
+		if _, err := platforms.Parse(pl); err != nil || strings.Count(pl, "/") < 1 {
+			p.add(key("platforms"), "use os/arch[/variant], such as linux/arm64", "%q is not a platform", pl)
+		}
+	}
+	if n.MaxParallel < 1 {
+		p.add(key("max_parallel"), "use 1 or more", "must be at least 1, got %d", n.MaxParallel)
 	}
 }
 

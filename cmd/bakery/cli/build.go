@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"strings"
@@ -109,7 +110,7 @@ func (o *buildOptions) run(cmd *cobra.Command, args []string) error {
 	if o.noAttest {
 		fmt.Fprintln(cmd.ErrOrStderr(), "WARNING: --no-attest: the images built now get NO SBOM, NO provenance and NO signature; bakery verify and promote will reject them")
 	}
-	bs, closeBuilders, err := newBuilders(cmd.Context(), cfg, args, p, o.noAttest)
+	bs, closeBuilders, err := newBuilders(cmd.Context(), cfg, args, p, o.noAttest, cmd.ErrOrStderr())
 	if err != nil {
 		_ = p.Wait()
 		return err
@@ -182,7 +183,7 @@ func buildLines(results []pipeline.Built, buildErr error) []ciLine {
 // newBuilders constructs the Builder of each target type that the named
 // targets need: BuildKit for containers (connected now, so that a daemon that
 // is down fails before anything builds), Packer for machine images.
-func newBuilders(ctx context.Context, cfg *config.Config, names []string, p progress.Streamer, noAttest bool) (map[string]builders.Builder, func(), error) {
+func newBuilders(ctx context.Context, cfg *config.Config, names []string, p progress.Streamer, noAttest bool, warn io.Writer) (map[string]builders.Builder, func(), error) {
 	targets, err := pipeline.Select(cfg, names)
 	if err != nil {
 		return nil, nil, err
@@ -195,6 +196,9 @@ func newBuilders(ctx context.Context, cfg *config.Config, names []string, p prog
 			return nil, nil, failure.New(failure.ClassOf(err), pipeline.Subject(targets...), err, "")
 		}
 		out[config.TypeContainer], closeAll = bk, func() { bk.Close() }
+		for _, down := range bk.Down() {
+			fmt.Fprintln(warn, "WARNING: "+down)
+		}
 	}
 	if pipeline.Needs(targets, config.TypePacker) {
 		pk, err := packer.New(cfg, p)
