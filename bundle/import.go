@@ -58,6 +58,9 @@ func Import(ctx context.Context, b *Bundle, opts ImportOptions) (*ImportResult, 
 	if err != nil {
 		return nil, err
 	}
+	if _, err := opts.Config.LookupTarget(m.Target); err != nil {
+		return nil, err // the site's status, history and verify --env know it by name
+	}
 	tag, err := env.Locate(m.Target)
 	if err != nil {
 		return nil, err

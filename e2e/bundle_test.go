@@ -285,6 +285,20 @@ func TestBundleTampered(t *testing.T) {
 	}
 }
 
+// TestBundleOfARevokedDigest: a digest revoked at the source is not
+// exported.
+func TestBundleOfARevokedDigest(t *testing.T) {
+	ns := runID + "-bundle-revoked"
+	src := newBundleSource(t, ns, "revoked-1")
+	if r := bakery(t, nil, "revoke", src.digest, "--reason", "CVE-2024-3094", "--yes", "--config", src.cfg); r.code != 0 {
+		t.Fatalf("revoke: exit %d", r.code)
+	}
+	r := bakery(t, nil, "export", "app", "--env", "prod", "--out", filepath.Join(t.TempDir(), "revoked.tar"), "--config", src.cfg)
+	if r.code != 4 || !strings.Contains(r.stderr, "revoked") || !strings.Contains(r.stderr, "CVE-2024-3094") {
+		t.Fatalf("export of a revoked digest: exit %d, want 4 naming the revocation", r.code)
+	}
+}
+
 // resignManifest changes the bundle manifest (it claims another exporter)
 // and signs it with the other key through the stock cosign sign-blob.
 func resignManifest(t *testing.T, e map[string][]byte, idx *v1.IndexManifest) {
