@@ -11,9 +11,12 @@
 #     same template without bakery's steps, and the machine SBOM alone
 #     (bakery-sbom's collect + catalog) against the syft CLI on the baked rootfs.
 #  5. find and status --check over 20 targets x 3 environments, and promote
-#     --all of 20 targets (hack/bench-inventory.sh).
+#     --all of 20 targets (hack/bench-inventory.sh);
+#  6. builds of 1 to 32 targets, 32 on one fleet node against two, and promote
+#     --all of 32 against 32 separate promotes (hack/bench-fleet.sh).
 # Figures go to .bakery/bench/; BENCHMARKS.md quotes them. BENCH_ONLY=ami runs
-# only part 4, BENCH_ONLY=inventory only part 5.
+# only part 4, BENCH_ONLY=inventory only part 5, BENCH_ONLY=fleet only part 6
+# (many targets, and the fleet of hack/fleet.sh).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 bash "$ROOT/hack/setup.sh"
 export DEBIAN_FRONTEND=noninteractive
@@ -40,6 +43,9 @@ CTX=$ROOT/examples/golden-base
 
 if [ "${BENCH_ONLY:-}" = inventory ]; then
   exec bash "$ROOT/hack/bench-inventory.sh"
+fi
+if [ "${BENCH_ONLY:-}" = fleet ]; then
+  exec bash "$ROOT/hack/bench-fleet.sh"
 fi
 if [ "${BENCH_ONLY:-}" != ami ]; then
 # The stock chain, one step per tool, each reading the digest the previous step reported.
@@ -173,3 +179,4 @@ log "Go benchmarks: policy decision latency, copy requests and bytes (counting p
 (cd "$ROOT" && go test -run XXX -bench 'Decision' -benchmem -count 5 ./policies && go test -run XXX -bench 'Copy' -benchtime 20x ./promote) | tee "$OUT/go-bench.txt"
 cat "$OUT/pipeline.md" "$OUT/sbom.txt" "$OUT/promote.txt" "$OUT/promote-counts.txt" "$OUT/ami.md" "$OUT/ami-sbom-counts.txt" "$OUT/ami-sbom.txt"
 bash "$ROOT/hack/bench-inventory.sh"
+bash "$ROOT/hack/bench-fleet.sh"

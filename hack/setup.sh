@@ -5,7 +5,8 @@
 #   - runc, the distribution registry and debootstrap from Debian's packages;
 #   - buildkitd/buildctl built from the moby/buildkit version go.mod pins;
 #   - the registry on $REGISTRY_ADDR and buildkitd (OCI worker, runc) on a unix
-#     socket under .bakery/;
+#     socket under .bakery/, and a fleet of two more on TCP with mutual TLS
+#     (hack/fleet.sh, certificates generated locally);
 #   - a Debian base image made with debootstrap, pushed to the local registry,
 #     and the same rootfs as the golden machine image's source;
 #   - packer (for machine images) built from the module proxy, and a local
@@ -23,6 +24,7 @@ install_packages() {
   command -v curl >/dev/null || missing+=(curl)
   command -v npm >/dev/null || missing+=(npm)
   command -v chromium >/dev/null || missing+=(chromium)
+  command -v openssl >/dev/null || missing+=(openssl)
   [ ${#missing[@]} -eq 0 ] && return
   log "installing Debian packages: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -191,11 +193,13 @@ install_validators
 start_registry registry "$REGISTRY_ADDR"
 start_registry registry2 "$REGISTRY2_ADDR"
 start_buildkitd
+bash "$ROOT/hack/fleet.sh" up
 start_ec2local
 rootfs_tarball
 base_image
 ln -sfn "$COSIGN_BIN/cosign" "$STATE/cosign"
 ln -sfn "$CRANE" "$STATE/crane"
+ln -sfn "$BUILDKIT_BIN/buildctl" "$STATE/buildctl"
 ln -sfn "$PACKER_BIN/packer" "$STATE/packer"
 ln -sfn "$PACKER_SDC_BIN/packer-sdc" "$STATE/packer-sdc"
 log "ready: registries http://$REGISTRY_ADDR and http://$REGISTRY2_ADDR, buildkitd unix://$BUILDKIT_SOCK, base $BASE_IMAGE, cosign $STATE/cosign, packer $STATE/packer, EC2 endpoint http://$EC2_ADDR"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # stop.sh stops the registries, buildkitd and the EC2 endpoint that setup.sh started. State stays in .bakery/.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+bash "$ROOT/hack/fleet.sh" stop
 for svc in buildkit registry registry2 ec2local; do
   pidfile=$STATE/$svc/pid
   [ -f "$pidfile" ] || continue

@@ -81,8 +81,11 @@ type Builder struct {
 	// MaxParallel bounds how many targets build at once; default the sum
 	// of the nodes' max_parallel.
 	MaxParallel int `yaml:"max_parallel"`
-	// listed says the config listed nodes (rather than builder.address).
-	listed bool
+	// listed says the config listed nodes (rather than builder.address);
+	// fileAddress is builder.address as the file has it, before
+	// BAKERY_BUILDER_ADDRESS or --builder.
+	listed      bool
+	fileAddress string
 	// Packer says where packer and bakery's Packer plugin are, for type:
 	// packer targets.
 	Packer Packer `yaml:"packer"`
@@ -288,6 +291,11 @@ const DefaultTagTemplate = "{{ .Env }}"
 func (c *Config) defaultNodes() {
 	b := &c.Builder
 	b.listed = len(b.Nodes) > 0
+	if b.listed && b.Address != "" && b.Address != b.fileAddress {
+		// --builder or BAKERY_BUILDER_ADDRESS names one buildkitd for this
+		// run: it replaces the file's fleet, as buildx --builder does.
+		b.Nodes, b.listed = nil, false
+	}
 	if !b.listed {
 		if b.Address == "" {
 			b.Address = DefaultBuilderAddress

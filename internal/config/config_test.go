@@ -355,6 +355,16 @@ func TestNodes(t *testing.T) {
 	if !cfg.Builder.EmulationAllowed() {
 		t.Error("emulation is off by default")
 	}
+	// --builder (or BAKERY_BUILDER_ADDRESS) names one buildkitd for the run:
+	// it replaces a fleet the file lists.
+	t.Setenv("BAKERY_BUILDER_ADDRESS", "tcp://10.9.9.9:1234")
+	if cfg, err = Load(Options{File: write(t, withNodes(nodesYAML))}); err != nil {
+		t.Fatal(err)
+	}
+	if n := cfg.Builder.Nodes; len(n) != 1 || n[0].Address != "tcp://10.9.9.9:1234" {
+		t.Errorf("the override did not replace the fleet: %+v", n)
+	}
+	t.Setenv("BAKERY_BUILDER_ADDRESS", "")
 	fleet := strings.Replace(withNodes(nodesYAML+"  emulation: false\n"), "  max_parallel: 3\n", "", 1)
 	if cfg, err = Load(Options{File: write(t, fleet)}); err != nil {
 		t.Fatal(err)

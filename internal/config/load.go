@@ -96,6 +96,7 @@ func Load(opts Options) (*Config, error) {
 		return nil, failure.New(failure.Config, file, err, "")
 	}
 	cfg.File, cfg.Dir = file, filepath.Dir(abs)
+	cfg.Builder.fileAddress = cfg.Builder.Address
 	if err := overlay(v, reflect.ValueOf(cfg).Elem(), ""); err != nil {
 		return nil, failure.New(failure.Config, file, err, "fix the environment variable or flag")
 	}

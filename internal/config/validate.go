@@ -128,7 +128,7 @@ func (c *Config) validateBuilder(p *problems) {
 	b := c.Builder
 	if b.listed && b.Address != "" {
 		p.add("builder.address", "list every buildkitd under builder.nodes, or use builder.address alone",
-			"set together with builder.nodes (from the file, BAKERY_BUILDER_ADDRESS or --builder)")
+			"set together with builder.nodes")
 	}
 	key := func(i int, k string) string {
 		if !b.listed {
