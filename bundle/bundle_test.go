@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
@@ -25,12 +26,16 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	cosignmutate "github.com/sigstore/cosign/v2/pkg/oci/mutate"
+	ociremote "github.com/sigstore/cosign/v2/pkg/oci/remote"
+	"github.com/sigstore/cosign/v2/pkg/oci/static"
 	"github.com/sigstore/sigstore/pkg/signature"
 
 	"github.com/bakeryhq/bakery/attest"
 	"github.com/bakeryhq/bakery/builders"
 	"github.com/bakeryhq/bakery/internal/config"
 	"github.com/bakeryhq/bakery/internal/failure"
+	bakeryregistry "github.com/bakeryhq/bakery/internal/registry"
 	"github.com/bakeryhq/bakery/machineimage"
 	"github.com/bakeryhq/bakery/policies"
 	"github.com/bakeryhq/bakery/promote"
@@ -696,5 +701,63 @@ func TestRevocationsTravelWithTheBundle(t *testing.T) {
 	revokeAt(time.Now())
 	if _, err := f.export(t, filepath.Join(t.TempDir(), "revoked.tar")); failure.ClassOf(err) != failure.Verify || !strings.Contains(err.Error(), "revoked") {
 		t.Fatalf("export of a revoked digest: %v", err)
+	}
+}
+
+// TestForeignSignatureCountsForNothing: a signature by another key on the
+// exported digest (anyone can push to dev) is carried in the bundle as the
+// registry held it, counts for nothing in verification, as everywhere in
+// bakery, and is left behind by import.
+func TestForeignSignatureCountsForNothing(t *testing.T) {
+	f := newFixture(t)
+	dev, _ := name.NewDigest(f.srcHost+"/dev/app@"+f.digest.DigestStr(), name.Insecure)
+	se := ociremote.SignedUnknown(dev, bakeryregistry.OCIOptions(f.ctx)...)
+	sigs, err := se.Signatures()
+	if err != nil {
+		t.Fatal(err)
+	}
+	layers, err := sigs.Get()
+	if err != nil || len(layers) != 1 {
+		t.Fatalf("signatures in dev: %d %v", len(layers), err)
+	}
+	p, _ := layers[0].Payload()
+	forged, err := f.other.SignMessage(bytes.NewReader(p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs, err := static.NewSignature(p, base64.StdEncoding.EncodeToString(forged))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if se, err = cosignmutate.AttachSignatureToEntity(se, fs); err != nil {
+		t.Fatal(err)
+	}
+	if err := ociremote.WriteSignatures(dev.Repository, se, bakeryregistry.OCIOptions(f.ctx)...); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "dev.tar")
+	out, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Export(f.ctx, out, ExportOptions{Config: f.src, Target: "app", Env: "dev", Keys: f.keys, Signer: f.signer, Version: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	out.Close()
+	b, err := Open(path, f.keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	f.site.Environments = append(f.site.Environments, config.Environment{Name: "dev", Repository: f.siteHost + "/site-dev", Tag: config.DefaultTagTemplate, Insecure: true})
+	res, err := Import(f.ctx, b, ImportOptions{Config: f.site, Env: "dev", Keys: f.keys, Signer: f.signer, Version: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Verified.Report.Signatures) != 1 || res.Verified.Report.Signatures[0].KeyID != f.keys[0].ID {
+		t.Fatalf("signatures that counted: %+v", res.Verified.Report.Signatures)
+	}
+	if res.Copy.Signatures != 1 || len(res.Copy.LeftBehind) != 1 || !strings.Contains(res.Copy.LeftBehind[0], "signature") {
+		t.Fatalf("copy %+v: want the trusted signature carried and the foreign one left behind", res.Copy)
 	}
 }
