@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -36,6 +37,10 @@ type BuildOptions struct {
 	Progress progress.Streamer
 	// NoAttest skips SBOMs, provenance and signatures (local experiments only).
 	NoAttest bool
+	// FailFast stops the run at the first target that fails: targets not
+	// started yet are not built, and running builds are canceled (their
+	// tags do not move). By default every target is built that can be.
+	FailFast bool
 	// Attester signs and attests each result; nil loads signing.key.
 	Attester attest.Attester
 	// Version is bakery's version, recorded in SBOMs and provenance.
@@ -89,19 +94,27 @@ func Build(ctx context.Context, cfg *config.Config, names []string, opts BuildOp
 	}
 	var mu sync.Mutex
 	var errs []error
+	runCtx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
 	g := new(errgroup.Group)
 	g.SetLimit(cfg.Builder.MaxParallel)
 	for _, i := range launchOrder(targets, bases) {
 		req := reqs[i]
 		g.Go(func() error {
 			defer close(published[req.Target.Name])
-			res, err := afterBases(ctx, req.Target, bases, published, results, targets, &mu)
+			res, err := afterBases(runCtx, req.Target, bases, published, results, targets, &mu)
 			if err == nil {
-				res, err = buildOne(ctx, opts.Builders[req.Target.Type], env, req, opts)
+				err = stopped(runCtx, req.Target)
+			}
+			if err == nil {
+				res, err = buildOne(runCtx, opts.Builders[req.Target.Type], env, req, opts)
 			}
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
+				if opts.FailFast && context.Cause(runCtx) == nil {
+					stop(fmt.Errorf("--fail-fast: target %q failed", req.Target.Name))
+				}
 				errs = append(errs, err)
 				return nil
 			}
@@ -116,7 +129,24 @@ func Build(ctx context.Context, cfg *config.Config, names []string, opts BuildOp
 			out = append(out, *r)
 		}
 	}
-	return out, errors.Join(errs...)
+	return out, worstFirst(errs)
+}
+
+// stopped fails a target that --fail-fast stopped before it started.
+func stopped(ctx context.Context, t *config.Target) error {
+	if cause := context.Cause(ctx); cause != nil {
+		return failure.New(failure.Build, Subject(t), fmt.Errorf("not built: %w", cause), "fix that target, or build without --fail-fast")
+	}
+	return nil
+}
+
+// worstFirst joins the targets' errors with the worst class (the highest
+// exit code) first, so that the run exits with it.
+func worstFirst(errs []error) error {
+	sort.SliceStable(errs, func(i, j int) bool {
+		return failure.ClassOf(errs[i]).ExitCode() > failure.ClassOf(errs[j]).ExitCode()
+	})
+	return errors.Join(errs...)
 }
 
 // afterBases waits until each of t's bases is published; a base that failed

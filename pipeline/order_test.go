@@ -74,3 +74,23 @@ func TestBasesRefusesCycles(t *testing.T) {
 		t.Fatalf("bases = %v, %v: a base pinned by digest does not order anything", bases, err)
 	}
 }
+
+// TestBuildFailFast: by default a failure stops nothing else; with
+// FailFast the targets not started yet are not built, and say why. The
+// joined error's class is the worst of the failures'.
+func TestBuildFailFast(t *testing.T) {
+	cfg, _ := testConfig(t, 1, "a-bad", "b", "c")
+	cfg.Targets["bad"] = cfg.Targets["a-bad"]
+	delete(cfg.Targets, "a-bad")
+	cfg.Targets["bad"].Name = "bad"
+	cfg.Targets["ami"] = &config.Target{Name: "ami", Type: config.TypePacker} // no packer Builder: a config error
+	bs := map[string]builders.Builder{config.TypeContainer: &pushBuilder{}}
+	results, err := Build(context.Background(), cfg, []string{"bad", "ami", "b", "c"}, BuildOptions{NoAttest: true, Builders: bs})
+	if len(results) != 2 || failure.ClassOf(err) != failure.Build {
+		t.Fatalf("without --fail-fast: %d built, %v (class %v), want b and c built and the build class (worse than config)", len(results), err, failure.ClassOf(err))
+	}
+	results, err = Build(context.Background(), cfg, []string{"bad", "b", "c"}, BuildOptions{NoAttest: true, Builders: bs, FailFast: true})
+	if len(results) != 0 || err == nil || strings.Count(err.Error(), `not built: --fail-fast: target "bad" failed`) != 2 {
+		t.Fatalf("with --fail-fast: %d built, %v", len(results), err)
+	}
+}

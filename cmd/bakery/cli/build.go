@@ -29,6 +29,7 @@ type buildOptions struct {
 	metadataFile string
 	noAttest     bool
 	ifOutdated   bool
+	failFast     bool
 	ci           ciReport
 }
 
@@ -79,6 +80,7 @@ source rootfs file); and the targets built on one of those. It prints why.`,
 	}
 	cmd.Flags().StringVar(&o.progress, "progress", "auto", "progress output: "+strings.Join(progress.Modes, ", "))
 	cmd.Flags().StringVar(&o.metadataFile, "metadata-file", "", "write the build result as JSON to this file")
+	cmd.Flags().BoolVar(&o.failFast, "fail-fast", false, "stop at the first target that fails (default: build every target that can be, exit with the worst failure's code)")
 	cmd.Flags().BoolVar(&o.ifOutdated, "if-outdated", false, "build only targets whose dev digest is stale: base moved, inputs changed, revoked, or none")
 	cmd.Flags().BoolVar(&o.noAttest, "no-attest", false, "skip SBOMs, provenance and signatures (local experiments only; verify and promote reject such images)")
 	o.ci.addFlags(cmd)
@@ -117,7 +119,7 @@ func (o *buildOptions) run(cmd *cobra.Command, args []string) error {
 	}
 	defer closeBuilders()
 	results, buildErr := pipeline.Build(cmd.Context(), cfg, args, pipeline.BuildOptions{
-		Builders: bs, Progress: p, NoAttest: o.noAttest, Version: o.version,
+		Builders: bs, Progress: p, NoAttest: o.noAttest, Version: o.version, FailFast: o.failFast,
 	})
 	if err := p.Wait(); err != nil && buildErr == nil {
 		buildErr = err
