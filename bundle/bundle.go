@@ -22,6 +22,7 @@
 package bundle
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -29,7 +30,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/sigstore/sigstore/pkg/signature"
@@ -136,7 +136,7 @@ func digestOf(b []byte) string {
 
 // signManifest signs the manifest's bytes.
 func signManifest(s signature.Signer, body []byte) (string, error) {
-	sig, err := s.SignMessage(strings.NewReader(string(body)))
+	sig, err := s.SignMessage(bytes.NewReader(body))
 	if err != nil {
 		return "", fmt.Errorf("signing the bundle manifest: %w", err)
 	}
@@ -154,7 +154,7 @@ func checkManifestSignature(path string, keys []attest.TrustedKey, body []byte, 
 		return "", failure.New(failure.Verify, subject, fmt.Errorf("signature is not base64: %w", err), "")
 	}
 	for _, k := range keys {
-		if k.Verifier.VerifySignature(strings.NewReader(string(sig)), strings.NewReader(string(body))) == nil {
+		if k.Verifier.VerifySignature(bytes.NewReader(sig), bytes.NewReader(body)) == nil {
 			return k.ID, nil
 		}
 	}

@@ -128,6 +128,21 @@ func TestBundleExportVerifyImport(t *testing.T) {
 	if r := offline(t, "verify", "--bundle", src.bundle, "--env", "staging"); r.code != 0 {
 		t.Fatalf("verify --bundle --env staging: exit %d", r.code)
 	}
+	// The manifest's signature is cosign's sign-blob signature: the stock
+	// cosign CLI verifies it with the trusted key.
+	entries := bundleEntries(t, src.bundle)
+	_, idx := bundleManifest(t, entries)
+	for _, d := range idx.Manifests {
+		if d.MediaType == bundle.MediaType {
+			dir := t.TempDir()
+			writeFiles(t, dir, map[string]string{"manifest.json": string(entries[blobEntry(d.Digest.String())]), "manifest.sig": d.Annotations[bundle.AnnotationSignature]})
+			o, code := stockCosign(t, "verify-blob", "--key", filepath.Join(keyDir, "trusted.pub"), "--insecure-ignore-tlog",
+				"--signature", filepath.Join(dir, "manifest.sig"), filepath.Join(dir, "manifest.json"))
+			if code != 0 {
+				t.Fatalf("cosign verify-blob of the bundle manifest: exit %d\n%s", code, o)
+			}
+		}
+	}
 	// Another site trusts another key: the keys in the bundle do not count.
 	r = offline(t, "verify", "--bundle", src.bundle, "--key", filepath.Join(keyDir, "other.pub"))
 	if r.code != 4 || !strings.Contains(r.stderr, "not signed by a trusted key") {
