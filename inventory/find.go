@@ -21,6 +21,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -33,6 +34,7 @@ import (
 	"github.com/bakeryhq/bakery/internal/registry"
 	"github.com/bakeryhq/bakery/machineimage"
 	"github.com/bakeryhq/bakery/receipt"
+	"github.com/bakeryhq/bakery/revoke"
 )
 
 // DefaultParallel bounds the registry work of a Find in flight.
@@ -66,6 +68,9 @@ type Match struct {
 	Platform       string  `json:"platform"`
 	PlatformDigest string  `json:"platformDigest"`
 	Package        Package `json:"package"`
+	// Revoked is the revocation in force for Digest, if any: it runs, but
+	// every bakery refuses to promote or roll back to it.
+	Revoked *revoke.Entry `json:"revoked,omitempty"`
 
 	envIndex int
 }
@@ -110,8 +115,16 @@ func Find(ctx context.Context, opts Options, q Query) (*Result, error) {
 	for _, t := range opts.Config.TargetNames() {
 		s.binds[t] = receipt.Bind(opts.Config, t)
 	}
+	var revs *revoke.Set
+	lists := make(chan error, 1)
+	go func() {
+		var err error
+		revs, err = revoke.Load(ctx, opts.Config, opts.Keys)
+		lists <- err
+	}()
 	cands, err := s.locate(ctx)
 	if err != nil {
+		<-lists
 		return nil, err
 	}
 	g, gctx := errgroup.WithContext(ctx)
@@ -119,10 +132,21 @@ func Find(ctx context.Context, opts Options, q Query) (*Result, error) {
 	for _, j := range jobsOf(cands) {
 		g.Go(func() error { return s.searchJob(gctx, j) })
 	}
-	if err := g.Wait(); err != nil {
+	err = g.Wait()
+	if lerr := <-lists; err == nil {
+		err = lerr
+	}
+	if err != nil {
 		return nil, err
 	}
-	return s.result(), nil
+	res := s.result()
+	now := time.Now()
+	for i := range res.Matches {
+		if e, ok := revs.Revoked(res.Matches[i].Digest, now); ok {
+			res.Matches[i].Revoked = &e
+		}
+	}
+	return res, nil
 }
 
 // search is the state of one Find.

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/crane"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -30,6 +31,7 @@ import (
 	"github.com/bakeryhq/bakery/internal/config"
 	"github.com/bakeryhq/bakery/machineimage"
 	"github.com/bakeryhq/bakery/receipt"
+	"github.com/bakeryhq/bakery/revoke"
 )
 
 // countingRegistry is an in-process registry that counts the requests it
@@ -430,6 +432,27 @@ func TestFind(t *testing.T) {
 	})
 
 	t.Run("each SBOM is read once", func(t *testing.T) { readsEachSBOMOnce(t, f) })
+	t.Run("a revoked digest is marked, the others are not", func(t *testing.T) {
+		now := time.Now().UTC().Format(revoke.TimeFormat)
+		entry := revoke.Entry{Digest: f.imageA.DigestStr(), Action: revoke.ActionRevoke, Reason: "CVE-2026-0001", Time: now, EffectiveAt: now}
+		if err := revoke.Write(f.ctx, f.cfg, f.trusted, f.keys, []revoke.Entry{entry}); err != nil {
+			t.Fatal(err)
+		}
+		res := f.find(t, Query{Name: "openssl"})
+		revoked := 0
+		for _, m := range res.Matches {
+			isA := m.Digest == f.imageA.DigestStr()
+			if isA != (m.Revoked != nil) || (isA && m.Revoked.Reason != "CVE-2026-0001") {
+				t.Errorf("%s %s %s: revoked = %+v", m.Target, m.Environment, m.Digest, m.Revoked)
+			}
+			if isA {
+				revoked++
+			}
+		}
+		if revoked == 0 {
+			t.Error("no match of the revoked digest")
+		}
+	})
 }
 
 // readsEachSBOMOnce: a digest that three environments run is verified once

@@ -125,7 +125,7 @@ func printMatches(w io.Writer, res *inventory.Result, history bool) error {
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	head := "TARGET\tENVIRONMENT\tDIGEST\tPLATFORM\tPACKAGE\tVERSION\tTYPE\tAMIS"
+	head := "TARGET\tENVIRONMENT\tDIGEST\tPLATFORM\tPACKAGE\tVERSION\tTYPE\tAMIS\tREVOKED"
 	if history {
 		head += "\tCURRENT"
 	}
@@ -135,8 +135,12 @@ func printMatches(w io.Writer, res *inventory.Result, history bool) error {
 		if typ == "" {
 			typ = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s", m.Target, m.Environment, m.Digest, m.Platform,
-			m.Package.Name, m.Package.Version, typ, amiList(m.AMIs))
+		revoked := "-"
+		if m.Revoked != nil {
+			revoked = "REVOKED: " + m.Revoked.Reason
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s", m.Target, m.Environment, m.Digest, m.Platform,
+			m.Package.Name, m.Package.Version, typ, amiList(m.AMIs), revoked)
 		if history {
 			fmt.Fprintf(tw, "\t%s", yesNo(m.Current))
 		}
