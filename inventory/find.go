@@ -124,7 +124,7 @@ func Find(ctx context.Context, opts Options, q Query) (*Result, error) {
 	}()
 	cands, err := s.locate(ctx)
 	if err != nil {
-		<-lists
+		_ = <-lists // the search failed; its error is the one to report
 		return nil, err
 	}
 	g, gctx := errgroup.WithContext(ctx)
