@@ -123,16 +123,14 @@ func Find(ctx context.Context, opts Options, q Query) (*Result, error) {
 		lists <- err
 	}()
 	cands, err := s.locate(ctx)
-	if err != nil {
-		_ = <-lists // the search failed; its error is the one to report
-		return nil, err
+	if err == nil {
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(opts.Parallel)
+		for _, j := range jobsOf(cands) {
+			g.Go(func() error { return s.searchJob(gctx, j) })
+		}
+		err = g.Wait()
 	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(opts.Parallel)
-	for _, j := range jobsOf(cands) {
-		g.Go(func() error { return s.searchJob(gctx, j) })
-	}
-	err = g.Wait()
 	if lerr := <-lists; err == nil {
 		err = lerr
 	}
