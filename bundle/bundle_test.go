@@ -392,6 +392,10 @@ func TestImport(t *testing.T) {
 	if err != nil || st.Digest != f.digest.DigestStr() || st.Drift {
 		t.Fatalf("status %+v %v", st, err)
 	}
+	// Again: already imported, no second receipt.
+	if res, err = Import(f.ctx, b, ImportOptions{Config: f.site, Env: "prod", Keys: f.keys, Signer: f.signer, Version: "test"}); err != nil || !res.AlreadyImported || res.Receipt {
+		t.Fatalf("again: %+v %v", res, err)
+	}
 	hist, err := promote.History(f.ctx, f.keys, "app", env)
 	if err != nil || len(hist) != 1 || hist[0].Action != receipt.ActionImport {
 		t.Fatalf("history %+v %v", hist, err)

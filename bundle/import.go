@@ -42,8 +42,12 @@ type ImportResult struct {
 	Copy        promote.CopyStats `json:"copy"`
 	Receipt     bool              `json:"receiptSigned"`
 	Replaced    string            `json:"replaced,omitempty"`
-	Verified    *Result           `json:"verified"`
-	Report      *attest.Report    `json:"-"`
+	// AlreadyImported means the tag already pointed at the digest, which
+	// holds a verified receipt for the environment: nothing was signed or
+	// moved (the copy filled in anything missing).
+	AlreadyImported bool           `json:"alreadyImported,omitempty"`
+	Verified        *Result        `json:"verified"`
+	Report          *attest.Report `json:"-"`
 }
 
 // Import verifies b (Verify, for the environment it was exported from),
@@ -77,8 +81,12 @@ func Import(ctx context.Context, b *Bundle, opts ImportOptions) (*ImportResult, 
 	if res.Verified, err = Verify(cctx, b, VerifyOptions{Keys: opts.Keys, Config: opts.Config}); err != nil {
 		return res, err
 	}
-	if res.Replaced, err = current(ctx, tag, m.Digest); err != nil {
+	cur, err := current(ctx, tag)
+	if err != nil {
 		return res, err
+	}
+	if cur != m.Digest {
+		res.Replaced = cur
 	}
 	if res.Replaced != "" && !opts.Force {
 		return res, failure.New(failure.Conflict, tag.String(), fmt.Errorf("holds %s, not the bundle's %s", res.Replaced, m.Digest),
@@ -95,6 +103,10 @@ func Import(ctx context.Context, b *Bundle, opts ImportOptions) (*ImportResult, 
 	res.Report = after
 	if err != nil {
 		return res, failure.New(failure.ClassOf(err), dst.String(), fmt.Errorf("after importing: %w", err), "nothing was tagged")
+	}
+	if cur == m.Digest && receipt.Has(after, receipt.Bind(opts.Config, m.Target), env.Name) {
+		res.AlreadyImported = true // the tag and a receipt are there: nothing to sign or move
+		return res, nil
 	}
 	if opts.Signer != nil {
 		meta := receipt.Metadata{Action: receipt.ActionImport, Target: m.Target, Environment: env.Name,
@@ -114,18 +126,14 @@ func Import(ctx context.Context, b *Bundle, opts ImportOptions) (*ImportResult, 
 	return res, nil
 }
 
-// current is the digest tag holds when it is another than digest, "" when
-// it holds digest or nothing.
-func current(ctx context.Context, tag name.Tag, digest string) (string, error) {
+// current is the digest tag holds, "" when nothing is there.
+func current(ctx context.Context, tag name.Tag) (string, error) {
 	cur, err := registry.Resolve(ctx, tag)
 	if errors.Is(err, registry.ErrNotFound) {
 		return "", nil
 	}
 	if err != nil {
 		return "", err
-	}
-	if cur.DigestStr() == digest {
-		return "", nil
 	}
 	return cur.DigestStr(), nil
 }

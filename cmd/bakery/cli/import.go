@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/spf13/cobra"
@@ -10,10 +11,12 @@ import (
 	"github.com/bakeryhq/bakery/attest"
 	"github.com/bakeryhq/bakery/bundle"
 	"github.com/bakeryhq/bakery/internal/config"
+	"github.com/bakeryhq/bakery/internal/failure"
+	"github.com/bakeryhq/bakery/internal/progress"
 )
 
 func newImport(ro *rootOptions) *cobra.Command {
-	var to string
+	var to, mode string
 	var force bool
 	cmd := &cobra.Command{
 		Use:   "import BUNDLE.tar --to ENV [--force]",
@@ -54,7 +57,17 @@ and bakery history shows it.`,
 				return err
 			}
 			defer b.Close()
+			p, err := progress.NewPrinter(ctx, cmd.ErrOrStderr(), mode)
+			if err != nil {
+				return failure.New(failure.Config, "--progress", err, "use one of "+strings.Join(progress.Modes, ", "))
+			}
+			m := b.Manifest
+			done := progress.Step(p, m.Target, fmt.Sprintf("import %s %s into %s", m.Target, m.Digest, to))
 			res, err := bundle.Import(ctx, b, bundle.ImportOptions{Config: g.cfg, Env: to, Keys: g.keys, Signer: signer, Force: force, Version: ro.version})
+			done(err)
+			if werr := p.Wait(); err == nil && werr != nil {
+				err = werr
+			}
 			if res != nil && (err == nil || ro.output == "json") {
 				if perr := printImport(cmd.OutOrStdout(), ro.output, res); perr != nil {
 					return perr
@@ -64,6 +77,7 @@ and bakery history shows it.`,
 		},
 	}
 	cmd.Flags().StringVar(&to, "to", "", "environment of this site to import into (required)")
+	cmd.Flags().StringVar(&mode, "progress", "auto", "progress output: "+strings.Join(progress.Modes, ", "))
 	cmd.Flags().BoolVar(&force, "force", false, "replace another digest under the environment's tag (needs signing.key; recorded in history)")
 	return cmd
 }
@@ -80,9 +94,12 @@ func printImport(w io.Writer, output string, res *bundle.ImportResult) error {
 	if res.Replaced != "" {
 		fmt.Fprintf(w, "  replaced %s (--force)\n", res.Replaced)
 	}
-	if res.Receipt {
+	switch {
+	case res.AlreadyImported:
+		fmt.Fprintln(w, "  already imported: the tag points at it and it holds this site's receipt")
+	case res.Receipt:
 		fmt.Fprintln(w, "  import receipt signed with this site's key")
-	} else {
+	default:
 		fmt.Fprintln(w, "  no import receipt: no signing.key is configured at this site")
 	}
 	return nil
