@@ -4,14 +4,20 @@
 # fleet end-to-end tests build on. setup.sh runs `fleet.sh up`; the tests run
 # it again to bring back a node they killed.
 #
-# The certificates are generated here, into .bakery/fleet/certs, never
-# committed: a CA, a server certificate for 127.0.0.1 that both nodes
+# The certificates are generated here, into .bakery/fleet/certs (in the
+# cache, see below), never committed: a CA, a server certificate for 127.0.0.1 that both nodes
 # present, a client certificate bakery presents, and a client certificate
 # from another CA that the nodes must refuse.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-FLEET=$STATE/fleet
+# The nodes listen on fixed ports, so they belong to the machine, not to one
+# checkout: their state and certificates live in the cache, and .bakery/fleet
+# points there, so any checkout's tests and benchmarks can use (and restart)
+# the nodes another checkout started.
+FLEET=$CACHE/fleet
 CERTS=$FLEET/certs
+mkdir -p "$FLEET" "$STATE"
+ln -sfn "$FLEET" "$STATE/fleet"
 NODE_ADDRS=("${BAKERY_NODE1_ADDR:-127.0.0.1:1241}" "${BAKERY_NODE2_ADDR:-127.0.0.1:1242}")
 
 # cert NAME CA SUBJECT [SAN]: a key and a certificate signed by CA.
