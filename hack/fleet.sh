@@ -17,6 +17,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 FLEET=$CACHE/fleet
 CERTS=$FLEET/certs
 mkdir -p "$FLEET" "$STATE"
+if [ -e "$STATE/fleet" ] && [ ! -L "$STATE/fleet" ]; then
+  mv "$STATE/fleet" "$STATE/fleet.old.$$" # from before the state moved to the cache
+fi
 ln -sfn "$FLEET" "$STATE/fleet"
 NODE_ADDRS=("${BAKERY_NODE1_ADDR:-127.0.0.1:1241}" "${BAKERY_NODE2_ADDR:-127.0.0.1:1242}")
 
