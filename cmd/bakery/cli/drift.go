@@ -33,14 +33,7 @@ and endpoints; --registry-only skips them.`,
   bakery drift --registry-only   # no AWS credentials at hand`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := ro.validate(); err != nil {
-				return err
-			}
-			g, err := ro.gate(cmd)
-			if err != nil {
-				return err
-			}
-			st, err := promote.CurrentStatus(cmd.Context(), g.cfg, g.keys)
+			g, st, err := ro.currentStatus(cmd)
 			if err != nil {
 				return err
 			}

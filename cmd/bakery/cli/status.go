@@ -29,14 +29,7 @@ that has a tag is unverified, unreceipted or drifting, or runs a revoked digest
   bakery status -o json   # for Terraform or dashboards: digests, and AMI ids per region for machine images`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := ro.validate(); err != nil {
-				return err
-			}
-			g, err := ro.gate(cmd)
-			if err != nil {
-				return err
-			}
-			st, err := promote.CurrentStatus(cmd.Context(), g.cfg, g.keys)
+			_, st, err := ro.currentStatus(cmd)
 			if err != nil {
 				return err
 			}
@@ -53,6 +46,20 @@ that has a tag is unverified, unreceipted or drifting, or runs a revoked digest
 	}
 	cmd.Flags().BoolVar(&check, "check", false, "exit 4 when any environment's tag is unverified, has no receipt, or drifted")
 	return cmd
+}
+
+// currentStatus is where status and drift start: the checked config and
+// keys, and what every environment runs for every target.
+func (ro *rootOptions) currentStatus(cmd *cobra.Command) (*gate, []promote.Status, error) {
+	if err := ro.validate(); err != nil {
+		return nil, nil, err
+	}
+	g, err := ro.gate(cmd)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := promote.CurrentStatus(cmd.Context(), g.cfg, g.keys)
+	return g, st, err
 }
 
 func printStatus(w io.Writer, st []promote.Status) error {
