@@ -1,11 +1,12 @@
 // Package packer is the Builder for machine images: it installs bakery's
-// Packer plugin, runs the real packer binary on a target's template (validate,
-// then build) and reads back the result. The digest is born inside packer, in
-// the bakery post-processor (packer/plugin/postprocessor), which pushes the
-// machine-image record and publishes it with the same code as a container
-// image (pipeline.Publish). The protocol between the two is the environment
-// variables of internal/env that Build sets, and one JSON line of
-// pipeline.Built per build in the file named by BAKERY_PACKER_RESULT.
+// Packer plugin, runs the real packer binary on a target's template (packer
+// build, which checks the template first) and reads back the result. The
+// digest is born inside packer, in the bakery post-processor
+// (packer/plugin/postprocessor), which pushes the machine-image record and
+// publishes it with the same code as a container image (pipeline.Publish).
+// The protocol between the two is the environment variables of internal/env
+// that Build sets, and one JSON line of pipeline.Built per build in the file
+// named by BAKERY_PACKER_RESULT.
 package packer
 
 import (
@@ -142,8 +143,8 @@ func (b *Builder) env() []string {
 	return append(os.Environ(), "PACKER_PLUGIN_PATH="+b.pluginDir, "CHECKPOINT_DISABLE=1", "PACKER_NO_COLOR=1")
 }
 
-// Build validates the template, runs packer build and returns the record the
-// bakery post-processor pushed. Any failure leaves nothing tagged: the
+// Build runs packer build and returns the record the bakery post-processor
+// pushed; a template packer refuses is a config error (exit 2). Any failure leaves nothing tagged: the
 // post-processor tags only after a record is complete, and it runs last.
 func (b *Builder) Build(ctx context.Context, req builders.Request) (builders.Result, error) {
 	t := req.Target
@@ -178,26 +179,42 @@ func (b *Builder) Build(ctx context.Context, req builders.Request) (builders.Res
 	args := b.args(t, tmpl)
 
 	// packer runs in the config file's directory, like the rest of bakery:
-	// relative paths in variables, and the builds' outputs, are there.
-	step := progress.LoggedStep(b.progress, t.Name, "packer validate "+filepath.Base(tmpl))
-	out, err := b.run(ctx, req.Dir, env, append([]string{"validate"}, args...), step)
+	// relative paths in variables, and the builds' outputs, are there. There
+	// is no separate `packer validate`: packer build checks the template
+	// before it starts any build, and its output tells the two apart.
+	env = append(env, bakeryenv.PackerStarted.Set(time.Now().UTC().Format(time.RFC3339Nano)))
+	step := progress.LoggedStep(b.progress, t.Name, "packer build "+filepath.Base(tmpl))
+	out, err := b.run(ctx, req.Dir, env, append([]string{"build", "-force", "-color=false"}, args...), step)
 	step.Done(err)
-	if err != nil {
+	switch {
+	case err != nil && templateError(out):
 		return builders.Result{}, failure.New(failure.Config, subj,
 			fmt.Errorf("template %s does not validate: %s", t.Template, packerError(out)), "fix the template; packer validate shows the same")
-	}
-	env = append(env, bakeryenv.PackerStarted.Set(time.Now().UTC().Format(time.RFC3339Nano)))
-	step = progress.LoggedStep(b.progress, t.Name, "packer build "+filepath.Base(tmpl))
-	out, err = b.run(ctx, req.Dir, env, append([]string{"build", "-force", "-color=false"}, args...), step)
-	step.Done(err)
-	if err != nil {
+	case err != nil:
 		return builders.Result{}, failure.New(failure.Build, subj,
 			fmt.Errorf("packer build failed: %s", packerError(out)), "nothing was recorded; see packer's output above")
 	}
 	return b.readResult(subj, resultFile.Name())
 }
 
-// args are the template selection and variables shared by validate and build.
+// templateError says a failed packer build stopped on the template itself:
+// its output has packer's diagnostics ("Error: ...") and no build ran (no
+// "==> " step, no "Build '...' errored", no "--> " summary), as when
+// `packer validate` fails.
+func templateError(out []byte) bool {
+	diagnostics := false
+	for _, l := range strings.Split(string(out), "\n") {
+		switch {
+		case strings.HasPrefix(l, "==> "), strings.HasPrefix(l, "--> "), strings.HasPrefix(l, "Build '"):
+			return false
+		case strings.HasPrefix(l, "Error: "):
+			diagnostics = true
+		}
+	}
+	return diagnostics
+}
+
+// args are the template selection and variables of packer build.
 func (b *Builder) args(t *config.Target, tmpl string) []string {
 	var args []string
 	keys := make([]string, 0, len(t.Variables))

@@ -51,6 +51,23 @@ func TestPackerError(t *testing.T) {
 	}
 }
 
+// TestTemplateError tells a template packer build refused (exit 2) from a
+// build that ran and failed (exit 3), from packer's own output.
+func TestTemplateError(t *testing.T) {
+	for out, want := range map[string]bool{
+		validateOutput:    true,
+		buildOutput:       false,
+		provisionerOutput: false,
+		"Error: Failed to prepare build: \"bakery-chroot.x\"\n\n1 error(s) occurred:\n\n* source_rootfs is required\n": true,
+		"==> bakery-chroot.x: Error: unpacking failed\nBuild 'bakery-chroot.x' errored after 1 second: boom\n":         false,
+		"panic: boom\n": false,
+	} {
+		if got := templateError([]byte(out)); got != want {
+			t.Errorf("templateError(%q) = %v, want %v", out, got, want)
+		}
+	}
+}
+
 func TestArgs(t *testing.T) {
 	b := &Builder{}
 	got := b.args(&config.Target{
