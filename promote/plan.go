@@ -33,6 +33,9 @@ type Built struct {
 // environment ("" when the digest has none, or does not verify).
 type placed struct {
 	digest, time string
+	// rep is the digest's verification report, which the promotion of
+	// this digest from here reuses rather than verify it again.
+	rep *attest.Report
 }
 
 // place reads env's tag for target.
@@ -56,6 +59,7 @@ func (p *Promoter) place(ctx context.Context, target string, env *config.Environ
 		}
 		return out, nil // not verifiable: not a receipted digest
 	}
+	out.rep = rep
 	for _, r := range receipt.Read(rep, receipt.Bind(p.opts.Config, target)) {
 		if r.Environment == env.Name && r.Result == receipt.Passed && r.Time > out.time {
 			out.time = r.Time // fixed-width times
@@ -106,16 +110,17 @@ func (p *Promoter) Plan(ctx context.Context, targets []string, from, to string, 
 func (p *Promoter) next(ctx context.Context, target string) (Step, error) {
 	cfg := p.opts.Config
 	newest, at := -1, ""
+	var source *attest.Report
 	for i := range cfg.Environments {
 		pl, err := p.place(ctx, target, &cfg.Environments[i])
 		if err != nil {
 			return Step{}, err
 		}
 		if pl.time != "" && pl.time >= at {
-			newest, at = i, pl.time
+			newest, at, source = i, pl.time, pl.rep
 		}
 	}
-	step := Step{Request: Request{Target: target}}
+	step := Step{Request: Request{Target: target, verified: source}}
 	switch {
 	case newest < 0:
 		step.Skip = "no environment holds a receipted digest: run bakery build first"
@@ -156,6 +161,7 @@ func (p *Promoter) into(ctx context.Context, target, from, to string) (Step, err
 	if err != nil {
 		return step, err
 	}
+	step.verified = s.rep
 	switch {
 	case s.time == "":
 		step.Skip = fmt.Sprintf("%s holds no receipted digest", src)

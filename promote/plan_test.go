@@ -2,11 +2,14 @@ package promote
 
 import (
 	"errors"
+	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/bakeryhq/bakery/attest"
 	"github.com/bakeryhq/bakery/internal/config"
 	"github.com/bakeryhq/bakery/internal/failure"
 )
@@ -146,5 +149,50 @@ func TestPromoteAllKeepsGoingUnlessFailFast(t *testing.T) {
 	}
 	if len(reported) != 2 {
 		t.Errorf("reported %v, want the failure and the skip", reported)
+	}
+}
+
+// TestPromoteReusesThePlansVerification: the promotion of a planned step
+// reuses the plan's verification of the source, and verifies again when
+// the report is not about the digest it promotes (the tag moved since) or
+// did not verify.
+func TestPromoteReusesThePlansVerification(t *testing.T) {
+	f := newFixture(t)
+	ref := f.buildIntoDev(t)
+	var n atomic.Int64
+	count := func(*http.Request) { n.Add(1) }
+	f.dev.hook.Store(&count)
+	requests := func(verified *attest.Report) int64 {
+		t.Helper()
+		n.Store(0)
+		if _, _, err := f.promoter.decide(f.ctx, ref, "app", "dev", &f.cfg.Environments[1], verified); err != nil {
+			t.Fatal(err)
+		}
+		return n.Load()
+	}
+	requests(nil) // the first decision also reads the revocation lists, once per promoter
+	fresh := requests(nil)
+	rep, err := attest.Verify(f.ctx, ref, f.promoter.opts.Keys, attest.RequiredPredicates)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reused := requests(rep); reused >= fresh {
+		t.Errorf("with the plan's report: %d requests to dev, without: %d", reused, fresh)
+	}
+	other := *rep
+	other.Reference = ref.Context().Digest("sha256:" + strings.Repeat("1", 64)).String()
+	unverified := *rep
+	unverified.Verified = false
+	for name, stale := range map[string]*attest.Report{"another digest": &other, "unverified": &unverified} {
+		if got := requests(stale); got != fresh {
+			t.Errorf("%s: %d requests, want a full verification (%d)", name, got, fresh)
+		}
+	}
+	steps, err := f.promoter.Plan(f.ctx, []string{"app"}, "", "staging", 1)
+	if err != nil || steps[0].verified == nil || steps[0].verified.Reference != ref.String() {
+		t.Fatalf("plan: %v, %+v", err, steps)
+	}
+	if out := f.promoter.PromoteAll(f.ctx, steps, 1, false, nil); out[0].Err != nil || !out[0].Result.Receipt {
+		t.Fatalf("promote of the planned step: %+v", out[0])
 	}
 }

@@ -38,6 +38,9 @@ type Request struct {
 	// Digest, when set, is promoted instead of what From's tag points at.
 	// It must be in From's repository.
 	Digest string
+	// verified is the source's verification report from the plan, reused
+	// when the source resolves to the same repository and digest.
+	verified *attest.Report
 }
 
 // Result is what a promotion (or a rollback, or a denied attempt) did.
@@ -155,7 +158,7 @@ func (p *Promoter) Promote(ctx context.Context, req Request) (*Result, error) {
 	res := &Result{Action: receipt.ActionPromote, Target: req.Target, Environment: rt.to.Name, From: rt.from.Name,
 		Digest: rt.src.DigestStr(), Source: rt.src.String(), Destination: rt.dst.String(), Tag: rt.dstTag.String()}
 
-	rep, dec, err := p.Decide(ctx, rt.src, req.Target, rt.from.Name, rt.to)
+	rep, dec, err := p.decide(ctx, rt.src, req.Target, rt.from.Name, rt.to, req.verified)
 	if err != nil {
 		return res, err
 	}
@@ -245,7 +248,17 @@ func (p *Promoter) resolve(ctx context.Context, req Request) (*route, error) {
 // the decision on what did verify when there is any; a denial is the
 // decision's Allowed=false, not an error.
 func (p *Promoter) Decide(ctx context.Context, ref name.Digest, target, from string, env *config.Environment) (*attest.Report, *policies.Decision, error) {
-	rep, verr := attest.Verify(ctx, ref, p.opts.Keys, attest.RequiredPredicates)
+	return p.decide(ctx, ref, target, from, env, nil)
+}
+
+// decide is Decide, reusing verified (a report of a successful verification
+// earlier in the same command) when it is about ref.
+func (p *Promoter) decide(ctx context.Context, ref name.Digest, target, from string, env *config.Environment,
+	verified *attest.Report) (*attest.Report, *policies.Decision, error) {
+	rep, verr := verified, error(nil)
+	if rep == nil || !rep.Verified || rep.Reference != ref.String() || rep.Digest.String() != ref.DigestStr() {
+		rep, verr = attest.Verify(ctx, ref, p.opts.Keys, attest.RequiredPredicates)
+	}
 	if rep == nil {
 		return nil, nil, verr
 	}
