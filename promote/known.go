@@ -3,10 +3,12 @@ package promote
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"sort"
 	"strings"
 	"sync"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"golang.org/x/sync/errgroup"
 
@@ -87,37 +89,89 @@ func knownIn(ctx context.Context, keys []attest.TrustedKey, bind receipt.Binding
 		if !ok || !strings.HasPrefix(hex, "sha256-") {
 			continue
 		}
-		d := repo.Digest("sha256:" + strings.TrimPrefix(hex, "sha256-"))
-		rep, err := attest.Verify(ctx, d, keys, attest.RequiredPredicates)
+		k, ok, err := knownAs(ctx, keys, bind, target, env, repo.Digest("sha256:"+strings.TrimPrefix(hex, "sha256-")))
 		if err != nil {
-			if failure.ClassOf(err) == failure.Unavailable {
-				return out, err
-			}
+			return out, err
+		}
+		if ok {
+			out = append(out, k)
+		}
+	}
+	return out, nil
+}
+
+// KnownDigest finds digest among the digests bakery built or promoted (as
+// KnownDigests lists them) without listing the others: in each target's
+// repository of each environment, it reads only that digest's attestations,
+// and stops at the first that verifies with the environment's receipt.
+func KnownDigest(ctx context.Context, cfg *config.Config, keys []attest.TrustedKey, digest string, parallel int) (Known, bool, error) {
+	found := errors.New("found")
+	var (
+		mu    sync.Mutex
+		first Known
+	)
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(parallel, 1))
+	for _, target := range cfg.TargetNames() {
+		bind := receipt.Bind(cfg, target)
+		for i := range cfg.Environments {
+			env := &cfg.Environments[i]
+			g.Go(func() error {
+				tag, err := env.Locate(target)
+				if err != nil {
+					return err
+				}
+				k, ok, err := knownAs(gctx, keys, bind, target, env, tag.Context().Digest(digest))
+				if err != nil || !ok {
+					return err
+				}
+				mu.Lock()
+				first = k
+				mu.Unlock()
+				return found
+			})
+		}
+	}
+	switch err := g.Wait(); {
+	case errors.Is(err, found):
+		return first, true, nil
+	case err != nil:
+		return Known{}, false, err
+	}
+	return Known{}, false, nil
+}
+
+// knownAs says whether d, in target's repository of env, is a known digest:
+// its attestations verify and it holds env's receipt for target.
+func knownAs(ctx context.Context, keys []attest.TrustedKey, bind receipt.Binding, target string, env *config.Environment, d name.Digest) (Known, bool, error) {
+	rep, err := attest.Verify(ctx, d, keys, attest.RequiredPredicates)
+	if err != nil {
+		if failure.ClassOf(err) == failure.Unavailable {
+			return Known{}, false, err
+		}
+		return Known{}, false, nil
+	}
+	if !receipt.Has(rep, bind, env.Name) {
+		return Known{}, false, nil
+	}
+	k := Known{Target: target, Environment: env.Name, Digest: d.DigestStr()}
+	for _, p := range rep.Platforms {
+		k.Platforms = append(k.Platforms, p.Digest)
+	}
+	for _, a := range rep.Attestations {
+		if a.PredicateType != attest.PredicateSLSAv1 {
 			continue
 		}
-		if !receipt.Has(rep, bind, env.Name) {
-			continue
-		}
-		k := Known{Target: target, Environment: env.Name, Digest: d.DigestStr()}
-		for _, p := range rep.Platforms {
-			k.Platforms = append(k.Platforms, p.Digest)
-		}
-		for _, a := range rep.Attestations {
-			if a.PredicateType != attest.PredicateSLSAv1 {
-				continue
-			}
-			var p attest.Provenance
-			if json.Unmarshal(a.Predicate, &p) == nil {
-				for _, dep := range p.BuildDefinition.ResolvedDependencies {
-					if h := dep.Digest["sha256"]; h != "" {
-						k.Dependencies = append(k.Dependencies, "sha256:"+h)
-					}
+		var p attest.Provenance
+		if json.Unmarshal(a.Predicate, &p) == nil {
+			for _, dep := range p.BuildDefinition.ResolvedDependencies {
+				if h := dep.Digest["sha256"]; h != "" {
+					k.Dependencies = append(k.Dependencies, "sha256:"+h)
 				}
 			}
 		}
-		out = append(out, k)
 	}
-	return out, nil
+	return k, true, nil
 }
 
 // Cascade returns the revocation entries that revoking root (entry) implies:

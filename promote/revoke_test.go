@@ -107,3 +107,30 @@ func TestKnownDigests(t *testing.T) {
 		t.Errorf("known %v, want 3", got)
 	}
 }
+
+// TestKnownDigest finds one digest as KnownDigests lists it, reading only
+// that digest: a built and promoted one with its target, and not a digest
+// bakery never built.
+func TestKnownDigest(t *testing.T) {
+	f := newFixture(t)
+	d := f.buildAndPromote(t)
+	k, ok, err := KnownDigest(f.ctx, f.cfg, f.promoter.opts.Keys, d.DigestStr(), 4)
+	if err != nil || !ok || k.Target != "app" || k.Digest != d.DigestStr() || len(k.Platforms) == 0 {
+		t.Errorf("KnownDigest(%s) = %+v, %v, %v", d.DigestStr(), k, ok, err)
+	}
+	all, err := KnownDigests(f.ctx, f.cfg, f.promoter.opts.Keys, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed := false
+	for _, a := range all {
+		listed = listed || (a.Digest == k.Digest && a.Target == k.Target && strings.Join(a.Platforms, ",") == strings.Join(k.Platforms, ","))
+	}
+	if !listed {
+		t.Errorf("KnownDigest gave %+v, which KnownDigests does not list: %+v", k, all)
+	}
+	never := "sha256:" + strings.Repeat("ab", 32)
+	if k, ok, err := KnownDigest(f.ctx, f.cfg, f.promoter.opts.Keys, never, 4); err != nil || ok {
+		t.Errorf("a digest bakery never built: %+v, %v, %v", k, ok, err)
+	}
+}

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -99,16 +100,11 @@ func (o *revokeOptions) run(cmd *cobra.Command, ro *rootOptions, digest string) 
 	if err != nil {
 		return err
 	}
-	known, err := promote.KnownDigests(ctx, g.cfg, g.keys, 4)
-	if err != nil {
-		return err
-	}
 	root := revoke.Entry{Digest: digest, Action: revoke.ActionRevoke, Reason: o.reason, Time: now.Format(revoke.TimeFormat),
 		EffectiveAt: effective.Format(revoke.TimeFormat), By: who(keyID)}
-	for _, k := range known {
-		if k.Digest == digest {
-			root.Target = k.Target
-		}
+	var known []promote.Known
+	if root.Target, known, err = o.known(ctx, g, digest); err != nil {
+		return err
 	}
 	if root.Target == "" {
 		return failure.New(failure.Config, digest, errors.New("bakery built or promoted no such digest for any target of this config"),
@@ -152,6 +148,24 @@ func (o *revokeOptions) run(cmd *cobra.Command, ro *rootOptions, digest string) 
 
 // effective is when the entry takes effect: --at, which must be later than
 // now, or now.
+// known is digest's target ("" when bakery built or promoted no such digest)
+// and, with --cascade, every known digest, to find the ones built on it.
+// Without --cascade only digest itself is read, in each repository.
+func (o *revokeOptions) known(ctx context.Context, g *gate, digest string) (string, []promote.Known, error) {
+	if !o.cascade {
+		k, _, err := promote.KnownDigest(ctx, g.cfg, g.keys, digest, 4)
+		return k.Target, nil, err
+	}
+	known, err := promote.KnownDigests(ctx, g.cfg, g.keys, 4)
+	target := ""
+	for _, k := range known {
+		if k.Digest == digest {
+			target = k.Target
+		}
+	}
+	return target, known, err
+}
+
 func (o *revokeOptions) effective(now time.Time) (time.Time, error) {
 	if o.at == "" {
 		return now, nil
