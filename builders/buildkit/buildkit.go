@@ -103,7 +103,7 @@ func (b *Builder) Build(ctx context.Context, req builders.Request) (builders.Res
 	started := time.Now().UTC()
 	plats := normalize(t.Platforms)
 	var parts []part
-	if len(plats) > 1 && !b.fleet.covered(plats) {
+	if b.fleet.splits(plats) {
 		parts, err = b.split(ctx, req, in, secrets, plats)
 	} else {
 		var pt part

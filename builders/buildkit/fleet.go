@@ -207,16 +207,26 @@ func (f *fleet) check(t *config.Target) error {
 	return nil
 }
 
-// covered says one healthy node builds all of plats natively.
-func (f *fleet) covered(plats []string) bool {
+// splits says a target of plats is built one platform per solve: no
+// healthy node builds all of them natively, and there is more than one
+// healthy node to spread them over (a fleet of one builds them in one
+// solve, as buildkitd alone does, emulating what it must).
+func (f *fleet) splits(plats []string) bool {
+	if len(plats) < 2 {
+		return false
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	healthy := 0
 	for _, n := range f.nodes {
-		if n.down == nil && n.natively(plats) {
-			return true
+		if n.down == nil {
+			healthy++
+			if n.natively(plats) {
+				return false
+			}
 		}
 	}
-	return false
+	return healthy > 1
 }
 
 // acquire waits for the least loaded candidate node with a free slot and

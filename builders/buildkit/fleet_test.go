@@ -68,8 +68,11 @@ func TestFleetSchedules(t *testing.T) {
 	if failure.ClassOf(err) != failure.Config || !strings.Contains(err.Error(), `target "web": no buildkitd node builds linux/s390x natively (amd1 [down], amd2 [linux/amd64], arm [linux/arm64]) and builder.emulation is false`) {
 		t.Errorf("check: %v", err)
 	}
-	if !f.covered([]string{"linux/amd64"}) || f.covered([]string{"linux/amd64", "linux/arm64"}) {
-		t.Error("covered: one node builds amd64; none builds both")
+	if f.splits([]string{"linux/amd64"}) || !f.splits([]string{"linux/amd64", "linux/arm64"}) {
+		t.Error("splits: one platform never; amd64+arm64, which no node builds both of, over two healthy nodes")
+	}
+	if one := testFleet(true, &node{name: "only", native: []string{"linux/amd64"}, max: 1}); one.splits([]string{"linux/amd64", "linux/arm64"}) {
+		t.Error("a fleet of one split a two-platform target")
 	}
 	f.emulation = true
 	if err := f.check(&config.Target{Name: "web", Platforms: []string{"linux/s390x"}}); err != nil {
