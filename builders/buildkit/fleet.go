@@ -56,16 +56,19 @@ func connect(ctx context.Context, cfg config.Builder, dir string) (*fleet, error
 	nodes := cfg.Fleet()
 	f := &fleet{nodes: make([]*node, len(nodes)), emulation: cfg.EmulationAllowed(), changed: make(chan struct{})}
 	var g errgroup.Group
+	errs := make([]error, len(nodes))
 	for i, nc := range nodes {
 		g.Go(func() error {
-			n, err := dial(ctx, nc, dir)
-			f.nodes[i] = n
-			return err
+			f.nodes[i], errs[i] = dial(ctx, nc, dir)
+			return nil
 		})
 	}
-	if err := g.Wait(); err != nil {
-		f.close()
-		return nil, err
+	_ = g.Wait() // each node's error is in errs: the first in config order is reported
+	for _, err := range errs {
+		if err != nil {
+			f.close()
+			return nil, err
+		}
 	}
 	var downs []string
 	for _, n := range f.nodes {
