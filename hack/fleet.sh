@@ -70,14 +70,7 @@ start_node() {
   if node_up "$addr"; then return; fi
   log "starting buildkitd $name on tcp://$addr (mTLS)"
   mkdir -p "$dir/root"
-  cat >"$dir/buildkitd.toml" <<TOML
-[registry."$REGISTRY_ADDR"]
-  http = true
-  insecure = true
-[registry."$REGISTRY2_ADDR"]
-  http = true
-  insecure = true
-TOML
+  buildkitd_config "$dir/buildkitd.toml"
   nohup "$BUILDKIT_BIN/buildkitd" --root "$dir/root" --addr "tcp://$addr" \
     --tlscacert "$CERTS/ca.pem" --tlscert "$CERTS/server.pem" --tlskey "$CERTS/server-key.pem" \
     --config "$dir/buildkitd.toml" --oci-worker=true --containerd-worker=false \

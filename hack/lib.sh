@@ -35,6 +35,19 @@ debian_mirror() {
   echo "$m"
 }
 
+# buildkitd_config FILE writes the buildkitd.toml every daemon the scripts
+# start uses: both local registries over plain HTTP.
+buildkitd_config() {
+  cat >"$1" <<TOML
+[registry."$REGISTRY_ADDR"]
+  http = true
+  insecure = true
+[registry."$REGISTRY2_ADDR"]
+  http = true
+  insecure = true
+TOML
+}
+
 registry_up() { curl -fsS -o /dev/null "http://$REGISTRY_ADDR/v2/" 2>/dev/null; }
 
 # build_crane builds the stock crane CLI (the attacker's tool in the e2e

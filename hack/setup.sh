@@ -135,14 +135,7 @@ start_buildkitd() {
   if buildkit_up; then return; fi
   log "starting buildkitd (OCI worker, runc) on unix://$BUILDKIT_SOCK"
   mkdir -p "$STATE/buildkit/root"
-  cat >"$STATE/buildkit/buildkitd.toml" <<TOML
-[registry."$REGISTRY_ADDR"]
-  http = true
-  insecure = true
-[registry."$REGISTRY2_ADDR"]
-  http = true
-  insecure = true
-TOML
+  buildkitd_config "$STATE/buildkit/buildkitd.toml"
   rm -f "$BUILDKIT_SOCK"
   nohup "$BUILDKIT_BIN/buildkitd" --root "$STATE/buildkit/root" --addr "unix://$BUILDKIT_SOCK" \
     --config "$STATE/buildkit/buildkitd.toml" --oci-worker=true --containerd-worker=false \
