@@ -2,8 +2,11 @@ package buildkit
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -113,6 +116,11 @@ func dial(ctx context.Context, nc config.Node, dir string) (*node, error) {
 		}
 	}
 	if err != nil {
+		if !tlsRefused(err) {
+			if perr := probeTLS(ctx, nc, dir); perr != nil {
+				err = perr
+			}
+		}
 		if tlsRefused(err) {
 			return n, failure.New(failure.Config, n.String(), fmt.Errorf("TLS refused: %s", failure.OneLine(err.Error())),
 				"give bakery a client certificate the node trusts and the CA that signed the node's (its tls files)")
@@ -122,6 +130,49 @@ func dial(ctx context.Context, nc config.Node, dir string) (*node, error) {
 	}
 	n.info = builders.Info{Name: "buildkit", Version: info.BuildkitVersion.Version}
 	return n, nil
+}
+
+// probeTLS asks a tcp:// node with TLS files for its answer to bakery's
+// client certificate. Under TLS 1.3 the node refuses a certificate after
+// the client's handshake is done, so gRPC may see only a broken pipe; the
+// probe reads the node's alert instead. It returns that refusal, or nil.
+func probeTLS(ctx context.Context, nc config.Node, dir string) error {
+	host, ok := strings.CutPrefix(nc.Address, "tcp://")
+	if !ok || nc.TLS.CACert == "" {
+		return nil
+	}
+	pool := x509.NewCertPool()
+	ca, err := os.ReadFile(abs(dir, nc.TLS.CACert))
+	if err != nil || !pool.AppendCertsFromPEM(ca) {
+		return nil
+	}
+	cfg := &tls.Config{RootCAs: pool, ServerName: nc.TLS.ServerName, MinVersion: tls.VersionTLS12, NextProtos: []string{"h2"}}
+	if cfg.ServerName == "" {
+		cfg.ServerName, _, _ = strings.Cut(host, ":")
+	}
+	if nc.TLS.Cert != "" {
+		pair, err := tls.LoadX509KeyPair(abs(dir, nc.TLS.Cert), abs(dir, nc.TLS.Key))
+		if err != nil {
+			return err
+		}
+		cfg.Certificates = []tls.Certificate{pair}
+	}
+	d := tls.Dialer{Config: cfg}
+	pctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	conn, err := d.DialContext(pctx, "tcp", host)
+	if err != nil {
+		if tlsRefused(err) {
+			return err
+		}
+		return nil
+	}
+	defer conn.Close()
+	_ = conn.SetReadDeadline(time.Now().Add(time.Second))
+	if _, err := conn.Read(make([]byte, 1)); err != nil && tlsRefused(err) {
+		return err
+	}
+	return nil
 }
 
 // tlsRefused says a connection failed in the TLS handshake: a certificate
