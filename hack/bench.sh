@@ -16,7 +16,9 @@
 #     --all of 32 against 32 separate promotes (hack/bench-fleet.sh).
 # Figures go to .bakery/bench/; BENCHMARKS.md quotes them. BENCH_ONLY=ami runs
 # only part 4, BENCH_ONLY=inventory only part 5, BENCH_ONLY=fleet only part 6
-# (many targets, and the fleet of hack/fleet.sh).
+# (many targets, and the fleet of hack/fleet.sh). BENCH_ONLY=large runs, and
+# only on demand (about 20 minutes), build + SBOM + promotion of images of
+# 128 MiB to 1 GiB against the stock tools (hack/bench-large.sh).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 bash "$ROOT/hack/setup.sh"
 export DEBIAN_FRONTEND=noninteractive
@@ -46,6 +48,9 @@ if [ "${BENCH_ONLY:-}" = inventory ]; then
 fi
 if [ "${BENCH_ONLY:-}" = fleet ]; then
   exec bash "$ROOT/hack/bench-fleet.sh"
+fi
+if [ "${BENCH_ONLY:-}" = large ]; then
+  exec bash "$ROOT/hack/bench-large.sh"
 fi
 if [ "${BENCH_ONLY:-}" != ami ]; then
 # The stock chain, one step per tool, each reading the digest the previous step reported.
