@@ -102,6 +102,24 @@ func (l *LicenseScanner) Context(parent context.Context) (context.Context, conte
 // the registry by digest (no Docker daemon, no scanner image), and encodes
 // the result as SPDX JSON and CycloneDX JSON. licenses may be nil.
 func GenerateSBOM(ctx context.Context, ref name.Digest, platform string, id Identity, licenses *LicenseScanner) (*SBOM, error) {
+	return GenerateSBOMCached(ctx, ref, platform, id, licenses, nil)
+}
+
+// GenerateSBOMCached is GenerateSBOM through the SBOM layer cache: the layers
+// cache holds are not downloaded again, and the layers it lacks are added to
+// it. Whenever the cache cannot answer exactly (an entry is missing bytes a
+// cataloger reads, or anything else fails on that path), the SBOM is made by
+// the full scan, as without a cache. cache may be nil.
+func GenerateSBOMCached(ctx context.Context, ref name.Digest, platform string, id Identity, licenses *LicenseScanner, cache *LayerCache) (*SBOM, error) {
+	if cache != nil {
+		s, err := cache.catalog(ctx, ref, id.Version, licenses)
+		if err == nil {
+			return encodeBoth(s, ref, platform, id)
+		}
+		if ctx.Err() != nil {
+			return nil, err
+		}
+	}
 	s, err := catalog(ctx, ref, id.Version, licenses)
 	if err != nil {
 		return nil, err
