@@ -2,7 +2,6 @@ package attest
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,14 +9,10 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/sigstore/cosign/v2/pkg/cosign"
-	"github.com/sigstore/cosign/v2/pkg/oci"
-	ociremote "github.com/sigstore/cosign/v2/pkg/oci/remote"
-	"github.com/sigstore/cosign/v2/pkg/types"
+	"github.com/sigstore/cosign/v2/pkg/oci/static"
 	"github.com/sigstore/sigstore/pkg/signature"
 	"golang.org/x/sync/errgroup"
 
@@ -131,7 +126,7 @@ func Resolve(ctx context.Context, ref string, opts ...name.Option) (name.Digest,
 // A failed check returns the Report and a failure.Verify error naming every
 // problem; a registry that cannot be reached is failure.Unavailable.
 func Verify(ctx context.Context, ref name.Digest, keys []TrustedKey, required []string) (*Report, error) {
-	got, err := collect(ctx, ref, keys)
+	got, err := collect(ctx, ref, keys, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -139,9 +134,7 @@ func Verify(ctx context.Context, ref name.Digest, keys []TrustedKey, required []
 	if len(rep.Signatures) == 0 {
 		rep.Problems = append(rep.Problems, "no signature by a trusted key for this digest")
 	}
-	if rep.Attestations, rep.Ignored, err = sortAttestations(ref, got); err != nil {
-		return nil, err
-	}
+	rep.Attestations, rep.Ignored = sortAttestations(ref, got)
 	rep.Problems = append(rep.Problems, missing(required, rep.Attestations, got.platforms)...)
 	rep.Verified = len(rep.Problems) == 0
 	if !rep.Verified {
@@ -150,17 +143,20 @@ func Verify(ctx context.Context, ref name.Digest, keys []TrustedKey, required []
 	return rep, nil
 }
 
-// collected is what Verify fetched about a digest.
+// collected is what Verify read and checked about a digest.
 type collected struct {
 	signatures []SignatureInfo
-	// layers are every attestation attached, verified or not.
-	layers []oci.Signature
-	// verified maps the layer digest of each attestation a trusted key
-	// verified to that key's id.
-	verified map[v1.Hash]string
+	// atts are every attestation attached, verified or not, with what
+	// checking each found.
+	atts []attestation
 	// platforms are the images an SBOM must cover: every platform image of
 	// an index (none for a single image, which every attestation is about).
 	platforms []PlatformImage
+}
+
+type attestation struct {
+	layer v1.Descriptor
+	*checkedAttestation
 }
 
 // PlatformImage is one platform image of an index.
@@ -169,109 +165,101 @@ type PlatformImage struct {
 	Digest   string `json:"digest"`
 }
 
-// collect fetches the signatures and attestations of ref and checks them with
-// each key, all concurrently.
-func collect(ctx context.Context, ref name.Digest, keys []TrustedKey) (*collected, error) {
-	got := &collected{verified: map[v1.Hash]string{}}
-	var mu sync.Mutex
-	// Plain ctx, not an errgroup context: layers fetch their payloads lazily,
-	// after Wait.
-	g := new(errgroup.Group)
-	// check runs one of cosign's verifications with one key and hands what
-	// verified to keep, under mu. A failed check is simply nothing verified;
-	// an unreachable registry is an error.
-	type cosignVerify func(context.Context, name.Reference, *cosign.CheckOpts) ([]oci.Signature, bool, error)
-	check := func(k TrustedKey, verify cosignVerify, claim func(oci.Signature, v1.Hash, map[string]interface{}) error, keep func([]oci.Signature)) {
-		g.Go(func() error {
-			sigs, _, err := verify(ctx, ref, &cosign.CheckOpts{
-				SigVerifier: k.Verifier, IgnoreTlog: true, IgnoreSCT: true,
-				ClaimVerifier: claim, RegistryClientOpts: registry.OCIOptions(ctx),
-			})
-			if err != nil {
-				if registry.IsUnavailable(err) {
-					return failure.New(failure.Unavailable, ref.String(), err, "retry when the registry is reachable")
-				}
-				return nil
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			keep(sigs)
-			return nil
+// collect reads what is attached to ref (fetch.go) and checks every
+// signature and attestation layer with every key, concurrently; a layer
+// already checked in this process is not read again. want, when not nil,
+// limits the attestations read to the predicate types it lists (by the
+// type their layer claims, which must match their statement to count), and
+// then signatures are not read. An unreachable registry is an error; a bad
+// layer is simply not verified.
+func collect(ctx context.Context, ref name.Digest, keys []TrustedKey, want []string) (*collected, error) {
+	got, err := readAttached(ctx, ref, want == nil)
+	if err != nil {
+		return nil, err
+	}
+	out := &collected{platforms: got.platforms}
+	repo := ref.Context()
+	for _, l := range got.atts {
+		if want == nil || slices.Contains(want, l.Annotations["predicateType"]) {
+			out.atts = append(out.atts, attestation{layer: l})
+		}
+	}
+	sigs := make([]*checkedSignature, len(got.sigs))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(2 * runtime.NumCPU())
+	for i, l := range got.sigs {
+		g.Go(func() (err error) {
+			sigs[i], err = checkSignature(gctx, repo, l, keys)
+			return err
 		})
 	}
-	for _, k := range keys {
-		check(k, cosign.VerifyImageSignatures, cosign.SimpleClaimVerifier, func(sigs []oci.Signature) {
-			for _, sig := range sigs {
-				d, _ := sig.Digest()
-				b64, _ := sig.Base64Signature()
-				got.signatures = append(got.signatures, SignatureInfo{KeyID: k.ID, Layer: d, Signature: b64, SignedAt: signedAt(sig)})
-			}
-		})
-		check(k, cosign.VerifyImageAttestations, cosign.IntotoSubjectClaimVerifier, func(atts []oci.Signature) {
-			for _, a := range atts {
-				if d, err := a.Digest(); err == nil {
-					got.verified[d] = k.ID
-				}
-			}
+	for i := range out.atts {
+		g.Go(func() (err error) {
+			out.atts[i].checkedAttestation, err = checkAttestation(gctx, repo, out.atts[i].layer, keys)
+			return err
 		})
 	}
-	g.Go(func() error {
-		var err error
-		got.layers, got.platforms, err = attestationLayers(ctx, ref)
-		return err
-	})
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	sort.Slice(got.signatures, func(i, j int) bool { return got.signatures[i].KeyID < got.signatures[j].KeyID })
-	return got, nil
+	for i, c := range sigs {
+		if c.digest != ref.DigestStr() {
+			continue // signs another digest, or nothing: cosign's claim check
+		}
+		for _, id := range c.keys {
+			l := got.sigs[i]
+			out.signatures = append(out.signatures, SignatureInfo{KeyID: id, Layer: l.Digest,
+				Signature: l.Annotations[static.SignatureAnnotationKey], SignedAt: c.signedAt})
+		}
+	}
+	sort.SliceStable(out.signatures, func(i, j int) bool { return out.signatures[i].KeyID < out.signatures[j].KeyID })
+	return out, nil
 }
 
-// sortAttestations decodes every attestation layer (concurrently: an SBOM is
-// megabytes of JSON) and sorts it into the ones that count and the ones that
-// are ignored, with the reason.
-func sortAttestations(ref name.Digest, got *collected) ([]AttestationInfo, []IgnoredAttestation, error) {
-	infos := make([]AttestationInfo, len(got.layers))
-	errs := make([]error, len(got.layers))
-	g := new(errgroup.Group)
-	g.SetLimit(runtime.NumCPU())
-	for i, layer := range got.layers {
-		g.Go(func() error {
-			infos[i], errs[i] = checkStatement(layer)
-			return nil
-		})
-	}
-	_ = g.Wait()
+// sortAttestations sorts the attestations into the ones that count and the
+// ones that are ignored, with the reason.
+func sortAttestations(ref name.Digest, got *collected) ([]AttestationInfo, []IgnoredAttestation) {
 	var ok []AttestationInfo
 	var ignored []IgnoredAttestation
-	for i, layer := range got.layers {
-		d, err := layer.Digest()
-		if err != nil {
-			return nil, nil, err
+	for _, a := range got.atts {
+		info, err := a.info, a.bad
+		if err == nil && a.layer.Annotations["predicateType"] != info.PredicateType {
+			err = fmt.Errorf("claims predicate type %q but its statement is %q", a.layer.Annotations["predicateType"], info.PredicateType)
 		}
-		if errs[i] != nil && registry.IsUnavailable(errs[i]) {
-			// An outage is not a bad attestation: nothing can be said yet.
-			return nil, nil, failure.New(failure.Unavailable, ref.String(), errs[i], "retry when the registry is reachable")
-		}
-		info := infos[i]
-		keyID, signed := got.verified[d]
 		reason := ""
 		switch {
-		case errs[i] != nil:
-			reason = errs[i].Error()
+		case err != nil:
+			reason = err.Error()
 		case !aboutDigest(info.Subjects, ref.DigestStr()):
 			reason = "it is about " + strings.Join(info.Subjects, ", ") + ", not this digest"
-		case !signed:
+		case len(a.keys) == 0:
 			reason = "it is not signed by a trusted key"
 		}
 		if reason != "" {
-			ignored = append(ignored, IgnoredAttestation{Layer: d, PredicateType: info.PredicateType, Reason: reason})
+			ignored = append(ignored, IgnoredAttestation{Layer: a.layer.Digest, PredicateType: info.PredicateType, Reason: reason})
 			continue
 		}
-		info.KeyID, info.Layer = keyID, d
+		info.KeyID, info.Layer, info.SignedAt = a.keys[0], a.layer.Digest, a.layer.Annotations[AnnotationSignedAt]
 		ok = append(ok, info)
 	}
 	sort.SliceStable(ok, func(i, j int) bool { return ok[i].PredicateType < ok[j].PredicateType })
+	return ok, ignored
+}
+
+// Attestations reads only the attestations of ref whose layers claim one
+// of the predicate types want, and sorts them as Verify does: the verified
+// ones, and the ignored ones with the reason. It reads no signature and
+// checks no required predicate: it is for reading receipts (history), not
+// for deciding whether to trust the image.
+func Attestations(ctx context.Context, ref name.Digest, keys []TrustedKey, want []string) ([]AttestationInfo, []IgnoredAttestation, error) {
+	if want == nil {
+		want = []string{}
+	}
+	got, err := collect(ctx, ref, keys, want)
+	if err != nil {
+		return nil, nil, err
+	}
+	ok, ignored := sortAttestations(ref, got)
 	return ok, ignored, nil
 }
 
@@ -301,126 +289,11 @@ func missing(required []string, atts []AttestationInfo, platforms []PlatformImag
 	return out
 }
 
-// attestationLayers returns every attestation attached to ref, verified or
-// not, and the images an SBOM must cover, read from the manifest the same
-// request fetched.
-func attestationLayers(ctx context.Context, ref name.Digest) ([]oci.Signature, []PlatformImage, error) {
-	se, err := ociremote.SignedEntity(ref, registry.OCIOptions(ctx)...)
-	if err != nil {
-		return nil, nil, failure.New(classify(err), ref.String(), err, "")
-	}
-	platforms, err := platformImages(se)
-	if err != nil {
-		return nil, nil, failure.New(classify(err), ref.String(), err, "")
-	}
-	atts, err := se.Attestations()
-	if err != nil {
-		return nil, nil, failure.New(classify(err), ref.String(), err, "")
-	}
-	layers, err := atts.Get()
-	if err != nil {
-		return nil, nil, failure.New(classify(err), ref.String(), err, "")
-	}
-	if len(layers) > MaxAttestations {
-		return nil, nil, failure.New(failure.Verify, ref.String(), fmt.Errorf("%d attestations, more than the %d bakery reads", len(layers), MaxAttestations),
-			"someone with push rights is flooding this digest: remove the junk from its .att tag, or do not deploy it")
-	}
-	return layers, platforms, nil
-}
-
-// platformImages lists the platform images of an index (BuildKit's
-// attestation manifests excluded); none for a single image.
-func platformImages(se oci.SignedEntity) ([]PlatformImage, error) {
-	idx, ok := se.(oci.SignedImageIndex)
-	if !ok {
-		return nil, nil // the image itself: every counted attestation is about it
-	}
-	im, err := idx.IndexManifest()
-	if err != nil {
-		return nil, err
-	}
-	var out []PlatformImage
-	for _, m := range im.Manifests {
-		if !m.MediaType.IsImage() || registry.IsAttestationManifest(m) {
-			continue
-		}
-		p := "unknown"
-		if m.Platform != nil {
-			p = m.Platform.String()
-		}
-		out = append(out, PlatformImage{Platform: p, Digest: m.Digest.String()})
-	}
-	return out, nil
-}
-
-// checkStatement checks that an attestation layer is a DSSE envelope of an
-// in-toto statement whose predicate type is the one its layer annotation claims.
-func checkStatement(layer oci.Signature) (AttestationInfo, error) {
-	var info AttestationInfo
-	env, err := layer.Payload()
-	if err != nil {
-		return info, err
-	}
-	var e struct {
-		PayloadType string `json:"payloadType"`
-		Payload     string `json:"payload"`
-	}
-	if err := json.Unmarshal(env, &e); err != nil {
-		return info, fmt.Errorf("not a DSSE envelope: %w", err)
-	}
-	if e.PayloadType != types.IntotoPayloadType {
-		return info, fmt.Errorf("payload type %q is not %q", e.PayloadType, types.IntotoPayloadType)
-	}
-	body, err := base64.StdEncoding.DecodeString(e.Payload)
-	if err != nil {
-		return info, fmt.Errorf("payload is not base64: %w", err)
-	}
-	var st struct {
-		PredicateType string          `json:"predicateType"`
-		Subject       []Subject       `json:"subject"`
-		Predicate     json.RawMessage `json:"predicate"`
-	}
-	if err := json.Unmarshal(body, &st); err != nil {
-		return info, fmt.Errorf("payload is not an in-toto statement: %w", err)
-	}
-	ann, err := layer.Annotations()
-	if err != nil {
-		return info, err
-	}
-	if claimed := ann["predicateType"]; claimed != st.PredicateType {
-		return info, fmt.Errorf("claims predicate type %q but its statement is %q", claimed, st.PredicateType)
-	}
-	if len(st.Predicate) == 0 || string(st.Predicate) == "null" {
-		return info, errors.New("empty predicate")
-	}
-	info.PredicateType, info.Predicate, info.SignedAt = st.PredicateType, st.Predicate, ann[AnnotationSignedAt]
-	for _, s := range st.Subject {
-		info.Subjects = append(info.Subjects, s.Name+"@sha256:"+s.Digest["sha256"])
-	}
-	return info, nil
-}
-
 // aboutDigest reports whether a subject has the digest. Like cosign, it
 // compares digests only: the same digest is the same image in any repository
 // it is promoted to.
 func aboutDigest(subjects []string, digest string) bool {
 	return slices.ContainsFunc(subjects, func(s string) bool { return strings.HasSuffix(s, "@"+digest) })
-}
-
-// signedAt reads the signing time from a simple-signing payload's optional section.
-func signedAt(sig oci.Signature) string {
-	p, err := sig.Payload()
-	if err != nil {
-		return ""
-	}
-	var ss struct {
-		Optional map[string]any `json:"optional"`
-	}
-	if json.Unmarshal(p, &ss) != nil {
-		return ""
-	}
-	s, _ := ss.Optional[AnnotationSignedAt].(string)
-	return s
 }
 
 // PredicateName is the cosign --type name of a predicate type.

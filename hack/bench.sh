@@ -49,6 +49,9 @@ fi
 if [ "${BENCH_ONLY:-}" = fleet ]; then
   exec bash "$ROOT/hack/bench-fleet.sh"
 fi
+if [ "${BENCH_ONLY:-}" = promote ]; then
+  exec bash "$ROOT/hack/bench-promote.sh"
+fi
 if [ "${BENCH_ONLY:-}" = large ]; then
   exec bash "$ROOT/hack/bench-large.sh"
 fi

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"golang.org/x/sync/errgroup"
 
@@ -53,22 +54,37 @@ func history(ctx context.Context, keys []attest.TrustedKey, target string, env *
 		}
 		return nil, registry.Classify(repo.String(), err)
 	}
-	var out []Entry
+	var digests []name.Digest
 	for _, t := range tags {
 		hex, ok := strings.CutSuffix(t, ".att")
-		if !ok || !strings.HasPrefix(hex, "sha256-") {
+		if ok && strings.HasPrefix(hex, "sha256-") {
+			digests = append(digests, repo.Digest("sha256:"+strings.TrimPrefix(hex, "sha256-")))
+		}
+	}
+	reps := make([]*attest.Report, len(digests))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(historyParallel)
+	for i, d := range digests {
+		if rep, ok := known[d.DigestStr()]; ok {
+			reps[i] = rep
 			continue
 		}
-		d := repo.Digest("sha256:" + strings.TrimPrefix(hex, "sha256-"))
-		rep, ok := known[d.DigestStr()]
-		if !ok {
-			rep, err = attest.Verify(ctx, d, keys, nil)
-		}
-		if rep == nil {
+		g.Go(func() error {
+			rep, err := receipts(gctx, d, keys)
 			if failure.ClassOf(err) == failure.Unavailable {
-				return nil, err
+				return err
 			}
-			continue // not verifiable: not part of the history
+			reps[i] = rep // nil when not verifiable: not part of the history
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	var out []Entry
+	for _, rep := range reps {
+		if rep == nil {
+			continue
 		}
 		for _, r := range receipt.Read(rep, bind) {
 			if r.Environment == env.Name {
@@ -78,6 +94,23 @@ func history(ctx context.Context, keys []attest.TrustedKey, target string, env *
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Time < out[j].Time }) // fixed-width times
 	return out, nil
+}
+
+// historyParallel bounds the digests whose receipts History reads at once.
+const historyParallel = 8
+
+// receipts reads only d's receipts (attest.Attestations), as a report that
+// receipt.Read takes: a receipt needs no SBOM, so none is fetched.
+func receipts(ctx context.Context, d name.Digest, keys []attest.TrustedKey) (*attest.Report, error) {
+	atts, _, err := attest.Attestations(ctx, d, keys, []string{receipt.PredicateVSA})
+	if err != nil {
+		return nil, err
+	}
+	h, err := v1.NewHash(d.DigestStr())
+	if err != nil {
+		return nil, err
+	}
+	return &attest.Report{Reference: d.String(), Digest: h, Attestations: atts}, nil
 }
 
 // Status is what one environment runs for one target.

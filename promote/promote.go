@@ -158,6 +158,10 @@ func (p *Promoter) Promote(ctx context.Context, req Request) (*Result, error) {
 	res := &Result{Action: receipt.ActionPromote, Target: req.Target, Environment: rt.to.Name, From: rt.from.Name,
 		Digest: rt.src.DigestStr(), Source: rt.src.String(), Destination: rt.dst.String(), Tag: rt.dstTag.String()}
 
+	if done, dec, err := p.alreadyPromoted(ctx, rt, req.Target); err != nil || done {
+		res.Decision, res.AlreadyPromoted = dec, done && err == nil
+		return res, err
+	}
 	rep, dec, err := p.decide(ctx, rt.src, req.Target, rt.from.Name, rt.to, req.verified)
 	if err != nil {
 		return res, err
@@ -165,10 +169,6 @@ func (p *Promoter) Promote(ctx context.Context, req Request) (*Result, error) {
 	res.Decision = dec
 	if !dec.Allowed {
 		return res, denied(rt.to.Name, *dec)
-	}
-	if done, err := p.alreadyPromoted(ctx, rt.dst, rt.dstTag, req.Target, rt.to.Name); err != nil || done {
-		res.AlreadyPromoted = done
-		return res, err
 	}
 	cloud, err := p.planAMIs(ctx, req.Target, rt.from, rt.to, rt.src, rep)
 	if err != nil {
@@ -391,38 +391,49 @@ func (p *Promoter) settle(ctx context.Context, target, envName string, dst name.
 	return nil
 }
 
-// alreadyPromoted reports whether tag already points at dst, dst holds a
-// verified PASSED receipt for target in env, and that receipt is the newest
-// in env's history: then re-running the promotion is a no-op. Otherwise it
-// runs again, and its fresh receipt settles a race it lost or left open.
-func (p *Promoter) alreadyPromoted(ctx context.Context, dst name.Digest, tag name.Tag, target, env string) (bool, error) {
-	cur, err := registry.Resolve(ctx, tag)
+// alreadyPromoted reports whether the destination tag already points at the
+// digest, which holds a verified PASSED receipt for target in the
+// environment, the newest in its history: then re-running the promotion is
+// a no-op. It is decided first, on the destination alone: the digest there
+// carries the same trusted signatures and attestations the source would be
+// verified for (verifying it reads, in this process, each layer once), and
+// the environment's policies are evaluated again on them, with the
+// revocation list, so that a no-op still reports a denial (dec, and the
+// denial error). Otherwise the promotion runs, and its fresh receipt settles
+// a race it lost or left open.
+func (p *Promoter) alreadyPromoted(ctx context.Context, rt *route, target string) (bool, *policies.Decision, error) {
+	cur, err := registry.Resolve(ctx, rt.dstTag)
 	if errors.Is(err, registry.ErrNotFound) {
-		return false, nil
+		return false, nil, nil
 	}
 	if err != nil {
-		return false, err
+		return false, nil, err
 	}
-	if cur.DigestStr() != dst.DigestStr() {
-		return false, nil
+	if cur.DigestStr() != rt.dst.DigestStr() {
+		return false, nil, nil
 	}
-	rep, err := attest.Verify(ctx, dst, p.opts.Keys, attest.RequiredPredicates)
+	rep, err := attest.Verify(ctx, rt.dst, p.opts.Keys, attest.RequiredPredicates)
 	if err != nil {
-		return false, nil // not verifiable as it is: promote again, which repairs it
+		return false, nil, nil // not verifiable as it is: promote again, which repairs it
 	}
-	if !receipt.Has(rep, receipt.Bind(p.opts.Config, target), env) {
-		return false, nil
+	if !receipt.Has(rep, receipt.Bind(p.opts.Config, target), rt.to.Name) {
+		return false, nil, nil
 	}
-	e, _, err := p.opts.Config.LookupEnvironment(env)
+	hist, err := history(ctx, p.opts.Keys, target, rt.to, map[string]*attest.Report{rt.dst.DigestStr(): rep})
 	if err != nil {
-		return false, err
+		return false, nil, err
 	}
-	hist, err := History(ctx, p.opts.Keys, target, e)
+	if newest, ok := Newest(hist); !ok || newest.Digest != rt.dst.DigestStr() {
+		return false, nil, nil
+	}
+	_, dec, err := p.decide(ctx, rt.dst, target, rt.from.Name, rt.to, rep)
 	if err != nil {
-		return false, err
+		return false, dec, err
 	}
-	newest, ok := Newest(hist)
-	return ok && newest.Digest == dst.DigestStr(), nil
+	if !dec.Allowed {
+		return false, dec, denied(rt.to.Name, *dec)
+	}
+	return true, dec, nil
 }
 
 func denied(env string, dec policies.Decision) error {

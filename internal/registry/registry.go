@@ -165,6 +165,9 @@ func Resolve(ctx context.Context, ref name.Reference) (name.Digest, error) {
 
 // IsNotFound reports whether a registry answered that nothing is there.
 func IsNotFound(err error) bool {
+	if err == nil {
+		return false
+	}
 	var terr *transport.Error
 	if errors.As(err, &terr) {
 		return terr.StatusCode == http.StatusNotFound

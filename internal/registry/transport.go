@@ -70,6 +70,7 @@ func remoteOptions(ctx context.Context) []remote.Option {
 	if w, ok := ctx.Value(wrapKey{}).(func(http.RoundTripper) http.RoundTripper); ok {
 		rt = w(rt)
 	}
+	rt = pingReuse{next: rt}
 	return []remote.Option{remote.WithTransport(rt), remote.WithRetryStatusCodes(),
 		remote.WithRetryPredicate(func(err error) bool {
 			var ne net.Error

@@ -1,0 +1,344 @@
+package attest
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	ociremote "github.com/sigstore/cosign/v2/pkg/oci/remote"
+	"github.com/sigstore/cosign/v2/pkg/oci/static"
+	"github.com/sigstore/cosign/v2/pkg/types"
+	"github.com/sigstore/sigstore/pkg/signature/dsse"
+	"github.com/sigstore/sigstore/pkg/signature/options"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/bakeryhq/bakery/internal/failure"
+	"github.com/bakeryhq/bakery/internal/registry"
+)
+
+// What verification reads from a registry, and what it remembers.
+//
+// A digest's signatures and attestations are the layers of two cosign
+// images in the digest's repository (tags sha256-<hex>.sig and .att). Their
+// manifests are read on every verification: they say what is attached to
+// the digest in that repository now. Their layers are blobs, named by the
+// SHA-256 of their bytes, which go-containerregistry checks as it reads
+// them. So what a layer says, and which trusted keys signed it, is a fact
+// about the digest alone: bakery checks it once per process and remembers
+// it (memo). Verifying a digest again (at the destination of a copy, in
+// another environment's repository, in history) costs the three manifest
+// reads and no blob, no signature check and no decoding: the manifests'
+// layer digests are matched against what was already checked.
+
+// MaxAttestationBytes bounds one signature or attestation layer bakery reads.
+var MaxAttestationBytes int64 = 256 << 20
+
+// MaxMemoBytes bounds the layer bytes the process remembers; past it,
+// layers are checked again when read again.
+var MaxMemoBytes int64 = 512 << 20
+
+// attached is what is attached to one digest in one repository.
+type attached struct {
+	platforms []PlatformImage
+	sigs      []v1.Descriptor
+	atts      []v1.Descriptor
+}
+
+// readAttached reads ref's manifest (for its platforms) and its cosign
+// signature and attestation manifests, concurrently. sigs=false reads the
+// attestations only.
+func readAttached(ctx context.Context, ref name.Digest, sigs bool) (*attached, error) {
+	got := &attached{}
+	g, gctx := errgroup.WithContext(ctx)
+	if sigs {
+		g.Go(func() error {
+			desc, err := remote.Get(ref, registry.Options(gctx)...)
+			if err != nil {
+				return failure.New(classify(err), ref.String(), err, "")
+			}
+			got.platforms, err = platformImages(desc)
+			return err
+		})
+		g.Go(func() error {
+			var err error
+			got.sigs, err = cosignLayers(gctx, ref, ociremote.SignatureTag)
+			return err
+		})
+	}
+	g.Go(func() error {
+		var err error
+		got.atts, err = cosignLayers(gctx, ref, ociremote.AttestationTag)
+		return err
+	})
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	if len(got.atts) > MaxAttestations {
+		return nil, failure.New(failure.Verify, ref.String(), fmt.Errorf("%d attestations, more than the %d bakery reads", len(got.atts), MaxAttestations),
+			"someone with push rights is flooding this digest: remove the junk from its .att tag, or do not deploy it")
+	}
+	return got, nil
+}
+
+// cosignLayers lists the layers of ref's cosign image named by tagOf; none
+// when there is none.
+func cosignLayers(ctx context.Context, ref name.Digest, tagOf func(name.Reference, ...ociremote.Option) (name.Tag, error)) ([]v1.Descriptor, error) {
+	tag, err := tagOf(ref)
+	if err != nil {
+		return nil, failure.New(failure.Internal, ref.String(), err, "")
+	}
+	desc, err := remote.Get(tag, registry.Options(ctx)...)
+	if registry.IsNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, failure.New(classify(err), tag.String(), err, "")
+	}
+	m, err := v1.ParseManifest(bytes.NewReader(desc.Manifest))
+	if err != nil {
+		return nil, failure.New(failure.Verify, tag.String(), fmt.Errorf("not an image manifest: %w", err), "")
+	}
+	return m.Layers, nil
+}
+
+// platformImages lists the platform images of an index (BuildKit's
+// attestation manifests excluded); none for a single image.
+func platformImages(desc *remote.Descriptor) ([]PlatformImage, error) {
+	if !desc.MediaType.IsIndex() {
+		return nil, nil // the image itself: every counted attestation is about it
+	}
+	im, err := v1.ParseIndexManifest(bytes.NewReader(desc.Manifest))
+	if err != nil {
+		return nil, err
+	}
+	var out []PlatformImage
+	for _, m := range im.Manifests {
+		if !m.MediaType.IsImage() || registry.IsAttestationManifest(m) {
+			continue
+		}
+		p := "unknown"
+		if m.Platform != nil {
+			p = m.Platform.String()
+		}
+		out = append(out, PlatformImage{Platform: p, Digest: m.Digest.String()})
+	}
+	return out, nil
+}
+
+// fetchLayer reads one layer blob of repo, bounded; go-containerregistry
+// checks its bytes against its digest.
+func fetchLayer(ctx context.Context, repo name.Repository, d v1.Descriptor) ([]byte, error) {
+	if d.Size > MaxAttestationBytes {
+		return nil, failure.New(failure.Verify, repo.String()+"@"+d.Digest.String(),
+			fmt.Errorf("%d bytes, more than the %d bakery reads", d.Size, MaxAttestationBytes), "do not deploy this image")
+	}
+	l, err := remote.Layer(repo.Digest(d.Digest.String()), registry.Options(ctx)...)
+	if err != nil {
+		return nil, failure.New(classify(err), repo.String()+"@"+d.Digest.String(), err, "")
+	}
+	rc, err := l.Compressed()
+	if err != nil {
+		return nil, failure.New(classify(err), repo.String()+"@"+d.Digest.String(), err, "")
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, MaxAttestationBytes+1))
+	if err != nil {
+		return nil, failure.New(classify(err), repo.String()+"@"+d.Digest.String(), err, "")
+	}
+	if int64(len(b)) > MaxAttestationBytes {
+		return nil, failure.New(failure.Verify, repo.String()+"@"+d.Digest.String(), fmt.Errorf("more than the %d bytes bakery reads", MaxAttestationBytes), "")
+	}
+	return b, nil
+}
+
+// checkedAttestation is what an attestation layer's bytes say, and which
+// trusted keys signed them.
+type checkedAttestation struct {
+	info AttestationInfo // PredicateType, Subjects, Predicate
+	bad  error           // not a DSSE envelope of an in-toto statement
+	keys []string        // ids of the trusted keys whose signature verifies
+}
+
+// checkAttestation checks the attestation layer d once per process: it
+// decodes the statement once and verifies the DSSE envelope with each key,
+// as cosign does (sigstore's DSSE verifier, payload type in-toto).
+func checkAttestation(ctx context.Context, repo name.Repository, d v1.Descriptor, keys []TrustedKey) (*checkedAttestation, error) {
+	v, err := memo.do("att|"+d.Digest.String()+"|"+keyIDs(keys), func() (any, int64, error) {
+		env, err := fetchLayer(ctx, repo, d)
+		if err != nil {
+			return nil, 0, err
+		}
+		c := &checkedAttestation{}
+		c.info, c.bad = readStatement(env)
+		for _, k := range keys {
+			v := dsse.WrapVerifier(k.Verifier, dsse.WithExpectedPayloadType(types.IntotoPayloadType))
+			if v.VerifySignature(bytes.NewReader(env), nil) == nil {
+				c.keys = append(c.keys, k.ID)
+			}
+		}
+		return c, int64(len(env)), nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*checkedAttestation), nil
+}
+
+// checkedSignature is what a simple-signing payload says, and which trusted
+// keys made the signature over it.
+type checkedSignature struct {
+	digest   string // the docker-manifest-digest it signs
+	signedAt string
+	keys     []string
+}
+
+// checkSignature checks the signature layer d (payload blob, base64
+// signature annotation) once per process, as cosign does: the signature
+// verifies over the payload with the key, and the payload names a digest.
+func checkSignature(ctx context.Context, repo name.Repository, d v1.Descriptor, keys []TrustedKey) (*checkedSignature, error) {
+	b64 := d.Annotations[static.SignatureAnnotationKey]
+	v, err := memo.do("sig|"+d.Digest.String()+"|"+b64+"|"+keyIDs(keys), func() (any, int64, error) {
+		payload, err := fetchLayer(ctx, repo, d)
+		if err != nil {
+			return nil, 0, err
+		}
+		c := &checkedSignature{}
+		var ss struct {
+			Critical struct {
+				Image struct {
+					DockerManifestDigest string `json:"docker-manifest-digest"`
+				} `json:"image"`
+			} `json:"critical"`
+			Optional map[string]any `json:"optional"`
+		}
+		sig, err := base64.StdEncoding.DecodeString(b64)
+		if err != nil || json.Unmarshal(payload, &ss) != nil {
+			return c, int64(len(payload)), nil // signs nothing bakery can read
+		}
+		c.digest = ss.Critical.Image.DockerManifestDigest
+		c.signedAt, _ = ss.Optional[AnnotationSignedAt].(string)
+		for _, k := range keys {
+			if k.Verifier.VerifySignature(bytes.NewReader(sig), bytes.NewReader(payload), options.WithContext(ctx)) == nil {
+				c.keys = append(c.keys, k.ID)
+			}
+		}
+		return c, int64(len(payload)), nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*checkedSignature), nil
+}
+
+func keyIDs(keys []TrustedKey) string {
+	ids := make([]string, len(keys))
+	for i, k := range keys {
+		ids[i] = k.ID
+	}
+	slices.Sort(ids)
+	return strings.Join(ids, ",")
+}
+
+// readStatement reads a DSSE envelope of an in-toto statement.
+func readStatement(env []byte) (AttestationInfo, error) {
+	var info AttestationInfo
+	var e struct {
+		PayloadType string `json:"payloadType"`
+		Payload     string `json:"payload"`
+	}
+	if err := json.Unmarshal(env, &e); err != nil {
+		return info, fmt.Errorf("not a DSSE envelope: %w", err)
+	}
+	if e.PayloadType != types.IntotoPayloadType {
+		return info, fmt.Errorf("payload type %q is not %q", e.PayloadType, types.IntotoPayloadType)
+	}
+	body, err := base64.StdEncoding.DecodeString(e.Payload)
+	if err != nil {
+		return info, fmt.Errorf("payload is not base64: %w", err)
+	}
+	var st struct {
+		PredicateType string          `json:"predicateType"`
+		Subject       []Subject       `json:"subject"`
+		Predicate     json.RawMessage `json:"predicate"`
+	}
+	if err := json.Unmarshal(body, &st); err != nil {
+		return info, fmt.Errorf("payload is not an in-toto statement: %w", err)
+	}
+	if len(st.Predicate) == 0 || string(st.Predicate) == "null" {
+		return info, errors.New("empty predicate")
+	}
+	info.PredicateType, info.Predicate = st.PredicateType, st.Predicate
+	for _, s := range st.Subject {
+		info.Subjects = append(info.Subjects, s.Name+"@sha256:"+s.Digest["sha256"])
+	}
+	return info, nil
+}
+
+// checkStatement is readStatement, and the predicate type must be the one
+// the layer's annotation claims.
+func checkStatement(env []byte, claimed string) (AttestationInfo, error) {
+	info, err := readStatement(env)
+	if err != nil {
+		return info, err
+	}
+	if claimed != info.PredicateType {
+		return info, fmt.Errorf("claims predicate type %q but its statement is %q", claimed, info.PredicateType)
+	}
+	return info, nil
+}
+
+// memo remembers, for the process, what checking a content-addressed layer
+// found; concurrent checks of one layer wait for the first. A failed read
+// (an outage) is not remembered.
+var memo = &memory{m: map[string]*memoCall{}}
+
+type memory struct {
+	mu    sync.Mutex
+	m     map[string]*memoCall
+	bytes int64
+}
+
+type memoCall struct {
+	done chan struct{}
+	val  any
+	err  error
+}
+
+func (m *memory) do(key string, compute func() (any, int64, error)) (any, error) {
+	for {
+		m.mu.Lock()
+		c, ok := m.m[key]
+		if !ok {
+			c = &memoCall{done: make(chan struct{})}
+			m.m[key] = c
+			m.mu.Unlock()
+			var size int64
+			c.val, size, c.err = compute()
+			m.mu.Lock()
+			if c.err != nil || m.bytes+size > MaxMemoBytes {
+				delete(m.m, key)
+			} else {
+				m.bytes += size
+			}
+			m.mu.Unlock()
+			close(c.done)
+			return c.val, c.err
+		}
+		m.mu.Unlock()
+		<-c.done
+		if c.err == nil {
+			return c.val, nil
+		}
+		// The first reader failed (its registry call, or its context): read again.
+	}
+}
