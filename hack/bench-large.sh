@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # bench-large.sh measures build + SBOM + promotion against image size
 # (issue #14 item 5): for each size in BENCH_LARGE_SIZES (MiB; default
-# 128 512 1024) a target is the Debian base plus one RUN layer that
+# 128 256 512 1024) a target is the Debian base plus one RUN layer that
 # hack/benchgen fills with that many MiB of incompressible files (about
 # 44,000 files per GiB, 512 B to 128 KiB each). For each size, bakery against
 # the stock tools, wall time and peak RSS (/usr/bin/time):
 #  1. the first build of the layer (cache miss: generate, compress, push), one
-#     run each side, each side with its own seed so both miss the cache;
+#     run each side, each side with its own seed so both miss the cache (which
+#     side goes first alternates from one size to the next);
 #  2. builds again with the layer cached, BENCH_LARGE_RUNS runs each,
 #     alternating: `bakery build` (build + push, SBOM, provenance, signature,
 #     3 attestations) against buildctl build (push by digest) -> syft scan
@@ -25,8 +26,8 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 command -v jq >/dev/null && [ -x /usr/bin/time ] || { apt-get update -q && apt-get install -y -q time jq; }
 OUT=$STATE/bench; mkdir -p "$OUT"
-RUNS=${BENCH_LARGE_RUNS:-2}
-SIZES=${BENCH_LARGE_SIZES:-128 512 1024}
+RUNS=${BENCH_LARGE_RUNS:-3}
+SIZES=${BENCH_LARGE_SIZES:-128 256 512 1024}
 
 BUILDCTL=$CACHE/buildkit-$(modversion github.com/moby/buildkit)/buildctl
 COSIGN=$CACHE/cosign-$(modversion github.com/sigstore/cosign/v2)/cosign
@@ -135,10 +136,17 @@ platform_of() { # platform_of REPO DIGEST: the linux/amd64 manifest of an image 
 
 log "bench-large: sizes $SIZES MiB, $RUNS runs each; free disk before: $(df -h --output=avail "$STATE" | tail -n1 | tr -d ' ')"
 : >"$OUT/large-images.txt"
+nsize=0
 for s in $SIZES; do
-  log "large-$s: first builds (cache miss), bakery then the stock chain"
-  bakery_build "$s" cold 1 >/dev/null
-  stock "$s" cold 1
+  if [ $((nsize++ % 2)) = 0 ]; then
+    log "large-$s: first builds (cache miss), bakery then the stock chain"
+    bakery_build "$s" cold 1 >/dev/null
+    stock "$s" cold 1
+  else
+    log "large-$s: first builds (cache miss), the stock chain then bakery"
+    stock "$s" cold 1
+    bakery_build "$s" cold 1 >/dev/null
+  fi
   log "large-$s: builds with the layer cached, $RUNS runs each, alternating"
   for i in $(seq 1 "$RUNS"); do
     stock "$s" warm "$i"
