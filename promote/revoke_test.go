@@ -1,7 +1,9 @@
 package promote
 
 import (
+	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -132,5 +134,41 @@ func TestKnownDigest(t *testing.T) {
 	never := "sha256:" + strings.Repeat("ab", 32)
 	if k, ok, err := KnownDigest(f.ctx, f.cfg, f.promoter.opts.Keys, never, 4); err != nil || ok {
 		t.Errorf("a digest bakery never built: %+v, %v, %v", k, ok, err)
+	}
+}
+
+// TestAlreadyPromotedIsDecidedOnTheDestination: promoting again what the
+// environment already runs, with its receipt, reads only the source tag
+// from the source registry and writes nothing; the policies are evaluated
+// again on the destination, so that a digest revoked since is denied, not
+// reported as done.
+func TestAlreadyPromotedIsDecidedOnTheDestination(t *testing.T) {
+	f := newFixture(t)
+	d := f.buildAndPromote(t)
+	var devReads, prodWrites atomic.Int64
+	countDev := func(*http.Request) { devReads.Add(1) }
+	countProd := func(r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			prodWrites.Add(1)
+		}
+	}
+	f.dev.hook.Store(&countDev)
+	f.prod.hook.Store(&countProd)
+	res, err := f.promoter.Promote(f.ctx, Request{Target: "app", To: "staging"})
+	if err != nil || !res.AlreadyPromoted || res.Decision == nil || !res.Decision.Allowed || res.Receipt {
+		t.Fatalf("promote again: %+v %v, want already promoted with an allowing decision", res, err)
+	}
+	if devReads.Load() > 2 || prodWrites.Load() != 0 {
+		t.Errorf("already promoted: %d requests to dev (want the tag only), %d writes to staging (want none)", devReads.Load(), prodWrites.Load())
+	}
+
+	f.revoke(t, d.DigestStr())
+	prodWrites.Store(0)
+	res, err = f.promoter.Promote(f.ctx, Request{Target: "app", To: "staging"})
+	if failure.ClassOf(err) != failure.Policy || res == nil || res.AlreadyPromoted || res.Decision == nil || res.Decision.Allowed {
+		t.Errorf("promote again a revoked digest: %+v %v, want a not_revoked denial", res, err)
+	}
+	if prodWrites.Load() != 0 {
+		t.Errorf("a denied no-op wrote %d times to staging", prodWrites.Load())
 	}
 }
