@@ -75,6 +75,9 @@ type Options struct {
 	// BuilderSBOMs says every result carries the SBOM its builder catalogued
 	// (machine images): syft's license scanner is then not prepared.
 	BuilderSBOMs bool
+	// SBOMCache is the SBOM layer cache (LayerCacheFor); nil catalogs every
+	// layer of every image.
+	SBOMCache *LayerCache
 }
 
 // New returns an Attester that signs with opts.Signer. Unless results bring
@@ -152,7 +155,7 @@ func (a *cosignAttester) sboms(ctx context.Context, ref name.Digest, platforms [
 			if res.SBOM != nil {
 				sboms[i], err = EncodeSBOM(res.SBOM, p.Ref, p.Platform, a.identity())
 			} else {
-				sboms[i], err = GenerateSBOM(gctx, p.Ref, p.Platform, a.identity(), a.licenses)
+				sboms[i], err = GenerateSBOMCached(gctx, p.Ref, p.Platform, a.identity(), a.licenses, a.opts.SBOMCache)
 			}
 			return err
 		})

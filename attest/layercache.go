@@ -15,6 +15,9 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/bakeryhq/bakery/internal/config"
+	"github.com/bakeryhq/bakery/internal/failure"
 )
 
 // DefaultLayerCacheMaxBytes bounds the SBOM layer cache unless configured
@@ -45,6 +48,23 @@ func DefaultLayerCacheDir() (string, error) {
 		return "", fmt.Errorf("locating the SBOM layer cache: %w", err)
 	}
 	return filepath.Join(dir, "bakery", "sbom-layers"), nil
+}
+
+// LayerCacheFor is the cache sbom.cache_dir and sbom.cache_max_mib
+// configure, or nil when sbom.cache_dir is off.
+func LayerCacheFor(cfg config.SBOM) (*LayerCache, error) {
+	if cfg.CacheDir == config.SBOMCacheOff {
+		return nil, nil
+	}
+	c := &LayerCache{Dir: cfg.CacheDir, MaxBytes: int64(cfg.CacheMaxMiB) << 20}
+	if c.Dir == "" {
+		dir, err := DefaultLayerCacheDir()
+		if err != nil {
+			return nil, failure.New(failure.Config, "sbom.cache_dir", err, "set sbom.cache_dir, or off")
+		}
+		c.Dir = dir
+	}
+	return c, nil
 }
 
 // layerEntry is one cached layer. On disk it is two files named after the

@@ -325,7 +325,7 @@ func dataOf(img *image.Image, il *image.Layer, e *layerEntry, ref stfile.Referen
 	if err != nil || !exists || res == nil || res.Reference == nil {
 		return tarFile{}, false
 	}
-	target, ok := e.Files[string(res.Reference.RealPath)]
+	target, ok := e.Files[string(res.RealPath)]
 	return target, ok && target.Link == ""
 }
 

@@ -275,6 +275,11 @@ func NewAttester(ctx context.Context, cfg *config.Config, opts attest.Options) (
 	}
 	opts.Signer, opts.BuilderID = signer, cfg.Signing.BuilderID
 	opts.Organization, opts.Namespace = cfg.SBOM.Organization, cfg.SBOM.Namespace
+	if !opts.BuilderSBOMs {
+		if opts.SBOMCache, err = attest.LayerCacheFor(cfg.SBOM); err != nil {
+			return nil, nil, err
+		}
+	}
 	return attest.New(opts), signer, nil
 }
 

@@ -255,7 +255,16 @@ type SBOM struct {
 	// each SPDX document gets its unique namespace; default
 	// https://spdx.org/spdxdocs, as the SPDX project's own tools use.
 	Namespace string `yaml:"namespace"`
+	// CacheDir is the SBOM layer cache (docs/sbom-cache.md): an absolute
+	// directory, "off" to catalog every layer of every image, or empty for
+	// $XDG_CACHE_HOME/bakery/sbom-layers.
+	CacheDir string `yaml:"cache_dir"`
+	// CacheMaxMiB bounds the SBOM layer cache; 0 means 512.
+	CacheMaxMiB int `yaml:"cache_max_mib"`
 }
+
+// SBOMCacheOff is the sbom.cache_dir that turns the SBOM layer cache off.
+const SBOMCacheOff = "off"
 
 // Keyless configures Fulcio/Rekor signing.
 type Keyless struct {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"text/template"
@@ -118,6 +119,12 @@ func (c *Config) validateSBOM(p *problems) {
 		case strings.ContainsAny(n, "#"):
 			p.add("sbom.namespace", "remove the '#': SPDX uses it to separate element ids", "%q has a fragment", n)
 		}
+	}
+	if d := c.SBOM.CacheDir; d != "" && d != SBOMCacheOff && !filepath.IsAbs(d) {
+		p.add("sbom.cache_dir", "use an absolute directory, or off", "%q is not absolute", d)
+	}
+	if c.SBOM.CacheMaxMiB < 0 {
+		p.add("sbom.cache_max_mib", "use a size in MiB, or 0 for the default 512", "%d is negative", c.SBOM.CacheMaxMiB)
 	}
 	if strings.ContainsAny(c.SBOM.Organization, "\n\r") {
 		p.add("sbom.organization", "use the organization's name on one line", "has a line break")
