@@ -38,7 +38,7 @@ type blobRegistry struct {
 	reads map[string]int
 }
 
-func newBlobRegistry(t *testing.T) *blobRegistry {
+func newBlobRegistry(t testing.TB) *blobRegistry {
 	t.Helper()
 	r := &blobRegistry{reads: map[string]int{}}
 	h := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
@@ -66,7 +66,7 @@ func (r *blobRegistry) readsOf(t *testing.T, l v1.Layer) int {
 	return r.reads[d.String()]
 }
 
-func (r *blobRegistry) push(t *testing.T, repo string, layers ...v1.Layer) name.Digest {
+func (r *blobRegistry) push(t testing.TB, repo string, layers ...v1.Layer) name.Digest {
 	t.Helper()
 	img, err := mutate.AppendLayers(empty.Image, layers...)
 	if err != nil {
@@ -103,7 +103,7 @@ type entry struct {
 	link          string
 }
 
-func tarLayer(t *testing.T, entries ...entry) v1.Layer {
+func tarLayer(t testing.TB, entries ...entry) v1.Layer {
 	t.Helper()
 	var b bytes.Buffer
 	tw := tar.NewWriter(&b)
@@ -499,4 +499,37 @@ func readFiles(t *testing.T, l v1.Layer, names ...string) map[string]string {
 		}
 	}
 	return out
+}
+
+// BenchmarkSBOMLayerCache makes the SBOM of the local registry's Debian 12
+// layer plus a small layer: with a full scan, and through a warm layer
+// cache. go test -run XXX -bench SBOMLayerCache -benchtime 3x ./attest
+func BenchmarkSBOMLayerCache(b *testing.B) {
+	img, err := crane.Pull("127.0.0.1:5000/base/debian:bookworm", crane.Insecure)
+	if err != nil {
+		b.Skipf("no local Debian base image: %v", err)
+	}
+	layers, err := img.Layers()
+	if err != nil || len(layers) == 0 {
+		b.Skipf("no local Debian base image: %v", err)
+	}
+	r := newBlobRegistry(b)
+	ref := r.push(b, "app", layers[0], tarLayer(b, entry{name: "usr/local/bin/app", content: "#!/bin/sh\necho app\n"}))
+	cache := &LayerCache{Dir: b.TempDir()}
+	ctx := context.Background()
+	if _, err := GenerateSBOMCached(ctx, ref, "linux/amd64", Identity{}, nil, cache); err != nil {
+		b.Fatal(err)
+	}
+	for _, bc := range []struct {
+		name  string
+		cache *LayerCache
+	}{{"full", nil}, {"cached", cache}} {
+		b.Run(bc.name, func(b *testing.B) {
+			for b.Loop() {
+				if _, err := GenerateSBOMCached(ctx, ref, "linux/amd64", Identity{}, nil, bc.cache); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

@@ -19,6 +19,8 @@
 # (many targets, and the fleet of hack/fleet.sh). BENCH_ONLY=large runs, and
 # only on demand (about 20 minutes), build + SBOM + promotion of images of
 # 128 MiB to 1 GiB against the stock tools (hack/bench-large.sh).
+# BENCH_ONLY=sbomcache runs only `bakery build app` on a cached golden base
+# (the SBOM layer cache) against the stock chain (hack/bench-sbomcache.sh).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 bash "$ROOT/hack/setup.sh"
 export DEBIAN_FRONTEND=noninteractive
@@ -51,6 +53,9 @@ if [ "${BENCH_ONLY:-}" = fleet ]; then
 fi
 if [ "${BENCH_ONLY:-}" = promote ]; then
   exec bash "$ROOT/hack/bench-promote.sh"
+fi
+if [ "${BENCH_ONLY:-}" = sbomcache ]; then
+  exec bash "$ROOT/hack/bench-sbomcache.sh"
 fi
 if [ "${BENCH_ONLY:-}" = large ]; then
   exec bash "$ROOT/hack/bench-large.sh"

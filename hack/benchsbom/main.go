@@ -2,7 +2,8 @@
 // time and peak memory can be measured next to the syft CLI's:
 //
 //	benchsbom REPO@DIGEST   a container image's platform manifest, as `bakery build`
-//	                        does (attest.GenerateSBOM: syft as a library)
+//	                        does (attest.GenerateSBOM: syft as a library); with
+//	                        -cache DIR, through the SBOM layer cache in DIR
 //	benchsbom -rootfs DIR   a machine's root filesystem, as the bakery-sbom
 //	                        provisioner and the bakery post-processor do: collect
 //	                        the package databases through Packer's chroot
@@ -28,6 +29,7 @@ import (
 
 func main() {
 	rootfs := flag.String("rootfs", "", "an unpacked machine root filesystem")
+	cacheDir := flag.String("cache", "", "an SBOM layer cache directory, as bakery build's sbom.cache_dir")
 	flag.Parse()
 	ctx := context.Background()
 	if *rootfs != "" {
@@ -43,7 +45,11 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	s, err := attest.GenerateSBOM(ctx, ref, "", attest.Identity{Version: "bench"}, nil)
+	var cache *attest.LayerCache
+	if *cacheDir != "" {
+		cache = &attest.LayerCache{Dir: *cacheDir}
+	}
+	s, err := attest.GenerateSBOMCached(ctx, ref, "", attest.Identity{Version: "bench"}, nil, cache)
 	if err != nil {
 		log.Fatal(err)
 	}
