@@ -13,6 +13,7 @@ import (
 	"github.com/sigstore/cosign/v2/pkg/oci"
 	"github.com/sigstore/cosign/v2/pkg/oci/mutate"
 	ociremote "github.com/sigstore/cosign/v2/pkg/oci/remote"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/bakeryhq/bakery/attest"
 	"github.com/bakeryhq/bakery/internal/failure"
@@ -85,39 +86,40 @@ func Copy(ctx context.Context, src, dst name.Digest, trusted Trusted) (CopyStats
 	if src.DigestStr() != dst.DigestStr() {
 		return st, failure.New(failure.Internal, dst.String(), errors.New("source and destination digests differ"), "")
 	}
+	// The image, its signatures, its attestations and its referrers are
+	// disjoint sets of blobs and manifests: they are copied at once. Nothing
+	// is tagged until all four are done, so a failure in one leaves only
+	// untagged content, which the same command finishes when re-run.
+	var img, sig, att, ref CopyStats
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return copyImage(gctx, src, dst, &img) })
+	g.Go(func() error { return mergeKind(gctx, src, dst, signatureKind(trusted, &sig.Signatures), &sig) })
+	g.Go(func() error { return mergeKind(gctx, src, dst, attestationKind(trusted, &att.Attestations), &att) })
+	g.Go(func() error { return copyReferrers(gctx, src, dst, &ref) })
+	err := g.Wait()
+	st = CopyStats{ImageCopied: img.ImageCopied, Signatures: sig.Signatures, Attestations: att.Attestations, Referrers: ref.Referrers}
+	for _, part := range []CopyStats{sig, att, ref} {
+		st.LeftBehind = append(st.LeftBehind, part.LeftBehind...)
+	}
+	return st, err
+}
+
+// copyImage copies the manifest at src, and everything it references, to
+// dst unless dst has it.
+func copyImage(ctx context.Context, src, dst name.Digest, st *CopyStats) error {
 	opts := registry.Options(ctx)
-	if _, err := remote.Head(dst, opts...); err != nil {
-		if !registry.IsNotFound(err) {
-			return st, registry.Classify(dst.String(), err)
-		}
-		desc, err := remote.Get(src, opts...)
-		if err != nil {
-			return st, registry.Classify(src.String(), err)
-		}
-		if desc.MediaType.IsIndex() {
-			idx, err := desc.ImageIndex()
-			if err != nil {
-				return st, err
-			}
-			err = remote.WriteIndex(dst, idx, opts...)
-			if err != nil {
-				return st, registry.Classify(dst.String(), err)
-			}
-		} else {
-			img, err := desc.Image()
-			if err != nil {
-				return st, err
-			}
-			if err := remote.Write(dst, img, opts...); err != nil {
-				return st, registry.Classify(dst.String(), err)
-			}
-		}
-		st.ImageCopied = true
+	if _, err := remote.Head(dst, opts...); err == nil || !registry.IsNotFound(err) {
+		return registry.Classify(dst.String(), err)
 	}
-	if err := mergeSignatures(ctx, src, dst, trusted, &st); err != nil {
-		return st, err
+	desc, err := remote.Get(src, opts...)
+	if err != nil {
+		return registry.Classify(src.String(), err)
 	}
-	return st, copyReferrers(ctx, src, dst, &st)
+	if err := writeManifest(ctx, dst, desc); err != nil {
+		return err
+	}
+	st.ImageCopied = true
+	return nil
 }
 
 // copyReferrers copies the OCI 1.1 referrers of src that dst lacks and whose
@@ -201,43 +203,34 @@ func writeManifest(ctx context.Context, to name.Digest, desc *remote.Descriptor)
 	return registry.Classify(to.String(), err)
 }
 
-// mergeSignatures adds src's trusted signature and attestation layers that
-// dst lacks. When a kind's cosign tag already points at the same manifest on
-// both sides (a promotion that is already complete), one HEAD each tells so;
-// when dst has none and src holds only trusted layers, the tag's image is
-// copied as it is.
-func mergeSignatures(ctx context.Context, src, dst name.Digest, trusted Trusted, st *CopyStats) error {
+// mergeKind adds src's trusted layers of one kind (signatures or
+// attestations) that dst lacks. When the kind's cosign tag already points
+// at the same manifest on both sides (a promotion that is already
+// complete), one HEAD each tells so; when dst has none and src holds only
+// trusted layers, the tag's image is copied as it is.
+func mergeKind(ctx context.Context, src, dst name.Digest, k cosignKind, st *CopyStats) error {
 	ociOpts := registry.OCIOptions(ctx)
-	srcSE := ociremote.SignedUnknown(src, ociOpts...)
-	dstSE := oci.SignedEntity(ociremote.SignedUnknown(dst, ociOpts...))
-	for _, k := range []cosignKind{signatureKind(trusted, &st.Signatures), attestationKind(trusted, &st.Attestations)} {
-		state, err := cosignTags(ctx, src, dst, k.suffix)
-		if err != nil {
-			return err
-		}
-		if state == tagsSame {
-			continue
-		}
-		want, err := k.get(srcSE)
-		if err != nil {
-			return registry.Classify(src.String(), err)
-		}
-		if state == tagMissingAtDst && k.allTrusted(want) {
-			// Layers are remote layers: mounted within one registry, streamed once across.
-			n, err := copyCosignTag(ctx, src, dst, k.suffix)
-			*k.added = n
-			if err != nil {
-				return err
-			}
-			continue
-		}
-		if dstSE, err = k.merge(dstSE, want, st); err != nil {
-			return err
-		}
-		if *k.added > 0 {
-			if err := k.write(dst.Repository, dstSE, ociOpts...); err != nil {
-				return registry.Classify(dst.String(), err)
-			}
+	state, err := cosignTags(ctx, src, dst, k.suffix)
+	if err != nil || state == tagsSame {
+		return err
+	}
+	want, err := k.get(ociremote.SignedUnknown(src, ociOpts...))
+	if err != nil {
+		return registry.Classify(src.String(), err)
+	}
+	if state == tagMissingAtDst && k.allTrusted(want) {
+		// Layers are remote layers: mounted within one registry, streamed once across.
+		n, err := copyCosignTag(ctx, src, dst, k.suffix)
+		*k.added = n
+		return err
+	}
+	dstSE, err := k.merge(ociremote.SignedUnknown(dst, ociOpts...), want, st)
+	if err != nil {
+		return err
+	}
+	if *k.added > 0 {
+		if err := k.write(dst.Repository, dstSE, ociOpts...); err != nil {
+			return registry.Classify(dst.String(), err)
 		}
 	}
 	return nil

@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"strings"
 	"sync/atomic"
+	"time"
 )
 
 type counts struct {
@@ -25,7 +26,9 @@ type counts struct {
 func main() {
 	listen := flag.String("listen", "127.0.0.1:5102", "address to listen on")
 	target := flag.String("target", "http://127.0.0.1:5000", "registry to forward to")
+	trace := flag.Bool("trace", false, "log every request: start offset, duration, method, status, path")
 	flag.Parse()
+	log.SetFlags(log.Ltime | log.Lmicroseconds)
 	u, err := url.Parse(*target)
 	if err != nil {
 		log.Fatal(err)
@@ -52,10 +55,24 @@ func main() {
 				r.Body = countingBody{r.Body, &c.BlobUploadBytes}
 			}
 		}
-		proxy.ServeHTTP(w, r)
+		if !*trace {
+			proxy.ServeHTTP(w, r)
+			return
+		}
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		proxy.ServeHTTP(sw, r)
+		log.Printf("%4dms %-6s %d %s", time.Since(start).Milliseconds(), r.Method, sw.status, r.URL.Path)
 	})
 	log.Fatal(http.ListenAndServe(*listen, nil))
 }
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusWriter) WriteHeader(code int) { s.status = code; s.ResponseWriter.WriteHeader(code) }
 
 type countingBody struct {
 	io.ReadCloser

@@ -10,6 +10,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"runtime/pprof"
 	"slices"
 	"strings"
 
@@ -27,6 +29,20 @@ type rootOptions struct {
 	version    string
 	// release cancels the command's deadline, once it is set.
 	release context.CancelFunc
+	// cpuProfile is where --cpuprofile writes (hidden: for BENCHMARKS.md).
+	cpuProfile string
+}
+
+// startProfile starts the CPU profile --cpuprofile asks for.
+func (ro *rootOptions) startProfile() error {
+	if ro.cpuProfile == "" {
+		return nil
+	}
+	f, err := os.Create(ro.cpuProfile)
+	if err != nil {
+		return failure.New(failure.Config, "--cpuprofile "+ro.cpuProfile, err, "pass a writable path")
+	}
+	return pprof.StartCPUProfile(f)
 }
 
 // New returns the bakery command tree.
@@ -53,6 +69,10 @@ promotion into the same environment won (re-run to decide).`,
 	pf.StringVarP(&ro.configFile, "config", "c", "", "config file (default ./bakery.yaml, or $BAKERY_CONFIG)")
 	pf.StringVarP(&ro.output, "output", "o", "text", "output format: text or json")
 	config.AddFlags(pf)
+	pf.StringVar(&ro.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the command to this file (for `go tool pprof`)")
+	_ = pf.MarkHidden("cpuprofile")
+	root.PersistentPreRunE = func(*cobra.Command, []string) error { return ro.startProfile() }
+	root.PersistentPostRun = func(*cobra.Command, []string) { pprof.StopCPUProfile() }
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return failure.New(failure.Config, "usage", err, "see --help")
 	})
