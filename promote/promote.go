@@ -2,8 +2,9 @@
 // promotion resolves the digest once, decides (verifies it as `bakery verify`
 // does and evaluates the target environment's policies), copies the image
 // with its signatures and attestations, verifies it again at the
-// destination, publishes a machine image's AMIs, signs a receipt (package
-// receipt) and only then moves the environment's tag. Everything it records
+// destination (by content: every layer was checked at the source),
+// publishes a machine image's AMIs, signs a receipt (package receipt) and
+// only then moves the environment's tag. Everything it records
 // lives in the registry, so history, status and rollback read the registry
 // alone.
 package promote
