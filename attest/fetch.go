@@ -12,13 +12,15 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	ssldsse "github.com/secure-systems-lab/go-securesystemslib/dsse"
 	ociremote "github.com/sigstore/cosign/v2/pkg/oci/remote"
 	"github.com/sigstore/cosign/v2/pkg/oci/static"
 	"github.com/sigstore/cosign/v2/pkg/types"
-	"github.com/sigstore/sigstore/pkg/signature/dsse"
+	sigdsse "github.com/sigstore/sigstore/pkg/signature/dsse"
 	"github.com/sigstore/sigstore/pkg/signature/options"
 	"golang.org/x/sync/errgroup"
 
@@ -170,8 +172,9 @@ type checkedAttestation struct {
 }
 
 // checkAttestation checks the attestation layer d once per process: it
-// decodes the statement once and verifies the DSSE envelope with each key,
-// as cosign does (sigstore's DSSE verifier, payload type in-toto).
+// decodes the envelope and the statement once, and verifies the envelope
+// with each key, as cosign does (the DSSE library's envelope verifier over
+// sigstore's key verifier).
 func checkAttestation(ctx context.Context, repo name.Repository, d v1.Descriptor, keys []TrustedKey) (*checkedAttestation, error) {
 	v, err := memo.do("att|"+d.Digest.String()+"|"+keyIDs(keys), func() (any, int64, error) {
 		env, err := fetchLayer(ctx, repo, d)
@@ -179,10 +182,14 @@ func checkAttestation(ctx context.Context, repo name.Repository, d v1.Descriptor
 			return nil, 0, err
 		}
 		c := &checkedAttestation{}
-		c.info, c.bad = readStatement(env)
+		var e ssldsse.Envelope
+		if err := readEnvelope(env, &e); err != nil {
+			c.bad = fmt.Errorf("not a DSSE envelope: %w", err)
+			return c, int64(len(env)), nil
+		}
+		c.info, c.bad = readPayload(e.PayloadType, e.Payload)
 		for _, k := range keys {
-			v := dsse.WrapVerifier(k.Verifier, dsse.WithExpectedPayloadType(types.IntotoPayloadType))
-			if v.VerifySignature(bytes.NewReader(env), nil) == nil {
+			if verifiesDSSE(ctx, k, &e) {
 				c.keys = append(c.keys, k.ID)
 			}
 		}
@@ -249,29 +256,126 @@ func keyIDs(keys []TrustedKey) string {
 	return strings.Join(ids, ",")
 }
 
+// verifiesDSSE reports whether a signature of the envelope verifies with
+// k, as cosign checks an attestation: the DSSE library's envelope verifier
+// (PAE of payload type and payload) over sigstore's verifier for the key.
+func verifiesDSSE(ctx context.Context, k TrustedKey, e *ssldsse.Envelope) bool {
+	pub, err := k.Verifier.PublicKey()
+	if err != nil {
+		return false
+	}
+	ev, err := ssldsse.NewEnvelopeVerifier(&sigdsse.VerifierAdapter{SignatureVerifier: k.Verifier, Pub: pub})
+	if err != nil {
+		return false
+	}
+	_, err = ev.Verify(ctx, e)
+	return err == nil
+}
+
 // readStatement reads a DSSE envelope of an in-toto statement.
 func readStatement(env []byte) (AttestationInfo, error) {
+	var e ssldsse.Envelope
+	if err := readEnvelope(env, &e); err != nil {
+		return AttestationInfo{}, fmt.Errorf("not a DSSE envelope: %w", err)
+	}
+	return readPayload(e.PayloadType, e.Payload)
+}
+
+// readEnvelope reads a DSSE envelope.
+func readEnvelope(data []byte, e *ssldsse.Envelope) error {
+	return readMembers(data, map[string]func(*jsontext.Decoder) error{
+		"payloadType": readString(&e.PayloadType),
+		"payload":     readString(&e.Payload),
+		"signatures":  readValue(&e.Signatures),
+	})
+}
+
+// readMembers reads a JSON object, handing each member that read names to
+// its function and skipping the others. An SBOM statement is megabytes of
+// JSON: this reads it in one pass of jsontext's scanner (encoding/json's
+// Unmarshal scans it twice, once to validate and once to decode), and it is
+// strict where encoding/json is lenient: names match exactly, a duplicate
+// name, invalid UTF-8 or anything after the object is an error.
+func readMembers(data []byte, read map[string]func(*jsontext.Decoder) error) error {
+	d := jsontext.NewDecoder(bytes.NewReader(data))
+	if t, err := d.ReadToken(); err != nil || t.Kind() != '{' {
+		return errors.Join(errors.New("not a JSON object"), err)
+	}
+	for d.PeekKind() == '"' {
+		t, err := d.ReadToken()
+		if err != nil {
+			return err
+		}
+		name := t.String() // t is void after the next read
+		if f, ok := read[name]; ok {
+			err = f(d)
+		} else {
+			err = d.SkipValue()
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	if t, err := d.ReadToken(); err != nil || t.Kind() != '}' {
+		return errors.Join(errors.New("not a JSON object"), err)
+	}
+	if _, err := d.ReadToken(); !errors.Is(err, io.EOF) {
+		return errors.New("data after the JSON object")
+	}
+	return nil
+}
+
+// readString reads a string member into dst.
+func readString(dst *string) func(*jsontext.Decoder) error {
+	return func(d *jsontext.Decoder) error {
+		t, err := d.ReadToken()
+		if err != nil {
+			return err
+		}
+		if t.Kind() != '"' {
+			return fmt.Errorf("is %s, not a string", t.Kind())
+		}
+		*dst = t.String()
+		return nil
+	}
+}
+
+// readValue decodes a (small) member into dst with encoding/json.
+func readValue(dst any) func(*jsontext.Decoder) error {
+	return func(d *jsontext.Decoder) error {
+		v, err := d.ReadValue()
+		if err != nil {
+			return err
+		}
+		return json.Unmarshal(v, dst)
+	}
+}
+
+// readPayload reads a DSSE payload that must be an in-toto statement.
+func readPayload(payloadType, payload string) (AttestationInfo, error) {
 	var info AttestationInfo
-	var e struct {
-		PayloadType string `json:"payloadType"`
-		Payload     string `json:"payload"`
+	if payloadType != types.IntotoPayloadType {
+		return info, fmt.Errorf("payload type %q is not %q", payloadType, types.IntotoPayloadType)
 	}
-	if err := json.Unmarshal(env, &e); err != nil {
-		return info, fmt.Errorf("not a DSSE envelope: %w", err)
-	}
-	if e.PayloadType != types.IntotoPayloadType {
-		return info, fmt.Errorf("payload type %q is not %q", e.PayloadType, types.IntotoPayloadType)
-	}
-	body, err := base64.StdEncoding.DecodeString(e.Payload)
+	body, err := base64.StdEncoding.DecodeString(payload)
 	if err != nil {
 		return info, fmt.Errorf("payload is not base64: %w", err)
 	}
 	var st struct {
-		PredicateType string          `json:"predicateType"`
-		Subject       []Subject       `json:"subject"`
-		Predicate     json.RawMessage `json:"predicate"`
+		PredicateType string
+		Subject       []Subject
+		Predicate     json.RawMessage
 	}
-	if err := json.Unmarshal(body, &st); err != nil {
+	err = readMembers(body, map[string]func(*jsontext.Decoder) error{
+		"predicateType": readString(&st.PredicateType),
+		"subject":       readValue(&st.Subject),
+		"predicate": func(d *jsontext.Decoder) error {
+			v, err := d.ReadValue()
+			st.Predicate = append(json.RawMessage(nil), v...)
+			return err
+		},
+	})
+	if err != nil {
 		return info, fmt.Errorf("payload is not an in-toto statement: %w", err)
 	}
 	if len(st.Predicate) == 0 || string(st.Predicate) == "null" {

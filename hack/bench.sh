@@ -6,7 +6,8 @@
 #     alternating runs, BuildKit cache warm for both);
 #  2. SBOM generation alone: bakery's syft-as-a-library path against the
 #     syft CLI on the same image digest (wall time and peak RSS, /usr/bin/time);
-#  3. promotion against crane copy, and its requests through a counting proxy;
+#  3. promotion against crane copy, and its requests through a counting proxy
+#     (hack/bench-promote.sh; alone: BENCH_ONLY=promote);
 #  4. machine images: `bakery build golden-ami` against stock packer baking the
 #     same template without bakery's steps, and the machine SBOM alone
 #     (bakery-sbom's collect + catalog) against the syft CLI on the baked rootfs.
@@ -106,50 +107,9 @@ done
 awk -F'\t' '{n[$1]++; t[$1]=t[$1]" "$2; if ($3>m[$1]) m[$1]=$3}
   END {for (k in n) printf "%-9s wall seconds:%s  peak RSS: %.0f MiB\n", k, t[k], m[k]/1024}' "$OUT/sbom.tsv" | tee "$OUT/sbom.txt"
 
-# Promotion: bakery promote (verify, policies, copy with signatures and
-# attestations, re-verify, receipt, tag) against crane copy (image only) of
-# the same digest, each into a fresh repository of the other registry.
-build_crane
-src=$REGISTRY_ADDR/bench/bakery/golden-base
-digest=$(curl -fsS -o /dev/null -D - -H 'Accept: application/vnd.oci.image.index.v1+json' "http://$REGISTRY_ADDR/v2/bench/bakery/golden-base/manifests/dev" \
-  | tr -d '\r' | awk -F': ' 'tolower($1)=="docker-content-digest" {print $2}')
-stamp=$(date +%s)
-log "promotion of $src@$digest to $REGISTRY2_ADDR: bakery promote vs crane copy, $RUNS runs each"
-: >"$OUT/promote.tsv"
-for i in $(seq 1 "$RUNS"); do
-  /usr/bin/time -f "crane copy\t%e" -a -o "$OUT/promote.tsv" "$CRANE" copy --insecure "$src@$digest" "$REGISTRY2_ADDR/bench/crane-$stamp-$i/golden-base" >/dev/null 2>&1
-  /usr/bin/time -f "bakery promote\t%e" -a -o "$OUT/promote.tsv" env BAKERY_SIGNING_KEY=$OUT/bench.key BAKERY_VERIFICATION_KEYS=$OUT/bench.pub \
-    BAKERY_ENVIRONMENTS_DEV_REPOSITORY=$REGISTRY_ADDR/bench/bakery BAKERY_ENVIRONMENTS_STAGING_REPOSITORY=$REGISTRY2_ADDR/bench/bakery-$stamp-$i \
-    "$OUT/bakery" promote golden-base --to staging --digest "$digest" --config "$ROOT/examples/bakery.yaml" >/dev/null
-done
-awk -F'\t' '{n[$1]++; s[$1]+=$2; t[$1]=t[$1]" "$2} END {for (k in n) printf "%-15s mean %.2f s (runs:%s)\n", k, s[k]/n[k], t[k]}' "$OUT/promote.tsv" | tee "$OUT/promote.txt"
-
-# Within one registry, and again when the digest is already there: a counting
-# proxy in front of the real registry sees every request bakery makes.
-log "promotion within one registry, through a counting proxy in front of $REGISTRY_ADDR"
-(cd "$ROOT" && go build -o "$OUT/countproxy" ./hack/countproxy)
-PROXY=127.0.0.1:5102
-"$OUT/countproxy" --listen "$PROXY" --target "http://$REGISTRY_ADDR" >"$OUT/countproxy.log" 2>&1 &
-proxy_pid=$!
-trap 'kill $proxy_pid 2>/dev/null || true' EXIT
-for _ in $(seq 1 50); do curl -fsS -o /dev/null "http://$PROXY/_count" && break; sleep 0.1; done
-# Receipts are bound to the repository they were issued for: through the
-# proxy, dev's repository has another address than the build's receipt names,
-# so promoted_through is left out of staging's policies here (it makes no
-# requests of its own; the receipts are read by the verification it counts).
-promote_via_proxy() {
-  env BAKERY_SIGNING_KEY=$OUT/bench.key BAKERY_VERIFICATION_KEYS=$OUT/bench.pub \
-    BAKERY_ENVIRONMENTS_DEV_REPOSITORY=$PROXY/bench/bakery BAKERY_ENVIRONMENTS_STAGING_REPOSITORY=$PROXY/bench/mount-$stamp \
-    BAKERY_ENVIRONMENTS_STAGING_POLICIES=signed,sbom,provenance \
-    "$OUT/bakery" promote golden-base --to staging --digest "$digest" --config "$ROOT/examples/bakery.yaml" -o json >"$OUT/promote-$1.json"
-}
-: >"$OUT/promote-counts.txt"
-for phase in first-promotion already-present; do
-  curl -fsS -X POST "http://$PROXY/_count/reset" >/dev/null
-  promote_via_proxy "$phase"
-  echo "$phase: $(curl -fsS "http://$PROXY/_count") copy: $(jq -c .copy "$OUT/promote-$phase.json")" | tee -a "$OUT/promote-counts.txt"
-done
-kill $proxy_pid 2>/dev/null || true
+# Promotion against crane copy across registries, and its requests within
+# one registry, first and already promoted (hack/bench-promote.sh).
+BAKERY_BIN=$OUT/bakery bash "$ROOT/hack/bench-promote.sh"
 
 fi
 
@@ -191,5 +151,6 @@ fi
 log "Go benchmarks: policy decision latency, copy requests and bytes (counting proxy)"
 (cd "$ROOT" && go test -run XXX -bench 'Decision' -benchmem -count 5 ./policies && go test -run XXX -bench 'Copy' -benchtime 20x ./promote) | tee "$OUT/go-bench.txt"
 cat "$OUT/pipeline.md" "$OUT/sbom.txt" "$OUT/promote.txt" "$OUT/promote-counts.txt" "$OUT/ami.md" "$OUT/ami-sbom-counts.txt" "$OUT/ami-sbom.txt"
+bash "$ROOT/hack/bench-sbomcache.sh"
 bash "$ROOT/hack/bench-inventory.sh"
 bash "$ROOT/hack/bench-fleet.sh"
