@@ -121,11 +121,20 @@ func lookPath(configured, def, key, hint string) (string, error) {
 }
 
 // ensurePlugin installs the plugin into the plugin directory, offline, from
-// the local binary (packer plugins install --path), once per Builder.
+// the local binary (packer plugins install --path), once per Builder, and
+// only when the binary changed since the last install: installing copies and
+// hashes the whole binary and runs it (about a second). The stamp records
+// the binary's path, size and modification time and packer's path; packer
+// itself checks the installed copy against its SHA256SUM when it loads it.
 func (b *Builder) ensurePlugin(ctx context.Context) error {
 	b.install.Do(func() {
 		if err := os.MkdirAll(b.pluginDir, 0o755); err != nil {
 			b.instErr = err
+			return
+		}
+		stampFile := filepath.Join(b.pluginDir, ".bakery-installed")
+		stamp, err := b.pluginStamp()
+		if err == nil && b.installed(stampFile, stamp) {
 			return
 		}
 		cmd := exec.CommandContext(ctx, b.packer, "plugins", "install", "--path", b.plugin, PluginSource)
@@ -134,9 +143,38 @@ func (b *Builder) ensurePlugin(ctx context.Context) error {
 			b.instErr = failure.New(failure.Config, b.plugin,
 				fmt.Errorf("packer plugins install --path: %w: %s", err, lastLines(out, 3)),
 				"rebuild the plugin with make build")
+			return
+		}
+		if stamp != "" {
+			_ = os.WriteFile(stampFile, []byte(stamp), 0o644) // a lost stamp only means installing again
 		}
 	})
 	return b.instErr
+}
+
+// pluginStamp names the plugin binary's state as installed by packer.
+func (b *Builder) pluginStamp() (string, error) {
+	fi, err := os.Stat(b.plugin)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%s\n%d\n%d\n%s\n", b.plugin, fi.Size(), fi.ModTime().UnixNano(), b.packer), nil
+}
+
+// installed reports whether the stamp of the last install is stamp and the
+// installed plugin and its checksum file are still there.
+func (b *Builder) installed(stampFile, stamp string) bool {
+	got, err := os.ReadFile(stampFile)
+	if err != nil || string(got) != stamp {
+		return false
+	}
+	sums, _ := filepath.Glob(filepath.Join(b.pluginDir, filepath.FromSlash(PluginSource), "packer-plugin-bakery_*_SHA256SUM"))
+	for _, sum := range sums {
+		if _, err := os.Stat(strings.TrimSuffix(sum, "_SHA256SUM")); err == nil {
+			return true
+		}
+	}
+	return false
 }
 
 func (b *Builder) env() []string {
