@@ -399,6 +399,10 @@ func checkUnverified(t *testing.T, f *fixture, r *Report, dir string) {
 	if cell == nil || cell[1] != "bad" || !strings.Contains(cell[2], "not verified") || !strings.Contains(cell[2], shortHex(f.rogueImage.DigestStr(), 12)) {
 		t.Errorf("the rogue cell is not shown red and unverified: %v", cell)
 	}
+	if m := regexp.MustCompile(`class="meta">(\d+) (targets?) × (\d+) (environments?) `).FindStringSubmatch(index); m == nil ||
+		(m[1] == "1") != (m[2] == "target") || (m[3] == "1") != (m[4] == "environment") {
+		t.Errorf("the header does not count targets and environments in words: %v", m)
+	}
 	if !strings.Contains(index, `id="unverified"`) || !strings.Contains(index, "rogue in dev") {
 		t.Error("the overview does not list what failed verification")
 	}

@@ -7,6 +7,7 @@ import (
 	"html/template"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/bakeryhq/bakery/attest"
@@ -27,8 +28,9 @@ var pages = template.Must(template.New("report").Funcs(template.FuncMap{
 		}
 		return d
 	},
-	"size": humanSize,
-	"join": strings.Join,
+	"size":  humanSize,
+	"join":  strings.Join,
+	"count": count,
 	"predicate": func(pt string) string {
 		if pt == receipt.PredicateVSA {
 			return "receipt (VSA)"
@@ -164,4 +166,12 @@ func humanSize(n int64) string {
 		return fmt.Sprintf("%d B", n)
 	}
 	return fmt.Sprintf("%.1f %s", f, units[i])
+}
+
+// count is "1 target", "3 targets": n and the noun, plural unless n is 1.
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
 }
