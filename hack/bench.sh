@@ -121,8 +121,8 @@ export AWS_ENDPOINT_URL=http://$EC2_ADDR AWS_REGION=us-east-1 AWS_ACCESS_KEY_ID=
 PLUGINS=$OUT/packer-plugins
 mkdir -p "$OUT/ami-stock" "$OUT/ami-bakery"
 PACKER_PLUGIN_PATH=$PLUGINS "$STATE/packer" plugins install --path "$OUT/packer-plugin-bakery" github.com/bakeryhq/bakery >/dev/null
-sed -e '/provisioner "bakery-sbom"/d' -e '/post-processor "bakery"/d' -e "s|\${path.root}|$ROOT/examples/golden-ami|" \
-  "$ROOT/examples/golden-ami/golden-ami.pkr.hcl" >"$OUT/ami-stock/stock.pkr.hcl"
+perl -0pe 's/\n[ \t]*provisioner "bakery-sbom" \{[^}]*\}//; s/\n[ \t]*post-processor "bakery" \{[^}]*\}//' "$ROOT/examples/golden-ami/golden-ami.pkr.hcl" |
+  sed -e "s|\${path.root}|$ROOT/examples/golden-ami|" >"$OUT/ami-stock/stock.pkr.hcl"
 grep -q bakery-sbom "$OUT/ami-stock/stock.pkr.hcl" && die "the stock template still runs bakery-sbom"
 STOCK_AMI="cd $OUT/ami-stock && PACKER_PLUGIN_PATH=$PLUGINS CHECKPOINT_DISABLE=1 $STATE/packer build -force -color=false -var source_rootfs=$STATE/rootfs/debian-$DEBIAN_SUITE-minbase-amd64.tar.gz stock.pkr.hcl >/dev/null"
 BAKERY_AMI="cd $OUT/ami-bakery && BAKERY_SIGNING_KEY=$OUT/bench.key BAKERY_BUILDER_PACKER_BINARY=$STATE/packer BAKERY_BUILDER_PACKER_PLUGIN_DIR=$PLUGINS \

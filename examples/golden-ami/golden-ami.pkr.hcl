@@ -47,7 +47,11 @@ build {
   }
 
   # The SBOM of what is installed, read from the machine's dpkg database.
-  provisioner "bakery-sbom" {}
+  # background: catalogued while the builder packs the image; the bakery
+  # post-processor below waits for it.
+  provisioner "bakery-sbom" {
+    background = true
+  }
 
   # Record, attest, sign; tag the first environment of bakery.yaml.
   post-processor "bakery" {}

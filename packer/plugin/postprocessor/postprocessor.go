@@ -131,6 +131,9 @@ func (p *PostProcessor) publish(ctx context.Context, ui packersdk.Ui, a packersd
 		return nil, err
 	}
 	repo := tag.Context()
+	if err := sbom.Wait(ctx, p.config.SBOM, p.config.run.runUUID); err != nil {
+		return nil, err
+	}
 	doc, err := p.readSBOM()
 	if err != nil {
 		return nil, err

@@ -59,6 +59,12 @@ type Config struct {
 	Output string `mapstructure:"output"`
 	// ToolVersion is recorded as bakery's version in the SBOM.
 	ToolVersion string `mapstructure:"tool_version"`
+	// Background catalogs the collected databases while the build goes on
+	// (the builder packs the image meanwhile): Provision returns once they
+	// are collected. Only for builds that end with bakery's post-processor,
+	// which waits for the SBOM; Packer may stop the plugin before a build
+	// without it reads the file.
+	Background bool `mapstructure:"background"`
 
 	ctx interpolate.Context
 }
@@ -103,7 +109,12 @@ func (p *Provisioner) Provision(ctx context.Context, ui packersdk.Ui, comm packe
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
+	collected := false
+	defer func() {
+		if !collected {
+			os.RemoveAll(dir)
+		}
+	}()
 
 	arch, err := run(ctx, comm, "uname -m")
 	if err != nil {
@@ -116,24 +127,48 @@ func (p *Provisioner) Provision(ctx context.Context, ui packersdk.Ui, comm packe
 	if files == 0 {
 		return errors.New("bakery-sbom: the machine has none of " + strings.Join(Paths, ", ") + "; is it a Linux machine with dpkg, rpm or apk?")
 	}
+	collected = true // dir is catalog's now
 	platform := "linux/" + goarch(strings.TrimSpace(arch))
+	if !p.config.Background {
+		defer os.RemoveAll(dir)
+		said, err := p.catalog(ctx, dir, platform)
+		if err == nil {
+			ui.Say(said)
+		}
+		return err
+	}
+	if err := startPending(p.config.Output, p.runUUID); err != nil {
+		os.RemoveAll(dir)
+		return fmt.Errorf("bakery-sbom: %w", err)
+	}
+	ui.Say("bakery-sbom: cataloguing in the background while the build goes on; bakery's post-processor waits for " + p.config.Output)
+	go func() { // the build's ui is not ours to use once Provision returns
+		defer os.RemoveAll(dir)
+		_, err := p.catalog(context.Background(), dir, platform)
+		finishPending(p.config.Output, p.runUUID, err)
+	}()
+	return nil
+}
+
+// catalog catalogs the databases collected in dir, writes the SBOM and
+// says what it wrote.
+func (p *Provisioner) catalog(ctx context.Context, dir, platform string) (string, error) {
 	if p.licenses != nil {
 		lctx, cancel, err := p.licenses.Context(ctx)
 		if err != nil {
-			return fmt.Errorf("bakery-sbom: preparing the license scanner: %w", err)
+			return "", fmt.Errorf("bakery-sbom: preparing the license scanner: %w", err)
 		}
 		defer cancel()
 		ctx = lctx
 	}
 	s, err := Catalog(ctx, dir, Descriptor{Platform: platform, PackerRunUUID: p.runUUID}, p.config.ToolVersion)
 	if err != nil {
-		return fmt.Errorf("bakery-sbom: %w", err)
+		return "", fmt.Errorf("bakery-sbom: %w", err)
 	}
 	if err := write(p.config.Output, s); err != nil {
-		return fmt.Errorf("bakery-sbom: writing %s: %w", p.config.Output, err)
+		return "", fmt.Errorf("bakery-sbom: writing %s: %w", p.config.Output, err)
 	}
-	ui.Say(fmt.Sprintf("bakery-sbom: %d packages (%s) -> %s", s.Artifacts.Packages.PackageCount(), platform, p.config.Output))
-	return nil
+	return fmt.Sprintf("bakery-sbom: %d packages (%s) -> %s", s.Artifacts.Packages.PackageCount(), platform, p.config.Output), nil
 }
 
 // run runs a command on the machine and returns its standard output.

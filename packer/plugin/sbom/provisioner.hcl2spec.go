@@ -20,6 +20,7 @@ type FlatConfig struct {
 	PackerSensitiveVars []string          `mapstructure:"packer_sensitive_variables" cty:"packer_sensitive_variables" hcl:"packer_sensitive_variables"`
 	Output              *string           `mapstructure:"output" cty:"output" hcl:"output"`
 	ToolVersion         *string           `mapstructure:"tool_version" cty:"tool_version" hcl:"tool_version"`
+	Background          *bool             `mapstructure:"background" cty:"background" hcl:"background"`
 }
 
 // FlatMapstructure returns a new FlatConfig.
@@ -44,6 +45,7 @@ func (*FlatConfig) HCL2Spec() map[string]hcldec.Spec {
 		"packer_sensitive_variables": &hcldec.AttrSpec{Name: "packer_sensitive_variables", Type: cty.List(cty.String), Required: false},
 		"output":                     &hcldec.AttrSpec{Name: "output", Type: cty.String, Required: false},
 		"tool_version":               &hcldec.AttrSpec{Name: "tool_version", Type: cty.String, Required: false},
+		"background":                 &hcldec.AttrSpec{Name: "background", Type: cty.Bool, Required: false},
 	}
 	return s
 }
