@@ -127,7 +127,7 @@ grep -q bakery-sbom "$OUT/ami-stock/stock.pkr.hcl" && die "the stock template st
 STOCK_AMI="cd $OUT/ami-stock && PACKER_PLUGIN_PATH=$PLUGINS CHECKPOINT_DISABLE=1 $STATE/packer build -force -color=false -var source_rootfs=$STATE/rootfs/debian-$DEBIAN_SUITE-minbase-amd64.tar.gz stock.pkr.hcl >/dev/null"
 BAKERY_AMI="cd $OUT/ami-bakery && BAKERY_SIGNING_KEY=$OUT/bench.key BAKERY_BUILDER_PACKER_BINARY=$STATE/packer BAKERY_BUILDER_PACKER_PLUGIN_DIR=$PLUGINS \
   BAKERY_ENVIRONMENTS_DEV_REPOSITORY=$REGISTRY_ADDR/bench/bakery-ami $OUT/bakery build golden-ami --config $ROOT/examples/bakery.yaml --progress quiet"
-hyperfine --runs "$RUNS" --export-markdown "$OUT/ami.md" --export-json "$OUT/ami.json" \
+hyperfine --warmup 1 --runs "$RUNS" --export-markdown "$OUT/ami.md" --export-json "$OUT/ami.json" \
   -n "bakery build golden-ami (packer bake + bakery-sbom + record, SBOMs, provenance, signatures, tag)" "$BAKERY_AMI" \
   -n "stock packer build (same builder and hardening, no SBOM, no record, no signature)" "$STOCK_AMI"
 

@@ -273,6 +273,12 @@ func NewAttester(ctx context.Context, cfg *config.Config, opts attest.Options) (
 	if err != nil {
 		return nil, nil, err
 	}
+	return AttesterWith(cfg, opts, signer)
+}
+
+// AttesterWith is NewAttester with a signing key the caller loaded.
+func AttesterWith(cfg *config.Config, opts attest.Options, signer signature.SignerVerifier) (attest.Attester, signature.SignerVerifier, error) {
+	var err error
 	opts.Signer, opts.BuilderID = signer, cfg.Signing.BuilderID
 	opts.Organization, opts.Namespace = cfg.SBOM.Organization, cfg.SBOM.Namespace
 	if !opts.BuilderSBOMs {

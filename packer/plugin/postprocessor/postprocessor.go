@@ -19,6 +19,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/sigstore/sigstore/pkg/signature"
+
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/hashicorp/hcl/v2/hcldec"
 	"github.com/hashicorp/packer-plugin-sdk/common"
@@ -79,6 +81,40 @@ func readRunEnv() runEnv {
 type PostProcessor struct {
 	config  Config
 	Version string
+	// key is the signing key, decrypted from Configure on, while the
+	// machine is built (scrypt takes about a fifth of a second of CPU).
+	key *keyLoad
+}
+
+// keyLoad is a signing key being decrypted in the background.
+type keyLoad struct {
+	done chan struct{}
+	sv   signature.SignerVerifier
+	err  error
+}
+
+// loadKey starts decrypting the signing key that configFile names.
+func loadKey(configFile string) *keyLoad {
+	k := &keyLoad{done: make(chan struct{})}
+	go func() {
+		defer close(k.done)
+		cfg, err := config.Load(config.Options{File: configFile})
+		if err != nil {
+			k.err = err
+			return
+		}
+		k.sv, k.err = attest.SignerFor(context.Background(), cfg.Signing, config.SigningPassword())
+	}()
+	return k
+}
+
+func (k *keyLoad) get(ctx context.Context) (signature.SignerVerifier, error) {
+	select {
+	case <-k.done:
+		return k.sv, k.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // ConfigSpec returns the HCL2 spec of Config.
@@ -96,6 +132,9 @@ func (p *PostProcessor) Configure(raws ...interface{}) error {
 	c.ConfigFile = first(c.ConfigFile, env.Getenv(env.Config), config.DefaultFile)
 	c.Target = first(c.Target, env.Getenv(env.Target), c.PackerBuildName)
 	c.SBOM = first(c.SBOM, sbom.DefaultOutput(c.PackerBuildName))
+	if !c.run.noAttest {
+		p.key = loadKey(c.ConfigFile)
+	}
 	return nil
 }
 
@@ -146,7 +185,14 @@ func (p *PostProcessor) publish(ctx context.Context, ui packersdk.Ui, a packersd
 	opts := pipeline.PublishOptions{Version: p.Version}
 	if !p.config.run.noAttest {
 		attestOpts := attest.Options{Version: p.Version, BuilderSBOMs: true} // the SBOM is bakery-sbom's
-		if opts.Attester, opts.Receipts, err = pipeline.NewAttester(ctx, cfg, attestOpts); err != nil {
+		if p.key == nil {
+			p.key = loadKey(p.config.ConfigFile)
+		}
+		signer, err := p.key.get(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if opts.Attester, opts.Receipts, err = pipeline.AttesterWith(cfg, attestOpts, signer); err != nil {
 			return nil, err
 		}
 	}
