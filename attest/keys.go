@@ -142,3 +142,39 @@ func GenerateKeys(prefix string, password []byte) (priv, pub string, err error) 
 	}
 	return priv, pub, nil
 }
+
+// PendingSigner is a signing key being loaded in the background: decrypting
+// a cosign key (scrypt) takes about a fifth of a second of CPU, which
+// promote spends verifying and the Packer post-processor building.
+type PendingSigner struct {
+	done chan struct{}
+	sv   signature.SignerVerifier
+	err  error
+}
+
+// LoadSignerAsync starts load and returns at once.
+func LoadSignerAsync(load func() (signature.SignerVerifier, error)) *PendingSigner {
+	s := &PendingSigner{done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		s.sv, s.err = load()
+	}()
+	return s
+}
+
+// ReadySigner wraps a signer that is already loaded.
+func ReadySigner(sv signature.SignerVerifier) *PendingSigner {
+	s := &PendingSigner{done: make(chan struct{}), sv: sv}
+	close(s.done)
+	return s
+}
+
+// Get waits for the key.
+func (s *PendingSigner) Get(ctx context.Context) (signature.SignerVerifier, error) {
+	select {
+	case <-s.done:
+		return s.sv, s.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}

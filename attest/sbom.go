@@ -83,8 +83,12 @@ func NewLicenseScanner() *LicenseScanner {
 }
 
 // Context waits for the scanner and returns a context that carries it (syft
-// reads it from there) and is canceled with parent.
+// reads it from there) and is canceled with parent. A nil scanner returns
+// parent as it is.
 func (l *LicenseScanner) Context(parent context.Context) (context.Context, context.CancelFunc, error) {
+	if l == nil {
+		return parent, func() {}, nil
+	}
 	select {
 	case <-l.ready:
 	case <-parent.Done():
@@ -155,14 +159,11 @@ func catalog(ctx context.Context, ref name.Digest, toolVersion string, licenses 
 		return nil, fmt.Errorf("reading %s for the SBOM: %w", ref, err)
 	}
 	defer src.Close()
-	if licenses != nil {
-		lctx, cancel, err := licenses.Context(ctx)
-		if err != nil {
-			return nil, err
-		}
-		defer cancel()
-		ctx = lctx
+	ctx, cancel, err := licenses.Context(ctx)
+	if err != nil {
+		return nil, err
 	}
+	defer cancel()
 	s, err := syft.CreateSBOM(ctx, src, CreateSBOMConfig(toolVersion))
 	if err != nil {
 		return nil, fmt.Errorf("cataloging %s: %w", ref, err)

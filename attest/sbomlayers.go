@@ -375,14 +375,11 @@ func (r *trackedReader) Close() error { return nil }
 // createSBOM runs syft as CreateSBOMConfig does, without hashing files: their
 // digests come from the layer index (fillDigests).
 func createSBOM(ctx context.Context, src source.Source, toolVersion string, licenses *LicenseScanner) (*sbom.SBOM, error) {
-	if licenses != nil {
-		lctx, cancel, err := licenses.Context(ctx)
-		if err != nil {
-			return nil, err
-		}
-		defer cancel()
-		ctx = lctx
+	ctx, cancel, err := licenses.Context(ctx)
+	if err != nil {
+		return nil, err
 	}
+	defer cancel()
 	cfg := CreateSBOMConfig(toolVersion).WithFilesConfig(filecataloging.DefaultConfig().WithHashers())
 	s, err := syft.CreateSBOM(ctx, src, cfg)
 	if err != nil {

@@ -137,7 +137,7 @@ func newFixture(t testing.TB) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := promote.New(promote.Options{Config: f.src, Keys: f.keys, Signer: promote.ReadySigner(f.signer), Policies: engine, Version: "test"})
+	p := promote.New(promote.Options{Config: f.src, Keys: f.keys, Signer: attest.ReadySigner(f.signer), Policies: engine, Version: "test"})
 	if _, err := p.Promote(f.ctx, promote.Request{Target: "app", To: "prod"}); err != nil {
 		t.Fatal(err)
 	}
@@ -408,7 +408,7 @@ func TestImportRefusesAnotherDigestUnlessForced(t *testing.T) {
 	first := f.digest
 	f.digest = f.build(t, "amd64")
 	engine, _ := policies.Compile(f.ctx, nil)
-	p := promote.New(promote.Options{Config: f.src, Keys: f.keys, Signer: promote.ReadySigner(f.signer), Policies: engine, Version: "test"})
+	p := promote.New(promote.Options{Config: f.src, Keys: f.keys, Signer: attest.ReadySigner(f.signer), Policies: engine, Version: "test"})
 	if _, err := p.Promote(f.ctx, promote.Request{Target: "app", To: "prod"}); err != nil {
 		t.Fatal(err)
 	}
@@ -608,7 +608,7 @@ func TestExportMachineImageWithItsDisk(t *testing.T) {
 	}
 	f.src.Targets["ami"] = &config.Target{Name: "ami", Type: config.TypePacker}
 	engine, _ := policies.Compile(f.ctx, nil)
-	p := promote.New(promote.Options{Config: f.src, Keys: f.keys, Signer: promote.ReadySigner(f.signer), Policies: engine, Version: "test"})
+	p := promote.New(promote.Options{Config: f.src, Keys: f.keys, Signer: attest.ReadySigner(f.signer), Policies: engine, Version: "test"})
 	if _, err := p.Promote(f.ctx, promote.Request{Target: "ami", To: "prod"}); err != nil {
 		t.Fatal(err)
 	}

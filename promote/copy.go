@@ -86,16 +86,25 @@ func Copy(ctx context.Context, src, dst name.Digest, trusted Trusted) (CopyStats
 	if src.DigestStr() != dst.DigestStr() {
 		return st, failure.New(failure.Internal, dst.String(), errors.New("source and destination digests differ"), "")
 	}
-	// The image, its signatures, its attestations and its referrers are
-	// disjoint sets of blobs and manifests: they are copied at once. Nothing
-	// is tagged until all four are done, so a failure in one leaves only
-	// untagged content, which the same command finishes when re-run.
+	// The image is copied while its signatures, attestations and referrers
+	// are: they are disjoint sets of blobs and manifests. Those three go one
+	// after another, because writing a manifest that has a subject updates
+	// the subject's referrers fallback tag (sha256-<hex>), a read-modify-write
+	// that two writers at once would race on. Nothing is tagged until all is
+	// done, so a failure leaves only untagged content, which the same command
+	// finishes when re-run.
 	var img, sig, att, ref CopyStats
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return copyImage(gctx, src, dst, &img) })
-	g.Go(func() error { return mergeKind(gctx, src, dst, signatureKind(trusted, &sig.Signatures), &sig) })
-	g.Go(func() error { return mergeKind(gctx, src, dst, attestationKind(trusted, &att.Attestations), &att) })
-	g.Go(func() error { return copyReferrers(gctx, src, dst, &ref) })
+	g.Go(func() error {
+		if err := mergeKind(gctx, src, dst, signatureKind(trusted, &sig.Signatures), &sig); err != nil {
+			return err
+		}
+		if err := mergeKind(gctx, src, dst, attestationKind(trusted, &att.Attestations), &att); err != nil {
+			return err
+		}
+		return copyReferrers(gctx, src, dst, &ref)
+	})
 	err := g.Wait()
 	st = CopyStats{ImageCopied: img.ImageCopied, Signatures: sig.Signatures, Attestations: att.Attestations, Referrers: ref.Referrers}
 	for _, part := range []CopyStats{sig, att, ref} {

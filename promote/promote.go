@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/sigstore/sigstore/pkg/signature"
 
 	"github.com/bakeryhq/bakery/attest"
 	"github.com/bakeryhq/bakery/internal/config"
@@ -70,45 +69,12 @@ type Options struct {
 	Config *config.Config
 	Keys   []attest.TrustedKey
 	// Signer signs receipts; it is waited for only when a receipt is signed.
-	Signer   *Signer
+	Signer   *attest.PendingSigner
 	Policies *policies.Engine
 	Version  string
 	// Clouds makes the cloud side of machine-image promotions; nil is
 	// DefaultClouds.
 	Clouds NewClouds
-}
-
-// Signer is a signing key being loaded in the background.
-type Signer struct {
-	done chan struct{}
-	sv   signature.SignerVerifier
-	err  error
-}
-
-// LoadSignerAsync starts load and returns at once.
-func LoadSignerAsync(load func() (signature.SignerVerifier, error)) *Signer {
-	s := &Signer{done: make(chan struct{})}
-	go func() {
-		defer close(s.done)
-		s.sv, s.err = load()
-	}()
-	return s
-}
-
-// ReadySigner wraps a signer that is already loaded.
-func ReadySigner(sv signature.SignerVerifier) *Signer {
-	s := &Signer{done: make(chan struct{}), sv: sv}
-	close(s.done)
-	return s
-}
-
-func (s *Signer) get(ctx context.Context) (signature.SignerVerifier, error) {
-	select {
-	case <-s.done:
-		return s.sv, s.err
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
 }
 
 // Promoter promotes, rolls back and decides, for one configuration, one set
@@ -347,7 +313,7 @@ func (p *Promoter) copy(ctx context.Context, rt *route, res *Result, trusted Tru
 // signAndTag signs the step's receipt onto dst, only then points tag at dst,
 // and then settles: see settle.
 func (p *Promoter) signAndTag(ctx context.Context, res *Result, dst name.Digest, tag name.Tag, meta receipt.Metadata, policyDigest string, inputs []attest.AttestationInfo) error {
-	signer, err := p.opts.Signer.get(ctx)
+	signer, err := p.opts.Signer.Get(ctx)
 	if err != nil {
 		return err
 	}

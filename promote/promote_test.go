@@ -116,7 +116,7 @@ func newFixture(t *testing.T) *fixture {
 		Signing: config.Signing{BuilderID: "https://builder.test"},
 		Policy:  config.Policy{AllowedBuilders: []string{"https://builder.test"}},
 	}
-	f.promoter = New(Options{Config: f.cfg, Keys: keys, Signer: ReadySigner(signer), Policies: engine, Version: "test"})
+	f.promoter = New(Options{Config: f.cfg, Keys: keys, Signer: attest.ReadySigner(signer), Policies: engine, Version: "test"})
 	f.signer = signer
 	return f
 }

@@ -73,7 +73,7 @@ func (g *gate) decider() *promote.Promoter {
 // background (scrypt takes a third of a second), while the digest is verified.
 func (g *gate) promoter(ctx context.Context, version string) *promote.Promoter {
 	return promote.New(promote.Options{Config: g.cfg, Keys: g.keys, Policies: g.engine, Version: version,
-		Signer: promote.LoadSignerAsync(func() (signature.SignerVerifier, error) {
+		Signer: attest.LoadSignerAsync(func() (signature.SignerVerifier, error) {
 			return attest.SignerFor(ctx, g.cfg.Signing, config.SigningPassword())
 		})})
 }

@@ -82,39 +82,19 @@ type PostProcessor struct {
 	config  Config
 	Version string
 	// key is the signing key, decrypted from Configure on, while the
-	// machine is built (scrypt takes about a fifth of a second of CPU).
-	key *keyLoad
-}
-
-// keyLoad is a signing key being decrypted in the background.
-type keyLoad struct {
-	done chan struct{}
-	sv   signature.SignerVerifier
-	err  error
+	// machine is built.
+	key *attest.PendingSigner
 }
 
 // loadKey starts decrypting the signing key that configFile names.
-func loadKey(configFile string) *keyLoad {
-	k := &keyLoad{done: make(chan struct{})}
-	go func() {
-		defer close(k.done)
+func loadKey(configFile string) *attest.PendingSigner {
+	return attest.LoadSignerAsync(func() (signature.SignerVerifier, error) {
 		cfg, err := config.Load(config.Options{File: configFile})
 		if err != nil {
-			k.err = err
-			return
+			return nil, err
 		}
-		k.sv, k.err = attest.SignerFor(context.Background(), cfg.Signing, config.SigningPassword())
-	}()
-	return k
-}
-
-func (k *keyLoad) get(ctx context.Context) (signature.SignerVerifier, error) {
-	select {
-	case <-k.done:
-		return k.sv, k.err
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
+		return attest.SignerFor(context.Background(), cfg.Signing, config.SigningPassword())
+	})
 }
 
 // ConfigSpec returns the HCL2 spec of Config.
@@ -188,7 +168,7 @@ func (p *PostProcessor) publish(ctx context.Context, ui packersdk.Ui, a packersd
 		if p.key == nil {
 			p.key = loadKey(p.config.ConfigFile)
 		}
-		signer, err := p.key.get(ctx)
+		signer, err := p.key.Get(ctx)
 		if err != nil {
 			return nil, err
 		}

@@ -153,14 +153,11 @@ func (p *Provisioner) Provision(ctx context.Context, ui packersdk.Ui, comm packe
 // catalog catalogs the databases collected in dir, writes the SBOM and
 // says what it wrote.
 func (p *Provisioner) catalog(ctx context.Context, dir, platform string) (string, error) {
-	if p.licenses != nil {
-		lctx, cancel, err := p.licenses.Context(ctx)
-		if err != nil {
-			return "", fmt.Errorf("bakery-sbom: preparing the license scanner: %w", err)
-		}
-		defer cancel()
-		ctx = lctx
+	ctx, cancel, err := p.licenses.Context(ctx)
+	if err != nil {
+		return "", fmt.Errorf("bakery-sbom: preparing the license scanner: %w", err)
 	}
+	defer cancel()
 	s, err := Catalog(ctx, dir, Descriptor{Platform: platform, PackerRunUUID: p.runUUID}, p.config.ToolVersion)
 	if err != nil {
 		return "", fmt.Errorf("bakery-sbom: %w", err)
