@@ -263,6 +263,23 @@ func (s *Set) Scheduled(digest string, now time.Time) (Entry, bool) {
 	return last, last.Action == ActionRevoke && last.EffectiveAt > at
 }
 
+// Union is a Set of the entries of s and of other together (either may be
+// nil): the site's lists and a bundle's, for an import.
+func Union(s, other *Set) *Set {
+	u := &Set{byDigest: map[string][]Entry{}}
+	for _, x := range []*Set{s, other} {
+		if x != nil {
+			u.add(x.Entries()...)
+			u.Ignored = append(u.Ignored, x.Ignored...)
+		}
+	}
+	return u
+}
+
+// Exclude adds e (a lineage entry: Digest revoked through Cause) to s, a
+// caller's own copy, so that Revoked reports it like a listed one.
+func (s *Set) Exclude(e Entry) { s.add(e) }
+
 // Entries lists every entry, oldest first.
 func (s *Set) Entries() []Entry {
 	if s == nil {
