@@ -302,15 +302,11 @@ func Platforms(ctx context.Context, ref name.Digest) ([]Platform, error) {
 	return out, nil
 }
 
-// classify marks unreachable registries as failure.Unavailable.
+// classify is the class registry.Classify gives err: unreachable is
+// failure.Unavailable, content that does not match its digest is
+// failure.Verify.
 func classify(err error) failure.Class {
-	if c := failure.ClassOf(err); c != failure.Internal {
-		return c
-	}
-	if registry.IsUnavailable(err) {
-		return failure.Unavailable
-	}
-	return failure.Internal
+	return failure.ClassOf(registry.Classify("", err))
 }
 
 func digestOf(ref name.Digest) v1.Hash {

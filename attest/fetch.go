@@ -42,8 +42,12 @@ import (
 // reads and no blob, no signature check and no decoding: the manifests'
 // layer digests are matched against what was already checked.
 
-// MaxAttestationBytes bounds one signature or attestation layer bakery reads.
-var MaxAttestationBytes int64 = 256 << 20
+// MaxAttestationBytes bounds one signature or attestation layer bakery
+// reads. A layer whose descriptor says more is refused before a byte of it
+// is read; a layer is read into a buffer of the size its descriptor says,
+// and one byte more is an error. bakery's SBOM envelopes are a few MB;
+// decoding one takes about three times its size in memory at once.
+var MaxAttestationBytes int64 = 64 << 20
 
 // MaxMemoBytes bounds the layer bytes the process remembers; past it,
 // layers are checked again when read again.
@@ -137,28 +141,40 @@ func platformImages(desc *remote.Descriptor) ([]PlatformImage, error) {
 	return out, nil
 }
 
-// fetchLayer reads one layer blob of repo, bounded; go-containerregistry
-// checks its bytes against its digest.
+// fetchLayer reads one layer blob of repo: refused from its descriptor's
+// size when that is over MaxAttestationBytes, then read into a buffer of that
+// size; a blob longer than its descriptor says, or whose bytes do not hash to
+// its digest (go-containerregistry checks as it reads), is failure.Verify.
 func fetchLayer(ctx context.Context, repo name.Repository, d v1.Descriptor) ([]byte, error) {
-	if d.Size > MaxAttestationBytes {
-		return nil, failure.New(failure.Verify, repo.String()+"@"+d.Digest.String(),
-			fmt.Errorf("%d bytes, more than the %d bakery reads", d.Size, MaxAttestationBytes), "do not deploy this image")
+	subject := repo.String() + "@" + d.Digest.String()
+	if d.Size > MaxAttestationBytes || d.Size < 0 {
+		return nil, failure.New(failure.Verify, subject,
+			fmt.Errorf("its descriptor says %d bytes, more than the %d bakery reads", d.Size, MaxAttestationBytes),
+			"someone with push rights attached an oversized layer: remove it, or do not deploy this image")
 	}
 	l, err := remote.Layer(repo.Digest(d.Digest.String()), registry.Options(ctx)...)
 	if err != nil {
-		return nil, failure.New(classify(err), repo.String()+"@"+d.Digest.String(), err, "")
+		return nil, registry.Classify(subject, err)
 	}
 	rc, err := l.Compressed()
 	if err != nil {
-		return nil, failure.New(classify(err), repo.String()+"@"+d.Digest.String(), err, "")
+		return nil, registry.Classify(subject, err)
 	}
 	defer rc.Close()
-	b, err := io.ReadAll(io.LimitReader(rc, MaxAttestationBytes+1))
-	if err != nil {
-		return nil, failure.New(classify(err), repo.String()+"@"+d.Digest.String(), err, "")
+	b := make([]byte, d.Size)
+	if _, err := io.ReadFull(rc, b); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+			err = fmt.Errorf("%w: the registry served fewer bytes than the descriptor's %d", registry.ErrWrongSize, d.Size)
+		}
+		return nil, registry.Classify(subject, err)
 	}
-	if int64(len(b)) > MaxAttestationBytes {
-		return nil, failure.New(failure.Verify, repo.String()+"@"+d.Digest.String(), fmt.Errorf("more than the %d bytes bakery reads", MaxAttestationBytes), "")
+	// The read at the end is where go-containerregistry compares the digest.
+	var one [1]byte
+	switch n, err := rc.Read(one[:]); {
+	case n > 0:
+		return nil, registry.Classify(subject, fmt.Errorf("%w: the registry served more bytes than the descriptor's %d", registry.ErrWrongSize, d.Size))
+	case err != nil && !errors.Is(err, io.EOF):
+		return nil, registry.Classify(subject, err)
 	}
 	return b, nil
 }

@@ -7,10 +7,13 @@
 package config
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/bakeryhq/bakery/internal/registry"
 )
 
 // DefaultFile is the config file looked up in the working directory.
@@ -63,6 +66,21 @@ func (r Registry) Durations() (request, retryWait, command time.Duration) {
 	retryWait, _ = time.ParseDuration(r.MaxRetryWait)
 	command, _ = time.ParseDuration(r.Timeout)
 	return request, retryWait, command
+}
+
+// Settings are r's bounds as the registry package takes them: commands carry
+// them in their context (registry.WithSettings).
+func (r Registry) Settings() registry.Settings {
+	request, retryWait, _ := r.Durations()
+	s := registry.DefaultSettings
+	s.Attempts, s.RequestTimeout, s.MaxRetryWait = r.Attempts, request, retryWait
+	return s
+}
+
+// Context returns ctx carrying the config's registry settings: every registry
+// call made from it retries, waits and times out as the config says.
+func (c *Config) Context(ctx context.Context) context.Context {
+	return registry.WithSettings(ctx, c.Registry.Settings())
 }
 
 // Builder says how to reach buildkitd and how much to build at once.

@@ -48,7 +48,7 @@ func (l *local) RoundTrip(req *http.Request) (*http.Response, error) {
 		if l.offline {
 			return nil, fmt.Errorf("%s %s: %w", req.Method, req.URL.Redacted(), ErrOffline)
 		}
-		return sharedTransport().RoundTrip(req)
+		return transportFor(SettingsOf(req.Context())).RoundTrip(req)
 	}
 	if err := req.Context().Err(); err != nil {
 		return nil, err

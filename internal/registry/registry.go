@@ -51,7 +51,7 @@ func Ping(ctx context.Context, reg name.Registry) error {
 	if err != nil {
 		return err
 	}
-	resp, err := (&http.Client{Transport: sharedTransport()}).Do(req)
+	resp, err := (&http.Client{Transport: transportFor(SettingsOf(ctx))}).Do(req)
 	if err != nil {
 		return failure.New(failure.Unavailable, "registry "+reg.RegistryStr(), err,
 			"start it with `make up`, or fix the environment's repository")
@@ -189,10 +189,11 @@ func Tag(ctx context.Context, ref name.Digest, tag name.Tag) error {
 }
 
 // Classify classifies a registry's answer by what it is: no answer, a
-// timeout, 408, 429 or 5xx is failure.Unavailable (exit 6); content that does
-// not hash to the digest it was asked by is failure.Verify (exit 4); 401 and
-// 403 are failure.Config (credentials); any other error is wrapped with the
-// subject.
+// timeout, 408, 429, 5xx or an upload session still lost after its restarts
+// is failure.Unavailable (exit 6); content that does not hash to the digest
+// it was asked by, or is not the size its descriptor says, is failure.Verify
+// (exit 4); 401, 403 and any other 4xx answer are failure.Config; an error
+// that is no registry's answer is wrapped with the subject.
 func Classify(subject string, err error) error {
 	if err == nil {
 		return nil
@@ -200,15 +201,18 @@ func Classify(subject string, err error) error {
 	if c := failure.ClassOf(err); c != failure.Internal {
 		return err
 	}
-	switch {
-	case IsUnavailable(err):
+	switch status := statusOf(err); {
+	case IsUnavailable(err) || isUploadLost(err):
 		return failure.New(failure.Unavailable, subject, err, "check that the registry is running and reachable, then retry")
-	case IsDigestMismatch(err):
+	case IsDigestMismatch(err) || errors.Is(err, ErrWrongSize):
 		return failure.New(failure.Verify, subject, err, "the registry served content that is not what was asked for by digest: do not deploy; check the registry")
-	case statusOf(err) == http.StatusUnauthorized || statusOf(err) == http.StatusForbidden:
+	case status == http.StatusUnauthorized || status == http.StatusForbidden:
 		return failure.New(failure.Config, subject, err, "check the registry credentials (docker login)")
 	case errors.Is(err, ErrTooLarge):
 		return failure.New(failure.Verify, subject, err, "a registry or someone with push rights is serving oversized content")
+	case status >= 400:
+		// Any other answer: the registry refused the request as asked.
+		return failure.New(failure.Config, subject, err, "the registry refused the request: check the repository name, and that the registry supports the OCI distribution API")
 	}
 	return fmt.Errorf("%s: %w", subject, err)
 }
@@ -220,6 +224,10 @@ func statusOf(err error) int {
 	}
 	return 0
 }
+
+// ErrWrongSize is the cause of a blob that is longer or shorter than its
+// descriptor says.
+var ErrWrongSize = errors.New("not the size its descriptor says")
 
 // IsDigestMismatch reports go-containerregistry's errors for a manifest or
 // blob whose bytes do not hash to the digest it was fetched by. The library

@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,14 +15,17 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 )
 
-// Settings bound what bakery asks of, and reads from, a registry. They are
-// process-wide: one transport (connections, retries, limits) serves every
-// registry call of a command.
+// Settings bound what bakery asks of, and reads from, a registry. A command
+// carries them in its context (WithSettings); every registry call made from
+// that context (Options, OCIOptions, Ping) uses them, through one transport
+// (connection pool, retries, limits) per distinct Settings value.
 type Settings struct {
 	// Attempts is how many times a request is sent before its error is
-	// returned: on a connection error, a timeout, 408, 429 and 5xx.
+	// returned: on a connection error, a timeout, 408, 429 and 5xx. A blob
+	// upload is started again from a new upload session as many times.
 	Attempts int
 	// RequestTimeout bounds the wait for a response's headers, so that a
 	// registry that accepts the connection and never answers is given up on.
@@ -33,37 +37,82 @@ type Settings struct {
 	MaxManifestBytes int64
 }
 
-// DefaultSettings are the settings unless Configure is called.
+// DefaultSettings are the settings of a context that carries none.
 var DefaultSettings = Settings{Attempts: 5, RequestTimeout: 30 * time.Second, MaxRetryWait: 30 * time.Second, MaxManifestBytes: 4 << 20}
 
-var (
-	mu     sync.RWMutex
-	shared = newTransport(DefaultSettings)
-)
+type settingsKey struct{}
 
-// Configure sets the settings of every registry call from now on.
-func Configure(s Settings) {
-	if s.Attempts < 1 {
-		s.Attempts = 1
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	shared = newTransport(s)
+// WithSettings returns a context whose registry calls use s. Fields left
+// zero take DefaultSettings' values.
+func WithSettings(ctx context.Context, s Settings) context.Context {
+	return context.WithValue(ctx, settingsKey{}, s.withDefaults())
 }
 
-func sharedTransport() *retrying {
+// SettingsOf returns the settings ctx carries, or the defaults.
+func SettingsOf(ctx context.Context) Settings {
+	if s, ok := ctx.Value(settingsKey{}).(Settings); ok {
+		return s
+	}
 	mu.RLock()
 	defer mu.RUnlock()
-	return shared
+	return defaults
 }
+
+func (s Settings) withDefaults() Settings {
+	if s.Attempts < 1 {
+		s.Attempts = DefaultSettings.Attempts
+	}
+	if s.RequestTimeout <= 0 {
+		s.RequestTimeout = DefaultSettings.RequestTimeout
+	}
+	if s.MaxRetryWait <= 0 {
+		s.MaxRetryWait = DefaultSettings.MaxRetryWait
+	}
+	if s.MaxManifestBytes <= 0 {
+		s.MaxManifestBytes = DefaultSettings.MaxManifestBytes
+	}
+	return s
+}
+
+var (
+	mu       sync.RWMutex
+	defaults = DefaultSettings
+	// transports holds one transport per Settings value, so that every call
+	// with the same settings shares its connections.
+	transports sync.Map // Settings → *retrying
+)
+
+// Configure sets the settings of a context that carries none. Commands carry
+// theirs with WithSettings; this is for tests that call a library directly.
+func Configure(s Settings) {
+	mu.Lock()
+	defer mu.Unlock()
+	defaults = s.withDefaults()
+}
+
+// transportFor returns the one transport of s.
+func transportFor(s Settings) *retrying {
+	if t, ok := transports.Load(s); ok {
+		return t.(*retrying)
+	}
+	t, _ := transports.LoadOrStore(s, newTransport(s))
+	return t.(*retrying)
+}
+
+func sharedTransport() *retrying { return transportFor(SettingsOf(context.Background())) }
 
 // remoteOptions are the transport options of Options: bakery's transport does
 // the retries. go-containerregistry's own retry (at the transport, and around
-// streamed blob uploads, which a transport cannot replay) is kept for
-// connection errors only: a timeout was already retried below it, and
-// retrying it again would multiply the wait on a registry that never answers.
+// blob uploads) is kept for connection errors, and for an upload session the
+// registry no longer accepts: bakery's transport sends a request into an
+// upload session once (a session cut off mid-body is invalid at the
+// registry, and sending its chunk again only gets 400 BLOB_UPLOAD_INVALID),
+// and go-containerregistry starts the upload again from a new session, up
+// to Attempts times. A timeout was already retried below it, and retrying it
+// again would multiply the wait on a registry that never answers.
 func remoteOptions(ctx context.Context) []remote.Option {
-	var rt http.RoundTripper = sharedTransport()
+	s := SettingsOf(ctx)
+	var rt http.RoundTripper = transportFor(s)
 	if l, ok := ctx.Value(localKey{}).(*local); ok {
 		rt = l
 	}
@@ -72,13 +121,30 @@ func remoteOptions(ctx context.Context) []remote.Option {
 	}
 	rt = pingReuse{next: rt}
 	return []remote.Option{remote.WithTransport(rt), remote.WithRetryStatusCodes(),
+		remote.WithRetryBackoff(remote.Backoff{Duration: 200 * time.Millisecond, Factor: 2, Jitter: 0.25, Steps: s.Attempts, Cap: s.MaxRetryWait}),
 		remote.WithRetryPredicate(func(err error) bool {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 				return false
 			}
-			return IsUnavailable(err)
+			return IsUnavailable(err) || isUploadLost(err)
 		})}
+}
+
+// isUploadLost reports a registry's answer that an upload session is gone
+// or broken (after a cut-off chunk, or expired): the upload must start again
+// from a new session.
+func isUploadLost(err error) bool {
+	var terr *transport.Error
+	if !errors.As(err, &terr) {
+		return false
+	}
+	for _, d := range terr.Errors {
+		if d.Code == transport.BlobUploadInvalidErrorCode || d.Code == transport.BlobUploadUnknownErrorCode {
+			return true
+		}
+	}
+	return false
 }
 
 // retrying is an http.RoundTripper that retries what a registry's outage or
@@ -97,9 +163,12 @@ func newTransport(s Settings) *retrying {
 }
 
 // RoundTrip sends req up to Attempts times. A request whose body cannot be
-// replayed is sent once.
+// replayed, and a request into a blob upload session (see remoteOptions),
+// is sent once. A manifest's body is read here, bounded, so that one cut
+// off mid-body is asked for again like one that got no answer.
 func (t *retrying) RoundTrip(req *http.Request) (*http.Response, error) {
 	var waited time.Duration
+	once := req.Body != nil && req.GetBody == nil || inUploadSession(req)
 	for attempt := 1; ; attempt++ {
 		if attempt > 1 && req.Body != nil && req.GetBody != nil {
 			body, err := req.GetBody()
@@ -110,13 +179,16 @@ func (t *retrying) RoundTrip(req *http.Request) (*http.Response, error) {
 			req.Body = body
 		}
 		resp, err := t.base.RoundTrip(req)
-		last := attempt >= t.s.Attempts || (req.Body != nil && req.GetBody == nil)
+		if err == nil {
+			resp, err = t.limit(req, resp)
+		}
+		last := attempt >= t.s.Attempts || once
 		if !retryable(resp, err) || last {
-			return t.limit(req, resp), err
+			return resp, err
 		}
 		wait := backoff(attempt, resp, t.s.MaxRetryWait)
 		if waited+wait > t.s.MaxRetryWait {
-			return t.limit(req, resp), err
+			return resp, err
 		}
 		if resp != nil {
 			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
@@ -127,6 +199,12 @@ func (t *retrying) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		waited += wait
 	}
+}
+
+// inUploadSession reports a request into a blob upload session (a chunk, or
+// the closing PUT): the URL the registry answered the upload's POST with.
+func inUploadSession(req *http.Request) bool {
+	return (req.Method == http.MethodPatch || req.Method == http.MethodPut) && strings.Contains(req.URL.Path, "/blobs/uploads/")
 }
 
 // retryable: a connection error or timeout, or 408, 429, 5xx.
@@ -170,51 +248,34 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// limit caps a manifest's body (and any list the registry answers with) at
-// MaxManifestBytes: reading more is an error, never an out-of-memory.
-func (t *retrying) limit(req *http.Request, resp *http.Response) *http.Response {
-	if resp == nil || !strings.Contains(req.URL.Path, "/manifests/") && !strings.HasSuffix(req.URL.Path, "/tags/list") &&
+// limit reads a manifest's body (and any list the registry answers with) in
+// full, at most MaxManifestBytes: more is an error, never an out-of-memory.
+// A body cut off is returned as the error, for RoundTrip to retry.
+func (t *retrying) limit(req *http.Request, resp *http.Response) (*http.Response, error) {
+	if req.Method == http.MethodHead || !strings.Contains(req.URL.Path, "/manifests/") && !strings.HasSuffix(req.URL.Path, "/tags/list") &&
 		!strings.Contains(req.URL.Path, "/referrers/") {
-		return resp
+		return resp, nil
 	}
 	if resp.ContentLength > t.s.MaxManifestBytes {
 		resp.Body.Close()
 		resp.Body = errBody{fmt.Errorf("%s: %w: the registry answered %d bytes, more than the %d a manifest may have", req.URL.Path, ErrTooLarge, resp.ContentLength, t.s.MaxManifestBytes)}
-		return resp
+		return resp, nil
 	}
-	resp.Body = &limitedBody{rc: resp.Body, left: t.s.MaxManifestBytes, path: req.URL.Path, max: t.s.MaxManifestBytes}
-	return resp
+	b, err := io.ReadAll(io.LimitReader(resp.Body, t.s.MaxManifestBytes+1))
+	resp.Body.Close()
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", req.URL.Redacted(), err)
+	}
+	if int64(len(b)) > t.s.MaxManifestBytes {
+		resp.Body = errBody{fmt.Errorf("%s: %w: more than %d bytes", req.URL.Path, ErrTooLarge, t.s.MaxManifestBytes)}
+		return resp, nil
+	}
+	resp.Body, resp.ContentLength = io.NopCloser(bytes.NewReader(b)), int64(len(b))
+	return resp, nil
 }
 
 // ErrTooLarge is the cause of a read past a bound.
 var ErrTooLarge = errors.New("larger than bakery reads")
-
-type limitedBody struct {
-	rc        io.ReadCloser
-	left, max int64
-	path      string
-}
-
-func (l *limitedBody) Read(p []byte) (int, error) {
-	if l.left <= 0 {
-		return 0, fmt.Errorf("%s: %w: more than %d bytes", l.path, ErrTooLarge, l.max)
-	}
-	if int64(len(p)) > l.left {
-		p = p[:l.left]
-	}
-	n, err := l.rc.Read(p)
-	l.left -= int64(n)
-	if l.left <= 0 && err == nil {
-		// One byte more tells a body of exactly the bound from a longer one.
-		var one [1]byte
-		if m, _ := l.rc.Read(one[:]); m > 0 {
-			return n, fmt.Errorf("%s: %w: more than %d bytes", l.path, ErrTooLarge, l.max)
-		}
-	}
-	return n, err
-}
-
-func (l *limitedBody) Close() error { return l.rc.Close() }
 
 type errBody struct{ err error }
 

@@ -19,7 +19,6 @@ import (
 
 	"github.com/bakeryhq/bakery/internal/config"
 	"github.com/bakeryhq/bakery/internal/failure"
-	"github.com/bakeryhq/bakery/internal/registry"
 )
 
 // rootOptions are the flags every command shares.
@@ -103,17 +102,15 @@ func Execute(ctx context.Context, version string) error {
 	return err
 }
 
-// load reads the config with the command's flags as overrides, and applies
-// its registry settings to every registry call of the command.
+// load reads the config with the command's flags as overrides, and carries
+// its registry settings in the command's context: every registry call made
+// from cmd.Context() from then on uses them.
 func (ro *rootOptions) load(cmd *cobra.Command) (*config.Config, error) {
 	cfg, err := config.Load(config.Options{File: ro.configFile, Flags: cmd.Flags()})
 	if err != nil {
 		return nil, err
 	}
-	request, retryWait, _ := cfg.Registry.Durations()
-	s := registry.DefaultSettings
-	s.Attempts, s.RequestTimeout, s.MaxRetryWait = cfg.Registry.Attempts, request, retryWait
-	registry.Configure(s)
+	cmd.SetContext(cfg.Context(cmd.Context()))
 	return cfg, nil
 }
 

@@ -90,6 +90,14 @@ func Lookup(ctx context.Context, c Config) (DatasourceOutput, error) {
 	if err != nil {
 		return DatasourceOutput{}, err
 	}
+	// registry.attempts, the request timeouts and registry.timeout, as the
+	// CLI's status applies them.
+	ctx = cfg.Context(ctx)
+	if _, _, timeout := cfg.Registry.Durations(); timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
 	keys, err := attest.NewTrustedKeys(ctx, cfg.Verification.Keys)
 	if err != nil {
 		return DatasourceOutput{}, err

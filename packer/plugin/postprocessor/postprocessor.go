@@ -140,6 +140,7 @@ func (p *PostProcessor) publish(ctx context.Context, ui packersdk.Ui, a packersd
 	if err != nil {
 		return nil, err
 	}
+	ctx = cfg.Context(ctx) // registry.attempts and the timeouts, as the CLI's
 	t, err := cfg.LookupTarget(p.config.Target)
 	if err != nil {
 		return nil, err
