@@ -61,7 +61,7 @@ func BenchmarkExportImport(b *testing.B) {
 			b.Fatalf("wrote %d bytes, the unique blobs are %d", res.Bytes, sum+manifestSize(b, bd))
 		}
 		f.site.Environments[0].Repository = newRegistry(b).host + "/site" // empty: every blob is copied
-		if _, err := Import(f.ctx, bd, ImportOptions{Config: f.site, Env: "prod", Keys: f.keys, Signer: f.signer, Version: "bench"}); err != nil {
+		if _, err := Import(f.ctx, bd, ImportOptions{Policies: f.engine, Config: f.site, Env: "prod", Keys: f.keys, Signer: f.signer, Version: "bench"}); err != nil {
 			b.Fatal(err)
 		}
 		checkReadOnce(b, "import", bd.Manifest, bd.served)

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"net/http"
@@ -55,6 +56,7 @@ type fixture struct {
 	digest            name.Digest
 	bundle            string
 	siteHost, srcHost string
+	engine            *policies.Engine
 }
 
 // countingRegistry is an in-process registry that counts blob GETs.
@@ -137,6 +139,7 @@ func newFixture(t testing.TB) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	f.engine = engine
 	p := promote.New(promote.Options{Config: f.src, Keys: f.keys, Signer: attest.ReadySigner(f.signer), Policies: engine, Version: "test"})
 	if _, err := p.Promote(f.ctx, promote.Request{Target: "app", To: "prod"}); err != nil {
 		t.Fatal(err)
@@ -374,7 +377,7 @@ func TestImport(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer b.Close()
-	res, err := Import(f.ctx, b, ImportOptions{Config: f.site, Env: "prod", Keys: f.keys, Signer: f.signer, Version: "test"})
+	res, err := Import(f.ctx, b, ImportOptions{Policies: f.engine, Config: f.site, Env: "prod", Keys: f.keys, Signer: f.signer, Version: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -393,7 +396,7 @@ func TestImport(t *testing.T) {
 		t.Fatalf("status %+v %v", st, err)
 	}
 	// Again: already imported, no second receipt.
-	if res, err = Import(f.ctx, b, ImportOptions{Config: f.site, Env: "prod", Keys: f.keys, Signer: f.signer, Version: "test"}); err != nil || !res.AlreadyImported || res.Receipt {
+	if res, err = Import(f.ctx, b, ImportOptions{Policies: f.engine, Config: f.site, Env: "prod", Keys: f.keys, Signer: f.signer, Version: "test"}); err != nil || !res.AlreadyImported || res.Receipt {
 		t.Fatalf("again: %+v %v", res, err)
 	}
 	hist, err := promote.History(f.ctx, f.keys, "app", env)
@@ -422,7 +425,7 @@ func TestImportRefusesAnotherDigestUnlessForced(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer b.Close()
-		return Import(f.ctx, b, ImportOptions{Config: f.site, Env: "prod", Keys: f.keys, Signer: signer, Force: force, Version: "test"})
+		return Import(f.ctx, b, ImportOptions{Policies: f.engine, Config: f.site, Env: "prod", Keys: f.keys, Signer: signer, Force: force, Version: "test"})
 	}
 	if _, err := imp(f.bundle, false, nil); err != nil {
 		t.Fatal(err)
@@ -754,7 +757,7 @@ func TestForeignSignatureCountsForNothing(t *testing.T) {
 	}
 	defer b.Close()
 	f.site.Environments = append(f.site.Environments, config.Environment{Name: "dev", Repository: f.siteHost + "/site-dev", Tag: config.DefaultTagTemplate, Insecure: true})
-	res, err := Import(f.ctx, b, ImportOptions{Config: f.site, Env: "dev", Keys: f.keys, Signer: f.signer, Version: "test"})
+	res, err := Import(f.ctx, b, ImportOptions{Policies: f.engine, Config: f.site, Env: "dev", Keys: f.keys, Signer: f.signer, Version: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -764,4 +767,89 @@ func TestForeignSignatureCountsForNothing(t *testing.T) {
 	if res.Copy.Signatures != 1 || len(res.Copy.LeftBehind) != 1 || !strings.Contains(res.Copy.LeftBehind[0], "signature") {
 		t.Fatalf("copy %+v: want the trusted signature carried and the foreign one left behind", res.Copy)
 	}
+}
+
+// TestImportDecidesAsPromoteWould: import is a promotion from a file. The
+// site's own gate decides, never the bundle's: an environment the bundle
+// skips, the site's own policy data, a revocation written at the site after
+// the export (with --force too) each refuse the import, and leave the site's
+// tag untouched; a bundle whose receipts cover the site's previous
+// environment is admitted.
+func TestImportDecidesAsPromoteWould(t *testing.T) {
+	f := newFixture(t)
+	devBundle := filepath.Join(t.TempDir(), "dev.tar")
+	out, err := os.Create(devBundle)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Export(f.ctx, out, ExportOptions{Config: f.src, Target: "app", Env: "dev", Keys: f.keys, Signer: f.signer, Version: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	out.Close()
+	strict := []string{"signed", "sbom", "provenance", "promoted_through"}
+	sites := 0
+	site := func(envs ...string) *config.Config {
+		c := *f.site
+		c.Environments = nil
+		sites++
+		for _, e := range envs {
+			c.Environments = append(c.Environments, config.Environment{Name: e, Repository: fmt.Sprintf("%s/site%d/%s", f.siteHost, sites, e),
+				Tag: config.DefaultTagTemplate, Insecure: true, Policies: strict})
+		}
+		return &c
+	}
+	imp := func(path string, cfg *config.Config, force bool) (*ImportResult, error) {
+		b, err := Open(path, f.keys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		return Import(f.ctx, b, ImportOptions{Policies: f.engine, Config: cfg, Env: "prod", Keys: f.keys, Signer: f.signer, Force: force, Version: "test"})
+	}
+	untouched := func(cfg *config.Config) {
+		t.Helper()
+		env, _, _ := cfg.LookupEnvironment("prod")
+		tag, _ := env.Locate("app")
+		if d, err := bakeryregistry.Resolve(f.ctx, tag); !errors.Is(err, bakeryregistry.ErrNotFound) {
+			t.Errorf("the refused import left %s at %s (%v)", tag, d, err)
+		}
+	}
+
+	// dev → prod at a site whose prod follows dev: the bundle's dev receipt counts.
+	if _, err := imp(devBundle, site("dev", "prod"), false); err != nil {
+		t.Fatalf("dev bundle into a dev → prod site: %v", err)
+	}
+	// dev → prod at a site with staging in between: staging would be skipped.
+	skip := site("dev", "staging", "prod")
+	if _, err := imp(devBundle, skip, false); failure.ClassOf(err) != failure.Policy || !strings.Contains(err.Error(), "no receipt for staging") {
+		t.Errorf("a bundle that skips staging: %v, want denied by promoted_through", err)
+	}
+	untouched(skip)
+
+	// The site's policy data decides: it allows another builder only.
+	data := site("dev", "prod")
+	data.Policy.AllowedBuilders = []string{"https://builder.elsewhere"}
+	if _, err := imp(f.bundle, data, false); failure.ClassOf(err) != failure.Policy || !strings.Contains(err.Error(), "provenance") {
+		t.Errorf("a builder the site does not allow: %v, want denied by provenance", err)
+	}
+	untouched(data)
+
+	// Revoked at the site after the bundle was written: refused, --force too.
+	revoked := site("dev", "prod")
+	now := time.Now().UTC()
+	e := revoke.Entry{Digest: f.digest.DigestStr(), Action: revoke.ActionRevoke, Reason: "CVE-2024-3094", By: "site-ops",
+		Time: now.Format(revoke.TimeFormat), EffectiveAt: now.Add(-time.Second).Format(revoke.TimeFormat)}
+	if err := revoke.Write(f.ctx, revoked, f.signer, f.keys, []revoke.Entry{e}); err != nil {
+		t.Fatal(err)
+	}
+	for _, force := range []bool{false, true} {
+		res, err := imp(f.bundle, revoked, force)
+		if failure.ClassOf(err) != failure.Policy || !strings.Contains(err.Error(), "CVE-2024-3094") {
+			t.Errorf("revoked at the site (force %v): %v, want denied by not_revoked", force, err)
+		}
+		if res == nil || res.Verified == nil || res.Verified.Revoked == nil || res.Verified.Policies != "site" {
+			t.Errorf("revoked at the site (force %v): result %+v, want the site's revocation shown", force, res)
+		}
+	}
+	untouched(revoked)
 }

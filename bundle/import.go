@@ -12,6 +12,7 @@ import (
 	"github.com/bakeryhq/bakery/internal/config"
 	"github.com/bakeryhq/bakery/internal/failure"
 	"github.com/bakeryhq/bakery/internal/registry"
+	"github.com/bakeryhq/bakery/policies"
 	"github.com/bakeryhq/bakery/promote"
 	"github.com/bakeryhq/bakery/receipt"
 )
@@ -23,6 +24,9 @@ type ImportOptions struct {
 	Env    string
 	// Keys are the site's trusted keys.
 	Keys []attest.TrustedKey
+	// Policies are the site's compiled policies: the decision is the one
+	// `bakery promote --to Env` makes at the site (VerifyOptions.Site).
+	Policies *policies.Engine
 	// Signer is the site's own signing key, nil when none is configured:
 	// then no import receipt is signed.
 	Signer signature.SignerVerifier
@@ -50,8 +54,11 @@ type ImportResult struct {
 	Report          *attest.Report `json:"-"`
 }
 
-// Import verifies b (Verify, for the environment it was exported from),
-// copies its digest with the signatures and attestations that verified into
+// Import is a promotion from a file. It verifies b (Verify) and decides as
+// `bakery promote --to Env` would at the site: Env's own policies, the
+// site's trusted keys, the site's current revocation lists together with
+// the bundle's, and the receipts of the environments before Env, from the
+// bundle or from the site's own previous environment. It then copies its digest with the signatures and attestations that verified into
 // the site environment's repository (promote.Copy, the bundle served
 // in-process), verifies it there, signs an import receipt when the site has
 // a signing key, and only then points the environment's tag at it. A tag
@@ -78,7 +85,11 @@ func Import(ctx context.Context, b *Bundle, opts ImportOptions) (*ImportResult, 
 	// Verifying the bundle, then copying it, reads each of its blobs once;
 	// the copy is verified at the destination without the cache.
 	cctx := withBlobCache(ctx)
-	if res.Verified, err = Verify(cctx, b, VerifyOptions{Keys: opts.Keys, Config: opts.Config}); err != nil {
+	if opts.Policies == nil {
+		return res, failure.New(failure.Internal, "import", errors.New("no site policies to decide with"), "")
+	}
+	site := promote.New(promote.Options{Config: opts.Config, Keys: opts.Keys, Policies: opts.Policies})
+	if res.Verified, err = Verify(cctx, b, VerifyOptions{Keys: opts.Keys, Config: opts.Config, Env: env.Name, Site: site}); err != nil {
 		return res, err
 	}
 	cur, err := current(ctx, tag)

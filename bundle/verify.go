@@ -31,6 +31,17 @@ type VerifyOptions struct {
 	// and policy data decide when the bundle's policies are not the ones
 	// the receipt names.
 	Config *config.Config
+	// Site, when set, is the site's gate (its config, trusted keys and
+	// policies): then Env's decision is exactly the one `bakery promote
+	// --to Env` makes at this site (promote.Judge), with the bundle's
+	// receipts as evidence of the environments before it and the bundle's
+	// revocation list counted together with the site's own. The bundle's
+	// policies are then evidence to show, never the decision.
+	Site *promote.Promoter
+	// Offline, with Site, reads nothing from the site's registry (verify
+	// --bundle): the site's revocation lists, the bases' provenance beyond
+	// the digest's own and sbom_delta are listed in Result.Unchecked.
+	Offline bool
 }
 
 // Result is what Verify found.
@@ -45,8 +56,9 @@ type Result struct {
 	Report      *attest.Report `json:"report"`
 	// Receipts are the verified receipts bound to the target, oldest first.
 	Receipts []policies.Receipt `json:"receipts"`
-	// Policies says whose policies decided: "bundle" (their digest is the
-	// one the receipt records) or "local".
+	// Policies says whose policies decided: "site" (the site's gate for
+	// Environment, as promote decides), "bundle" (no site config; their
+	// digest is the one the receipt records) or "local".
 	Policies   string             `json:"policies"`
 	PolicyData string             `json:"policyData"`
 	Decision   *policies.Decision `json:"decision,omitempty"`
@@ -56,6 +68,13 @@ type Result struct {
 	IgnoredRevocations []string      `json:"ignoredRevocations,omitempty"`
 	// Keys are the keys the bundle carries and whether this site trusts them.
 	Keys []Key `json:"keys"`
+	// Unchecked names what an offline site decision could not check
+	// without the site's registry; import checks them.
+	Unchecked []string `json:"unchecked,omitempty"`
+	// SiteReceipts are the receipts for the environment before
+	// Environment that the site's own registry holds for the digest
+	// (import only).
+	SiteReceipts []policies.Receipt `json:"siteReceipts,omitempty"`
 }
 
 // Key is a key the bundle carries.
@@ -94,10 +113,19 @@ func Verify(ctx context.Context, b *Bundle, opts VerifyOptions) (*Result, error)
 	}
 	bind := receipt.Binding{Target: m.Target, Repositories: m.Repositories}
 	res.Receipts = receipt.Read(rep, bind)
-	vsa, ok := receipt.Newest(rep, bind, res.Environment)
+	// The bundle proves what it claims: a receipt for the environment it
+	// was exported from (without a site gate, for the one decided on).
+	claim := m.Environment
+	if opts.Site == nil {
+		claim = res.Environment
+	}
+	vsa, ok := receipt.Newest(rep, bind, claim)
 	if !ok {
-		return res, failure.New(failure.Verify, "bundle "+b.Path, fmt.Errorf("no verified receipt for %s in %s for %s", m.Target, res.Environment, m.Digest),
+		return res, failure.New(failure.Verify, "bundle "+b.Path, fmt.Errorf("no verified receipt for %s in %s for %s", m.Target, claim, m.Digest),
 			"the bundle does not prove this digest was promoted there")
+	}
+	if opts.Site != nil {
+		return res, siteDecision(ctx, sctx, b, opts, res, rep)
 	}
 	if err := checkRevoked(sctx, b, opts, res); err != nil {
 		return res, err
@@ -108,23 +136,90 @@ func Verify(ctx context.Context, b *Bundle, opts VerifyOptions) (*Result, error)
 		return res, err
 	}
 	if !dec.Allowed {
-		msgs := make([]string, len(dec.Violations))
-		for i, v := range dec.Violations {
-			msgs[i] = v.Policy + ": " + v.Message
-		}
-		return res, failure.New(failure.Policy, "bundle "+b.Path, fmt.Errorf("%s's policies deny it: %s", res.Environment, strings.Join(msgs, "; ")), "do not import it")
+		return res, deniedBy(b, res, dec)
 	}
 	return res, nil
+}
+
+// siteDecision is the decision of the site's gate for res.Environment: what
+// `bakery promote --to ENV` would decide at the site, on what verified in
+// the bundle, with the bundle's receipts (bound to the source repositories
+// it records) and, online, those the site's previous environment holds for
+// the digest, and with the bundle's revocation list and, online, the site's.
+func siteDecision(ctx, sctx context.Context, b *Bundle, opts VerifyOptions, res *Result, rep *attest.Report) error {
+	m := b.Manifest
+	cfg := opts.Config
+	env, idx, err := cfg.LookupEnvironment(res.Environment)
+	if err != nil {
+		return err
+	}
+	if _, err := cfg.LookupTarget(m.Target); err != nil {
+		return err // the site's status, history and verify --env know it by name
+	}
+	bundleRevs, err := bundleRevocations(sctx, b, opts.Keys)
+	if err != nil {
+		return err
+	}
+	res.IgnoredRevocations = bundleRevs.Ignored
+	evidence := slices.Clone(res.Receipts)
+	if idx > 0 && !opts.Offline {
+		prev := &cfg.Environments[idx-1]
+		if res.SiteReceipts, err = promote.SiteReceipts(ctx, opts.Keys, cfg, m.Target, prev, m.Digest); err != nil {
+			return err
+		}
+		evidence = append(evidence, res.SiteReceipts...)
+	}
+	if idx > 0 && opts.Offline {
+		res.Unchecked = append(res.Unchecked, "receipts the site's "+cfg.Environments[idx-1].Name+" holds for the digest (only the bundle's were read)")
+	}
+	j, err := opts.Site.Judge(ctx, rep, promote.Judgement{Target: m.Target, From: m.Environment, Env: env,
+		Receipts: evidence, Revocations: bundleRevs, Offline: opts.Offline})
+	if err != nil {
+		return failure.New(failure.ClassOf(err), "bundle "+b.Path, err, "do not import it")
+	}
+	res.Policies, res.PolicyData = "site", "site"
+	res.Decision = &j.Decision
+	res.Unchecked = append(res.Unchecked, j.Unchecked...)
+	if j.Revoked {
+		e := j.Revocation
+		res.Revoked = &e
+		if opts.Offline { // verify --bundle, like verify: a revoked digest fails verification
+			return failure.New(failure.Verify, "bundle "+b.Path, fmt.Errorf("%s is %s", m.Digest, e.Describe()), "do not import it")
+		}
+	}
+	if !j.Decision.Allowed {
+		return deniedBy(b, res, &j.Decision)
+	}
+	return nil
+}
+
+// deniedBy is the denial of dec for the bundle, failure.Policy (exit 5).
+func deniedBy(b *Bundle, res *Result, dec *policies.Decision) error {
+	msgs := make([]string, len(dec.Violations))
+	for i, v := range dec.Violations {
+		msgs[i] = v.Policy + ": " + v.Message
+	}
+	return failure.New(failure.Policy, "bundle "+b.Path, fmt.Errorf("%s's policies deny it: %s", res.Environment, strings.Join(msgs, "; ")), "do not import it")
+}
+
+// bundleRevocations is the revocation list the bundle carries, verified with
+// keys as revoke.Load does everywhere (a forged one is listed and ignored).
+func bundleRevocations(sctx context.Context, b *Bundle, keys []attest.TrustedKey) (*revoke.Set, error) {
+	cfg := &config.Config{Environments: []config.Environment{{Name: b.Manifest.Environment, Repository: Repository}}}
+	revs, err := revoke.Load(sctx, cfg, keys)
+	if err != nil {
+		return nil, failure.New(failure.ClassOf(err), "bundle "+b.Path, err, "")
+	}
+	return revs, nil
 }
 
 // checkRevoked reads the revocation list the bundle carries (as it was at
 // export, verified with the verifier's keys as revoke.Load does everywhere;
 // a forged one is listed and ignored) and fails a revoked digest.
 func checkRevoked(sctx context.Context, b *Bundle, opts VerifyOptions, res *Result) error {
-	cfg := &config.Config{Environments: []config.Environment{{Name: b.Manifest.Environment, Repository: Repository}}}
-	revs, err := revoke.Load(sctx, cfg, opts.Keys)
+	revs, err := bundleRevocations(sctx, b, opts.Keys)
 	if err != nil {
-		return failure.New(failure.ClassOf(err), "bundle "+b.Path, err, "")
+		return err
 	}
 	res.IgnoredRevocations = revs.Ignored
 	at := opts.At

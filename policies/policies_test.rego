@@ -31,6 +31,13 @@ test_revoked_denied if {
 	count(bakery.not_revoked.deny) == 1 with input as object.union(good, {"revoked": {"revoked": true, "reason": "CVE", "by": "ops", "effective_at": "t"}})
 }
 
+test_revoked_base_denied_naming_it if {
+	denials := bakery.not_revoked.deny with input as object.union(good, {"revoked": {"revoked": true, "reason": "CVE", "by": "ops", "effective_at": "t", "cause": "sha256:base"}})
+	count(denials) == 1
+	some msg in denials
+	contains(msg, "built on sha256:base")
+}
+
 test_unsigned_denied if {
 	count(bakery.signed.deny) == 1 with input as object.union(good, {"signatures": []})
 }

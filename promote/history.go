@@ -140,8 +140,13 @@ type Status struct {
 	// Revoked is the revocation in force for the digest, if any; RollbackTo
 	// is then the newest receipted digest of the environment that is not
 	// revoked ("" when there is none: promote a fix).
+	// Revoked.Cause names the revoked base when the digest is revoked
+	// through its lineage (revoke.Lineage).
 	Revoked    *revoke.Entry `json:"revoked,omitempty"`
 	RollbackTo string        `json:"rollbackTo,omitempty"`
+	// Problem says why Verified is false when the digest's own
+	// attestations verified but its lineage could not be.
+	Problem string `json:"problem,omitempty"`
 	// History is the environment's verified history that drift was
 	// decided on, oldest first (non-nil once read), for callers that show
 	// it (bakery report) without reading it again.
@@ -162,6 +167,7 @@ func CurrentStatus(ctx context.Context, cfg *config.Config, keys []attest.Truste
 	if err != nil {
 		return nil, err
 	}
+	lin := revoke.NewLineage(revs, cfg, keys)
 	targets, envs := cfg.TargetNames(), cfg.Environments
 	out := make([]Status, len(targets)*len(envs))
 	g, gctx := errgroup.WithContext(ctx)
@@ -169,7 +175,7 @@ func CurrentStatus(ctx context.Context, cfg *config.Config, keys []attest.Truste
 	for ti, target := range targets {
 		for ei := range envs {
 			g.Go(func() error {
-				st, err := statusOf(gctx, cfg, keys, revs, target, envs[ei].Name)
+				st, err := statusOf(gctx, cfg, keys, lin, target, envs[ei].Name)
 				out[ti*len(envs)+ei] = st
 				return err
 			})
@@ -192,10 +198,10 @@ func StatusOf(ctx context.Context, cfg *config.Config, keys []attest.TrustedKey,
 	if err != nil {
 		return Status{}, err
 	}
-	return statusOf(ctx, cfg, keys, revs, target, envName)
+	return statusOf(ctx, cfg, keys, revoke.NewLineage(revs, cfg, keys), target, envName)
 }
 
-func statusOf(ctx context.Context, cfg *config.Config, keys []attest.TrustedKey, revs *revoke.Set, target, envName string) (Status, error) {
+func statusOf(ctx context.Context, cfg *config.Config, keys []attest.TrustedKey, lin *revoke.Lineage, target, envName string) (Status, error) {
 	if _, err := cfg.LookupTarget(target); err != nil {
 		return Status{}, err
 	}
@@ -233,10 +239,16 @@ func statusOf(ctx context.Context, cfg *config.Config, keys []attest.TrustedKey,
 	if amis := receipt.AMIs(rep, bind, env.Name); len(amis) > 0 {
 		st.AMIs = amis
 	}
-	if e, revoked := revs.Revoked(st.Digest, time.Now()); revoked {
+	switch e, revoked, err := lin.Check(ctx, rep, time.Now()); {
+	case failure.ClassOf(err) == failure.Unavailable:
+		return st, err
+	case err != nil:
+		// Whether a revoked base is in its lineage cannot be known.
+		st.Verified, st.Problem = false, err.Error()
+	case revoked:
 		st.Revoked = &e
 	}
-	return st, drift(ctx, keys, revs, target, env, &st, rep)
+	return st, drift(ctx, keys, lin.Set(), target, env, &st, rep)
 }
 
 // drift sets st.Drift (and Expected): the tag must point at the digest of the

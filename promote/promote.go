@@ -13,10 +13,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 
@@ -86,6 +84,7 @@ type Promoter struct {
 	revOnce sync.Once
 	revs    *revoke.Set
 	revErr  error
+	lineage *revoke.Lineage
 }
 
 // New returns a Promoter.
@@ -93,14 +92,27 @@ func New(opts Options) *Promoter { return &Promoter{opts: opts} }
 
 // Revocations is the signed revocation list, read once per Promoter.
 func (p *Promoter) Revocations(ctx context.Context) (*revoke.Set, error) {
-	p.revOnce.Do(func() { p.revs, p.revErr = revoke.Load(ctx, p.opts.Config, p.opts.Keys) })
+	p.revOnce.Do(func() {
+		if p.revs, p.revErr = revoke.Load(ctx, p.opts.Config, p.opts.Keys); p.revErr == nil {
+			p.lineage = revoke.NewLineage(p.revs, p.opts.Config, p.opts.Keys)
+		}
+	})
 	return p.revs, p.revErr
 }
 
-// revocationOf is the policy input's view of digest's revocation.
-func revocationOf(revs *revoke.Set, digest string) policies.Revocation {
-	e, ok := revs.Revoked(digest, time.Now())
-	if !ok {
+// Lineage is the revocation check every decision makes: the list, read once,
+// applied to a digest and to every base its verified provenance names,
+// transitively (revoke.Lineage), each base read once per Promoter.
+func (p *Promoter) Lineage(ctx context.Context) (*revoke.Lineage, error) {
+	if _, err := p.Revocations(ctx); err != nil {
+		return nil, err
+	}
+	return p.lineage, nil
+}
+
+// revocationOf is the policy input's view of a revocation entry.
+func revocationOf(e revoke.Entry, revoked bool) policies.Revocation {
+	if !revoked {
 		return policies.Revocation{}
 	}
 	return policies.Revocation{Revoked: true, Reason: e.Reason, By: e.By, EffectiveAt: e.EffectiveAt, Cause: e.Cause}
@@ -229,29 +241,11 @@ func (p *Promoter) decide(ctx context.Context, ref name.Digest, target, from str
 	if rep == nil {
 		return nil, nil, verr
 	}
-	in, err := Input(rep, target, from, p.opts.Config, env)
+	j, err := p.Judge(ctx, rep, Judgement{Target: target, From: from, Env: env})
 	if err != nil {
 		return rep, nil, err
 	}
-	revs, err := p.Revocations(ctx)
-	if err != nil {
-		return rep, nil, err
-	}
-	in.Revoked = revocationOf(revs, ref.DigestStr())
-	if slices.Contains(env.Policies, policies.SBOMDeltaPolicy) {
-		if in.SBOMDelta, err = p.delta(ctx, target, env, in.SBOM.Packages); err != nil {
-			return rep, nil, err
-		}
-	}
-	names := env.Policies
-	if !slices.Contains(names, policies.NotRevoked) {
-		names = append([]string{policies.NotRevoked}, names...) // on for every environment
-	}
-	dec, err := p.opts.Policies.Evaluate(ctx, names, in)
-	if err != nil {
-		return rep, nil, err
-	}
-	return rep, &dec, verr
+	return rep, &j.Decision, verr
 }
 
 // delta is the difference between pkgs and the packages of the verified

@@ -44,17 +44,43 @@ func (p *Promoter) Rollback(ctx context.Context, target, envName, to string) (*R
 	if err != nil {
 		return nil, err
 	}
+	lin, err := p.Lineage(ctx)
+	if err != nil {
+		return nil, err
+	}
 	subject := fmt.Sprintf("rollback of %s in %s", target, env.Name)
-	if to, err = pickRollback(hist, current, to, subject, revs); err != nil {
-		return nil, err
-	}
-	dst, err := name.NewDigest(tag.Context().String()+"@"+to, nameOpts(tag.Context())...)
-	if err != nil {
-		return nil, failure.New(failure.Config, "--to "+to, err, "")
-	}
-	rep, err := attest.Verify(ctx, dst, p.opts.Keys, attest.RequiredPredicates)
-	if err != nil {
-		return nil, err
+	explicit := to != ""
+	var (
+		dst name.Digest
+		rep *attest.Report
+	)
+	// A digest revoked through its lineage (built on a revoked base) is no
+	// candidate either: it is checked once verified, and the next earlier
+	// one tried, unless it was asked for by name.
+	for {
+		if to, err = pickRollback(hist, current, to, subject, revs); err != nil {
+			return nil, err
+		}
+		if dst, err = name.NewDigest(tag.Context().String()+"@"+to, nameOpts(tag.Context())...); err != nil {
+			return nil, failure.New(failure.Config, "--to "+to, err, "")
+		}
+		if rep, err = attest.Verify(ctx, dst, p.opts.Keys, attest.RequiredPredicates); err != nil {
+			return nil, err
+		}
+		e, revoked, err := lin.Check(ctx, rep, time.Now())
+		if err != nil {
+			return nil, err
+		}
+		if !revoked {
+			break
+		}
+		if explicit {
+			return nil, failure.New(failure.Policy, subject+" to "+to, fmt.Errorf("that digest is %s", e.Describe()),
+				"roll back to another digest (bakery history), or promote a fix")
+		}
+		revs = revoke.Union(revs, nil)
+		revs.Exclude(e)
+		to = ""
 	}
 	// A machine image goes back to the AMIs its earlier promotion made.
 	res := &Result{Action: receipt.ActionRollback, Target: target, Environment: env.Name, Digest: to, Destination: dst.String(),

@@ -21,8 +21,15 @@ func newImport(ro *rootOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "import BUNDLE.tar --to ENV [--force]",
 		Short: "Push a verified bundle into an environment of this (air-gapped) site",
-		Long: `Verify BUNDLE.tar as bakery verify --bundle does, with this site's own
-verification.keys, then copy its digest, with the signatures and attestations
+		Long: `Import is a promotion from a file. Verify BUNDLE.tar as bakery verify --bundle
+does, with this site's own verification.keys, and decide exactly as
+bakery promote --to ENV would here: ENV's own policies (denylists,
+promoted_through, max_age_days, ...), this site's current revocation lists
+together with the bundle's, revoked bases included. promoted_through counts
+a verified receipt for the environment before ENV that the bundle carries
+(bound to the source repository it names) or that this site's previous
+environment holds for the digest: no environment is skipped. The bundle's
+own policies are shown, never used. Then copy its digest, with the signatures and attestations
 that verified, into ENV's repository: the digest does not change. The copy
 is verified again there; an import receipt is signed with this site's
 signing.key when one is configured (without one, none is, and bakery status
@@ -30,7 +37,8 @@ shows the environment without a receipt); only then does ENV's tag move.
 
 ENV's tag already holding another digest is refused (exit 7) unless --force,
 which needs signing.key: the import receipt records the digest it replaced,
-and bakery history shows it.`,
+and bakery history shows it. --force settles only that conflict: it never
+bypasses a policy or a revocation (exit 5).`,
 		Example: `  bakery import golden-base.tar --to prod
   bakery import golden-base.tar --to prod --force -o json   # replace what prod runs`,
 		Args: exactArgs(1),
@@ -63,7 +71,7 @@ and bakery history shows it.`,
 			}
 			m := b.Manifest
 			done := progress.Step(p, m.Target, fmt.Sprintf("import %s %s into %s", m.Target, m.Digest, to))
-			res, err := bundle.Import(ctx, b, bundle.ImportOptions{Config: g.cfg, Env: to, Keys: g.keys, Signer: signer, Force: force, Version: ro.version})
+			res, err := bundle.Import(ctx, b, bundle.ImportOptions{Config: g.cfg, Env: to, Keys: g.keys, Policies: g.engine, Signer: signer, Force: force, Version: ro.version})
 			done(err)
 			if werr := p.Wait(); err == nil && werr != nil {
 				err = werr

@@ -76,6 +76,9 @@ func printStatus(w io.Writer, st []promote.Status) error {
 		}
 		if s.Revoked != nil {
 			revoked = "REVOKED"
+			if s.Revoked.Cause != "" {
+				revoked += " via " + short(s.Revoked.Cause)
+			}
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%v\t%s\t%s\t%s\n", s.Target, s.Kind, s.Environment, s.Digest,
 			amiList(s.AMIs), s.Time, s.Action, s.Signer, s.Verified, yesNo(s.Receipt), drift, revoked)
@@ -91,7 +94,7 @@ func unhealthy(st []promote.Status) error {
 		switch {
 		case s.Digest == "" || s.Healthy():
 		case s.Revoked != nil:
-			revoked = append(revoked, fmt.Sprintf("%s in %s runs %s (%s)", s.Target, s.Environment, short(s.Digest), s.Revoked.Reason))
+			revoked = append(revoked, fmt.Sprintf("%s in %s runs %s (%s)", s.Target, s.Environment, short(s.Digest), s.Revoked.Describe()))
 			if s.RollbackTo != "" {
 				fixes = append(fixes, fmt.Sprintf("bakery rollback %s --env %s --to %s", s.Target, s.Environment, s.RollbackTo))
 			} else {

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"path"
@@ -168,18 +169,21 @@ func newVerify(ro *rootOptions) *cobra.Command {
 	return cmd
 }
 
-// verifyBundle verifies a bundle with this site's keys and no network.
+// verifyBundle verifies a bundle with this site's keys and no network. With
+// a bakery.yaml the decision is the site's gate for ENV, as import makes it,
+// minus what only the site's registry can tell (listed as not checked).
 func (o *verifyOptions) verifyBundle(cmd *cobra.Command, path, env string) error {
 	keys := o.keys
 	opts := config.Options{File: o.configFile, Flags: cmd.Flags()}
+	var site *gate
 	if config.Present(opts) {
-		cfg, err := o.load(cmd)
+		g, err := o.gate(cmd)
 		if err != nil {
 			return err
 		}
-		o.cfg = cfg
+		site, o.cfg = g, g.cfg
 		if len(keys) == 0 {
-			keys = cfg.Verification.Keys
+			keys = g.cfg.Verification.Keys
 		}
 	} else if len(keys) == 0 {
 		var err error
@@ -196,7 +200,12 @@ func (o *verifyOptions) verifyBundle(cmd *cobra.Command, path, env string) error
 		return err
 	}
 	defer b.Close()
-	res, err := bundle.Verify(cmd.Context(), b, bundle.VerifyOptions{Keys: trusted, Env: env, Config: o.cfg})
+	vo := bundle.VerifyOptions{Keys: trusted, Env: env, Config: o.cfg}
+	if site != nil {
+		vo.Site = promote.New(promote.Options{Config: site.cfg, Keys: trusted, Policies: site.engine})
+		vo.Offline = true
+	}
+	res, err := bundle.Verify(cmd.Context(), b, vo)
 	if o.output == "json" {
 		if perr := writeJSON(cmd.OutOrStdout(), res); perr != nil {
 			return perr
@@ -229,7 +238,7 @@ func printBundle(w io.Writer, res *bundle.Result) {
 		fmt.Fprintf(tw, "  ignored\trevocation list %s\n", ign)
 	}
 	if e := res.Revoked; e != nil {
-		fmt.Fprintf(tw, "  REVOKED\tat %s by %s: %s\n", e.EffectiveAt, e.By, e.Reason)
+		fmt.Fprintf(tw, "  REVOKED\t%s\n", e.Describe())
 	}
 	if d := res.Decision; d != nil {
 		verdict := "allowed"
@@ -241,13 +250,19 @@ func printBundle(w io.Writer, res *bundle.Result) {
 			fmt.Fprintf(tw, "  violation\t%s: %s\n", v.Policy, v.Message)
 		}
 	}
+	for _, u := range res.Unchecked {
+		fmt.Fprintf(tw, "  not checked offline\t%s (bakery import checks it)\n", u)
+	}
 	tw.Flush()
 }
 
-// checkRevoked fails verification of a digest on the revocation list of
-// the config's environments (there is none without a config).
+// checkRevoked fails verification of a digest that is revoked, itself or
+// through a base its provenance names (revoke.Lineage), by the revocation
+// lists of the config's environments. Without a config there are no lists
+// to read: it says so on stderr.
 func (o *verifyOptions) checkRevoked(cmd *cobra.Command, rep *attest.Report) error {
 	if o.cfg == nil {
+		fmt.Fprintln(cmd.ErrOrStderr(), "warning: no bakery.yaml, so no revocation list was checked: pass --config to check the environments' lists")
 		return nil
 	}
 	revs, err := revoke.Load(cmd.Context(), o.cfg, o.trusted)
@@ -257,18 +272,17 @@ func (o *verifyOptions) checkRevoked(cmd *cobra.Command, rep *attest.Report) err
 	for _, ign := range revs.Ignored {
 		fmt.Fprintf(cmd.ErrOrStderr(), "warning: ignored a revocation list: %s\n", ign)
 	}
-	e, revoked := revs.Revoked(rep.Digest.String(), time.Now())
+	e, revoked, err := revoke.NewLineage(revs, o.cfg, o.trusted).Check(cmd.Context(), rep, time.Now())
+	if err != nil {
+		return err
+	}
 	if !revoked {
 		return nil
 	}
 	if o.output != "json" {
-		fmt.Fprintf(cmd.OutOrStdout(), "  REVOKED at %s by %s: %s\n", e.EffectiveAt, e.By, e.Reason)
+		fmt.Fprintf(cmd.OutOrStdout(), "  REVOKED %s\n", e.Describe())
 	}
-	cause := ""
-	if e.Cause != "" {
-		cause = " (built on revoked " + e.Cause + ")"
-	}
-	return failure.New(failure.Verify, rep.Reference, fmt.Errorf("revoked at %s by %s: %s%s", e.EffectiveAt, e.By, e.Reason, cause),
+	return failure.New(failure.Verify, rep.Reference, errors.New(e.Describe()),
 		"do not run it: roll back to an earlier digest or promote a fix; bakery status --check names the rollback")
 }
 
@@ -428,14 +442,9 @@ func newInspect(ro *rootOptions) *cobra.Command {
 			if rep == nil {
 				return verr
 			}
-			var prov *attest.Provenance
-			for _, a := range rep.Attestations {
-				if a.PredicateType == attest.PredicateSLSAv1 {
-					prov = &attest.Provenance{}
-					if err := json.Unmarshal(a.Predicate, prov); err != nil {
-						return failure.New(failure.Verify, rep.Reference, fmt.Errorf("provenance: %w", err), "")
-					}
-				}
+			prov, err := attest.ProvenanceOf(rep)
+			if err != nil {
+				return err
 			}
 			if o.output == "json" {
 				if err := writeJSON(cmd.OutOrStdout(), struct {
@@ -467,12 +476,12 @@ func printProvenance(w io.Writer, p *attest.Provenance) {
 	if m := p.RunDetails.Metadata; m.StartedOn != nil && m.FinishedOn != nil {
 		fmt.Fprintf(tw, "  built\t%s .. %s\n", m.StartedOn.Format("2006-01-02T15:04:05Z"), m.FinishedOn.Format("2006-01-02T15:04:05Z"))
 	}
-	if src, ok := p.BuildDefinition.ExternalParameters["source"].(map[string]any); ok {
-		uri, _ := src["uri"].(string)
+	if c := p.BuildDefinition.ExternalParameters.Container; c != nil && c.Source != nil {
+		uri := c.Source.URI
 		if uri == "" {
 			uri = "(no remote)"
 		}
-		fmt.Fprintf(tw, "  source\t%s commit %v, dirty: %v\n", uri, src["commit"], src["dirty"])
+		fmt.Fprintf(tw, "  source\t%s commit %s, dirty: %t\n", uri, c.Source.Commit, c.Source.Dirty)
 	}
 	for _, d := range p.BuildDefinition.ResolvedDependencies {
 		fmt.Fprintf(tw, "  dependency\t%s sha256:%s\n", d.URI, d.Digest["sha256"])
