@@ -1,9 +1,13 @@
 package attest
 
 import (
+	"encoding/json"
+	"fmt"
+	"slices"
 	"time"
 
 	"github.com/bakeryhq/bakery/builders"
+	"github.com/bakeryhq/bakery/internal/failure"
 )
 
 // Predicate types bakery attaches, and the cosign --type names for them.
@@ -24,7 +28,7 @@ type Provenance struct {
 // BuildDefinition is what was built, from what.
 type BuildDefinition struct {
 	BuildType            string                `json:"buildType"`
-	ExternalParameters   map[string]any        `json:"externalParameters"`
+	ExternalParameters   builders.Parameters   `json:"externalParameters"`
 	InternalParameters   map[string]any        `json:"internalParameters,omitempty"`
 	ResolvedDependencies []builders.Dependency `json:"resolvedDependencies,omitempty"`
 }
@@ -57,7 +61,6 @@ func NewProvenance(res builders.Result, builderID, bakeryVersion string) Provena
 	p := Provenance{
 		BuildDefinition: BuildDefinition{
 			BuildType:          buildType,
-			ExternalParameters: map[string]any{},
 			InternalParameters: map[string]any{"builder": res.Builder},
 		},
 		RunDetails: RunDetails{
@@ -74,4 +77,35 @@ func NewProvenance(res builders.Result, builderID, bakeryVersion string) Provena
 		}
 	}
 	return p
+}
+
+// ReadProvenance decodes a provenance predicate, strictly: a field of the
+// wrong type is an error, and so are external parameters of the other
+// builder's shape than the build type says (a container's build type whose
+// parameters name the target by a string, as a machine image's do). Errors
+// are failure.Verify: the predicate came from the registry, and whoever signed
+// it wrote something bakery does not write.
+func ReadProvenance(subject string, predicate []byte) (*Provenance, error) {
+	var p Provenance
+	if err := json.Unmarshal(predicate, &p); err != nil {
+		return nil, failure.New(failure.Verify, subject, fmt.Errorf("the provenance does not decode: %w", err), provenanceHint)
+	}
+	want := map[string]builders.Kind{BuildTypeContainer: builders.Container, BuildTypeMachineImg: builders.MachineImage}[p.BuildDefinition.BuildType]
+	if got := p.BuildDefinition.ExternalParameters.Kind(); want != "" && got != "" && got != want {
+		return nil, failure.New(failure.Verify, subject,
+			fmt.Errorf("the provenance's build type is %s but its external parameters are a %s's", p.BuildDefinition.BuildType, got), provenanceHint)
+	}
+	return &p, nil
+}
+
+const provenanceHint = "it was not written by bakery's builders: build the target again with bakery build"
+
+// ProvenanceOf reads the verified SLSA provenance of rep with ReadProvenance
+// (nil when it has none).
+func ProvenanceOf(rep *Report) (*Provenance, error) {
+	i := slices.IndexFunc(rep.Attestations, func(a AttestationInfo) bool { return a.PredicateType == PredicateSLSAv1 })
+	if i < 0 {
+		return nil, nil
+	}
+	return ReadProvenance(rep.Reference, rep.Attestations[i].Predicate)
 }

@@ -79,7 +79,7 @@ type Invocation struct {
 	StartedOn, FinishedOn time.Time
 	// ExternalParameters are the inputs a user controls: the target's config
 	// (secret ids, never values), the source, the build definition's digest.
-	ExternalParameters map[string]any
+	ExternalParameters Parameters
 	// ResolvedDependencies are the artifacts the build pulled, with digests
 	// as the build tool resolved them (base images).
 	ResolvedDependencies []Dependency

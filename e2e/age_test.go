@@ -65,7 +65,7 @@ func replaceProvenance(t *testing.T, ref name.Digest, finished *time.Time) {
 		t.Fatal(err)
 	}
 	pred, err := json.Marshal(attest.Provenance{
-		BuildDefinition: attest.BuildDefinition{BuildType: attest.BuildTypeContainer, ExternalParameters: map[string]any{}},
+		BuildDefinition: attest.BuildDefinition{BuildType: attest.BuildTypeContainer}, // externalParameters: {}
 		RunDetails: attest.RunDetails{Builder: attest.Builder{ID: "https://github.com/bakeryhq/bakery/e2e"},
 			Metadata: attest.Metadata{FinishedOn: finished}},
 	})

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/bakeryhq/bakery/attest"
+	"github.com/bakeryhq/bakery/builders"
 	"github.com/bakeryhq/bakery/builders/buildkit"
 	"github.com/bakeryhq/bakery/internal/config"
 	"github.com/bakeryhq/bakery/internal/failure"
@@ -134,31 +135,45 @@ func verdict(ctx context.Context, cfg *config.Config, keys []attest.TrustedKey, 
 }
 
 // inputChanges compares t's inputs now with the external parameters the
-// verified provenance records.
+// verified provenance records. A provenance that does not decode, strictly,
+// is an error (failure.Verify), not a guess.
 func inputChanges(dir string, t *config.Target, rep *attest.Report) ([]string, error) {
-	recorded, deps := provenanceOf(rep)
-	if recorded == nil {
+	prov, err := attest.ProvenanceOf(rep)
+	if err != nil {
+		return nil, err
+	}
+	if prov == nil || prov.BuildDefinition.ExternalParameters.Kind() == "" {
 		return []string{"its provenance records no inputs"}, nil
 	}
+	recorded := prov.BuildDefinition.ExternalParameters
 	if t.Type == config.TypePacker {
-		return packerChanges(dir, t, recorded, deps)
+		if recorded.MachineImage == nil {
+			return []string{"its provenance records a container build, not a machine image's"}, nil
+		}
+		return packerChanges(dir, t, recorded.MachineImage, prov.BuildDefinition.ResolvedDependencies)
+	}
+	if recorded.Container == nil {
+		return []string{"its provenance records a machine image build, not a container's"}, nil
 	}
 	now, err := buildkit.Inputs(dir, t)
 	if err != nil {
 		return nil, failure.New(failure.Config, fmt.Sprintf("target %q", t.Name), err, "fix its context and Dockerfile")
 	}
-	for _, m := range []map[string]any{now["target"].(map[string]any), recorded["target"].(map[string]any)} {
-		delete(m, "cache_from") // where the cache lives does not change the image
-		delete(m, "cache_to")
+	was := *recorded.Container
+	for _, s := range []*builders.TargetSettings{&now.Target, &was.Target} {
+		s.CacheFrom, s.CacheTo = nil, nil // where the cache lives does not change the image
 	}
 	what := map[string]string{"dockerfile": "its Dockerfile", "context": "its context directory",
 		"args": "its args", "target": "its settings (platforms, stage, labels or secrets)"}
-	return differences(now, recorded, what), nil
+	return differences(
+		map[string]any{"dockerfile": now.Dockerfile, "context": now.Context, "args": now.Args, "target": now.Target},
+		map[string]any{"dockerfile": was.Dockerfile, "context": was.Context, "args": was.Args, "target": was.Target},
+		what), nil
 }
 
 // packerChanges compares a machine image's template, variables and
 // selection, and a source rootfs file, with its provenance.
-func packerChanges(dir string, t *config.Target, recorded map[string]any, deps []dependency) ([]string, error) {
+func packerChanges(dir string, t *config.Target, was *builders.MachineImageParameters, deps []builders.Dependency) ([]string, error) {
 	tmpl, err := machineimage.FileOf(abs(dir, t.Template))
 	if err != nil {
 		return nil, failure.New(failure.Config, fmt.Sprintf("target %q", t.Name), err, "fix targets."+t.Name+".template")
@@ -169,6 +184,7 @@ func packerChanges(dir string, t *config.Target, recorded map[string]any, deps [
 	}
 	what := map[string]string{"template": "its template", "variables": "its variables",
 		"only": "its build selection (only)", "except": "its build selection (except)"}
+	recorded := map[string]any{"template": was.Template, "variables": was.Variables, "only": was.Only, "except": was.Except}
 	changes := differences(now, recorded, what)
 	for _, dep := range deps {
 		path, ok := strings.CutPrefix(dep.URI, "file://")
@@ -237,26 +253,6 @@ func prune(v any) any {
 		}
 	}
 	return v
-}
-
-// provenanceOf is the external parameters and resolved dependencies of the
-// verified SLSA provenance in rep (nil when it has none).
-func provenanceOf(rep *attest.Report) (map[string]any, []dependency) {
-	for _, a := range rep.Attestations {
-		if a.PredicateType != attest.PredicateSLSAv1 {
-			continue
-		}
-		var p struct {
-			BuildDefinition struct {
-				ExternalParameters   map[string]any `json:"externalParameters"`
-				ResolvedDependencies []dependency   `json:"resolvedDependencies"`
-			} `json:"buildDefinition"`
-		}
-		if json.Unmarshal(a.Predicate, &p) == nil && p.BuildDefinition.ExternalParameters != nil {
-			return p.BuildDefinition.ExternalParameters, p.BuildDefinition.ResolvedDependencies
-		}
-	}
-	return nil, nil
 }
 
 func abs(dir, p string) string {

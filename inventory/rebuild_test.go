@@ -28,7 +28,7 @@ func TestRebuilds(t *testing.T) {
 		t.Fatal(err)
 	}
 	ref := f.push(t, f.repo(t, "dev", "base"), debianImage(t, "amd64", map[string]string{"hello": "2.10-3"}))
-	f.build(t, f.trusted, ref, "base", builders.Result{Kind: builders.Container, Invocation: &builders.Invocation{ExternalParameters: params}})
+	f.build(t, f.trusted, ref, "base", builders.Result{Kind: builders.Container, Invocation: &builders.Invocation{ExternalParameters: builders.Parameters{Container: params}}})
 
 	targets := []*config.Target{base, f.cfg.Targets["empty"], f.cfg.Targets["rogue"]}
 	bases := map[string][]string{"rogue": {"base"}}

@@ -2,7 +2,6 @@ package report
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -208,15 +207,12 @@ func subjectPlatform(subjects []string, plats []Platform) string {
 	return ""
 }
 
-// provenance decodes the verified SLSA provenance (nil when there is none).
+// provenance reads the verified SLSA provenance (nil when there is none);
+// one that does not decode, strictly, is an error.
 func provenance(rep *attest.Report) (*Provenance, error) {
-	i := slices.IndexFunc(rep.Attestations, func(a attest.AttestationInfo) bool { return a.PredicateType == attest.PredicateSLSAv1 })
-	if i < 0 {
-		return nil, nil
-	}
-	var p attest.Provenance
-	if err := json.Unmarshal(rep.Attestations[i].Predicate, &p); err != nil {
-		return nil, fmt.Errorf("the provenance does not decode: %w", err)
+	p, err := attest.ProvenanceOf(rep)
+	if p == nil || err != nil {
+		return nil, err
 	}
 	out := &Provenance{BuilderID: p.RunDetails.Builder.ID, BuilderVersion: p.RunDetails.Builder.Version,
 		BuildType: p.BuildDefinition.BuildType, Bases: p.BuildDefinition.ResolvedDependencies}
@@ -235,24 +231,16 @@ func provenance(rep *attest.Report) (*Provenance, error) {
 
 // parameters reads the source, build arguments (a machine image's Packer
 // variables) and secrets (ids only) from the provenance's external
-// parameters. A part that does not have the expected shape is left out.
-func parameters(ext map[string]any, out *Provenance) {
-	decode := func(key string, v any) bool {
-		raw, err := json.Marshal(ext[key])
-		return err == nil && ext[key] != nil && json.Unmarshal(raw, v) == nil
+// parameters.
+func parameters(ext builders.Parameters, out *Provenance) {
+	if c := ext.Container; c != nil {
+		out.Source, out.Args = c.Source, c.Args
+		for _, s := range c.Target.Secrets {
+			out.Secrets = append(out.Secrets, Secret{ID: s.ID, Source: s.Source})
+		}
 	}
-	var src builders.Source
-	if decode("source", &src) {
-		out.Source = &src
-	}
-	if !decode("args", &out.Args) {
-		decode("variables", &out.Args)
-	}
-	var target struct {
-		Secrets []Secret `json:"secrets"`
-	}
-	if decode("target", &target) {
-		out.Secrets = target.Secrets
+	if m := ext.MachineImage; m != nil {
+		out.Args = m.Variables
 	}
 }
 

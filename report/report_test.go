@@ -193,11 +193,11 @@ func (f *fixture) populate(t *testing.T) {
 	t.Helper()
 	started := time.Date(2026, 11, 1, 10, 0, 0, 0, time.UTC)
 	inv := &builders.Invocation{StartedOn: started, FinishedOn: started.Add(time.Minute),
-		ExternalParameters: map[string]any{
-			"source": map[string]any{"uri": "git+https://git.example/golden.git", "commit": "0123456789abcdef", "dirty": false},
-			"args":   map[string]string{"LABEL": hostile, "BASE": "debian:bookworm"},
-			"target": map[string]any{"name": "base", "secrets": []map[string]string{{"id": "npmrc", "source": "file"}}},
-		},
+		ExternalParameters: builders.Parameters{Container: &builders.ContainerParameters{
+			Source: &builders.Source{URI: "git+https://git.example/golden.git", Commit: "0123456789abcdef"},
+			Args:   map[string]string{"LABEL": hostile, "BASE": "debian:bookworm"},
+			Target: builders.TargetSettings{Name: "base", Secrets: []builders.SecretRef{{ID: "npmrc", Source: "file"}}},
+		}},
 		ResolvedDependencies: []builders.Dependency{{URI: "pkg:docker/debian@bookworm", Digest: map[string]string{"sha256": strings.Repeat("cd", 32)}}},
 	}
 	f.imageA = f.push(t, "dev", "base", debianImage(t, map[string]string{"hello": "2.10-3", "openssl": "3.0.11-1~deb12u1", hostile: "1.0"}))

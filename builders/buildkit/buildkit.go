@@ -236,20 +236,18 @@ func describe(ctx context.Context, req builders.Request, dgst v1.Hash) (builders
 
 // externalParameters records the target's inputs for provenance, and the
 // git checkout they came from.
-func externalParameters(ctx context.Context, req builders.Request, in input) map[string]any {
+func externalParameters(ctx context.Context, req builders.Request, in input) builders.Parameters {
 	t := req.Target
 	params := inputs(t, in.dockerfileSHA256, in.contextSHA256)
-	if src := builders.GitSource(ctx, abs(req.Dir, t.Context)); src != nil {
-		params["source"] = src
-	}
-	return params
+	params.Source = builders.GitSource(ctx, abs(req.Dir, t.Context))
+	return builders.Parameters{Container: params}
 }
 
 // Inputs is what a build of t from dir (the config's directory) records as
 // its external parameters, without the git source: the target's settings, its
 // args, and the digests of its Dockerfile and of its context directory.
 // build --if-outdated compares it with the provenance of what runs now.
-func Inputs(dir string, t *config.Target) (map[string]any, error) {
+func Inputs(dir string, t *config.Target) (*builders.ContainerParameters, error) {
 	ctxDir := abs(dir, t.Context)
 	dockerfile := filepath.Join(ctxDir, t.Dockerfile)
 	if filepath.IsAbs(t.Dockerfile) {
@@ -268,30 +266,24 @@ func Inputs(dir string, t *config.Target) (map[string]any, error) {
 
 // inputs are a target's external parameters. Secrets appear by id and source
 // kind only, never by value.
-func inputs(t *config.Target, dockerfileSHA256, contextSHA256 string) map[string]any {
-	secrets := make([]map[string]string, 0, len(t.Secrets))
+func inputs(t *config.Target, dockerfileSHA256, contextSHA256 string) *builders.ContainerParameters {
+	secrets := make([]builders.SecretRef, 0, len(t.Secrets))
 	for _, s := range t.Secrets {
 		kind := "file"
 		if s.Env != "" {
 			kind = "env"
 		}
-		secrets = append(secrets, map[string]string{"id": s.ID, "source": kind})
+		secrets = append(secrets, builders.SecretRef{ID: s.ID, Source: kind})
 	}
-	return map[string]any{
-		"target": map[string]any{
-			"name": t.Name, "type": t.Type, "context": t.Context, "dockerfile": t.Dockerfile,
-			"stage": t.Target, "platforms": t.Platforms, "labels": t.Labels,
-			"secrets": secrets, "cache_from": t.CacheFrom, "cache_to": t.CacheTo,
+	return &builders.ContainerParameters{
+		Target: builders.TargetSettings{
+			Name: t.Name, Type: t.Type, Context: t.Context, Dockerfile: t.Dockerfile,
+			Stage: t.Target, Platforms: t.Platforms, Labels: t.Labels,
+			Secrets: secrets, CacheFrom: t.CacheFrom, CacheTo: t.CacheTo,
 		},
-		"args": t.Args,
-		"dockerfile": map[string]any{
-			"path":   t.Dockerfile,
-			"digest": map[string]string{"sha256": dockerfileSHA256},
-		},
-		"context": map[string]any{
-			"path":   t.Context,
-			"digest": map[string]string{"sha256": contextSHA256},
-		},
+		Args:       t.Args,
+		Dockerfile: builders.Input{Path: t.Dockerfile, Digest: map[string]string{"sha256": dockerfileSHA256}},
+		Context:    &builders.Input{Path: t.Context, Digest: map[string]string{"sha256": contextSHA256}},
 	}
 }
 

@@ -267,29 +267,20 @@ func (p *PostProcessor) newRecord(target string, a packersdk.Artifact, doc []byt
 // invocation is the provenance of the build: the template by digest, the
 // variables and selection bakery passed, the Packer build, the source image.
 func (p *PostProcessor) invocation(t *config.Target, rec *machineimage.Record) *builders.Invocation {
-	params := map[string]any{
-		"target": t.Name, "buildName": rec.Build.BuildName, "builderType": rec.Build.BuilderType,
-		"artifactId": rec.Build.ArtifactID,
+	params := &builders.MachineImageParameters{
+		Target: t.Name, BuildName: rec.Build.BuildName, BuilderType: rec.Build.BuilderType,
+		ArtifactID: rec.Build.ArtifactID, Variables: t.Variables, Only: t.Only, Except: t.Except,
 	}
 	if t.Template != "" {
-		tmpl := map[string]any{"path": t.Template}
+		params.Template = &builders.Input{Path: t.Template}
 		if path := p.config.run.template; path != "" {
 			if fd, err := machineimage.FileOf(path); err == nil {
-				tmpl["digest"] = map[string]string{"sha256": fd.Digest[len("sha256:"):]}
+				params.Template.Digest = map[string]string{"sha256": fd.Digest[len("sha256:"):]}
 			}
 		}
-		params["template"] = tmpl
 	}
-	if len(t.Variables) > 0 {
-		params["variables"] = t.Variables
-	}
-	if len(t.Only) > 0 {
-		params["only"] = t.Only
-	}
-	if len(t.Except) > 0 {
-		params["except"] = t.Except
-	}
-	inv := &builders.Invocation{StartedOn: p.config.run.started, FinishedOn: time.Now(), ExternalParameters: params}
+	inv := &builders.Invocation{StartedOn: p.config.run.started, FinishedOn: time.Now(),
+		ExternalParameters: builders.Parameters{MachineImage: params}}
 	if rec.Source != nil {
 		inv.ResolvedDependencies = []builders.Dependency{{URI: rec.Source.URI, Digest: rec.Source.Digest}}
 	}
