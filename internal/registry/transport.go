@@ -164,8 +164,9 @@ func newTransport(s Settings) *retrying {
 
 // RoundTrip sends req up to Attempts times. A request whose body cannot be
 // replayed, and a request into a blob upload session (see remoteOptions),
-// is sent once. A manifest's body is read here, bounded, so that one cut
-// off mid-body is asked for again like one that got no answer.
+// is sent once. A manifest's body, and a small blob's, is read here,
+// bounded, so that one cut off mid-body is asked for again like one that
+// got no answer.
 func (t *retrying) RoundTrip(req *http.Request) (*http.Response, error) {
 	var waited time.Duration
 	once := req.Body != nil && req.GetBody == nil || inUploadSession(req)
@@ -250,11 +251,21 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 
 // limit reads a manifest's body (and any list the registry answers with) in
 // full, at most MaxManifestBytes: more is an error, never an out-of-memory.
-// A body cut off is returned as the error, for RoundTrip to retry.
+// A body cut off is returned as the error, for RoundTrip to retry. A blob
+// of at most MaxManifestBytes is read in full the same way.
 func (t *retrying) limit(req *http.Request, resp *http.Response) (*http.Response, error) {
-	if req.Method == http.MethodHead || !strings.Contains(req.URL.Path, "/manifests/") && !strings.HasSuffix(req.URL.Path, "/tags/list") &&
-		!strings.Contains(req.URL.Path, "/referrers/") {
+	if req.Method == http.MethodHead {
 		return resp, nil
+	}
+	if !strings.Contains(req.URL.Path, "/manifests/") && !strings.HasSuffix(req.URL.Path, "/tags/list") &&
+		!strings.Contains(req.URL.Path, "/referrers/") {
+		// A small blob (a signature, an attestation, a receipt, a config)
+		// is read here too, so that one cut off is asked for again; a
+		// large one streams to its reader.
+		if !strings.Contains(req.URL.Path, "/blobs/") || resp.StatusCode != http.StatusOK ||
+			resp.ContentLength < 0 || resp.ContentLength > t.s.MaxManifestBytes {
+			return resp, nil
+		}
 	}
 	if resp.ContentLength > t.s.MaxManifestBytes {
 		resp.Body.Close()
