@@ -6,17 +6,12 @@ import (
 	"encoding/json"
 
 	"fmt"
-	"math/rand/v2"
 	"net"
-	"net/http"
-	"net/http/httputil"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -190,104 +185,6 @@ func TestAttackerWithPushRights(t *testing.T) {
 			t.Errorf("prod holds %d signature layers, want 1:\n%s", n, m)
 		}
 	})
-}
-
-// faultProxy forwards to a real registry and fails a fraction of requests:
-// 503, 429 with Retry-After, or a connection reset.
-type faultProxy struct {
-	addr             string
-	permille         atomic.Int64 // the fraction of requests failed, in thousandths
-	requests, faults atomic.Int64
-}
-
-func newFaultProxy(t *testing.T, upstream string, rate float64) *faultProxy {
-	t.Helper()
-	target, _ := url.Parse("http://" + upstream)
-	rp := httputil.NewSingleHostReverseProxy(target)
-	p := &faultProxy{}
-	p.permille.Store(int64(rate * 1000))
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.addr = l.Addr().String()
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p.requests.Add(1)
-		if rand.Int64N(1000) < p.permille.Load() {
-			p.faults.Add(1)
-			switch rand.IntN(3) {
-			case 0:
-				w.WriteHeader(http.StatusServiceUnavailable)
-			case 1:
-				w.Header().Set("Retry-After", "1")
-				w.WriteHeader(http.StatusTooManyRequests)
-			default:
-				if hj, ok := w.(http.Hijacker); ok {
-					if c, _, err := hj.Hijack(); err == nil {
-						if tc, ok := c.(*net.TCPConn); ok {
-							_ = tc.SetLinger(0) // a reset, not a clean close
-						}
-						c.Close()
-						return
-					}
-				}
-				w.WriteHeader(http.StatusBadGateway)
-			}
-			return
-		}
-		r.Host = upstream
-		rp.ServeHTTP(w, r)
-	})}
-	go func() { _ = srv.Serve(l) }()
-	t.Cleanup(func() { srv.Close() })
-	return p
-}
-
-// TestFaultInjectedPromotions promotes into prod through a proxy that fails
-// 20% of requests. Every promotion ends correct or with the unavailable exit
-// code, at least 90% succeed, and the tag never points at a digest without
-// its receipt.
-func TestFaultInjectedPromotions(t *testing.T) {
-	proxy := newFaultProxy(t, registry2, 0)
-	ns := runID + "-faults"
-	const runs = 12
-	dir := t.TempDir()
-	cfg := smallProject(t, dir, ns, proxy.addr+"/"+ns+"/prod-0", "app")
-	rebuild(t, cfg, "app", "faults")
-	if _, r := promoteJSONTarget(t, cfg, "app", "--to", "staging"); r.code != 0 {
-		t.Fatalf("promote to staging: exit %d", r.code)
-	}
-	proxy.permille.Store(200)
-	ok, unavailable, violations := 0, 0, 0
-	for i := 0; i < runs; i++ {
-		env := []string{fmt.Sprintf("BAKERY_ENVIRONMENTS_PROD_REPOSITORY=%s/%s/prod-%d", proxy.addr, ns, i)}
-		r := bakery(t, env, "promote", "app", "--to", "prod", "--config", cfg)
-		switch r.code {
-		case 0:
-			ok++
-		case 6:
-			unavailable++
-		default:
-			t.Errorf("run %d: exit %d, want 0 or 6 (unavailable)", i, r.code)
-		}
-		// The invariant, read straight from the registry behind the proxy.
-		proxy.permille.Store(0)
-		st := bakery(t, env, "status", "--config", cfg, "-o", "json")
-		proxy.permille.Store(200)
-		var all []map[string]any
-		_ = json.Unmarshal([]byte(st.stdout), &all)
-		for _, s := range all {
-			if s["environment"] == "prod" && s["digest"] != nil && s["digest"] != "" && s["receipt"] != true {
-				violations++
-				t.Errorf("run %d: prod's tag is on %v without a receipt", i, s["digest"])
-			}
-		}
-	}
-	t.Logf("fault injection: %d promotions, %d requests, %d faults injected, %d succeeded, %d unavailable, %d invariant violations",
-		runs, proxy.requests.Load(), proxy.faults.Load(), ok, unavailable, violations)
-	if ok*10 < runs*9 {
-		t.Errorf("%d of %d promotions rode through 20%% faults, want at least 90%%", ok, runs)
-	}
 }
 
 // TestKilledPromotionsKeepTheInvariant kills a real `bakery promote` with
