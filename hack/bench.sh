@@ -22,6 +22,8 @@
 # 128 MiB to 1 GiB against the stock tools (hack/bench-large.sh).
 # BENCH_ONLY=sbomcache runs only `bakery build app` on a cached golden base
 # (the SBOM layer cache) against the stock chain (hack/bench-sbomcache.sh).
+# BENCH_ONLY=hostile runs only the peak RSS of verify and promote with a
+# 200 MiB attestation attached (hack/bench-hostile.sh).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 bash "$ROOT/hack/setup.sh"
 export DEBIAN_FRONTEND=noninteractive
@@ -57,6 +59,9 @@ if [ "${BENCH_ONLY:-}" = promote ]; then
 fi
 if [ "${BENCH_ONLY:-}" = sbomcache ]; then
   exec bash "$ROOT/hack/bench-sbomcache.sh"
+fi
+if [ "${BENCH_ONLY:-}" = hostile ]; then
+  exec bash "$ROOT/hack/bench-hostile.sh"
 fi
 if [ "${BENCH_ONLY:-}" = large ]; then
   exec bash "$ROOT/hack/bench-large.sh"
