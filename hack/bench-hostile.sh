@@ -60,5 +60,5 @@ for cmd in verify promote; do
   /usr/bin/time -f "bakery $cmd\t%e\t%M\t%x" -a -o "$OUT/hostile.tsv" "$BAKERY" "${args[@]}" >"$OUT/hostile-$cmd.out" 2>&1
   set -e
 done
-awk -F'\t' -v att="$att" '{printf "%-15s exit %s  %.2f s  peak RSS %.0f MiB  (attestation layer %.0f MiB)\n", $1, $4, $2, $3/1024, att/1048576}' \
+awk -F'\t' -v att="$att" '/^bakery/ {printf "%-15s exit %s  %.2f s  peak RSS %.0f MiB  (attestation layer %.0f MiB)\n", $1, $4, $2, $3/1024, att/1048576}' \
   "$OUT/hostile.tsv" | tee "$OUT/hostile.txt"
