@@ -276,6 +276,13 @@ func readFile(t *testing.T, p string) string {
 // headStatus returns the status of a manifest HEAD on a registry.
 func headStatus(t *testing.T, host, repo, ref string) int {
 	t.Helper()
+	code, _ := headManifest(t, host, repo, ref)
+	return code
+}
+
+// headManifest HEADs a manifest on a registry: the status and the digest.
+func headManifest(t *testing.T, host, repo, ref string) (int, string) {
+	t.Helper()
 	req, _ := http.NewRequest(http.MethodHead, fmt.Sprintf("http://%s/v2/%s/manifests/%s", host, repo, ref), nil)
 	req.Header.Set("Accept", "application/vnd.oci.image.index.v1+json,application/vnd.oci.image.manifest.v1+json")
 	resp, err := httpc.Do(req)
@@ -283,5 +290,5 @@ func headStatus(t *testing.T, host, repo, ref string) int {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	return resp.StatusCode
+	return resp.StatusCode, resp.Header.Get("Docker-Content-Digest")
 }

@@ -45,6 +45,8 @@ type BuildOptions struct {
 	Attester attest.Attester
 	// Version is bakery's version, recorded in SBOMs and provenance.
 	Version string
+	// Guard refuses bases that are revoked; nil checks none.
+	Guard *BaseGuard
 	// receipts signs the receipt of the build into the first environment.
 	receipts signature.SignerVerifier
 }
@@ -106,8 +108,12 @@ func Build(ctx context.Context, cfg *config.Config, names []string, opts BuildOp
 			if err == nil {
 				err = stopped(runCtx, req.Target)
 			}
+			var overridden []builders.BaseOverride
 			if err == nil {
-				res, err = buildOne(runCtx, opts.Builders[req.Target.Type], env, req, opts)
+				overridden, err = opts.Guard.before(runCtx, req.Target)
+			}
+			if err == nil {
+				res, err = buildOne(runCtx, opts.Builders[req.Target.Type], env, req, opts, overridden)
 			}
 			mu.Lock()
 			defer mu.Unlock()
@@ -199,7 +205,7 @@ func requests(ctx context.Context, cfg *config.Config, targets []*config.Target)
 // buildOne bakes one target, then publishes it. A Builder whose results are
 // published by the time Build returns (the Packer post-processor runs
 // Publish inside packer) implements SelfPublishing and is not published twice.
-func buildOne(ctx context.Context, b builders.Builder, env *config.Environment, req builders.Request, opts BuildOptions) (Built, error) {
+func buildOne(ctx context.Context, b builders.Builder, env *config.Environment, req builders.Request, opts BuildOptions, overridden []builders.BaseOverride) (Built, error) {
 	if b == nil {
 		return Built{}, failure.New(failure.Config, Subject(req.Target),
 			fmt.Errorf("type %s is not built by this version of bakery", req.Target.Type), "")
@@ -208,6 +214,13 @@ func buildOne(ctx context.Context, b builders.Builder, env *config.Environment, 
 	if err != nil {
 		return Built{}, err
 	}
+	// Pushed by digest only: nothing is signed or tagged until its bases
+	// pass the guard.
+	more, err := opts.Guard.after(ctx, req.Target, res)
+	if err != nil {
+		return Built{}, err
+	}
+	recordOverrides(&res, append(overridden, more...))
 	if sp, ok := b.(SelfPublishing); ok {
 		if att, ok := sp.Published(res); ok {
 			return Built{Result: res, Attestation: att}, nil
@@ -216,6 +229,19 @@ func buildOne(ctx context.Context, b builders.Builder, env *config.Environment, 
 	return Publish(ctx, env, req.Repository.Digest(res.Digest.String()), res, PublishOptions{
 		Attester: opts.Attester, Receipts: opts.receipts, Progress: opts.Progress, Version: opts.Version,
 	})
+}
+
+// recordOverrides records in the provenance that a build used a revoked base
+// by override: the first one found (the argument's, else a material's).
+func recordOverrides(res *builders.Result, rbs []builders.BaseOverride) {
+	if len(rbs) == 0 {
+		return
+	}
+	if res.Invocation == nil {
+		res.Invocation = &builders.Invocation{}
+	}
+	rb := rbs[0]
+	res.Invocation.ExternalParameters.RevokedBaseOverride = &rb
 }
 
 // SelfPublishing is implemented by a Builder whose results were already

@@ -21,6 +21,7 @@ import (
 	"github.com/bakeryhq/bakery/inventory"
 	"github.com/bakeryhq/bakery/packer"
 	"github.com/bakeryhq/bakery/pipeline"
+	"github.com/bakeryhq/bakery/revoke"
 )
 
 type buildOptions struct {
@@ -30,7 +31,9 @@ type buildOptions struct {
 	noAttest     bool
 	ifOutdated   bool
 	failFast     bool
-	ci           ciReport
+	// allowRevokedBase is the reason to build on a revoked base anyway.
+	allowRevokedBase string
+	ci               ciReport
 }
 
 // buildOutput is what --output json prints and --metadata-file writes.
@@ -83,8 +86,27 @@ source rootfs file); and the targets built on one of those. It prints why.`,
 	cmd.Flags().BoolVar(&o.failFast, "fail-fast", false, "stop at the first target that fails (default: build every target that can be, exit with the worst failure's code)")
 	cmd.Flags().BoolVar(&o.ifOutdated, "if-outdated", false, "build only targets whose dev digest is stale: base moved, inputs changed, revoked, or none")
 	cmd.Flags().BoolVar(&o.noAttest, "no-attest", false, "skip SBOMs, provenance and signatures (local experiments only; verify and promote reject such images)")
+	cmd.Flags().StringVar(&o.allowRevokedBase, "allow-revoked-base", "", "build even on a revoked base image, for this REASON (recorded in the provenance; promotions still refuse it)")
 	o.ci.addFlags(cmd)
 	return cmd
+}
+
+// guard is the revoked-base check of a build: the environments' revocation
+// lists, verified with verification.keys, applied to each base's lineage.
+func (o *buildOptions) guard(cmd *cobra.Command, cfg *config.Config) (*pipeline.BaseGuard, error) {
+	if o.noAttest {
+		return nil, nil
+	}
+	ctx := cmd.Context()
+	keys, err := attest.NewTrustedKeys(ctx, cfg.Verification.Keys)
+	if err != nil {
+		return nil, err
+	}
+	revs, err := revoke.Load(ctx, cfg, keys)
+	if err != nil {
+		return nil, err
+	}
+	return &pipeline.BaseGuard{Lineage: revoke.NewLineage(revs, cfg, keys), Allow: o.allowRevokedBase}, nil
 }
 
 // run is bakery build.
@@ -112,6 +134,11 @@ func (o *buildOptions) run(cmd *cobra.Command, args []string) error {
 	if o.noAttest {
 		fmt.Fprintln(cmd.ErrOrStderr(), "WARNING: --no-attest: the images built now get NO SBOM, NO provenance and NO signature; bakery verify and promote will reject them")
 	}
+	guard, err := o.guard(cmd, cfg)
+	if err != nil {
+		_ = p.Wait()
+		return err
+	}
 	bs, closeBuilders, err := newBuilders(cmd.Context(), cfg, args, p, o.noAttest, cmd.ErrOrStderr())
 	if err != nil {
 		_ = p.Wait()
@@ -119,7 +146,7 @@ func (o *buildOptions) run(cmd *cobra.Command, args []string) error {
 	}
 	defer closeBuilders()
 	results, buildErr := pipeline.Build(cmd.Context(), cfg, args, pipeline.BuildOptions{
-		Builders: bs, Progress: p, NoAttest: o.noAttest, Version: o.version, FailFast: o.failFast,
+		Builders: bs, Progress: p, NoAttest: o.noAttest, Version: o.version, FailFast: o.failFast, Guard: guard,
 	})
 	if err := p.Wait(); err != nil && buildErr == nil {
 		buildErr = err

@@ -1,0 +1,112 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/bakeryhq/bakery/builders"
+	"github.com/bakeryhq/bakery/internal/config"
+	"github.com/bakeryhq/bakery/internal/failure"
+	"github.com/bakeryhq/bakery/internal/registry"
+	"github.com/bakeryhq/bakery/revoke"
+)
+
+// BaseGuard refuses to build on a revoked base: an image a build argument
+// names (checked before the build, so nothing is pushed), and every
+// material BuildKit recorded as resolved (checked after the build pushed by
+// digest and before anything is signed or tagged, which closes the window
+// in which the argument's tag could move).
+type BaseGuard struct {
+	Lineage *revoke.Lineage
+	// Allow builds anyway, with this reason, recorded in the provenance
+	// (Parameters.RevokedBaseOverride).
+	Allow string
+}
+
+// before checks the images t's build arguments name. An argument that is not
+// an image reference, or names nothing, is not a base.
+func (g *BaseGuard) before(ctx context.Context, t *config.Target) ([]builders.BaseOverride, error) {
+	if g == nil || g.Lineage == nil {
+		return nil, nil
+	}
+	keys := make([]string, 0, len(t.Args))
+	for k := range t.Args {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var out []builders.BaseOverride
+	for _, k := range keys {
+		v := t.Args[k]
+		if !strings.Contains(v, "/") {
+			continue // not a registry reference
+		}
+		ref, err := name.ParseReference(v, name.Insecure)
+		if err != nil {
+			continue
+		}
+		d, err := registry.Resolve(ctx, ref)
+		if err != nil {
+			if failure.ClassOf(err) == failure.Unavailable {
+				return nil, failure.New(failure.Unavailable, Subject(t), err, "")
+			}
+			continue // not there (yet): BuildKit will say so
+		}
+		e, revoked, err := g.Lineage.CheckBase(ctx, d, time.Now())
+		if err != nil {
+			return nil, failure.New(failure.ClassOf(err), Subject(t), err, "")
+		}
+		if revoked {
+			rb, err := g.refuse(t, "build arg "+k+" = "+v+" ("+d.DigestStr()+")", e)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, rb)
+		}
+	}
+	return out, nil
+}
+
+// after checks the materials a build recorded.
+func (g *BaseGuard) after(ctx context.Context, t *config.Target, res builders.Result) ([]builders.BaseOverride, error) {
+	if g == nil || g.Lineage == nil || res.Invocation == nil {
+		return nil, nil
+	}
+	var ms []revoke.Material
+	for _, d := range res.Invocation.ResolvedDependencies {
+		if h := d.Digest["sha256"]; h != "" {
+			ms = append(ms, revoke.Material{URI: d.URI, Digest: "sha256:" + h})
+		}
+	}
+	e, revoked, err := g.Lineage.CheckMaterials(ctx, res.Digest.String(), ms, time.Now())
+	if err != nil {
+		return nil, failure.New(failure.ClassOf(err), Subject(t), err, "")
+	}
+	if !revoked {
+		return nil, nil
+	}
+	rb, err := g.refuse(t, "a base it was built on", e)
+	if err != nil {
+		return nil, err
+	}
+	return []builders.BaseOverride{rb}, nil
+}
+
+// refuse is the refusal (exit 4) of a build on a revoked base, or, with
+// Allow, the record of the override.
+func (g *BaseGuard) refuse(t *config.Target, what string, e revoke.Entry) (builders.BaseOverride, error) {
+	revoked := e.Digest
+	if e.Cause != "" {
+		revoked = e.Cause
+	}
+	rb := builders.BaseOverride{Digest: revoked, Reason: g.Allow}
+	if g.Allow != "" {
+		return rb, nil
+	}
+	return rb, failure.New(failure.Verify, Subject(t), fmt.Errorf("%s is %s", what, e.Describe()),
+		"build on a base that is not revoked (bakery status shows the fix), or pass --allow-revoked-base REASON to build anyway (recorded in the provenance)")
+}
