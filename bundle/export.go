@@ -112,8 +112,12 @@ func Export(ctx context.Context, w io.Writer, opts ExportOptions) (*ExportResult
 	if err != nil {
 		return nil, err
 	}
-	if e, ok := revs.Revoked(ref.DigestStr(), time.Now()); ok {
-		return nil, failure.New(failure.Verify, ref.String(), fmt.Errorf("revoked at %s by %s: %s", e.EffectiveAt, e.By, e.Reason), "export a digest that is not revoked")
+	e, revoked, err := revoke.NewLineage(revs, opts.Config, opts.Keys).Check(ctx, rep, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	if revoked {
+		return nil, failure.New(failure.Verify, ref.String(), errors.New(e.Describe()), "export a digest that is not revoked")
 	}
 	m := &Manifest{Version: 1, Target: opts.Target, Environment: env.Name, Kind: "container", Digest: ref.DigestStr(),
 		ExportedAt: time.Now().UTC(), Exporter: "bakery " + opts.Version, Source: ref.Context().String(), Repositories: bind.Repositories}

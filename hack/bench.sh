@@ -154,7 +154,7 @@ if [ "${BENCH_ONLY:-}" = ami ]; then
   exit 0
 fi
 log "Go benchmarks: policy decision latency, copy requests and bytes (counting proxy)"
-(cd "$ROOT" && go test -run XXX -bench 'Decision' -benchmem -count 5 ./policies && go test -run XXX -bench 'Copy' -benchtime 20x ./promote) | tee "$OUT/go-bench.txt"
+(cd "$ROOT" && go test -run XXX -bench 'Decision' -benchmem -count 5 ./policies && go test -run XXX -bench 'Copy' -benchtime 20x ./promote && go test -run XXX -bench 'Lineage' -benchtime 20x ./revoke) | tee "$OUT/go-bench.txt"
 cat "$OUT/pipeline.md" "$OUT/sbom.txt" "$OUT/promote.txt" "$OUT/promote-counts.txt" "$OUT/ami.md" "$OUT/ami-sbom-counts.txt" "$OUT/ami-sbom.txt"
 bash "$ROOT/hack/bench-sbomcache.sh"
 bash "$ROOT/hack/bench-inventory.sh"

@@ -19,7 +19,7 @@ import (
 )
 
 // pushImage pushes a random image to repo (under dev's registry) by digest.
-func (f *fixture) pushImage(t *testing.T, repo string) name.Digest {
+func (f *fixture) pushImage(t testing.TB, repo string) name.Digest {
 	t.Helper()
 	img, err := random.Image(256, 1)
 	if err != nil {
@@ -41,7 +41,7 @@ func (f *fixture) pushImage(t *testing.T, repo string) name.Digest {
 
 // provenance attaches SLSA provenance, signed by signer, that names bases as
 // BuildKit does (pkg:docker/REPO@TAG?platform=…, pinned by digest).
-func (f *fixture) provenance(t *testing.T, signer signature.Signer, d name.Digest, bases ...name.Digest) {
+func (f *fixture) provenance(t testing.TB, signer signature.Signer, d name.Digest, bases ...name.Digest) {
 	t.Helper()
 	var deps []map[string]any
 	for _, b := range bases {
@@ -61,7 +61,7 @@ func (f *fixture) provenance(t *testing.T, signer signature.Signer, d name.Diges
 }
 
 // report is what a decision has of d: its verified provenance.
-func (f *fixture) report(t *testing.T, d name.Digest) *attest.Report {
+func (f *fixture) report(t testing.TB, d name.Digest) *attest.Report {
 	t.Helper()
 	atts, _, err := attest.Attestations(f.ctx, d, f.keys, []string{attest.PredicateSLSAv1})
 	if err != nil {

@@ -31,7 +31,7 @@ type fixture struct {
 
 // newFixture makes dev and prod environments on two in-process registries,
 // a trusted key pair and an attacker's.
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	f := &fixture{ctx: context.Background()}
 	var hosts []string
@@ -83,7 +83,7 @@ const (
 	other = "sha256:" + "bb" + "00000000000000000000000000000000000000000000000000000000000000"
 )
 
-func (f *fixture) load(t *testing.T) *Set {
+func (f *fixture) load(t testing.TB) *Set {
 	t.Helper()
 	s, err := Load(f.ctx, f.cfg, f.keys)
 	if err != nil {
