@@ -278,7 +278,11 @@ func Platforms(ctx context.Context, ref name.Digest) ([]Platform, error) {
 		if err != nil {
 			return nil, registry.Classify(ref.String(), err)
 		}
-		return []Platform{{Platform: cf.Platform().String(), Ref: ref}}, nil
+		platform, err := builders.PlatformOf(cf)
+		if err != nil {
+			return nil, failure.New(failure.Verify, ref.String(), err, "")
+		}
+		return []Platform{{Platform: platform, Ref: ref}}, nil
 	}
 	idx, err := desc.ImageIndex()
 	if err != nil {

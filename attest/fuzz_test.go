@@ -2,9 +2,12 @@ package attest
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"testing"
 
 	"github.com/sigstore/cosign/v2/pkg/types"
+
+	"github.com/bakeryhq/bakery/builders"
 )
 
 // FuzzStatement feeds the DSSE envelope and in-toto statement reader
@@ -39,3 +42,41 @@ func FuzzPackageTable(f *testing.F) {
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// FuzzProvenance feeds the provenance reader (rebuild, report and inspect
+// read a verified predicate with it) arbitrary predicates: it returns an
+// error or parameters of the shape the build type says, which encode and
+// read back to the same bytes, and never panics.
+func FuzzProvenance(f *testing.F) {
+	f.Add(provenanceOf(BuildTypeContainer, `{"args":{"V":"1"},"context":{"digest":{"sha256":"c0"},"path":"app"},`+
+		`"dockerfile":{"digest":{"sha256":"d0"},"path":"Dockerfile"},"source":{"uri":"u","commit":"c","dirty":true},`+
+		`"target":{"cache_from":null,"cache_to":null,"context":"app","dockerfile":"Dockerfile","labels":null,"name":"app",`+
+		`"platforms":["linux/amd64"],"secrets":[{"id":"npm","source":"file"}],"stage":"","type":"dockerfile"}}`))
+	f.Add(provenanceOf(BuildTypeMachineImg, `{"artifactId":"ami-1","buildName":"b","builderType":"bakery-chroot",`+
+		`"only":["x"],"target":"golden-ami","template":{"digest":{"sha256":"t0"},"path":"g.pkr.hcl"},"variables":{"a":"b"}}`))
+	f.Add(provenanceOf(BuildTypeContainer, `{"target":"app"}`))
+	f.Add(provenanceOf(BuildTypeContainer, `{"target":{"secrets":{"id":1}},"revokedBaseOverride":{"digest":"sha256:aa","reason":"r"}}`))
+	f.Add(provenanceOf("https://mobyproject.org/buildkit@v1", `{"request":{}}`))
+	f.Add([]byte(`{"buildDefinition":{"externalParameters":null}}`))
+	f.Fuzz(func(t *testing.T, pred []byte) {
+		p, err := ReadProvenance("r@sha256:aa", pred)
+		if err != nil {
+			return
+		}
+		params := p.BuildDefinition.ExternalParameters
+		if want := map[string]builders.Kind{BuildTypeContainer: builders.Container, BuildTypeMachineImg: builders.MachineImage}[p.BuildDefinition.BuildType]; want != "" && params.Kind() != "" && params.Kind() != want {
+			t.Fatalf("read parameters of a %s under build type %s", params.Kind(), p.BuildDefinition.BuildType)
+		}
+		once, err := json.Marshal(params)
+		if err != nil {
+			t.Fatalf("read %+v, which does not encode: %v", params, err)
+		}
+		var back builders.Parameters
+		if err := json.Unmarshal(once, &back); err != nil {
+			t.Fatalf("%s does not read back: %v", once, err)
+		}
+		if twice, _ := json.Marshal(back); back.Kind() != params.Kind() || string(twice) != string(once) {
+			t.Fatalf("encoded %s, read back as %s", once, twice)
+		}
+	})
+}

@@ -9,6 +9,7 @@ targets=(
   "./internal/config FuzzConfig"
   "./attest FuzzStatement"
   "./attest FuzzPackageTable"
+  "./attest FuzzProvenance"
   "./receipt FuzzRead"
   "./bundle FuzzOpen"
   "./promote FuzzSPDXPackages"

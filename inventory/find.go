@@ -70,7 +70,7 @@ type Match struct {
 	Package        Package `json:"package"`
 	// Revoked is the revocation in force for Digest, if any: it runs, but
 	// every bakery refuses to promote or roll back to it.
-	Revoked *revoke.Entry `json:"revoked,omitempty"`
+	Revoked *revoke.Entry `json:"revocation,omitempty"`
 
 	envIndex int
 }
@@ -433,7 +433,11 @@ func describeImage(ctx context.Context, ref name.Digest) (description, error) {
 	if err != nil {
 		return description{}, registry.Classify(ref.String(), err)
 	}
-	return description{kind: string(builders.Container), platform: cf.Platform().String()}, nil
+	platform, err := builders.PlatformOf(cf)
+	if err != nil {
+		return description{}, failure.New(failure.Verify, ref.String(), err, "")
+	}
+	return description{kind: string(builders.Container), platform: platform}, nil
 }
 
 // skip records a candidate that could not be searched; the reason is the

@@ -1,15 +1,22 @@
 package inventory
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/sigstore/cosign/v2/pkg/types"
+
+	"github.com/bakeryhq/bakery/attest"
+	"github.com/bakeryhq/bakery/attest/attesttest"
 	"github.com/bakeryhq/bakery/builders"
 	"github.com/bakeryhq/bakery/builders/buildkit"
 	"github.com/bakeryhq/bakery/internal/config"
+	"github.com/bakeryhq/bakery/internal/failure"
 )
 
 // TestRebuilds: a target whose dev digest records the inputs it has now is
@@ -82,6 +89,52 @@ func writeTree(t *testing.T, dir string, files map[string]string) {
 		}
 		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
 			t.Fatal(err)
+		}
+	}
+}
+
+// TestRebuildsReadsProvenanceStrictly: a verified provenance whose external
+// parameters have the wrong types (a container's target as a string, as
+// once panicked here) is a verification failure; a well-formed one of the
+// other kind of build is a reason to rebuild.
+func TestRebuildsReadsProvenanceStrictly(t *testing.T) {
+	f := newFixture(t)
+	f.cfg.Dir = t.TempDir()
+	writeTree(t, f.cfg.Dir, map[string]string{"base/Dockerfile": "FROM scratch\n"})
+	base := f.cfg.Targets["base"]
+	base.Context, base.Dockerfile = "base", "Dockerfile"
+	ref := f.push(t, f.repo(t, "dev", "base"), debianImage(t, "amd64", map[string]string{"hello": "2.10-3"}))
+	f.build(t, f.trusted, ref, "base", builders.Result{Kind: builders.Container})
+	for _, tc := range []struct {
+		name, buildType, params string
+		reason                  string // "": a verification failure
+	}{
+		{"target is a string", attest.BuildTypeContainer, `{"target":"base"}`, ""},
+		{"target is a number", attest.BuildTypeContainer, `{"target":1}`, ""},
+		{"args are a list", attest.BuildTypeContainer, `{"target":{"name":"base"},"args":["V=1"]}`, ""},
+		{"secrets are an object", attest.BuildTypeContainer, `{"target":{"name":"base","secrets":{"id":"x"}}}`, ""},
+		{"a machine image's shape under a container's build type", attest.BuildTypeMachineImg, `{"target":{"name":"base"}}`, ""},
+		{"a machine image's build", attest.BuildTypeMachineImg, `{"artifactId":"","buildName":"b","builderType":"c","target":"base"}`,
+			"its provenance records a machine image build, not a container's"},
+		{"no inputs", attest.BuildTypeContainer, `{}`, "its provenance records no inputs"},
+	} {
+		if _, err := attesttest.DropAttestations(f.ctx, ref, func(pt string, _ []string) bool { return pt == attest.PredicateSLSAv1 }); err != nil {
+			t.Fatal(err)
+		}
+		st := attest.Statement{PredicateType: attest.PredicateSLSAv1, Subjects: []attest.Subject{attest.SubjectOf(ref)},
+			Predicate: json.RawMessage(`{"buildDefinition":{"buildType":"` + tc.buildType + `","externalParameters":` + tc.params +
+				`},"runDetails":{"builder":{"id":"https://builder.test"}}}`)}
+		if err := attesttest.AttachStatement(f.ctx, f.trusted, ref, st, attest.PredicateSLSAv1, types.IntotoPayloadType); err != nil {
+			t.Fatal(err)
+		}
+		vs, err := Rebuilds(f.ctx, f.cfg, f.keys, []*config.Target{base}, nil, time.Now())
+		switch {
+		case tc.reason == "" && failure.ClassOf(err) != failure.Verify:
+			t.Errorf("%s: %v (class %v), %+v: want a verification failure", tc.name, err, failure.ClassOf(err), vs)
+		case tc.reason != "" && err != nil:
+			t.Errorf("%s: %v", tc.name, err)
+		case tc.reason != "" && !slices.Contains(vs[0].Reasons, tc.reason):
+			t.Errorf("%s: reasons %q, want %q", tc.name, vs[0].Reasons, tc.reason)
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/bakeryhq/bakery/attest"
+	"github.com/bakeryhq/bakery/builders"
 	"github.com/bakeryhq/bakery/internal/config"
 	"github.com/bakeryhq/bakery/internal/failure"
 	"github.com/bakeryhq/bakery/internal/registry"
@@ -162,7 +163,13 @@ func knownAs(ctx context.Context, keys []attest.TrustedKey, bind receipt.Binding
 		if a.PredicateType != attest.PredicateSLSAv1 {
 			continue
 		}
-		var p attest.Provenance
+		// Only the dependencies: external parameters of a shape bakery does
+		// not write must not hide a descendant from a cascade.
+		var p struct {
+			BuildDefinition struct {
+				ResolvedDependencies []builders.Dependency `json:"resolvedDependencies"`
+			} `json:"buildDefinition"`
+		}
 		if json.Unmarshal(a.Predicate, &p) == nil {
 			for _, dep := range p.BuildDefinition.ResolvedDependencies {
 				if h := dep.Digest["sha256"]; h != "" {

@@ -166,7 +166,9 @@ func platformOf(img v1.Image, digest string, seen map[v1.Hash]bool) (Platform, e
 	if err != nil {
 		return p, registry.Classify(digest, err)
 	}
-	p.Platform = cf.Platform().String()
+	if p.Platform, err = builders.PlatformOf(cf); err != nil {
+		return p, failure.New(failure.Verify, digest, err, "")
+	}
 	return p, nil
 }
 
