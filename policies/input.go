@@ -163,6 +163,11 @@ type Receipt struct {
 	Action      string `json:"action"`
 	// Replaced is the digest a forced import replaced (receipt.Metadata).
 	Replaced string `json:"replaced,omitempty"`
+	// From is the source environment of a promotion or import, or the
+	// digest a rollback replaced (receipt.Metadata).
+	From string `json:"from,omitempty"`
+	// Reason is why the step was taken, when one was given.
+	Reason string `json:"reason,omitempty"`
 }
 
 // Config is the policy section of bakery.yaml.

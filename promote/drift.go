@@ -79,7 +79,12 @@ func tagFindings(s Status) []Finding {
 	f := func(what, detail, fix string) Finding {
 		return Finding{Target: s.Target, Environment: s.Environment, Digest: s.Digest, What: what, Detail: detail, Fix: fix}
 	}
-	rollback := fmt.Sprintf("bakery rollback %s --env %s", s.Target, s.Environment)
+	back := fmt.Sprintf("bakery rollback %s --env %s", s.Target, s.Environment)
+	rollback := back
+	if s.Expected != "" && s.Expected != s.Digest {
+		// where bakery last put the tag: what the bare rollback restores too
+		rollback += " --to " + s.Expected
+	}
 	var out []Finding
 	switch {
 	case !s.Verified:
@@ -90,12 +95,12 @@ func tagFindings(s Status) []Finding {
 			rollback+fmt.Sprintf(", or promote it through the policies: bakery promote %s --to %s", s.Target, s.Environment)))
 	case s.Drift:
 		out = append(out, f("tag-moved", fmt.Sprintf("the tag was moved by hand to an older receipted digest; bakery last put %s there", s.Expected),
-			fmt.Sprintf("%s --to %s", rollback, s.Expected)))
+			rollback))
 	}
 	if s.Revoked != nil {
 		fix := "promote a fix: bakery build && bakery promote " + s.Target + " --to " + s.Environment
 		if s.RollbackTo != "" {
-			fix = fmt.Sprintf("%s --to %s", rollback, s.RollbackTo)
+			fix = fmt.Sprintf("%s --to %s", back, s.RollbackTo)
 		}
 		out = append(out, f("revoked", "the digest is revoked: "+s.Revoked.Reason, fix))
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/bakeryhq/bakery/attest"
@@ -21,6 +22,9 @@ type Step struct {
 	Request
 	// Skip, when set, says why the target is left alone; it is not a failure.
 	Skip string
+	// Refused, when set, is why the step must not run: the step's failure,
+	// reported without running it.
+	Refused error
 }
 
 // Built is one digest a `bakery build` produced (its --metadata-file).
@@ -171,39 +175,94 @@ func (p *Promoter) into(ctx context.Context, target, from, to string) (Step, err
 	return step, nil
 }
 
-// PlanBuilt is the step of each digest a build produced: from the
-// environment whose repository it was pushed to, into to or, when to is
-// empty, the next environment. The digest is promoted by digest, even if the
-// tag has moved since.
-func (p *Promoter) PlanBuilt(built []Built, to string) ([]Step, error) {
+// PlanBuilt is the step of each digest a build produced, promoted by digest
+// even if a tag has moved since: without to, from the environment whose
+// repository it was pushed to into the next one; with to, from the
+// environment before to (or from) into to, so that one metadata file drives
+// every hop. A source environment the digest was not built into must hold a
+// verified receipt of that very digest for the target (it was promoted
+// there); otherwise the step is refused, naming the promotion that is
+// missing.
+func (p *Promoter) PlanBuilt(ctx context.Context, file string, built []Built, from, to string) ([]Step, error) {
 	cfg := p.opts.Config
 	var steps []Step
 	for _, b := range built {
 		if _, err := cfg.LookupTarget(b.Target); err != nil {
 			return nil, err
 		}
-		from := -1
+		home := -1
 		for i := range cfg.Environments {
 			if tag, err := cfg.Environments[i].Locate(b.Target); err == nil && tag.Context().String() == b.Repository {
-				from = i
+				home = i
 				break
 			}
 		}
-		switch {
-		case from < 0:
+		if home < 0 {
 			return nil, failure.New(failure.Config, "target "+b.Target, fmt.Errorf("was built into %s, which is no environment's repository", b.Repository),
 				"promote with the config the build used")
-		case to == "" && from == len(cfg.Environments)-1:
-			steps = append(steps, Step{Request: Request{Target: b.Target, Digest: b.Digest},
-				Skip: cfg.Environments[from].Name + " is the last environment"})
-		case to == "":
-			steps = append(steps, Step{Request: Request{Target: b.Target, Digest: b.Digest,
-				From: cfg.Environments[from].Name, To: cfg.Environments[from+1].Name}})
-		default:
-			steps = append(steps, Step{Request: Request{Target: b.Target, Digest: b.Digest, From: cfg.Environments[from].Name, To: to}})
 		}
+		step := Step{Request: Request{Target: b.Target, Digest: b.Digest, fromBuild: true}}
+		src, dst := home, home+1
+		if to != "" {
+			var err error
+			if _, dst, err = cfg.LookupEnvironment(to); err != nil {
+				return nil, err
+			}
+			src = dst - 1
+			if from != "" {
+				if _, src, err = cfg.LookupEnvironment(from); err != nil {
+					return nil, err
+				}
+			}
+		}
+		home0 := cfg.Environments[home].Name
+		switch {
+		case to == "" && home == len(cfg.Environments)-1:
+			step.Skip = home0 + " is the last environment"
+			steps = append(steps, step)
+			continue
+		case src < home || dst <= home:
+			return nil, failure.New(failure.Config, "target "+b.Target, fmt.Errorf("was built into %s, which comes after %s",
+				home0, cfg.Environments[min(src, dst)].Name), "promote it into an environment after "+home0)
+		case src < 0 || src == dst:
+			return nil, failure.New(failure.Config, "environment "+to, errors.New("has no environment before it to promote from"), "pass --from")
+		}
+		step.From, step.To = cfg.Environments[src].Name, cfg.Environments[dst].Name
+		if src != home {
+			has, err := p.holdsReceipt(ctx, b.Target, &cfg.Environments[src], b.Digest)
+			if err != nil {
+				return nil, err
+			}
+			if !has {
+				step.Refused = failure.New(failure.Policy, fmt.Sprintf("promotion of %s %s into %s", b.Target, short(b.Digest), step.To),
+					fmt.Errorf("the digest %s built into %s was never promoted into %s", b.Digest, home0, step.From),
+					fmt.Sprintf("promote it there first: bakery promote --metadata-file %s --to %s", file, step.From))
+			}
+		}
+		steps = append(steps, step)
 	}
 	return steps, nil
+}
+
+// holdsReceipt says whether digest, in env's repository, holds a verified
+// PASSED receipt for target in env.
+func (p *Promoter) holdsReceipt(ctx context.Context, target string, env *config.Environment, digest string) (bool, error) {
+	tag, err := env.Locate(target)
+	if err != nil {
+		return false, err
+	}
+	d, err := name.NewDigest(tag.Context().String()+"@"+digest, nameOpts(tag.Context())...)
+	if err != nil {
+		return false, failure.New(failure.Config, digest, err, "use sha256:<64 hex digits>")
+	}
+	rep, err := receipts(ctx, d, p.opts.Keys)
+	switch {
+	case failure.ClassOf(err) == failure.Unavailable:
+		return false, err
+	case err != nil:
+		return false, nil // not there, or not verifiable: no receipt
+	}
+	return receipt.Has(rep, receipt.Bind(p.opts.Config, target), env.Name), nil
 }
 
 // Outcome is what one Step came to.
@@ -229,10 +288,14 @@ func (p *Promoter) PromoteAll(ctx context.Context, steps []Step, parallel int, f
 	)
 	for i, s := range steps {
 		out[i].Step = s
-		if s.Skip != "" {
+		if s.Skip != "" || s.Refused != nil {
+			mu.Lock()
+			out[i].Err = s.Refused
+			failed = failed || s.Refused != nil
 			if report != nil {
 				report(out[i])
 			}
+			mu.Unlock()
 			continue
 		}
 		sem <- struct{}{}

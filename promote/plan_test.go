@@ -102,7 +102,7 @@ func TestPlanBuiltPromotesExactlyWhatWasBuilt(t *testing.T) {
 	f := newFixture(t)
 	built := f.buildIntoDev(t)
 	newer := f.buildIntoDev(t) // dev's tag moves on after the build job
-	plan, err := f.promoter.PlanBuilt([]Built{{Target: "app", Repository: built.Context().String(), Digest: built.DigestStr()}}, "")
+	plan, err := f.promoter.PlanBuilt(f.ctx, "build.json", []Built{{Target: "app", Repository: built.Context().String(), Digest: built.DigestStr()}}, "", "")
 	if got := render(plan, err); got != "app:dev>staging" || plan[0].Digest != built.DigestStr() {
 		t.Fatalf("plan %s digest %s", got, plan[0].Digest)
 	}
@@ -117,7 +117,7 @@ func TestPlanBuiltPromotesExactlyWhatWasBuilt(t *testing.T) {
 		{Target: "app", Repository: "elsewhere.example/app", Digest: built.DigestStr()},
 		{Target: "nope", Repository: built.Context().String(), Digest: built.DigestStr()},
 	} {
-		if _, err := f.promoter.PlanBuilt([]Built{bad}, ""); failure.ClassOf(err) != failure.Config {
+		if _, err := f.promoter.PlanBuilt(f.ctx, "build.json", []Built{bad}, "", ""); failure.ClassOf(err) != failure.Config {
 			t.Errorf("%+v: %v, want a config error", bad, err)
 		}
 	}

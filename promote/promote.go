@@ -36,6 +36,13 @@ type Request struct {
 	// Digest, when set, is promoted instead of what From's tag points at.
 	// It must be in From's repository.
 	Digest string
+	// Reason is why the step is taken, recorded in the receipt. A digest
+	// a rollback holds out of To (Pin) is promoted only when named by
+	// Digest with a Reason.
+	Reason string
+	// fromBuild says Digest comes from a build's metadata file, not from
+	// the person: it does not override a Pin.
+	fromBuild bool
 	// verified is the source's verification report from the plan, reused
 	// when the source resolves to the same repository and digest.
 	verified *attest.Report
@@ -141,6 +148,9 @@ func (p *Promoter) Promote(ctx context.Context, req Request) (*Result, error) {
 		res.Decision, res.AlreadyPromoted = dec, done && err == nil
 		return res, err
 	}
+	if err := p.holds(ctx, req, rt.to, rt.src.DigestStr()); err != nil {
+		return res, err
+	}
 	rep, dec, err := p.decide(ctx, rt.src, req.Target, rt.from.Name, rt.to, req.verified)
 	if err != nil {
 		return res, err
@@ -161,7 +171,7 @@ func (p *Promoter) Promote(ctx context.Context, req Request) (*Result, error) {
 		return res, err
 	}
 	meta := receipt.Metadata{Action: receipt.ActionPromote, Target: req.Target, Environment: rt.to.Name,
-		From: rt.from.Name, Policies: rt.to.Policies, AMIs: res.AMIs}
+		From: rt.from.Name, Policies: rt.to.Policies, AMIs: res.AMIs, Reason: req.Reason}
 	return res, p.signAndTag(ctx, res, rt.dst, rt.dstTag, meta, dec.Digest, after.Attestations)
 }
 

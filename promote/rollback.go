@@ -14,10 +14,30 @@ import (
 	"github.com/bakeryhq/bakery/revoke"
 )
 
-// Rollback points env's tag back at a digest that holds a verified receipt
-// for env: to, or by default the most recent such digest other than the
-// current one. It verifies that digest and records a receipt of its own.
+// RollbackRequest names what to roll back, to what, and why.
+type RollbackRequest struct {
+	Target, Env string
+	// To is the digest to go back to; by default the digest of the
+	// environment's newest receipt when the tag was moved away from it by
+	// hand (what bakery status calls expected), else the most recent digest
+	// that arrived before the current one.
+	To string
+	// Reason is recorded in the rollback's receipt.
+	Reason string
+}
+
+// Rollback is RollbackWith with no reason.
 func (p *Promoter) Rollback(ctx context.Context, target, envName, to string) (*Result, error) {
+	return p.RollbackWith(ctx, RollbackRequest{Target: target, Env: envName, To: to})
+}
+
+// RollbackWith points env's tag back at a digest that holds a verified
+// receipt for env (see RollbackRequest.To). It verifies that digest and
+// records a receipt of its own, whose From is the digest the tag held: that
+// digest is then pinned out of the environment (Pin). Result.From is that
+// digest too.
+func (p *Promoter) RollbackWith(ctx context.Context, req RollbackRequest) (*Result, error) {
+	target, envName, to := req.Target, req.Env, req.To
 	cfg := p.opts.Config
 	if _, err := cfg.LookupTarget(target); err != nil {
 		return nil, err
@@ -50,6 +70,16 @@ func (p *Promoter) Rollback(ctx context.Context, target, envName, to string) (*R
 	}
 	subject := fmt.Sprintf("rollback of %s in %s", target, env.Name)
 	explicit := to != ""
+	// A tag moved by hand (drift) goes back to where bakery last put it,
+	// the digest of the newest receipt; rolling back from there, when that
+	// one is revoked, is rolling back from what bakery put there.
+	base, restore := current, ""
+	if n, ok := Newest(hist); ok && n.Digest != current {
+		base = n.Digest
+		if !explicit || to == n.Digest {
+			restore = n.Digest
+		}
+	}
 	var (
 		dst name.Digest
 		rep *attest.Report
@@ -58,7 +88,9 @@ func (p *Promoter) Rollback(ctx context.Context, target, envName, to string) (*R
 	// candidate either: it is checked once verified, and the next earlier
 	// one tried, unless it was asked for by name.
 	for {
-		if to, err = pickRollback(hist, current, to, subject, revs); err != nil {
+		if _, revoked := revs.Revoked(restore, time.Now()); restore != "" && !revoked {
+			to = restore
+		} else if to, err = pickRollback(hist, base, to, subject, revs); err != nil {
 			return nil, err
 		}
 		if dst, err = name.NewDigest(tag.Context().String()+"@"+to, nameOpts(tag.Context())...); err != nil {
@@ -80,12 +112,12 @@ func (p *Promoter) Rollback(ctx context.Context, target, envName, to string) (*R
 		}
 		revs = revoke.Union(revs, nil)
 		revs.Exclude(e)
-		to = ""
+		to, restore = "", ""
 	}
 	// A machine image goes back to the AMIs its earlier promotion made.
-	res := &Result{Action: receipt.ActionRollback, Target: target, Environment: env.Name, Digest: to, Destination: dst.String(),
+	res := &Result{Action: receipt.ActionRollback, Target: target, Environment: env.Name, From: current, Digest: to, Destination: dst.String(),
 		Tag: tag.String(), AMIs: receipt.AMIs(rep, receipt.Bind(cfg, target), env.Name)}
-	meta := receipt.Metadata{Action: receipt.ActionRollback, Target: target, Environment: env.Name, From: current, AMIs: res.AMIs}
+	meta := receipt.Metadata{Action: receipt.ActionRollback, Target: target, Environment: env.Name, From: current, AMIs: res.AMIs, Reason: req.Reason}
 	return res, p.signAndTag(ctx, res, dst, tag, meta, p.opts.Policies.Digest(), rep.Attestations)
 }
 

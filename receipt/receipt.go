@@ -76,6 +76,9 @@ type Metadata struct {
 	// Replaced is the digest the environment's tag held before a forced
 	// import replaced it.
 	Replaced string `json:"replaced,omitempty"`
+	// Reason is why the step was taken, as the person gave it (rollback
+	// --reason, promote --digest --reason).
+	Reason string `json:"reason,omitempty"`
 }
 
 // Statement makes the in-toto statement of a receipt for dst. policyDigest
@@ -170,6 +173,7 @@ func Read(rep *attest.Report, b Binding) []policies.Receipt {
 			Environment: v.Bakery.Environment, Digest: rep.Digest.String(),
 			Time: v.TimeVerified.UTC().Format(timeFormat), KeyID: v.keyID,
 			Result: v.VerificationResult, Action: v.Bakery.Action, Replaced: v.Bakery.Replaced,
+			From: v.Bakery.From, Reason: v.Bakery.Reason,
 		})
 	}
 	return out

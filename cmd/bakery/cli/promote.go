@@ -21,6 +21,7 @@ type promoteOptions struct {
 	metadataFile string
 	failFast     bool
 	parallel     int
+	dryRun       bool
 	ci           ciReport
 }
 
@@ -51,8 +52,16 @@ Which digest, from where, to where:
                       or promoted into (its newest receipt) to the next one.
   --digest DIGEST     this digest of one TARGET, which must be in the source's repository.
   --metadata-file F   exactly the digests bakery build --metadata-file F produced,
-                      by digest even if tags moved since, from the environment
-                      they were built into to the next one (or --to).
+                      by digest even if tags moved since: from the environment
+                      they were built into to the next one, or with --to ENV
+                      from the environment before ENV (or --from), which must
+                      hold a receipt of that very digest; so one file drives
+                      dev → staging → prod.
+
+A rollback holds: a digest rolled back out of an environment is refused
+there (exit 5, naming the rollback) unless named with --digest and a
+--reason; that promotion ends the hold. --dry-run (or --plan) prints what
+would move where and why, and changes nothing.
 
 Several targets are promoted concurrently (at most --parallel at once); one
 target's failure does not stop the others unless --fail-fast. A summary lists
@@ -67,7 +76,17 @@ each target's outcome, and the exit code is the highest of the failures'.`,
   bakery promote --all --to prod -o json
 
   # one target, one digest
-  bakery promote golden-base --to staging --digest sha256:…`,
+  bakery promote golden-base --to staging --digest sha256:…
+
+  # one build file, every hop
+  bakery promote --metadata-file build.json --to staging
+  bakery promote --metadata-file build.json --to prod
+
+  # what would happen, and why
+  bakery promote --dry-run
+
+  # bring back a digest a rollback took out of prod
+  bakery promote app --to prod --digest sha256:… --reason "fixed by config change 42"`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.validate(ro, args); err != nil {
 				return err
@@ -77,6 +96,9 @@ each target's outcome, and the exit code is the highest of the failures'.`,
 				return err
 			}
 			p := g.promoter(cmd.Context(), ro.version)
+			if o.dryRun {
+				return o.preview(cmd, ro, p, g, args)
+			}
 			if len(args) == 1 && o.req.To != "" {
 				o.req.Target = args[0]
 				return o.promoteOne(cmd, ro, p)
@@ -93,6 +115,9 @@ func (o *promoteOptions) flags(cmd *cobra.Command) {
 	f.StringVar(&o.req.To, "to", "", "environment to promote into (default: each target's next environment)")
 	f.StringVar(&o.req.From, "from", "", "environment to promote from (default: the one before --to)")
 	f.StringVar(&o.req.Digest, "digest", "", "promote this digest of TARGET (it must be in the source environment's repository)")
+	f.StringVar(&o.req.Reason, "reason", "", "why, recorded in the receipt; required with --digest for a digest a rollback holds out of --to")
+	f.BoolVar(&o.dryRun, "dry-run", false, "print what would move where and why, and change nothing")
+	f.BoolVar(&o.dryRun, "plan", false, "the same as --dry-run (with -o json, the plan as JSON)")
 	f.BoolVar(&o.all, "all", false, "promote every target (the default when no TARGET is named)")
 	f.StringVar(&o.metadataFile, "metadata-file", "", "promote exactly the digests in this bakery build --metadata-file")
 	f.BoolVar(&o.failFast, "fail-fast", false, "start no further target after the first failure")
@@ -131,8 +156,8 @@ func (o *promoteOptions) validate(ro *rootOptions, args []string) error {
 		return usageError("--from needs --to ENV")
 	case o.all && len(args) > 0:
 		return usageError("use --all or name targets, not both")
-	case o.metadataFile != "" && (len(args) > 0 || o.all || o.req.From != "" || o.req.Digest != ""):
-		return usageError("--metadata-file names the targets and digests: use it without TARGET, --all, --from or --digest")
+	case o.metadataFile != "" && (len(args) > 0 || o.all || o.req.Digest != ""):
+		return usageError("--metadata-file names the targets and digests: use it without TARGET, --all or --digest")
 	case o.parallel < 1:
 		return usageError("--parallel must be at least 1, got %d", o.parallel)
 	}
@@ -159,23 +184,7 @@ func (o *promoteOptions) promoteOne(cmd *cobra.Command, ro *rootOptions, p *prom
 // ends and a summary, and returns the worst failure.
 func (o *promoteOptions) promoteMany(cmd *cobra.Command, ro *rootOptions, p *promote.Promoter, g *gate, args []string) error {
 	ctx := cmd.Context()
-	var (
-		steps []promote.Step
-		err   error
-	)
-	if o.metadataFile != "" {
-		var built []promote.Built
-		if built, err = readBuilt(o.metadataFile); err != nil {
-			return err
-		}
-		steps, err = p.PlanBuilt(built, o.req.To)
-	} else {
-		targets := args
-		if len(targets) == 0 {
-			targets = g.cfg.TargetNames()
-		}
-		steps, err = p.Plan(ctx, targets, o.req.From, o.req.To, o.parallel)
-	}
+	steps, err := o.steps(cmd, p, g, args)
 	if err != nil {
 		return err
 	}
@@ -221,6 +230,56 @@ func (o *promoteOptions) promoteMany(cmd *cobra.Command, ro *rootOptions, p *pro
 	}
 	return failure.New(failure.ClassOf(worst), "promote", fmt.Errorf("%d of %d targets failed: %s", len(failed), len(outcomes), strings.Join(failed, ", ")),
 		"each target's error is printed above; the exit code is the highest of theirs")
+}
+
+// steps plans the promotion: from the metadata file, or of each target
+// named (every target when none is).
+func (o *promoteOptions) steps(cmd *cobra.Command, p *promote.Promoter, g *gate, args []string) ([]promote.Step, error) {
+	if o.metadataFile != "" {
+		built, err := readBuilt(o.metadataFile)
+		if err != nil {
+			return nil, err
+		}
+		return p.PlanBuilt(cmd.Context(), o.metadataFile, built, o.req.From, o.req.To)
+	}
+	if len(args) == 1 && o.req.To != "" {
+		// exactly what promoteOne runs
+		return []promote.Step{{Request: o.req}}, nil
+	}
+	targets := args
+	if len(targets) == 0 {
+		targets = g.cfg.TargetNames()
+	}
+	return p.Plan(cmd.Context(), targets, o.req.From, o.req.To, o.parallel)
+}
+
+// preview prints what the promotion would do, and why, changing nothing.
+func (o *promoteOptions) preview(cmd *cobra.Command, ro *rootOptions, p *promote.Promoter, g *gate, args []string) error {
+	if len(args) == 1 && o.req.To != "" {
+		o.req.Target = args[0]
+	}
+	steps, err := o.steps(cmd, p, g, args)
+	if err != nil {
+		return err
+	}
+	plan, err := p.Preview(cmd.Context(), steps, o.parallel)
+	if err != nil {
+		return err
+	}
+	w := cmd.OutOrStdout()
+	if ro.output == "json" {
+		return writeJSON(w, map[string][]promote.Planned{"plan": plan})
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TARGET\tFROM\tTO\tDIGEST\tACTION\tWHY")
+	for _, pl := range plan {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", pl.Target, dash(pl.From), dash(pl.To), dash(pl.Digest), pl.Action, oneLine(errors.New(pl.Why)))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(w, "dry run: nothing was copied, signed or tagged")
+	return err
 }
 
 // readBuilt reads the digests of a bakery build --metadata-file.

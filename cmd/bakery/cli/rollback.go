@@ -1,27 +1,42 @@
 package cli
 
 import (
+	"fmt"
+
 	"github.com/spf13/cobra"
+
+	"github.com/bakeryhq/bakery/promote"
 )
 
 func newRollback(ro *rootOptions) *cobra.Command {
-	var env, to string
+	var req promote.RollbackRequest
 	cmd := &cobra.Command{
-		Use:   "rollback TARGET --env ENV [--to DIGEST]",
+		Use:   "rollback TARGET --env ENV [--to DIGEST] [--reason TEXT]",
 		Short: "Point an environment back at a digest that was promoted there",
-		Long: `Move ENV's tag back to DIGEST, which must hold a verified receipt for ENV
-(by default: the most recent such digest other than the current one). The
-digest is verified again, and the rollback records a signed receipt of its own.`,
-		Example: `  bakery rollback golden-base --env prod
+		Long: `Move ENV's tag back to DIGEST, which must hold a verified receipt for ENV.
+By default: where bakery last put the tag (the digest of the newest receipt,
+what bakery status calls expected) when the tag was moved by hand, else the
+most recent digest that arrived before the current one. The digest is
+verified again, and the rollback records a signed receipt of its own, with
+the digest it replaced and --reason.
+
+A rollback holds: the digest rolled back out is refused by later promotions
+into ENV (bare, --all, --metadata-file) until it is promoted by name
+(bakery promote TARGET --to ENV --digest DIGEST --reason TEXT).`,
+		Example: `  bakery rollback golden-base --env prod --reason "INC-1234: 500s after deploy"
   bakery rollback golden-base --env prod --to sha256:…`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			g, err := ro.gateFor(cmd, env)
+			g, err := ro.gateFor(cmd, req.Env)
 			if err != nil {
 				return err
 			}
-			res, rerr := g.promoter(cmd.Context(), ro.version).Rollback(cmd.Context(), args[0], env, to)
+			req.Target = args[0]
+			res, rerr := g.promoter(cmd.Context(), ro.version).RollbackWith(cmd.Context(), req)
 			if res != nil {
+				if ro.output != "json" {
+					fmt.Fprintf(cmd.OutOrStdout(), "rolling back %s in %s: %s → %s\n", res.Target, res.Environment, dash(res.From), res.Digest)
+				}
 				if err := ro.printResult(cmd.OutOrStdout(), res); err != nil {
 					return err
 				}
@@ -29,7 +44,8 @@ digest is verified again, and the rollback records a signed receipt of its own.`
 			return rerr
 		},
 	}
-	cmd.Flags().StringVar(&env, "env", "", "environment to roll back")
-	cmd.Flags().StringVar(&to, "to", "", "digest to roll back to (default: the previous one)")
+	cmd.Flags().StringVar(&req.Env, "env", "", "environment to roll back")
+	cmd.Flags().StringVar(&req.To, "to", "", "digest to roll back to (default: where bakery last put the tag, else the previous one)")
+	cmd.Flags().StringVar(&req.Reason, "reason", "", "why, recorded in the rollback's receipt and shown by bakery history")
 	return cmd
 }
