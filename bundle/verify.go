@@ -64,7 +64,7 @@ type Result struct {
 	Decision   *policies.Decision `json:"decision,omitempty"`
 	// Revoked is the entry of the bundle's revocation list that revokes the
 	// digest; IgnoredRevocations are lists that did not verify.
-	Revoked            *revoke.Entry `json:"revoked,omitempty"`
+	Revoked            *revoke.Entry `json:"revocation,omitempty"`
 	IgnoredRevocations []string      `json:"ignoredRevocations,omitempty"`
 	// Keys are the keys the bundle carries and whether this site trusts them.
 	Keys []Key `json:"keys"`

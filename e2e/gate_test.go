@@ -237,7 +237,7 @@ func TestRevokedBaseHoldsForLaterBuilds(t *testing.T) {
 		t.Errorf("staging's app tag answers %d after the refused promotion, want 404", code)
 	}
 	st := statusOf(t, cfg, "app", "dev")
-	if rev, _ := st["revoked"].(map[string]any); rev == nil || rev["cause"] != baseDigest {
+	if rev, _ := st["revocation"].(map[string]any); rev == nil || rev["cause"] != baseDigest {
 		t.Errorf("status of the app in dev: %v, want revoked with cause %s", st, baseDigest)
 	}
 	if r := bakery(t, nil, "status", "--config", cfg); !strings.Contains(r.stdout, "REVOKED via "+baseDigest[:19]) {
@@ -297,5 +297,91 @@ func TestHiddenDescendantIsStillRevoked(t *testing.T) {
 	}
 	if code := headStatus(t, registry2, ns+"/prod/app", "prod"); code != http.StatusNotFound {
 		t.Errorf("prod's app tag answers %d after the refused promotion, want 404", code)
+	}
+}
+
+// TestOneVerdictForARevokedDigest (issue 21, item 1): a revoked golden base,
+// and the app built on it (revoked through its lineage), read the same in
+// every command, checked field by field: verify, inspect, status and report
+// all say verified false with the revocation, and exit 4 where they judge.
+func TestOneVerdictForARevokedDigest(t *testing.T) {
+	ns := runID + "-verdict"
+	cfg := chainProject(t, ns)
+	base := buildTargets(t, cfg, nil, "base")["base"]
+	app := buildTargets(t, cfg, nil, "app")["app"]
+	baseDigest := base[strings.LastIndex(base, "@")+1:]
+	if r := bakery(t, nil, "revoke", baseDigest, "--reason", "CVE-2024-3094", "--config", cfg); r.code != 0 {
+		t.Fatalf("revoke: exit %d", r.code)
+	}
+	type revocation struct {
+		Digest, Reason, Cause, By string
+	}
+	type verdict struct {
+		Verified   bool        `json:"verified"`
+		Revocation *revocation `json:"revocation"`
+	}
+	for _, tc := range []struct {
+		ref, cause string
+	}{{base, ""}, {app, baseDigest}} {
+		for _, cmd := range []string{"verify", "inspect"} {
+			r := bakery(t, nil, cmd, tc.ref, "--config", cfg, "-o", "json")
+			var v verdict
+			if err := json.Unmarshal([]byte(r.stdout), &v); err != nil || r.code != 4 || v.Verified || v.Revocation == nil ||
+				v.Revocation.Reason != "CVE-2024-3094" || v.Revocation.Cause != tc.cause || v.Revocation.By == "" ||
+				v.Revocation.Digest != tc.ref[strings.LastIndex(tc.ref, "@")+1:] {
+				t.Errorf("%s -o json of %s: exit %d, %+v (%v)\n%s", cmd, tc.ref, r.code, v, err, r.stdout)
+			}
+		}
+		r := bakery(t, nil, "verify", tc.ref, "--config", cfg)
+		if r.code != 4 || !strings.HasPrefix(r.stdout, "REVOKED ") || strings.Contains(r.stdout, "Verified") {
+			t.Errorf("verify of %s: exit %d, want 4 and a first word REVOKED\n%s", tc.ref, r.code, r.stdout)
+		}
+	}
+	for _, target := range []string{"base", "app"} {
+		st := statusOf(t, cfg, target, "dev")
+		rev, _ := st["revocation"].(map[string]any)
+		if st["verified"] != false || rev == nil || rev["reason"] != "CVE-2024-3094" {
+			t.Errorf("status -o json of %s in dev: %v, want verified false with the revocation", target, st)
+		}
+	}
+	out := filepath.Join(t.TempDir(), "report")
+	r := bakery(t, nil, "report", "--out", out, "--config", cfg, "-o", "json")
+	var sum struct {
+		Unverified []string `json:"unverified"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &sum); err != nil || r.code != 4 || len(sum.Unverified) != 2 {
+		t.Errorf("report of two revoked digests: exit %d, unverified %v (%v), want 4 and both", r.code, sum.Unverified, err)
+	}
+	var rep struct {
+		Cells []struct {
+			Target, Environment string
+			Verified            bool        `json:"verified"`
+			Revocation          *revocation `json:"revocation"`
+		} `json:"cells"`
+		Digests []struct {
+			Target   string `json:"target"`
+			Verified bool   `json:"verified"`
+		} `json:"digests"`
+	}
+	if err := json.Unmarshal([]byte(readFile(t, filepath.Join(out, "report.json"))), &rep); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range rep.Cells {
+		if c.Environment == "dev" && (c.Verified || c.Revocation == nil) {
+			t.Errorf("report.json cell %s in dev: verified %v, revocation %+v", c.Target, c.Verified, c.Revocation)
+		}
+	}
+	for _, d := range rep.Digests {
+		if d.Verified {
+			t.Errorf("report.json digest page of %s: verified true for a revoked digest", d.Target)
+		}
+	}
+	if html := readFile(t, filepath.Join(out, "index.html")); !strings.Contains(html, "failed verification") {
+		t.Error("index.html does not count the revoked digests as failed verification")
+	}
+	// With a key and no config, stderr says no revocation list was read.
+	r = bakery(t, []string{"BAKERY_VERIFICATION_KEYS="}, "verify", base, "--key", filepath.Join(keyDir, "trusted.pub"))
+	if r.code != 0 || !strings.Contains(r.stderr, "no revocation list was checked") {
+		t.Errorf("verify --key without a config: exit %d, want 0 and a warning on stderr\n%s", r.code, r.stderr)
 	}
 }

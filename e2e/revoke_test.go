@@ -91,7 +91,7 @@ func TestRevokeCascadesAndEverythingRefuses(t *testing.T) {
 	if r.code != 4 || !strings.Contains(r.stdout, "REVOKED") || !strings.Contains(r.stderr, "promote a fix of app into staging") {
 		t.Errorf("status --check: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
-	if st := statusOf(t, cfg, "base", "staging"); st["revoked"] == nil {
+	if st := statusOf(t, cfg, "base", "staging"); st["revocation"] == nil {
 		t.Errorf("status -o json of base in staging: %v, want revoked", st)
 	}
 	if r := bakery(t, nil, "rollback", "app", "--env", "staging", "--config", cfg); r.code == 0 {

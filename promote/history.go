@@ -141,11 +141,11 @@ type Status struct {
 	// is then the newest receipted digest of the environment that is not
 	// revoked ("" when there is none: promote a fix).
 	// Revoked.Cause names the revoked base when the digest is revoked
-	// through its lineage (revoke.Lineage).
-	Revoked    *revoke.Entry `json:"revoked,omitempty"`
+	// through its lineage (revoke.Lineage). Verified is false then: the
+	// Verdict of the digest (Assess), as every command says it.
+	Revoked    *revoke.Entry `json:"revocation,omitempty"`
 	RollbackTo string        `json:"rollbackTo,omitempty"`
-	// Problem says why Verified is false when the digest's own
-	// attestations verified but its lineage could not be.
+	// Problem says in one line why Verified is false.
 	Problem string `json:"problem,omitempty"`
 	// History is the environment's verified history that drift was
 	// decided on, oldest first (non-nil once read), for callers that show
@@ -226,7 +226,6 @@ func statusOf(ctx context.Context, cfg *config.Config, keys []attest.TrustedKey,
 	if rep == nil {
 		return st, verr
 	}
-	st.Verified = verr == nil
 	if st.Kind, st.AMIs, err = kindOf(ctx, d); err != nil {
 		return st, err
 	}
@@ -239,15 +238,11 @@ func statusOf(ctx context.Context, cfg *config.Config, keys []attest.TrustedKey,
 	if amis := receipt.AMIs(rep, bind, env.Name); len(amis) > 0 {
 		st.AMIs = amis
 	}
-	switch e, revoked, err := lin.Check(ctx, rep, time.Now()); {
-	case failure.ClassOf(err) == failure.Unavailable:
+	v, err := Assess(ctx, lin, rep, verr)
+	if err != nil {
 		return st, err
-	case err != nil:
-		// Whether a revoked base is in its lineage cannot be known.
-		st.Verified, st.Problem = false, err.Error()
-	case revoked:
-		st.Revoked = &e
 	}
+	st.Verified, st.Revoked, st.Problem = v.Verified, v.Revocation, v.Problem
 	return st, drift(ctx, keys, lin.Set(), target, env, &st, rep)
 }
 

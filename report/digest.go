@@ -46,9 +46,13 @@ func (g *gatherer) digest(ctx context.Context, cells []*Cell) (Digest, error) {
 		d.Problems = append(d.Problems, cause(verr))
 		return d, nil
 	}
-	d.Verified = verr == nil
+	// The one verdict (promote.Assess, as status computed it for the cell):
+	// a revoked digest, or one revoked through its lineage, is not verified.
+	d.Verified = verr == nil && last.Verified
 	if verr != nil {
 		d.Problems = append(d.Problems, problems(rep, verr)...)
+	} else if last.Status.Problem != "" {
+		d.Problems = append(d.Problems, last.Status.Problem)
 	}
 	if err := g.describe(ctx, ref, &d); err != nil {
 		return d, err

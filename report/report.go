@@ -79,7 +79,7 @@ type Digest struct {
 	Attestations []Attestation `json:"attestations"`
 	Receipts     []Receipt     `json:"receipts"`
 	Deltas       []Delta       `json:"deltas"`
-	Revoked      *revoke.Entry `json:"revoked,omitempty"`
+	Revoked      *revoke.Entry `json:"revocation,omitempty"`
 }
 
 // Platform is one platform image of a digest (the digest itself for a

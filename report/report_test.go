@@ -303,7 +303,8 @@ func checkMatrix(t *testing.T, f *fixture, r *Report) {
 	}{
 		{"base", "dev", f.imageB.DigestStr(), "container", "build", true},
 		{"base", "staging", f.imageB.DigestStr(), "container", "promote", true},
-		{"base", "prod", f.imageA.DigestStr(), "container", "promote", true},
+		// A is revoked: one verdict, so not verified (and shown revoked).
+		{"base", "prod", f.imageA.DigestStr(), "container", "promote", false},
 		{"ami", "dev", f.record.DigestStr(), "machine-image", "build", true},
 		{"ami", "prod", "", "", "", false},
 		{"rogue", "dev", f.rogueImage.DigestStr(), "container", "", false},
@@ -313,7 +314,7 @@ func checkMatrix(t *testing.T, f *fixture, r *Report) {
 			t.Errorf("%s in %s: digest %s kind %q action %q verified %v; want %s %q %q %v", want.target, want.env,
 				c.Digest, c.Kind, c.Action, c.Verified, want.digest, want.kind, want.action, want.verified)
 		}
-		if want.verified && (c.Signer != f.keys[0].ID || !c.Receipt || c.Age == "" || c.Page == "" || c.Drift) {
+		if (want.verified || c.Revoked != nil) && (c.Signer != f.keys[0].ID || !c.Receipt || c.Age == "" || c.Page == "" || c.Drift) {
 			t.Errorf("%s in %s: signer %q receipt %v age %q page %q drift %v", want.target, want.env, c.Signer, c.Receipt, c.Age, c.Page, c.Drift)
 		}
 	}
@@ -330,7 +331,7 @@ func checkMatrix(t *testing.T, f *fixture, r *Report) {
 
 func checkDigest(t *testing.T, f *fixture, r *Report) {
 	a := digestOf(t, r, "base", f.imageA.DigestStr())
-	if !a.Verified || !slices.Equal(a.Environments, []string{"prod"}) || !strings.Contains(a.Reference, "/prod/base@") {
+	if a.Verified || a.Revoked == nil || !slices.Equal(a.Environments, []string{"prod"}) || !strings.Contains(a.Reference, "/prod/base@") {
 		t.Errorf("A: verified %v in %v at %s", a.Verified, a.Environments, a.Reference)
 	}
 	var chain []string
@@ -381,7 +382,8 @@ func checkUnverified(t *testing.T, f *fixture, r *Report, dir string) {
 	if rogue.Verified || len(rogue.Problems) == 0 || !strings.Contains(strings.Join(rogue.Problems, " "), "trusted key") {
 		t.Errorf("rogue: verified %v, problems %v", rogue.Verified, rogue.Problems)
 	}
-	if got := r.Unverified(); len(got) != 1 || !strings.HasPrefix(got[0], "rogue in dev") {
+	// The revoked A counts as a failure, as everywhere (one verdict).
+	if got := r.Unverified(); len(got) != 2 || !strings.HasPrefix(got[0], "base in prod") || !strings.HasPrefix(got[1], "rogue in dev") {
 		t.Errorf("unverified %v", got)
 	}
 	a := digestOf(t, r, "base", f.imageA.DigestStr())
@@ -465,7 +467,7 @@ const revokeReason = `CVE-2026-0001 <img src=x onerror=alert(1)>`
 
 func checkRevoked(t *testing.T, f *fixture, r *Report, w *Written) {
 	c := cellOf(t, r, "base", "prod")
-	if c.Revoked == nil || c.Revoked.Reason != revokeReason || c.RollbackTo != "" || !c.Verified {
+	if c.Revoked == nil || c.Revoked.Reason != revokeReason || c.RollbackTo != "" || c.Verified {
 		t.Fatalf("base in prod: revoked %+v, rollback to %q, verified %v", c.Revoked, c.RollbackTo, c.Verified)
 	}
 	if len(r.Revocations) != 1 || r.Revocations[0].Digest != f.imageA.DigestStr() || len(r.RevocationProblems) != 0 {

@@ -3,14 +3,12 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"path"
 	"slices"
 	"strings"
 	"text/tabwriter"
-	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/spf13/cobra"
@@ -144,16 +142,21 @@ func newVerify(ro *rootOptions) *cobra.Command {
 			if bundlePath != "" {
 				return o.verifyBundle(cmd, bundlePath, env)
 			}
-			rep, err := o.resolveAndVerify(cmd, args[0])
-			if rep != nil {
-				if perr := o.printReport(cmd.OutOrStdout(), rep); perr != nil {
-					return perr
-				}
+			rep, verr := o.resolveAndVerify(cmd, args[0])
+			if rep == nil {
+				return verr
 			}
+			v, err := o.verdict(cmd, rep, verr)
 			if err != nil {
 				return err
 			}
-			if err := o.checkRevoked(cmd, rep); err != nil {
+			if err := o.printReport(cmd.OutOrStdout(), rep, v); err != nil {
+				return err
+			}
+			if verr != nil {
+				return verr
+			}
+			if err := v.Err(rep.Reference); err != nil {
 				return err
 			}
 			if env == "" {
@@ -213,7 +216,8 @@ func (o *verifyOptions) verifyBundle(cmd *cobra.Command, path, env string) error
 		return err
 	}
 	if res.Report != nil {
-		if perr := o.printReport(cmd.OutOrStdout(), res.Report); perr != nil {
+		v := promote.Verdict{Verified: res.Report.Verified && res.Revoked == nil, Revocation: res.Revoked}
+		if perr := o.printReport(cmd.OutOrStdout(), res.Report, v); perr != nil {
 			return perr
 		}
 	}
@@ -256,34 +260,22 @@ func printBundle(w io.Writer, res *bundle.Result) {
 	tw.Flush()
 }
 
-// checkRevoked fails verification of a digest that is revoked, itself or
-// through a base its provenance names (revoke.Lineage), by the revocation
-// lists of the config's environments. Without a config there are no lists
-// to read: it says so on stderr.
-func (o *verifyOptions) checkRevoked(cmd *cobra.Command, rep *attest.Report) error {
+// verdict is the one verdict on a verified report: with a bakery.yaml, under
+// its environments' revocation lists, applied to the digest's lineage;
+// without one no list can be read, and stderr says so.
+func (o *verifyOptions) verdict(cmd *cobra.Command, rep *attest.Report, verr error) (promote.Verdict, error) {
 	if o.cfg == nil {
 		fmt.Fprintln(cmd.ErrOrStderr(), "warning: no bakery.yaml, so no revocation list was checked: pass --config to check the environments' lists")
-		return nil
+		return promote.Assess(cmd.Context(), nil, rep, verr)
 	}
 	revs, err := revoke.Load(cmd.Context(), o.cfg, o.trusted)
 	if err != nil {
-		return err
+		return promote.Verdict{}, err
 	}
 	for _, ign := range revs.Ignored {
 		fmt.Fprintf(cmd.ErrOrStderr(), "warning: ignored a revocation list: %s\n", ign)
 	}
-	e, revoked, err := revoke.NewLineage(revs, o.cfg, o.trusted).Check(cmd.Context(), rep, time.Now())
-	if err != nil {
-		return err
-	}
-	if !revoked {
-		return nil
-	}
-	if o.output != "json" {
-		fmt.Fprintf(cmd.OutOrStdout(), "  REVOKED %s\n", e.Describe())
-	}
-	return failure.New(failure.Verify, rep.Reference, errors.New(e.Describe()),
-		"do not run it: roll back to an earlier digest or promote a fix; bakery status --check names the rollback")
+	return promote.Assess(cmd.Context(), revoke.NewLineage(revs, o.cfg, o.trusted), rep, verr)
 }
 
 // checkEnv reports whether the verified digest holds a receipt for target in
@@ -327,16 +319,29 @@ func (o *verifyOptions) checkEnv(cmd *cobra.Command, rep *attest.Report, env, ta
 	return nil
 }
 
-func (o *verifyOptions) printReport(w io.Writer, rep *attest.Report) error {
+// verdictJSON is a report as every command prints it in JSON: the
+// verification with the one verdict (verified false when revoked, and why).
+type verdictJSON struct {
+	*attest.Report
+	// The verdict's fields, shallower than the report's own "verified".
+	Verified   bool          `json:"verified"`
+	Revocation *revoke.Entry `json:"revocation,omitempty"`
+	Problem    string        `json:"problem,omitempty"`
+}
+
+func jsonOf(rep *attest.Report, v promote.Verdict) verdictJSON {
+	return verdictJSON{Report: rep, Verified: v.Verified, Revocation: v.Revocation, Problem: v.Problem}
+}
+
+func (o *verifyOptions) printReport(w io.Writer, rep *attest.Report, v promote.Verdict) error {
 	if o.output == "json" {
-		return writeJSON(w, rep)
+		return writeJSON(w, jsonOf(rep, v))
 	}
-	status := "Verified"
-	if !rep.Verified {
-		status = "FAILED"
-	}
-	fmt.Fprintf(w, "%s %s\n", status, rep.Reference)
+	fmt.Fprintf(w, "%s %s\n", v.Word(), rep.Reference)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	if e := v.Revocation; e != nil {
+		fmt.Fprintf(tw, "  revoked\t%s\n", e.Describe())
+	}
 	for _, s := range rep.Signatures {
 		fmt.Fprintf(tw, "  signature\tkey %s\t%s\n", s.KeyID, s.SignedAt)
 	}
@@ -345,6 +350,9 @@ func (o *verifyOptions) printReport(w io.Writer, rep *attest.Report) error {
 	}
 	for _, p := range rep.Problems {
 		fmt.Fprintf(tw, "  problem\t%s\n", p)
+	}
+	if v.Problem != "" && v.Revocation == nil && len(rep.Problems) == 0 {
+		fmt.Fprintf(tw, "  problem\t%s\n", v.Problem)
 	}
 	for _, i := range rep.Ignored {
 		name := attest.PredicateName(i.PredicateType)
@@ -442,20 +450,27 @@ func newInspect(ro *rootOptions) *cobra.Command {
 			if rep == nil {
 				return verr
 			}
+			v, err := o.verdict(cmd, rep, verr)
+			if err != nil {
+				return err
+			}
 			prov, err := attest.ProvenanceOf(rep)
 			if err != nil {
 				return err
 			}
+			if verr == nil {
+				verr = v.Err(rep.Reference)
+			}
 			if o.output == "json" {
 				if err := writeJSON(cmd.OutOrStdout(), struct {
-					*attest.Report
+					verdictJSON
 					Provenance *attest.Provenance `json:"provenance,omitempty"`
-				}{rep, prov}); err != nil {
+				}{jsonOf(rep, v), prov}); err != nil {
 					return err
 				}
 				return verr
 			}
-			if err := o.printReport(cmd.OutOrStdout(), rep); err != nil {
+			if err := o.printReport(cmd.OutOrStdout(), rep, v); err != nil {
 				return err
 			}
 			if prov != nil {
