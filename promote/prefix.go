@@ -173,3 +173,18 @@ func prefixedIn(ctx context.Context, keys []attest.TrustedKey, bind receipt.Bind
 	}
 	return out, nil
 }
+
+// ResolveDigest is ResolvePrefix for req.Digest of req.Target, with the
+// source environment of req (req.From, or the one before req.To) as the
+// environment whose repository is searched too. A request without a digest
+// resolves to "".
+func (p *Promoter) ResolveDigest(ctx context.Context, req Request) (string, error) {
+	if req.Digest == "" {
+		return "", nil
+	}
+	cfg, from := p.opts.Config, req.From
+	if _, i, err := cfg.LookupEnvironment(req.To); from == "" && err == nil && i > 0 {
+		from = cfg.Environments[i-1].Name
+	}
+	return ResolvePrefix(ctx, p.opts.Keys, cfg, req.Target, from, req.Digest)
+}

@@ -50,7 +50,8 @@ Which digest, from where, to where:
                       receipted digest, or whose ENV holds a newer one, is skipped.
   (no --to)           each target moves from the environment it was last built
                       or promoted into (its newest receipt) to the next one.
-  --digest DIGEST     this digest of one TARGET, which must be in the source's repository.
+  --digest DIGEST     this digest of one TARGET, which must be in the source's repository
+                      (a unique prefix of at least 12 hex digits will do).
   --metadata-file F   exactly the digests bakery build --metadata-file F produced,
                       by digest even if tags moved since: from the environment
                       they were built into to the next one, or with --to ENV
@@ -96,6 +97,11 @@ each target's outcome, and the exit code is the highest of the failures'.`,
 				return err
 			}
 			p := g.promoter(cmd.Context(), ro.version)
+			if o.req.Digest != "" {
+				if o.req.Digest, err = p.ResolveDigest(cmd.Context(), promote.Request{Target: args[0], To: o.req.To, Digest: o.req.Digest}); err != nil {
+					return err
+				}
+			}
 			if o.dryRun {
 				return o.preview(cmd, ro, p, g, args)
 			}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os/user"
-	"regexp"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -29,14 +28,22 @@ type revokeOptions struct {
 	restore bool
 }
 
-var digestArg = regexp.MustCompile(`(?:^|@)(sha256:[0-9a-f]{64})$`)
+// digestArg is the digest of DIGEST or IMAGE@DIGEST: in full, or a prefix
+// that promote.ResolvePrefix resolves.
+func digestArg(arg string) string {
+	if _, d, ok := strings.Cut(arg, "@"); ok {
+		return d
+	}
+	return arg
+}
 
 func newRevoke(ro *rootOptions) *cobra.Command {
 	o := &revokeOptions{}
 	cmd := &cobra.Command{
 		Use:   "revoke DIGEST --reason TEXT [--cascade] [--at TIME] [--yes] | revoke DIGEST --restore --reason TEXT",
 		Short: "Revoke a digest everywhere: verify, promote, rollback and status refuse it",
-		Long: `Add DIGEST (sha256:… or IMAGE@sha256:…) to the signed revocation list that
+		Long: `Add DIGEST (sha256:… or IMAGE@sha256:…, or a unique prefix of at least 12
+hex digits, as bakery status prints it) to the signed revocation list that
 every environment holds (ENV_REPOSITORY/bakery-revocations:list, signed with
 signing.key; lists not signed by a trusted key are reported and ignored).
 From then on bakery verify exits 4 for it, promote denies it (the not_revoked
@@ -62,14 +69,13 @@ disabling); --restore enables them and cancels the deprecation.`,
 			if err := ro.validate(); err != nil {
 				return err
 			}
-			m := digestArg.FindStringSubmatch(args[0])
-			if m == nil {
-				return usageError("%q is not a digest: use sha256:<64 hex> or IMAGE@sha256:<64 hex>", args[0])
+			if _, _, err := promote.ParsePrefix(digestArg(args[0])); err != nil {
+				return err
 			}
 			if strings.TrimSpace(o.reason) == "" {
 				return usageError("--reason TEXT is required: say why, for the people who read the list")
 			}
-			return o.run(cmd, ro, m[1])
+			return o.run(cmd, ro, digestArg(args[0]))
 		},
 	}
 	f := cmd.Flags()
@@ -92,6 +98,9 @@ func (o *revokeOptions) run(cmd *cobra.Command, ro *rootOptions, digest string) 
 		return err
 	}
 	ctx := cmd.Context()
+	if digest, err = promote.ResolvePrefix(ctx, g.keys, g.cfg, "", "", digest); err != nil {
+		return err
+	}
 	signer, err := attest.SignerFor(ctx, g.cfg.Signing, config.SigningPassword())
 	if err != nil {
 		return err

@@ -32,6 +32,11 @@ into ENV (bare, --all, --metadata-file) until it is promoted by name
 				return err
 			}
 			req.Target = args[0]
+			if req.To != "" {
+				if req.To, err = promote.ResolvePrefix(cmd.Context(), g.keys, g.cfg, req.Target, req.Env, req.To); err != nil {
+					return err
+				}
+			}
 			res, rerr := g.promoter(cmd.Context(), ro.version).RollbackWith(cmd.Context(), req)
 			if res != nil {
 				if ro.output != "json" {
@@ -45,7 +50,7 @@ into ENV (bare, --all, --metadata-file) until it is promoted by name
 		},
 	}
 	cmd.Flags().StringVar(&req.Env, "env", "", "environment to roll back")
-	cmd.Flags().StringVar(&req.To, "to", "", "digest to roll back to (default: where bakery last put the tag, else the previous one)")
+	cmd.Flags().StringVar(&req.To, "to", "", "digest (or a unique prefix of 12+ hex digits) to roll back to (default: where bakery last put the tag, else the previous one)")
 	cmd.Flags().StringVar(&req.Reason, "reason", "", "why, recorded in the rollback's receipt and shown by bakery history")
 	return cmd
 }
