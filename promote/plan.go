@@ -25,6 +25,8 @@ type Step struct {
 	// Refused, when set, is why the step must not run: the step's failure,
 	// reported without running it.
 	Refused error
+	// pin is the rollback that refused the step.
+	pin *Pin
 }
 
 // Built is one digest a `bakery build` produced (its --metadata-file).
@@ -166,6 +168,17 @@ func (p *Promoter) into(ctx context.Context, target, from, to string) (Step, err
 		return step, err
 	}
 	step.verified = s.rep
+	if s.time != "" && d.digest != s.digest {
+		// a rollback that holds to away from the source's digest refuses
+		// the step, whatever the receipts' times say
+		if step.pin, err = p.Pinned(ctx, target, dst, s.digest); err != nil {
+			return step, err
+		}
+		if step.pin != nil {
+			step.Refused = pinError(step.Request, *step.pin)
+			return step, nil
+		}
+	}
 	switch {
 	case s.time == "":
 		step.Skip = fmt.Sprintf("%s holds no receipted digest", src)
@@ -221,11 +234,12 @@ func (p *Promoter) PlanBuilt(ctx context.Context, file string, built []Built, fr
 			step.Skip = home0 + " is the last environment"
 			steps = append(steps, step)
 			continue
-		case src < home || dst <= home:
-			return nil, failure.New(failure.Config, "target "+b.Target, fmt.Errorf("was built into %s, which comes after %s",
-				home0, cfg.Environments[min(src, dst)].Name), "promote it into an environment after "+home0)
-		case src < 0 || src == dst:
-			return nil, failure.New(failure.Config, "environment "+to, errors.New("has no environment before it to promote from"), "pass --from")
+		case dst <= home:
+			return nil, failure.New(failure.Config, "target "+b.Target, fmt.Errorf("was built into %s, which is not before %s",
+				home0, cfg.Environments[dst].Name), "promote it into an environment after "+home0)
+		case src < home || src >= dst:
+			return nil, failure.New(failure.Config, "--from "+cfg.Environments[max(src, 0)].Name,
+				fmt.Errorf("does not lie between %s, where the build went, and %s", home0, cfg.Environments[dst].Name), "omit --from")
 		}
 		step.From, step.To = cfg.Environments[src].Name, cfg.Environments[dst].Name
 		if src != home {

@@ -66,7 +66,10 @@ func (p *Promoter) Preview(ctx context.Context, steps []Step, parallel int) ([]P
 }
 
 func (p *Promoter) preview(ctx context.Context, s Step) (Planned, error) {
-	pl := Planned{Target: s.Target, From: s.From, To: s.To, Digest: s.Digest}
+	pl := Planned{Target: s.Target, From: s.From, To: s.To, Digest: s.Digest, Pin: s.pin}
+	if s.pin != nil {
+		pl.Digest = s.pin.Digest
+	}
 	switch {
 	case s.Refused != nil:
 		return pl, s.Refused
