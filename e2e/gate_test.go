@@ -6,7 +6,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -383,5 +387,53 @@ func TestOneVerdictForARevokedDigest(t *testing.T) {
 	r = bakery(t, []string{"BAKERY_VERIFICATION_KEYS="}, "verify", base, "--key", filepath.Join(keyDir, "trusted.pub"))
 	if r.code != 0 || !strings.Contains(r.stderr, "no revocation list was checked") {
 		t.Errorf("verify --key without a config: exit %d, want 0 and a warning on stderr\n%s", r.code, r.stderr)
+	}
+}
+
+// TestUnreachableEnvironmentIsPartial (issue 21, item 4): staging's registry
+// (a proxy in front of the real one) is stopped. status, history and drift
+// still print dev and prod, mark staging UNREACHABLE by name, warn once on
+// stderr and exit 6 at the end.
+func TestUnreachableEnvironmentIsPartial(t *testing.T) {
+	ns := runID + "-partial"
+	proxy := httptest.NewServer(httputil.NewSingleHostReverseProxy(&url.URL{Scheme: "http", Host: regAddr}))
+	stagingHost := strings.TrimPrefix(proxy.URL, "http://")
+	dir := t.TempDir()
+	cfg := strings.Replace(projectTail(ns, registry2+"/"+ns+"/prod"), "repository: "+regAddr+"/"+ns+"/staging", "repository: "+stagingHost+"/"+ns+"/staging", 1)
+	writeFiles(t, dir, map[string]string{
+		"bakery.yaml":     "version: 1\ntargets:\n  app:\n    type: container\n    context: app\n" + cfg,
+		"app/Dockerfile":  "FROM scratch\nCOPY release.txt /etc/release.txt\n",
+		"app/release.txt": ns + "\n",
+	})
+	config := filepath.Join(dir, "bakery.yaml")
+	digest := rebuild(t, config, "app", "partial-1")
+	for _, env := range []string{"staging", "prod"} {
+		if r := bakery(t, nil, "promote", "app", "--to", env, "--config", config); r.code != 0 {
+			t.Fatalf("promote to %s: exit %d", env, r.code)
+		}
+	}
+	proxy.Close() // staging's registry is gone: connections are refused
+
+	r := bakery(t, nil, "status", "--config", config)
+	if r.code != 6 || !strings.Contains(r.stderr, "staging ("+stagingHost) || strings.Count(r.stderr, "warning:") != 1 {
+		t.Errorf("status with staging down: exit %d, want 6 and one warning naming staging", r.code)
+	}
+	rows := map[string]string{}
+	for _, line := range strings.Split(r.stdout, "\n") {
+		for _, env := range []string{"dev", "staging", "prod"} {
+			if f := strings.Fields(line); len(f) >= 3 && f[0] == "app" && slices.Contains(f[1:3], env) {
+				rows[env] = line
+			}
+		}
+	}
+	if !strings.Contains(rows["staging"], "UNREACHABLE") || !strings.Contains(rows["dev"], digest) || !strings.Contains(rows["prod"], digest) {
+		t.Errorf("status with staging down does not show dev and prod, and staging UNREACHABLE:\n%s", r.stdout)
+	}
+	r = bakery(t, nil, "history", "app", "--config", config)
+	if r.code != 6 || !strings.Contains(r.stdout, "UNREACHABLE") || strings.Count(r.stdout, digest) < 2 {
+		t.Errorf("history with staging down: exit %d, want 6 with dev's and prod's receipts\n%s", r.code, r.stdout)
+	}
+	if r := bakery(t, nil, "drift", "--registry-only", "--config", config); r.code != 6 {
+		t.Errorf("drift with staging down: exit %d, want 6", r.code)
 	}
 }

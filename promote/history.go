@@ -3,8 +3,10 @@ package promote
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -147,6 +149,9 @@ type Status struct {
 	RollbackTo string        `json:"rollbackTo,omitempty"`
 	// Problem says in one line why Verified is false.
 	Problem string `json:"problem,omitempty"`
+	// Unreachable says why this environment's registry could not be read:
+	// nothing else about it is known (the other environments still are).
+	Unreachable string `json:"unreachable,omitempty"`
 	// History is the environment's verified history that drift was
 	// decided on, oldest first (non-nil once read), for callers that show
 	// it (bakery report) without reading it again.
@@ -170,12 +175,24 @@ func CurrentStatus(ctx context.Context, cfg *config.Config, keys []attest.Truste
 	lin := revoke.NewLineage(revs, cfg, keys)
 	targets, envs := cfg.TargetNames(), cfg.Environments
 	out := make([]Status, len(targets)*len(envs))
+	var (
+		mu   sync.Mutex
+		down = map[string]error{} // environment -> why it could not be read
+	)
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(StatusParallel)
 	for ti, target := range targets {
 		for ei := range envs {
 			g.Go(func() error {
 				st, err := statusOf(gctx, cfg, keys, lin, target, envs[ei].Name)
+				if failure.ClassOf(err) == failure.Unavailable {
+					// One registry down must not blank the others.
+					st = Status{Target: target, Environment: envs[ei].Name, Unreachable: problemOf(err)}
+					mu.Lock()
+					down[envs[ei].Name] = err
+					mu.Unlock()
+					err = nil
+				}
 				out[ti*len(envs)+ei] = st
 				return err
 			})
@@ -184,7 +201,29 @@ func CurrentStatus(ctx context.Context, cfg *config.Config, keys []attest.Truste
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	return out, nil
+	return out, Unreachable(cfg, down)
+}
+
+// Unreachable is the error of a partial answer: failure.Unavailable (exit
+// 6) naming each environment in down (by name and repository), nil when
+// down is empty.
+func Unreachable(cfg *config.Config, down map[string]error) error {
+	if len(down) == 0 {
+		return nil
+	}
+	var names []string
+	var first error
+	for _, e := range cfg.Environments {
+		if err, ok := down[e.Name]; ok {
+			names = append(names, e.Name+" ("+e.Repository+")")
+			if first == nil {
+				first = err
+			}
+		}
+	}
+	return failure.New(failure.Unavailable, "environment "+strings.Join(names, ", "),
+		fmt.Errorf("unreachable: %w", first),
+		"check that registry, then run the command again")
 }
 
 // StatusParallel bounds the target × environment reads of CurrentStatus in

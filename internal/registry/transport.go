@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -124,7 +125,7 @@ func remoteOptions(ctx context.Context) []remote.Option {
 		remote.WithRetryBackoff(remote.Backoff{Duration: 200 * time.Millisecond, Factor: 2, Jitter: 0.25, Steps: s.Attempts, Cap: s.MaxRetryWait}),
 		remote.WithRetryPredicate(func(err error) bool {
 			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) || IsRefused(err) {
 				return false
 			}
 			return IsUnavailable(err) || isUploadLost(err)
@@ -211,7 +212,7 @@ func inUploadSession(req *http.Request) bool {
 // retryable: a connection error or timeout, or 408, 429, 5xx.
 func retryable(resp *http.Response, err error) bool {
 	if err != nil {
-		return !errors.Is(err, context.Canceled) && IsUnavailable(err)
+		return !errors.Is(err, context.Canceled) && IsUnavailable(err) && !IsRefused(err)
 	}
 	switch c := resp.StatusCode; {
 	case c == http.StatusRequestTimeout, c == http.StatusTooManyRequests, c >= 500 && c != http.StatusNotImplemented:
@@ -219,6 +220,11 @@ func retryable(resp *http.Response, err error) bool {
 	}
 	return false
 }
+
+// IsRefused reports a connection the registry's host refused: nothing
+// listens there, so asking again within the retry budget only makes a
+// person wait (a registry being restarted is asked again by the next run).
+func IsRefused(err error) bool { return errors.Is(err, syscall.ECONNREFUSED) }
 
 // backoff is the wait before attempt+1: Retry-After when the registry says,
 // else exponential from 200ms with jitter, at most max.

@@ -33,7 +33,7 @@ and endpoints; --registry-only skips them.`,
   bakery drift --registry-only   # no AWS credentials at hand`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			g, st, err := ro.currentStatus(cmd)
+			g, st, partial, err := ro.currentStatus(cmd)
 			if err != nil {
 				return err
 			}
@@ -53,8 +53,14 @@ and endpoints; --registry-only skips them.`,
 			} else {
 				err = printDrift(cmd.OutOrStdout(), findings)
 			}
-			if err != nil || len(findings) == 0 {
+			if err != nil {
 				return err
+			}
+			if partial != nil {
+				return partial // exit 6, after what could be read
+			}
+			if len(findings) == 0 {
+				return nil
 			}
 			return failure.New(failure.Verify, "drift", fmt.Errorf("%d findings: %s %s in %s, and more above", len(findings),
 				findings[0].What, findings[0].Target, findings[0].Environment), "run the FIX of each finding")

@@ -7,6 +7,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/bakeryhq/bakery/internal/failure"
+	"github.com/bakeryhq/bakery/policies"
 	"github.com/bakeryhq/bakery/promote"
 	"github.com/bakeryhq/bakery/revoke"
 )
@@ -14,7 +16,10 @@ import (
 // historyEntry is a receipt in the history, and the digest's revocation.
 type historyEntry struct {
 	promote.Entry
-	Revoked *revoke.Entry `json:"revoked,omitempty"`
+	Revoked *revoke.Entry `json:"revocation,omitempty"`
+	// Unreachable is set on the one entry of an environment whose registry
+	// could not be read: why.
+	Unreachable string `json:"unreachable,omitempty"`
 }
 
 func newHistory(ro *rootOptions) *cobra.Command {
@@ -45,12 +50,19 @@ func newHistory(ro *rootOptions) *cobra.Command {
 				return err
 			}
 			entries := []historyEntry{}
+			down := map[string]error{}
 			for i := range g.cfg.Environments {
 				e := &g.cfg.Environments[i]
 				if env != "" && e.Name != env {
 					continue
 				}
 				h, err := promote.History(cmd.Context(), g.keys, args[0], e)
+				if failure.ClassOf(err) == failure.Unavailable {
+					// The other environments are still shown; exit 6 at the end.
+					down[e.Name] = err
+					entries = append(entries, historyEntry{Entry: promote.Entry{Target: args[0], Receipt: policies.Receipt{Environment: e.Name}}, Unreachable: err.Error()})
+					continue
+				}
 				if err != nil {
 					return err
 				}
@@ -62,12 +74,23 @@ func newHistory(ro *rootOptions) *cobra.Command {
 					entries = append(entries, out)
 				}
 			}
+			partial := promote.Unreachable(g.cfg, down)
+			if partial != nil {
+				warnUnreachable(cmd.ErrOrStderr(), partial)
+			}
 			if ro.output == "json" {
-				return writeJSON(cmd.OutOrStdout(), entries)
+				if err := writeJSON(cmd.OutOrStdout(), entries); err != nil {
+					return err
+				}
+				return partial
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "TIME\tENVIRONMENT\tACTION\tDIGEST\tSIGNER\tRESULT\tREVOKED")
 			for _, e := range entries {
+				if e.Unreachable != "" {
+					fmt.Fprintf(tw, "-\t%s\tUNREACHABLE\t-\t-\t-\t-\n", e.Environment)
+					continue
+				}
 				revoked := "-"
 				if e.Revoked != nil {
 					revoked = "REVOKED: " + e.Revoked.Reason
@@ -76,9 +99,15 @@ func newHistory(ro *rootOptions) *cobra.Command {
 				if e.Replaced != "" {
 					action += " --force, replaced " + e.Replaced
 				}
+				if e.Reason != "" {
+					action += fmt.Sprintf(" (reason: %q)", e.Reason)
+				}
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Time, e.Environment, action, e.Digest, e.KeyID, e.Result, revoked)
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			return partial
 		},
 	}
 	cmd.Flags().StringVar(&env, "env", "", "only this environment")

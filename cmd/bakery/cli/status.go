@@ -29,7 +29,7 @@ that has a tag is unverified, unreceipted or drifting, or runs a revoked digest
   bakery status -o json   # for Terraform or dashboards: digests, and AMI ids per region for machine images`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, st, err := ro.currentStatus(cmd)
+			_, st, partial, err := ro.currentStatus(cmd)
 			if err != nil {
 				return err
 			}
@@ -38,8 +38,14 @@ that has a tag is unverified, unreceipted or drifting, or runs a revoked digest
 			} else {
 				err = printStatus(cmd.OutOrStdout(), st)
 			}
-			if err != nil || !check {
+			if err != nil {
 				return err
+			}
+			if partial != nil {
+				return partial // exit 6, after what could be read
+			}
+			if !check {
+				return nil
 			}
 			return unhealthy(st)
 		},
@@ -49,23 +55,42 @@ that has a tag is unverified, unreceipted or drifting, or runs a revoked digest
 }
 
 // currentStatus is where status and drift start: the checked config and
-// keys, and what every environment runs for every target.
-func (ro *rootOptions) currentStatus(cmd *cobra.Command) (*gate, []promote.Status, error) {
+// keys, and what every environment runs for every target. partial is the
+// exit-6 error of environments that could not be reached (their rows say
+// UNREACHABLE), warned about once on stderr, for the caller to return
+// after printing what it could read.
+func (ro *rootOptions) currentStatus(cmd *cobra.Command) (g *gate, st []promote.Status, partial, err error) {
 	if err := ro.validate(); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	g, err := ro.gate(cmd)
-	if err != nil {
-		return nil, nil, err
+	if g, err = ro.gate(cmd); err != nil {
+		return nil, nil, nil, err
 	}
-	st, err := promote.CurrentStatus(cmd.Context(), g.cfg, g.keys)
-	return g, st, err
+	st, err = promote.CurrentStatus(cmd.Context(), g.cfg, g.keys)
+	if st != nil && failure.ClassOf(err) == failure.Unavailable {
+		warnUnreachable(cmd.ErrOrStderr(), err)
+		return g, st, err, nil
+	}
+	return g, st, nil, err
+}
+
+// warnUnreachable is the one warning of a partial answer, before it; the
+// error itself (why, and what to do) ends the command with exit 6.
+func warnUnreachable(w io.Writer, err error) {
+	var fe *failure.Error
+	if errors.As(err, &fe) {
+		fmt.Fprintf(w, "warning: %s could not be reached: shown as UNREACHABLE, everything else is shown\n", fe.Subject)
+	}
 }
 
 func printStatus(w io.Writer, st []promote.Status) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TARGET\tKIND\tENVIRONMENT\tDIGEST\tAMIS\tSINCE\tACTION\tSIGNER\tVERIFIED\tRECEIPT\tDRIFT\tREVOKED")
 	for _, s := range st {
+		if s.Unreachable != "" {
+			fmt.Fprintf(tw, "%s\t\t%s\tUNREACHABLE\t\t\t\t\t-\t-\t-\t-\n", s.Target, s.Environment)
+			continue
+		}
 		if s.Digest == "" {
 			fmt.Fprintf(tw, "%s\t\t%s\t-\t\t\t\t\t-\t-\t-\t-\n", s.Target, s.Environment)
 			continue
