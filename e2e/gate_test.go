@@ -437,3 +437,50 @@ func TestUnreachableEnvironmentIsPartial(t *testing.T) {
 		t.Errorf("drift with staging down: exit %d, want 6", r.code)
 	}
 }
+
+// TestWhoAndWhy (issue 21, item 8): receipts record the CI identity with its
+// run URL (GitHub Actions, GitLab CI) or --actor, revocations too, and
+// history lists every event, revocations included, with who and why.
+func TestWhoAndWhy(t *testing.T) {
+	ns := runID + "-who"
+	cfg := smallProject(t, t.TempDir(), ns, regAddr+"/"+ns+"/prod", "app")
+	gh := []string{"GITHUB_ACTOR=octocat", "GITHUB_SERVER_URL=https://git.example", "GITHUB_REPOSITORY=org/app", "GITHUB_RUN_ID=42"}
+	writeFiles(t, filepath.Dir(cfg), map[string]string{"app/release.txt": "who-1\n"})
+	digest := buildTargets(t, cfg, gh, "app")["app"]
+	digest = digest[strings.LastIndex(digest, "@")+1:]
+	gl := []string{"GITLAB_USER_LOGIN=gl-user", "CI_JOB_URL=https://gitlab.example/org/app/-/jobs/7"}
+	if r := bakery(t, gl, "promote", "app", "--to", "staging", "--config", cfg); r.code != 0 {
+		t.Fatalf("promote: exit %d", r.code)
+	}
+	if r := bakery(t, nil, "revoke", digest, "--reason", "leaked credentials", "--actor", "alice", "--config", cfg); r.code != 0 {
+		t.Fatalf("revoke: exit %d", r.code)
+	}
+	r := bakery(t, nil, "history", "app", "--config", cfg, "-o", "json")
+	var hist []struct {
+		Environment, Action, Actor, Reason, Digest string
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &hist); err != nil || r.code != 0 {
+		t.Fatalf("history: exit %d (%v)\n%s", r.code, err, r.stdout)
+	}
+	want := map[string]string{
+		"dev build":       "octocat (https://git.example/org/app/actions/runs/42)",
+		"staging promote": "gl-user (https://gitlab.example/org/app/-/jobs/7)",
+		"(all) revoke":    "alice (key ",
+	}
+	for _, h := range hist {
+		w, ok := want[h.Environment+" "+h.Action]
+		if !ok {
+			continue
+		}
+		if !strings.HasPrefix(h.Actor, w) || h.Digest != digest {
+			t.Errorf("history %s %s: actor %q, digest %s; want %q…", h.Environment, h.Action, h.Actor, h.Digest, w)
+		}
+		if h.Action == "revoke" && h.Reason != "leaked credentials" {
+			t.Errorf("history revoke: reason %q", h.Reason)
+		}
+		delete(want, h.Environment+" "+h.Action)
+	}
+	if len(want) != 0 {
+		t.Errorf("history lacks %v:\n%s", want, r.stdout)
+	}
+}

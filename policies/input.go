@@ -168,6 +168,8 @@ type Receipt struct {
 	From string `json:"from,omitempty"`
 	// Reason is why the step was taken, when one was given.
 	Reason string `json:"reason,omitempty"`
+	// Actor is who took the step, when known.
+	Actor string `json:"actor,omitempty"`
 }
 
 // Config is the policy section of bakery.yaml.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/bakeryhq/bakery/attest"
 	"github.com/bakeryhq/bakery/internal/config"
+	"github.com/bakeryhq/bakery/internal/env"
 	"github.com/bakeryhq/bakery/policies"
 )
 
@@ -79,6 +80,25 @@ type Metadata struct {
 	// Reason is why the step was taken, as the person gave it (rollback
 	// --reason, promote --digest --reason).
 	Reason string `json:"reason,omitempty"`
+	// Actor is who took the step (env.Actor: --actor, the CI identity with
+	// its run URL, or the local user); Sign fills it in from the context.
+	Actor string `json:"actor,omitempty"`
+}
+
+type actorKey struct{}
+
+// WithActor returns a context whose receipts record actor as who took the
+// step (the command's --actor, or env.Actor).
+func WithActor(ctx context.Context, actor string) context.Context {
+	return context.WithValue(ctx, actorKey{}, actor)
+}
+
+// ActorOf is the actor ctx carries, else env.Actor's answer.
+func ActorOf(ctx context.Context) string {
+	if a, ok := ctx.Value(actorKey{}).(string); ok {
+		return a
+	}
+	return env.Actor("")
 }
 
 // Statement makes the in-toto statement of a receipt for dst. policyDigest
@@ -113,6 +133,9 @@ func Statement(dst name.Digest, meta Metadata, policyDigest, version string, inp
 // Sign makes the receipt of one step for dst, signs it with signer and
 // attaches it to dst.
 func Sign(ctx context.Context, signer signature.SignerVerifier, dst name.Digest, meta Metadata, policyDigest, version string, inputs []attest.AttestationInfo) error {
+	if meta.Actor == "" {
+		meta.Actor = ActorOf(ctx)
+	}
 	st, err := Statement(dst, meta, policyDigest, version, inputs)
 	if err != nil {
 		return err
@@ -173,7 +196,7 @@ func Read(rep *attest.Report, b Binding) []policies.Receipt {
 			Environment: v.Bakery.Environment, Digest: rep.Digest.String(),
 			Time: v.TimeVerified.UTC().Format(timeFormat), KeyID: v.keyID,
 			Result: v.VerificationResult, Action: v.Bakery.Action, Replaced: v.Bakery.Replaced,
-			From: v.Bakery.From, Reason: v.Bakery.Reason,
+			From: v.Bakery.From, Reason: v.Bakery.Reason, Actor: v.Bakery.Actor,
 		})
 	}
 	return out

@@ -10,6 +10,7 @@ package env
 import (
 	"fmt"
 	"os"
+	"os/user"
 	"sort"
 )
 
@@ -47,6 +48,13 @@ const (
 	CI                Variable = "CI"
 	GitHubStepSummary Variable = "GITHUB_STEP_SUMMARY"
 	GitLabCI          Variable = "GITLAB_CI"
+	// Who ran bakery, recorded in receipts and revocations (Actor).
+	GitHubActor      Variable = "GITHUB_ACTOR"
+	GitHubServerURL  Variable = "GITHUB_SERVER_URL"
+	GitHubRepository Variable = "GITHUB_REPOSITORY"
+	GitHubRunID      Variable = "GITHUB_RUN_ID"
+	GitLabUserLogin  Variable = "GITLAB_USER_LOGIN"
+	GitLabJobURL     Variable = "CI_JOB_URL"
 )
 
 var variables = map[Variable]VariableOpts{
@@ -64,6 +72,38 @@ var variables = map[Variable]VariableOpts{
 	CI:                {Description: "set by CI systems (GitHub Actions, GitLab CI, ...): --progress auto prints plain lines with elapsed times", External: true},
 	GitHubStepSummary: {Description: "GitHub Actions' job summary file: build and promote append a Markdown table of their outcome", External: true},
 	GitLabCI:          {Description: "set by GitLab CI: --progress auto prints plain lines", External: true},
+	GitHubActor:       {Description: "GitHub Actions: who started the run; receipts and revocations record it as the actor", External: true},
+	GitHubServerURL:   {Description: "GitHub Actions: the server, for the run URL recorded with the actor", External: true},
+	GitHubRepository:  {Description: "GitHub Actions: owner/repo, for the run URL recorded with the actor", External: true},
+	GitHubRunID:       {Description: "GitHub Actions: the run id, for the run URL recorded with the actor", External: true},
+	GitLabUserLogin:   {Description: "GitLab CI: who started the job; receipts and revocations record it as the actor", External: true},
+	GitLabJobURL:      {Description: "GitLab CI: the job URL recorded with the actor", External: true},
+}
+
+// Actor is who runs bakery, for the audit trail: override (--actor) when
+// given; else the CI identity with its run or job URL (GitHub Actions,
+// GitLab CI); else the local user; "" when none is known.
+func Actor(override string) string {
+	switch {
+	case override != "":
+		return override
+	case Getenv(GitHubActor) != "":
+		a := Getenv(GitHubActor)
+		if srv, repo, run := Getenv(GitHubServerURL), Getenv(GitHubRepository), Getenv(GitHubRunID); srv != "" && repo != "" && run != "" {
+			a += " (" + srv + "/" + repo + "/actions/runs/" + run + ")"
+		}
+		return a
+	case Getenv(GitLabUserLogin) != "":
+		a := Getenv(GitLabUserLogin)
+		if job := Getenv(GitLabJobURL); job != "" {
+			a += " (" + job + ")"
+		}
+		return a
+	}
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return ""
 }
 
 // Getenv returns the value of v. It panics on a variable missing from the

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"sort"
 	"text/tabwriter"
 	"time"
 
@@ -26,7 +27,7 @@ func newHistory(ro *rootOptions) *cobra.Command {
 	var env string
 	cmd := &cobra.Command{
 		Use:     "history TARGET [--env ENV]",
-		Short:   "List the signed receipts of a target, per environment, from the registry",
+		Short:   "List every event of a target (build, promote, rollback, import, revoke, restore) with who and why, from the registry",
 		Example: `  bakery history golden-base --env prod -o json`,
 		Args:    exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -74,6 +75,15 @@ func newHistory(ro *rootOptions) *cobra.Command {
 					entries = append(entries, out)
 				}
 			}
+			// Revocations and restorations are events of the target too,
+			// in every environment at once: who, why, when.
+			for _, e := range revs.Entries() {
+				if e.Target == args[0] {
+					entries = append(entries, historyEntry{Entry: promote.Entry{Target: e.Target, Receipt: policies.Receipt{
+						Environment: "(all)", Digest: e.Digest, Time: e.Time, Action: e.Action, Reason: e.Reason, Actor: e.By, Result: "-"}}})
+				}
+			}
+			sort.SliceStable(entries, func(i, j int) bool { return entries[i].Time < entries[j].Time }) // fixed-width times
 			partial := promote.Unreachable(g.cfg, down)
 			if partial != nil {
 				warnUnreachable(cmd.ErrOrStderr(), partial)
@@ -85,10 +95,10 @@ func newHistory(ro *rootOptions) *cobra.Command {
 				return partial
 			}
 			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "TIME\tENVIRONMENT\tACTION\tDIGEST\tSIGNER\tRESULT\tREVOKED")
+			fmt.Fprintln(tw, "TIME\tENVIRONMENT\tACTION\tDIGEST\tBY\tSIGNER\tRESULT\tREVOKED")
 			for _, e := range entries {
 				if e.Unreachable != "" {
-					fmt.Fprintf(tw, "-\t%s\tUNREACHABLE\t-\t-\t-\t-\n", e.Environment)
+					fmt.Fprintf(tw, "-\t%s\tUNREACHABLE\t-\t-\t-\t-\t-\n", e.Environment)
 					continue
 				}
 				revoked := "-"
@@ -102,7 +112,15 @@ func newHistory(ro *rootOptions) *cobra.Command {
 				if e.Reason != "" {
 					action += fmt.Sprintf(" (reason: %q)", e.Reason)
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Time, e.Environment, action, e.Digest, e.KeyID, e.Result, revoked)
+				by := e.Actor
+				if by == "" {
+					by = "-"
+				}
+				signer := e.KeyID
+				if signer == "" {
+					signer = "-"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Time, e.Environment, action, e.Digest, by, signer, e.Result, revoked)
 			}
 			if err := tw.Flush(); err != nil {
 				return err

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os/user"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -17,6 +16,7 @@ import (
 	"github.com/bakeryhq/bakery/internal/config"
 	"github.com/bakeryhq/bakery/internal/failure"
 	"github.com/bakeryhq/bakery/promote"
+	"github.com/bakeryhq/bakery/receipt"
 	"github.com/bakeryhq/bakery/revoke"
 )
 
@@ -110,7 +110,7 @@ func (o *revokeOptions) run(cmd *cobra.Command, ro *rootOptions, digest string) 
 		return err
 	}
 	root := revoke.Entry{Digest: digest, Action: revoke.ActionRevoke, Reason: o.reason, Time: now.Format(revoke.TimeFormat),
-		EffectiveAt: effective.Format(revoke.TimeFormat), By: who(keyID)}
+		EffectiveAt: effective.Format(revoke.TimeFormat), By: who(receipt.ActorOf(ctx), keyID)}
 	var known []promote.Known
 	if root.Target, known, err = o.known(ctx, g, digest); err != nil {
 		return err
@@ -193,9 +193,11 @@ func (o *revokeOptions) effective(now time.Time) (time.Time, error) {
 }
 
 // who is the signing key's id and, when known, the user running bakery.
-func who(keyID string) string {
-	if u, err := user.Current(); err == nil && u.Username != "" {
-		return u.Username + " (key " + keyID + ")"
+// who is a revocation's By: the actor (--actor, the CI identity with its
+// run URL, or the local user) and the signing key.
+func who(actor, keyID string) string {
+	if actor != "" {
+		return actor + " (key " + keyID + ")"
 	}
 	return "key " + keyID
 }

@@ -18,7 +18,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/bakeryhq/bakery/internal/config"
+	"github.com/bakeryhq/bakery/internal/env"
 	"github.com/bakeryhq/bakery/internal/failure"
+	"github.com/bakeryhq/bakery/receipt"
 )
 
 // rootOptions are the flags every command shares.
@@ -30,6 +32,8 @@ type rootOptions struct {
 	release context.CancelFunc
 	// cpuProfile is where --cpuprofile writes (hidden: for BENCHMARKS.md).
 	cpuProfile string
+	// actor is --actor: who runs bakery, for receipts and revocations.
+	actor string
 }
 
 // startProfile starts the CPU profile --cpuprofile asks for.
@@ -70,7 +74,11 @@ promotion into the same environment won (re-run to decide).`,
 	config.AddFlags(pf)
 	pf.StringVar(&ro.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the command to this file (for `go tool pprof`)")
 	_ = pf.MarkHidden("cpuprofile")
-	root.PersistentPreRunE = func(*cobra.Command, []string) error { return ro.startProfile() }
+	pf.StringVar(&ro.actor, "actor", "", "who runs this, recorded in receipts and revocations (default: $GITHUB_ACTOR or $GITLAB_USER_LOGIN with the run's URL, else the local user)")
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		cmd.SetContext(receipt.WithActor(cmd.Context(), env.Actor(ro.actor)))
+		return ro.startProfile()
+	}
 	root.PersistentPostRun = func(*cobra.Command, []string) { pprof.StopCPUProfile() }
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return failure.New(failure.Config, "usage", err, "see --help")
