@@ -106,14 +106,7 @@ func Build(ctx context.Context, cfg *config.Config, names []string, opts BuildOp
 			defer close(published[req.Target.Name])
 			res, err := afterBases(runCtx, req.Target, bases, published, results, targets, &mu)
 			if err == nil {
-				err = stopped(runCtx, req.Target)
-			}
-			var overridden []builders.BaseOverride
-			if err == nil {
-				overridden, err = opts.Guard.before(runCtx, req.Target)
-			}
-			if err == nil {
-				res, err = buildOne(runCtx, opts.Builders[req.Target.Type], env, req, opts, overridden)
+				res, err = guardedBuild(runCtx, env, req, opts)
 			}
 			mu.Lock()
 			defer mu.Unlock()
@@ -136,6 +129,19 @@ func Build(ctx context.Context, cfg *config.Config, names []string, opts BuildOp
 		}
 	}
 	return out, worstFirst(errs)
+}
+
+// guardedBuild builds req once --fail-fast has not stopped the run and its
+// bases pass the guard (opts.Guard.before, and .after inside buildOne).
+func guardedBuild(ctx context.Context, env *config.Environment, req builders.Request, opts BuildOptions) (Built, error) {
+	if err := stopped(ctx, req.Target); err != nil {
+		return Built{}, err
+	}
+	overridden, err := opts.Guard.before(ctx, req.Target)
+	if err != nil {
+		return Built{}, err
+	}
+	return buildOne(ctx, opts.Builders[req.Target.Type], env, req, opts, overridden)
 }
 
 // stopped fails a target that --fail-fast stopped before it started.

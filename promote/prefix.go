@@ -29,7 +29,7 @@ const MinPrefix = 12
 func ParsePrefix(s string) (prefix string, full bool, err error) {
 	hex := strings.ToLower(strings.TrimPrefix(strings.TrimSpace(s), "sha256:"))
 	for _, c := range hex {
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
 			return "", false, failure.New(failure.Config, "digest "+s, errors.New("is not a digest: it has characters other than hex digits"),
 				fmt.Sprintf("use sha256:<64 hex digits>, or a unique prefix of at least %d hex digits, as bakery status prints", MinPrefix))
 		}

@@ -60,14 +60,6 @@ func (p *Promoter) RollbackWith(ctx context.Context, req RollbackRequest) (*Resu
 	if err != nil {
 		return nil, err
 	}
-	revs, err := p.Revocations(ctx)
-	if err != nil {
-		return nil, err
-	}
-	lin, err := p.Lineage(ctx)
-	if err != nil {
-		return nil, err
-	}
 	subject := fmt.Sprintf("rollback of %s in %s", target, env.Name)
 	explicit := to != ""
 	// A tag moved by hand (drift) goes back to where bakery last put it,
@@ -80,45 +72,61 @@ func (p *Promoter) RollbackWith(ctx context.Context, req RollbackRequest) (*Resu
 			restore = n.Digest
 		}
 	}
-	var (
-		dst name.Digest
-		rep *attest.Report
-	)
-	// A digest revoked through its lineage (built on a revoked base) is no
-	// candidate either: it is checked once verified, and the next earlier
-	// one tried, unless it was asked for by name.
-	for {
-		if _, revoked := revs.Revoked(restore, time.Now()); restore != "" && !revoked {
-			to = restore
-		} else if to, err = pickRollback(hist, base, to, subject, revs); err != nil {
-			return nil, err
-		}
-		if dst, err = name.NewDigest(tag.Context().String()+"@"+to, nameOpts(tag.Context())...); err != nil {
-			return nil, failure.New(failure.Config, "--to "+to, err, "")
-		}
-		if rep, err = attest.Verify(ctx, dst, p.opts.Keys, attest.RequiredPredicates); err != nil {
-			return nil, err
-		}
-		e, revoked, err := lin.Check(ctx, rep, time.Now())
-		if err != nil {
-			return nil, err
-		}
-		if !revoked {
-			break
-		}
-		if explicit {
-			return nil, failure.New(failure.Policy, subject+" to "+to, fmt.Errorf("that digest is %s", e.Describe()),
-				"roll back to another digest (bakery history), or promote a fix")
-		}
-		revs = revoke.Union(revs, nil)
-		revs.Exclude(e)
-		to, restore = "", ""
+	to, dst, rep, err := p.rollbackTarget(ctx, hist, tag, base, restore, to, subject)
+	if err != nil {
+		return nil, err
 	}
 	// A machine image goes back to the AMIs its earlier promotion made.
 	res := &Result{Action: receipt.ActionRollback, Target: target, Environment: env.Name, From: current, Digest: to, Destination: dst.String(),
 		Tag: tag.String(), AMIs: receipt.AMIs(rep, receipt.Bind(cfg, target), env.Name)}
 	meta := receipt.Metadata{Action: receipt.ActionRollback, Target: target, Environment: env.Name, From: current, AMIs: res.AMIs, Reason: req.Reason}
 	return res, p.signAndTag(ctx, res, dst, tag, meta, p.opts.Policies.Digest(), rep.Attestations)
+}
+
+// rollbackTarget picks the digest a rollback goes to (restore, the newest
+// receipt's digest of a drifted tag, when it is not revoked; else
+// pickRollback's), verified. A digest revoked through its lineage (built on a
+// revoked base) is no candidate either: it is checked once verified, and the
+// next earlier one tried, unless it was asked for by name (to).
+func (p *Promoter) rollbackTarget(ctx context.Context, hist []Entry, tag name.Tag, base, restore, to, subject string) (string, name.Digest, *attest.Report, error) {
+	revs, err := p.Revocations(ctx)
+	if err != nil {
+		return "", name.Digest{}, nil, err
+	}
+	lin, err := p.Lineage(ctx)
+	if err != nil {
+		return "", name.Digest{}, nil, err
+	}
+	explicit := to != ""
+	for {
+		if _, revoked := revs.Revoked(restore, time.Now()); restore != "" && !revoked {
+			to = restore
+		} else if to, err = pickRollback(hist, base, to, subject, revs); err != nil {
+			return "", name.Digest{}, nil, err
+		}
+		dst, err := name.NewDigest(tag.Context().String()+"@"+to, nameOpts(tag.Context())...)
+		if err != nil {
+			return "", name.Digest{}, nil, failure.New(failure.Config, "--to "+to, err, "")
+		}
+		rep, err := attest.Verify(ctx, dst, p.opts.Keys, attest.RequiredPredicates)
+		if err != nil {
+			return "", name.Digest{}, nil, err
+		}
+		e, revoked, err := lin.Check(ctx, rep, time.Now())
+		if err != nil {
+			return "", name.Digest{}, nil, err
+		}
+		if !revoked {
+			return to, dst, rep, nil
+		}
+		if explicit {
+			return "", name.Digest{}, nil, failure.New(failure.Policy, subject+" to "+to, fmt.Errorf("that digest is %s", e.Describe()),
+				"roll back to another digest (bakery history), or promote a fix")
+		}
+		revs = revoke.Union(revs, nil)
+		revs.Exclude(e)
+		to, restore = "", ""
+	}
 }
 
 // pickRollback returns the digest to roll back to. Rollback never moves an

@@ -167,7 +167,8 @@ func TestSettingsTravelInTheContext(t *testing.T) {
 		}
 	}
 	s := Settings{Attempts: 2, RequestTimeout: time.Second, MaxRetryWait: time.Second}
-	if transportFor(SettingsOf(WithSettings(context.Background(), s))) != transportFor(SettingsOf(WithSettings(context.Background(), s))) {
+	first, second := transportFor(SettingsOf(WithSettings(context.Background(), s))), transportFor(SettingsOf(WithSettings(context.Background(), s)))
+	if first != second {
 		t.Error("two contexts with equal settings have two transports (two connection pools)")
 	}
 	if got := SettingsOf(WithSettings(context.Background(), Settings{Attempts: 3})); got.MaxManifestBytes != DefaultSettings.MaxManifestBytes || got.RequestTimeout != DefaultSettings.RequestTimeout {

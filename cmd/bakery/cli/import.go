@@ -49,45 +49,50 @@ bypasses a policy or a revocation (exit 5).`,
 			if to == "" {
 				return usageError("--to ENV is required")
 			}
-			g, err := ro.gate(cmd)
-			if err != nil {
-				return err
-			}
-			ctx := cmd.Context()
-			var signer signature.SignerVerifier
-			if g.cfg.Signing.Key != "" || g.cfg.Signing.Keyless != nil {
-				if signer, err = attest.SignerFor(ctx, g.cfg.Signing, config.SigningPassword()); err != nil {
-					return err
-				}
-			}
-			b, err := bundle.Open(args[0], g.keys)
-			if err != nil {
-				return err
-			}
-			defer b.Close()
-			p, err := progress.NewPrinter(ctx, cmd.ErrOrStderr(), mode)
-			if err != nil {
-				return failure.New(failure.Config, "--progress", err, "use one of "+strings.Join(progress.Modes, ", "))
-			}
-			m := b.Manifest
-			done := progress.Step(p, m.Target, fmt.Sprintf("import %s %s into %s", m.Target, m.Digest, to))
-			res, err := bundle.Import(ctx, b, bundle.ImportOptions{Config: g.cfg, Env: to, Keys: g.keys, Policies: g.engine, Signer: signer, Force: force, Version: ro.version})
-			done(err)
-			if werr := p.Wait(); err == nil && werr != nil {
-				err = werr
-			}
-			if res != nil && (err == nil || ro.output == "json") {
-				if perr := printImport(cmd.OutOrStdout(), ro.output, res); perr != nil {
-					return perr
-				}
-			}
-			return err
+			return ro.runImport(cmd, args[0], to, mode, force)
 		},
 	}
 	cmd.Flags().StringVar(&to, "to", "", "environment of this site to import into (required)")
 	cmd.Flags().StringVar(&mode, "progress", "auto", "progress output: "+strings.Join(progress.Modes, ", "))
 	cmd.Flags().BoolVar(&force, "force", false, "replace another digest under the environment's tag (needs signing.key; recorded in history)")
 	return cmd
+}
+
+// runImport imports the bundle at path into the environment to.
+func (ro *rootOptions) runImport(cmd *cobra.Command, path, to, mode string, force bool) error {
+	g, err := ro.gate(cmd)
+	if err != nil {
+		return err
+	}
+	ctx := cmd.Context()
+	var signer signature.SignerVerifier
+	if g.cfg.Signing.Key != "" || g.cfg.Signing.Keyless != nil {
+		if signer, err = attest.SignerFor(ctx, g.cfg.Signing, config.SigningPassword()); err != nil {
+			return err
+		}
+	}
+	b, err := bundle.Open(path, g.keys)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	p, err := progress.NewPrinter(ctx, cmd.ErrOrStderr(), mode)
+	if err != nil {
+		return failure.New(failure.Config, "--progress", err, "use one of "+strings.Join(progress.Modes, ", "))
+	}
+	m := b.Manifest
+	done := progress.Step(p, m.Target, fmt.Sprintf("import %s %s into %s", m.Target, m.Digest, to))
+	res, err := bundle.Import(ctx, b, bundle.ImportOptions{Config: g.cfg, Env: to, Keys: g.keys, Policies: g.engine, Signer: signer, Force: force, Version: ro.version})
+	done(err)
+	if werr := p.Wait(); err == nil && werr != nil {
+		err = werr
+	}
+	if res != nil && (err == nil || ro.output == "json") {
+		if perr := printImport(cmd.OutOrStdout(), ro.output, res); perr != nil {
+			return perr
+		}
+	}
+	return err
 }
 
 func printImport(w io.Writer, output string, res *bundle.ImportResult) error {

@@ -25,12 +25,8 @@ type promoteOptions struct {
 	ci           ciReport
 }
 
-func newPromote(ro *rootOptions) *cobra.Command {
-	o := &promoteOptions{}
-	cmd := &cobra.Command{
-		Use:   "promote [TARGET...] [--to ENV] [--from ENV | --digest DIGEST | --metadata-file FILE]",
-		Short: "Move verified digests to the next environment when their policies pass",
-		Long: `Promote each TARGET's digest into the next environment (all targets when
+// promoteLong is promote --help.
+const promoteLong = `Promote each TARGET's digest into the next environment (all targets when
 none is named). For each one, bakery
   1. verifies the digest as bakery verify does;
   2. evaluates the destination's policies (exit 5 and nothing copied on a denial);
@@ -66,8 +62,9 @@ would move where and why, and changes nothing.
 
 Several targets are promoted concurrently (at most --parallel at once); one
 target's failure does not stop the others unless --fail-fast. A summary lists
-each target's outcome, and the exit code is the highest of the failures'.`,
-		Example: `  # what CI runs: build, then move what was built one environment on
+each target's outcome, and the exit code is the highest of the failures'.`
+
+const promoteExample = `  # what CI runs: build, then move what was built one environment on
   bakery build --metadata-file build.json && bakery promote --metadata-file build.json
 
   # every target one environment on from where it was last put
@@ -87,7 +84,15 @@ each target's outcome, and the exit code is the highest of the failures'.`,
   bakery promote --dry-run
 
   # bring back a digest a rollback took out of prod
-  bakery promote app --to prod --digest sha256:… --reason "fixed by config change 42"`,
+  bakery promote app --to prod --digest sha256:… --reason "fixed by config change 42"`
+
+func newPromote(ro *rootOptions) *cobra.Command {
+	o := &promoteOptions{}
+	cmd := &cobra.Command{
+		Use:     "promote [TARGET...] [--to ENV] [--from ENV | --digest DIGEST | --metadata-file FILE]",
+		Short:   "Move verified digests to the next environment when their policies pass",
+		Long:    promoteLong,
+		Example: promoteExample,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.validate(ro, args); err != nil {
 				return err
