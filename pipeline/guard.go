@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -22,17 +23,34 @@ import (
 // digest and before anything is signed or tagged, which closes the window
 // in which the argument's tag could move).
 type BaseGuard struct {
-	Lineage *revoke.Lineage
+	// Load reads the revocation lists, once, when the first base is
+	// checked: after Build has found the registries reachable, so that a
+	// registry that is down is reported as such, by name.
+	Load func(context.Context) (*revoke.Lineage, error)
 	// Allow builds anyway, with this reason, recorded in the provenance
 	// (Parameters.RevokedBaseOverride).
 	Allow string
+
+	once    sync.Once
+	lineage *revoke.Lineage
+	err     error
+}
+
+// lin is the lineage check, loaded once; nil when there is no guard.
+func (g *BaseGuard) lin(ctx context.Context) (*revoke.Lineage, error) {
+	if g == nil || g.Load == nil {
+		return nil, nil
+	}
+	g.once.Do(func() { g.lineage, g.err = g.Load(ctx) })
+	return g.lineage, g.err
 }
 
 // before checks the images t's build arguments name. An argument that is not
 // an image reference, or names nothing, is not a base.
 func (g *BaseGuard) before(ctx context.Context, t *config.Target) ([]builders.BaseOverride, error) {
-	if g == nil || g.Lineage == nil {
-		return nil, nil
+	lin, err := g.lin(ctx)
+	if err != nil || lin == nil {
+		return nil, err
 	}
 	keys := make([]string, 0, len(t.Args))
 	for k := range t.Args {
@@ -56,7 +74,7 @@ func (g *BaseGuard) before(ctx context.Context, t *config.Target) ([]builders.Ba
 			}
 			continue // not there (yet): BuildKit will say so
 		}
-		e, revoked, err := g.Lineage.CheckBase(ctx, d, time.Now())
+		e, revoked, err := lin.CheckBase(ctx, d, time.Now())
 		if err != nil {
 			return nil, failure.New(failure.ClassOf(err), Subject(t), err, "")
 		}
@@ -73,8 +91,9 @@ func (g *BaseGuard) before(ctx context.Context, t *config.Target) ([]builders.Ba
 
 // after checks the materials a build recorded.
 func (g *BaseGuard) after(ctx context.Context, t *config.Target, res builders.Result) ([]builders.BaseOverride, error) {
-	if g == nil || g.Lineage == nil || res.Invocation == nil {
-		return nil, nil
+	lin, err := g.lin(ctx)
+	if err != nil || lin == nil || res.Invocation == nil {
+		return nil, err
 	}
 	var ms []revoke.Material
 	for _, d := range res.Invocation.ResolvedDependencies {
@@ -82,7 +101,7 @@ func (g *BaseGuard) after(ctx context.Context, t *config.Target, res builders.Re
 			ms = append(ms, revoke.Material{URI: d.URI, Digest: "sha256:" + h})
 		}
 	}
-	e, revoked, err := g.Lineage.CheckMaterials(ctx, res.Digest.String(), ms, time.Now())
+	e, revoked, err := lin.CheckMaterials(ctx, res.Digest.String(), ms, time.Now())
 	if err != nil {
 		return nil, failure.New(failure.ClassOf(err), Subject(t), err, "")
 	}

@@ -92,21 +92,23 @@ source rootfs file); and the targets built on one of those. It prints why.`,
 }
 
 // guard is the revoked-base check of a build: the environments' revocation
-// lists, verified with verification.keys, applied to each base's lineage.
-func (o *buildOptions) guard(cmd *cobra.Command, cfg *config.Config) (*pipeline.BaseGuard, error) {
+// lists, verified with verification.keys (read when the first base is
+// checked), applied to each base's lineage.
+func (o *buildOptions) guard(cfg *config.Config) *pipeline.BaseGuard {
 	if o.noAttest {
-		return nil, nil
+		return nil
 	}
-	ctx := cmd.Context()
-	keys, err := attest.NewTrustedKeys(ctx, cfg.Verification.Keys)
-	if err != nil {
-		return nil, err
-	}
-	revs, err := revoke.Load(ctx, cfg, keys)
-	if err != nil {
-		return nil, err
-	}
-	return &pipeline.BaseGuard{Lineage: revoke.NewLineage(revs, cfg, keys), Allow: o.allowRevokedBase}, nil
+	return &pipeline.BaseGuard{Allow: o.allowRevokedBase, Load: func(ctx context.Context) (*revoke.Lineage, error) {
+		keys, err := attest.NewTrustedKeys(ctx, cfg.Verification.Keys)
+		if err != nil {
+			return nil, err
+		}
+		revs, err := revoke.Load(ctx, cfg, keys)
+		if err != nil {
+			return nil, err
+		}
+		return revoke.NewLineage(revs, cfg, keys), nil
+	}}
 }
 
 // run is bakery build.
@@ -134,11 +136,7 @@ func (o *buildOptions) run(cmd *cobra.Command, args []string) error {
 	if o.noAttest {
 		fmt.Fprintln(cmd.ErrOrStderr(), "WARNING: --no-attest: the images built now get NO SBOM, NO provenance and NO signature; bakery verify and promote will reject them")
 	}
-	guard, err := o.guard(cmd, cfg)
-	if err != nil {
-		_ = p.Wait()
-		return err
-	}
+	guard := o.guard(cfg)
 	bs, closeBuilders, err := newBuilders(cmd.Context(), cfg, args, p, o.noAttest, cmd.ErrOrStderr())
 	if err != nil {
 		_ = p.Wait()

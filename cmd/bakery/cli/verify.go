@@ -265,7 +265,9 @@ func printBundle(w io.Writer, res *bundle.Result) {
 // without one no list can be read, and stderr says so.
 func (o *verifyOptions) verdict(cmd *cobra.Command, rep *attest.Report, verr error) (promote.Verdict, error) {
 	if o.cfg == nil {
-		fmt.Fprintln(cmd.ErrOrStderr(), "warning: no bakery.yaml, so no revocation list was checked: pass --config to check the environments' lists")
+		if verr == nil { // it would read as verified: say what was not checked
+			fmt.Fprintln(cmd.ErrOrStderr(), "warning: no bakery.yaml, so no revocation list was checked: pass --config to check the environments' lists")
+		}
 		return promote.Assess(cmd.Context(), nil, rep, verr)
 	}
 	revs, err := revoke.Load(cmd.Context(), o.cfg, o.trusted)

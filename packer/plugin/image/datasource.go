@@ -110,13 +110,13 @@ func Lookup(ctx context.Context, c Config) (DatasourceOutput, error) {
 	switch {
 	case st.Digest == "":
 		return DatasourceOutput{}, fmt.Errorf("%s: nothing is promoted there; build or promote it first", subject)
+	case st.Revoked != nil: // the verdict's reason first: revoked, itself or through a base
+		return DatasourceOutput{}, fmt.Errorf("%s: %s is %s; roll it back or promote a fix before building on it",
+			subject, st.Digest, st.Revoked.Describe())
 	case !st.Verified:
 		return DatasourceOutput{}, fmt.Errorf("%s: %s does not verify with the configured keys; run bakery verify %s", subject, st.Digest, st.Reference)
 	case !st.Receipt:
 		return DatasourceOutput{}, fmt.Errorf("%s: %s has no verified receipt for %s; promote it with bakery promote", subject, st.Digest, c.Environment)
-	case st.Revoked != nil:
-		return DatasourceOutput{}, fmt.Errorf("%s: %s was revoked at %s by %s: %s; roll it back or promote a fix before building on it",
-			subject, st.Digest, st.Revoked.EffectiveAt, st.Revoked.By, st.Revoked.Reason)
 	}
 	out := DatasourceOutput{Digest: st.Digest, Reference: st.Reference, Kind: st.Kind, AMIs: st.AMIs,
 		Signer: st.Signer, Time: st.Time}
