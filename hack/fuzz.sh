@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # make fuzz: every Go fuzz target of a parser of untrusted input, each for
-# FUZZTIME (default 30s; make test runs them for 5s). Seeds are in the targets
-# and in each package's testdata/fuzz; a failure leaves its input there.
+# FUZZTIME (default 30s). make test does not fuzz: `go test ./...` runs every
+# target's seeds (f.Add and the package's testdata/fuzz) as ordinary tests,
+# without rebuilding the package with coverage instrumentation. A failure
+# here leaves its input in testdata/fuzz, which go test then replays.
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 FUZZTIME=${FUZZTIME:-30s}
