@@ -19,6 +19,15 @@ PACKER_VERSION=${BAKERY_PACKER_VERSION:-v1.12.0}
 # Versions come from go.mod so the daemon always matches the client bakery links.
 modversion() { (cd "$ROOT" && go list -m -f '{{.Version}}' "$1"); }
 
+# buildkit_ldflags VERSION: the linker flags that give buildkitd and buildctl
+# their version, as BuildKit's release builds set them (version/version.go);
+# the revision is the module's hash in go.sum, the proxy serving no git commit.
+buildkit_ldflags() {
+  local sum; sum=$(awk -v v="$1" '$1=="github.com/moby/buildkit" && $2==v {print $3}' "$ROOT/go.sum")
+  [ -n "$sum" ] || die "github.com/moby/buildkit $1 is not in go.sum"
+  printf -- '-X github.com/moby/buildkit/version.Version=%s -X github.com/moby/buildkit/version.Revision=%s' "$1" "$sum"
+}
+
 log() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
@@ -65,6 +74,9 @@ build_crane() {
 # (`go install module@version` is refused for some modules here: buildkit's
 # go.mod has exclude directives, packer needs a replace). Packer's modules
 # gob-encode cty values and need the go-cty fork every Packer plugin uses.
+# TOOL_LDFLAGS, when set, is passed to the linker. Each binary is built beside
+# its final name and renamed over it, so a daemon running the old binary keeps
+# running (a running executable cannot be written in place).
 build_tool() {
   local dir=$1 module=$2 ver=$3; shift 3
   local src=$CACHE/src/$(basename "$dir")
@@ -79,6 +91,8 @@ build_tool() {
   (cd "$src" && go mod tidy) || die "resolving $module $ver failed"
   local pkg
   for pkg in "$@"; do
-    (cd "$src" && CGO_ENABLED=0 go build -trimpath -o "$dir/$(basename "$pkg")" "$pkg") || die "building $pkg failed"
+    local out=$dir/$(basename "$pkg")
+    (cd "$src" && CGO_ENABLED=0 go build -trimpath -ldflags "${TOOL_LDFLAGS:-}" -o "$out.new" "$pkg") || die "building $pkg failed"
+    mv -f "$out.new" "$out"
   done
 }

@@ -49,14 +49,25 @@ install_validators() {
 
 # build_buildkit builds buildkitd and buildctl in a throwaway module that
 # requires exactly the moby/buildkit version of bakery's go.mod (go install
-# @version is refused because buildkit's go.mod has exclude directives).
+# @version is refused because buildkit's go.mod has exclude directives), with
+# that version linked in as a release build has it (`buildkitd --version`, and
+# the builder version BuildKit's provenance records; unset, both say
+# v0.0.0+unknown). The module proxy serves no git commit, so the revision is
+# the module's go.sum hash: the exact source built. The linker flags are
+# written to a stamp beside the binaries; binaries built without them (or
+# with others) are rebuilt once. A buildkitd already running keeps its old
+# binary until it is restarted (hack/stop.sh, then this script).
 build_buildkit() {
   local ver; ver=$(modversion github.com/moby/buildkit)
   BUILDKIT_BIN=$CACHE/buildkit-$ver
-  if [ -x "$BUILDKIT_BIN/buildkitd" ] && [ -x "$BUILDKIT_BIN/buildctl" ]; then return; fi
+  local stamp; stamp=$(buildkit_ldflags "$ver")
+  if [ -x "$BUILDKIT_BIN/buildkitd" ] && [ -x "$BUILDKIT_BIN/buildctl" ] &&
+     [ "$(cat "$BUILDKIT_BIN/ldflags.stamp" 2>/dev/null)" = "$stamp" ]; then return; fi
   log "building buildkitd and buildctl $ver from the Go module proxy (about 2 minutes cold)"
-  build_tool "$BUILDKIT_BIN" github.com/moby/buildkit "$ver" \
+  rm -f "$BUILDKIT_BIN/ldflags.stamp"
+  TOOL_LDFLAGS=$stamp build_tool "$BUILDKIT_BIN" github.com/moby/buildkit "$ver" \
     github.com/moby/buildkit/cmd/buildkitd github.com/moby/buildkit/cmd/buildctl
+  printf '%s\n' "$stamp" >"$BUILDKIT_BIN/ldflags.stamp"
 }
 
 # build_packer builds the packer binary that drives machine-image targets.
