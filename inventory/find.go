@@ -33,6 +33,7 @@ import (
 	"github.com/bakeryhq/bakery/internal/failure"
 	"github.com/bakeryhq/bakery/internal/registry"
 	"github.com/bakeryhq/bakery/machineimage"
+	"github.com/bakeryhq/bakery/promote"
 	"github.com/bakeryhq/bakery/receipt"
 	"github.com/bakeryhq/bakery/revoke"
 )
@@ -222,7 +223,7 @@ func (s *search) locateOne(ctx context.Context, target string, i int) ([]candida
 	if !s.q.History {
 		return out, nil
 	}
-	digests, err := attested(ctx, tag.Context())
+	digests, err := promote.AttestedDigests(ctx, tag.Context())
 	if err != nil {
 		return nil, err
 	}
@@ -230,27 +231,6 @@ func (s *search) locateOne(ctx context.Context, target string, i int) ([]candida
 		if d.DigestStr() != current.DigestStr() {
 			out = append(out, candidate{target: target, env: env, envIndex: i, ref: d})
 		}
-	}
-	return out, nil
-}
-
-// attested lists the digests of repo that carry attestations (cosign's
-// sha256-HEX.att tags), as promote.History reads them.
-func attested(ctx context.Context, repo name.Repository) ([]name.Digest, error) {
-	tags, err := remote.List(repo, registry.Options(ctx)...)
-	if err != nil {
-		if registry.IsNotFound(err) {
-			return nil, nil
-		}
-		return nil, registry.Classify(repo.String(), err)
-	}
-	var out []name.Digest
-	for _, t := range tags {
-		hex, ok := strings.CutSuffix(t, ".att")
-		if !ok || !strings.HasPrefix(hex, "sha256-") {
-			continue
-		}
-		out = append(out, repo.Digest("sha256:"+strings.TrimPrefix(hex, "sha256-")))
 	}
 	return out, nil
 }

@@ -11,7 +11,6 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/bakeryhq/bakery/attest"
@@ -49,19 +48,9 @@ func history(ctx context.Context, keys []attest.TrustedKey, target string, env *
 	}
 	repo := tag.Context()
 	bind := receipt.Binding{Target: target, Repositories: map[string]string{env.Name: repo.String()}}
-	tags, err := remote.List(repo, registry.Options(ctx)...)
+	digests, err := AttestedDigests(ctx, repo)
 	if err != nil {
-		if registry.IsNotFound(err) {
-			return nil, nil
-		}
-		return nil, registry.Classify(repo.String(), err)
-	}
-	var digests []name.Digest
-	for _, t := range tags {
-		hex, ok := strings.CutSuffix(t, ".att")
-		if ok && strings.HasPrefix(hex, "sha256-") {
-			digests = append(digests, repo.Digest("sha256:"+strings.TrimPrefix(hex, "sha256-")))
-		}
+		return nil, err
 	}
 	reps := make([]*attest.Report, len(digests))
 	g, gctx := errgroup.WithContext(ctx)

@@ -5,18 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"sort"
-	"strings"
 	"sync"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/bakeryhq/bakery/attest"
 	"github.com/bakeryhq/bakery/builders"
 	"github.com/bakeryhq/bakery/internal/config"
 	"github.com/bakeryhq/bakery/internal/failure"
-	"github.com/bakeryhq/bakery/internal/registry"
 	"github.com/bakeryhq/bakery/receipt"
 	"github.com/bakeryhq/bakery/revoke"
 )
@@ -76,21 +73,13 @@ func knownIn(ctx context.Context, keys []attest.TrustedKey, bind receipt.Binding
 	if err != nil {
 		return nil, err
 	}
-	repo := tag.Context()
-	tags, err := remote.List(repo, registry.Options(ctx)...)
+	digests, err := AttestedDigests(ctx, tag.Context())
 	if err != nil {
-		if registry.IsNotFound(err) {
-			return nil, nil
-		}
-		return nil, registry.Classify(repo.String(), err)
+		return nil, err
 	}
 	var out []Known
-	for _, t := range tags {
-		hex, ok := strings.CutSuffix(t, ".att")
-		if !ok || !strings.HasPrefix(hex, "sha256-") {
-			continue
-		}
-		k, ok, err := knownAs(ctx, keys, bind, target, env, repo.Digest("sha256:"+strings.TrimPrefix(hex, "sha256-")))
+	for _, d := range digests {
+		k, ok, err := knownAs(ctx, keys, bind, target, env, d)
 		if err != nil {
 			return out, err
 		}

@@ -8,13 +8,11 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/bakeryhq/bakery/attest"
 	"github.com/bakeryhq/bakery/internal/config"
 	"github.com/bakeryhq/bakery/internal/failure"
-	"github.com/bakeryhq/bakery/internal/registry"
 	"github.com/bakeryhq/bakery/receipt"
 )
 
@@ -137,38 +135,32 @@ func prefixedIn(ctx context.Context, keys []attest.TrustedKey, bind receipt.Bind
 	if err != nil {
 		return nil, err
 	}
-	repo := tag.Context()
-	tags, err := remote.List(repo, registry.Options(ctx)...)
-	if err != nil {
-		if registry.IsNotFound(err) {
-			return nil, nil
-		}
-		return nil, registry.Classify(repo.String(), err)
+	var also []string
+	if all {
+		also = []string{".sig"}
 	}
-	want := "sha256-" + strings.TrimPrefix(prefix, "sha256:")
+	digests, err := AttestedDigests(ctx, tag.Context(), also...)
+	if err != nil {
+		return nil, err
+	}
 	var out []string
-	for _, t := range tags {
-		if all && t == tag.TagStr() {
-			if d, err := resolveTag(ctx, tag); err == nil && strings.HasPrefix(d.DigestStr(), prefix) {
-				out = append(out, d.DigestStr())
-			}
+	if all {
+		if d, err := resolveTag(ctx, tag); err == nil && strings.HasPrefix(d.DigestStr(), prefix) {
+			out = append(out, d.DigestStr())
 		}
-		hex, ok := strings.CutSuffix(t, ".att")
-		if !ok && all {
-			hex, ok = strings.CutSuffix(t, ".sig")
-		}
-		if !ok || !strings.HasPrefix(hex, want) {
+	}
+	for _, d := range digests {
+		if !strings.HasPrefix(d.DigestStr(), prefix) {
 			continue
 		}
-		d := "sha256:" + strings.TrimPrefix(hex, "sha256-")
 		if all {
-			out = append(out, d)
+			out = append(out, d.DigestStr())
 			continue
 		}
-		if _, ok, err := knownAs(ctx, keys, bind, target, env, repo.Digest(d)); err != nil {
+		if _, ok, err := knownAs(ctx, keys, bind, target, env, d); err != nil {
 			return out, err
 		} else if ok {
-			out = append(out, d)
+			out = append(out, d.DigestStr())
 		}
 	}
 	return out, nil
