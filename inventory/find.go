@@ -72,6 +72,10 @@ type Match struct {
 	// Revoked is the revocation in force for Digest, if any: it runs, but
 	// every bakery refuses to promote or roll back to it.
 	Revoked *revoke.Entry `json:"revocation,omitempty"`
+	// Unreachable is set, alone with Target and Environment, on the entry
+	// of Result.Unreachable for an environment whose registry could not be
+	// read: why. Nothing it runs was searched.
+	Unreachable string `json:"unreachable,omitempty"`
 
 	envIndex int
 }
@@ -97,14 +101,21 @@ type Result struct {
 	// per platform-manifest digest).
 	Verified int `json:"verified"`
 	SBOMs    int `json:"sboms"`
+	// Unreachable has one entry per target for each environment whose
+	// registry could not be read (Match.Unreachable says why): a partial
+	// answer, searched in the other environments only.
+	Unreachable []Match `json:"unreachable,omitempty"`
 }
 
 // Find searches, for every target and environment of opts.Config, the
 // verified SBOMs of the digest the environment's tag points at (and with
 // q.History every digest holding a verified receipt for the environment) for
 // the packages q matches. Matches come sorted by target, environment (in
-// promotion order), digest, platform and package. A registry that cannot be
-// reached fails the whole search (failure.Unavailable).
+// promotion order), digest, platform and package. An environment whose
+// registry cannot be reached is left out and listed in Result.Unreachable:
+// the result is then partial and comes with promote.Unreachable's error
+// (failure.Unavailable, naming those environments), for the caller to
+// print the result and fail after it.
 func Find(ctx context.Context, opts Options, q Query) (*Result, error) {
 	if err := q.Validate(); err != nil {
 		return nil, err
@@ -145,7 +156,7 @@ func Find(ctx context.Context, opts Options, q Query) (*Result, error) {
 			res.Matches[i].Revoked = &e
 		}
 	}
-	return res, nil
+	return res, promote.Unreachable(opts.Config, s.down)
 }
 
 // search is the state of one Find.
@@ -162,6 +173,24 @@ type search struct {
 	mu      sync.Mutex
 	matches []Match
 	skipped []Skipped
+	down    map[string]error // environment -> why its registry could not be read
+}
+
+// unreachable records that env's registry could not be read when err is an
+// outage, and reports whether it was: the search goes on without env.
+func (s *search) unreachable(env *config.Environment, err error) bool {
+	if failure.ClassOf(err) != failure.Unavailable {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.down == nil {
+		s.down = map[string]error{}
+	}
+	if _, ok := s.down[env.Name]; !ok {
+		s.down[env.Name] = err
+	}
+	return true
 }
 
 // candidate is a digest to search: one an environment's tag points at, or
@@ -185,6 +214,9 @@ func (s *search) locate(ctx context.Context) ([]candidate, error) {
 		for i := range cfg.Environments {
 			g.Go(func() error {
 				cs, err := s.locateOne(gctx, target, i)
+				if s.unreachable(&cfg.Environments[i], err) {
+					return nil // one registry down must not blank the others
+				}
 				mu.Lock()
 				out = append(out, cs...)
 				mu.Unlock()
@@ -266,7 +298,10 @@ func (s *search) searchJob(ctx context.Context, j *job) error {
 	s.nVerified.Add(1)
 	rep, verr := attest.Verify(ctx, j.ref, s.opts.Keys, attest.RequiredPredicates)
 	if rep == nil {
-		if failure.ClassOf(verr) == failure.Unavailable || ctx.Err() != nil {
+		if s.unreachableAll(j.cands, verr) {
+			return nil
+		}
+		if ctx.Err() != nil {
 			return verr
 		}
 		for _, c := range j.cands {
@@ -298,7 +333,19 @@ func (s *search) searchJob(ctx context.Context, j *job) error {
 	if len(found) == 0 {
 		return nil
 	}
-	return s.record(ctx, j.ref, rep, cands, found)
+	if err := s.record(ctx, j.ref, rep, cands, found); !s.unreachableAll(cands, err) {
+		return err
+	}
+	return nil
+}
+
+// unreachableAll is unreachable for the environment of each candidate.
+func (s *search) unreachableAll(cands []candidate, err error) bool {
+	down := false
+	for _, c := range cands {
+		down = s.unreachable(c.env, err) || down
+	}
+	return down
 }
 
 // searchSBOMs returns the packages q matches in each platform's verified
@@ -437,6 +484,10 @@ func (s *search) skip(c candidate, err error) {
 func (s *search) result() *Result {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// What was read of an environment before its registry went away is
+	// not its answer: it is shown as unreachable, nothing else.
+	s.matches = slices.DeleteFunc(s.matches, func(m Match) bool { return s.down[m.Environment] != nil })
+	s.skipped = slices.DeleteFunc(s.skipped, func(k Skipped) bool { return s.down[k.Environment] != nil })
 	slices.SortFunc(s.matches, func(a, b Match) int {
 		return cmpAll(strings.Compare(a.Target, b.Target), a.envIndex-b.envIndex, cmpBool(b.Current, a.Current),
 			strings.Compare(a.Digest, b.Digest), strings.Compare(a.Platform, b.Platform),
@@ -448,6 +499,14 @@ func (s *search) result() *Result {
 	res := &Result{Matches: s.matches, Skipped: s.skipped, Verified: int(s.nVerified.Load()), SBOMs: int(s.nSBOMs.Load())}
 	if res.Matches == nil {
 		res.Matches = []Match{}
+	}
+	for _, target := range s.opts.Config.TargetNames() {
+		for i, e := range s.opts.Config.Environments {
+			if err, ok := s.down[e.Name]; ok {
+				res.Unreachable = append(res.Unreachable, Match{Target: target, Environment: e.Name,
+					Unreachable: failure.OneLine(err.Error()), envIndex: i})
+			}
+		}
 	}
 	return res
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/bakeryhq/bakery/attest"
 	"github.com/bakeryhq/bakery/builders"
 	"github.com/bakeryhq/bakery/internal/config"
+	"github.com/bakeryhq/bakery/internal/failure"
 	"github.com/bakeryhq/bakery/machineimage"
 	"github.com/bakeryhq/bakery/receipt"
 	"github.com/bakeryhq/bakery/revoke"
@@ -512,6 +513,48 @@ func readsEachSBOMOnce(t *testing.T, f *fixture) {
 	for k, n := range once {
 		if strings.HasPrefix(k, "GET /v2/prod/base/blobs/") && (current[k] != n || history[k] != n) {
 			t.Errorf("%s: %d requests in a search, %d with history, %d in one verification", k, current[k], history[k], n)
+		}
+	}
+}
+
+// TestFindWithAnEnvironmentDown: with staging's registry gone (connections
+// refused), find answers from dev and prod, lists staging as unreachable
+// once per target, and returns the partial answer's exit-6 error naming
+// staging.
+func TestFindWithAnEnvironmentDown(t *testing.T) {
+	f := newFixture(t)
+	f.populate(t)
+	dead := httptest.NewServer(http.NotFoundHandler())
+	dead.Close() // nothing listens there any more
+	f.cfg.Environments[1].Repository = strings.TrimPrefix(dead.URL, "http://") + "/staging"
+
+	for _, history := range []bool{false, true} {
+		res, err := Find(f.ctx, Options{Config: f.cfg, Keys: f.keys}, Query{Name: "openssl", History: history})
+		if res == nil || failure.ClassOf(err) != failure.Unavailable || !strings.Contains(err.Error(), "environment staging (") {
+			t.Fatalf("history %v: result %v, error %v; want a partial result and an outage naming staging", history, res, err)
+		}
+		want := []string{
+			"ami dev linux/amd64 openssl 3.0.11-1~deb12u1",
+			"ami prod linux/amd64 openssl 3.0.11-1~deb12u1",
+			"base dev linux/amd64 openssl 3.0.11-1~deb12u2",
+			"base dev linux/arm64 openssl 3.0.11-1~deb12u2",
+			"base prod linux/amd64 openssl 3.0.11-1~deb12u1",
+		}
+		if history {
+			want = slices.Insert(want, 4, "base dev linux/amd64 openssl 3.0.11-1~deb12u1 history")
+		}
+		if got := rows(res.Matches); !slices.Equal(got, want) {
+			t.Errorf("history %v: matches\n%s\nwant\n%s", history, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+		var down []string
+		for _, u := range res.Unreachable {
+			if u.Unreachable == "" || u.Digest != "" {
+				t.Errorf("unreachable entry %+v: want only why", u)
+			}
+			down = append(down, u.Target+" "+u.Environment)
+		}
+		if want := []string{"ami staging", "base staging", "empty staging", "rogue staging"}; !slices.Equal(down, want) {
+			t.Errorf("history %v: unreachable %v, want %v", history, down, want)
 		}
 	}
 }

@@ -40,8 +40,10 @@ SBOM is decoded once however many environments run its digest.
 
 Exit code 4 means an environment runs (or, with --history, ran) a digest
 that does not verify, so it was not searched: the matches found are printed,
-and the digests that were not searched are named on stderr. A malformed range
-exits 2, a registry that cannot be reached 6.`,
+and the digests that were not searched are named on stderr. An environment
+whose registry cannot be reached is shown as UNREACHABLE (in JSON, an entry
+with "unreachable" set), the others are searched and printed, and the command
+exits 6 after them. A malformed range exits 2.`,
 		Example: `  bakery find openssl                          # every image with openssl, any version
   bakery find 'openssl@<3.0.11-1~deb12u2'      # which environments still run a vulnerable build
   bakery find 'libssl3@>=3.0.0,<3.0.12' --history -o json
@@ -95,24 +97,29 @@ func runFind(cmd *cobra.Command, ro *rootOptions, q inventory.Query, parallel in
 	if err != nil {
 		return err
 	}
-	res, err := inventory.Find(ctx, inventory.Options{Config: cfg, Keys: keys, Parallel: parallel}, q)
-	if err != nil {
-		return err
+	res, partial := inventory.Find(ctx, inventory.Options{Config: cfg, Keys: keys, Parallel: parallel}, q)
+	if res == nil {
+		return partial
+	}
+	if partial != nil {
+		warnUnreachable(cmd.ErrOrStderr(), partial)
 	}
 	if ro.output == "json" {
-		err = writeJSON(cmd.OutOrStdout(), res.Matches)
+		err = writeJSON(cmd.OutOrStdout(), append(res.Matches, res.Unreachable...))
 	} else {
 		err = printMatches(cmd.OutOrStdout(), res, q.History)
 	}
 	if err != nil {
 		return err
 	}
-	if len(res.Skipped) == 0 {
-		return nil
+	for _, s := range res.Skipped {
+		fmt.Fprintf(cmd.ErrOrStderr(), "not searched: %s in %s (%s): %s\n", s.Target, s.Environment, s.Digest, s.Reason)
+	}
+	if partial != nil || len(res.Skipped) == 0 {
+		return partial // exit 6, after what could be read
 	}
 	names := make([]string, len(res.Skipped))
 	for i, s := range res.Skipped {
-		fmt.Fprintf(cmd.ErrOrStderr(), "not searched: %s in %s (%s): %s\n", s.Target, s.Environment, s.Digest, s.Reason)
 		names[i] = s.Target + " in " + s.Environment
 	}
 	return failure.New(failure.Verify, "find", errors.New("not searched, their digests do not verify: "+strings.Join(names, ", ")),
@@ -121,8 +128,9 @@ func runFind(cmd *cobra.Command, ro *rootOptions, q inventory.Query, parallel in
 
 func printMatches(w io.Writer, res *inventory.Result, history bool) error {
 	if len(res.Matches) == 0 {
-		_, err := fmt.Fprintf(w, "no matching package in %d SBOMs (%d digests checked)\n", res.SBOMs, res.Verified)
-		return err
+		if _, err := fmt.Fprintf(w, "no matching package in %d SBOMs (%d digests checked)\n", res.SBOMs, res.Verified); err != nil || len(res.Unreachable) == 0 {
+			return err
+		}
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	head := "TARGET\tENVIRONMENT\tDIGEST\tPLATFORM\tPACKAGE\tVERSION\tTYPE\tAMIS\tREVOKED"
@@ -130,6 +138,13 @@ func printMatches(w io.Writer, res *inventory.Result, history bool) error {
 		head += "\tCURRENT"
 	}
 	fmt.Fprintln(tw, head)
+	for _, m := range res.Unreachable {
+		fmt.Fprintf(tw, "%s\t%s\tUNREACHABLE\t-\t-\t-\t-\t-\t-", m.Target, m.Environment)
+		if history {
+			fmt.Fprint(tw, "\t-")
+		}
+		fmt.Fprintln(tw)
+	}
 	for _, m := range res.Matches {
 		typ := m.Package.Type
 		if typ == "" {
