@@ -64,7 +64,9 @@ func (g *gatherer) digest(ctx context.Context, cells []*Cell) (Digest, error) {
 	if err := sboms(rep, d.Platforms); err != nil {
 		d.Problems = append(d.Problems, err.Error())
 	}
-	d.Receipts = receipts(rep, receipt.Bind(g.opts.Config, d.Target))
+	if d.Receipts, err = g.receipts(ctx, ref, rep, d.Target); err != nil {
+		return d, err
+	}
 	for _, c := range cells {
 		if c.Previous == "" {
 			continue
@@ -310,11 +312,51 @@ func licenseIDs(exprs []string) []string {
 	return ids
 }
 
-// receipts is the digest's receipt chain, oldest first.
-func receipts(rep *attest.Report, b receipt.Binding) []Receipt {
+// receipts is every verified receipt the digest holds for target, oldest
+// first: those of rep (the digest verified at ref) and those of its copies
+// in the target's repository of every other environment, where the receipts
+// of steps taken after the copy at ref was made are (a promotion further on,
+// and one from which a rollback has since moved away). A receipt is listed
+// once however many copies carry it; each says whether the digest runs in
+// its environment now. The repository of an environment that cannot be
+// reached is not read (the report names it).
+func (g *gatherer) receipts(ctx context.Context, ref name.Digest, rep *attest.Report, target string) ([]Receipt, error) {
+	b := receipt.Bind(g.opts.Config, target)
+	steps := receipt.Steps(rep, b)
+	read := map[string]bool{ref.Context().String(): true}
+	for i := range g.opts.Config.Environments {
+		env := &g.opts.Config.Environments[i]
+		tag, err := env.Locate(target)
+		if err != nil || read[tag.Context().String()] || g.down[env.Name] != nil {
+			continue
+		}
+		read[tag.Context().String()] = true
+		copyRef := tag.Context().Digest(ref.DigestStr())
+		atts, _, err := attest.Attestations(ctx, copyRef, g.opts.Keys, []string{receipt.PredicateVSA})
+		if failure.ClassOf(err) == failure.Unavailable {
+			return nil, err
+		}
+		if err == nil {
+			steps = append(steps, receipt.Steps(&attest.Report{Reference: copyRef.String(), Digest: rep.Digest, Attestations: atts}, b)...)
+		}
+	}
+	seen := map[string]bool{}
+	steps = slices.DeleteFunc(steps, func(s receipt.Step) bool {
+		dup := seen[s.Layer]
+		seen[s.Layer] = true
+		return dup
+	})
+	sort.SliceStable(steps, func(i, j int) bool { return steps[i].TimeVerified.Before(steps[j].TimeVerified) })
+	return receiptsOf(steps, g.runs[target+"@"+ref.DigestStr()]), nil
+}
+
+// receiptsOf renders steps (oldest first) for the page; runs are the
+// environments that run the digest now.
+func receiptsOf(steps []receipt.Step, runs []string) []Receipt {
 	out := []Receipt{}
-	for _, s := range receipt.Steps(rep, b) {
-		r := Receipt{Environment: s.Bakery.Environment, Action: s.Bakery.Action, From: s.Bakery.From,
+	for _, s := range steps {
+		r := Receipt{Environment: s.Bakery.Environment, Current: slices.Contains(runs, s.Bakery.Environment),
+			Action: s.Bakery.Action, From: s.Bakery.From,
 			Time: s.TimeVerified.UTC().Format("2006-01-02T15:04:05Z"), KeyID: s.KeyID, Result: s.VerificationResult,
 			Policies: s.Bakery.Policies, AMIs: s.Bakery.AMIs}
 		if r.Policies == nil {

@@ -2,12 +2,17 @@ package report
 
 import (
 	"encoding/json"
+	"fmt"
+	"path/filepath"
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/bakeryhq/bakery/attest"
 	"github.com/bakeryhq/bakery/builders"
 	"github.com/bakeryhq/bakery/internal/failure"
+	"github.com/bakeryhq/bakery/receipt"
 )
 
 // TestProvenanceParameters: the report shows a container's source, args
@@ -35,5 +40,54 @@ func TestProvenanceParameters(t *testing.T) {
 		if _, err := provenance(rep(attest.BuildTypeContainer, params)); failure.ClassOf(err) != failure.Verify {
 			t.Errorf("%s: %v (class %v), want a verification failure", params, err, failure.ClassOf(err))
 		}
+	}
+}
+
+// TestDigestPageKeepsEveryReceipt: after prod was rolled back from B to A,
+// B's page (B still runs in dev and staging) keeps its prod receipt, marked
+// as an environment B no longer runs in, and A's page keeps its dev and
+// staging receipts the same way, next to prod's promotion and rollback.
+func TestDigestPageKeepsEveryReceipt(t *testing.T) {
+	f := newFixture(t)
+	f.populate(t)
+	inStaging := f.repo(t, "staging", "base").Digest(f.imageB.DigestStr())
+	f.promote(t, inStaging, "base", "staging", "prod")
+	inProd := f.repo(t, "prod", "base").Digest(f.imageA.DigestStr())
+	meta := receipt.Metadata{Action: receipt.ActionRollback, Target: "base", Environment: "prod", Reason: "INC-7"}
+	if err := receipt.Sign(f.ctx, f.trusted, inProd, meta, "", "test", nil); err != nil {
+		t.Fatal(err)
+	}
+	f.tag(t, inProd, "prod")
+
+	r, err := Gather(f.ctx, Options{Config: f.cfg, Keys: f.keys})
+	if err != nil {
+		t.Fatal(err)
+	}
+	chain := func(d *Digest) []string {
+		var out []string
+		for _, rc := range d.Receipts {
+			out = append(out, fmt.Sprintf("%s %s current=%v", rc.Environment, rc.Action, rc.Current))
+		}
+		return out
+	}
+	b := digestOf(t, r, "base", f.imageB.DigestStr())
+	want := []string{"dev build current=true", "staging promote current=true", "prod promote current=false"}
+	if got := chain(b); !slices.Equal(got, want) || !slices.Equal(b.Environments, []string{"dev", "staging"}) {
+		t.Errorf("B's receipts (B runs in %v):\n%s\nwant:\n%s", b.Environments, strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	a := digestOf(t, r, "base", f.imageA.DigestStr())
+	want = []string{"dev build current=false", "staging promote current=false", "prod promote current=true", "prod rollback current=true"}
+	if got := chain(a); !slices.Equal(got, want) {
+		t.Errorf("A's receipts:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+
+	w, err := Write(t.TempDir(), r, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := readFile(t, filepath.Join(w.Dir, b.Page))
+	if !strings.Contains(page, `<tr data-env="prod" data-current="false"><td>prod</td><td><span class="muted">no longer</span>`) ||
+		strings.Count(page, `data-current="true"`) != 2 {
+		t.Errorf("B's page does not show its prod receipt as one of an environment it no longer runs in")
 	}
 }

@@ -40,9 +40,11 @@ type Options struct {
 // for every target (promote.CurrentStatus), each environment's receipted
 // history, and for each digest run somewhere its verification, platforms,
 // provenance, signatures, attestations, receipts, SBOMs and its SBOM delta
-// against what the environment ran before. Only a registry that cannot be
-// reached, or an unknown target or environment, is an error; whatever does
-// not verify is kept in the report and marked.
+// against what the environment ran before. An unknown target or environment
+// is an error. An environment whose registry cannot be reached is named in
+// Report.Unreachable, its cells say why, and the report of the others comes
+// with promote.Unreachable's error (failure.Unavailable), for the caller to
+// write it and fail after; whatever does not verify is kept and marked.
 func Gather(ctx context.Context, opts Options) (*Report, error) {
 	targets, envs, err := opts.scope()
 	if err != nil {
@@ -60,7 +62,7 @@ func Gather(ctx context.Context, opts Options) (*Report, error) {
 		scoped.Targets[t] = opts.Config.Targets[t]
 	}
 	st, err := promote.CurrentStatus(ctx, &scoped, opts.Keys)
-	if err != nil {
+	if err != nil && (st == nil || failure.ClassOf(err) != failure.Unavailable) {
 		return nil, err
 	}
 	revs, err := revoke.Load(ctx, opts.Config, opts.Keys)
@@ -69,19 +71,25 @@ func Gather(ctx context.Context, opts Options) (*Report, error) {
 	}
 	r := &Report{Generated: opts.Now.UTC(), Targets: targets, Environments: envs,
 		Revocations: revs.Entries(), RevocationProblems: revs.Ignored, Cells: []Cell{}, Digests: []Digest{}}
+	g := &gatherer{opts: opts, runs: map[string][]string{}, down: map[string]error{}}
 	for _, s := range st {
+		if s.Unreachable != "" {
+			g.down[s.Environment] = errors.New(s.Unreachable)
+		} else if s.Digest != "" {
+			g.runs[s.Target+"@"+s.Digest] = append(g.runs[s.Target+"@"+s.Digest], s.Environment)
+		}
 		if slices.Contains(envs, s.Environment) {
 			r.Cells = append(r.Cells, Cell{Status: s, Age: age(s.Time, opts.Now), History: []promote.Entry{}})
 		}
 	}
-	g := &gatherer{opts: opts}
+	r.Unreachable = g.unreachable(envs)
 	if err := g.histories(ctx, r.Cells); err != nil {
 		return nil, err
 	}
 	if r.Digests, err = g.digests(ctx, r.Cells); err != nil {
 		return nil, err
 	}
-	return r, nil
+	return r, g.partial(envs)
 }
 
 // scope checks the targets and environments asked for and returns them in
@@ -113,6 +121,36 @@ func (o Options) scope() (targets, envs []string, err error) {
 // gatherer is the state of one Gather.
 type gatherer struct {
 	opts Options
+	// runs lists, by target@digest, the environments that run it now
+	// (every environment, not only the report's).
+	runs map[string][]string
+	// down says, by environment, why its registry could not be read.
+	down map[string]error
+}
+
+// unreachable names the environments of envs whose registry could not be
+// read, in envs' order.
+func (g *gatherer) unreachable(envs []string) []Unreachable {
+	var out []Unreachable
+	for _, name := range envs {
+		if err, ok := g.down[name]; ok {
+			env, _, _ := g.opts.Config.LookupEnvironment(name)
+			out = append(out, Unreachable{Environment: name, Repository: env.Repository, Problem: err.Error()})
+		}
+	}
+	return out
+}
+
+// partial is the error of a report that could not read some of envs:
+// promote.Unreachable's, naming them; nil when every one was read.
+func (g *gatherer) partial(envs []string) error {
+	down := map[string]error{}
+	for _, name := range envs {
+		if err, ok := g.down[name]; ok {
+			down[name] = err
+		}
+	}
+	return promote.Unreachable(g.opts.Config, down)
 }
 
 // histories gives every cell its receipted history (the one status read
@@ -124,6 +162,9 @@ func (g *gatherer) histories(ctx context.Context, cells []Cell) error {
 	eg.SetLimit(g.opts.Parallel)
 	for i := range cells {
 		c := &cells[i]
+		if c.Status.Unreachable != "" {
+			continue // nothing of it can be read
+		}
 		if c.Status.History != nil {
 			c.History, c.Previous = c.Status.History, previous(c.Status.History, c.Digest)
 			continue

@@ -38,6 +38,17 @@ type Report struct {
 	// verified; RevocationProblems names each list that did not.
 	Revocations        []revoke.Entry `json:"revocations"`
 	RevocationProblems []string       `json:"revocationProblems,omitempty"`
+	// Unreachable names each environment of the report whose registry
+	// could not be read: its cells say UNREACHABLE, and the report is
+	// partial.
+	Unreachable []Unreachable `json:"unreachable,omitempty"`
+}
+
+// Unreachable is an environment whose registry could not be read, and why.
+type Unreachable struct {
+	Environment string `json:"environment"`
+	Repository  string `json:"repository"`
+	Problem     string `json:"problem"`
 }
 
 // Cell is what one environment runs for one target, as bakery status reads
@@ -77,9 +88,12 @@ type Digest struct {
 	Provenance   *Provenance   `json:"provenance,omitempty"`
 	Signatures   []Signature   `json:"signatures"`
 	Attestations []Attestation `json:"attestations"`
-	Receipts     []Receipt     `json:"receipts"`
-	Deltas       []Delta       `json:"deltas"`
-	Revoked      *revoke.Entry `json:"revocation,omitempty"`
+	// Receipts are every verified receipt the digest holds, read in every
+	// environment's repository, oldest first: also those of environments
+	// it no longer runs in.
+	Receipts []Receipt     `json:"receipts"`
+	Deltas   []Delta       `json:"deltas"`
+	Revoked  *revoke.Entry `json:"revocation,omitempty"`
 }
 
 // Platform is one platform image of a digest (the digest itself for a
@@ -144,8 +158,11 @@ type Attestation struct {
 
 // Receipt is one verified step of the digest's path: its build, a
 // promotion or a rollback, the policies that allowed it and its result.
+// Current says the digest runs in Environment now; a receipt of an
+// environment that has moved on (a rollback took it out) is kept.
 type Receipt struct {
 	Environment  string            `json:"environment"`
+	Current      bool              `json:"current"`
 	Action       string            `json:"action"`
 	From         string            `json:"from,omitempty"`
 	Time         string            `json:"time"`

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -517,4 +518,52 @@ func readFile(t *testing.T, p string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestReportWithAnEnvironmentDown: with staging's registry gone
+// (connections refused), the report holds dev and prod, names staging as
+// unreachable (in the data and the overview), and comes with the partial
+// answer's exit-6 error naming staging.
+func TestReportWithAnEnvironmentDown(t *testing.T) {
+	f := newFixture(t)
+	f.populate(t)
+	dead := httptest.NewServer(http.NotFoundHandler())
+	dead.Close() // nothing listens there any more
+	f.cfg.Environments[1].Repository = strings.TrimPrefix(dead.URL, "http://") + "/staging"
+
+	r, err := Gather(f.ctx, Options{Config: f.cfg, Keys: f.keys})
+	if r == nil || failure.ClassOf(err) != failure.Unavailable || !strings.Contains(err.Error(), "environment staging (") {
+		t.Fatalf("report %v, error %v; want a partial report and an outage naming staging", r, err)
+	}
+	if len(r.Unreachable) != 1 || r.Unreachable[0].Environment != "staging" || r.Unreachable[0].Repository != f.cfg.Environments[1].Repository {
+		t.Errorf("unreachable %+v, want staging alone", r.Unreachable)
+	}
+	for _, c := range r.Cells {
+		if (c.Environment == "staging") != (c.Unreachable != "") {
+			t.Errorf("%s in %s: unreachable %q", c.Target, c.Environment, c.Unreachable)
+		}
+	}
+	if c := cellOf(t, r, "base", "prod"); c.Digest != f.imageA.DigestStr() || len(c.History) != 1 {
+		t.Errorf("base in prod: %s with %d history entries, want A and its one receipt", c.Digest, len(c.History))
+	}
+	if c := cellOf(t, r, "base", "dev"); c.Digest != f.imageB.DigestStr() {
+		t.Errorf("base in dev: %s, want B", c.Digest)
+	}
+	digestOf(t, r, "base", f.imageA.DigestStr())
+	digestOf(t, r, "base", f.imageB.DigestStr())
+
+	w, err := Write(t.TempDir(), r, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	index := readFile(t, w.Index)
+	if !strings.Contains(index, `id="unreachable"`) || !strings.Contains(index, "<li>staging ("+f.cfg.Environments[1].Repository+")") ||
+		strings.Count(index, ">UNREACHABLE</span>") != 3 {
+		t.Errorf("the overview does not name staging as unreachable in its banner and its 3 cells")
+	}
+
+	// Asked only about prod, the report is whole.
+	if _, err := Gather(f.ctx, Options{Config: f.cfg, Keys: f.keys, Environments: []string{"prod"}}); err != nil {
+		t.Errorf("a report of prod alone: %v", err)
+	}
 }

@@ -38,8 +38,10 @@ into DIR:
 The pages fetch nothing (no fonts, scripts or styles from elsewhere): they
 open offline and can be archived as they are. Whatever failed verification is
 in the report, in red, with the reason, never left out; the command then
-exits 4 after writing it. A registry that cannot be reached exits 6, an
-unknown target or environment or an unwritable DIR 2.`,
+exits 4 after writing it. An environment whose registry cannot be reached is
+named (UNREACHABLE in its cells, "unreachable" in report.json and the
+summary), the others are reported, and the command exits 6 after writing it.
+An unknown target or environment or an unwritable DIR exits 2.`,
 		Example: `  bakery report --out report/                  # every target and environment
   bakery report golden-base --env prod --out /tmp/prod-report
   bakery report --out report/ -o json          # a summary: files written, digests, what failed verification
@@ -71,6 +73,8 @@ type reportSummary struct {
 	Environments []string `json:"environments"`
 	Digests      int      `json:"digests"`
 	Unverified   []string `json:"unverified"`
+	// Unreachable names the environments that could not be read.
+	Unreachable []report.Unreachable `json:"unreachable,omitempty"`
 }
 
 // runReport loads the config and keys, gathers the report, writes it, and
@@ -85,9 +89,12 @@ func runReport(cmd *cobra.Command, ro *rootOptions, opts report.Options, out str
 		return err
 	}
 	opts.Config = cfg
-	r, err := report.Gather(ctx, opts)
-	if err != nil {
-		return err
+	r, partial := report.Gather(ctx, opts)
+	if r == nil {
+		return partial
+	}
+	if partial != nil {
+		warnUnreachable(cmd.ErrOrStderr(), partial)
 	}
 	w, err := report.Write(out, r, ro.version)
 	if err != nil {
@@ -96,13 +103,22 @@ func runReport(cmd *cobra.Command, ro *rootOptions, opts report.Options, out str
 	bad := r.Unverified()
 	if ro.output == "json" {
 		err = writeJSON(cmd.OutOrStdout(), reportSummary{Written: w, Targets: r.Targets, Environments: r.Environments,
-			Digests: len(r.Digests), Unverified: append([]string{}, bad...)})
+			Digests: len(r.Digests), Unverified: append([]string{}, bad...), Unreachable: r.Unreachable})
 	} else {
 		_, err = fmt.Fprintf(cmd.OutOrStdout(), "wrote %s (%d targets × %d environments, %d digest pages) and %s\n",
 			w.Index, len(r.Targets), len(r.Environments), len(w.Pages), w.JSON)
+		for _, u := range r.Unreachable {
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: UNREACHABLE (%s), not in the report\n", u.Environment, u.Repository)
+		}
 	}
-	if err != nil || len(bad) == 0 {
+	if err != nil {
 		return err
+	}
+	if partial != nil {
+		return partial // exit 6, after the report of what could be read
+	}
+	if len(bad) == 0 {
+		return nil
 	}
 	return failure.New(failure.Verify, "report", errors.New("failed verification: "+strings.Join(bad, ", ")),
 		"the report shows them in red in "+w.Index+"; see bakery verify and bakery status")
