@@ -436,6 +436,53 @@ func TestUnreachableEnvironmentIsPartial(t *testing.T) {
 	if r := bakery(t, nil, "drift", "--registry-only", "--config", config); r.code != 6 {
 		t.Errorf("drift with staging down: exit %d, want 6", r.code)
 	}
+	findAndReportWithStagingDown(t, config, stagingHost)
+}
+
+// findAndReportWithStagingDown: with staging's registry stopped, find
+// searches dev and prod and names staging UNREACHABLE (text and JSON), and
+// report writes dev's and prod's digest with staging UNREACHABLE (summary,
+// report.json, overview); each warns once and exits 6.
+func findAndReportWithStagingDown(t *testing.T, config, stagingHost string) {
+	t.Helper()
+	r := bakery(t, nil, "find", "no-such-package", "--config", config)
+	if r.code != 6 || !strings.Contains(r.stderr, "staging ("+stagingHost) || strings.Count(r.stderr, "warning:") != 1 ||
+		!strings.Contains(r.stdout, "(2 digests checked)") || !slices.Contains(strings.Fields(r.stdout), "UNREACHABLE") {
+		t.Errorf("find with staging down: exit %d, want 6, dev's and prod's digests checked and staging UNREACHABLE\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	r = bakery(t, nil, "find", "no-such-package", "--history", "--config", config, "-o", "json")
+	var found []struct{ Target, Environment, Unreachable string }
+	if err := json.Unmarshal([]byte(r.stdout), &found); err != nil || r.code != 6 || len(found) != 1 ||
+		found[0].Environment != "staging" || found[0].Unreachable == "" {
+		t.Errorf("find --history -o json with staging down: exit %d (%v), want 6 and staging unreachable\n%s", r.code, err, r.stdout)
+	}
+
+	out := filepath.Join(t.TempDir(), "report")
+	r = bakery(t, nil, "report", "--config", config, "--out", out, "-o", "json")
+	var sum struct {
+		Digests     int
+		Unreachable []struct{ Environment, Repository string }
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &sum); err != nil || r.code != 6 || strings.Count(r.stderr, "warning:") != 1 ||
+		sum.Digests != 1 || len(sum.Unreachable) != 1 || sum.Unreachable[0].Environment != "staging" {
+		t.Fatalf("report with staging down: exit %d (%v), want 6, one digest page and staging unreachable\n%s%s", r.code, err, r.stdout, r.stderr)
+	}
+	var rep struct {
+		Cells []struct {
+			Environment, Digest, Unreachable string
+		}
+	}
+	if err := json.Unmarshal([]byte(readFile(t, filepath.Join(out, "report.json"))), &rep); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range rep.Cells {
+		if (c.Environment == "staging") != (c.Unreachable != "") || (c.Environment != "staging") == (c.Digest == "") {
+			t.Errorf("report.json's %s cell: digest %q, unreachable %q", c.Environment, c.Digest, c.Unreachable)
+		}
+	}
+	if index := readFile(t, filepath.Join(out, "index.html")); !strings.Contains(index, ">UNREACHABLE</span>") || !strings.Contains(index, "<li>staging (") {
+		t.Error("the report's overview does not show staging UNREACHABLE")
+	}
 }
 
 // TestWhoAndWhy (issue 21, item 8): receipts record the CI identity with its

@@ -157,6 +157,63 @@ func checkSBOMFilter(t *testing.T, b *browser, out, d1 string) {
 	}
 }
 
+// TestReportKeepsEveryReceipt: an operator rolls prod back from d2 to d1
+// during an incident, then writes the report for the review: d2's page
+// (d2 still runs in dev and staging) keeps its prod receipt, in report.json
+// and the HTML, marked as one of an environment it no longer runs in; its
+// dev and staging receipts say it runs there now.
+func TestReportKeepsEveryReceipt(t *testing.T) {
+	ns := runID + "-receipts"
+	cfg := smallProject(t, t.TempDir(), ns, registry2+"/"+ns+"/prod", "app")
+	var d2 string
+	for i := range 2 {
+		d2 = rebuild(t, cfg, "app", fmt.Sprintf("receipts-%d", i))
+		for _, env := range []string{"staging", "prod"} {
+			if r := bakery(t, nil, "promote", "app", "--to", env, "--config", cfg); r.code != 0 {
+				t.Fatalf("promote %d to %s: exit %d", i, env, r.code)
+			}
+		}
+	}
+	if r := bakery(t, nil, "rollback", "app", "--env", "prod", "--reason", "INC-7", "--config", cfg); r.code != 0 {
+		t.Fatalf("rollback: exit %d", r.code)
+	}
+	out := filepath.Join(t.TempDir(), "report")
+	if r := bakery(t, nil, "report", "--config", cfg, "--out", out); r.code != 0 {
+		t.Fatalf("report: exit %d", r.code)
+	}
+	var rep struct {
+		Digests []struct {
+			Digest, Page string
+			Receipts     []struct {
+				Environment, Action string
+				Current             bool
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(readFile(t, filepath.Join(out, "report.json"))), &rep); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range rep.Digests {
+		if d.Digest != d2 {
+			continue
+		}
+		var chain []string
+		for _, rc := range d.Receipts {
+			chain = append(chain, fmt.Sprintf("%s %s current=%v", rc.Environment, rc.Action, rc.Current))
+		}
+		want := []string{"dev build current=true", "staging promote current=true", "prod promote current=false"}
+		if !slices.Equal(chain, want) {
+			t.Errorf("d2's receipts after prod was rolled back away from it:\n%s\nwant:\n%s", strings.Join(chain, "\n"), strings.Join(want, "\n"))
+		}
+		page := readFile(t, filepath.Join(out, d.Page))
+		if !strings.Contains(page, `<tr data-env="prod" data-current="false"><td>prod</td><td><span class="muted">no longer</span>`) {
+			t.Error("d2's page does not show its prod receipt as one of an environment it no longer runs in")
+		}
+		return
+	}
+	t.Fatalf("report.json has no page for d2 %s", d2)
+}
+
 // reportPackages is the first platform's packages of digest in report.json,
 // each as its table row's text.
 func reportPackages(t *testing.T, out, digest string) []string {
