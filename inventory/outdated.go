@@ -81,14 +81,21 @@ func Outdated(ctx context.Context, cfg *config.Config, keys []attest.TrustedKey,
 	return out, nil
 }
 
-// resolved is what a base tag points at now.
+// resolved is what a base tag points at now (or what a recorded base
+// digest is).
 type resolved struct {
 	digest string
 	// members are an index's platform manifests, which a build's
-	// provenance may name instead of the index.
-	members []string
-	created time.Time
+	// provenance may name instead of the index; platforms maps each
+	// platform ("linux/amd64") to its manifest (attestation manifests left
+	// out). Both are empty for a single image.
+	members   []string
+	platforms map[string]string
+	created   time.Time
 }
+
+// gone is the digest of a base tag, or recorded base, that is not there.
+const gone = "(gone)"
 
 // basesOf reads the bases of what env runs for target.
 func basesOf(ctx context.Context, keys []attest.TrustedKey, target string, env *config.Environment, resolve *memo[resolved], now time.Time) ([]Base, error) {
@@ -131,6 +138,13 @@ func basesIn(ctx context.Context, rep *attest.Report, target string, env *config
 		b := Base{Target: target, Environment: env.Name, Digest: rep.Digest.String(), Image: image,
 			Recorded: "sha256:" + dep.Digest["sha256"], Current: cur.digest}
 		b.Stale = b.Recorded != cur.digest && !contains(cur.members, b.Recorded)
+		if b.Stale {
+			same, err := sameConsumed(ctx, resolve, image, b.Recorded, platformParam(dep.URI), cur, env.Insecure)
+			if err != nil {
+				return out, err
+			}
+			b.Stale = !same
+		}
 		if b.Stale && !cur.created.IsZero() {
 			b.Since = cur.created.UTC().Format(time.RFC3339)
 			b.Days = int(now.Sub(cur.created).Hours() / 24)
@@ -183,20 +197,72 @@ func baseImage(uri string) (string, bool) {
 	return repo + ":" + version, true
 }
 
+// sameConsumed says whether the build consumed the same image from the
+// base it recorded as from what the base's tag points at now (cur), for
+// the platform the build used (its dependency's platform qualifier): an
+// index that moved only in its other platforms, or in BuildKit's own
+// attestation manifests, gave the build the same image. The recorded
+// digest is read from the base's repository; when it is no longer there,
+// or the platform is not known, only equal digests are the same.
+func sameConsumed(ctx context.Context, resolve *memo[resolved], image, recorded, platform string, cur resolved, insecure bool) (bool, error) {
+	if platform == "" || cur.digest == gone {
+		return false, nil
+	}
+	tag, err := name.NewTag(image, nameOpts(insecure)...)
+	if err != nil {
+		return false, failure.New(failure.Config, image, err, "")
+	}
+	ref := tag.Context().Digest(recorded)
+	rec, err := resolve.get(ref.String(), func() (resolved, error) { return resolveRef(ctx, ref, ref.String()) })
+	if err != nil || rec.digest == gone {
+		return false, err
+	}
+	consumed := func(r resolved) string {
+		if r.platforms == nil {
+			return r.digest
+		}
+		return r.platforms[platform]
+	}
+	return consumed(rec) != "" && consumed(rec) == consumed(cur), nil
+}
+
+// platformParam is the platform qualifier of a provenance purl
+// (pkg:docker/REPO@TAG?platform=linux%2Famd64): "linux/amd64", or "".
+func platformParam(uri string) string {
+	_, query, ok := strings.Cut(uri, "?")
+	if !ok {
+		return ""
+	}
+	q, err := url.ParseQuery(query)
+	if err != nil {
+		return ""
+	}
+	return q.Get("platform")
+}
+
+func nameOpts(insecure bool) []name.Option {
+	if insecure {
+		return []name.Option{name.Insecure}
+	}
+	return nil
+}
+
 // resolveBase resolves a base tag now, once per run.
 func resolveBase(ctx context.Context, image string, insecure bool) (resolved, error) {
-	var opts []name.Option
-	if insecure {
-		opts = append(opts, name.Insecure)
-	}
-	tag, err := name.NewTag(image, opts...)
+	tag, err := name.NewTag(image, nameOpts(insecure)...)
 	if err != nil {
 		return resolved{}, failure.New(failure.Config, image, err, "")
 	}
-	desc, err := remote.Get(tag, registry.Options(ctx)...)
+	return resolveRef(ctx, tag, image)
+}
+
+// resolveRef reads what ref is: its digest, an index's platform
+// manifests, and when it was made. Nothing there is gone, not an error.
+func resolveRef(ctx context.Context, ref name.Reference, image string) (resolved, error) {
+	desc, err := remote.Get(ref, registry.Options(ctx)...)
 	if err != nil {
 		if registry.IsNotFound(err) {
-			return resolved{digest: "(gone)"}, nil
+			return resolved{digest: gone}, nil
 		}
 		return resolved{}, registry.Classify(image, err)
 	}
@@ -210,8 +276,12 @@ func resolveBase(ctx context.Context, image string, insecure bool) (resolved, er
 		if err != nil {
 			return r, registry.Classify(image, err)
 		}
+		r.platforms = map[string]string{}
 		for _, md := range m.Manifests {
 			r.members = append(r.members, md.Digest.String())
+			if md.Platform != nil && !registry.IsAttestationManifest(md) {
+				r.platforms[md.Platform.String()] = md.Digest.String()
+			}
 		}
 		if len(m.Manifests) > 0 {
 			if img, err := idx.Image(m.Manifests[0].Digest); err == nil {
