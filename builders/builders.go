@@ -37,6 +37,59 @@ type Request struct {
 	Dir string
 	// Repository receives the result by digest. No tag is written by a Builder.
 	Repository name.Repository
+	// TargetArgs are the build args that name another target
+	// (BASE: target:golden-base), resolved by the caller: the builder passes
+	// the image instead of the arg's value, pinned to its digest, and records
+	// the arg as written.
+	TargetArgs map[string]TargetRef
+	// SourceDateEpoch is the time, in seconds since the Unix epoch, the
+	// build stamps on what it makes (image creation time, file times of the
+	// layers it writes), so that the same inputs give the same digest.
+	SourceDateEpoch int64
+	// Pinned maps base images (as the Dockerfile names them) to the digest
+	// the build must use, as a rebuild of recorded provenance does.
+	Pinned map[string]string
+	// Verify builds without pushing, to learn the digest the inputs give
+	// (bakery rebuild --verify); NoCache builds every step again.
+	Verify, NoCache bool
+}
+
+// TargetRef is what a build arg naming a target stands for: the target's
+// first-environment tag (Image, repository:tag) and the digest it is pinned
+// to (sha256:...), the one built in the same run or the one that tag held.
+type TargetRef struct {
+	Target string
+	Image  string
+	Digest string
+}
+
+// Args is t's build args as the builder passes them: each arg naming a
+// target replaced by that target's image.
+func (r Request) Args() map[string]string {
+	if len(r.TargetArgs) == 0 {
+		return r.Target.Args
+	}
+	out := make(map[string]string, len(r.Target.Args))
+	for k, v := range r.Target.Args {
+		out[k] = v
+	}
+	for k, tr := range r.TargetArgs {
+		out[k] = tr.Image
+	}
+	return out
+}
+
+// Pins maps each image a target arg stands for, and each Pinned image, to
+// its digest.
+func (r Request) Pins() map[string]string {
+	out := make(map[string]string, len(r.TargetArgs)+len(r.Pinned))
+	for ref, d := range r.Pinned {
+		out[ref] = d
+	}
+	for _, tr := range r.TargetArgs {
+		out[tr.Image] = tr.Digest
+	}
+	return out
 }
 
 // Kind is what a Result is.

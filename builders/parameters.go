@@ -49,8 +49,11 @@ type ContainerParameters struct {
 	Context    *Input `json:"context,omitempty"`
 	Dockerfile Input  `json:"dockerfile"`
 	// Source is the git checkout the context is in; nil outside one.
-	Source *Source        `json:"source,omitempty"`
-	Target TargetSettings `json:"target"`
+	Source *Source `json:"source,omitempty"`
+	// SourceDateEpoch is the build's SOURCE_DATE_EPOCH (seconds), which
+	// stamps the image's times; nil in provenance from before bakery set it.
+	SourceDateEpoch *int64         `json:"sourceDateEpoch,omitempty"`
+	Target          TargetSettings `json:"target"`
 }
 
 // TargetSettings are a container target's settings as bakery.yaml gives

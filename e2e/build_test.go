@@ -141,11 +141,10 @@ func TestBuildExample(t *testing.T) {
 	}
 }
 
-// exampleEnv points the example's first environment, and the app's BASE
-// (golden-base's dev tag), at namespace ns of the test registry.
+// exampleEnv points the example's first environment at namespace ns of the
+// test registry; the app's BASE (target:golden-base) follows it.
 func exampleEnv(ns string) []string {
-	return []string{"BAKERY_ENVIRONMENTS_DEV_REPOSITORY=" + regAddr + "/" + ns,
-		"BAKERY_TARGETS_APP_ARGS_BASE=" + regAddr + "/" + ns + "/golden-base:dev"}
+	return []string{"BAKERY_ENVIRONMENTS_DEV_REPOSITORY=" + regAddr + "/" + ns}
 }
 
 // checkExampleChain: the app was built on the golden base of the same run

@@ -247,6 +247,7 @@ type buildOutput struct {
 		Size       int64    `json:"size"`
 		Tags       []string `json:"tags"`
 		Builder    struct{ Name, Version string }
+		Unchanged  bool `json:"unchanged"`
 	} `json:"targets"`
 }
 

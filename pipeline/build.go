@@ -47,6 +47,15 @@ type BuildOptions struct {
 	Version string
 	// Guard refuses bases that are revoked; nil checks none.
 	Guard *BaseGuard
+	// SourceDateEpoch stamps the times of what is built (seconds since the
+	// Unix epoch; SOURCE_DATE_EPOCH, else 0), so that the same inputs give
+	// the same digest.
+	SourceDateEpoch int64
+	// Current tells whether the digest the first environment already runs
+	// is published and verifies (signature and attestations): a build that
+	// makes that digest again is unchanged and moves nothing. nil counts a
+	// digest as published when the tag points at it.
+	Current func(ctx context.Context, ref name.Digest) bool
 	// receipts signs the receipt of the build into the first environment.
 	receipts signature.SignerVerifier
 }
@@ -55,6 +64,10 @@ type BuildOptions struct {
 type Built struct {
 	builders.Result
 	Attestation *attest.Attached `json:"attestation,omitempty"`
+	// Unchanged is true when the build made the digest the first
+	// environment already ran, signed and attested: nothing was attested or
+	// moved again.
+	Unchanged bool `json:"unchanged,omitempty"`
 }
 
 // Build bakes the named targets (all when names is empty) and returns one
@@ -69,6 +82,9 @@ func Build(ctx context.Context, cfg *config.Config, names []string, opts BuildOp
 	reqs, err := requests(ctx, cfg, targets)
 	if err != nil {
 		return nil, err
+	}
+	for i := range reqs {
+		reqs[i].SourceDateEpoch = opts.SourceDateEpoch
 	}
 	if !opts.NoAttest && opts.Attester == nil {
 		// Loaded for packer targets too, so that a bad key fails before
@@ -106,6 +122,11 @@ func Build(ctx context.Context, cfg *config.Config, names []string, opts BuildOp
 			defer close(published[req.Target.Name])
 			res, err := afterBases(runCtx, req.Target, bases, published, results, targets, &mu)
 			if err == nil {
+				mu.Lock()
+				req.TargetArgs, err = targetArgs(runCtx, cfg, req.Target, builtNow(results, targets))
+				mu.Unlock()
+			}
+			if err == nil {
 				res, err = guardedBuild(runCtx, env, req, opts)
 			}
 			mu.Lock()
@@ -137,7 +158,7 @@ func guardedBuild(ctx context.Context, env *config.Environment, req builders.Req
 	if err := stopped(ctx, req.Target); err != nil {
 		return Built{}, err
 	}
-	overridden, err := opts.Guard.before(ctx, req.Target)
+	overridden, err := opts.Guard.before(ctx, req)
 	if err != nil {
 		return Built{}, err
 	}
@@ -231,6 +252,9 @@ func buildOne(ctx context.Context, b builders.Builder, env *config.Environment, 
 		if att, ok := sp.Published(res); ok {
 			return Built{Result: res, Attestation: att}, nil
 		}
+	}
+	if u, ok := unchanged(ctx, env, req, res, opts); ok {
+		return u, nil
 	}
 	return Publish(ctx, env, req.Repository.Digest(res.Digest.String()), res, PublishOptions{
 		Attester: opts.Attester, Receipts: opts.receipts, Progress: opts.Progress, Version: opts.Version,

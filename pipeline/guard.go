@@ -47,32 +47,26 @@ func (g *BaseGuard) lin(ctx context.Context) (*revoke.Lineage, error) {
 
 // before checks the images t's build arguments name. An argument that is not
 // an image reference, or names nothing, is not a base.
-func (g *BaseGuard) before(ctx context.Context, t *config.Target) ([]builders.BaseOverride, error) {
+func (g *BaseGuard) before(ctx context.Context, req builders.Request) ([]builders.BaseOverride, error) {
 	lin, err := g.lin(ctx)
 	if err != nil || lin == nil {
 		return nil, err
 	}
-	keys := make([]string, 0, len(t.Args))
-	for k := range t.Args {
+	t, args := req.Target, req.Args()
+	keys := make([]string, 0, len(args))
+	for k := range args {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
 	var out []builders.BaseOverride
 	for _, k := range keys {
-		v := t.Args[k]
-		if !strings.Contains(v, "/") {
-			continue // not a registry reference
-		}
-		ref, err := name.ParseReference(v, name.Insecure)
+		v := args[k]
+		d, ok, err := argDigest(ctx, req, k, v)
 		if err != nil {
+			return nil, failure.New(failure.Unavailable, Subject(t), err, "")
+		}
+		if !ok {
 			continue
-		}
-		d, err := registry.Resolve(ctx, ref)
-		if err != nil {
-			if failure.ClassOf(err) == failure.Unavailable {
-				return nil, failure.New(failure.Unavailable, Subject(t), err, "")
-			}
-			continue // not there (yet): BuildKit will say so
 		}
 		e, revoked, err := lin.CheckBase(ctx, d, time.Now())
 		if err != nil {
@@ -87,6 +81,35 @@ func (g *BaseGuard) before(ctx context.Context, t *config.Target) ([]builders.Ba
 		}
 	}
 	return out, nil
+}
+
+// argDigest is the image build arg k = v stands for, by digest: the pin of
+// a target arg, else what the reference points at now. ok is false for an
+// arg that is not an image reference or names nothing (yet: the build will
+// say so); err is a registry that is down.
+func argDigest(ctx context.Context, req builders.Request, k, v string) (name.Digest, bool, error) {
+	if tr, ok := req.TargetArgs[k]; ok {
+		tag, err := name.NewTag(tr.Image, name.Insecure)
+		if err != nil {
+			return name.Digest{}, false, nil
+		}
+		return tag.Context().Digest(tr.Digest), true, nil
+	}
+	if !strings.Contains(v, "/") {
+		return name.Digest{}, false, nil // not a registry reference
+	}
+	ref, err := name.ParseReference(v, name.Insecure)
+	if err != nil {
+		return name.Digest{}, false, nil
+	}
+	d, err := registry.Resolve(ctx, ref)
+	if err != nil {
+		if failure.ClassOf(err) == failure.Unavailable {
+			return name.Digest{}, false, err
+		}
+		return name.Digest{}, false, nil
+	}
+	return d, true, nil
 }
 
 // after checks the materials a build recorded.

@@ -12,15 +12,18 @@ import (
 )
 
 // Bases returns, for each of targets, the other targets among them that it is
-// built on: those whose first-environment tag one of its build args
-// (containers) or variables (machine images) names, as in
-// BASE: registry.example/dev/golden-base:dev. Build starts a target only once
+// built on: those a build arg names (BASE: target:golden-base), or whose
+// first-environment tag one of its build args (containers) or variables
+// (machine images) spells out, as in BASE: registry.example/dev/golden-base:dev
+// (HardCodedBases warns of those). Build starts a target only once
 // its bases are published, so a golden base and an app FROM it bake in one
 // run, in that order. Targets that name each other are a config error.
 func Bases(cfg *config.Config, targets []*config.Target) (map[string][]string, error) {
 	env := &cfg.Environments[0]
 	tags := map[string]string{} // repository:tag of each target -> target
+	inRun := map[string]bool{}
 	for _, t := range targets {
+		inRun[t.Name] = true
 		tag, err := env.Locate(t.Name)
 		if err != nil {
 			return nil, err
@@ -35,6 +38,13 @@ func Bases(cfg *config.Config, targets []*config.Target) (map[string][]string, e
 		}
 		seen := map[string]bool{}
 		for _, v := range values {
+			if other, ok := config.TargetArg(v); ok {
+				if inRun[other] && !seen[other] {
+					seen[other] = true
+					bases[t.Name] = append(bases[t.Name], other)
+				}
+				continue
+			}
 			ref, err := name.NewTag(v, name.WeakValidation)
 			if err != nil || !strings.Contains(v, ":") {
 				continue

@@ -96,6 +96,9 @@ func (b *Builder) Build(ctx context.Context, req builders.Request) (builders.Res
 	if err != nil {
 		return builders.Result{}, err
 	}
+	if in.bases, err = resolveBases(ctx, in.src, t.Target, req.Args(), req.Pins()); err != nil {
+		return builders.Result{}, failure.New(baseClass(err), subject, err, "check that the base images its Dockerfile names exist and their registries are up")
+	}
 	secrets, err := secretsprovider.NewStore(in.secrets)
 	if err != nil {
 		return builders.Result{}, failure.New(failure.Config, subject, err, "fix the target's secrets")
@@ -103,6 +106,10 @@ func (b *Builder) Build(ctx context.Context, req builders.Request) (builders.Res
 	started := time.Now().UTC()
 	plats := normalize(t.Platforms)
 	var parts []part
+	if req.Verify {
+		pt, err := b.solve(ctx, req, in, secrets, plats, t.Name)
+		return builders.Result{Target: t.Name, Kind: builders.Container, Repository: req.Repository.Name(), Digest: pt.digest}, err
+	}
 	if b.fleet.splits(plats) {
 		parts, err = b.split(ctx, req, in, secrets, plats)
 	} else {
@@ -120,7 +127,7 @@ func (b *Builder) Build(ctx context.Context, req builders.Request) (builders.Res
 			return builders.Result{}, failure.New(failure.ClassOf(err), subject, fmt.Errorf("assembling the platforms' index: %w", err), "")
 		}
 	}
-	res, err := describe(ctx, req, dgst)
+	res, err := describe(ctx, req, dgst, in.bases)
 	if err != nil {
 		return builders.Result{}, failure.New(failure.ClassOf(err), subject, err, "")
 	}
@@ -208,7 +215,7 @@ func (b *Builder) solve(ctx context.Context, req builders.Request, in input, sto
 // describe reads the pushed manifest back from the registry by digest, once:
 // it confirms the registry holds exactly what was reported, and gives the
 // summary and BuildKit's provenance.
-func describe(ctx context.Context, req builders.Request, dgst v1.Hash) (builders.Result, error) {
+func describe(ctx context.Context, req builders.Request, dgst v1.Hash, bases []base) (builders.Result, error) {
 	ref := req.Repository.Digest(dgst.String())
 	desc, err := remote.Get(ref, registry.Options(ctx)...)
 	if err != nil {
@@ -218,9 +225,9 @@ func describe(ctx context.Context, req builders.Request, dgst v1.Hash) (builders
 	if err != nil {
 		return builders.Result{}, err
 	}
-	deps, err := resolvedDependencies(ref, desc)
+	deps, err := dependencies(bases, sum.Platforms)
 	if err != nil {
-		return builders.Result{}, fmt.Errorf("reading BuildKit's provenance: %w", err)
+		return builders.Result{}, err
 	}
 	return builders.Result{
 		Target:     req.Target.Name,
@@ -240,6 +247,8 @@ func externalParameters(ctx context.Context, req builders.Request, in input) bui
 	t := req.Target
 	params := inputs(t, in.dockerfileSHA256, in.contextSHA256)
 	params.Source = builders.GitSource(ctx, abs(req.Dir, t.Context))
+	epoch := req.SourceDateEpoch
+	params.SourceDateEpoch = &epoch
 	return builders.Parameters{Container: params}
 }
 
@@ -291,24 +300,14 @@ func inputs(t *config.Target, dockerfileSHA256, contextSHA256 string) *builders.
 // checked inputs, pushed by digest to the request's repository.
 func solveOpt(req builders.Request, in input, store secrets.SecretStore) client.SolveOpt {
 	t := req.Target
-	insecure := req.Repository.Scheme() == "http"
 	return client.SolveOpt{
 		Frontend:      "dockerfile.v0",
-		FrontendAttrs: frontendAttrs(t, filepath.Base(in.dockerfile)),
+		FrontendAttrs: frontendAttrs(req, filepath.Base(in.dockerfile), in.bases),
 		LocalMounts: map[string]fsutil.FS{
 			"context":    in.contextFS,
 			"dockerfile": in.dockerfileFS,
 		},
-		Exports: []client.ExportEntry{{
-			Type: client.ExporterImage,
-			Attrs: map[string]string{
-				"name":              req.Repository.Name(),
-				"push":              "true",
-				"push-by-digest":    "true",
-				"registry.insecure": strconv.FormatBool(insecure),
-				"oci-mediatypes":    "true",
-			},
-		}},
+		Exports:      []client.ExportEntry{{Type: client.ExporterImage, Attrs: exportAttrs(req)}},
 		CacheImports: cacheEntries(t.CacheFrom),
 		CacheExports: cacheEntries(t.CacheTo),
 		Session: []session.Attachable{
@@ -320,9 +319,32 @@ func solveOpt(req builders.Request, in input, store secrets.SecretStore) client.
 	}
 }
 
+// exportAttrs push the image by digest to the request's repository, or,
+// for a rebuild that only verifies, keep it in buildkitd and report its
+// digest.
+func exportAttrs(req builders.Request) map[string]string {
+	attrs := map[string]string{
+		"oci-mediatypes": "true",
+		// The times of the files the build writes are clamped to
+		// SOURCE_DATE_EPOCH (the base's layers are left alone), so a
+		// rebuild without the cache makes the same layers.
+		"rewrite-timestamp": "true",
+	}
+	if req.Verify {
+		return attrs
+	}
+	attrs["name"] = req.Repository.Name()
+	attrs["push"], attrs["push-by-digest"] = "true", "true"
+	attrs["registry.insecure"] = strconv.FormatBool(req.Repository.Scheme() == "http")
+	return attrs
+}
+
 // input is a target's checked local inputs.
 type input struct {
-	dockerfile       string
+	dockerfile string
+	// src is the Dockerfile's content; bases the images it pulls, pinned.
+	src              []byte
+	bases            []base
 	dockerfileSHA256 string
 	// contextSHA256 is builders.TreeDigest of the context directory.
 	contextSHA256 string
@@ -353,6 +375,7 @@ func prepare(req builders.Request) (input, error) {
 		return in, failure.New(failure.Config, subject, fmt.Errorf("reading Dockerfile: %w", err),
 			fmt.Sprintf("create it or fix targets.%s.dockerfile (relative to the context)", t.Name))
 	}
+	in.src = src
 	sum := sha256.Sum256(src)
 	in.dockerfileSHA256 = hex.EncodeToString(sum[:])
 	if err := checkDockerfile(src, t.Target); err != nil {
@@ -411,12 +434,21 @@ func checkDockerfile(src []byte, stage string) error {
 	return fmt.Errorf("no stage named %q", stage)
 }
 
-func frontendAttrs(t *config.Target, filename string) map[string]string {
+// frontendAttrs are the Dockerfile frontend's settings for req: no
+// attestations of BuildKit's own in the image index (bakery attaches its
+// signed provenance beside it, so the index holds only the image and two
+// builds of the same inputs give the same digest); an index even for one
+// platform; the times stamped from SOURCE_DATE_EPOCH; and each base image
+// pinned to the digest bakery resolved.
+func frontendAttrs(req builders.Request, filename string, bases []base) map[string]string {
+	t := req.Target
 	attrs := map[string]string{
-		"filename": filename,
-		// BuildKit's own provenance records the base images' digests as it
-		// resolved them; bakery copies them into its signed provenance.
-		"attest:provenance": "mode=min,version=v1",
+		"filename":                    filename,
+		"multi-platform":              "true",
+		"build-arg:SOURCE_DATE_EPOCH": strconv.FormatInt(req.SourceDateEpoch, 10),
+	}
+	if req.NoCache {
+		attrs["no-cache"] = ""
 	}
 	if t.Target != "" {
 		attrs["target"] = t.Target
@@ -424,13 +456,29 @@ func frontendAttrs(t *config.Target, filename string) map[string]string {
 	if len(t.Platforms) > 0 {
 		attrs["platform"] = strings.Join(t.Platforms, ",")
 	}
-	for k, v := range t.Args {
+	for k, v := range req.Args() {
 		attrs["build-arg:"+k] = v
 	}
 	for k, v := range t.Labels {
 		attrs["label:"+k] = v
 	}
+	for _, b := range bases {
+		key, kerr := b.contextKey()
+		val, verr := b.pinned()
+		if kerr == nil && verr == nil {
+			attrs[key] = val
+		}
+	}
 	return attrs
+}
+
+// baseClass is the class of a failure to resolve a base: its registry is
+// down (failure.Unavailable), or the Dockerfile or the reference is wrong.
+func baseClass(err error) failure.Class {
+	if c := failure.ClassOf(err); c == failure.Unavailable {
+		return c
+	}
+	return failure.Config
 }
 
 func cacheEntries(refs []string) []client.CacheOptionsEntry {

@@ -54,6 +54,7 @@ func (c *Config) validate(l *lines) error {
 	}
 	for name, t := range c.Targets {
 		t.validate(p, join("targets", name))
+		c.validateTargetArgs(p, t, join("targets", name))
 	}
 	if len(c.Environments) == 0 {
 		p.add("environments", "add at least one environment; the first receives builds", "required")
@@ -93,6 +94,42 @@ func (c *Config) validate(l *lines) error {
 	}
 	return errors.Join(p.errs...)
 }
+
+// validateTargetArgs checks each arg that names a target (target:NAME):
+// NAME is another container target of this file. A packer variable cannot
+// name one.
+func (c *Config) validateTargetArgs(p *problems, t *Target, path string) {
+	for key, vals := range map[string]map[string]string{"args": t.Args, "variables": t.Variables} {
+		for k, v := range vals {
+			other, ok := TargetArg(v)
+			if !ok {
+				continue
+			}
+			at := join(join(path, key), k)
+			b, found := c.Targets[other]
+			switch {
+			case key == "variables":
+				p.add(at, "pass the image by reference; target:NAME is for container build args", "a packer variable cannot name a target")
+			case !found:
+				p.add(at, "name one of: "+strings.Join(c.TargetNames(), ", "), "no target named %q", other)
+			case other == t.Name:
+				p.add(at, "name another target", "a target cannot be built on itself")
+			case b.Type != TypeContainer:
+				p.add(at, "name a container target", "target %q is a %s target, not an image", other, b.Type)
+			}
+		}
+	}
+}
+
+// TargetArg reports whether a build arg's value names a target
+// (target:NAME), and which.
+func TargetArg(v string) (string, bool) {
+	name, ok := strings.CutPrefix(v, TargetArgPrefix)
+	return name, ok && name != ""
+}
+
+// TargetArgPrefix starts a build arg that names another target's image.
+const TargetArgPrefix = "target:"
 
 var (
 	awsRegion  = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-\d+$`)

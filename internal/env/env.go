@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/user"
 	"sort"
+	"strconv"
 )
 
 // Variable is the name of an environment variable.
@@ -55,6 +56,9 @@ const (
 	GitHubRunID      Variable = "GITHUB_RUN_ID"
 	GitLabUserLogin  Variable = "GITLAB_USER_LOGIN"
 	GitLabJobURL     Variable = "CI_JOB_URL"
+	// SourceDateEpoch stamps the times of container images bakery builds
+	// (reproducible-builds.org's SOURCE_DATE_EPOCH).
+	SourceDateEpoch Variable = "SOURCE_DATE_EPOCH"
 )
 
 var variables = map[Variable]VariableOpts{
@@ -78,6 +82,7 @@ var variables = map[Variable]VariableOpts{
 	GitHubRunID:       {Description: "GitHub Actions: the run id, for the run URL recorded with the actor", External: true},
 	GitLabUserLogin:   {Description: "GitLab CI: who started the job; receipts and revocations record it as the actor", External: true},
 	GitLabJobURL:      {Description: "GitLab CI: the job URL recorded with the actor", External: true},
+	SourceDateEpoch:   {Description: "seconds since the Unix epoch stamped as the creation time of container images and of the files their builds write (default 0), so the same inputs give the same digest", External: true},
 }
 
 // Actor is who runs bakery, for the audit trail: override (--actor) when
@@ -104,6 +109,20 @@ func Actor(override string) string {
 		return u.Username
 	}
 	return ""
+}
+
+// Epoch is SOURCE_DATE_EPOCH in seconds, 0 when it is unset or empty; an
+// error names a value that is not a whole number of seconds.
+func Epoch() (int64, error) {
+	v := Getenv(SourceDateEpoch)
+	if v == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("%s=%q is not a whole number of seconds since 1970", SourceDateEpoch, v)
+	}
+	return n, nil
 }
 
 // Getenv returns the value of v. It panics on a variable missing from the

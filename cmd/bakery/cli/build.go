@@ -10,12 +10,14 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/spf13/cobra"
 
 	"github.com/bakeryhq/bakery/attest"
 	"github.com/bakeryhq/bakery/builders"
 	"github.com/bakeryhq/bakery/builders/buildkit"
 	"github.com/bakeryhq/bakery/internal/config"
+	"github.com/bakeryhq/bakery/internal/env"
 	"github.com/bakeryhq/bakery/internal/failure"
 	"github.com/bakeryhq/bakery/internal/progress"
 	"github.com/bakeryhq/bakery/inventory"
@@ -58,10 +60,19 @@ provenance, and a cosign signature of the digest and of each attestation,
 made with signing.key and stored in the registry. --no-attest skips all of
 that, for local experiments: such images fail bakery verify and promote.
 
-A target whose build args (or, for a machine image, variables) name another
-target's first-environment tag, as BASE: registry/dev/golden-base:dev does,
-is built on it: it starts once that target is published, and fails unbuilt
-if that target fails.
+A target whose build arg names another target, as BASE: target:golden-base
+does, is built on it: it starts once that target is published (or, when that
+target is not in this run, on the digest its first environment holds), and
+fails unbuilt if that target fails. The base is pinned by digest and the
+provenance records it. A build arg that spells out another target's
+repository by hand is a warning.
+
+Builds are reproducible: BuildKit adds nothing of its own to the image index
+(bakery's signed provenance is attached beside it), each base image is
+resolved once and pinned by digest, and the image's times come from
+SOURCE_DATE_EPOCH (default 0). A build that makes the digest the first
+environment already runs, signed and attested, says "unchanged" and moves
+nothing. bakery rebuild --verify DIGEST checks a digest the same way.
 
 --if-outdated bakes only the targets whose first-environment digest is stale:
 none is there or it does not verify, it is revoked, a base image its
@@ -111,6 +122,19 @@ func (o *buildOptions) guard(cfg *config.Config) *pipeline.BaseGuard {
 	}}
 }
 
+// published tells whether a digest verifies with verification.keys
+// (signature, SBOMs and provenance), for a build that made it again.
+func published(cfg *config.Config) func(context.Context, name.Digest) bool {
+	return func(ctx context.Context, ref name.Digest) bool {
+		keys, err := attest.NewTrustedKeys(ctx, cfg.Verification.Keys)
+		if err != nil {
+			return false
+		}
+		_, err = attest.Verify(ctx, ref, keys, attest.RequiredPredicates)
+		return err == nil
+	}
+}
+
 // run is bakery build.
 func (o *buildOptions) run(cmd *cobra.Command, args []string) error {
 	if err := o.validate(); err != nil {
@@ -136,7 +160,14 @@ func (o *buildOptions) run(cmd *cobra.Command, args []string) error {
 	if o.noAttest {
 		fmt.Fprintln(cmd.ErrOrStderr(), "WARNING: --no-attest: the images built now get NO SBOM, NO provenance and NO signature; bakery verify and promote will reject them")
 	}
-	guard := o.guard(cfg)
+	for _, w := range pipeline.HardCodedBases(cfg) {
+		fmt.Fprintln(cmd.ErrOrStderr(), "WARNING: "+w)
+	}
+	epoch, err := env.Epoch()
+	if err != nil {
+		_ = p.Wait()
+		return failure.New(failure.Config, env.SourceDateEpoch.String(), err, "unset it, or set it to a number of seconds such as $(git log -1 --format=%ct)")
+	}
 	bs, closeBuilders, err := newBuilders(cmd.Context(), cfg, args, p, o.noAttest, cmd.ErrOrStderr())
 	if err != nil {
 		_ = p.Wait()
@@ -144,7 +175,8 @@ func (o *buildOptions) run(cmd *cobra.Command, args []string) error {
 	}
 	defer closeBuilders()
 	results, buildErr := pipeline.Build(cmd.Context(), cfg, args, pipeline.BuildOptions{
-		Builders: bs, Progress: p, NoAttest: o.noAttest, Version: o.version, FailFast: o.failFast, Guard: guard,
+		Builders: bs, Progress: p, NoAttest: o.noAttest, Version: o.version, FailFast: o.failFast,
+		Guard: o.guard(cfg), SourceDateEpoch: epoch, Current: published(cfg),
 	})
 	if err := p.Wait(); err != nil && buildErr == nil {
 		buildErr = err
@@ -197,11 +229,14 @@ func (o *buildOptions) outdatedOnly(cmd *cobra.Command, cfg *config.Config, name
 func buildLines(results []pipeline.Built, buildErr error) []ciLine {
 	var lines []ciLine
 	for _, r := range results {
-		signed := "unsigned"
+		signed, outcome := "unsigned", "built"
 		if a := r.Attestation; a != nil {
 			signed = "signed by " + a.KeyID
 		}
-		lines = append(lines, ciLine{Target: r.Target, Outcome: "built",
+		if r.Unchanged {
+			signed, outcome = "unchanged: already published", "unchanged"
+		}
+		lines = append(lines, ciLine{Target: r.Target, Outcome: outcome,
 			Detail: fmt.Sprintf("%s (%s; %s)", r.Reference(), strings.Join(r.Platforms, ", "), signed)})
 	}
 	return append(lines, failedTargets(buildErr)...)
@@ -275,6 +310,9 @@ func (o *buildOptions) print(cmd *cobra.Command, results []pipeline.Built) error
 		signed := "UNSIGNED"
 		if a := r.Attestation; a != nil {
 			signed = fmt.Sprintf("signed by %s, %d attestations", a.KeyID, len(a.Attestations))
+		}
+		if r.Unchanged {
+			signed = "unchanged: the same digest as before, already signed and attested; nothing moved"
 		}
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\ttags: %s\t%s\n", r.Target, r.Reference(),
 			strings.Join(r.Platforms, ","), humanSize(r.Size), strings.Join(r.Tags, ","), signed)

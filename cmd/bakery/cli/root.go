@@ -87,7 +87,7 @@ promotion into the same environment won (re-run to decide).`,
 	root.AddCommand(newBuild(ro), newVerify(ro), newSBOM(ro), newInspect(ro), newKeys(),
 		newPromote(ro), newRollback(ro), newHistory(ro), newStatus(ro), newPolicy(ro), newRevoke(ro))
 	root.AddCommand(newFind(ro), newDrift(ro), newOutdated(ro), newDiff(ro), newExport(ro), newImport(ro), newReport(ro))
-	root.AddCommand(newVersion(ro))
+	root.AddCommand(newVersion(ro), newRebuild(ro))
 	return root
 }
 

@@ -1,0 +1,86 @@
+package buildkit
+
+import (
+	"context"
+	"io"
+	"log"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+)
+
+func TestPulledImages(t *testing.T) {
+	df := `ARG BASE=debian:bookworm
+ARG TOOLS
+FROM ${TOOLS} AS tools
+FROM golang:1.26 AS unused
+FROM ${BASE} AS build
+COPY --from=tools /bin/x /x
+COPY --from=registry.example/helper:1 /y /y
+FROM scratch
+COPY --from=build /x /x
+COPY --from=0 /bin/z /z
+`
+	got, err := pulledImages([]byte(df), "", map[string]string{"TOOLS": "registry.example/tools:2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "debian:bookworm registry.example/helper:1 registry.example/tools:2"
+	if strings.Join(got, " ") != want {
+		t.Errorf("images = %v, want %s (the unused stage and scratch pull nothing)", got, want)
+	}
+	got, err = pulledImages([]byte(df), "unused", map[string]string{"BASE": "other:1"})
+	if err != nil || strings.Join(got, " ") != "golang:1.26" {
+		t.Errorf("stage unused: images = %v, %v", got, err)
+	}
+	if _, err := pulledImages([]byte(df), "nope", nil); err == nil || !strings.Contains(err.Error(), `no stage named "nope"`) {
+		t.Errorf("unknown stage: %v", err)
+	}
+}
+
+func TestResolveBasesPinsOnce(t *testing.T) {
+	s := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	defer s.Close()
+	host := strings.TrimPrefix(s.URL, "http://")
+	img, err := random.Image(64, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, _ := name.ParseReference(host+"/base/debian:bookworm", name.Insecure)
+	if err := remote.Write(ref, img); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := img.Digest()
+	df := []byte("ARG BASE\nFROM ${BASE}\nFROM " + host + "/base/debian:bookworm\n")
+	pin := "sha256:" + strings.Repeat("cd", 32)
+	bases, err := resolveBases(context.Background(), df, "", map[string]string{"BASE": host + "/dev/golden-base:dev"},
+		map[string]string{host + "/dev/golden-base:dev": pin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Only the last stage is built: the pinned arg's stage is not pulled.
+	if len(bases) != 1 || bases[0].Digest != want.String() {
+		t.Fatalf("bases = %+v, want the tag's digest %s", bases, want)
+	}
+	df = []byte("ARG BASE\nFROM ${BASE}\n")
+	bases, err = resolveBases(context.Background(), df, "", map[string]string{"BASE": host + "/dev/golden-base:dev"},
+		map[string]string{host + "/dev/golden-base:dev": pin})
+	if err != nil || len(bases) != 1 || bases[0].Digest != pin {
+		t.Fatalf("pinned: bases = %+v, %v; want the pin, not a lookup (nothing is at that tag)", bases, err)
+	}
+	deps, err := dependencies(bases, []string{"linux/amd64", "linux/arm64"})
+	if err != nil || len(deps) != 2 {
+		t.Fatal(deps, err)
+	}
+	if deps[0].URI != "pkg:docker/"+strings.Replace(host, ":", "%3A", 1)+"/dev/golden-base@dev?platform=linux%2Famd64" || deps[0].Digest["sha256"] != strings.Repeat("cd", 32) {
+		t.Errorf("dependency = %+v", deps[0])
+	}
+	if _, err := resolveBases(context.Background(), []byte("FROM "+host+"/base/missing:1\n"), "", nil, nil); err == nil {
+		t.Error("a base that is not there resolved")
+	}
+}
