@@ -145,7 +145,8 @@ func basesIn(ctx context.Context, rep *attest.Report, target string, env *config
 			}
 			b.Stale = !same
 		}
-		if b.Stale && !cur.created.IsZero() {
+		// A reproducible image stamped with SOURCE_DATE_EPOCH 0 records no time.
+		if b.Stale && cur.created.Unix() > 0 {
 			b.Since = cur.created.UTC().Format(time.RFC3339)
 			b.Days = int(now.Sub(cur.created).Hours() / 24)
 		}
