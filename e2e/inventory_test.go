@@ -150,3 +150,51 @@ func TestSBOMDeltaAndDiff(t *testing.T) {
 		t.Errorf("promote of the app with a new package: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 }
+
+// TestOutdatedComparesWhatTheBuildConsumed: the app is built for
+// linux/amd64 FROM a two-platform golden base. A rebuild of the base that
+// changes only its arm64 image gives the base a new index, but the app
+// consumed the amd64 image, which did not change: outdated --check says the
+// app is current. A rebuild that changes the amd64 image makes it stale.
+func TestOutdatedComparesWhatTheBuildConsumed(t *testing.T) {
+	ns := runID + "-consumed"
+	cfg := chainProject(t, ns)
+	dir := filepath.Dir(cfg)
+	writeFiles(t, dir, map[string]string{
+		"base/Dockerfile": "FROM scratch\nARG TARGETARCH\nCOPY ${TARGETARCH}.txt /etc/base-release\n",
+		"base/amd64.txt":  "amd64 1\n",
+		"base/arm64.txt":  "arm64 1\n",
+		"bakery.yaml": strings.Replace(readFile(t, cfg), "    context: base\n",
+			"    context: base\n    platforms: [linux/amd64, linux/arm64]\n", 1),
+	})
+	digest := func(ref string) string { return ref[strings.LastIndex(ref, "@")+1:] }
+	first := digest(buildTargets(t, cfg, nil, "base")["base"])
+	buildTargets(t, cfg, nil, "app")
+	outdated := func() ([]map[string]any, result) {
+		t.Helper()
+		r := bakery(t, nil, "outdated", "app", "--check", "--config", cfg, "-o", "json")
+		var bases []map[string]any
+		if err := json.Unmarshal([]byte(r.stdout), &bases); err != nil || len(bases) != 1 {
+			t.Fatalf("outdated: exit %d (%v), want the app's one base in dev\n%s%s", r.code, err, r.stdout, r.stderr)
+		}
+		return bases, r
+	}
+	if b, r := outdated(); r.code != 0 || b[0]["recorded"] != first || b[0]["stale"] != false {
+		t.Fatalf("outdated before the base moved: exit %d, %v; want current, built on the base index %s", r.code, b, first)
+	}
+
+	writeFiles(t, dir, map[string]string{"base/arm64.txt": "arm64 2\n"})
+	second := digest(buildTargets(t, cfg, nil, "base")["base"])
+	if second == first {
+		t.Fatalf("a base with a new arm64 image kept its index digest %s", first)
+	}
+	if b, r := outdated(); r.code != 0 || b[0]["current"] != second || b[0]["stale"] != false {
+		t.Errorf("outdated after only the base's arm64 image changed: exit %d, %v; want current (the app consumed the same amd64 image)\n%s", r.code, b, r.stderr)
+	}
+
+	writeFiles(t, dir, map[string]string{"base/amd64.txt": "amd64 2\n"})
+	third := digest(buildTargets(t, cfg, nil, "base")["base"])
+	if b, r := outdated(); r.code != 4 || b[0]["current"] != third || b[0]["stale"] != true || !strings.Contains(r.stderr, "app in dev") {
+		t.Errorf("outdated after the base's amd64 image changed: exit %d, %v; want 4, stale\n%s", r.code, b, r.stderr)
+	}
+}
