@@ -162,7 +162,7 @@ func (g *gatherer) histories(ctx context.Context, cells []Cell) error {
 	eg.SetLimit(g.opts.Parallel)
 	for i := range cells {
 		c := &cells[i]
-		if c.Status.Unreachable != "" {
+		if c.Unreachable != "" {
 			continue // nothing of it can be read
 		}
 		if c.Status.History != nil {
