@@ -20,8 +20,11 @@ func newOutdated(ro *rootOptions) *cobra.Command {
 		Short: "Show images whose base image has moved on since they were built",
 		Long: `For the digest each environment runs, compare the base images its verified
 provenance records (repository, tag and the digest the build used) with what
-those tags point at now. A base that is itself a bakery target (an app built
-FROM golden-base's dev tag) is compared the same way, so chains show up.
+those tags point at now. What counts is the image the build consumed: when
+the base is a multi-platform index, only its image for the platform the build
+used is compared, so a base rebuilt with changes to its other platforms alone
+does not make the image stale. A base that is itself a bakery target (an app
+built FROM golden-base's dev tag) is compared the same way, so chains show up.
 STALE images are listed with the days since their current base was made.
 --check exits 4 when anything is stale, for a scheduled CI job.`,
 		Example: `  bakery outdated
