@@ -288,7 +288,7 @@ func TestMachineImage(t *testing.T) {
 	if !seen["golden-ami/prod"] || !seen["golden-base/dev"] {
 		t.Errorf("status rows: %v", seen)
 	}
-	table := bakery(t, nil, "status", "--config", cfg)
+	table := bakery(t, nil, "status", "--config", cfg, "-o", "wide")
 	if !strings.Contains(table.stdout, "machine-image") || !strings.Contains(table.stdout, "eu-west-1="+prod["eu-west-1"]) {
 		t.Errorf("status table:\n%s", table.stdout)
 	}

@@ -59,6 +59,8 @@ const (
 	// SourceDateEpoch stamps the times of container images bakery builds
 	// (reproducible-builds.org's SOURCE_DATE_EPOCH).
 	SourceDateEpoch Variable = "SOURCE_DATE_EPOCH"
+	// NoColor turns colour off in text output (no-color.org).
+	NoColor Variable = "NO_COLOR"
 )
 
 var variables = map[Variable]VariableOpts{
@@ -83,6 +85,7 @@ var variables = map[Variable]VariableOpts{
 	GitLabUserLogin:   {Description: "GitLab CI: who started the job; receipts and revocations record it as the actor", External: true},
 	GitLabJobURL:      {Description: "GitLab CI: the job URL recorded with the actor", External: true},
 	SourceDateEpoch:   {Description: "seconds since the Unix epoch stamped as the creation time of container images and of the files their builds write (default 0), so the same inputs give the same digest", External: true},
+	NoColor:           {Description: "when set to anything but the empty string, text output has no colour even on a terminal (no-color.org)", External: true},
 }
 
 // Actor is who runs bakery, for the audit trail: override (--actor) when

@@ -70,7 +70,7 @@ promotion into the same environment won (re-run to decide).`,
 	}
 	pf := root.PersistentFlags()
 	pf.StringVarP(&ro.configFile, "config", "c", "", "config file (default ./bakery.yaml, or $BAKERY_CONFIG)")
-	pf.StringVarP(&ro.output, "output", "o", "text", "output format: text or json")
+	pf.StringVarP(&ro.output, "output", "o", "text", "output format: text, wide (text with full digests, RFC 3339 times and every column) or json")
 	config.AddFlags(pf)
 	pf.StringVar(&ro.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the command to this file (for `go tool pprof`)")
 	_ = pf.MarkHidden("cpuprofile")
@@ -137,8 +137,8 @@ func (ro *rootOptions) bound(cmd *cobra.Command, cfg *config.Config) context.Con
 
 // validate checks the shared options.
 func (ro *rootOptions) validate() error {
-	if !slices.Contains([]string{"text", "json"}, ro.output) {
-		return failure.New(failure.Config, "--output", fmt.Errorf("unknown format %q", ro.output), "use text or json")
+	if !slices.Contains([]string{"text", "wide", "json"}, ro.output) {
+		return failure.New(failure.Config, "--output", fmt.Errorf("unknown format %q", ro.output), "use text, wide or json")
 	}
 	return nil
 }

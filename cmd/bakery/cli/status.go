@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -36,7 +35,7 @@ that has a tag is unverified, unreceipted or drifting, or runs a revoked digest
 			if ro.output == "json" {
 				err = writeJSON(cmd.OutOrStdout(), st)
 			} else {
-				err = printStatus(cmd.OutOrStdout(), st)
+				err = printStatus(cmd.OutOrStdout(), ro.style(cmd.OutOrStdout()), st)
 			}
 			if err != nil {
 				return err
@@ -83,32 +82,47 @@ func warnUnreachable(w io.Writer, err error) {
 	}
 }
 
-func printStatus(w io.Writer, st []promote.Status) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TARGET\tKIND\tENVIRONMENT\tDIGEST\tAMIS\tSINCE\tACTION\tSIGNER\tVERIFIED\tRECEIPT\tDRIFT\tREVOKED")
-	for _, s := range st {
-		if s.Unreachable != "" {
-			fmt.Fprintf(tw, "%s\t\t%s\tUNREACHABLE\t\t\t\t\t-\t-\t-\t-\n", s.Target, s.Environment)
-			continue
+// printStatus prints a row per target and environment: in text, what a
+// person scans (short digest, age, yes/no, REVOKED in VERIFIED); with -o
+// wide, every column in full.
+func printStatus(w io.Writer, s style, st []promote.Status) error {
+	var t *table
+	if s.wide {
+		t = newTable("TARGET", "KIND", "ENVIRONMENT", "DIGEST", "AMIS", "TIME", "ACTION", "SIGNER", "VERIFIED", "RECEIPT", "DRIFT", "REVOKED")
+	} else {
+		t = newTable("TARGET", "KIND", "ENVIRONMENT", "DIGEST", "AGE", "ACTION", "VERIFIED", "RECEIPT", "DRIFT")
+	}
+	for _, r := range st {
+		t.row(statusRow(s, r)...)
+	}
+	return t.write(w)
+}
+
+// statusRow is one row of printStatus.
+func statusRow(s style, r promote.Status) []string {
+	kind, digest := dash(r.Kind), s.digest(r.Digest)
+	if r.Unreachable != "" {
+		digest = s.alert(textUnreachable)
+	}
+	verified, receipt, drift, revoked := textNone, textNone, textNone, textNone
+	if r.Digest != "" && r.Unreachable == "" {
+		verified, receipt = yesNo(r.Verified), yesNo(r.Receipt)
+		if r.Drift {
+			drift = s.alert(textDrift)
 		}
-		if s.Digest == "" {
-			fmt.Fprintf(tw, "%s\t\t%s\t-\t\t\t\t\t-\t-\t-\t-\n", s.Target, s.Environment)
-			continue
-		}
-		drift, revoked := "-", "-"
-		if s.Drift {
-			drift = "DRIFT"
-		}
-		if s.Revoked != nil {
-			revoked = "REVOKED"
-			if s.Revoked.Cause != "" {
-				revoked += " via " + short(s.Revoked.Cause)
+		if r.Revoked != nil {
+			verified = s.alert(textRevoked)
+			revoked = verified
+			if r.Revoked.Cause != "" {
+				revoked += " via " + s.digest(r.Revoked.Cause)
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%v\t%s\t%s\t%s\n", s.Target, s.Kind, s.Environment, s.Digest,
-			amiList(s.AMIs), s.Time, s.Action, s.Signer, s.Verified, yesNo(s.Receipt), drift, revoked)
 	}
-	return tw.Flush()
+	if !s.wide {
+		return []string{r.Target, kind, r.Environment, digest, s.when(r.Time), dash(r.Action), verified, receipt, drift}
+	}
+	return []string{r.Target, kind, r.Environment, digest, amiList(r.AMIs), s.when(r.Time), dash(r.Action), dash(r.Signer),
+		verified, receipt, drift, revoked}
 }
 
 // unhealthy is the --check verdict: a verification failure naming every
@@ -145,19 +159,4 @@ func unhealthyToo(bad []string) string {
 		return ""
 	}
 	return "; also unverified, unreceipted or drifting: " + strings.Join(bad, ", ")
-}
-
-// short is a digest's first 12 hex digits, for messages.
-func short(digest string) string {
-	if len(digest) > 19 {
-		return digest[:19]
-	}
-	return digest
-}
-
-func yesNo(b bool) string {
-	if b {
-		return "yes"
-	}
-	return "no"
 }

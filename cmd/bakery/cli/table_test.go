@@ -1,0 +1,217 @@
+package cli
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bakeryhq/bakery/attest"
+	"github.com/bakeryhq/bakery/promote"
+	"github.com/bakeryhq/bakery/receipt"
+	"github.com/bakeryhq/bakery/revoke"
+)
+
+const fullDigest = "sha256:0e6400565c7c5691aa11bb22cc33dd44ee55ff6600112233445566778899aabb"
+
+func TestShortDigestAndRef(t *testing.T) {
+	text, wide := style{}, style{wide: true}
+	for in, want := range map[string]string{
+		fullDigest:         "sha256:0e6400565c7c",
+		"sha256:0e64005":   "sha256:0e64005",
+		"not-a-digest":     "not-a-digest",
+		"sha512:" + "ab12": "sha512:ab12",
+	} {
+		if got := short(in); got != want {
+			t.Errorf("short(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if got := text.digest(""); got != "-" {
+		t.Errorf("no digest = %q, want -", got)
+	}
+	if got := wide.digest(fullDigest); got != fullDigest {
+		t.Errorf("wide digest = %q", got)
+	}
+	ref := "127.0.0.1:5000/dev/app@" + fullDigest
+	if got := text.ref(ref); got != "127.0.0.1:5000/dev/app@sha256:0e6400565c7c" {
+		t.Errorf("ref = %q", got)
+	}
+	if got := wide.ref(ref); got != ref {
+		t.Errorf("wide ref = %q", got)
+	}
+	if got := text.ref("127.0.0.1:5000/dev/app:dev"); got != "127.0.0.1:5000/dev/app:dev" {
+		t.Errorf("tag ref = %q", got)
+	}
+}
+
+func TestAgeIsKubectls(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		-time.Second:             "0s",
+		0:                        "0s",
+		90 * time.Second:         "90s",
+		5 * time.Minute:          "5m",
+		119 * time.Minute:        "119m",
+		3 * time.Hour:            "3h",
+		47 * time.Hour:           "47h",
+		2 * 24 * time.Hour:       "2d",
+		400 * 24 * time.Hour:     "400d",
+		3 * 365 * 24 * time.Hour: "3y",
+	} {
+		if got := age(d); got != want {
+			t.Errorf("age(%v) = %q, want %q", d, got, want)
+		}
+	}
+}
+
+func TestWhen(t *testing.T) {
+	now := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	text, wide := style{now: now}, style{wide: true, now: now}
+	receiptTime := "2026-12-05T08:59:59.123456789Z" // the fixed-width form receipts record
+	for _, tc := range []struct {
+		s          style
+		in, want   string
+		ago, wantA string
+	}{
+		{text, receiptTime, "3h", receiptTime, "3h ago"},
+		{text, "2026-12-03T12:00:00Z", "2d", "2026-12-03T12:00:00Z", "2d ago"},
+		{wide, receiptTime, "2026-12-05T08:59:59Z", receiptTime, "2026-12-05T08:59:59Z"},
+		{text, "", "-", "", "-"},
+		{text, "yesterday", "yesterday", "yesterday", "yesterday"},
+	} {
+		if got := tc.s.when(tc.in); got != tc.want {
+			t.Errorf("when(%q) wide=%v = %q, want %q", tc.in, tc.s.wide, got, tc.want)
+		}
+		if got := tc.s.ago(tc.ago); got != tc.wantA {
+			t.Errorf("ago(%q) wide=%v = %q, want %q", tc.ago, tc.s.wide, got, tc.wantA)
+		}
+	}
+}
+
+func TestColourOnlyOnATerminalWithoutNoColor(t *testing.T) {
+	for _, tc := range []struct {
+		tty     bool
+		noColor string
+		want    bool
+	}{
+		{true, "", true},
+		{true, "1", false},
+		{true, "false", false}, // any value but the empty one turns it off
+		{false, "", false},
+		{false, "1", false},
+	} {
+		if got := useColor(tc.tty, tc.noColor); got != tc.want {
+			t.Errorf("useColor(tty %v, NO_COLOR %q) = %v, want %v", tc.tty, tc.noColor, got, tc.want)
+		}
+	}
+	if got := (style{}).alert(textRevoked); got != textRevoked {
+		t.Errorf("alert without colour = %q", got)
+	}
+	if got := (style{color: true}).alert(textRevoked); got != "\x1b[31;1mREVOKED\x1b[0m" {
+		t.Errorf("alert with colour = %q", got)
+	}
+	if got := (style{color: true}).alert(textNone); got != textNone {
+		t.Errorf("alert of nothing = %q", got)
+	}
+	// A buffer is not a terminal: the commands' tests never see colour.
+	ro := &rootOptions{output: "wide"}
+	if s := ro.style(&bytes.Buffer{}); s.color || !s.wide {
+		t.Errorf("style of a buffer with -o wide = %+v", s)
+	}
+}
+
+func TestTableAlignsVisibleText(t *testing.T) {
+	s := style{color: true}
+	tb := newTable("TARGET", "VERIFIED", "DRIFT")
+	tb.row("golden-base", s.alert(textRevoked), "-")
+	tb.row("app", "yes", s.alert(textDrift))
+	var b bytes.Buffer
+	if err := tb.write(&b); err != nil {
+		t.Fatal(err)
+	}
+	plain := ansi.ReplaceAllString(b.String(), "")
+	want := "TARGET       VERIFIED  DRIFT\n" +
+		"golden-base  REVOKED   -\n" +
+		"app          yes       DRIFT\n"
+	if plain != want {
+		t.Errorf("table:\n%s\nwant:\n%s", plain, want)
+	}
+}
+
+func TestCountAttestations(t *testing.T) {
+	// A two-platform image as build attests it and as verify reads it
+	// after two promotions: the same count.
+	built := []string{attest.PredicateSPDX, attest.PredicateCycloneDX, attest.PredicateSPDX, attest.PredicateCycloneDX, attest.PredicateSLSAv1}
+	read := append(append([]string{}, built...), receipt.PredicateVSA, receipt.PredicateVSA)
+	if countAttestations(built) != 5 || countAttestations(read) != 5 {
+		t.Errorf("counts %d and %d, want 5 and 5", countAttestations(built), countAttestations(read))
+	}
+	if plural(1, "attestation") != "1 attestation" || plural(3, "attestation") != "3 attestations" {
+		t.Error("plural")
+	}
+}
+
+// TestStatusTable is the bundled example's status in a terminal: short
+// digests, ages, one vocabulary, no blank KIND, within 120 columns; and
+// with -o wide, every value in full.
+func TestStatusTable(t *testing.T) {
+	now := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	at := "2026-12-05T09:00:00.000000000Z"
+	amis := map[string]string{"us-east-1": "ami-0123456789abcdef0"}
+	var st []promote.Status
+	for _, target := range []string{"golden-base", "app", "config-bundle", "golden-ami"} {
+		kind := "container"
+		if target == "golden-ami" {
+			kind = "machine-image"
+		}
+		for _, env := range []string{"dev", "staging", "prod"} {
+			s := promote.Status{Target: target, Kind: kind, Environment: env, Digest: fullDigest, Time: at,
+				Action: "promote", Signer: "0e6400565c7c5691", Verified: true, Receipt: true}
+			if kind == "machine-image" {
+				s.AMIs = amis
+			}
+			st = append(st, s)
+		}
+	}
+	st[0].Revoked, st[0].Verified = &revoke.Entry{Digest: fullDigest, Reason: "CVE", Cause: fullDigest}, false
+	st[1].Drift, st[1].Receipt = true, false
+	st[2] = promote.Status{Target: "golden-base", Environment: "prod"}
+	st[3] = promote.Status{Target: "app", Environment: "dev", Unreachable: "connection refused"}
+
+	var text, wide bytes.Buffer
+	if err := printStatus(&text, style{now: now}, st); err != nil {
+		t.Fatal(err)
+	}
+	if err := printStatus(&wide, style{wide: true, now: now}, st); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(text.String(), "\n"), "\n")
+	if len(lines) != 13 {
+		t.Fatalf("%d lines, want a header and 12 rows:\n%s", len(lines), text.String())
+	}
+	for _, l := range lines {
+		if len(l) > 120 {
+			t.Errorf("%d columns, over 120: %q", len(l), l)
+		}
+		if f := strings.Fields(l); len(f) != 9 {
+			t.Errorf("%d fields, want 9 (no blank cell): %q", len(f), l)
+		}
+		if strings.Contains(l, "true") || strings.Contains(l, "false") || strings.Contains(l, fullDigest) {
+			t.Errorf("a bool or a full digest in text: %q", l)
+		}
+	}
+	for i, want := range map[int][]string{
+		1: {"golden-base", "container", "dev", "sha256:0e6400565c7c", "3h", "promote", "REVOKED", "yes", "-"},
+		2: {"golden-base", "container", "staging", "sha256:0e6400565c7c", "3h", "promote", "yes", "no", "DRIFT"},
+		3: {"golden-base", "-", "prod", "-", "-", "-", "-", "-", "-"},
+		4: {"app", "-", "dev", "UNREACHABLE", "-", "-", "-", "-", "-"},
+	} {
+		if got := strings.Fields(lines[i]); strings.Join(got, " ") != strings.Join(want, " ") {
+			t.Errorf("row %d = %q, want %q", i, got, want)
+		}
+	}
+	for _, want := range []string{fullDigest, "2026-12-05T09:00:00Z", "REVOKED via " + fullDigest, "us-east-1=ami-0123456789abcdef0", "0e6400565c7c5691", "SIGNER"} {
+		if !strings.Contains(wide.String(), want) {
+			t.Errorf("-o wide lacks %q:\n%s", want, wide.String())
+		}
+	}
+}
