@@ -24,7 +24,13 @@
 # (the SBOM layer cache) against the stock chain (hack/bench-sbomcache.sh).
 # BENCH_ONLY=hostile runs only the peak RSS of verify and promote with a
 # 200 MiB attestation attached (hack/bench-hostile.sh).
+#  7. start-up: `bakery --version` and `bakery status --help` against `crane
+#     version`, and where bakery's package inits spend the time
+#     (hack/bench-startup.sh; alone, needing no services: BENCH_ONLY=startup).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+if [ "${BENCH_ONLY:-}" = startup ]; then
+  exec bash "$ROOT/hack/bench-startup.sh"
+fi
 bash "$ROOT/hack/setup.sh"
 export DEBIAN_FRONTEND=noninteractive
 command -v hyperfine >/dev/null && command -v jq >/dev/null && [ -x /usr/bin/time ] || { apt-get update -q && apt-get install -y -q hyperfine time jq; }
@@ -159,3 +165,4 @@ cat "$OUT/pipeline.md" "$OUT/sbom.txt" "$OUT/promote.txt" "$OUT/promote-counts.t
 bash "$ROOT/hack/bench-sbomcache.sh"
 bash "$ROOT/hack/bench-inventory.sh"
 bash "$ROOT/hack/bench-fleet.sh"
+BAKERY_BIN=$OUT/bakery bash "$ROOT/hack/bench-startup.sh"
