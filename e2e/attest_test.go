@@ -241,7 +241,9 @@ func tamperProject(t *testing.T, targets ...string) string {
 	var b strings.Builder
 	b.WriteString("version: 1\ntargets:\n")
 	for _, tgt := range targets {
-		fmt.Fprintf(&b, "  %s:\n    type: container\n    context: app\n", tgt)
+		// Each target is its own image (builds are reproducible: the same
+		// inputs would give every target one digest).
+		fmt.Fprintf(&b, "  %s:\n    type: container\n    context: app\n    labels: {org.opencontainers.image.title: %s}\n", tgt, tgt)
 		if tgt == "platforms" {
 			b.WriteString("    platforms: [linux/amd64, linux/arm64]\n")
 		}

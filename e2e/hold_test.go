@@ -139,7 +139,7 @@ func TestDriftFixRestoresExpected(t *testing.T) {
 		t.Fatalf("drift: exit %d %v\n%s", r.code, err, r.stdout)
 	}
 	fix := findings[0].Fix
-	if fix != "bakery rollback app --env staging --to "+x[2] {
+	if fix != "bakery rollback app --env staging --digest "+x[2] {
 		t.Errorf("drift's FIX %q, want the rollback to %s", fix, x[2])
 	}
 

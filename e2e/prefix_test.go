@@ -24,7 +24,7 @@ func statusDigest(t *testing.T, cfg, target, env string) string {
 
 // TestShortDigests is the person at the terminal: they copy the 12 hex
 // digits bakery status prints and type them to promote --digest, revoke and
-// rollback --to, and bakery acts on the full digest (checked on the
+// rollback --digest, and bakery acts on the full digest (checked on the
 // registry). Too short, not hex and a prefix of nothing are exit 2 and say
 // so, and change nothing.
 func TestShortDigests(t *testing.T) {
@@ -61,8 +61,8 @@ func TestShortDigests(t *testing.T) {
 		{[]string{"revoke", miss, "--reason", "x"}, "no digest of any target starts with " + strings.TrimPrefix(miss, "sha256:")},
 		{[]string{"promote", "app", "--to", "prod", "--digest", miss}, "no digest of app starts with"},
 		{[]string{"promote", "app", "--to", "prod", "--digest", "sha256:" + strings.Repeat("g", 12)}, "other than hex"},
-		{[]string{"rollback", "app", "--env", "staging", "--to", short[:15]}, "at least 12"},
-		{[]string{"rollback", "app", "--env", "staging", "--to", miss}, "see bakery history app"},
+		{[]string{"rollback", "app", "--env", "staging", "--digest", short[:15]}, "at least 12"},
+		{[]string{"rollback", "app", "--env", "staging", "--digest", miss}, "see bakery history app"},
 	} {
 		r := bakery(t, nil, append(tc.args, "--config", cfg)...)
 		if r.code != 2 || !strings.Contains(r.stderr, tc.want) {
@@ -87,9 +87,9 @@ func TestShortDigests(t *testing.T) {
 		t.Errorf("verify the revoked digest: exit %d, want 4", r.code)
 	}
 
-	// rollback --to the first digest by its prefix (once a false exit 4).
-	if r := bakery(t, nil, "rollback", "app", "--env", "staging", "--to", first[:19], "--reason", "revoked", "--config", cfg); r.code != 0 {
-		t.Fatalf("rollback --to %s: exit %d", first[:19], r.code)
+	// rollback --digest the first digest by its prefix (once a false exit 4).
+	if r := bakery(t, nil, "rollback", "app", "--env", "staging", "--digest", first[:19], "--reason", "revoked", "--config", cfg); r.code != 0 {
+		t.Fatalf("rollback --digest %s: exit %d", first[:19], r.code)
 	}
 	if _, d := headManifest(t, regAddr, ns+"/staging/app", "staging"); d != first {
 		t.Errorf("staging's tag is at %s after the rollback, want %s", d, first)

@@ -7,11 +7,19 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 const registry2 = "127.0.0.1:5001"
+
+// newBuild is the environment of a build that makes a new digest of the
+// golden target: builds are reproducible, so each one gets its own label.
+func newBuild() []string {
+	return []string{"BAKERY_TARGETS_GOLDEN_LABELS_BUILD=" + strconv.FormatInt(time.Now().UnixNano(), 10)}
+}
 
 // promoteProject is a project whose golden image goes dev → staging (same
 // registry, another repository) → prod (another registry).
@@ -25,6 +33,8 @@ targets:
     context: %s
     args:
       BASE: %s
+    labels:
+      build: "0"
 signing:
   builder_id: https://github.com/bakeryhq/bakery/e2e
 policy:
@@ -48,7 +58,7 @@ environments:
 
 func buildDigest(t *testing.T, cfg string) string {
 	t.Helper()
-	refs := buildTargets(t, cfg, nil, "golden")
+	refs := buildTargets(t, cfg, newBuild(), "golden")
 	ref := refs["golden"]
 	return ref[strings.LastIndex(ref, "@")+1:]
 }
@@ -223,7 +233,7 @@ func TestPromoteDenials(t *testing.T) {
 		if r := bakery(t, nil, "policy", "eval", ref, "--env", "staging", "--config", cfgPath); r.code != 0 || !strings.HasPrefix(r.stdout, "ALLOWED") {
 			t.Errorf("staging should allow: exit %d\n%s", r.code, r.stdout)
 		}
-		unsigned := buildTargets(t, cfgPath, nil, "golden", "--no-attest")["golden"]
+		unsigned := buildTargets(t, cfgPath, newBuild(), "golden", "--no-attest")["golden"]
 		r = bakery(t, nil, "policy", "eval", unsigned, "--env", "staging", "--config", cfgPath)
 		for _, want := range []string{"signed:", "sbom:", "provenance:"} {
 			if r.code != 5 || !strings.Contains(r.stdout, want) {

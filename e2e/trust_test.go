@@ -124,7 +124,7 @@ func TestAttackerWithPushRights(t *testing.T) {
 		if _, r := promoteJSONTarget(t, cfg, "other", "--to", "prod"); r.code != 5 || !strings.Contains(r.stderr, "has no receipt for staging") {
 			t.Errorf("promote other on app's receipts: exit %d, want 5 (promoted_through)", r.code)
 		}
-		r := bakery(t, nil, "rollback", "other", "--env", "staging", "--to", digest, "--config", cfg)
+		r := bakery(t, nil, "rollback", "other", "--env", "staging", "--digest", digest, "--config", cfg)
 		if r.code != 4 {
 			t.Errorf("rollback other to app's digest: exit %d, want 4", r.code)
 		}
@@ -154,7 +154,7 @@ func TestAttackerWithPushRights(t *testing.T) {
 			t.Errorf("drift after crane moved the tag: exit %d, want 4 and the rollback fix\n%s", r.code, r.stdout)
 		}
 		// Put it back the bakery way: a rollback to the receipted digest.
-		if r := bakery(t, nil, "rollback", "app", "--env", "staging", "--to", digest, "--config", cfg); r.code != 0 {
+		if r := bakery(t, nil, "rollback", "app", "--env", "staging", "--digest", digest, "--config", cfg); r.code != 0 {
 			t.Fatalf("rollback: exit %d", r.code)
 		}
 	})

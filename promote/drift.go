@@ -83,7 +83,7 @@ func tagFindings(s Status) []Finding {
 	rollback := back
 	if s.Expected != "" && s.Expected != s.Digest {
 		// where bakery last put the tag: what the bare rollback restores too
-		rollback += " --to " + s.Expected
+		rollback += " --digest " + s.Expected
 	}
 	var out []Finding
 	switch {
@@ -100,7 +100,7 @@ func tagFindings(s Status) []Finding {
 	if s.Revoked != nil {
 		fix := "promote a fix: bakery build && bakery promote " + s.Target + " --to " + s.Environment
 		if s.RollbackTo != "" {
-			fix = fmt.Sprintf("%s --to %s", back, s.RollbackTo)
+			fix = fmt.Sprintf("%s --digest %s", back, s.RollbackTo)
 		}
 		out = append(out, f("revoked", "the digest is revoked: "+s.Revoked.Reason, fix))
 	}

@@ -68,9 +68,9 @@ func TestDrift(t *testing.T) {
 		"ami/prod ami-missing | AMI ami-gone in ap-south-1: it is gone (deregistered outside bakery), so the environment cannot launch its digest | promote a new digest to prod (bakery build && bakery promote ami --to prod), or bakery rollback ami --env prod",
 		`ami/prod ami-tags | AMI ami-retagged in eu-west-1: its tags differ from the receipt: bakery.digest="` + d2 + `" (want "` + d1 + `"), team="" (want "platform") | aws ec2 --region eu-west-1 create-tags --resources ami-retagged --tags Key=bakery.digest,Value=` + d1 + ` Key=bakery.environment,Value=prod Key=bakery.target,Value=ami Key=team,Value=platform`,
 		"forged/dev unverified | the tag points at a digest that does not verify with the trusted keys | bakery rollback forged --env dev, or promote a verified digest",
-		"moved/prod tag-moved | the tag was moved by hand to an older receipted digest; bakery last put " + d1 + " there | bakery rollback moved --env prod --to " + d1,
+		"moved/prod tag-moved | the tag was moved by hand to an older receipted digest; bakery last put " + d1 + " there | bakery rollback moved --env prod --digest " + d1,
 		"pushed/prod no-receipt | the tag points at a digest that holds no receipt for prod: it was pushed or tagged outside bakery | bakery rollback pushed --env prod, or promote it through the policies: bakery promote pushed --to prod",
-		"revoked/prod revoked | the digest is revoked: CVE-2026-1 | bakery rollback revoked --env prod --to " + d1,
+		"revoked/prod revoked | the digest is revoked: CVE-2026-1 | bakery rollback revoked --env prod --digest " + d1,
 	}
 	if strings.Join(rows, "\n") != strings.Join(want, "\n") {
 		t.Errorf("findings:\n%s\n\nwant:\n%s", strings.Join(rows, "\n"), strings.Join(want, "\n"))

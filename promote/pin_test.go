@@ -111,7 +111,7 @@ func TestRollbackOfADriftedTagRestoresExpected(t *testing.T) {
 		t.Fatalf("status %+v %v, want drift expecting the third digest", st, err)
 	}
 	findings, err := Drift(f.ctx, f.cfg, []Status{st}, nil)
-	if err != nil || len(findings) != 1 || findings[0].Fix != "bakery rollback app --env staging --to "+third.DigestStr() {
+	if err != nil || len(findings) != 1 || findings[0].Fix != "bakery rollback app --env staging --digest "+third.DigestStr() {
 		t.Fatalf("findings %+v %v, want one naming the third digest", findings, err)
 	}
 	res, err := f.promoter.RollbackWith(f.ctx, RollbackRequest{Target: "app", Env: "staging", Reason: "drift"})

@@ -29,16 +29,49 @@ import (
 // BAKERY_CONFIG.
 const EnvPrefix = "BAKERY"
 
-// flagKeys maps the flags AddFlags defines to the settings they override.
-var flagKeys = map[string]string{
-	"builder":      "builder.address",
-	"max-parallel": "builder.max_parallel",
-}
+// flagKeyAnnotation marks a flag that overrides a setting: its value is
+// the setting's key (builder.address).
+const flagKeyAnnotation = "bakery/config-key"
 
-// AddFlags defines the flags that override settings of the config file.
+// AddFlags defines the flags of a command that builds, which override
+// settings of the config file: --builder (builder.address) and --parallel
+// (builder.max_parallel), with --max-parallel kept as a deprecated spelling
+// of --parallel for one release.
 func AddFlags(fs *pflag.FlagSet) {
 	fs.String("builder", "", "buildkitd address, unix:///path or tcp://host:port (builder.address, BAKERY_BUILDER_ADDRESS)")
-	fs.Int("max-parallel", 0, "how many targets build at once (builder.max_parallel, BAKERY_BUILDER_MAX_PARALLEL)")
+	fs.Int("parallel", 0, "how many targets build at once (builder.max_parallel, BAKERY_BUILDER_MAX_PARALLEL)")
+	fs.Int("max-parallel", 0, "how many targets build at once")
+	_ = fs.MarkDeprecated("max-parallel", "use --parallel")
+	AddBuilderFlag(fs)
+	_ = fs.SetAnnotation("parallel", flagKeyAnnotation, []string{"builder.max_parallel"})
+	_ = fs.SetAnnotation("max-parallel", flagKeyAnnotation, []string{"builder.max_parallel"})
+}
+
+// AddBuilderFlag marks --builder, defined by the caller or by AddFlags, as
+// the override of builder.address; it defines it when it is not there.
+func AddBuilderFlag(fs *pflag.FlagSet) {
+	if fs.Lookup("builder") == nil {
+		fs.String("builder", "", "buildkitd address, unix:///path or tcp://host:port (builder.address, BAKERY_BUILDER_ADDRESS)")
+	}
+	_ = fs.SetAnnotation("builder", flagKeyAnnotation, []string{"builder.address"})
+}
+
+// bindFlags binds each flag that overrides a setting; of two spellings of
+// one setting, the one given on the command line wins.
+func bindFlags(v *viper.Viper, fs *pflag.FlagSet) error {
+	var err error
+	bound := map[string]bool{}
+	fs.VisitAll(func(f *pflag.Flag) {
+		keys := f.Annotations[flagKeyAnnotation]
+		if len(keys) != 1 || err != nil || (bound[keys[0]] && !f.Changed) {
+			return
+		}
+		if e := v.BindPFlag(keys[0], f); e != nil {
+			err = failure.New(failure.Internal, "flag --"+f.Name, e, "")
+		}
+		bound[keys[0]] = bound[keys[0]] || f.Changed
+	})
+	return err
 }
 
 // Options says where Load finds the config and its overrides.
@@ -59,12 +92,8 @@ func Load(opts Options) (*Config, error) {
 	v.AutomaticEnv()
 	v.SetConfigType("yaml")
 	if opts.Flags != nil {
-		for flag, key := range flagKeys {
-			if f := opts.Flags.Lookup(flag); f != nil {
-				if err := v.BindPFlag(key, f); err != nil {
-					return nil, failure.New(failure.Internal, "flag --"+flag, err, "")
-				}
-			}
+		if err := bindFlags(v, opts.Flags); err != nil {
+			return nil, err
 		}
 	}
 

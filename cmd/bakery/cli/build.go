@@ -99,6 +99,8 @@ source rootfs file); and the targets built on one of those. It prints why.`,
 	cmd.Flags().BoolVar(&o.noAttest, "no-attest", false, "skip SBOMs, provenance and signatures (local experiments only; verify and promote reject such images)")
 	cmd.Flags().StringVar(&o.allowRevokedBase, "allow-revoked-base", "", "build even on a revoked base image, for this REASON (recorded in the provenance; promotions still refuse it)")
 	o.ci.addFlags(cmd)
+	config.AddFlags(cmd.Flags())
+	addActorFlag(cmd, o.rootOptions)
 	return cmd
 }
 
@@ -306,15 +308,20 @@ func (o *buildOptions) print(cmd *cobra.Command, results []pipeline.Built) error
 		return writeJSON(cmd.OutOrStdout(), out)
 	}
 	w := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+	s := o.style(cmd.OutOrStdout())
 	for _, r := range results {
-		signed := "UNSIGNED"
+		signed := s.alert("UNSIGNED")
 		if a := r.Attestation; a != nil {
-			signed = fmt.Sprintf("signed by %s, %d attestations", a.KeyID, len(a.Attestations))
+			types := make([]string, len(a.Attestations))
+			for i, at := range a.Attestations {
+				types[i] = at.PredicateType
+			}
+			signed = fmt.Sprintf("signed by %s, %s", a.KeyID, plural(countAttestations(types), "attestation"))
 		}
 		if r.Unchanged {
 			signed = "unchanged: the same digest as before, already signed and attested; nothing moved"
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\ttags: %s\t%s\n", r.Target, r.Reference(),
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\ttags: %s\t%s\n", r.Target, s.ref(r.Reference()),
 			strings.Join(r.Platforms, ","), humanSize(r.Size), strings.Join(r.Tags, ","), signed)
 	}
 	return w.Flush()

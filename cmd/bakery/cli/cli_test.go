@@ -38,7 +38,8 @@ func TestUsageAndConfigErrorsAreConfigClass(t *testing.T) {
 		{[]string{"build", "--frobnicate"}, "unknown flag: --frobnicate"},
 		{[]string{"promote", "--all", "web"}, "use --all or name targets, not both"},
 		{[]string{"promote", "--parallel", "0"}, "--parallel must be at least 1"},
-		{[]string{"status", "extra"}, "bakery status takes 0 argument(s), got 1"},
+		{[]string{"status", "--config", bad}, "bakery.yaml:5: targets.web.colour: unknown key"},
+		{[]string{"keys", "generate", "extra"}, "argument"},
 	} {
 		_, err := run(t, tc.args...)
 		if failure.ClassOf(err) != failure.Config || failure.ClassOf(err).ExitCode() != 2 {
@@ -55,7 +56,7 @@ func TestHelpHasExamplesAndExitCodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"bakery build web", "--metadata-file", "--progress", "--output", "--builder", "--max-parallel"} {
+	for _, want := range []string{"bakery build web", "--metadata-file", "--progress", "--output", "--builder", "--parallel"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("build --help lacks %q", want)
 		}

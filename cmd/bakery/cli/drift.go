@@ -3,7 +3,6 @@ package cli
 import (
 	"fmt"
 	"io"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -13,8 +12,9 @@ import (
 
 func newDrift(ro *rootOptions) *cobra.Command {
 	var registryOnly bool
+	var sel selection
 	cmd := &cobra.Command{
-		Use:   "drift [--registry-only]",
+		Use:   "drift [TARGET...] [--env ENV]... [--registry-only]",
 		Short: "Find every environment that no longer runs what bakery put there, and say how to fix it",
 		Long: `Check every target's tag in every environment, and every AMI a machine
 image's receipt names, against what bakery recorded:
@@ -29,11 +29,11 @@ Each finding names the command that fixes it. Exit 4 when there is any, so a
 scheduled job can alert. AMIs are read with the AWS SDK's usual credentials
 and endpoints; --registry-only skips them.`,
 		Example: `  bakery drift
+  bakery drift app --env prod
   bakery drift -o json | jq -r '.[].fix'
   bakery drift --registry-only   # no AWS credentials at hand`,
-		Args: exactArgs(0),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			g, st, partial, err := ro.currentStatus(cmd)
+		RunE: func(cmd *cobra.Command, args []string) error {
+			g, st, partial, err := ro.currentStatus(cmd, &sel, args)
 			if err != nil {
 				return err
 			}
@@ -51,7 +51,7 @@ and endpoints; --registry-only skips them.`,
 				}
 				err = writeJSON(cmd.OutOrStdout(), findings)
 			} else {
-				err = printDrift(cmd.OutOrStdout(), findings)
+				err = printDrift(cmd.OutOrStdout(), ro.style(cmd.OutOrStdout()), findings)
 			}
 			if err != nil {
 				return err
@@ -67,18 +67,29 @@ and endpoints; --registry-only skips them.`,
 		},
 	}
 	cmd.Flags().BoolVar(&registryOnly, "registry-only", false, "check the registry side only; do not read AMIs")
+	sel.addEnvFlag(cmd)
+	addKeyFlag(cmd, ro)
 	return cmd
 }
 
-func printDrift(w io.Writer, findings []promote.Finding) error {
+// printDrift prints a row per finding: in text, short digests (also in
+// the fix, which takes a unique prefix) and the fix; with -o wide, the
+// detail too, and every digest in full.
+func printDrift(w io.Writer, s style, findings []promote.Finding) error {
 	if len(findings) == 0 {
 		_, err := fmt.Fprintln(w, "no drift: every environment runs what bakery put there")
 		return err
 	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TARGET\tENVIRONMENT\tDIGEST\tWHAT\tDETAIL\tFIX")
-	for _, f := range findings {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", f.Target, f.Environment, short(f.Digest), f.What, f.Detail, f.Fix)
+	t := newTable("TARGET", "ENVIRONMENT", "DIGEST", "WHAT", "FIX")
+	if s.wide {
+		t = newTable("TARGET", "ENVIRONMENT", "DIGEST", "WHAT", "DETAIL", "FIX")
 	}
-	return tw.Flush()
+	for _, f := range findings {
+		if s.wide {
+			t.row(f.Target, f.Environment, s.digest(f.Digest), s.alert(f.What), f.Detail, f.Fix)
+			continue
+		}
+		t.row(f.Target, f.Environment, s.digest(f.Digest), s.alert(f.What), s.digestsIn(f.Fix))
+	}
+	return t.write(w)
 }

@@ -78,6 +78,7 @@ bakery import BUNDLE.tar --to ENV. docs/bundles.md has the format.`,
 	cmd.Flags().StringVar(&out, "out", "", "bundle file to write (required)")
 	cmd.Flags().StringVar(&disk, "disk", "", "a machine image's disk artifact file (its record must name it) to carry too")
 	cmd.Flags().StringVar(&mode, "progress", "auto", "progress output: "+strings.Join(progress.Modes, ", "))
+	addKeyFlag(cmd, ro)
 	return cmd
 }
 

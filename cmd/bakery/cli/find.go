@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -16,9 +15,11 @@ import (
 
 func newFind(ro *rootOptions) *cobra.Command {
 	var q inventory.Query
+	var sel selection
+	var targets []string
 	parallel := inventory.DefaultParallel
 	cmd := &cobra.Command{
-		Use:   "find [PACKAGE[@VERSION|@RANGE]] [--license ID] [--purl PURL] [--cpe CPE] [--history]",
+		Use:   "find [PACKAGE[@VERSION|@RANGE]] [--license ID] [--purl PURL] [--cpe CPE] [--history] [--target TARGET]... [--env ENV]...",
 		Short: "Find which images, in which environments, contain a package, from their verified SBOMs",
 		Long: `Search the verified SPDX SBOM of every platform of the digest each
 environment's tag points at, for every target, and print each package that
@@ -48,6 +49,7 @@ exits 6 after them. A malformed range exits 2.`,
   bakery find 'openssl@<3.0.11-1~deb12u2'      # which environments still run a vulnerable build
   bakery find 'libssl3@>=3.0.0,<3.0.12' --history -o json
   bakery find --license AGPL-3.0-only           # packages under a license
+  bakery find openssl --target app --env prod   # only app, only in prod
   bakery find --purl pkg:deb/debian/xz-utils    # by package URL (any version, or @VERSION)
   bakery find --cpe 'cpe:2.3:a:openssl:openssl' # by CPE; * or a missing part matches anything`,
 		Args: func(cmd *cobra.Command, args []string) error {
@@ -73,7 +75,7 @@ exits 6 after them. A malformed range exits 2.`,
 			if err := q.Validate(); err != nil {
 				return err
 			}
-			return runFind(cmd, ro, q, parallel)
+			return runFind(cmd, ro, q, parallel, &sel, targets)
 		},
 	}
 	f := cmd.Flags()
@@ -82,14 +84,21 @@ exits 6 after them. A malformed range exits 2.`,
 	f.StringVar(&q.CPE, "cpe", "", "only packages with a CPE 2.3 name matching this one")
 	f.BoolVar(&q.History, "history", false, "also search every digest that holds a verified receipt for the environment")
 	f.IntVar(&parallel, "parallel", parallel, "how many tags, digests and SBOMs to read at once")
+	// The argument is the package, so targets are a flag here (docs/cli.md).
+	f.StringArrayVar(&targets, "target", nil, "only this target (repeatable; default: every target)")
+	sel.addEnvFlag(cmd)
+	addKeyFlag(cmd, ro)
 	return cmd
 }
 
 // runFind loads the config and the trusted keys, searches, prints the
 // matches, and names on stderr what could not be searched.
-func runFind(cmd *cobra.Command, ro *rootOptions, q inventory.Query, parallel int) error {
+func runFind(cmd *cobra.Command, ro *rootOptions, q inventory.Query, parallel int, sel *selection, targets []string) error {
 	cfg, err := ro.load(cmd)
 	if err != nil {
+		return err
+	}
+	if err := sel.resolve(cfg, targets); err != nil {
 		return err
 	}
 	ctx := ro.bound(cmd, cfg)
@@ -101,13 +110,19 @@ func runFind(cmd *cobra.Command, ro *rootOptions, q inventory.Query, parallel in
 	if res == nil {
 		return partial
 	}
+	keyOf := func(m inventory.Match) (string, string) { return m.Target, m.Environment }
+	res.Matches, res.Unreachable = selected(sel, res.Matches, keyOf), selected(sel, res.Unreachable, keyOf)
+	res.Skipped = selected(sel, res.Skipped, func(s inventory.Skipped) (string, string) { return s.Target, s.Environment })
+	if len(res.Unreachable) == 0 {
+		partial = nil // only environments that were not asked about are down
+	}
 	if partial != nil {
 		warnUnreachable(cmd.ErrOrStderr(), partial)
 	}
 	if ro.output == "json" {
 		err = writeJSON(cmd.OutOrStdout(), append(res.Matches, res.Unreachable...))
 	} else {
-		err = printMatches(cmd.OutOrStdout(), res, q.History)
+		err = printMatches(cmd.OutOrStdout(), ro.style(cmd.OutOrStdout()), res, q.History)
 	}
 	if err != nil {
 		return err
@@ -126,40 +141,45 @@ func runFind(cmd *cobra.Command, ro *rootOptions, q inventory.Query, parallel in
 		"see bakery verify and bakery status; the matches above may be incomplete")
 }
 
-func printMatches(w io.Writer, res *inventory.Result, history bool) error {
+// printMatches prints a row per match: in text, short digests and REVOKED;
+// with -o wide, full digests, the revocation's reason and the AMIs.
+func printMatches(w io.Writer, s style, res *inventory.Result, history bool) error {
 	if len(res.Matches) == 0 {
 		if _, err := fmt.Fprintf(w, "no matching package in %d SBOMs (%d digests checked)\n", res.SBOMs, res.Verified); err != nil || len(res.Unreachable) == 0 {
 			return err
 		}
 	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	head := "TARGET\tENVIRONMENT\tDIGEST\tPLATFORM\tPACKAGE\tVERSION\tTYPE\tAMIS\tREVOKED"
-	if history {
-		head += "\tCURRENT"
+	head := []string{"TARGET", "ENVIRONMENT", "DIGEST", "PLATFORM", "PACKAGE", "VERSION", "TYPE", "REVOKED"}
+	if s.wide {
+		head = append(head, "AMIS")
 	}
-	fmt.Fprintln(tw, head)
+	if history {
+		head = append(head, "CURRENT")
+	}
+	t := newTable(head...)
 	for _, m := range res.Unreachable {
-		fmt.Fprintf(tw, "%s\t%s\tUNREACHABLE\t-\t-\t-\t-\t-\t-", m.Target, m.Environment)
-		if history {
-			fmt.Fprint(tw, "\t-")
+		row := []string{m.Target, m.Environment, s.alert(textUnreachable)}
+		for len(row) < len(head) {
+			row = append(row, textNone)
 		}
-		fmt.Fprintln(tw)
+		t.row(row...)
 	}
 	for _, m := range res.Matches {
-		typ := m.Package.Type
-		if typ == "" {
-			typ = "-"
-		}
-		revoked := "-"
+		rev := textNone
 		if m.Revoked != nil {
-			revoked = "REVOKED: " + m.Revoked.Reason
+			rev = s.alert(textRevoked)
+			if s.wide {
+				rev += ": " + m.Revoked.Reason
+			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s", m.Target, m.Environment, m.Digest, m.Platform,
-			m.Package.Name, m.Package.Version, typ, amiList(m.AMIs), revoked)
+		row := []string{m.Target, m.Environment, s.digest(m.Digest), m.Platform, m.Package.Name, m.Package.Version, dash(m.Package.Type), rev}
+		if s.wide {
+			row = append(row, amiList(m.AMIs))
+		}
 		if history {
-			fmt.Fprintf(tw, "\t%s", yesNo(m.Current))
+			row = append(row, yesNo(m.Current))
 		}
-		fmt.Fprintln(tw)
+		t.row(row...)
 	}
-	return tw.Flush()
+	return t.write(w)
 }

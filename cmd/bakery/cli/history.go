@@ -2,9 +2,9 @@ package cli
 
 import (
 	"context"
-	"fmt"
+	"io"
 	"sort"
-	"text/tabwriter"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -25,12 +25,12 @@ type historyEntry struct {
 }
 
 func newHistory(ro *rootOptions) *cobra.Command {
-	var env string
+	var sel selection
 	cmd := &cobra.Command{
-		Use:     "history TARGET [--env ENV]",
-		Short:   "List every event of a target (build, promote, rollback, import, revoke, restore) with who and why, from the registry",
-		Example: `  bakery history golden-base --env prod -o json`,
-		Args:    exactArgs(1),
+		Use:   "history [TARGET...] [--env ENV]...",
+		Short: "List every event of targets (build, promote, rollback, import, revoke, restore) with who and why, from the registry",
+		Example: `  bakery history golden-base --env prod -o json
+  bakery history               # every target, every environment`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := ro.validate(); err != nil {
 				return err
@@ -39,37 +39,49 @@ func newHistory(ro *rootOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			entries, down, err := historyOf(cmd.Context(), g, args[0], env)
+			if err := sel.resolve(g.cfg, args); err != nil {
+				return err
+			}
+			targets := args
+			if len(targets) == 0 {
+				targets = g.cfg.TargetNames()
+			}
+			revs, err := revoke.Load(cmd.Context(), g.cfg, g.keys)
 			if err != nil {
 				return err
 			}
+			var entries []historyEntry
+			down := map[string]error{}
+			for _, target := range targets {
+				e, d, err := historyOf(cmd.Context(), g, target, &sel, revs)
+				if err != nil {
+					return err
+				}
+				entries = append(entries, e...)
+				for k, v := range d {
+					down[k] = v
+				}
+			}
+			if entries == nil {
+				entries = []historyEntry{}
+			}
+			sort.SliceStable(entries, func(i, j int) bool { return entries[i].Time < entries[j].Time })
 			return ro.printHistory(cmd, g, entries, down)
 		},
 	}
-	cmd.Flags().StringVar(&env, "env", "", "only this environment")
+	sel.addEnvFlag(cmd)
+	addKeyFlag(cmd, ro)
 	return cmd
 }
 
 // historyOf is every event of target (in env, or every environment):
 // verified receipts, revocations and restorations, oldest first; down names
 // the environments whose registry could not be read.
-func historyOf(ctx context.Context, g *gate, target, env string) (entries []historyEntry, down map[string]error, err error) {
-	if _, err := g.cfg.LookupTarget(target); err != nil {
-		return nil, nil, err
-	}
-	if env != "" {
-		if _, _, err := g.cfg.LookupEnvironment(env); err != nil {
-			return nil, nil, err
-		}
-	}
-	revs, err := revoke.Load(ctx, g.cfg, g.keys)
-	if err != nil {
-		return nil, nil, err
-	}
+func historyOf(ctx context.Context, g *gate, target string, sel *selection, revs *revoke.Set) (entries []historyEntry, down map[string]error, err error) {
 	entries, down = []historyEntry{}, map[string]error{}
 	for i := range g.cfg.Environments {
 		e := &g.cfg.Environments[i]
-		if env != "" && e.Name != env {
+		if !sel.hasEnv(e.Name) {
 			continue
 		}
 		h, err := promote.History(ctx, g.keys, target, e)
@@ -102,6 +114,46 @@ func historyOf(ctx context.Context, g *gate, target, env string) (entries []hist
 	return entries, down, nil
 }
 
+// printHistoryTable prints a row per event: in text, its age, a short
+// digest, who without the run's URL and why; with -o wide, every column in
+// full.
+func printHistoryTable(w io.Writer, s style, entries []historyEntry) error {
+	t := newTable("AGE", "ENVIRONMENT", "ACTION", "DIGEST", "BY", "REVOKED", "REASON")
+	if s.wide {
+		t = newTable("TIME", "ENVIRONMENT", "ACTION", "DIGEST", "BY", "SIGNER", "RESULT", "REVOKED", "REASON")
+	}
+	for _, e := range entries {
+		if e.Unreachable != "" {
+			cells := []string{textNone, e.Environment, s.alert(textUnreachable), textNone, textNone, textNone, textNone}
+			if s.wide {
+				cells = append(cells, textNone, textNone)
+			}
+			t.row(cells...)
+			continue
+		}
+		action, by, rev := e.Action, dash(e.Actor), textNone
+		if e.Replaced != "" {
+			action += " --force"
+			if s.wide {
+				action += ", replaced " + e.Replaced
+			}
+		}
+		if e.Revoked != nil {
+			rev = s.alert(textRevoked)
+			if s.wide {
+				rev += ": " + e.Revoked.Reason
+			}
+		}
+		if !s.wide {
+			by, _, _ = strings.Cut(by, " (") // the CI run's URL is in -o wide
+			t.row(s.when(e.Time), e.Environment, action, s.digest(e.Digest), by, rev, dash(e.Reason))
+			continue
+		}
+		t.row(s.when(e.Time), e.Environment, action, s.digest(e.Digest), by, dash(e.KeyID), dash(e.Result), rev, dash(e.Reason))
+	}
+	return t.write(w)
+}
+
 // printHistory prints entries, warning once about the environments in down
 // and ending with their exit-6 error.
 func (ro *rootOptions) printHistory(cmd *cobra.Command, g *gate, entries []historyEntry, down map[string]error) error {
@@ -115,35 +167,7 @@ func (ro *rootOptions) printHistory(cmd *cobra.Command, g *gate, entries []histo
 		}
 		return partial
 	}
-	tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TIME\tENVIRONMENT\tACTION\tDIGEST\tBY\tSIGNER\tRESULT\tREVOKED")
-	for _, e := range entries {
-		if e.Unreachable != "" {
-			fmt.Fprintf(tw, "-\t%s\tUNREACHABLE\t-\t-\t-\t-\t-\n", e.Environment)
-			continue
-		}
-		revoked := "-"
-		if e.Revoked != nil {
-			revoked = "REVOKED: " + e.Revoked.Reason
-		}
-		action := e.Action
-		if e.Replaced != "" {
-			action += " --force, replaced " + e.Replaced
-		}
-		if e.Reason != "" {
-			action += fmt.Sprintf(" (reason: %q)", e.Reason)
-		}
-		by := e.Actor
-		if by == "" {
-			by = "-"
-		}
-		signer := e.KeyID
-		if signer == "" {
-			signer = "-"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", e.Time, e.Environment, action, e.Digest, by, signer, e.Result, revoked)
-	}
-	if err := tw.Flush(); err != nil {
+	if err := printHistoryTable(cmd.OutOrStdout(), ro.style(cmd.OutOrStdout()), entries); err != nil {
 		return err
 	}
 	return partial

@@ -55,6 +55,8 @@ bypasses a policy or a revocation (exit 5).`,
 	cmd.Flags().StringVar(&to, "to", "", "environment of this site to import into (required)")
 	cmd.Flags().StringVar(&mode, "progress", "auto", "progress output: "+strings.Join(progress.Modes, ", "))
 	cmd.Flags().BoolVar(&force, "force", false, "replace another digest under the environment's tag (needs signing.key; recorded in history)")
+	addActorFlag(cmd, ro)
+	addKeyFlag(cmd, ro)
 	return cmd
 }
 

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -15,8 +14,9 @@ import (
 
 func newOutdated(ro *rootOptions) *cobra.Command {
 	var check bool
+	var sel selection
 	cmd := &cobra.Command{
-		Use:   "outdated [TARGET...] [--check]",
+		Use:   "outdated [TARGET...] [--env ENV]... [--check]",
 		Short: "Show images whose base image has moved on since they were built",
 		Long: `For the digest each environment runs, compare the base images its verified
 provenance records (repository, tag and the digest the build used) with what
@@ -38,17 +38,21 @@ STALE images are listed with the days since their current base was made.
 			if err != nil {
 				return err
 			}
+			if err := sel.resolve(g.cfg, args); err != nil {
+				return err
+			}
 			bases, err := inventory.Outdated(cmd.Context(), g.cfg, g.keys, args, time.Now())
 			if err != nil {
 				return err
 			}
+			bases = selected(&sel, bases, func(b inventory.Base) (string, string) { return b.Target, b.Environment })
 			if ro.output == "json" {
 				if bases == nil {
 					bases = []inventory.Base{}
 				}
 				err = writeJSON(cmd.OutOrStdout(), bases)
 			} else {
-				err = printOutdated(cmd, bases)
+				err = printOutdated(cmd, ro.style(cmd.OutOrStdout()), bases)
 			}
 			if err != nil || !check {
 				return err
@@ -67,22 +71,32 @@ STALE images are listed with the days since their current base was made.
 		},
 	}
 	cmd.Flags().BoolVar(&check, "check", false, "exit 4 when any environment runs an image whose base has moved")
+	sel.addEnvFlag(cmd)
+	addKeyFlag(cmd, ro)
 	return cmd
 }
 
-func printOutdated(cmd *cobra.Command, bases []inventory.Base) error {
-	tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TARGET\tENVIRONMENT\tDIGEST\tBASE\tBUILT ON\tNOW\tSTATE\tDAYS")
+// printOutdated prints a row per base: in text, short digests and how long
+// a stale image has been stale (the age of the base it should be on); with
+// -o wide, the digest built on and the current one, in full.
+func printOutdated(cmd *cobra.Command, s style, bases []inventory.Base) error {
+	t := newTable("TARGET", "ENVIRONMENT", "DIGEST", "BASE", "STATE", "STALE FOR")
+	if s.wide {
+		t = newTable("TARGET", "ENVIRONMENT", "DIGEST", "BASE", "BUILT ON", "NOW", "STATE", "SINCE", "DAYS")
+	}
 	for _, b := range bases {
-		state, days := "current", "-"
+		state, since, days := "current", textNone, textNone
 		if b.Stale {
 			state = "STALE"
 			if b.Since != "" {
-				days = fmt.Sprint(b.Days)
+				since, days = s.when(b.Since), fmt.Sprint(b.Days)
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", b.Target, b.Environment, short(b.Digest), b.Image,
-			short(b.Recorded), short(b.Current), state, days)
+		if s.wide {
+			t.row(b.Target, b.Environment, s.digest(b.Digest), b.Image, s.digest(b.Recorded), s.digest(b.Current), state, since, days)
+			continue
+		}
+		t.row(b.Target, b.Environment, s.digest(b.Digest), b.Image, state, since)
 	}
-	return tw.Flush()
+	return t.write(cmd.OutOrStdout())
 }

@@ -64,6 +64,7 @@ func newPolicy(ro *rootOptions) *cobra.Command {
 	}
 	eval.Flags().StringVar(&env, "env", "", "environment whose policies apply")
 	eval.Flags().StringVar(&target, "target", "", "target name (default: the repository's last path component)")
+	addKeyFlag(eval, ro)
 	pol.AddCommand(eval)
 	return pol
 }

@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -118,6 +117,8 @@ func newPromote(ro *rootOptions) *cobra.Command {
 		},
 	}
 	o.flags(cmd)
+	addActorFlag(cmd, ro)
+	addKeyFlag(cmd, ro)
 	return cmd
 }
 
@@ -221,7 +222,7 @@ func (o *promoteOptions) promoteMany(cmd *cobra.Command, ro *rootOptions, p *pro
 			return err
 		}
 	} else {
-		printSummary(stdout, outcomes)
+		printSummary(stdout, ro.style(stdout), outcomes)
 	}
 	if err := o.ci.write("bakery promote", promoteLines(outcomes)); err != nil {
 		return err
@@ -281,16 +282,21 @@ func (o *promoteOptions) preview(cmd *cobra.Command, ro *rootOptions, p *promote
 	if ro.output == "json" {
 		return writeJSON(w, map[string][]promote.Planned{"plan": plan})
 	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TARGET\tFROM\tTO\tDIGEST\tACTION\tWHY")
-	for _, pl := range plan {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", pl.Target, dash(pl.From), dash(pl.To), dash(pl.Digest), pl.Action, oneLine(errors.New(pl.Why)))
-	}
-	if err := tw.Flush(); err != nil {
+	if err := printPlan(w, ro.style(w), plan); err != nil {
 		return err
 	}
 	_, err = fmt.Fprintln(w, "dry run: nothing was copied, signed or tagged")
 	return err
+}
+
+// printPlan prints a row per planned step: in text, short digests (in WHY
+// too); with -o wide, in full.
+func printPlan(w io.Writer, s style, plan []promote.Planned) error {
+	t := newTable("TARGET", "FROM", "TO", "DIGEST", "ACTION", "WHY")
+	for _, pl := range plan {
+		t.row(pl.Target, dash(pl.From), dash(pl.To), s.digest(pl.Digest), pl.Action, s.digestsIn(oneLine(errors.New(pl.Why))))
+	}
+	return t.write(w)
 }
 
 // readBuilt reads the digests of a bakery build --metadata-file.
@@ -334,17 +340,21 @@ func outcomeOf(oc promote.Outcome) string {
 	}
 }
 
-func printSummary(w io.Writer, outcomes []promote.Outcome) {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TARGET\tFROM\tTO\tDIGEST\tOUTCOME")
+// printSummary prints a row per target's outcome, failures in colour.
+func printSummary(w io.Writer, s style, outcomes []promote.Outcome) {
+	t := newTable("TARGET", "FROM", "TO", "DIGEST", "OUTCOME")
 	for _, oc := range outcomes {
-		from, to, digest := dash(oc.Step.From), dash(oc.Step.To), dash(oc.Step.Digest)
+		from, to, digest := dash(oc.Step.From), dash(oc.Step.To), oc.Step.Digest
 		if r := oc.Result; r != nil {
-			from, to, digest = r.From, r.Environment, r.Digest
+			from, to, digest = dash(r.From), r.Environment, r.Digest
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", oc.Step.Target, from, to, digest, outcomeOf(oc))
+		outcome := outcomeOf(oc)
+		if oc.Err != nil {
+			outcome = s.alert(outcome)
+		}
+		t.row(oc.Step.Target, from, to, s.digest(digest), outcome)
 	}
-	_ = tw.Flush()
+	_ = t.write(w)
 }
 
 // promotionJSON is one target's line of promote -o json with several targets.
@@ -385,23 +395,27 @@ func (ro *rootOptions) printResult(w io.Writer, res *promote.Result) error {
 	if ro.output == "json" {
 		return writeJSON(w, res)
 	}
+	s := ro.style(w)
 	if res.Decision != nil && !res.Decision.Allowed {
-		fmt.Fprintf(w, "DENIED %s %s → %s\n", res.Target, res.Digest, res.Environment)
+		fmt.Fprintf(w, "%s %s %s → %s\n", s.alert("DENIED"), res.Target, s.digest(res.Digest), res.Environment)
 		for _, v := range res.Decision.Violations {
 			fmt.Fprintf(w, "  %s: %s\n", v.Policy, v.Message)
 		}
 		return nil
 	}
 	if res.AlreadyPromoted {
-		fmt.Fprintf(w, "%s %s is already in %s (%s), with a receipt: nothing to do\n", res.Target, res.Digest, res.Environment, res.Tag)
+		fmt.Fprintf(w, "%s %s is already in %s (%s), with a receipt: nothing to do\n", res.Target, s.digest(res.Digest), res.Environment, res.Tag)
 		return nil
 	}
 	if !res.Receipt {
 		return nil
 	}
-	fmt.Fprintf(w, "%s %s %s → %s\n", res.Action, res.Target, res.Digest, res.Tag)
-	if res.Copy != nil {
-		fmt.Fprintf(w, "  copied image: %v, signatures added: %d, attestations added: %d\n", res.Copy.ImageCopied, res.Copy.Signatures, res.Copy.Attestations)
+	fmt.Fprintf(w, "%s %s %s → %s\n", res.Action, res.Target, s.digest(res.Digest), res.Tag)
+	if c := res.Copy; c != nil {
+		// The copy counts layers: attestations and receipts share cosign's
+		// .att image, so they are counted together here (countsHelp).
+		fmt.Fprintf(w, "  copied to %s: image %s, %s, %d attestation and receipt layers\n", res.Environment,
+			yesNo(c.ImageCopied), plural(c.Signatures, "signature"), c.Attestations)
 	}
 	if len(res.AMIs) > 0 {
 		fmt.Fprintf(w, "  AMIs: %s\n", amiList(res.AMIs))

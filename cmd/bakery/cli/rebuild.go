@@ -8,6 +8,7 @@ import (
 
 	"github.com/bakeryhq/bakery/attest"
 	"github.com/bakeryhq/bakery/builders/buildkit"
+	"github.com/bakeryhq/bakery/internal/config"
 	"github.com/bakeryhq/bakery/internal/failure"
 	"github.com/bakeryhq/bakery/internal/progress"
 	"github.com/bakeryhq/bakery/pipeline"
@@ -48,6 +49,8 @@ func newRebuild(ro *rootOptions) *cobra.Command {
 	cmd.Flags().BoolVar(&verify, "verify", false, "rebuild without pushing and compare the digest (required)")
 	cmd.Flags().BoolVar(&noCache, "no-cache", false, "run every build step again instead of using buildkitd's cache")
 	cmd.Flags().StringVar(&prog, "progress", "auto", "progress output: "+strings.Join(progress.Modes, ", "))
+	config.AddBuilderFlag(cmd.Flags())
+	addKeyFlag(cmd, ro)
 	return cmd
 }
 

@@ -14,10 +14,10 @@ import (
 
 func newReport(ro *rootOptions) *cobra.Command {
 	var out string
-	var envs []string
+	var sel selection
 	parallel := report.DefaultParallel
 	cmd := &cobra.Command{
-		Use:   "report [TARGET...] [--env ENV] --out DIR",
+		Use:   "report [TARGET...] [--env ENV]... --out DIR",
 		Short: "Write a static, self-contained HTML report (and report.json) of what runs where, from verified data",
 		Long: `Read, from the registry alone, what every environment runs for every target
 (or the TARGETs named, in the environments --env names), verify it, and write
@@ -56,13 +56,14 @@ An unknown target or environment or an unwritable DIR exits 2.`,
 			if parallel < 1 {
 				return usageError("--parallel must be at least 1")
 			}
-			return runReport(cmd, ro, report.Options{Targets: args, Environments: envs, Parallel: parallel}, out)
+			return runReport(cmd, ro, report.Options{Targets: args, Environments: sel.envs, Parallel: parallel}, out)
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&out, "out", "", "directory to write index.html, a page per digest and report.json into")
-	f.StringSliceVar(&envs, "env", nil, "only these environments (repeat or comma-separate; default every one)")
 	f.IntVar(&parallel, "parallel", parallel, "how many histories and digests to read at once")
+	sel.addEnvFlag(cmd)
+	addKeyFlag(cmd, ro)
 	return cmd
 }
 

@@ -84,6 +84,8 @@ disabling); --restore enables them and cancels the deprecation.`,
 	f.BoolVar(&o.yes, "yes", false, "do not ask before revoking more than DIGEST")
 	f.StringVar(&o.at, "at", "", "take effect at this RFC 3339 time instead of now")
 	f.BoolVar(&o.restore, "restore", false, "undo a revocation")
+	addActorFlag(cmd, ro)
+	addKeyFlag(cmd, ro)
 	return cmd
 }
 

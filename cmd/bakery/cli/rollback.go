@@ -11,7 +11,7 @@ import (
 func newRollback(ro *rootOptions) *cobra.Command {
 	var req promote.RollbackRequest
 	cmd := &cobra.Command{
-		Use:   "rollback TARGET --env ENV [--to DIGEST] [--reason TEXT]",
+		Use:   "rollback TARGET --env ENV [--digest DIGEST] [--reason TEXT]",
 		Short: "Point an environment back at a digest that was promoted there",
 		Long: `Move ENV's tag back to DIGEST, which must hold a verified receipt for ENV.
 By default: where bakery last put the tag (the digest of the newest receipt,
@@ -24,7 +24,7 @@ A rollback holds: the digest rolled back out is refused by later promotions
 into ENV (bare, --all, --metadata-file) until it is promoted by name
 (bakery promote TARGET --to ENV --digest DIGEST --reason TEXT).`,
 		Example: `  bakery rollback golden-base --env prod --reason "INC-1234: 500s after deploy"
-  bakery rollback golden-base --env prod --to sha256:…`,
+  bakery rollback golden-base --env prod --digest sha256:…`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			g, err := ro.gateFor(cmd, req.Env)
@@ -50,7 +50,13 @@ into ENV (bare, --all, --metadata-file) until it is promoted by name
 		},
 	}
 	cmd.Flags().StringVar(&req.Env, "env", "", "environment to roll back")
-	cmd.Flags().StringVar(&req.To, "to", "", "digest (or a unique prefix of 12+ hex digits) to roll back to (default: where bakery last put the tag, else the previous one)")
+	cmd.Flags().StringVar(&req.To, "digest", "", "digest (or a unique prefix of 12+ hex digits) to roll back to (default: where bakery last put the tag, else the previous one)")
+	// --to is an environment everywhere else; rollback's old spelling of
+	// --digest stays for one release.
+	cmd.Flags().StringVar(&req.To, "to", "", "the digest to roll back to")
+	_ = cmd.Flags().MarkDeprecated("to", "use --digest (--to names an environment in every other command)")
 	cmd.Flags().StringVar(&req.Reason, "reason", "", "why, recorded in the rollback's receipt and shown by bakery history")
+	addActorFlag(cmd, ro)
+	addKeyFlag(cmd, ro)
 	return cmd
 }

@@ -34,6 +34,19 @@ type rootOptions struct {
 	cpuProfile string
 	// actor is --actor: who runs bakery, for receipts and revocations.
 	actor string
+	// keys is --key: the trusted public keys, instead of verification.keys.
+	keys []string
+}
+
+// addKeyFlag defines --key on a command that verifies with the config's
+// trusted keys: given, it replaces verification.keys.
+func addKeyFlag(cmd *cobra.Command, ro *rootOptions) {
+	cmd.Flags().StringArrayVar(&ro.keys, "key", nil, "trusted public key file or KMS URI, instead of verification.keys (repeatable)")
+}
+
+// addActorFlag defines --actor on a command that records who ran it.
+func addActorFlag(cmd *cobra.Command, ro *rootOptions) {
+	cmd.Flags().StringVar(&ro.actor, "actor", "", "who runs this, recorded in receipts and revocations (default: $GITHUB_ACTOR or $GITLAB_USER_LOGIN with the run's URL, else the local user)")
 }
 
 // startProfile starts the CPU profile --cpuprofile asks for.
@@ -71,10 +84,8 @@ promotion into the same environment won (re-run to decide).`,
 	pf := root.PersistentFlags()
 	pf.StringVarP(&ro.configFile, "config", "c", "", "config file (default ./bakery.yaml, or $BAKERY_CONFIG)")
 	pf.StringVarP(&ro.output, "output", "o", "text", "output format: text, wide (text with full digests, RFC 3339 times and every column) or json")
-	config.AddFlags(pf)
 	pf.StringVar(&ro.cpuProfile, "cpuprofile", "", "write a Go CPU profile of the command to this file (for `go tool pprof`)")
 	_ = pf.MarkHidden("cpuprofile")
-	pf.StringVar(&ro.actor, "actor", "", "who runs this, recorded in receipts and revocations (default: $GITHUB_ACTOR or $GITLAB_USER_LOGIN with the run's URL, else the local user)")
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
 		cmd.SetContext(receipt.WithActor(cmd.Context(), env.Actor(ro.actor)))
 		return ro.startProfile()
@@ -118,6 +129,9 @@ func (ro *rootOptions) load(cmd *cobra.Command) (*config.Config, error) {
 	cfg, err := config.Load(config.Options{File: ro.configFile, Flags: cmd.Flags()})
 	if err != nil {
 		return nil, err
+	}
+	if len(ro.keys) > 0 {
+		cfg.Verification.Keys = ro.keys
 	}
 	cmd.SetContext(cfg.Context(cmd.Context()))
 	return cfg, nil

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -14,8 +15,9 @@ import (
 
 func newStatus(ro *rootOptions) *cobra.Command {
 	var check bool
+	var sel selection
 	cmd := &cobra.Command{
-		Use:   "status [--check]",
+		Use:   "status [TARGET...] [--env ENV]... [--check]",
 		Short: "Show what every environment runs, for every target, from the registry",
 		Long: `For every target and environment: the digest the environment's tag points at,
 whether it verifies, whether it holds a verified receipt for that target and
@@ -24,11 +26,11 @@ put it (moved by hand, outside bakery). --check exits 4 when any environment
 that has a tag is unverified, unreceipted or drifting, or runs a revoked digest
 (REVOKED; the error says which rollback fixes it), for a CI job to alert on.`,
 		Example: `  bakery status
+  bakery status app --env prod --env staging
   bakery status --check   # in cron: exit 4 when prod runs something bakery did not put there
   bakery status -o json   # for Terraform or dashboards: digests, and AMI ids per region for machine images`,
-		Args: exactArgs(0),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			_, st, partial, err := ro.currentStatus(cmd)
+		RunE: func(cmd *cobra.Command, args []string) error {
+			_, st, partial, err := ro.currentStatus(cmd, &sel, args)
 			if err != nil {
 				return err
 			}
@@ -50,6 +52,8 @@ that has a tag is unverified, unreceipted or drifting, or runs a revoked digest
 		},
 	}
 	cmd.Flags().BoolVar(&check, "check", false, "exit 4 when any environment's tag is unverified, has no receipt, or drifted")
+	sel.addEnvFlag(cmd)
+	addKeyFlag(cmd, ro)
 	return cmd
 }
 
@@ -58,14 +62,21 @@ that has a tag is unverified, unreceipted or drifting, or runs a revoked digest
 // exit-6 error of environments that could not be reached (their rows say
 // UNREACHABLE), warned about once on stderr, for the caller to return
 // after printing what it could read.
-func (ro *rootOptions) currentStatus(cmd *cobra.Command) (g *gate, st []promote.Status, partial, err error) {
+func (ro *rootOptions) currentStatus(cmd *cobra.Command, sel *selection, targets []string) (g *gate, st []promote.Status, partial, err error) {
 	if err := ro.validate(); err != nil {
 		return nil, nil, nil, err
 	}
 	if g, err = ro.gate(cmd); err != nil {
 		return nil, nil, nil, err
 	}
+	if err := sel.resolve(g.cfg, targets); err != nil {
+		return nil, nil, nil, err
+	}
 	st, err = promote.CurrentStatus(cmd.Context(), g.cfg, g.keys)
+	st = selected(sel, st, func(s promote.Status) (string, string) { return s.Target, s.Environment })
+	if failure.ClassOf(err) == failure.Unavailable && !slices.ContainsFunc(st, func(s promote.Status) bool { return s.Unreachable != "" }) {
+		err = nil // only environments that were not asked about are down
+	}
 	if st != nil && failure.ClassOf(err) == failure.Unavailable {
 		warnUnreachable(cmd.ErrOrStderr(), err)
 		return g, st, err, nil
@@ -135,7 +146,7 @@ func unhealthy(st []promote.Status) error {
 		case s.Revoked != nil:
 			revoked = append(revoked, fmt.Sprintf("%s in %s runs %s (%s)", s.Target, s.Environment, short(s.Digest), s.Revoked.Describe()))
 			if s.RollbackTo != "" {
-				fixes = append(fixes, fmt.Sprintf("bakery rollback %s --env %s --to %s", s.Target, s.Environment, s.RollbackTo))
+				fixes = append(fixes, fmt.Sprintf("bakery rollback %s --env %s --digest %s", s.Target, s.Environment, s.RollbackTo))
 			} else {
 				fixes = append(fixes, fmt.Sprintf("promote a fix of %s into %s (no earlier digest is unrevoked)", s.Target, s.Environment))
 			}

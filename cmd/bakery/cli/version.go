@@ -55,7 +55,7 @@ type serverVersion struct {
 }
 
 func newVersion(ro *rootOptions) *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "version",
 		Short: "Print the versions of bakery, Go, BuildKit (library and buildkitd), syft and cosign",
 		Long: `Print bakery's version, the Go version it was built with, and the versions of
@@ -81,6 +81,8 @@ there is no config: version needs no config file.`,
 			return printVersions(cmd, v)
 		},
 	}
+	config.AddBuilderFlag(cmd.Flags())
+	return cmd
 }
 
 // buildInfo is the binary's build information, or nil. A test binary's
