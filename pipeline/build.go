@@ -74,37 +74,11 @@ type Built struct {
 // Built per target that succeeded, in the order of names. Every failed target
 // contributes one classified error; the returned error joins them.
 func Build(ctx context.Context, cfg *config.Config, names []string, opts BuildOptions) ([]Built, error) {
-	targets, err := Select(cfg, names)
+	targets, reqs, bases, err := plan(ctx, cfg, names, &opts)
 	if err != nil {
 		return nil, err
 	}
 	env := &cfg.Environments[0]
-	reqs, err := requests(ctx, cfg, targets)
-	if err != nil {
-		return nil, err
-	}
-	for i := range reqs {
-		reqs[i].SourceDateEpoch = opts.SourceDateEpoch
-	}
-	if !opts.NoAttest && opts.Attester == nil {
-		// Loaded for packer targets too, so that a bad key fails before
-		// packer runs; syft's license scanner only if bakery makes SBOMs here.
-		aopts := attest.Options{Version: opts.Version, BuilderSBOMs: !Needs(targets, config.TypeContainer)}
-		if opts.Attester, opts.receipts, err = NewAttester(ctx, cfg, aopts); err != nil {
-			return nil, err
-		}
-	}
-	bases, err := Bases(cfg, targets)
-	if err != nil {
-		return nil, err
-	}
-	for _, t := range targets {
-		if c, ok := opts.Builders[t.Type].(builders.Checker); ok {
-			if err := c.Check(t); err != nil {
-				return nil, err
-			}
-		}
-	}
 	results := make([]*Built, len(reqs))
 	published := map[string]chan struct{}{}
 	for _, t := range targets {
@@ -150,6 +124,43 @@ func Build(ctx context.Context, cfg *config.Config, names []string, opts BuildOp
 		}
 	}
 	return out, worstFirst(errs)
+}
+
+// plan is everything Build checks before anything is built: the targets,
+// their requests (the destination registries answer), the signing key, the
+// order of bases, and that each builder can build its targets.
+func plan(ctx context.Context, cfg *config.Config, names []string, opts *BuildOptions) ([]*config.Target, []builders.Request, map[string][]string, error) {
+	targets, err := Select(cfg, names)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	reqs, err := requests(ctx, cfg, targets)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	for i := range reqs {
+		reqs[i].SourceDateEpoch = opts.SourceDateEpoch
+	}
+	if !opts.NoAttest && opts.Attester == nil {
+		// Loaded for packer targets too, so that a bad key fails before
+		// packer runs; syft's license scanner only if bakery makes SBOMs here.
+		aopts := attest.Options{Version: opts.Version, BuilderSBOMs: !Needs(targets, config.TypeContainer)}
+		if opts.Attester, opts.receipts, err = NewAttester(ctx, cfg, aopts); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	bases, err := Bases(cfg, targets)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	for _, t := range targets {
+		if c, ok := opts.Builders[t.Type].(builders.Checker); ok {
+			if err := c.Check(t); err != nil {
+				return nil, nil, nil, err
+			}
+		}
+	}
+	return targets, reqs, bases, nil
 }
 
 // guardedBuild builds req once --fail-fast has not stopped the run and its
