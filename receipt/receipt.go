@@ -236,6 +236,16 @@ func AMIs(rep *attest.Report, b Binding, env string) map[string]string {
 	return amis
 }
 
+// Of decodes a verified attestation as a receipt, for showing it: ok is
+// false when it is not one. Whether it binds a target in an environment
+// is Read's, Has's and Newest's to decide.
+func Of(a attest.AttestationInfo) (v VSA, ok bool) {
+	if a.PredicateType != PredicateVSA || json.Unmarshal(a.Predicate, &v) != nil {
+		return VSA{}, false
+	}
+	return v, true
+}
+
 type signedVSA struct {
 	VSA
 	keyID string

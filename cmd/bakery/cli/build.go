@@ -78,7 +78,9 @@ nothing. bakery rebuild --verify DIGEST checks a digest the same way.
 none is there or it does not verify, it is revoked, a base image its
 provenance records has moved, or its inputs changed since (Dockerfile,
 context directory content, args and settings; packer template, variables and
-source rootfs file); and the targets built on one of those. It prints why.`,
+source rootfs file); and the targets built on one of those. It prints why.
+
+` + countsHelp,
 		Example: `  # bake every target of ./bakery.yaml
   bakery build
 

@@ -61,7 +61,11 @@ would move where and why, and changes nothing.
 
 Several targets are promoted concurrently (at most --parallel at once); one
 target's failure does not stop the others unless --fail-fast. A summary lists
-each target's outcome, and the exit code is the highest of the failures'.`
+each target's outcome, and the exit code is the highest of the failures'.
+
+` + countsHelp + `
+A promotion copies attestations and receipts as layers of one cosign
+image, so it counts them together ("N attestation and receipt layers").`
 
 const promoteExample = `  # what CI runs: build, then move what was built one environment on
   bakery build --metadata-file build.json && bakery promote --metadata-file build.json

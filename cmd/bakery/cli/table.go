@@ -81,6 +81,16 @@ func (s style) digest(d string) string {
 	return short(d)
 }
 
+var fullDigestRE = regexp.MustCompile(`sha256:[0-9a-f]{64}`)
+
+// digestsIn is text with every full digest in it as the style shows it.
+func (s style) digestsIn(text string) string {
+	if s.wide {
+		return text
+	}
+	return fullDigestRE.ReplaceAllStringFunc(text, short)
+}
+
 // ref is a repository@digest reference with its digest as the style shows it.
 func (s style) ref(ref string) string {
 	repo, d, ok := strings.Cut(ref, "@")

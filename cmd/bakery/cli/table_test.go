@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -213,5 +214,65 @@ func TestStatusTable(t *testing.T) {
 		if !strings.Contains(wide.String(), want) {
 			t.Errorf("-o wide lacks %q:\n%s", want, wide.String())
 		}
+	}
+}
+
+// TestVerifyNamesReceiptsAndPlatforms: a two-platform image promoted to
+// staging lists each SBOM once per platform with the platform, the
+// provenance, each receipt by environment and action, and counts them in
+// the one sense build and promote use.
+func TestVerifyNamesReceiptsAndPlatforms(t *testing.T) {
+	now := time.Now()
+	amd, arm := "sha256:"+strings.Repeat("a", 64), "sha256:"+strings.Repeat("b", 64)
+	repo := "127.0.0.1:5000/dev/config-bundle"
+	vsa := func(env, action string, ago time.Duration) json.RawMessage {
+		b, err := json.Marshal(receipt.VSA{TimeVerified: now.Add(-ago), Bakery: receipt.Metadata{Environment: env, Action: action, Target: "config-bundle"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	signedAt := now.Add(-3 * time.Hour).UTC().Format(time.RFC3339)
+	att := func(pt string, subject string, pred json.RawMessage) attest.AttestationInfo {
+		return attest.AttestationInfo{PredicateType: pt, KeyID: "0e6400565c7c5691", Subjects: []string{subject}, SignedAt: signedAt, Predicate: pred}
+	}
+	rep := &attest.Report{
+		Reference:  repo + "@" + fullDigest,
+		Signatures: []attest.SignatureInfo{{KeyID: "0e6400565c7c5691", SignedAt: signedAt}},
+		Platforms:  []attest.PlatformImage{{Platform: "linux/amd64", Digest: amd}, {Platform: "linux/arm64", Digest: arm}},
+		Attestations: []attest.AttestationInfo{
+			att(receipt.PredicateVSA, repo+"@"+fullDigest, vsa("staging", "promote", 2*time.Hour)),
+			att(attest.PredicateSPDX, repo+"@"+arm, nil), att(attest.PredicateCycloneDX, repo+"@"+arm, nil),
+			att(attest.PredicateSPDX, repo+"@"+amd, nil), att(attest.PredicateCycloneDX, repo+"@"+amd, nil),
+			att(attest.PredicateSLSAv1, repo+"@"+fullDigest, nil),
+			att(receipt.PredicateVSA, repo+"@"+fullDigest, vsa("dev", "build", 3*time.Hour)),
+		},
+	}
+	o := &verifyOptions{rootOptions: &rootOptions{output: "text"}}
+	var b bytes.Buffer
+	if err := o.printReport(&b, rep, promote.Verdict{Verified: true}); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, l := range strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n") {
+		got = append(got, strings.Join(strings.Fields(l), " "))
+	}
+	want := []string{
+		"Verified " + repo + "@sha256:0e6400565c7c",
+		"signature key 0e6400565c7c5691 3h ago",
+		"sbom cyclonedx linux/amd64 key 0e6400565c7c5691 3h ago",
+		"sbom spdxjson linux/amd64 key 0e6400565c7c5691 3h ago",
+		"sbom cyclonedx linux/arm64 key 0e6400565c7c5691 3h ago",
+		"sbom spdxjson linux/arm64 key 0e6400565c7c5691 3h ago",
+		"provenance slsa v1 key 0e6400565c7c5691 3h ago",
+		"receipt dev build key 0e6400565c7c5691 3h ago",
+		"receipt staging promote key 0e6400565c7c5691 2h ago",
+		"5 attestations, 2 receipts, 1 signature",
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("verify printed\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if strings.Contains(b.String(), "https://") {
+		t.Errorf("a predicate URI in text:\n%s", b.String())
 	}
 }

@@ -7,8 +7,10 @@ import (
 	"io"
 	"path"
 	"slices"
+	"sort"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/spf13/cobra"
@@ -110,7 +112,12 @@ this site's do (shipped plus policy.dirs). docs/bundles.md has the details.
 Exit code 4 means verification failed (for a bundle: also truncated or
 tampered, with what is wrong), 5 that ENV's policies deny a bundle; 6 means
 the registry could not be reached and 2 a bad reference, key or config: in
-those cases nothing was checked.`
+those cases nothing was checked.
+
+Receipts are listed by environment and action, SBOMs by platform; the last
+line counts them.
+
+` + countsHelp
 
 func newVerify(ro *rootOptions) *cobra.Command {
 	o := &verifyOptions{rootOptions: ro}
@@ -221,13 +228,15 @@ func (o *verifyOptions) verifyBundle(cmd *cobra.Command, path, env string) error
 			return perr
 		}
 	}
-	printBundle(cmd.OutOrStdout(), res)
+	printBundle(cmd.OutOrStdout(), o.style(cmd.OutOrStdout()), res)
 	return err
 }
 
-func printBundle(w io.Writer, res *bundle.Result) {
+// printBundle prints what verifying a bundle found, after its image's
+// report.
+func printBundle(w io.Writer, s style, res *bundle.Result) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "  bundle\t%s: %s %s from %s, manifest signed by key %s\n", res.Bundle, res.Target, res.Digest, res.Source, res.SignedBy)
+	fmt.Fprintf(tw, "  bundle\t%s: %s %s from %s, manifest signed by key %s\n", res.Bundle, res.Target, s.digest(res.Digest), res.Source, res.SignedBy)
 	for _, k := range res.Keys {
 		trust := "not trusted here (ignored)"
 		if k.Trusted {
@@ -236,20 +245,20 @@ func printBundle(w io.Writer, res *bundle.Result) {
 		fmt.Fprintf(tw, "  bundle key\t%s\t%s\n", k.KeyID, trust)
 	}
 	for _, r := range res.Receipts {
-		fmt.Fprintf(tw, "  receipt\t%s %s\tkey %s\t%s\n", r.Environment, r.Action, r.KeyID, r.Time)
+		fmt.Fprintf(tw, "  receipt\t%s %s\tkey %s\t%s\n", r.Environment, r.Action, r.KeyID, s.ago(r.Time))
 	}
 	for _, ign := range res.IgnoredRevocations {
 		fmt.Fprintf(tw, "  ignored\trevocation list %s\n", ign)
 	}
 	if e := res.Revoked; e != nil {
-		fmt.Fprintf(tw, "  REVOKED\t%s\n", e.Describe())
+		fmt.Fprintf(tw, "  %s\t%s\n", s.alert(textRevoked), s.digestsIn(e.Describe()))
 	}
 	if d := res.Decision; d != nil {
 		verdict := "allowed"
 		if !d.Allowed {
-			verdict = "DENIED"
+			verdict = s.alert("DENIED")
 		}
-		fmt.Fprintf(tw, "  policy\t%s: %s by the %s policies (%s), %s policy data\n", res.Environment, verdict, res.Policies, d.Digest, res.PolicyData)
+		fmt.Fprintf(tw, "  policy\t%s: %s by the %s policies (%s), %s policy data\n", res.Environment, verdict, res.Policies, s.digest(d.Digest), res.PolicyData)
 		for _, v := range d.Violations {
 			fmt.Fprintf(tw, "  violation\t%s: %s\n", v.Policy, v.Message)
 		}
@@ -308,11 +317,11 @@ func (o *verifyOptions) checkEnv(cmd *cobra.Command, rep *attest.Report, env, ta
 		return err
 	}
 	if o.output != "json" {
-		drift := ""
+		s, drift := o.style(cmd.OutOrStdout()), ""
 		if st.Digest != rep.Digest.String() || st.Drift {
-			drift = " DRIFT"
+			drift = " " + s.alert(textDrift)
 		}
-		fmt.Fprintf(cmd.OutOrStdout(), "  receipt for %s in %s: %s; %s's tag: %s%s\n", target, e.Name, yesNo(has), e.Name, st.Digest, drift)
+		fmt.Fprintf(cmd.OutOrStdout(), "  receipt for %s in %s: %s; %s's tag: %s%s\n", target, e.Name, yesNo(has), e.Name, s.digest(st.Digest), drift)
 	}
 	if !has {
 		return failure.New(failure.Verify, rep.Reference, fmt.Errorf("no verified receipt for %s in %s", target, e.Name),
@@ -339,31 +348,96 @@ func (o *verifyOptions) printReport(w io.Writer, rep *attest.Report, v promote.V
 	if o.output == "json" {
 		return writeJSON(w, jsonOf(rep, v))
 	}
-	fmt.Fprintf(w, "%s %s\n", v.Word(), rep.Reference)
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	s := o.style(w)
+	word := v.Word()
+	if !v.Verified {
+		word = s.alert(word)
+	}
+	fmt.Fprintf(w, "%s %s\n", word, s.ref(rep.Reference))
+	t := &table{}
 	if e := v.Revocation; e != nil {
-		fmt.Fprintf(tw, "  revoked\t%s\n", e.Describe())
+		t.row("  "+s.alert("revoked"), s.digestsIn(e.Describe()))
 	}
-	for _, s := range rep.Signatures {
-		fmt.Fprintf(tw, "  signature\tkey %s\t%s\n", s.KeyID, s.SignedAt)
+	for _, sig := range rep.Signatures {
+		t.row("  signature", "", "key "+sig.KeyID, s.ago(sig.SignedAt))
 	}
-	for _, a := range rep.Attestations {
-		fmt.Fprintf(tw, "  %s\tkey %s\t%s\n", attest.PredicateName(a.PredicateType), a.KeyID, a.SignedAt)
-	}
+	attestationRows(t, s, rep)
 	for _, p := range rep.Problems {
-		fmt.Fprintf(tw, "  problem\t%s\n", p)
+		t.row("  "+s.alert("problem"), s.digestsIn(p))
 	}
 	if v.Problem != "" && v.Revocation == nil && len(rep.Problems) == 0 {
-		fmt.Fprintf(tw, "  problem\t%s\n", v.Problem)
+		t.row("  "+s.alert("problem"), s.digestsIn(v.Problem))
 	}
 	for _, i := range rep.Ignored {
 		name := attest.PredicateName(i.PredicateType)
 		if name == "" {
 			name = "attestation"
 		}
-		fmt.Fprintf(tw, "  ignored\t%s %s\t%s\n", name, i.Layer, i.Reason)
+		t.row("  ignored", name+" "+s.digest(i.Layer.String()), i.Reason)
 	}
-	return tw.Flush()
+	if err := t.write(w); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintf(w, "  %s\n", counted(rep))
+	return err
+}
+
+// counted is a report's counts in bakery's one sense (countsHelp).
+func counted(rep *attest.Report) string {
+	types := make([]string, len(rep.Attestations))
+	receipts := 0
+	for i, a := range rep.Attestations {
+		types[i] = a.PredicateType
+		if a.PredicateType == receipt.PredicateVSA {
+			receipts++
+		}
+	}
+	return fmt.Sprintf("%s, %s, %s", plural(countAttestations(types), "attestation"), plural(receipts, "receipt"),
+		plural(len(rep.Signatures), "signature"))
+}
+
+// attestationRows lists a report's attestations by what they are: each
+// platform's SBOMs with the platform named, the provenance, and each
+// receipt by environment and action, in that order.
+func attestationRows(t *table, s style, rep *attest.Report) {
+	platformOf := map[string]string{}
+	for _, p := range rep.Platforms {
+		platformOf[p.Digest] = p.Platform
+	}
+	var sboms, prov, receipts, other [][]string
+	for _, a := range rep.Attestations {
+		key, when := "key "+a.KeyID, s.ago(a.SignedAt)
+		switch a.PredicateType {
+		case attest.PredicateSPDX, attest.PredicateCycloneDX:
+			sboms = append(sboms, []string{"  sbom", attest.PredicateName(a.PredicateType) + " " + subjectPlatform(a, platformOf), key, when})
+		case attest.PredicateSLSAv1:
+			prov = append(prov, []string{"  provenance", "slsa v1", key, when})
+		default:
+			if r, ok := receipt.Of(a); ok {
+				at := r.TimeVerified.UTC().Format(revoke.TimeFormat) // fixed width: sorts as a string
+				receipts = append(receipts, []string{"  receipt", r.Bakery.Environment + " " + r.Bakery.Action, key, s.ago(at), at})
+				continue
+			}
+			other = append(other, []string{"  attestation", a.PredicateType, key, when})
+		}
+	}
+	byPlatform := func(row []string) string { typ, plat, _ := strings.Cut(row[1], " "); return plat + " " + typ }
+	sort.SliceStable(sboms, func(i, j int) bool { return byPlatform(sboms[i]) < byPlatform(sboms[j]) })
+	sort.SliceStable(receipts, func(i, j int) bool { return receipts[i][4] < receipts[j][4] }) // oldest first
+	for _, r := range slices.Concat(sboms, prov, receipts, other) {
+		t.row(r[:4]...)
+	}
+}
+
+// subjectPlatform names the platform an SBOM is about: the platform image
+// among its subjects ("-" for a single image).
+func subjectPlatform(a attest.AttestationInfo, platformOf map[string]string) string {
+	for _, subj := range a.Subjects {
+		if _, d, ok := strings.Cut(subj, "@"); ok && platformOf[d] != "" {
+			return platformOf[d]
+		}
+	}
+	return textNone
 }
 
 func newSBOM(ro *rootOptions) *cobra.Command {
@@ -476,7 +550,7 @@ func newInspect(ro *rootOptions) *cobra.Command {
 				return err
 			}
 			if prov != nil {
-				printProvenance(cmd.OutOrStdout(), prov)
+				printProvenance(cmd.OutOrStdout(), o.style(cmd.OutOrStdout()), prov)
 			}
 			return verr
 		},
@@ -485,13 +559,19 @@ func newInspect(ro *rootOptions) *cobra.Command {
 	return cmd
 }
 
-func printProvenance(w io.Writer, p *attest.Provenance) {
+// printProvenance prints a provenance's summary: in text, when it was built
+// as an age and base digests short; with -o wide, times and digests in full.
+func printProvenance(w io.Writer, s style, p *attest.Provenance) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "Provenance")
 	fmt.Fprintf(tw, "  builder\t%s\n", p.RunDetails.Builder.ID)
 	fmt.Fprintf(tw, "  build type\t%s\n", p.BuildDefinition.BuildType)
 	if m := p.RunDetails.Metadata; m.StartedOn != nil && m.FinishedOn != nil {
-		fmt.Fprintf(tw, "  built\t%s .. %s\n", m.StartedOn.Format("2006-01-02T15:04:05Z"), m.FinishedOn.Format("2006-01-02T15:04:05Z"))
+		if s.wide {
+			fmt.Fprintf(tw, "  built\t%s .. %s\n", m.StartedOn.UTC().Format(time.RFC3339), m.FinishedOn.UTC().Format(time.RFC3339))
+		} else {
+			fmt.Fprintf(tw, "  built\t%s, in %s\n", s.ago(m.StartedOn.UTC().Format(time.RFC3339)), m.FinishedOn.Sub(*m.StartedOn).Round(time.Second))
+		}
 	}
 	if c := p.BuildDefinition.ExternalParameters.Container; c != nil && c.Source != nil {
 		uri := c.Source.URI
@@ -501,7 +581,7 @@ func printProvenance(w io.Writer, p *attest.Provenance) {
 		fmt.Fprintf(tw, "  source\t%s commit %s, dirty: %t\n", uri, c.Source.Commit, c.Source.Dirty)
 	}
 	for _, d := range p.BuildDefinition.ResolvedDependencies {
-		fmt.Fprintf(tw, "  dependency\t%s sha256:%s\n", d.URI, d.Digest["sha256"])
+		fmt.Fprintf(tw, "  dependency\t%s %s\n", d.URI, s.digest("sha256:"+d.Digest["sha256"]))
 	}
 	tw.Flush()
 }
