@@ -103,7 +103,14 @@ func printStatus(w io.Writer, s style, st []promote.Status) error {
 	} else {
 		t = newTable("TARGET", "KIND", "ENVIRONMENT", "DIGEST", "AGE", "ACTION", "VERIFIED", "RECEIPT", "DRIFT")
 	}
+	kinds := map[string]string{} // a target's kind, from where it runs
 	for _, r := range st {
+		if r.Kind != "" {
+			kinds[r.Target] = r.Kind
+		}
+	}
+	for _, r := range st {
+		r.Kind = kinds[r.Target] // where it does not run yet, too
 		t.row(statusRow(s, r)...)
 	}
 	return t.write(w)

@@ -177,6 +177,7 @@ func TestStatusTable(t *testing.T) {
 	st[1].Drift, st[1].Receipt = true, false
 	st[2] = promote.Status{Target: "golden-base", Environment: "prod"}
 	st[3] = promote.Status{Target: "app", Environment: "dev", Unreachable: "connection refused"}
+	st = append(st, promote.Status{Target: "never-built", Environment: "dev"})
 
 	var text, wide bytes.Buffer
 	if err := printStatus(&text, style{now: now}, st); err != nil {
@@ -186,8 +187,8 @@ func TestStatusTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSuffix(text.String(), "\n"), "\n")
-	if len(lines) != 13 {
-		t.Fatalf("%d lines, want a header and 12 rows:\n%s", len(lines), text.String())
+	if len(lines) != 14 {
+		t.Fatalf("%d lines, want a header and 13 rows:\n%s", len(lines), text.String())
 	}
 	for _, l := range lines {
 		if len(l) > 120 {
@@ -203,8 +204,9 @@ func TestStatusTable(t *testing.T) {
 	for i, want := range map[int][]string{
 		1: {"golden-base", "container", "dev", "sha256:0e6400565c7c", "3h", "promote", "REVOKED", "yes", "-"},
 		2: {"golden-base", "container", "staging", "sha256:0e6400565c7c", "3h", "promote", "yes", "no", "DRIFT"},
-		3: {"golden-base", "-", "prod", "-", "-", "-", "-", "-", "-"},
-		4: {"app", "-", "dev", "UNREACHABLE", "-", "-", "-", "-", "-"},
+		3: {"golden-base", "container", "prod", "-", "-", "-", "-", "-", "-"},
+		4: {"app", "container", "dev", "UNREACHABLE", "-", "-", "-", "-", "-"},
+		13: {"never-built", "-", "dev", "-", "-", "-", "-", "-", "-"},
 	} {
 		if got := strings.Fields(lines[i]); strings.Join(got, " ") != strings.Join(want, " ") {
 			t.Errorf("row %d = %q, want %q", i, got, want)
