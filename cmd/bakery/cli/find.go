@@ -13,15 +13,8 @@ import (
 	"github.com/bakeryhq/bakery/inventory"
 )
 
-func newFind(ro *rootOptions) *cobra.Command {
-	var q inventory.Query
-	var sel selection
-	var targets []string
-	parallel := inventory.DefaultParallel
-	cmd := &cobra.Command{
-		Use:   "find [PACKAGE[@VERSION|@RANGE]] [--license ID] [--purl PURL] [--cpe CPE] [--history] [--target TARGET]... [--env ENV]...",
-		Short: "Find which images, in which environments, contain a package, from their verified SBOMs",
-		Long: `Search the verified SPDX SBOM of every platform of the digest each
+// findLong is find's help.
+const findLong = `Search the verified SPDX SBOM of every platform of the digest each
 environment's tag points at, for every target, and print each package that
 matches: target, environment, digest, platform, package name, version and
 type, and for machine images the environment's AMIs. With --history, also
@@ -44,7 +37,17 @@ that does not verify, so it was not searched: the matches found are printed,
 and the digests that were not searched are named on stderr. An environment
 whose registry cannot be reached is shown as UNREACHABLE (in JSON, an entry
 with "unreachable" set), the others are searched and printed, and the command
-exits 6 after them. A malformed range exits 2.`,
+exits 6 after them. A malformed range exits 2.`
+
+func newFind(ro *rootOptions) *cobra.Command {
+	var q inventory.Query
+	var sel selection
+	var targets []string
+	parallel := inventory.DefaultParallel
+	cmd := &cobra.Command{
+		Use:   "find [PACKAGE[@VERSION|@RANGE]] [--license ID] [--purl PURL] [--cpe CPE] [--history] [--target TARGET]... [--env ENV]...",
+		Short: "Find which images, in which environments, contain a package, from their verified SBOMs",
+		Long:  findLong,
 		Example: `  bakery find openssl                          # every image with openssl, any version
   bakery find 'openssl@<3.0.11-1~deb12u2'      # which environments still run a vulnerable build
   bakery find 'libssl3@>=3.0.0,<3.0.12' --history -o json
