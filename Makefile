@@ -43,6 +43,14 @@ demo: up build ## set everything up; bake, attest, verify and promote the bundle
 	  $(DEMO_ENV) $(BIN) promote $$target --to $$env --config examples/bakery.yaml || exit 1; done; done
 	$(BIN) status --config examples/bakery.yaml
 
+.PHONY: env
+env: ## print the demo's environment for your shell: eval "$$(make -s env)"
+	@echo 'export PATH="$(CURDIR)/bin:$(CURDIR)/.bakery:$$PATH"'
+	@echo 'export BAKERY_BUILDER_ADDRESS=$(BUILDKIT_ADDR)'
+	@echo 'export BAKERY_SIGNING_PASSWORD=$(DEMO_PASSWORD)'
+	@echo 'export BAKERY_BUILDER_PACKER_BINARY=$(CURDIR)/.bakery/packer'
+	@echo 'export $(DEMO_AWS)'
+
 .PHONY: test
 test: up lint ## set everything up, lint, then run unit tests (fuzz seed corpora included) and end-to-end tests
 	$(GO) test ./...

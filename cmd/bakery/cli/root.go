@@ -95,10 +95,10 @@ promotion into the same environment won (re-run to decide).`,
 		return failure.New(failure.Config, "usage", err, "see --help")
 	})
 
-	root.AddCommand(newBuild(ro), newVerify(ro), newSBOM(ro), newInspect(ro), newKeys(),
+	root.AddCommand(newBuild(ro), newVerify(ro), newSBOM(ro), newInspect(ro), newKeys(ro),
 		newPromote(ro), newRollback(ro), newHistory(ro), newStatus(ro), newPolicy(ro), newRevoke(ro))
 	root.AddCommand(newFind(ro), newDrift(ro), newOutdated(ro), newDiff(ro), newExport(ro), newImport(ro), newReport(ro))
-	root.AddCommand(newVersion(ro), newRebuild(ro))
+	root.AddCommand(newVersion(ro), newRebuild(ro), newInit(ro))
 	return root
 }
 
