@@ -231,7 +231,7 @@ func checkRevoked(sctx context.Context, b *Bundle, opts VerifyOptions, res *Resu
 		return nil
 	}
 	res.Revoked = &e
-	return failure.New(failure.Verify, "bundle "+b.Path, fmt.Errorf("%s was revoked at %s by %s: %s", b.Manifest.Digest, e.EffectiveAt, e.By, e.Reason),
+	return failure.New(failure.Verify, "bundle "+b.Path, fmt.Errorf("%s is %s", b.Manifest.Digest, e.Describe()),
 		"do not import it: the source revoked it before exporting")
 }
 

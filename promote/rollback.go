@@ -143,7 +143,7 @@ func pickRollback(hist []Entry, current, to, subject string, revs *revoke.Set) (
 		}
 		if e, revoked := revs.Revoked(h.Digest, time.Now()); revoked {
 			if h.Digest == to {
-				return "", failure.New(failure.Policy, subject+" to "+to, fmt.Errorf("that digest was revoked at %s by %s: %s", e.EffectiveAt, e.By, e.Reason),
+				return "", failure.New(failure.Policy, subject+" to "+to, fmt.Errorf("that digest is %s", e.Describe()),
 					"roll back to another digest (bakery history), or promote a fix")
 			}
 			if h.Digest != current {
