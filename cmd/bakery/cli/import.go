@@ -102,7 +102,9 @@ func printImport(w io.Writer, output string, res *bundle.ImportResult) error {
 		return writeJSON(w, res)
 	}
 	fmt.Fprintf(w, "Imported %s %s into %s: %s\n", res.Target, res.Digest, res.Environment, res.Tag)
-	fmt.Fprintf(w, "  copied: image %v, %d signature(s), %d attestation(s)\n", res.Copy.ImageCopied, res.Copy.Signatures, res.Copy.Attestations)
+	// layers, as promote counts them (countsHelp)
+	fmt.Fprintf(w, "  copied to %s: image %s, %s, %d attestation and receipt layers\n", res.Environment,
+		yesNo(res.Copy.ImageCopied), plural(res.Copy.Signatures, "signature"), res.Copy.Attestations)
 	for _, l := range res.Copy.LeftBehind {
 		fmt.Fprintf(w, "  left behind: %s\n", l)
 	}

@@ -65,7 +65,7 @@ func TestInspectReadsProvenanceStrictly(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, err := run(t, "inspect", ref.String(), "--key", pub)
-	if err != nil || !strings.Contains(out, "https://git.example/app.git commit 0123abc, dirty: true") {
+	if err != nil || !strings.Contains(out, "https://git.example/app.git commit 0123abc, dirty: yes") {
 		t.Fatalf("inspect: %v\n%s", err, out)
 	}
 	for _, params := range []string{`{"target":"app"}`, `{"target":{"name":"app"},"source":"git"}`, `{"target":{"name":"app"},"source":{"dirty":"yes"}}`} {

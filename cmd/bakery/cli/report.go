@@ -109,7 +109,7 @@ func runReport(cmd *cobra.Command, ro *rootOptions, opts report.Options, out str
 		_, err = fmt.Fprintf(cmd.OutOrStdout(), "wrote %s (%d targets × %d environments, %d digest pages) and %s\n",
 			w.Index, len(r.Targets), len(r.Environments), len(w.Pages), w.JSON)
 		for _, u := range r.Unreachable {
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: UNREACHABLE (%s), not in the report\n", u.Environment, u.Repository)
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: %s (%s), not in the report\n", u.Environment, ro.style(cmd.OutOrStdout()).alert(textUnreachable), u.Repository)
 		}
 	}
 	if err != nil {

@@ -40,7 +40,8 @@ into ENV (bare, --all, --metadata-file) until it is promoted by name
 			res, rerr := g.promoter(cmd.Context(), ro.version).RollbackWith(cmd.Context(), req)
 			if res != nil {
 				if ro.output != "json" {
-					fmt.Fprintf(cmd.OutOrStdout(), "rolling back %s in %s: %s → %s\n", res.Target, res.Environment, dash(res.From), res.Digest)
+					s := ro.style(cmd.OutOrStdout())
+					fmt.Fprintf(cmd.OutOrStdout(), "rolling back %s in %s: %s → %s\n", res.Target, res.Environment, s.digest(res.From), s.digest(res.Digest))
 				}
 				if err := ro.printResult(cmd.OutOrStdout(), res); err != nil {
 					return err

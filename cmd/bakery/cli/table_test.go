@@ -202,10 +202,10 @@ func TestStatusTable(t *testing.T) {
 		}
 	}
 	for i, want := range map[int][]string{
-		1: {"golden-base", "container", "dev", "sha256:0e6400565c7c", "3h", "promote", "REVOKED", "yes", "-"},
-		2: {"golden-base", "container", "staging", "sha256:0e6400565c7c", "3h", "promote", "yes", "no", "DRIFT"},
-		3: {"golden-base", "container", "prod", "-", "-", "-", "-", "-", "-"},
-		4: {"app", "container", "dev", "UNREACHABLE", "-", "-", "-", "-", "-"},
+		1:  {"golden-base", "container", "dev", "sha256:0e6400565c7c", "3h", "promote", "REVOKED", "yes", "-"},
+		2:  {"golden-base", "container", "staging", "sha256:0e6400565c7c", "3h", "promote", "yes", "no", "DRIFT"},
+		3:  {"golden-base", "container", "prod", "-", "-", "-", "-", "-", "-"},
+		4:  {"app", "container", "dev", "UNREACHABLE", "-", "-", "-", "-", "-"},
 		13: {"never-built", "-", "dev", "-", "-", "-", "-", "-", "-"},
 	} {
 		if got := strings.Fields(lines[i]); strings.Join(got, " ") != strings.Join(want, " ") {

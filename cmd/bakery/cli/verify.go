@@ -578,7 +578,7 @@ func printProvenance(w io.Writer, s style, p *attest.Provenance) {
 		if uri == "" {
 			uri = "(no remote)"
 		}
-		fmt.Fprintf(tw, "  source\t%s commit %s, dirty: %t\n", uri, c.Source.Commit, c.Source.Dirty)
+		fmt.Fprintf(tw, "  source\t%s commit %s, dirty: %s\n", uri, c.Source.Commit, yesNo(c.Source.Dirty))
 	}
 	for _, d := range p.BuildDefinition.ResolvedDependencies {
 		fmt.Fprintf(tw, "  dependency\t%s %s\n", d.URI, s.digest("sha256:"+d.Digest["sha256"]))
