@@ -487,13 +487,7 @@ func promoteMI(t *testing.T, cfg, to string) map[string]string {
 func promoteJSONTarget(t *testing.T, cfg, target string, args ...string) (map[string]any, result) {
 	t.Helper()
 	r := bakery(t, nil, append([]string{"promote", target, "--config", cfg, "-o", "json"}, args...)...)
-	var out map[string]any
-	if r.stdout != "" {
-		if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
-			t.Fatalf("promote output: %v\n%s", err, r.stdout)
-		}
-	}
-	return out, r
+	return onePromotion(t, r), r
 }
 
 // downstream runs packer itself (as a downstream pipeline would) on a template

@@ -173,6 +173,7 @@ func bakery(t *testing.T, env []string, args ...string) result {
 		t.Fatalf("running bakery: %v", err)
 	}
 	t.Logf("bakery %s: exit %d\nstderr:\n%s", strings.Join(args, " "), r.code, r.stderr)
+	checkJSON(t, args, r)
 	return r
 }
 

@@ -66,13 +66,24 @@ func buildDigest(t *testing.T, cfg string) string {
 func promoteJSON(t *testing.T, cfg string, args ...string) (map[string]any, result) {
 	t.Helper()
 	r := bakery(t, nil, append([]string{"promote", "golden", "--config", cfg, "-o", "json"}, args...)...)
-	var out map[string]any
-	if r.stdout != "" {
-		if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
-			t.Fatalf("promote output: %v\n%s", err, r.stdout)
-		}
+	return onePromotion(t, r), r
+}
+
+// onePromotion is the one target's result in promote -o json (a list of
+// promotions, whatever their number), or its entry when it has no result.
+func onePromotion(t *testing.T, r result) map[string]any {
+	t.Helper()
+	if r.stdout == "" {
+		return nil
 	}
-	return out, r
+	var out struct{ Promotions []map[string]any }
+	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil || len(out.Promotions) != 1 {
+		t.Fatalf("promote output: %v, want one promotion\n%s", err, r.stdout)
+	}
+	if res, ok := out.Promotions[0]["result"].(map[string]any); ok {
+		return res
+	}
+	return out.Promotions[0]
 }
 
 // TestPromoteRollbackHistoryStatus runs build → staging → prod, a second
@@ -139,7 +150,7 @@ func TestPromoteRollbackHistoryStatus(t *testing.T) {
 	h := bakery(t, nil, "history", "golden", "--env", "prod", "--config", cfg, "-o", "json")
 	var hist []struct {
 		Environment, Digest, Action, Result string
-		KeyID                               string `json:"key_id"`
+		KeyID                               string `json:"keyId"`
 	}
 	if err := json.Unmarshal([]byte(h.stdout), &hist); err != nil || h.code != 0 {
 		t.Fatalf("history: %v exit %d", err, h.code)
@@ -158,8 +169,9 @@ func TestPromoteRollbackHistoryStatus(t *testing.T) {
 
 	s := bakery(t, nil, "status", "--config", cfg, "-o", "json")
 	var st []struct {
-		Target, Environment, Digest, Action, Signer string
-		Verified                                    bool
+		Target, Environment, Digest, Action string
+		Signer                              string `json:"keyId"`
+		Verified                            bool
 	}
 	if err := json.Unmarshal([]byte(s.stdout), &st); err != nil || s.code != 0 {
 		t.Fatalf("status: %v exit %d", err, s.code)

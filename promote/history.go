@@ -2,6 +2,7 @@ package promote
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -30,6 +31,34 @@ type Entry struct {
 	Target     string `json:"target"`
 	Repository string `json:"repository"`
 }
+
+// EntryJSON is an Entry as bakery's commands print it (history -o json,
+// report.json): camelCase, where policies.Receipt keeps the policy input's
+// snake_case (key_id).
+type EntryJSON struct {
+	Target      string `json:"target"`
+	Repository  string `json:"repository"`
+	Environment string `json:"environment"`
+	Digest      string `json:"digest"`
+	Time        string `json:"time"`
+	KeyID       string `json:"keyId"`
+	Result      string `json:"result"`
+	Action      string `json:"action"`
+	Replaced    string `json:"replaced,omitempty"`
+	From        string `json:"from,omitempty"`
+	Reason      string `json:"reason,omitempty"`
+	Actor       string `json:"actor,omitempty"`
+}
+
+// JSON is e as bakery's commands print it.
+func (e Entry) JSON() EntryJSON {
+	r := e.Receipt
+	return EntryJSON{Target: e.Target, Repository: e.Repository, Environment: r.Environment, Digest: r.Digest, Time: r.Time,
+		KeyID: r.KeyID, Result: r.Result, Action: r.Action, Replaced: r.Replaced, From: r.From, Reason: r.Reason, Actor: r.Actor}
+}
+
+// MarshalJSON writes e as EntryJSON.
+func (e Entry) MarshalJSON() ([]byte, error) { return json.Marshal(e.JSON()) }
 
 // History reads, from the registry alone, every verified receipt recorded for
 // target in env: the cosign attestation tags of the environment's repository
@@ -116,7 +145,7 @@ type Status struct {
 	// the ones its receipt records, else the ones it was built as.
 	AMIs     map[string]string `json:"amis,omitempty"`
 	Time     string            `json:"time,omitempty"`
-	Signer   string            `json:"signer,omitempty"`
+	Signer   string            `json:"keyId,omitempty"`
 	Action   string            `json:"action,omitempty"`
 	Verified bool              `json:"verified"`
 	// Receipt says the digest holds a verified receipt for this target in

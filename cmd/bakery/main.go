@@ -1,13 +1,12 @@
 // Command bakery bakes golden images, attests them and promotes them by digest.
-// main only wires the commands to a context and maps failures to exit codes.
+// main only wires the commands to a context, prints a failure (as JSON with
+// -o json) and maps it to its exit code.
 package main
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"github.com/bakeryhq/bakery/cmd/bakery/cli"
@@ -22,9 +21,7 @@ func main() {
 	err := cli.Execute(ctx, version)
 	stop()
 	if err != nil {
-		for _, line := range strings.Split(err.Error(), "\n") {
-			fmt.Fprintln(os.Stderr, "error: "+line)
-		}
+		cli.PrintError(os.Stderr, err, cli.WantsJSON(os.Args[1:]))
 		os.Exit(failure.ClassOf(err).ExitCode())
 	}
 }

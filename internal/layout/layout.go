@@ -28,9 +28,9 @@ var Floors = [][]string{
 	{"builders"},
 	{"machineimage"},
 	{"internal/config", "internal/registry", "internal/progress"},
-	{"internal/failure", "internal/env", "internal/layout"},
+	{"internal/failure", "internal/env", "internal/layout", "internal/schemacheck"},
 }
 
 // TestOnly are packages that only tests, e2e/ and hack/ may import: stand-ins
 // for real services and test helpers.
-var TestOnly = []string{"promote/amis/ec2local", "attest/attesttest", "attest/sbomtest", "internal/testenv"}
+var TestOnly = []string{"promote/amis/ec2local", "attest/attesttest", "attest/sbomtest", "internal/testenv", "internal/schemacheck"}

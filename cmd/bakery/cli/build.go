@@ -38,9 +38,24 @@ type buildOptions struct {
 	ci               ciReport
 }
 
-// buildOutput is what --output json prints and --metadata-file writes.
+// buildOutput is what --output json prints and --metadata-file writes: an
+// entry per target, a pipeline.Built or, for a target that failed, a
+// failureJSON (error, class, exit code), whatever the number of targets.
 type buildOutput struct {
-	Targets []pipeline.Built `json:"targets"`
+	Targets []any `json:"targets"`
+}
+
+// buildJSON is a build's output: the targets built, then an entry per
+// target each failure names.
+func buildJSON(results []pipeline.Built, buildErr error) buildOutput {
+	out := buildOutput{Targets: []any{}}
+	for _, r := range results {
+		out.Targets = append(out.Targets, r)
+	}
+	for _, f := range failureEntries(buildErr) {
+		out.Targets = append(out.Targets, f)
+	}
+	return out
 }
 
 func newBuild(ro *rootOptions) *cobra.Command {
@@ -156,7 +171,7 @@ func (o *buildOptions) run(cmd *cobra.Command, args []string) error {
 		if args, err = o.outdatedOnly(cmd, cfg, args); err != nil || len(args) == 0 {
 			_ = p.Wait()
 			if err == nil {
-				err = o.print(cmd, nil)
+				err = o.print(cmd, nil, nil)
 			}
 			return err
 		}
@@ -185,7 +200,7 @@ func (o *buildOptions) run(cmd *cobra.Command, args []string) error {
 	if err := p.Wait(); err != nil && buildErr == nil {
 		buildErr = err
 	}
-	if err := o.print(cmd, results); err != nil {
+	if err := o.print(cmd, results, buildErr); err != nil {
 		return err
 	}
 	if err := o.ci.write("bakery build", buildLines(results, buildErr)); err != nil {
@@ -288,11 +303,8 @@ func (o *buildOptions) validate() error {
 	return nil
 }
 
-func (o *buildOptions) print(cmd *cobra.Command, results []pipeline.Built) error {
-	out := buildOutput{Targets: results}
-	if out.Targets == nil {
-		out.Targets = []pipeline.Built{}
-	}
+func (o *buildOptions) print(cmd *cobra.Command, results []pipeline.Built, buildErr error) error {
+	out := buildJSON(results, buildErr)
 	if o.metadataFile != "" {
 		f, err := os.Create(o.metadataFile)
 		if err != nil {

@@ -18,6 +18,8 @@ import (
 type ciLine struct {
 	Target, Outcome, Detail string
 	Failed                  bool
+	// Class is a failure's class (failedTargets sets it).
+	Class failure.Class
 }
 
 // ciReport is where build and promote tell CI what they did: the GitHub
@@ -145,7 +147,7 @@ func failedTargets(err error) []ciLine {
 		if errors.As(e, &fe) && fe.Subject != "" {
 			subject = fe.Subject
 		}
-		out = append(out, ciLine{Target: subject, Outcome: "failed (" + failure.ClassOf(e).String() + ")", Detail: oneLine(e), Failed: true})
+		out = append(out, ciLine{Target: subject, Outcome: "failed (" + failure.ClassOf(e).String() + ")", Detail: oneLine(e), Failed: true, Class: failure.ClassOf(e)})
 	}
 	return out
 }

@@ -44,13 +44,23 @@ promoted into an environment that runs IMAGE_A.`,
 			}
 			d := policies.Diff(against, pkgs[0], pkgs[1])
 			if ro.output == "json" {
-				return writeJSON(cmd.OutOrStdout(), d)
+				return writeJSON(cmd.OutOrStdout(), deltaJSON(d))
 			}
 			return printDelta(cmd, d)
 		},
 	}
 	o.addFlags(cmd)
 	return cmd
+}
+
+// deltaJSON is diff -o json: the policies.Delta the sbom_delta policy sees,
+// in the CLI's camelCase (the policy input keeps Rego's snake_case).
+type deltaJSON struct {
+	Against     string             `json:"against"`
+	Added       []policies.Package `json:"added"`
+	Removed     []policies.Package `json:"removed"`
+	Changed     []policies.Change  `json:"changed"`
+	NewLicenses []string           `json:"newLicenses"`
 }
 
 func printDelta(cmd *cobra.Command, d policies.Delta) error {

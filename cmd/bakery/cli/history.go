@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"sort"
 	"strings"
@@ -22,6 +23,16 @@ type historyEntry struct {
 	// Unreachable is set on the one entry of an environment whose registry
 	// could not be read: why.
 	Unreachable string `json:"unreachable,omitempty"`
+}
+
+// MarshalJSON writes e in camelCase (promote.EntryJSON) with its
+// revocation and why its environment was unreachable.
+func (e historyEntry) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		promote.EntryJSON
+		Revoked     *revoke.Entry `json:"revocation,omitempty"`
+		Unreachable string        `json:"unreachable,omitempty"`
+	}{e.Entry.JSON(), e.Revoked, e.Unreachable})
 }
 
 func newHistory(ro *rootOptions) *cobra.Command {

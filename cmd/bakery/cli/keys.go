@@ -14,7 +14,7 @@ import (
 	"github.com/bakeryhq/bakery/internal/failure"
 )
 
-func newKeys() *cobra.Command {
+func newKeys(ro *rootOptions) *cobra.Command {
 	keys := &cobra.Command{Use: "keys", Short: "Manage signing keys"}
 	var prefix string
 	gen := &cobra.Command{
@@ -28,6 +28,9 @@ verification.keys at the .pub file; the stock cosign CLI reads both.`,
   cosign verify --key keys/bakery.pub --insecure-ignore-tlog IMAGE@DIGEST`,
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := ro.validate(); err != nil {
+				return err
+			}
 			pw, err := keyPassword()
 			if err != nil {
 				return err
@@ -36,6 +39,9 @@ verification.keys at the .pub file; the stock cosign CLI reads both.`,
 			if err != nil {
 				return err
 			}
+			if ro.output == "json" {
+				return writeJSON(cmd.OutOrStdout(), keysJSON{PrivateKey: priv, PublicKey: pub})
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "Private key written to %s\nPublic key written to %s\n", priv, pub)
 			return nil
 		},
@@ -43,6 +49,12 @@ verification.keys at the .pub file; the stock cosign CLI reads both.`,
 	gen.Flags().StringVar(&prefix, "output-prefix", "cosign", "path prefix of the key files")
 	keys.AddCommand(gen)
 	return keys
+}
+
+// keysJSON is keys generate -o json: the files written.
+type keysJSON struct {
+	PrivateKey string `json:"privateKey"`
+	PublicKey  string `json:"publicKey"`
 }
 
 // keyPassword reads the password from the environment, or twice from a terminal.

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/bakeryhq/bakery/internal/failure"
+	"github.com/bakeryhq/bakery/pipeline"
 	"github.com/bakeryhq/bakery/promote"
 )
 
@@ -184,12 +185,17 @@ func (o *promoteOptions) validate(ro *rootOptions, args []string) error {
 // error, as is.
 func (o *promoteOptions) promoteOne(cmd *cobra.Command, ro *rootOptions, p *promote.Promoter) error {
 	res, perr := p.Promote(cmd.Context(), o.req)
-	if res != nil {
+	oc := promote.Outcome{Step: promote.Step{Request: o.req}, Result: res, Err: perr}
+	if ro.output == "json" {
+		// the same shape as several targets': a list of one
+		if err := writeJSON(cmd.OutOrStdout(), promotionsJSON([]promote.Outcome{oc})); err != nil {
+			return err
+		}
+	} else if res != nil {
 		if err := ro.printResult(cmd.OutOrStdout(), res); err != nil {
 			return err
 		}
 	}
-	oc := promote.Outcome{Step: promote.Step{Request: o.req}, Result: res, Err: perr}
 	if err := o.ci.write("bakery promote", promoteLines([]promote.Outcome{oc})); err != nil {
 		return err
 	}
@@ -309,19 +315,32 @@ func readBuilt(file string) ([]promote.Built, error) {
 	if err != nil {
 		return nil, failure.New(failure.Config, "--metadata-file", err, "pass the file bakery build --metadata-file wrote")
 	}
-	var out buildOutput
+	// a target that failed to build is an entry with its error: not built,
+	// nothing to promote
+	var out struct {
+		Targets []struct {
+			pipeline.Built
+			Error string `json:"error"`
+		} `json:"targets"`
+	}
 	if err := json.Unmarshal(b, &out); err != nil {
 		return nil, failure.New(failure.Config, file, fmt.Errorf("not a bakery build metadata file: %w", err), "pass the file bakery build --metadata-file wrote")
 	}
 	if len(out.Targets) == 0 {
 		return nil, failure.New(failure.Config, file, errors.New("lists no built targets"), "did the build succeed?")
 	}
-	built := make([]promote.Built, len(out.Targets))
+	var built []promote.Built
 	for i, t := range out.Targets {
+		if t.Error != "" {
+			continue
+		}
 		if t.Target == "" || t.Repository == "" || t.Digest.Hex == "" {
 			return nil, failure.New(failure.Config, file, fmt.Errorf("entry %d has no target, repository or digest", i), "pass the file bakery build --metadata-file wrote")
 		}
-		built[i] = promote.Built{Target: t.Target, Repository: t.Repository, Digest: t.Digest.String()}
+		built = append(built, promote.Built{Target: t.Target, Repository: t.Repository, Digest: t.Digest.String()})
+	}
+	if len(built) == 0 {
+		return nil, failure.New(failure.Config, file, errors.New("lists no built targets, only failed ones"), "did the build succeed?")
 	}
 	return built, nil
 }
@@ -361,7 +380,8 @@ func printSummary(w io.Writer, s style, outcomes []promote.Outcome) {
 	_ = t.write(w)
 }
 
-// promotionJSON is one target's line of promote -o json with several targets.
+// promotionJSON is one target's entry of promote -o json (one target or
+// several): a failure has its error, class and exit code.
 type promotionJSON struct {
 	Target   string          `json:"target"`
 	From     string          `json:"from,omitempty"`
@@ -369,6 +389,7 @@ type promotionJSON struct {
 	Outcome  string          `json:"outcome"`
 	Skip     string          `json:"skip,omitempty"`
 	Error    string          `json:"error,omitempty"`
+	Class    string          `json:"class,omitempty"`
 	ExitCode int             `json:"exitCode"`
 	Result   *promote.Result `json:"result,omitempty"`
 }
@@ -378,7 +399,8 @@ func promotionsJSON(outcomes []promote.Outcome) map[string][]promotionJSON {
 	for i, oc := range outcomes {
 		out[i] = promotionJSON{Target: oc.Step.Target, From: oc.Step.From, To: oc.Step.To, Outcome: outcomeOf(oc), Skip: oc.Step.Skip, Result: oc.Result}
 		if oc.Err != nil {
-			out[i].Error, out[i].ExitCode = oneLine(oc.Err), failure.ClassOf(oc.Err).ExitCode()
+			class := failure.ClassOf(oc.Err)
+			out[i].Error, out[i].Class, out[i].ExitCode = oneLine(oc.Err), class.String(), class.ExitCode()
 		}
 		if r := oc.Result; r != nil {
 			out[i].From, out[i].To = r.From, r.Environment
