@@ -455,6 +455,9 @@ its platforms: the attestation's predicate exactly as signed, or a table.`,
 			if err := o.validate(); err != nil {
 				return err
 			}
+			if err := o.noJSON("sbom", "it prints the SBOM itself: --format spdx-json or cyclonedx-json is JSON"); err != nil {
+				return err
+			}
 			pt := attest.PredicateSPDX
 			switch format {
 			case "spdx-json", "table":
