@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -92,5 +93,36 @@ func TestBuildFailFast(t *testing.T) {
 	results, err = Build(context.Background(), cfg, []string{"bad", "b", "c"}, BuildOptions{NoAttest: true, Builders: bs, FailFast: true})
 	if len(results) != 0 || err == nil || strings.Count(err.Error(), `not built: --fail-fast: target "bad" failed`) != 2 {
 		t.Fatalf("with --fail-fast: %d built, %v", len(results), err)
+	}
+}
+
+// TestTargetArgsOrderAndHardCodedWarn: target:NAME orders the build after
+// NAME; spelling out NAME's dev tag still orders it but is a warning, and so
+// is a repository named after a target outside the config's environments.
+func TestTargetArgsOrderAndHardCodedWarn(t *testing.T) {
+	cfg := &config.Config{
+		Targets: map[string]*config.Target{
+			"base":  {Name: "base", Type: config.TypeContainer},
+			"app":   {Name: "app", Type: config.TypeContainer, Args: map[string]string{"BASE": "target:base"}},
+			"hard":  {Name: "hard", Type: config.TypeContainer, Args: map[string]string{"BASE": "registry.example/dev/base:dev"}},
+			"moved": {Name: "moved", Type: config.TypeContainer, Args: map[string]string{"BASE": "old.example/dev/base:dev"}},
+		},
+		Environments: []config.Environment{{Name: "dev", Repository: "registry.example/dev", Tag: "{{ .Env }}"}},
+	}
+	targets, err := Select(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bases, err := Bases(cfg, targets)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(bases["app"], []string{"base"}) || !slices.Equal(bases["hard"], []string{"base"}) || len(bases["moved"]) != 0 {
+		t.Errorf("bases = %v", bases)
+	}
+	w := HardCodedBases(cfg)
+	if len(w) != 2 || !strings.Contains(w[0], "targets.hard.args.BASE names base's dev image by hand") ||
+		!strings.Contains(w[1], "targets.moved.args.BASE names a repository called base outside") || !strings.Contains(w[1], "write BASE: target:base") {
+		t.Errorf("warnings = %q", w)
 	}
 }

@@ -72,12 +72,12 @@ func HardCodedBases(cfg *config.Config) []string {
 	var out []string
 	for _, t := range cfg.TargetNames() {
 		tgt, _ := cfg.LookupTarget(t)
-		values := tgt.Args
+		values, key := tgt.Args, "args"
 		if tgt.Type == config.TypePacker {
-			values = tgt.Variables
+			values, key = tgt.Variables, "variables"
 		}
 		for k, v := range values {
-			if w := hardCoded(cfg, t, k, v); w != "" {
+			if w := hardCoded(cfg, t, key+"."+k, v); w != "" {
 				out = append(out, w)
 			}
 		}
@@ -99,15 +99,16 @@ func hardCoded(cfg *config.Config, t, k, v string) string {
 		if other == t {
 			continue
 		}
-		fix := fmt.Sprintf("write %s: target:%s so bakery builds on the digest it made", k, other)
+		_, arg, _ := strings.Cut(k, ".")
+		fix := fmt.Sprintf("write %s: target:%s so bakery builds on the digest it made", arg, other)
 		for i := range cfg.Environments {
 			e := &cfg.Environments[i]
 			if r, err := e.RepositoryFor(other); err == nil && r.Name() == repo {
-				return fmt.Sprintf("targets.%s.args.%s names %s's %s image by hand (%s): %s", t, k, other, e.Name, v, fix)
+				return fmt.Sprintf("targets.%s.%s names %s's %s image by hand (%s): %s", t, k, other, e.Name, v, fix)
 			}
 		}
 		if repo == other || strings.HasSuffix(repo, "/"+other) {
-			return fmt.Sprintf("targets.%s.args.%s names a repository called %s outside this config's environments (%s): %s", t, k, other, v, fix)
+			return fmt.Sprintf("targets.%s.%s names a repository called %s outside this config's environments (%s): %s", t, k, other, v, fix)
 		}
 	}
 	return ""
