@@ -43,7 +43,7 @@ func TestRollbackHoldsAgainstCI(t *testing.T) {
 	}
 
 	r := bakery(t, nil, "rollback", "app", "--env", "prod", "--reason", "INC-7: 500s after deploy", "--config", cfg)
-	if r.code != 0 || !strings.Contains(r.stdout, x[1]+" → "+x[0]) {
+	if r.code != 0 || !strings.Contains(r.stdout, short12(x[1])+" → "+short12(x[0])) { // text prints short digests
 		t.Fatalf("rollback: exit %d, want %s → %s\n%s", r.code, x[1], x[0], r.stdout)
 	}
 	held := func(what string) {
@@ -144,7 +144,7 @@ func TestDriftFixRestoresExpected(t *testing.T) {
 	}
 
 	r = bakery(t, nil, "rollback", "app", "--env", "staging", "--reason", "undo a hand edit", "--config", cfg)
-	if r.code != 0 || !strings.Contains(r.stdout, x[0]+" → "+x[2]) {
+	if r.code != 0 || !strings.Contains(r.stdout, short12(x[0])+" → "+short12(x[2])) {
 		t.Errorf("rollback of the drifted tag: exit %d, want %s → %s\n%s", r.code, x[0], x[2], r.stdout)
 	}
 	if got := tagOn(t, regAddr, ns+"/staging/app", "staging"); got != x[2] {
