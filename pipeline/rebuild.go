@@ -71,7 +71,7 @@ func Reproduce(ctx context.Context, cfg *config.Config, b builders.Builder, ref 
 	}
 	req := builders.Request{Target: t, Dir: cfg.Dir, Repository: ref.Context(), Verify: true, NoCache: noCache,
 		SourceDateEpoch: out.SourceDateEpoch, Pinned: pinnedBases(out.Bases)}
-	if req.TargetArgs, err = targetArgs(ctx, cfg, t, nil); err != nil {
+	if req.TargetArgs, err = targetImages(cfg, t); err != nil {
 		return out, err
 	}
 	for k, tr := range req.TargetArgs {

@@ -33,6 +33,34 @@ func builtNow(results []*Built, targets []*config.Target) map[string]string {
 // provenance records.
 func targetArgs(ctx context.Context, cfg *config.Config, t *config.Target, built map[string]string) (map[string]builders.TargetRef, error) {
 	env := &cfg.Environments[0]
+	refs, err := targetImages(cfg, t)
+	if err != nil {
+		return nil, err
+	}
+	for k, tr := range refs {
+		d, ok := built[tr.Target]
+		if !ok {
+			tag, _ := env.Locate(tr.Target) // located by targetImages
+			ref, err := registry.Resolve(ctx, tag)
+			if errors.Is(err, registry.ErrNotFound) {
+				return nil, failure.New(failure.Config, Subject(t), fmt.Errorf("build arg %s = %s: %s holds no digest of %s (%s)", k, t.Args[k], env.Name, tr.Target, tag),
+					"build "+tr.Target+" first, or in the same run: bakery build "+tr.Target+" "+t.Name)
+			}
+			if err != nil {
+				return nil, failure.New(failure.ClassOf(err), Subject(t), fmt.Errorf("build arg %s = %s: %w", k, t.Args[k], err), "")
+			}
+			d = ref.DigestStr()
+		}
+		tr.Digest = d
+		refs[k] = tr
+	}
+	return refs, nil
+}
+
+// targetImages is, for each of t's build args that names a target, that
+// target's first-environment image, not yet pinned to a digest.
+func targetImages(cfg *config.Config, t *config.Target) (map[string]builders.TargetRef, error) {
+	env := &cfg.Environments[0]
 	var out map[string]builders.TargetRef
 	for k, v := range t.Args {
 		other, ok := config.TargetArg(v)
@@ -43,22 +71,10 @@ func targetArgs(ctx context.Context, cfg *config.Config, t *config.Target, built
 		if err != nil {
 			return nil, err
 		}
-		d, ok := built[other]
-		if !ok {
-			ref, err := registry.Resolve(ctx, tag)
-			if errors.Is(err, registry.ErrNotFound) {
-				return nil, failure.New(failure.Config, Subject(t), fmt.Errorf("build arg %s = %s: %s holds no digest of %s (%s)", k, v, env.Name, other, tag),
-					"build "+other+" first, or in the same run: bakery build "+other+" "+t.Name)
-			}
-			if err != nil {
-				return nil, failure.New(failure.ClassOf(err), Subject(t), fmt.Errorf("build arg %s = %s: %w", k, v, err), "")
-			}
-			d = ref.DigestStr()
-		}
 		if out == nil {
 			out = map[string]builders.TargetRef{}
 		}
-		out[k] = builders.TargetRef{Target: other, Image: tag.String(), Digest: d}
+		out[k] = builders.TargetRef{Target: other, Image: tag.String()}
 	}
 	return out, nil
 }
