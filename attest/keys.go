@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
@@ -23,6 +24,7 @@ import (
 	_ "github.com/sigstore/sigstore/pkg/signature/kms/hashivault"
 
 	"github.com/bakeryhq/bakery/internal/config"
+	"github.com/bakeryhq/bakery/internal/env"
 	"github.com/bakeryhq/bakery/internal/failure"
 )
 
@@ -68,15 +70,7 @@ func LoadSigner(ctx context.Context, ref string, password []byte) (signature.Sig
 	}
 	sv, err := sigs.SignerVerifierFromKeyRef(ctx, ref, func(bool) ([]byte, error) { return password, nil }, nil)
 	if err != nil {
-		msg := err.Error()
-		if password != nil {
-			msg = strings.ReplaceAll(msg, string(password), "[redacted]")
-		}
-		hint := "check the key and BAKERY_SIGNING_PASSWORD / COSIGN_PASSWORD"
-		if IsKMS(ref) {
-			hint = "check the KMS URI and the provider's credentials"
-		}
-		return nil, failure.New(failure.Config, subject, errors.New(msg), hint)
+		return nil, signerError(subject, ref, password, err)
 	}
 	if IsKMS(ref) {
 		// KMS signers connect lazily; ask for the public key now so a
@@ -88,11 +82,62 @@ func LoadSigner(ctx context.Context, ref string, password []byte) (signature.Sig
 	return sv, nil
 }
 
-// LoadVerifier loads a cosign public key file or a KMS key's public half.
+// signerError says why a signing key did not load: an encrypted key file
+// with no password set, a wrong password, or what cosign said (never with the
+// password in it).
+func signerError(subject, ref string, password []byte, err error) error {
+	pw, cosignPW := string(env.SigningPassword), string(env.CosignPassword)
+	msg := err.Error()
+	if password != nil {
+		msg = strings.ReplaceAll(msg, string(password), "[redacted]")
+	}
+	switch {
+	case IsKMS(ref):
+		return failure.New(failure.Config, subject, errors.New(msg), "check the KMS URI and the provider's credentials")
+	case password == nil && encryptedKeyFile(ref):
+		return failure.New(failure.Config, subject,
+			fmt.Errorf("the key is encrypted and %s is not set (nor %s)", pw, cosignPW),
+			"export "+pw+"=<the key's password> (cosign's "+cosignPW+" also works)")
+	case strings.Contains(msg, "decrypt"):
+		return failure.New(failure.Config, subject, errors.New("wrong password for the encrypted key"),
+			"check "+pw+" (or "+cosignPW+"): it is set but does not decrypt this key")
+	}
+	return failure.New(failure.Config, subject, errors.New(msg), "check the key file and "+pw+" / "+cosignPW)
+}
+
+// encryptedKeyFile reports whether ref is a PEM file holding an encrypted
+// cosign or sigstore private key.
+func encryptedKeyFile(ref string) bool {
+	b, err := os.ReadFile(ref)
+	if err != nil {
+		return false
+	}
+	block, _ := pem.Decode(b)
+	return block != nil && strings.HasPrefix(block.Type, "ENCRYPTED ")
+}
+
+// LoadVerifier loads a cosign public key file or a KMS key's public half
+// listed under verification.keys.
 func LoadVerifier(ctx context.Context, ref string) (signature.Verifier, error) {
+	return loadVerifier(ctx, FromConfig, ref)
+}
+
+// loadVerifier loads ref, blaming a key that does not load on origin
+// (FromFlag or FromConfig).
+func loadVerifier(ctx context.Context, origin, ref string) (signature.Verifier, error) {
+	subject := origin + " " + ref
+	fix := "fix " + origin
+	if origin == FromFlag {
+		fix = "pass a cosign public key file or KMS URI to --key"
+	}
+	if !IsKMS(ref) {
+		if _, err := os.Stat(ref); errors.Is(err, os.ErrNotExist) {
+			return nil, failure.New(failure.Config, subject, errors.New("public key file not found"), fix)
+		}
+	}
 	v, err := sigs.PublicKeyFromKeyRef(ctx, ref)
 	if err != nil {
-		return nil, failure.New(failure.Config, "verification key "+ref, err, "fix verification.keys")
+		return nil, failure.New(failure.Config, subject, err, fix)
 	}
 	return v, nil
 }

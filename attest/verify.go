@@ -34,21 +34,34 @@ type TrustedKey struct {
 	Verifier signature.Verifier
 }
 
-// NewTrustedKeys loads verification keys (files or KMS URIs).
+// Where trusted keys come from, as NewTrustedKeysFrom's errors name them.
+const (
+	FromConfig = "verification.keys"
+	FromFlag   = "--key"
+)
+
+// NewTrustedKeys loads verification keys (files or KMS URIs) listed under
+// verification.keys.
 func NewTrustedKeys(ctx context.Context, refs []string) ([]TrustedKey, error) {
+	return NewTrustedKeysFrom(ctx, FromConfig, refs)
+}
+
+// NewTrustedKeysFrom loads verification keys named by origin (FromFlag or
+// FromConfig): a key that does not load is blamed on origin.
+func NewTrustedKeysFrom(ctx context.Context, origin string, refs []string) ([]TrustedKey, error) {
 	if len(refs) == 0 {
 		return nil, failure.New(failure.Config, "verification.keys", errors.New("no trusted keys configured"),
 			"list cosign public keys (or KMS URIs) under verification.keys, or pass --key")
 	}
 	var keys []TrustedKey
 	for _, r := range refs {
-		v, err := LoadVerifier(ctx, r)
+		v, err := loadVerifier(ctx, origin, r)
 		if err != nil {
 			return nil, err
 		}
 		id, err := KeyID(v)
 		if err != nil {
-			return nil, failure.New(failure.Config, "verification key "+r, err, "")
+			return nil, failure.New(failure.Config, origin+" "+r, err, "")
 		}
 		keys = append(keys, TrustedKey{ID: id, Verifier: v})
 	}

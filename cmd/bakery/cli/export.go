@@ -47,6 +47,9 @@ bakery import BUNDLE.tar --to ENV. docs/bundles.md has the format.`,
 			if err != nil {
 				return err
 			}
+			if err := (&selection{envs: []string{env}}).resolve(g.cfg, args[:1]); err != nil {
+				return err
+			}
 			ctx := cmd.Context()
 			signer, err := attest.SignerFor(ctx, g.cfg.Signing, config.SigningPassword())
 			if err != nil {

@@ -105,7 +105,7 @@ func runFind(cmd *cobra.Command, ro *rootOptions, q inventory.Query, parallel in
 		return err
 	}
 	ctx := ro.bound(cmd, cfg)
-	keys, err := attest.NewTrustedKeys(ctx, cfg.Verification.Keys)
+	keys, err := attest.NewTrustedKeysFrom(ctx, keyOrigin(ro.keys), cfg.Verification.Keys)
 	if err != nil {
 		return err
 	}

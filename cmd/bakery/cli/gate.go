@@ -24,13 +24,22 @@ type gate struct {
 	engine *policies.Engine
 }
 
+// keyOrigin names where the trusted keys come from, for their errors: --key
+// when it was given (it replaces verification.keys), else verification.keys.
+func keyOrigin(flagKeys []string) string {
+	if len(flagKeys) > 0 {
+		return attest.FromFlag
+	}
+	return attest.FromConfig
+}
+
 func (ro *rootOptions) gate(cmd *cobra.Command) (*gate, error) {
 	cfg, err := ro.load(cmd)
 	if err != nil {
 		return nil, err
 	}
 	ctx := ro.bound(cmd, cfg)
-	keys, err := attest.NewTrustedKeys(ctx, cfg.Verification.Keys)
+	keys, err := attest.NewTrustedKeysFrom(ctx, keyOrigin(ro.keys), cfg.Verification.Keys)
 	if err != nil {
 		return nil, err
 	}

@@ -51,16 +51,7 @@ func TestInspectReadsProvenanceStrictly(t *testing.T) {
 	if _, err := attester.Attest(ctx, push(t, srv, "nowhere", img), res); failure.ClassOf(err) != failure.Verify {
 		t.Fatalf("attesting an image of no platform: %v (class %v)", err, failure.ClassOf(err))
 	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf = cf.DeepCopy()
-	cf.OS, cf.Architecture = "linux", "amd64"
-	if img, err = mutate.ConfigFile(img, cf); err != nil {
-		t.Fatal(err)
-	}
-	ref := push(t, srv, "app", img)
+	ref := push(t, srv, "app", linuxAMD64(t, img))
 	if _, err := attester.Attest(ctx, ref, res); err != nil {
 		t.Fatal(err)
 	}
@@ -82,6 +73,21 @@ func TestInspectReadsProvenanceStrictly(t *testing.T) {
 			t.Errorf("%s: %v (class %v), want a verification failure of the provenance\n%s", params, err, failure.ClassOf(err), out)
 		}
 	}
+}
+
+// linuxAMD64 is img with a config naming linux/amd64.
+func linuxAMD64(t *testing.T, img v1.Image) v1.Image {
+	t.Helper()
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf = cf.DeepCopy()
+	cf.OS, cf.Architecture = "linux", "amd64"
+	if img, err = mutate.ConfigFile(img, cf); err != nil {
+		t.Fatal(err)
+	}
+	return img
 }
 
 func push(t *testing.T, srv *httptest.Server, repo string, img v1.Image) name.Digest {

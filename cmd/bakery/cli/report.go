@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -48,7 +49,7 @@ An unknown target or environment or an unwritable DIR exits 2.`,
   xdg-open report/index.html`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := ro.validate(); err != nil {
-				return err
+				return outputOrOut(err, ro.output, out)
 			}
 			if out == "" {
 				return usageError("--out DIR is required")
@@ -65,6 +66,17 @@ An unknown target or environment or an unwritable DIR exits 2.`,
 	sel.addEnvFlag(cmd)
 	addKeyFlag(cmd, ro)
 	return cmd
+}
+
+// outputOrOut adds "did you mean --out" to a bad -o: report -o DIR is a
+// directory meant for --out, not an output format. Other errors, or -o
+// next to an --out, pass.
+func outputOrOut(err error, output, out string) error {
+	if out != "" || slices.Contains([]string{"text", "wide", "json"}, output) {
+		return err
+	}
+	return failure.New(failure.Config, "--output", fmt.Errorf("unknown format %q", output),
+		"did you mean --out "+output+"? -o is the output format: text, wide or json")
 }
 
 // reportSummary is `bakery report -o json`.
@@ -86,7 +98,7 @@ func runReport(cmd *cobra.Command, ro *rootOptions, opts report.Options, out str
 		return err
 	}
 	ctx := ro.bound(cmd, cfg)
-	if opts.Keys, err = attest.NewTrustedKeys(ctx, cfg.Verification.Keys); err != nil {
+	if opts.Keys, err = attest.NewTrustedKeysFrom(ctx, keyOrigin(ro.keys), cfg.Verification.Keys); err != nil {
 		return err
 	}
 	opts.Config = cfg

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"path"
@@ -63,7 +64,7 @@ func (o *verifyOptions) resolveAndVerify(cmd *cobra.Command, ref string) (*attes
 		}
 	}
 	ctx := cmd.Context()
-	trusted, err := attest.NewTrustedKeys(ctx, keys)
+	trusted, err := attest.NewTrustedKeysFrom(ctx, keyOrigin(o.keys), keys)
 	if err != nil {
 		return nil, err
 	}
@@ -201,7 +202,7 @@ func (o *verifyOptions) verifyBundle(cmd *cobra.Command, path, env string) error
 			return err
 		}
 	}
-	trusted, err := attest.NewTrustedKeys(cmd.Context(), keys)
+	trusted, err := attest.NewTrustedKeysFrom(cmd.Context(), keyOrigin(o.keys), keys)
 	if err != nil {
 		return err
 	}
@@ -466,6 +467,9 @@ its platforms: the attestation's predicate exactly as signed, or a table.`,
 			default:
 				return usageError("--format %q: use spdx-json, cyclonedx-json or table", format)
 			}
+			if err := platformSyntax(platform); err != nil {
+				return err
+			}
 			rep, err := o.resolveAndVerify(cmd, args[0])
 			if err != nil {
 				return err
@@ -488,6 +492,19 @@ its platforms: the attestation's predicate exactly as signed, or a table.`,
 	return cmd
 }
 
+// platformSyntax refuses a --platform that is not os/arch[/variant].
+func platformSyntax(platform string) error {
+	if platform == "" {
+		return nil
+	}
+	parts := strings.Split(platform, "/")
+	if len(parts) < 2 || len(parts) > 3 || slices.Contains(parts, "") {
+		return failure.New(failure.Config, "--platform "+platform, errors.New("not a platform"),
+			"write it as os/arch or os/arch/variant, for example linux/arm64")
+	}
+	return nil
+}
+
 // selectSBOM picks the verified attestation of type pt for platform.
 func selectSBOM(ctx context.Context, ref name.Digest, rep *attest.Report, pt, platform string) (json.RawMessage, error) {
 	plats, err := attest.Platforms(ctx, ref)
@@ -508,6 +525,10 @@ func selectSBOM(ctx context.Context, ref name.Digest, rep *attest.Report, pt, pl
 		if platform != "" {
 			break
 		}
+	}
+	if platform != "" && !slices.Contains(names, platform) {
+		return nil, failure.New(failure.Config, "--platform "+platform, fmt.Errorf("%s has no such platform", ref),
+			"pass one of its platforms: "+strings.Join(names, ", "))
 	}
 	return nil, failure.New(failure.Verify, ref.String(), fmt.Errorf("no verified %s SBOM for platform %q", attest.PredicateName(pt), platform),
 		"platforms: "+strings.Join(names, ", "))
