@@ -231,13 +231,76 @@ func (b *Builder) Build(ctx context.Context, req builders.Request) (builders.Res
 	step.Done(err)
 	switch {
 	case err != nil && templateError(out):
-		return builders.Result{}, failure.New(failure.Config, subj,
-			fmt.Errorf("template %s does not validate: %s", t.Template, packerError(out)), "fix the template; packer validate shows the same")
+		return builders.Result{}, templateFailure(t.Name, t.Template, out)
 	case err != nil:
 		return builders.Result{}, failure.New(failure.Build, subj,
 			fmt.Errorf("packer build failed: %s", packerError(out)), "nothing was recorded; see packer's output above")
 	}
 	return b.readResult(subj, resultFile.Name())
+}
+
+// templateFailure is the config error of a packer build that stopped before
+// building: a variable's value from targets.NAME.variables that packer
+// refused is blamed on that variable, anything else on the template.
+func templateFailure(target, template string, out []byte) error {
+	subj := fmt.Sprintf("target %q", target)
+	if name, msg, ok := variableError(out); ok {
+		return failure.New(failure.Config, subj, fmt.Errorf("variable %q: %s", name, msg),
+			"fix targets."+target+".variables."+name+" in bakery.yaml")
+	}
+	return failure.New(failure.Config, subj,
+		fmt.Errorf("template %s does not validate: %s", template, packerError(out)), "fix the template; packer validate shows the same")
+}
+
+// variableDiagnostics are packer's summaries of a refused -var, with how
+// each names the variable (the text before it, up to the quote or space
+// after it) and what bakery says instead of the summary.
+var variableDiagnostics = []struct{ summary, before, after, says string }{
+	{"Invalid value for cmd variable", "<value for var.", " ", "its value is refused: "},
+	{"Invalid argument value for -var variable", "The received arg value for ", " ", "its value is refused: "},
+	{"Undefined -var variable", `A "`, `"`, "set in bakery.yaml but not declared in the template (no variable block)"},
+	{"Unset variable ", `Unset variable "`, `"`, "not set: the template declares it with no default"},
+}
+
+// variableError reads packer's output for a refused -var value: the
+// variable's name and, on one line, packer's detail.
+func variableError(out []byte) (name, msg string, ok bool) {
+	lines := strings.Split(string(out), "\n")
+	for i, l := range lines {
+		if !strings.HasPrefix(l, "Error: ") {
+			continue
+		}
+		var detail []string
+		for _, d := range lines[i+1:] {
+			if strings.HasPrefix(d, "Error: ") {
+				break
+			}
+			if d = strings.TrimSpace(d); d != "" && d != "(source code not available)" {
+				detail = append(detail, d)
+			}
+		}
+		text := l + " " + strings.Join(detail, " ")
+		for _, v := range variableDiagnostics {
+			if !strings.HasPrefix(l, "Error: "+v.summary) {
+				continue
+			}
+			if _, rest, found := strings.Cut(text, v.before); found {
+				name, _, _ = strings.Cut(rest, v.after)
+				name = strings.TrimSuffix(name, ">")
+			}
+			if !strings.HasSuffix(v.says, ": ") {
+				return name, v.says, name != ""
+			}
+			var kept []string
+			for _, d := range detail {
+				if !strings.HasPrefix(d, "on <value for var.") {
+					kept = append(kept, d)
+				}
+			}
+			return name, v.says + strings.Join(kept, " "), name != ""
+		}
+	}
+	return "", "", false
 }
 
 // templateError says a failed packer build stopped on the template itself:
