@@ -174,9 +174,25 @@ func checkExampleChain(t *testing.T, ns string, out buildOutput) {
 	}
 }
 
-// TestBuildBadInput checks that each bad input gives one line on stderr that
-// names the target and the cause, the exit code of its class, and that
-// nothing is pushed under the target's tag.
+// logBlock reports whether lines are the progress printer's block of a
+// failed step's log: a rule, " > [target] ...STEP:", the log, a rule.
+// want is the rule, the header's prefix and suffix, the log, the rule.
+func logBlock(lines, want []string) bool {
+	if len(want) == 0 || len(lines) == 0 {
+		return len(want) == len(lines)
+	}
+	if len(lines) != len(want)-1 {
+		return false
+	}
+	header := strings.HasPrefix(lines[1], want[1]) && strings.HasSuffix(lines[1], want[2])
+	return header && lines[0] == want[0] && slices.Equal(lines[2:], want[3:])
+}
+
+// TestBuildBadInput checks that each bad input gives one error line on
+// stderr that names the target and the cause, the exit code of its class,
+// and that nothing is pushed under the target's tag. With --progress quiet,
+// a failing step's last log lines come before it (log), as buildx prints
+// them, and nothing else does.
 func TestBuildBadInput(t *testing.T) {
 	const goodDockerfile = "ARG BASE\nFROM ${BASE}\nRUN echo ok > /ok\n"
 	config := func(repo string) string {
@@ -200,13 +216,15 @@ environments:
 		args  []string
 		code  int
 		want  []string
+		log   []string // the failing step's log block before the error line: what its lines start or end with
 	}{
 		{name: "dockerfile syntax error", code: 3,
 			files: map[string]string{"app/Dockerfile": "ARG BASE\nFROM ${BASE}\nRUNN echo typo\n"},
 			want:  []string{`target "app"`, "line 3", "unknown instruction: RUNN"}},
 		{name: "failing RUN step", code: 3,
 			files: map[string]string{"app/Dockerfile": "ARG BASE\nFROM ${BASE}\nRUN echo starting && exit 7\n"},
-			want:  []string{`target "app"`, "exit code: 7"}},
+			want:  []string{`target "app"`, "exit code: 7"},
+			log:   []string{"------", " > [app] ", "RUN echo starting && exit 7:", "starting", "------"}},
 		{name: "missing context directory", code: 2,
 			files: map[string]string{"elsewhere/Dockerfile": goodDockerfile},
 			want:  []string{`target "app"`, "context directory", "does not exist"}},
@@ -238,8 +256,8 @@ environments:
 				t.Errorf("exit code %d, want %d", r.code, tc.code)
 			}
 			lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
-			if len(lines) != 1 || !strings.HasPrefix(lines[0], "error: ") {
-				t.Errorf("want exactly one error line on stderr, got %q", r.stderr)
+			if !logBlock(lines[:len(lines)-1], tc.log) || !strings.HasPrefix(lines[len(lines)-1], "error: ") {
+				t.Errorf("want %q then one error line on stderr, got %q", tc.log, r.stderr)
 			}
 			for _, w := range tc.want {
 				if !strings.Contains(r.stderr, w) {

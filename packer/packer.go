@@ -234,7 +234,7 @@ func (b *Builder) Build(ctx context.Context, req builders.Request) (builders.Res
 		return builders.Result{}, templateFailure(t.Name, t.Template, out)
 	case err != nil:
 		return builders.Result{}, failure.New(failure.Build, subj,
-			fmt.Errorf("packer build failed: %s", packerError(out)), "nothing was recorded; see packer's output above")
+			fmt.Errorf("packer build failed: %s", packerError(out)), "nothing was recorded; packer's last lines are above (--progress plain shows all)")
 	}
 	return b.readResult(subj, resultFile.Name())
 }

@@ -495,7 +495,8 @@ func cacheEntries(refs []string) []client.CacheOptionsEntry {
 
 // solveError classifies a failed solve: a registry that cannot be reached is
 // failure.Unavailable, anything else is failure.Build. BuildKit's message
-// (the failing step and its exit code) is kept, on one line.
+// (the failing step and its exit code) is kept, on one line; the progress
+// printer prints the failing step's last log lines in every mode.
 func solveError(subject string, err error) error {
 	if errors.Is(err, context.Canceled) {
 		return failure.New(failure.Internal, subject, errors.New("canceled"), "")
@@ -506,7 +507,7 @@ func solveError(subject string, err error) error {
 			return failure.New(failure.Unavailable, subject, errors.New(msg), "check that the registries it pulls from and pushes to are up")
 		}
 	}
-	return failure.New(failure.Build, subject, errors.New(msg), "see the build output above, or rerun with --progress plain")
+	return failure.New(failure.Build, subject, errors.New(msg), "the failing step's last log lines are above if it logged any; --progress plain shows the whole log")
 }
 
 func abs(dir, p string) string {

@@ -21,11 +21,16 @@ import (
 var Modes = []string{"auto", "tty", "plain", "quiet", "rawjson"}
 
 // Printer fans in the status streams of concurrent builds into one display.
+// Whatever the mode, a failed step's last log lines are printed on Wait
+// (rawjson carries them in its stream already).
 type Printer struct {
 	ch   chan *client.SolveStatus
 	wg   sync.WaitGroup
 	done chan struct{}
 	err  error
+	out  io.Writer
+	mode string
+	tail *tail
 }
 
 // Mode resolves "auto": plain in a CI job (CI, GITLAB_CI set), where a
@@ -50,7 +55,7 @@ func NewPrinter(ctx context.Context, out io.Writer, mode string) (*Printer, erro
 	if err != nil {
 		return nil, fmt.Errorf("--progress %s: %w", mode, err)
 	}
-	p := &Printer{ch: make(chan *client.SolveStatus), done: make(chan struct{})}
+	p := &Printer{ch: make(chan *client.SolveStatus), done: make(chan struct{}), out: out, mode: Mode(mode), tail: newTail()}
 	go func() {
 		defer close(p.done)
 		// A display error must not block the builds: keep draining.
@@ -74,17 +79,22 @@ func (p *Printer) Stream(prefix string) chan *client.SolveStatus {
 			for _, v := range st.Vertexes {
 				v.Name = "[" + prefix + "] " + v.Name
 			}
+			p.tail.observe(prefix, st)
 			p.ch <- st
 		}
 	}()
 	return in
 }
 
-// Wait closes the display after every stream is closed and returns its error.
+// Wait closes the display after every stream is closed, prints the last
+// log lines of each step that failed, and returns the display's error.
 func (p *Printer) Wait() error {
 	p.wg.Wait()
 	close(p.ch)
 	<-p.done
+	if p.mode != "rawjson" {
+		p.tail.print(p.out)
+	}
 	return p.err
 }
 
