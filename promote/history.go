@@ -60,6 +60,18 @@ func (e Entry) JSON() EntryJSON {
 // MarshalJSON writes e as EntryJSON.
 func (e Entry) MarshalJSON() ([]byte, error) { return json.Marshal(e.JSON()) }
 
+// UnmarshalJSON reads what MarshalJSON writes (report.json read back).
+func (e *Entry) UnmarshalJSON(b []byte) error {
+	var j EntryJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	*e = Entry{Target: j.Target, Repository: j.Repository, Receipt: policies.Receipt{Target: j.Target, Repository: j.Repository,
+		Environment: j.Environment, Digest: j.Digest, Time: j.Time, KeyID: j.KeyID, Result: j.Result, Action: j.Action,
+		Replaced: j.Replaced, From: j.From, Reason: j.Reason, Actor: j.Actor}}
+	return nil
+}
+
 // History reads, from the registry alone, every verified receipt recorded for
 // target in env: the cosign attestation tags of the environment's repository
 // name each digest that has attestations; their verified receipts for env are
