@@ -280,7 +280,8 @@ func TestPromoteBadInput(t *testing.T) {
 		{[]string{"promote", "--to", "stagin"}, 2, `environment "stagin"`},
 		{[]string{"promote", "--bogus"}, 2, "unknown flag: --bogus"},
 		{[]string{"promot", "golden"}, 2, "did you mean promote?"},
-		{[]string{"status", "extra"}, 2, "takes 0 argument(s), got 1"},
+		{[]string{"status", "extra"}, 2, `target "extra"`},
+		{[]string{"history", "golden", "--env", "qa"}, 2, `environment "qa"`},
 	} {
 		r := bakery(t, nil, append(tc.args, "--config", cfgPath)...)
 		if r.code != tc.code || !strings.Contains(r.stderr, tc.want) || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
