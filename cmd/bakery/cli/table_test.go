@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/bakeryhq/bakery/attest"
+	"github.com/bakeryhq/bakery/policies"
 	"github.com/bakeryhq/bakery/promote"
 	"github.com/bakeryhq/bakery/receipt"
 	"github.com/bakeryhq/bakery/revoke"
@@ -276,5 +277,60 @@ func TestVerifyNamesReceiptsAndPlatforms(t *testing.T) {
 	}
 	if strings.Contains(b.String(), "https://") {
 		t.Errorf("a predicate URI in text:\n%s", b.String())
+	}
+}
+
+// TestHistoryTable: in text, ages, short digests, who without the CI run's
+// URL, --force without the replaced digest, REVOKED, the reason last; -o
+// wide has all of it in full.
+func TestHistoryTable(t *testing.T) {
+	now := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	run := "alice (https://github.com/o/r/actions/runs/7)"
+	entries := []historyEntry{
+		{Entry: promote.Entry{Target: "app", Receipt: policies.Receipt{Environment: "prod", Digest: fullDigest, Time: "2026-12-03T12:00:00.000000000Z",
+			Action: "promote", Actor: run, KeyID: "0e6400565c7c5691", Result: "PASSED", Replaced: fullDigest, Reason: "INC-7: 500s"}},
+			Revoked: &revoke.Entry{Reason: "CVE-2024-3094"}},
+		{Entry: promote.Entry{Target: "app", Receipt: policies.Receipt{Environment: "staging"}}, Unreachable: "connection refused"},
+	}
+	var text, wide bytes.Buffer
+	if err := printHistoryTable(&text, style{now: now}, entries); err != nil {
+		t.Fatal(err)
+	}
+	if err := printHistoryTable(&wide, style{wide: true, now: now}, entries); err != nil {
+		t.Fatal(err)
+	}
+	want := "AGE  ENVIRONMENT  ACTION           DIGEST               BY     REVOKED  REASON\n" +
+		"2d   prod         promote --force  sha256:0e6400565c7c  alice  REVOKED  INC-7: 500s\n" +
+		"-    staging      UNREACHABLE      -                    -      -        -\n"
+	if text.String() != want {
+		t.Errorf("history:\n%s\nwant:\n%s", text.String(), want)
+	}
+	for _, s := range []string{"2026-12-03T12:00:00Z", "promote --force, replaced " + fullDigest, run, "0e6400565c7c5691", "PASSED", "REVOKED: CVE-2024-3094"} {
+		if !strings.Contains(wide.String(), s) {
+			t.Errorf("history -o wide lacks %q:\n%s", s, wide.String())
+		}
+	}
+}
+
+// TestDriftTable: the fix a person copies carries the short digest in
+// text (rollback takes a unique prefix) and the full one with -o wide; the
+// detail is in -o wide only.
+func TestDriftTable(t *testing.T) {
+	f := []promote.Finding{{Target: "app", Environment: "staging", Digest: fullDigest, What: "tag-moved",
+		Detail: "the tag was moved by hand", Fix: "bakery rollback app --env staging --digest " + fullDigest}}
+	var text, wide bytes.Buffer
+	if err := printDrift(&text, style{}, f); err != nil {
+		t.Fatal(err)
+	}
+	if err := printDrift(&wide, style{wide: true}, f); err != nil {
+		t.Fatal(err)
+	}
+	want := "TARGET  ENVIRONMENT  DIGEST               WHAT       FIX\n" +
+		"app     staging      sha256:0e6400565c7c  tag-moved  bakery rollback app --env staging --digest sha256:0e6400565c7c\n"
+	if text.String() != want {
+		t.Errorf("drift:\n%s\nwant:\n%s", text.String(), want)
+	}
+	if !strings.Contains(wide.String(), "the tag was moved by hand") || strings.Count(wide.String(), fullDigest) != 2 {
+		t.Errorf("drift -o wide:\n%s", wide.String())
 	}
 }
