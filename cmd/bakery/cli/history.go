@@ -32,7 +32,7 @@ func (e historyEntry) MarshalJSON() ([]byte, error) {
 		promote.EntryJSON
 		Revoked     *revoke.Entry `json:"revocation,omitempty"`
 		Unreachable string        `json:"unreachable,omitempty"`
-	}{e.Entry.JSON(), e.Revoked, e.Unreachable})
+	}{e.JSON(), e.Revoked, e.Unreachable})
 }
 
 func newHistory(ro *rootOptions) *cobra.Command {
