@@ -92,6 +92,28 @@ func TestStockCosignVerifiesBakeryImages(t *testing.T) {
 		if len(rep.Attestations) != wantAtts {
 			t.Errorf("%s: %d attestations, want %d (SPDX+CycloneDX per platform, provenance, build receipt)", tgt.Target, len(rep.Attestations), wantAtts)
 		}
+		// In text, each SBOM once with its platform, the receipt by
+		// environment and action, no predicate URI, and the counts build
+		// printed (attestations: SBOMs and provenance; receipts apart).
+		text := bakery(t, nil, "verify", ref)
+		platforms := []string{""} // a single image (a machine image's record): no platform to name
+		if len(rep.Platforms) > 0 {
+			platforms = nil
+			for _, p := range rep.Platforms {
+				platforms = append(platforms, " "+p.Platform)
+			}
+		}
+		for _, p := range platforms {
+			for _, typ := range []string{"spdxjson", "cyclonedx"} {
+				if n := strings.Count(text.stdout, typ+p+"  "); n != 1 {
+					t.Errorf("bakery verify %s lists the %s SBOM of%s %d times, want once:\n%s", ref, typ, p, n, text.stdout)
+				}
+			}
+		}
+		counts := fmt.Sprintf("%d attestations, 1 receipt,", 1+2*len(tgt.Platforms))
+		if !strings.Contains(text.stdout, counts) || !strings.Contains(text.stdout, " build ") || strings.Contains(text.stdout, "https://") {
+			t.Errorf("bakery verify %s: want %q, the build receipt by action and no predicate URI:\n%s", ref, counts, text.stdout)
+		}
 	}
 }
 

@@ -410,7 +410,7 @@ func attestationRows(t *table, s style, rep *attest.Report) {
 		key, when := "key "+a.KeyID, s.ago(a.SignedAt)
 		switch a.PredicateType {
 		case attest.PredicateSPDX, attest.PredicateCycloneDX:
-			sboms = append(sboms, []string{"  sbom", attest.PredicateName(a.PredicateType) + " " + subjectPlatform(a, platformOf), key, when})
+			sboms = append(sboms, []string{"  sbom", strings.TrimSpace(attest.PredicateName(a.PredicateType) + " " + subjectPlatform(a, platformOf)), key, when})
 		case attest.PredicateSLSAv1:
 			prov = append(prov, []string{"  provenance", "slsa v1", key, when})
 		default:
@@ -431,14 +431,14 @@ func attestationRows(t *table, s style, rep *attest.Report) {
 }
 
 // subjectPlatform names the platform an SBOM is about: the platform image
-// among its subjects ("-" for a single image).
+// among its subjects ("" for a single image, which has no other).
 func subjectPlatform(a attest.AttestationInfo, platformOf map[string]string) string {
 	for _, subj := range a.Subjects {
 		if _, d, ok := strings.Cut(subj, "@"); ok && platformOf[d] != "" {
 			return platformOf[d]
 		}
 	}
-	return textNone
+	return ""
 }
 
 func newSBOM(ro *rootOptions) *cobra.Command {
