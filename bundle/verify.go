@@ -55,7 +55,7 @@ type Result struct {
 	SignedBy    string         `json:"manifestSignedBy"`
 	Report      *attest.Report `json:"report"`
 	// Receipts are the verified receipts bound to the target, oldest first.
-	Receipts []policies.Receipt `json:"receipts"`
+	Receipts Receipts `json:"receipts"`
 	// Policies says whose policies decided: "site" (the site's gate for
 	// Environment, as promote decides), "bundle" (no site config; their
 	// digest is the one the receipt records) or "local".
@@ -74,7 +74,7 @@ type Result struct {
 	// SiteReceipts are the receipts for the environment before
 	// Environment that the site's own registry holds for the digest
 	// (import only).
-	SiteReceipts []policies.Receipt `json:"siteReceipts,omitempty"`
+	SiteReceipts Receipts `json:"siteReceipts,omitempty"`
 }
 
 // Key is a key the bundle carries.
@@ -307,4 +307,31 @@ func (b *Bundle) policyData() (PolicyData, error) {
 		}
 	}
 	return data, nil
+}
+
+// Receipts are receipts as bakery's commands print them: camelCase, as
+// history -o json (promote.EntryJSON); policies.Receipt keeps the policy
+// input's snake_case.
+type Receipts []policies.Receipt
+
+// MarshalJSON writes each receipt as promote.EntryJSON.
+func (rs Receipts) MarshalJSON() ([]byte, error) {
+	out := make([]promote.EntryJSON, len(rs))
+	for i, r := range rs {
+		out[i] = promote.Entry{Receipt: r, Target: r.Target, Repository: r.Repository}.JSON()
+	}
+	return json.Marshal(out)
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (rs *Receipts) UnmarshalJSON(b []byte) error {
+	var es []promote.Entry
+	if err := json.Unmarshal(b, &es); err != nil {
+		return err
+	}
+	*rs = make(Receipts, len(es))
+	for i, e := range es {
+		(*rs)[i] = e.Receipt
+	}
+	return nil
 }
