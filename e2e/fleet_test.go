@@ -195,7 +195,7 @@ func TestFleetBadInput(t *testing.T) {
 			ns := runID + "-fleet-bad-" + strings.ReplaceAll(strings.Split(tc.name, " ")[0], ",", "")
 			cfg := fleetProject(t, ns, 1, false, tc.nodes, tc.platforms...)
 			_, _, r := fleetBuild(t, cfg)
-			line := strings.TrimSpace(r.stderr)
+			line := errorText(t, r)
 			if r.code != 2 || strings.Count(line, "\n") > 0 {
 				t.Errorf("exit %d, want 2 with one line:\n%s", r.code, r.stderr)
 			}

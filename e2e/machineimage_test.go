@@ -701,8 +701,10 @@ environments:
 		{"failing-provisioner", 3, `packer build failed`},
 	} {
 		r := bakery(t, nil, "build", tc.target, "--config", cfg, "--progress", "quiet")
-		lines := strings.Split(strings.TrimSpace(r.stderr), "\n")
-		if r.code != tc.code || len(lines) != 1 || !strings.Contains(lines[0], `target "`+tc.target+`"`) || !strings.Contains(lines[0], tc.want) {
+		// The failing step's log, then the one-line error, even when quiet.
+		line := errorText(t, r)
+		if r.code != tc.code || !strings.Contains(line, `target "`+tc.target+`"`) || !strings.Contains(line, tc.want) ||
+			!strings.Contains(r.stderr, "> ["+tc.target+"] packer build") {
 			t.Errorf("%s: exit %d (want %d), stderr:\n%s", tc.target, r.code, tc.code, r.stderr)
 		}
 		if tg := tags(t, ns+"/dev/"+tc.target); len(tg) != 0 {

@@ -294,3 +294,19 @@ func headManifest(t *testing.T, host, repo, ref string) (int, string) {
 	resp.Body.Close()
 	return resp.StatusCode, resp.Header.Get("Docker-Content-Digest")
 }
+
+// errorText is the error a failed run printed: the "error" of the JSON
+// object -o json prints on stderr, else stderr's last line (a failed build
+// step's log comes before it, as buildx prints it).
+func errorText(t *testing.T, r result) string {
+	t.Helper()
+	s := strings.TrimSpace(r.stderr)
+	if strings.HasPrefix(s, "{") {
+		var e struct{ Error string }
+		if err := json.Unmarshal([]byte(s), &e); err != nil {
+			t.Fatalf("stderr is not one JSON error: %v\n%s", err, s)
+		}
+		return e.Error
+	}
+	return s[strings.LastIndex(s, "\n")+1:]
+}

@@ -220,7 +220,7 @@ func TestPromoteDenials(t *testing.T) {
 			edited := tc.edit(readFile(t, cfgPath))
 			writeFiles(t, filepath.Dir(cfgPath), map[string]string{"bakery.yaml": edited})
 			out, r := promoteJSON(t, cfgPath, "--to", "prod")
-			if r.code != 5 || !strings.Contains(r.stderr, tc.want) || !strings.Contains(r.stderr, "promotion to prod") {
+			if e := errorText(t, r); r.code != 5 || !strings.Contains(e, tc.want) || !strings.Contains(e, "promotion to prod") {
 				t.Errorf("exit %d, stderr %q, want 5 and %q", r.code, r.stderr, tc.want)
 			}
 			if dec, _ := out["decision"].(map[string]any); dec == nil || dec["allowed"] != false {
