@@ -97,8 +97,9 @@ func Build(ctx context.Context, cfg *config.Config, names []string, opts BuildOp
 			res, err := afterBases(runCtx, req.Target, bases, published, results, targets, &mu)
 			if err == nil {
 				mu.Lock()
-				req.TargetArgs, err = targetArgs(runCtx, cfg, req.Target, builtNow(results, targets))
+				built := builtNow(results, targets)
 				mu.Unlock()
+				req.TargetArgs, err = targetArgs(runCtx, cfg, req.Target, built)
 			}
 			if err == nil {
 				res, err = guardedBuild(runCtx, env, req, opts)
