@@ -214,7 +214,7 @@ func (b *Builder) solve(ctx context.Context, req builders.Request, in input, sto
 
 // describe reads the pushed manifest back from the registry by digest, once:
 // it confirms the registry holds exactly what was reported, and gives the
-// summary and BuildKit's provenance.
+// summary; the bases bakery pinned become the resolved dependencies.
 func describe(ctx context.Context, req builders.Request, dgst v1.Hash, bases []base) (builders.Result, error) {
 	ref := req.Repository.Digest(dgst.String())
 	desc, err := remote.Get(ref, registry.Options(ctx)...)
