@@ -84,3 +84,29 @@ func TestResolveBasesPinsOnce(t *testing.T) {
 		t.Error("a base that is not there resolved")
 	}
 }
+
+// TestBaseNamedContexts: the named context is keyed as the Dockerfile
+// frontend looks it up (the familiar name, without :latest) and pins the
+// full name by digest, for Docker Hub names and registry hosts alike; a
+// pin matches however the Dockerfile spells the image.
+func TestBaseNamedContexts(t *testing.T) {
+	d := "sha256:" + strings.Repeat("ef", 32)
+	for _, tc := range []struct{ ref, key, pinned string }{
+		{"debian:bookworm", "context:debian:bookworm", "docker-image://docker.io/library/debian@" + d},
+		{"debian", "context:debian", "docker-image://docker.io/library/debian@" + d},
+		{"127.0.0.1:5000/base/debian:bookworm", "context:127.0.0.1:5000/base/debian:bookworm", "docker-image://127.0.0.1:5000/base/debian@" + d},
+	} {
+		b := base{Ref: tc.ref, Digest: d}
+		key, err := b.contextKey()
+		pinned, perr := b.pinned()
+		if err != nil || perr != nil || key != tc.key || pinned != tc.pinned {
+			t.Errorf("%s: key %q pinned %q (%v %v), want %q %q", tc.ref, key, pinned, err, perr, tc.key, tc.pinned)
+		}
+	}
+	if normalized("debian") != normalized("docker.io/library/debian:latest") {
+		t.Error("a pin of docker.io/library/debian:latest does not match FROM debian")
+	}
+	if _, err := (base{Ref: "Not A Ref"}).contextKey(); err == nil {
+		t.Error("a malformed reference made a context key")
+	}
+}
