@@ -47,13 +47,20 @@ chmod +x "$OUT/sbomcache-stock.sh"
 JSON
 
 BAKERY_ENV="BAKERY_BUILDER_ADDRESS=unix://$BUILDKIT_SOCK BAKERY_SIGNING_KEY=$OUT/bench.key BAKERY_ENVIRONMENTS_DEV_REPOSITORY=$REGISTRY_ADDR/bench/sbomcache"
-BAKERY_CMD="$BAKERY_ENV BAKERY_SBOM_CACHE_DIR=$CACHEDIR $OUT/bakery build app --config $ROOT/examples/bakery.yaml --progress quiet"
-BAKERY_OFF="$BAKERY_ENV BAKERY_SBOM_CACHE_DIR=off $OUT/bakery build app --config $ROOT/examples/bakery.yaml --progress quiet"
+# The app's BASE is the golden base dev holds (its target:golden-base would
+# look in bench/sbomcache), and each run stamps another SOURCE_DATE_EPOCH:
+# builds are reproducible, so the same inputs would make the same digest and
+# bakery would publish nothing ("unchanged"); the stock chain publishes every time.
+BAKERY_ENV="$BAKERY_ENV BAKERY_TARGETS_APP_ARGS_BASE=$APP_BASE"
+BAKERY_CMD="$BAKERY_ENV BAKERY_SBOM_CACHE_DIR=$CACHEDIR SOURCE_DATE_EPOCH=\$(date +%s) $OUT/bakery build app --config $ROOT/examples/bakery.yaml --progress quiet"
+BAKERY_OFF="$BAKERY_ENV BAKERY_SBOM_CACHE_DIR=off SOURCE_DATE_EPOCH=\$(date +%s) $OUT/bakery build app --config $ROOT/examples/bakery.yaml --progress quiet"
+BAKERY_SAME="$BAKERY_ENV BAKERY_SBOM_CACHE_DIR=$CACHEDIR SOURCE_DATE_EPOCH=0 $OUT/bakery build app --config $ROOT/examples/bakery.yaml --progress quiet"
 log "bakery build app on a cached golden base vs the stock chain vs bakery without the cache, $RUNS runs each"
 hyperfine --warmup 1 --runs "$RUNS" --export-markdown "$OUT/sbomcache.md" --export-json "$OUT/sbomcache.json" \
   -n "bakery build app (SBOM layer cache warm)" "$BAKERY_CMD" \
   -n "stock chain (buildctl, syft, cosign sign, cosign attest x3)" "$OUT/sbomcache-stock.sh" \
-  -n "bakery build app (sbom.cache_dir: off)" "$BAKERY_OFF"
+  -n "bakery build app (sbom.cache_dir: off)" "$BAKERY_OFF" \
+  -n "bakery build app, inputs unchanged (nothing to publish)" "$BAKERY_SAME"
 du -sh "$CACHEDIR" | tee "$OUT/sbomcache-du.txt"
 
 # SBOM alone, on the app's platform manifest.

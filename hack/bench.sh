@@ -96,7 +96,9 @@ cat >"$OUT/provenance.json" <<'JSON'
 {"buildDefinition":{"buildType":"https://github.com/bakeryhq/bakery/buildtypes/container/v1","externalParameters":{"target":"golden-base"}},"runDetails":{"builder":{"id":"https://github.com/bakeryhq/bakery/bench"}}}
 JSON
 
-BAKERY_CMD="BAKERY_BUILDER_ADDRESS=unix://$BUILDKIT_SOCK BAKERY_SIGNING_KEY=$OUT/bench.key BAKERY_ENVIRONMENTS_DEV_REPOSITORY=$REGISTRY_ADDR/bench/bakery $OUT/bakery build golden-base --config $ROOT/examples/bakery.yaml --progress quiet"
+# Each run stamps another SOURCE_DATE_EPOCH, so bakery publishes a new
+# digest as the stock chain does (the same inputs would be "unchanged").
+BAKERY_CMD="BAKERY_BUILDER_ADDRESS=unix://$BUILDKIT_SOCK BAKERY_SIGNING_KEY=$OUT/bench.key BAKERY_ENVIRONMENTS_DEV_REPOSITORY=$REGISTRY_ADDR/bench/bakery SOURCE_DATE_EPOCH=\$(date +%s) $OUT/bakery build golden-base --config $ROOT/examples/bakery.yaml --progress quiet"
 log "end to end: bakery build (attested) vs buildctl + syft + cosign sign + cosign attest x3, $RUNS runs each"
 hyperfine --warmup 1 --runs "$RUNS" --export-markdown "$OUT/pipeline.md" --export-json "$OUT/pipeline.json" \
   -n "bakery build (build+push, SBOM, provenance, sign, 3 attestations)" "$BAKERY_CMD" \
