@@ -72,9 +72,15 @@ environments:
 }
 
 // rebuild changes the image's content and builds target again: a new digest.
+// The content names the project's directory too: builds are reproducible,
+// so "app-1" alone made the same digest, and the same signature blobs, in
+// every test and every run; under the full suite, cosign copy of such a
+// digest between two repositories was then answered DIGEST_INVALID and
+// MANIFEST_BLOB_UNKNOWN by Debian's registry (cause not found; each test's
+// own digest avoids it).
 func rebuild(t *testing.T, cfg, target, content string) string {
 	t.Helper()
-	writeFiles(t, filepath.Dir(cfg), map[string]string{"app/release.txt": content + "\n"})
+	writeFiles(t, filepath.Dir(cfg), map[string]string{"app/release.txt": content + " " + filepath.Dir(cfg) + "\n"})
 	ref := buildTargets(t, cfg, nil, target)[target]
 	return ref[strings.LastIndex(ref, "@")+1:]
 }
