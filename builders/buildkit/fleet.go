@@ -88,8 +88,9 @@ func connect(ctx context.Context, cfg config.Builder, dir string) (*fleet, error
 		"start it with `make up`, or point --builder / BAKERY_BUILDER_ADDRESS / builder.address (or builder.nodes) at a running buildkitd")
 }
 
-func dial(ctx context.Context, nc config.Node, dir string) (*node, error) {
-	n := &node{name: nc.Name, address: nc.Address, max: nc.MaxParallel, native: normalize(nc.Platforms)}
+// ClientOptions are the BuildKit client options of node nc: its TLS files,
+// relative ones resolved against dir.
+func ClientOptions(nc config.Node, dir string) []client.ClientOpt {
 	var opts []client.ClientOpt
 	if nc.TLS.CACert != "" {
 		opts = append(opts, client.WithServerConfig(nc.TLS.ServerName, abs(dir, nc.TLS.CACert)))
@@ -97,7 +98,12 @@ func dial(ctx context.Context, nc config.Node, dir string) (*node, error) {
 	if nc.TLS.Cert != "" {
 		opts = append(opts, client.WithCredentials(abs(dir, nc.TLS.Cert), abs(dir, nc.TLS.Key)))
 	}
-	c, err := client.New(ctx, nc.Address, opts...)
+	return opts
+}
+
+func dial(ctx context.Context, nc config.Node, dir string) (*node, error) {
+	n := &node{name: nc.Name, address: nc.Address, max: nc.MaxParallel, native: normalize(nc.Platforms)}
+	c, err := client.New(ctx, nc.Address, ClientOptions(nc, dir)...)
 	if err != nil {
 		return n, failure.New(failure.Config, n.String(), err, "fix its address and TLS files")
 	}

@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"text/tabwriter"
@@ -12,6 +11,7 @@ import (
 	"github.com/moby/buildkit/client"
 	"github.com/spf13/cobra"
 
+	"github.com/bakeryhq/bakery/builders/buildkit"
 	"github.com/bakeryhq/bakery/internal/config"
 	"github.com/bakeryhq/bakery/internal/failure"
 )
@@ -153,14 +153,7 @@ func askServer(ctx context.Context, node config.Node, dir string, err error) ser
 	}
 	ctx, cancel := context.WithTimeout(ctx, serverTimeout)
 	defer cancel()
-	var opts []client.ClientOpt
-	if node.TLS.CACert != "" {
-		opts = append(opts, client.WithServerConfig(node.TLS.ServerName, inDir(dir, node.TLS.CACert)))
-	}
-	if node.TLS.Cert != "" {
-		opts = append(opts, client.WithCredentials(inDir(dir, node.TLS.Cert), inDir(dir, node.TLS.Key)))
-	}
-	c, err := client.New(ctx, node.Address, opts...)
+	c, err := client.New(ctx, node.Address, buildkit.ClientOptions(node, dir)...)
 	if err != nil {
 		s.Error = failure.OneLine(err.Error())
 		return s
@@ -174,15 +167,6 @@ func askServer(ctx context.Context, node config.Node, dir string, err error) ser
 	s.Reachable = true
 	s.Version, s.Revision = info.BuildkitVersion.Version, info.BuildkitVersion.Revision
 	return s
-}
-
-// inDir resolves a TLS file named in the config against the config's
-// directory.
-func inDir(dir, p string) string {
-	if p == "" || filepath.IsAbs(p) {
-		return p
-	}
-	return filepath.Join(dir, p)
 }
 
 func printVersions(cmd *cobra.Command, v versions) error {
