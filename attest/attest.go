@@ -28,6 +28,7 @@ import (
 	"github.com/sigstore/sigstore/pkg/signature/payload"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/bakeryhq/bakery/attest/sbom"
 	"github.com/bakeryhq/bakery/builders"
 	"github.com/bakeryhq/bakery/internal/failure"
 	"github.com/bakeryhq/bakery/internal/registry"
@@ -75,9 +76,9 @@ type Options struct {
 	// BuilderSBOMs says every result carries the SBOM its builder catalogued
 	// (machine images): syft's license scanner is then not prepared.
 	BuilderSBOMs bool
-	// SBOMCache is the SBOM layer cache (LayerCacheFor); nil catalogs every
+	// SBOMCache is the SBOM layer cache (sbom.LayerCacheFor); nil catalogs every
 	// layer of every image.
-	SBOMCache *LayerCache
+	SBOMCache *sbom.LayerCache
 }
 
 // New returns an Attester that signs with opts.Signer. Unless results bring
@@ -86,14 +87,14 @@ type Options struct {
 func New(opts Options) Attester {
 	a := &cosignAttester{opts: opts}
 	if !opts.BuilderSBOMs {
-		a.licenses = NewLicenseScanner()
+		a.licenses = sbom.NewLicenseScanner()
 	}
 	return a
 }
 
 type cosignAttester struct {
 	opts     Options
-	licenses *LicenseScanner
+	licenses *sbom.LicenseScanner
 }
 
 var _ Attester = (*cosignAttester)(nil)
@@ -146,16 +147,16 @@ func (a *cosignAttester) Attest(ctx context.Context, ref name.Digest, res builde
 // sboms makes the SBOM of each platform, concurrently: catalogued by syft from
 // the pushed platform image, or encoded from the one the builder catalogued
 // (machine images).
-func (a *cosignAttester) sboms(ctx context.Context, ref name.Digest, platforms []Platform, res builders.Result) ([]*SBOM, error) {
-	sboms := make([]*SBOM, len(platforms))
+func (a *cosignAttester) sboms(ctx context.Context, ref name.Digest, platforms []Platform, res builders.Result) ([]*sbom.Document, error) {
+	sboms := make([]*sbom.Document, len(platforms))
 	g, gctx := errgroup.WithContext(ctx)
 	for i, p := range platforms {
 		g.Go(func() error {
 			var err error
 			if res.SBOM != nil {
-				sboms[i], err = EncodeSBOM(res.SBOM, p.Ref, p.Platform, a.identity())
+				sboms[i], err = sbom.Encode(res.SBOM, p.Ref, p.Platform, a.identity())
 			} else {
-				sboms[i], err = GenerateSBOMCached(gctx, p.Ref, p.Platform, a.identity(), a.licenses, a.opts.SBOMCache)
+				sboms[i], err = sbom.GenerateCached(gctx, p.Ref, p.Platform, a.identity(), a.licenses, a.opts.SBOMCache)
 			}
 			return err
 		})
@@ -166,8 +167,8 @@ func (a *cosignAttester) sboms(ctx context.Context, ref name.Digest, platforms [
 	return sboms, nil
 }
 
-func (a *cosignAttester) identity() Identity {
-	return Identity{Version: a.opts.Version, Organization: a.opts.Organization, Namespace: a.opts.Namespace}
+func (a *cosignAttester) identity() sbom.Identity {
+	return sbom.Identity{Version: a.opts.Version, Organization: a.opts.Organization, Namespace: a.opts.Namespace}
 }
 
 // Sign signs ref itself (cosign's simple-signing payload) and attaches each

@@ -33,6 +33,7 @@ import (
 	"github.com/sigstore/sigstore/pkg/signature"
 
 	"github.com/bakeryhq/bakery/attest"
+	"github.com/bakeryhq/bakery/attest/sbom"
 	"github.com/bakeryhq/bakery/builders"
 	"github.com/bakeryhq/bakery/internal/config"
 	"github.com/bakeryhq/bakery/internal/failure"
@@ -594,12 +595,12 @@ func TestExportMachineImageWithItsDisk(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sbom, err := attest.GenerateSBOM(f.ctx, f.pushImage(t, "sbom-source"), "linux/amd64", attest.Identity{Version: "test"}, nil)
+	doc, err := sbom.Generate(f.ctx, f.pushImage(t, "sbom-source"), "linux/amd64", sbom.Identity{Version: "test"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	att := attest.New(attest.Options{Signer: f.signer, BuilderID: "https://builder.test", Version: "test", BuilderSBOMs: true})
-	if _, err := att.Attest(f.ctx, rec, builders.Result{Target: "ami", Kind: builders.MachineImage, SBOM: sbom.SPDX}); err != nil {
+	if _, err := att.Attest(f.ctx, rec, builders.Result{Target: "ami", Kind: builders.MachineImage, SBOM: doc.SPDX}); err != nil {
 		t.Fatal(err)
 	}
 	if err := receipt.SignBuild(f.ctx, f.signer, rec, "ami", "dev", "test"); err != nil {

@@ -10,7 +10,7 @@ FUZZTIME=${FUZZTIME:-30s}
 targets=(
   "./internal/config FuzzConfig"
   "./attest FuzzStatement"
-  "./attest FuzzPackageTable"
+  "./attest/sbom FuzzPackageTable"
   "./attest FuzzProvenance"
   "./receipt FuzzRead"
   "./bundle FuzzOpen"

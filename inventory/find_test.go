@@ -27,6 +27,7 @@ import (
 	"github.com/sigstore/sigstore/pkg/signature"
 
 	"github.com/bakeryhq/bakery/attest"
+	"github.com/bakeryhq/bakery/attest/sbom"
 	"github.com/bakeryhq/bakery/builders"
 	"github.com/bakeryhq/bakery/internal/config"
 	"github.com/bakeryhq/bakery/internal/failure"
@@ -249,7 +250,7 @@ func (f *fixture) populate(t *testing.T) {
 	}
 	f.build(t, f.trusted, f.imageB, "base", builders.Result{Kind: builders.Container})
 
-	spdx, err := attest.GenerateSBOM(f.ctx, f.imageA, "linux/amd64", attest.Identity{Version: "test"}, nil)
+	spdx, err := sbom.Generate(f.ctx, f.imageA, "linux/amd64", sbom.Identity{Version: "test"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/bakeryhq/bakery/attest"
+	"github.com/bakeryhq/bakery/attest/sbom"
 	"github.com/bakeryhq/bakery/builders"
 	"github.com/bakeryhq/bakery/internal/config"
 	"github.com/bakeryhq/bakery/internal/failure"
@@ -350,7 +351,7 @@ func AttesterWith(cfg *config.Config, opts attest.Options, signer signature.Sign
 	opts.Signer, opts.BuilderID = signer, cfg.Signing.BuilderID
 	opts.Organization, opts.Namespace = cfg.SBOM.Organization, cfg.SBOM.Namespace
 	if !opts.BuilderSBOMs {
-		if opts.SBOMCache, err = attest.LayerCacheFor(cfg.SBOM); err != nil {
+		if opts.SBOMCache, err = sbom.LayerCacheFor(cfg.SBOM); err != nil {
 			return nil, nil, err
 		}
 	}

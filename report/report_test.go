@@ -25,6 +25,7 @@ import (
 	"github.com/sigstore/sigstore/pkg/signature"
 
 	"github.com/bakeryhq/bakery/attest"
+	"github.com/bakeryhq/bakery/attest/sbom"
 	"github.com/bakeryhq/bakery/builders"
 	"github.com/bakeryhq/bakery/internal/config"
 	"github.com/bakeryhq/bakery/internal/failure"
@@ -211,7 +212,7 @@ func (f *fixture) populate(t *testing.T) {
 	f.build(t, f.trusted, f.imageB, "base", builders.Result{Kind: builders.Container, Invocation: inv})
 	f.promote(t, f.imageB, "base", "dev", "staging")
 
-	spdx, err := attest.GenerateSBOM(f.ctx, f.imageA, "linux/amd64", attest.Identity{Version: "test"}, nil)
+	spdx, err := sbom.Generate(f.ctx, f.imageA, "linux/amd64", sbom.Identity{Version: "test"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

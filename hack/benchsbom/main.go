@@ -2,7 +2,7 @@
 // time and peak memory can be measured next to the syft CLI's:
 //
 //	benchsbom REPO@DIGEST   a container image's platform manifest, as `bakery build`
-//	                        does (attest.GenerateSBOM: syft as a library); with
+//	                        does (sbom.Generate: syft as a library); with
 //	                        -cache DIR, through the SBOM layer cache in DIR
 //	benchsbom -rootfs DIR   a machine's root filesystem, as the bakery-sbom
 //	                        provisioner and the bakery post-processor do: collect
@@ -23,7 +23,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	sdkchroot "github.com/hashicorp/packer-plugin-sdk/chroot"
 
-	"github.com/bakeryhq/bakery/attest"
+	"github.com/bakeryhq/bakery/attest/sbom"
 	"github.com/bakeryhq/bakery/packer/plugin/sbom"
 )
 
@@ -45,11 +45,11 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	var cache *attest.LayerCache
+	var cache *sbom.LayerCache
 	if *cacheDir != "" {
-		cache = &attest.LayerCache{Dir: *cacheDir}
+		cache = &sbom.LayerCache{Dir: *cacheDir}
 	}
-	s, err := attest.GenerateSBOMCached(ctx, ref, "", attest.Identity{Version: "bench"}, nil, cache)
+	s, err := sbom.GenerateCached(ctx, ref, "", sbom.Identity{Version: "bench"}, nil, cache)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -82,7 +82,7 @@ func machine(ctx context.Context, rootfs string) error {
 		return err
 	}
 	ref, _ := name.NewDigest("bench.local/machine@sha256:" + fmt.Sprintf("%064d", 0))
-	out, err := attest.EncodeSBOM(doc.Bytes(), ref, "linux/amd64", attest.Identity{Version: "bench"})
+	out, err := sbom.Encode(doc.Bytes(), ref, "linux/amd64", sbom.Identity{Version: "bench"})
 	if err != nil {
 		return err
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/bakeryhq/bakery/attest"
+	"github.com/bakeryhq/bakery/attest/sbom"
 	"github.com/bakeryhq/bakery/bundle"
 	"github.com/bakeryhq/bakery/internal/config"
 	"github.com/bakeryhq/bakery/internal/failure"
@@ -480,7 +481,7 @@ its platforms: the attestation's predicate exactly as signed, or a table.`,
 				return err
 			}
 			if format == "table" {
-				return attest.PrintPackageTable(cmd.OutOrStdout(), predicate)
+				return sbom.PrintPackageTable(cmd.OutOrStdout(), predicate)
 			}
 			_, err = cmd.OutOrStdout().Write(append(predicate, '\n'))
 			return err

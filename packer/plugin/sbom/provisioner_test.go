@@ -11,7 +11,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 
-	"github.com/bakeryhq/bakery/attest"
+	"github.com/bakeryhq/bakery/attest/sbom"
 	"github.com/bakeryhq/bakery/attest/sbomtest"
 )
 
@@ -74,7 +74,7 @@ func TestCatalog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	enc, err := attest.EncodeSBOM(doc, ref, "linux/amd64", attest.Identity{Version: "1.2.3", Organization: "Example Corp"})
+	enc, err := sbom.Encode(doc, ref, "linux/amd64", sbom.Identity{Version: "1.2.3", Organization: "Example Corp"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,7 +85,7 @@ func TestCatalog(t *testing.T) {
 		t.Errorf("CycloneDX: %v", err)
 	}
 	if !bytes.Contains(enc.SPDX, []byte(`"Tool: bakery-1.2.3","Organization: Example Corp"`)) ||
-		!bytes.Contains(enc.SPDX, []byte(`"documentNamespace":"`+attest.DefaultNamespace+"/golden-ami/sha256-")) {
+		!bytes.Contains(enc.SPDX, []byte(`"documentNamespace":"`+sbom.DefaultNamespace+"/golden-ami/sha256-")) {
 		t.Errorf("creators or namespace: %.600s", enc.SPDX)
 	}
 }

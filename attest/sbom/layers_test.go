@@ -1,4 +1,4 @@
-package attest
+package sbom
 
 import (
 	"archive/tar"
@@ -8,9 +8,7 @@ import (
 	"crypto/sha1" //nolint:gosec // SPDX's file checksum
 	"fmt"
 	"io"
-	"log"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"regexp"
 	"strings"
@@ -20,20 +18,19 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/crane"
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/bakeryhq/bakery/attest/sbomtest"
+	"github.com/bakeryhq/bakery/internal/bakerytest"
 )
 
 // blobRegistry is an in-process registry that counts the blob reads of
 // each digest.
 type blobRegistry struct {
-	host  string
+	*bakerytest.Registry
 	mu    sync.Mutex
 	reads map[string]int
 }
@@ -41,8 +38,8 @@ type blobRegistry struct {
 func newBlobRegistry(t testing.TB) *blobRegistry {
 	t.Helper()
 	r := &blobRegistry{reads: map[string]int{}}
-	h := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
-	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+	h := bakerytest.Handler()
+	r.Registry = bakerytest.Serve(t, http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		if i := strings.Index(req.URL.Path, "/blobs/sha256:"); i >= 0 && req.Method == http.MethodGet {
 			r.mu.Lock()
 			r.reads[req.URL.Path[i+len("/blobs/"):]]++
@@ -50,8 +47,6 @@ func newBlobRegistry(t testing.TB) *blobRegistry {
 		}
 		h.ServeHTTP(w, req)
 	}))
-	t.Cleanup(s.Close)
-	r.host = strings.TrimPrefix(s.URL, "http://")
 	return r
 }
 
@@ -66,33 +61,14 @@ func (r *blobRegistry) readsOf(t *testing.T, l v1.Layer) int {
 	return r.reads[d.String()]
 }
 
-func (r *blobRegistry) push(t testing.TB, repo string, layers ...v1.Layer) name.Digest {
+// pushLayers pushes an image of layers as linux/amd64.
+func (r *blobRegistry) pushLayers(t testing.TB, repo string, layers ...v1.Layer) name.Digest {
 	t.Helper()
 	img, err := mutate.AppendLayers(empty.Image, layers...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf = cf.DeepCopy()
-	cf.OS, cf.Architecture = "linux", "amd64"
-	if img, err = mutate.ConfigFile(img, cf); err != nil {
-		t.Fatal(err)
-	}
-	d, err := img.Digest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref, err := name.NewDigest(r.host + "/" + repo + "@" + d.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := remote.Write(ref, img); err != nil {
-		t.Fatal(err)
-	}
-	return ref
+	return r.Push(t, repo, bakerytest.WithPlatform(t, img, "linux/amd64"))
 }
 
 // entry is one tar member: a regular file, or with typeflag a link,
@@ -197,7 +173,7 @@ var volatile = regexp.MustCompile(`"(documentNamespace|created|serialNumber|time
 // sameSBOM fails unless got and want are the same documents but for the
 // fields that differ between any two runs (namespace, creation time,
 // CycloneDX serial number and timestamp), and both pass the validators.
-func sameSBOM(t *testing.T, got, want *SBOM) {
+func sameSBOM(t *testing.T, got, want *Document) {
 	t.Helper()
 	for _, d := range []struct {
 		kind      string
@@ -225,9 +201,9 @@ func firstDiff(a, b []byte) string {
 	return fmt.Sprintf("got  …%s…\nwant …%s…", a[from:min(len(a), i+200)], b[from:min(len(b), i+200)])
 }
 
-func generate(t *testing.T, ref name.Digest, cache *LayerCache) *SBOM {
+func generate(t *testing.T, ref name.Digest, cache *LayerCache) *Document {
 	t.Helper()
-	s, err := GenerateSBOMCached(context.Background(), ref, "linux/amd64", Identity{Version: "test"}, nil, cache)
+	s, err := GenerateCached(context.Background(), ref, "linux/amd64", Identity{Version: "test"}, nil, cache)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,8 +218,8 @@ func generate(t *testing.T, ref name.Digest, cache *LayerCache) *SBOM {
 func TestLayeredSBOMEqualsFullScan(t *testing.T) {
 	r := newBlobRegistry(t)
 	base, upgrade := debianLayers(t)
-	baseRef := r.push(t, "base", base)
-	appRef := r.push(t, "app", base, upgrade)
+	baseRef := r.pushLayers(t, "base", base)
+	appRef := r.pushLayers(t, "app", base, upgrade)
 	cache := &LayerCache{Dir: t.TempDir()}
 
 	sameSBOM(t, generate(t, baseRef, cache), generate(t, baseRef, nil))
@@ -279,8 +255,8 @@ func TestLayeredSBOMEqualsFullScan(t *testing.T) {
 func TestBadCacheEntriesFallBack(t *testing.T) {
 	r := newBlobRegistry(t)
 	base, upgrade := debianLayers(t)
-	baseRef := r.push(t, "base", base)
-	appRef := r.push(t, "app", base, upgrade)
+	baseRef := r.pushLayers(t, "base", base)
+	appRef := r.pushLayers(t, "app", base, upgrade)
 	want := generate(t, appRef, nil)
 	bd, _ := base.Digest()
 	ud, _ := upgrade.Digest()
@@ -384,7 +360,7 @@ func TestCacheTrimsToItsBound(t *testing.T) {
 	r := newBlobRegistry(t)
 	base, upgrade := debianLayers(t)
 	cache := &LayerCache{Dir: t.TempDir()}
-	generate(t, r.push(t, "app", base, upgrade), cache)
+	generate(t, r.pushLayers(t, "app", base, upgrade), cache)
 	bd, _ := base.Digest()
 	ud, _ := upgrade.Digest()
 	old := time.Now().Add(-time.Hour)
@@ -455,8 +431,8 @@ func TestLayeredSBOMEqualsFullScanOnDebian(t *testing.T) {
 	)
 	r := newBlobRegistry(t)
 	cache := &LayerCache{Dir: t.TempDir()}
-	generate(t, r.push(t, "base", base), cache)
-	appRef := r.push(t, "app", base, upgrade)
+	generate(t, r.pushLayers(t, "base", base), cache)
+	appRef := r.pushLayers(t, "app", base, upgrade)
 	before := r.readsOf(t, base)
 	got := generate(t, appRef, cache)
 	if n := r.readsOf(t, base) - before; n != 0 {
@@ -514,10 +490,10 @@ func BenchmarkSBOMLayerCache(b *testing.B) {
 		b.Skipf("no local Debian base image: %v", err)
 	}
 	r := newBlobRegistry(b)
-	ref := r.push(b, "app", layers[0], tarLayer(b, entry{name: "usr/local/bin/app", content: "#!/bin/sh\necho app\n"}))
+	ref := r.pushLayers(b, "app", layers[0], tarLayer(b, entry{name: "usr/local/bin/app", content: "#!/bin/sh\necho app\n"}))
 	cache := &LayerCache{Dir: b.TempDir()}
 	ctx := context.Background()
-	if _, err := GenerateSBOMCached(ctx, ref, "linux/amd64", Identity{}, nil, cache); err != nil {
+	if _, err := GenerateCached(ctx, ref, "linux/amd64", Identity{}, nil, cache); err != nil {
 		b.Fatal(err)
 	}
 	for _, bc := range []struct {
@@ -526,7 +502,7 @@ func BenchmarkSBOMLayerCache(b *testing.B) {
 	}{{"full", nil}, {"cached", cache}} {
 		b.Run(bc.name, func(b *testing.B) {
 			for b.Loop() {
-				if _, err := GenerateSBOMCached(ctx, ref, "linux/amd64", Identity{}, nil, bc.cache); err != nil {
+				if _, err := GenerateCached(ctx, ref, "linux/amd64", Identity{}, nil, bc.cache); err != nil {
 					b.Fatal(err)
 				}
 			}

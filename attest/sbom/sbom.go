@@ -1,4 +1,11 @@
-package attest
+// Package sbom makes the software bills of materials bakery attaches: it
+// catalogs a platform image with syft (through the layer cache, so that a
+// rebuild on a cached base reads only its new layers), or takes the catalog a
+// builder made itself, and encodes it as SPDX 2.3 and CycloneDX JSON under
+// bakery's identity. It reads SBOM documents back (PrintPackageTable).
+// Signing and attaching them is attest's work: attest imports sbom, never the
+// other way round.
+package sbom
 
 import (
 	"bytes"
@@ -17,7 +24,7 @@ import (
 	"github.com/anchore/syft/syft/format"
 	"github.com/anchore/syft/syft/format/common/cyclonedxhelpers"
 	"github.com/anchore/syft/syft/format/common/spdxhelpers"
-	"github.com/anchore/syft/syft/sbom"
+	syftsbom "github.com/anchore/syft/syft/sbom"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/uuid"
@@ -27,8 +34,8 @@ import (
 	_ "modernc.org/sqlite"
 )
 
-// SBOM is one platform's bill of materials, in the two formats bakery attaches.
-type SBOM struct {
+// Document is one platform's bill of materials, in the two formats bakery attaches.
+type Document struct {
 	// Platform is os/arch[/variant]; Ref is the platform manifest it describes.
 	Platform  string
 	Ref       name.Digest
@@ -53,11 +60,11 @@ const DefaultNamespace = "https://spdx.org/spdxdocs"
 // CycloneDXVersion is the CycloneDX specVersion bakery writes.
 const CycloneDXVersion = cyclonedx.SpecVersion1_7
 
-// CreateSBOMConfig is how bakery runs syft, for containers and machine images
+// SyftConfig is how bakery runs syft, for containers and machine images
 // alike: as syft's CLI does by default, files owned by packages are hashed
 // with SHA-1 and SHA-256 (SPDX 2.3 requires a SHA-1 of every file, and
 // package verification codes are made from them).
-func CreateSBOMConfig(toolVersion string) *syft.CreateSBOMConfig {
+func SyftConfig(toolVersion string) *syft.CreateSBOMConfig {
 	return syft.DefaultCreateSBOMConfig().
 		WithTool("bakery", toolVersion).
 		WithFilesConfig(filecataloging.DefaultConfig().WithHashers(crypto.SHA1, crypto.SHA256))
@@ -102,19 +109,19 @@ func (l *LicenseScanner) Context(parent context.Context) (context.Context, conte
 	return ctx, func() { stop(); cancel() }, nil
 }
 
-// GenerateSBOM catalogs the image manifest at ref with syft, reading it from
+// Generate catalogs the image manifest at ref with syft, reading it from
 // the registry by digest (no Docker daemon, no scanner image), and encodes
 // the result as SPDX JSON and CycloneDX JSON. licenses may be nil.
-func GenerateSBOM(ctx context.Context, ref name.Digest, platform string, id Identity, licenses *LicenseScanner) (*SBOM, error) {
-	return GenerateSBOMCached(ctx, ref, platform, id, licenses, nil)
+func Generate(ctx context.Context, ref name.Digest, platform string, id Identity, licenses *LicenseScanner) (*Document, error) {
+	return GenerateCached(ctx, ref, platform, id, licenses, nil)
 }
 
-// GenerateSBOMCached is GenerateSBOM through the SBOM layer cache: the layers
+// GenerateCached is Generate through the SBOM layer cache: the layers
 // cache holds are not downloaded again, and the layers it lacks are added to
 // it. Whenever the cache cannot answer exactly (an entry is missing bytes a
 // cataloger reads, or anything else fails on that path), the SBOM is made by
 // the full scan, as without a cache. cache may be nil.
-func GenerateSBOMCached(ctx context.Context, ref name.Digest, platform string, id Identity, licenses *LicenseScanner, cache *LayerCache) (*SBOM, error) {
+func GenerateCached(ctx context.Context, ref name.Digest, platform string, id Identity, licenses *LicenseScanner, cache *LayerCache) (*Document, error) {
 	if cache != nil {
 		s, err := cache.catalog(ctx, ref, id.Version, licenses)
 		if err == nil {
@@ -131,10 +138,10 @@ func GenerateSBOMCached(ctx context.Context, ref name.Digest, platform string, i
 	return encodeBoth(s, ref, platform, id)
 }
 
-// EncodeSBOM turns a syft JSON document that a builder catalogued itself
+// Encode turns a syft JSON document that a builder catalogued itself
 // (a machine image's packages, collected inside the machine) into the same
-// SPDX and CycloneDX documents GenerateSBOM makes.
-func EncodeSBOM(syftJSON []byte, ref name.Digest, platform string, id Identity) (*SBOM, error) {
+// SPDX and CycloneDX documents Generate makes.
+func Encode(syftJSON []byte, ref name.Digest, platform string, id Identity) (*Document, error) {
 	s, _, _, err := format.Decode(bytes.NewReader(syftJSON))
 	if err != nil {
 		return nil, fmt.Errorf("reading the SBOM of %s: %w", ref, err)
@@ -147,7 +154,7 @@ func EncodeSBOM(syftJSON []byte, ref name.Digest, platform string, id Identity) 
 
 // catalog pulls and unpacks the image first, and only then waits for the
 // license scanner, so that the two overlap.
-func catalog(ctx context.Context, ref name.Digest, toolVersion string, licenses *LicenseScanner) (*sbom.SBOM, error) {
+func catalog(ctx context.Context, ref name.Digest, toolVersion string, licenses *LicenseScanner) (*syftsbom.SBOM, error) {
 	srcCfg := syft.DefaultGetSourceConfig().
 		WithSources("registry").
 		WithRegistryOptions(&image.RegistryOptions{
@@ -164,7 +171,7 @@ func catalog(ctx context.Context, ref name.Digest, toolVersion string, licenses 
 		return nil, err
 	}
 	defer cancel()
-	s, err := syft.CreateSBOM(ctx, src, CreateSBOMConfig(toolVersion))
+	s, err := syft.CreateSBOM(ctx, src, SyftConfig(toolVersion))
 	if err != nil {
 		return nil, fmt.Errorf("cataloging %s: %w", ref, err)
 	}
@@ -172,8 +179,8 @@ func catalog(ctx context.Context, ref name.Digest, toolVersion string, licenses 
 }
 
 // encodeBoth encodes s in the two formats bakery attaches.
-func encodeBoth(s *sbom.SBOM, ref name.Digest, platform string, id Identity) (*SBOM, error) {
-	out := &SBOM{Platform: platform, Ref: ref, Packages: s.Artifacts.Packages.PackageCount()}
+func encodeBoth(s *syftsbom.SBOM, ref name.Digest, platform string, id Identity) (*Document, error) {
+	out := &Document{Platform: platform, Ref: ref, Packages: s.Artifacts.Packages.PackageCount()}
 	var err error
 	if out.SPDX, err = encodeSPDX(*s, ref, id); err != nil {
 		return nil, err
@@ -186,7 +193,7 @@ func encodeBoth(s *sbom.SBOM, ref name.Digest, platform string, id Identity) (*S
 
 // encodeSPDX writes SPDX 2.3 JSON whose creators are bakery and the
 // organization, and whose namespace is unique and under id.Namespace.
-func encodeSPDX(s sbom.SBOM, ref name.Digest, id Identity) ([]byte, error) {
+func encodeSPDX(s syftsbom.SBOM, ref name.Digest, id Identity) ([]byte, error) {
 	doc := spdxhelpers.ToFormatModel(s)
 	if doc == nil || doc.CreationInfo == nil {
 		return nil, fmt.Errorf("encoding SPDX for %s: syft made no document", ref)
@@ -220,7 +227,7 @@ func Namespace(base string, ref name.Digest) string {
 
 // encodeCycloneDX writes CycloneDX JSON at CycloneDXVersion; the organization
 // is the BOM's manufacturer (the organization that made the BOM).
-func encodeCycloneDX(s sbom.SBOM, id Identity) ([]byte, error) {
+func encodeCycloneDX(s syftsbom.SBOM, id Identity) ([]byte, error) {
 	bom := cyclonedxhelpers.ToFormatModel(s)
 	if id.Organization != "" {
 		if bom.Metadata == nil {

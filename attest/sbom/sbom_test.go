@@ -1,4 +1,4 @@
-package attest_test
+package sbom_test
 
 import (
 	"context"
@@ -13,8 +13,9 @@ import (
 	"github.com/google/go-containerregistry/pkg/crane"
 	"github.com/google/go-containerregistry/pkg/name"
 
-	"github.com/bakeryhq/bakery/attest"
+	"github.com/bakeryhq/bakery/attest/sbom"
 	"github.com/bakeryhq/bakery/attest/sbomtest"
+	"github.com/bakeryhq/bakery/internal/bakerytest"
 )
 
 // debianFiles is a small Debian root: two installed packages, one of them
@@ -48,8 +49,9 @@ Description: Debian base system miscellaneous files
 	"var/lib/dpkg/info/base-files.list": "/.\n/etc\n/etc/os-release\n",
 }
 
-// pushDebian pushes debianFiles as a linux/amd64 image.
-func (f *fixture) pushDebian(t *testing.T, repo string) name.Digest {
+// pushDebian pushes debianFiles as a linux/amd64 image to an in-process
+// registry.
+func pushDebian(t *testing.T, repo string) name.Digest {
 	t.Helper()
 	files := map[string][]byte{}
 	for p, c := range debianFiles {
@@ -65,10 +67,10 @@ func (f *fixture) pushDebian(t *testing.T, repo string) name.Digest {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return f.pushImage(t, repo, img)
+	return bakerytest.NewRegistry(t).Push(t, repo, bakerytest.WithPlatform(t, img, "linux/amd64"))
 }
 
-var identity = attest.Identity{Version: "1.2.3", Organization: "Example Corp", Namespace: "https://sbom.example.com/golden/"}
+var identity = sbom.Identity{Version: "1.2.3", Organization: "Example Corp", Namespace: "https://sbom.example.com/golden/"}
 
 // spdxDoc is the part of an SPDX document the assertions read.
 type spdxDoc struct {
@@ -97,9 +99,8 @@ type spdxDoc struct {
 // the configured organization, the namespace sits under the configured URI,
 // and the verification code is the one the files' real bytes give.
 func TestSBOMsPassTheOfficialValidators(t *testing.T) {
-	f := newFixture(t)
-	ref := f.pushDebian(t, "golden")
-	s, err := attest.GenerateSBOM(context.Background(), ref, "linux/amd64", identity, nil)
+	ref := pushDebian(t, "golden")
+	s, err := sbom.Generate(context.Background(), ref, "linux/amd64", identity, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +122,7 @@ func TestSBOMsPassTheOfficialValidators(t *testing.T) {
 	if !strings.HasPrefix(doc.Namespace, prefix) || len(doc.Namespace) != len(prefix)+36 {
 		t.Errorf("namespace %q, want %s<uuid>", doc.Namespace, prefix)
 	}
-	again, err := attest.GenerateSBOM(context.Background(), ref, "linux/amd64", identity, nil)
+	again, err := sbom.Generate(context.Background(), ref, "linux/amd64", identity, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,7 +170,7 @@ func TestSBOMsPassTheOfficialValidators(t *testing.T) {
 	if err := json.Unmarshal(s.CycloneDX, &bom); err != nil {
 		t.Fatal(err)
 	}
-	if bom.SpecVersion != attest.CycloneDXVersion.String() || bom.Metadata.Manufacturer.Name != "Example Corp" {
+	if bom.SpecVersion != sbom.CycloneDXVersion.String() || bom.Metadata.Manufacturer.Name != "Example Corp" {
 		t.Errorf("CycloneDX specVersion %q, manufacturer %q", bom.SpecVersion, bom.Metadata.Manufacturer.Name)
 	}
 }
@@ -179,8 +180,7 @@ func TestSBOMsPassTheOfficialValidators(t *testing.T) {
 // verification code, a relationship to nothing, and a CycloneDX field the
 // schema does not allow.
 func TestValidatorsRefuseBrokenSBOMs(t *testing.T) {
-	f := newFixture(t)
-	s, err := attest.GenerateSBOM(context.Background(), f.pushDebian(t, "golden"), "linux/amd64", identity, nil)
+	s, err := sbom.Generate(context.Background(), pushDebian(t, "golden"), "linux/amd64", identity, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

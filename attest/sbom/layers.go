@@ -1,4 +1,4 @@
-package attest
+package sbom
 
 import (
 	"archive/tar"
@@ -25,7 +25,7 @@ import (
 	"github.com/anchore/syft/syft/cataloging/filecataloging"
 	"github.com/anchore/syft/syft/file"
 	"github.com/anchore/syft/syft/pkg"
-	"github.com/anchore/syft/syft/sbom"
+	syftsbom "github.com/anchore/syft/syft/sbom"
 	"github.com/anchore/syft/syft/source"
 	"github.com/anchore/syft/syft/source/stereoscopesource"
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -70,7 +70,7 @@ type scanLayer struct {
 // and syft then run unchanged over the whole image, with syft's file hashing
 // replaced by the digests the entries hold. A read of a byte an entry did not
 // keep is a miss: the entry is dropped and errCacheMiss returned.
-func (c *LayerCache) catalog(ctx context.Context, ref name.Digest, toolVersion string, licenses *LicenseScanner) (*sbom.SBOM, error) {
+func (c *LayerCache) catalog(ctx context.Context, ref name.Digest, toolVersion string, licenses *LicenseScanner) (*syftsbom.SBOM, error) {
 	// inside the cache, so that cached layers are hard-linked, not copied
 	if err := os.MkdirAll(c.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating the SBOM layer cache: %w", err)
@@ -372,15 +372,15 @@ func (r *trackedReader) Seek(offset int64, whence int) (int64, error) {
 
 func (r *trackedReader) Close() error { return nil }
 
-// createSBOM runs syft as CreateSBOMConfig does, without hashing files: their
+// createSBOM runs syft as SyftConfig does, without hashing files: their
 // digests come from the layer index (fillDigests).
-func createSBOM(ctx context.Context, src source.Source, toolVersion string, licenses *LicenseScanner) (*sbom.SBOM, error) {
+func createSBOM(ctx context.Context, src source.Source, toolVersion string, licenses *LicenseScanner) (*syftsbom.SBOM, error) {
 	ctx, cancel, err := licenses.Context(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer cancel()
-	cfg := CreateSBOMConfig(toolVersion).WithFilesConfig(filecataloging.DefaultConfig().WithHashers())
+	cfg := SyftConfig(toolVersion).WithFilesConfig(filecataloging.DefaultConfig().WithHashers())
 	s, err := syft.CreateSBOM(ctx, src, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("cataloging: %w", err)
@@ -392,7 +392,7 @@ func createSBOM(ctx context.Context, src source.Source, toolVersion string, lice
 // cataloger would have hashed (syft's task coordinatesForSelection for
 // owned-by-package files, then filedigest.Cataloger: each path resolved in
 // the squashed view, regular files only).
-func fillDigests(s *sbom.SBOM, resolver file.Resolver, digests map[stfile.ID][]file.Digest) error {
+func fillDigests(s *syftsbom.SBOM, resolver file.Resolver, digests map[stfile.ID][]file.Digest) error {
 	var coords file.CoordinateSet
 	for _, r := range s.Relationships {
 		if r.Type != artifact.ContainsRelationship {
