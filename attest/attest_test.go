@@ -2,17 +2,13 @@ package attest_test
 
 import (
 	"context"
-	"io"
-	"log"
 	"net"
-	"net/http/httptest"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
@@ -25,6 +21,7 @@ import (
 	"github.com/bakeryhq/bakery/attest"
 	"github.com/bakeryhq/bakery/attest/attesttest"
 	"github.com/bakeryhq/bakery/builders"
+	"github.com/bakeryhq/bakery/internal/bakerytest"
 	"github.com/bakeryhq/bakery/internal/failure"
 )
 
@@ -40,9 +37,7 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	s := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
-	t.Cleanup(s.Close)
-	f := &fixture{ctx: context.Background(), host: strings.TrimPrefix(s.URL, "http://")}
+	f := &fixture{ctx: context.Background(), host: bakerytest.NewRegistry(t).Host}
 	dir := t.TempDir()
 	priv, pub, err := attest.GenerateKeys(filepath.Join(dir, "trusted"), []byte("pw"))
 	if err != nil {

@@ -3,23 +3,19 @@ package machineimage
 import (
 	"context"
 	"errors"
-	"io"
-	"log"
-	"net/http/httptest"
 	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/bakeryhq/bakery/internal/bakerytest"
 )
 
 func TestPushRead(t *testing.T) {
-	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
-	defer srv.Close()
-	repo, err := name.NewRepository(strings.TrimPrefix(srv.URL, "http://") + "/dev/golden-ami")
+	repo, err := name.NewRepository(bakerytest.NewRegistry(t).Host + "/dev/golden-ami")
 	if err != nil {
 		t.Fatal(err)
 	}

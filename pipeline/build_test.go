@@ -3,21 +3,18 @@ package pipeline
 import (
 	"context"
 	"errors"
-	"io"
-	"log"
-	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/bakeryhq/bakery/attest"
 	"github.com/bakeryhq/bakery/builders"
+	"github.com/bakeryhq/bakery/internal/bakerytest"
 	"github.com/bakeryhq/bakery/internal/config"
 	"github.com/bakeryhq/bakery/internal/failure"
 )
@@ -54,9 +51,7 @@ func (b *pushBuilder) Build(ctx context.Context, req builders.Request) (builders
 
 func testConfig(t *testing.T, maxParallel int, names ...string) (*config.Config, string) {
 	t.Helper()
-	s := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
-	t.Cleanup(s.Close)
-	host := strings.TrimPrefix(s.URL, "http://")
+	host := bakerytest.NewRegistry(t).Host
 	cfg := &config.Config{
 		Builder:      config.Builder{MaxParallel: maxParallel},
 		Targets:      map[string]*config.Target{},

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -12,9 +11,10 @@ import (
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/bakeryhq/bakery/internal/bakerytest"
 )
 
 // counter is a counting proxy in front of an in-process registry: it counts
@@ -27,7 +27,7 @@ type counter struct {
 
 func newCounter(b *testing.B) *counter {
 	c := &counter{}
-	inner := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	inner := bakerytest.Handler()
 	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c.requests.Add(1)
 		if strings.Contains(r.URL.Path, "/blobs/uploads/") && r.Body != nil {

@@ -12,8 +12,6 @@ import (
 	bakeryregistry "github.com/bakeryhq/bakery/internal/registry"
 
 	"context"
-	"io"
-	"log"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -23,7 +21,6 @@ import (
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
@@ -34,6 +31,7 @@ import (
 
 	"github.com/bakeryhq/bakery/attest"
 	"github.com/bakeryhq/bakery/builders"
+	"github.com/bakeryhq/bakery/internal/bakerytest"
 	"github.com/bakeryhq/bakery/internal/config"
 	"github.com/bakeryhq/bakery/internal/failure"
 	"github.com/bakeryhq/bakery/policies"
@@ -51,7 +49,7 @@ type faultyRegistry struct {
 func newRegistry(t *testing.T) *faultyRegistry {
 	t.Helper()
 	f := &faultyRegistry{}
-	inner := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	inner := bakerytest.Handler()
 	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if h := f.hook.Load(); h != nil {
 			(*h)(r)

@@ -2,21 +2,18 @@ package revoke
 
 import (
 	"context"
-	"io"
-	"log"
 	"net"
-	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/sigstore/sigstore/pkg/signature"
 
 	"github.com/bakeryhq/bakery/attest"
+	"github.com/bakeryhq/bakery/internal/bakerytest"
 	"github.com/bakeryhq/bakery/internal/config"
 	"github.com/bakeryhq/bakery/internal/failure"
 	bakeryregistry "github.com/bakeryhq/bakery/internal/registry"
@@ -36,9 +33,7 @@ func newFixture(t testing.TB) *fixture {
 	f := &fixture{ctx: context.Background()}
 	var hosts []string
 	for range 2 {
-		s := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
-		t.Cleanup(s.Close)
-		hosts = append(hosts, strings.TrimPrefix(s.URL, "http://"))
+		hosts = append(hosts, bakerytest.NewRegistry(t).Host)
 	}
 	dir := t.TempDir()
 	load := func(name string) (signature.SignerVerifier, string) {

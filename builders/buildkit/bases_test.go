@@ -2,16 +2,14 @@ package buildkit
 
 import (
 	"context"
-	"io"
-	"log"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/bakeryhq/bakery/internal/bakerytest"
 )
 
 func TestPulledImages(t *testing.T) {
@@ -44,9 +42,7 @@ COPY --from=0 /bin/z /z
 }
 
 func TestResolveBasesPinsOnce(t *testing.T) {
-	s := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
-	defer s.Close()
-	host := strings.TrimPrefix(s.URL, "http://")
+	host := bakerytest.NewRegistry(t).Host
 	img, err := random.Image(64, 1)
 	if err != nil {
 		t.Fatal(err)

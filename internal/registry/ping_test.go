@@ -2,8 +2,6 @@ package registry
 
 import (
 	"context"
-	"io"
-	"log"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -12,10 +10,10 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/bakeryhq/bakery/internal/bakerytest"
 	"github.com/bakeryhq/bakery/internal/failure"
 )
 
@@ -25,7 +23,7 @@ import (
 func TestOnePingPerRegistry(t *testing.T) {
 	withSettings(t, Settings{Attempts: 1, RequestTimeout: 5 * time.Second, MaxRetryWait: time.Second, MaxManifestBytes: 4 << 20})
 	var pings atomic.Int64
-	h := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	h := bakerytest.Handler()
 	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/v2/" {
 			pings.Add(1)

@@ -2,18 +2,16 @@ package cli
 
 import (
 	"context"
-	"io"
-	"log"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 
 	"github.com/bakeryhq/bakery/attest"
+	"github.com/bakeryhq/bakery/internal/bakerytest"
 	"github.com/bakeryhq/bakery/internal/failure"
 )
 
@@ -117,7 +115,7 @@ func TestSBOMPlatformIsAUsageError(t *testing.T) {
 	_, err := run(t, "sbom", "127.0.0.1:1/x@sha256:"+strings.Repeat("a", 64), "--platform", "arm64", "--key", "k.pub")
 	wantOneLine(t, "sbom --platform arm64", err, failure.Config, []string{"--platform arm64", "not a platform", "os/arch"})
 
-	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	srv := httptest.NewServer(bakerytest.Handler())
 	t.Cleanup(srv.Close)
 	img, err := random.Image(512, 1)
 	if err != nil {

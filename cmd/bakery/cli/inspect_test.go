@@ -3,15 +3,12 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"log"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
@@ -21,6 +18,7 @@ import (
 	"github.com/bakeryhq/bakery/attest"
 	"github.com/bakeryhq/bakery/attest/attesttest"
 	"github.com/bakeryhq/bakery/builders"
+	"github.com/bakeryhq/bakery/internal/bakerytest"
 	"github.com/bakeryhq/bakery/internal/failure"
 )
 
@@ -29,7 +27,7 @@ import (
 // have the wrong types is a verification failure, not a panic.
 func TestInspectReadsProvenanceStrictly(t *testing.T) {
 	ctx := context.Background()
-	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	srv := httptest.NewServer(bakerytest.Handler())
 	t.Cleanup(srv.Close)
 	img, err := random.Image(1024, 1)
 	if err != nil {

@@ -29,7 +29,7 @@ import (
 	"github.com/hashicorp/packer-plugin-sdk/template/config"
 	"github.com/hashicorp/packer-plugin-sdk/template/interpolate"
 
-	"github.com/bakeryhq/bakery/attest/sbom"
+	bakerysbom "github.com/bakeryhq/bakery/attest/sbom"
 	"github.com/bakeryhq/bakery/internal/env"
 
 	// syft's RPM cataloger needs a database/sql driver, as in syft's own CLI.
@@ -76,7 +76,7 @@ type Provisioner struct {
 	Version string
 	// licenses is syft's license scanner (a second of CPU to build), started
 	// in Prepare so that it is built while the machine is.
-	licenses *sbom.LicenseScanner
+	licenses *bakerysbom.LicenseScanner
 	// runUUID is the packer run, read once in Prepare.
 	runUUID string
 }
@@ -97,7 +97,7 @@ func (p *Provisioner) Prepare(raws ...interface{}) error {
 	if p.config.ToolVersion == "" {
 		p.config.ToolVersion = p.Version
 	}
-	p.licenses = sbom.NewLicenseScanner()
+	p.licenses = bakerysbom.NewLicenseScanner()
 	p.runUUID = env.Getenv(env.PackerRunUUID)
 	return nil
 }
@@ -254,7 +254,7 @@ func Catalog(ctx context.Context, dir string, d Descriptor, toolVersion string) 
 		return nil, fmt.Errorf("reading the collected files: %w", err)
 	}
 	defer src.Close()
-	s, err := syft.CreateSBOM(ctx, src, sbom.SyftConfig(toolVersion))
+	s, err := syft.CreateSBOM(ctx, src, bakerysbom.SyftConfig(toolVersion))
 	if err != nil {
 		return nil, fmt.Errorf("cataloging: %w", err)
 	}
