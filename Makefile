@@ -12,8 +12,8 @@ help: ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
 .PHONY: build
-build: ## build bin/bakery and bin/packer-plugin-bakery (bakery finds the plugin next to itself)
-	$(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/bakery
+build: ## build bin/bakery, bin/bakery-core and bin/packer-plugin-bakery (each finds the next beside itself)
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o bin/ ./cmd/bakery ./cmd/bakery-core
 	$(GO) build -o bin/packer-plugin-bakery ./cmd/packer-plugin-bakery
 
 .PHONY: up

@@ -94,13 +94,12 @@ func setup() error {
 		return err
 	}
 	bin = filepath.Join(dir, "bakery")
-	// bakery finds the Packer plugin next to itself, as make build lays them out.
-	for pkg, out := range map[string]string{"./cmd/bakery": bin, "./cmd/packer-plugin-bakery": filepath.Join(dir, "packer-plugin-bakery")} {
-		build := exec.Command("go", "build", "-o", out, pkg)
-		build.Dir, build.Stdout, build.Stderr = root, os.Stderr, os.Stderr
-		if err := build.Run(); err != nil {
-			return err
-		}
+	// bakery (the front) runs bakery-core next to itself, which finds the
+	// Packer plugin next to itself: the layout of make build and the archive.
+	build := exec.Command("go", "build", "-o", dir+string(filepath.Separator), "./cmd/bakery", "./cmd/bakery-core", "./cmd/packer-plugin-bakery")
+	build.Dir, build.Stdout, build.Stderr = root, os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		return err
 	}
 	packer = getenv("BAKERY_PACKER", filepath.Join(root, ".bakery/packer"))
 	rootfs = filepath.Join(root, ".bakery/rootfs/debian-bookworm-minbase-amd64.tar.gz")

@@ -12,7 +12,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 command -v jq >/dev/null && [ -x /usr/bin/time ] || { apt-get update -q && apt-get install -y -q time jq; }
 OUT=$STATE/bench; mkdir -p "$OUT"
 SIZES=${BENCH_SIZES:-1 4 16 32}
-(cd "$ROOT" && go build -o "$OUT/bakery" ./cmd/bakery && go build -o "$OUT/countproxy" ./hack/countproxy)
+(cd "$ROOT" && go build -o "$OUT/" ./cmd/bakery ./cmd/bakery-core && go build -o "$OUT/countproxy" ./hack/countproxy)
 bash "$ROOT/hack/fleet.sh" up
 export BAKERY_SIGNING_PASSWORD=bench
 [ -f "$OUT/bench.key" ] || "$OUT/bakery" keys generate --output-prefix "$OUT/bench" >/dev/null

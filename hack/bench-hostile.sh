@@ -12,7 +12,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 command -v jq >/dev/null && [ -x /usr/bin/time ] || { apt-get update -q && apt-get install -y -q time jq; }
 OUT=$STATE/bench; mkdir -p "$OUT"
 BAKERY=${BAKERY_BIN:-$OUT/bakery}
-[ -n "${BAKERY_BIN:-}" ] || (cd "$ROOT" && go build -o "$OUT/bakery" ./cmd/bakery)
+[ -n "${BAKERY_BIN:-}" ] || (cd "$ROOT" && go build -o "$OUT/" ./cmd/bakery ./cmd/bakery-core)
 COSIGN=$STATE/cosign
 export BAKERY_SIGNING_PASSWORD=bench COSIGN_PASSWORD=bench
 [ -f "$OUT/bench.key" ] || "$BAKERY" keys generate --output-prefix "$OUT/bench" >/dev/null

@@ -11,7 +11,7 @@ command -v hyperfine >/dev/null && command -v jq >/dev/null && [ -x /usr/bin/tim
 OUT=$STATE/bench; mkdir -p "$OUT"
 RUNS=${BENCH_RUNS:-5}
 N=${BENCH_TARGETS:-20}
-(cd "$ROOT" && go build -o "$OUT/bakery" ./cmd/bakery && go build -o "$OUT/countproxy" ./hack/countproxy)
+(cd "$ROOT" && go build -o "$OUT/" ./cmd/bakery ./cmd/bakery-core && go build -o "$OUT/countproxy" ./hack/countproxy)
 export BAKERY_SIGNING_PASSWORD=bench
 [ -f "$OUT/bench.key" ] || "$OUT/bakery" keys generate --output-prefix "$OUT/bench" >/dev/null
 

@@ -59,7 +59,7 @@ if [ -n "${BENCH_REV:-}" ]; then
   git -C "$ROOT" archive "$BENCH_REV" | tar -x -C "$SRC"
 fi
 log "bakery from $([ -n "${BENCH_REV:-}" ] && git -C "$ROOT" rev-parse --short "$BENCH_REV" || echo "the working tree ($(git -C "$ROOT" describe --always --dirty))")"
-(cd "$SRC" && go build -o "$T/bakery" ./cmd/bakery && go build -o "$T/benchsbom" ./hack/benchsbom \
+(cd "$SRC" && go build -o "$T/" ./cmd/bakery ./cmd/bakery-core && go build -o "$T/benchsbom" ./hack/benchsbom \
   && CGO_ENABLED=0 go build -trimpath -o "$T/benchgen" ./hack/benchgen)
 export TMPDIR=$T/tmp
 # bakery's SBOM layer cache (docs/sbom-cache.md), where the bakery has one, is

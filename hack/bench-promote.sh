@@ -11,7 +11,7 @@ command -v hyperfine >/dev/null && command -v jq >/dev/null && [ -x /usr/bin/tim
 OUT=$STATE/bench; mkdir -p "$OUT"
 RUNS=${BENCH_RUNS:-5}
 BAKERY=${BAKERY_BIN:-$OUT/bakery}
-[ -n "${BAKERY_BIN:-}" ] || (cd "$ROOT" && go build -o "$OUT/bakery" ./cmd/bakery)
+[ -n "${BAKERY_BIN:-}" ] || (cd "$ROOT" && go build -o "$OUT/" ./cmd/bakery ./cmd/bakery-core)
 (cd "$ROOT" && go build -o "$OUT/countproxy" ./hack/countproxy)
 build_crane
 export BAKERY_SIGNING_PASSWORD=bench

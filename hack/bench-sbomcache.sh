@@ -16,7 +16,7 @@ COSIGN=$CACHE/cosign-$(modversion github.com/sigstore/cosign/v2)/cosign
 BUILDCTL=$CACHE/buildkit-$(modversion github.com/moby/buildkit)/buildctl
 SYFT=$CACHE/syft-$(modversion github.com/anchore/syft)/syft
 [ -x "$SYFT" ] && [ -x "$COSIGN" ] && [ -x "$BUILDCTL" ] || die "run make bench once: it installs syft, cosign and buildctl"
-(cd "$ROOT" && go build -o "$OUT/bakery" ./cmd/bakery && go build -o "$OUT/benchsbom" ./hack/benchsbom)
+(cd "$ROOT" && go build -o "$OUT/" ./cmd/bakery ./cmd/bakery-core && go build -o "$OUT/benchsbom" ./hack/benchsbom)
 export BAKERY_SIGNING_PASSWORD=bench COSIGN_PASSWORD=bench SYFT_CHECK_FOR_APP_UPDATE=false
 [ -f "$OUT/bench.key" ] || "$OUT/bakery" keys generate --output-prefix "$OUT/bench" >/dev/null
 CTX=$ROOT/examples/app

@@ -14,7 +14,7 @@ command -v hyperfine >/dev/null && [ -x /usr/bin/time ] || { apt-get update -q &
 OUT=$STATE/bench; mkdir -p "$OUT"
 RUNS=${BENCH_RUNS:-5}
 BAKERY=${BAKERY_BIN:-$OUT/bakery}
-[ -n "${BAKERY_BIN:-}" ] || (cd "$ROOT" && go build -o "$OUT/bakery" ./cmd/bakery)
+[ -n "${BAKERY_BIN:-}" ] || (cd "$ROOT" && go build -o "$OUT/" ./cmd/bakery ./cmd/bakery-core)
 build_crane
 
 log "start-up: bakery --version, bakery status --help and crane version, alternating"

@@ -46,7 +46,7 @@ if [ ! -x "$SYFT" ]; then
   log "building the syft CLI $SYFT_VER from the Go module proxy"
   GOBIN=$(dirname "$SYFT") CGO_ENABLED=0 go install -trimpath "github.com/anchore/syft/cmd/syft@$SYFT_VER"
 fi
-(cd "$ROOT" && go build -o "$OUT/bakery" ./cmd/bakery && go build -o "$OUT/packer-plugin-bakery" ./cmd/packer-plugin-bakery \
+(cd "$ROOT" && go build -o "$OUT/" ./cmd/bakery ./cmd/bakery-core && go build -o "$OUT/packer-plugin-bakery" ./cmd/packer-plugin-bakery \
   && go build -o "$OUT/benchsbom" ./hack/benchsbom)
 
 export BAKERY_SIGNING_PASSWORD=bench COSIGN_PASSWORD=bench
