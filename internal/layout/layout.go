@@ -34,7 +34,7 @@ var Floors = [][]string{
 	{"builders"},
 	{"machineimage"},
 	{"internal/config", "internal/registry", "internal/progress"},
-	{"internal/failure", "internal/env", "internal/layout", "internal/schemacheck", "internal/bakerytest"},
+	{"internal/failure", "internal/env", "internal/layout", "internal/schemacheck", "internal/bakerytest", "internal/clispec"},
 }
 
 // TestOnly are packages that only tests, e2e/ and hack/ may import: stand-ins
