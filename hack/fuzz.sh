@@ -18,6 +18,7 @@ targets=(
   "./machineimage FuzzRecord"
   "./machineimage FuzzParseAMIs"
   "./promote/amis/ec2local FuzzQuery"
+  "./imagetest FuzzLoadSuite"
 )
 # Go before 1.27 can fail a target with a bare "context deadline exceeded"
 # when -fuzztime ends while a worker is mid-call (golang/go#75804; fixed in

@@ -31,7 +31,7 @@ var Floors = [][]string{
 	{"attest/sbom", "attest/sbomtest"},
 	{"policies"},
 	{"builders/buildkit"},
-	{"builders"},
+	{"builders", "imagetest"},
 	{"machineimage"},
 	{"internal/config", "internal/registry", "internal/progress"},
 	{"internal/failure", "internal/env", "internal/layout", "internal/schemacheck", "internal/bakerytest", "internal/clispec"},
