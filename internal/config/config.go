@@ -183,6 +183,45 @@ type Target struct {
 	Variables map[string]string `yaml:"variables"`
 	Only      []string          `yaml:"only"`
 	Except    []string          `yaml:"except"`
+
+	// Tests are the target's test suites (docs/testing.md): each digest it
+	// builds is tested before the first environment's tag moves, and the
+	// tested and tested_in policies require their results.
+	Tests []Test `yaml:"tests"`
+}
+
+// Test is one test suite of a target.
+type Test struct {
+	// Name names the suite in results, in policies and on the command line.
+	Name string `yaml:"name"`
+	// File is a container-structure-test suite (schemaVersion 2.0.0) that
+	// bakery runs, relative to the config file.
+	File string `yaml:"file"`
+	// External marks a suite that runs elsewhere (CI's smoke or integration
+	// tests): its results come from `bakery test --junit`, and bakery never
+	// runs it.
+	External bool `yaml:"external"`
+}
+
+// RunnableTests are the suites bakery runs itself (those with a file).
+func (t *Target) RunnableTests() []Test {
+	var out []Test
+	for _, s := range t.Tests {
+		if !s.External {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Suite is the target's suite called name, if it has one.
+func (t *Target) Suite(name string) (Test, bool) {
+	for _, s := range t.Tests {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return Test{}, false
 }
 
 // Secret is a build secret exposed to RUN --mount=type=secret,id=ID, read
@@ -216,6 +255,27 @@ type Environment struct {
 	// MaxAgeDays is what the max_age policy allows: a digest built more
 	// than this many days ago is denied (0: no limit).
 	MaxAgeDays int `yaml:"max_age_days"`
+	// TestedIn is what the tested_in policy requires before a digest enters
+	// this environment: its suites PASSED against the digest in an earlier
+	// environment, at least Soak ago.
+	TestedIn *TestedIn `yaml:"tested_in"`
+}
+
+// TestedIn names the evidence an environment requires from an earlier one.
+type TestedIn struct {
+	// Environment is the earlier environment the tests ran against.
+	Environment string `yaml:"environment"`
+	// Suites are the suite names whose newest result there must be PASSED.
+	Suites []string `yaml:"suites"`
+	// Soak is a Go duration ("1h"): how long ago that result must have
+	// finished, so the digest ran there that long; empty is no soak.
+	Soak string `yaml:"soak"`
+}
+
+// SoakDuration is Soak parsed (0 when empty; validation rejects bad ones).
+func (t TestedIn) SoakDuration() time.Duration {
+	d, _ := time.ParseDuration(t.Soak)
+	return d
 }
 
 // AWS is the cloud side of an environment for machine images. Credentials and
@@ -396,6 +456,10 @@ func (c *Config) applyDefaults() {
 		}
 	}
 }
+
+// Path resolves a file path the config names (a suite's file) against the
+// config's directory.
+func (c *Config) Path(p string) string { return c.path(p) }
 
 // path resolves a file path of the config against the config's directory.
 func (c *Config) path(p string) string {

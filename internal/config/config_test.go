@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -98,6 +99,34 @@ func withNodes(nodes string) string {
 
 // TestLoadErrors checks that each bad input names the file, the line and the
 // key, and is of class Config (exit code 2).
+// TestTestsAndTestedIn: a target's suites and an environment's tested_in
+// load as written, the suite file resolved against the config's directory.
+func TestTestsAndTestedIn(t *testing.T) {
+	p := write(t, strings.Replace(valid, "  ami:\n", "    tests:\n      - {name: base, file: base.yaml}\n      - {name: smoke, external: true}\n  ami:\n", 1)+
+		"    tested_in: {environment: dev, suites: [smoke], soak: 90m}\n")
+	if err := os.WriteFile(filepath.Join(filepath.Dir(p), "base.yaml"), []byte("schemaVersion: 2.0.0\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load(Options{File: p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	web := cfg.Targets["web"]
+	if got := web.RunnableTests(); len(got) != 1 || got[0].Name != "base" {
+		t.Errorf("runnable tests %+v, want base only", got)
+	}
+	if s, ok := web.Suite("smoke"); !ok || !s.External {
+		t.Errorf("suite smoke: %+v %v", s, ok)
+	}
+	if got := cfg.Path(web.Tests[0].File); got != filepath.Join(filepath.Dir(p), "base.yaml") {
+		t.Errorf("suite file resolves to %s", got)
+	}
+	ti := cfg.Environments[1].TestedIn
+	if ti == nil || ti.Environment != "dev" || ti.SoakDuration() != 90*time.Minute {
+		t.Errorf("tested_in %+v", ti)
+	}
+}
+
 func TestLoadErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name, content string
@@ -150,6 +179,18 @@ func TestLoadErrors(t *testing.T) {
 			[]string{"builder.nodes[1].platforms", `"arm64" is not a platform`}},
 		{"unreadable node cert", withNodes(nodesYAML + "      tls: {ca_cert: nope/ca.pem, cert: nope/cert.pem, key: nope/key.pem}\n"),
 			[]string{"builder.nodes[1].tls.ca_cert", "no such file or directory", "readable PEM file"}},
+		{"suite without file", strings.Replace(valid, "  ami:\n", "    tests:\n      - name: base\n  ami:\n", 1),
+			[]string{"targets.web.tests[0].file: required", "external: true"}},
+		{"suite file and external", strings.Replace(valid, "  ami:\n", "    tests:\n      - {name: smoke, file: s.yaml, external: true}\n  ami:\n", 1),
+			[]string{"targets.web.tests[0]", "both external and a file"}},
+		{"missing suite file", strings.Replace(valid, "  ami:\n", "    tests:\n      - {name: base, file: tests/nope.yaml}\n  ami:\n", 1),
+			[]string{"targets.web.tests[0].file", "nope.yaml", "no such file"}},
+		{"duplicate suite", strings.Replace(valid, "  ami:\n", "    tests:\n      - {name: smoke, external: true}\n      - {name: smoke, external: true}\n  ami:\n", 1),
+			[]string{"targets.web.tests[1].name", "duplicate suite \"smoke\""}},
+		{"tested_in a later environment", valid + "    tested_in: {environment: qa, suites: [smoke], soak: 1h}\n",
+			[]string{"environments[1].tested_in.environment", `"qa" is not an earlier environment`, "environments[1].tested_in.suites[0]", `no target defines suite "smoke"`}},
+		{"tested_in bad soak", strings.Replace(valid, "  ami:\n", "    tests:\n      - {name: smoke, external: true}\n  ami:\n", 1) + "    tested_in: {environment: dev, suites: [smoke], soak: a day}\n",
+			[]string{"environments[1].tested_in.soak", `invalid soak "a day"`}},
 		{"node tls on unix", strings.Replace(valid, "builder:\n  address: unix:///run/buildkit/buildkitd.sock\n", "builder:\n  nodes:\n    - address: unix:///run/b.sock\n      tls: {cert: a, key: b}\n", 1),
 			[]string{"builder.nodes[0].tls", "TLS applies to tcp:// addresses only"}},
 	} {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"text/template"
 	"time"
@@ -55,6 +56,7 @@ func (c *Config) validate(l *lines) error {
 	for name, t := range c.Targets {
 		t.validate(p, join("targets", name))
 		c.validateTargetArgs(p, t, join("targets", name))
+		c.validateTests(p, t, join("targets", name))
 	}
 	if len(c.Environments) == 0 {
 		p.add("environments", "add at least one environment; the first receives builds", "required")
@@ -76,6 +78,7 @@ func (c *Config) validate(l *lines) error {
 		if e.MaxAgeDays < 0 {
 			p.add(path+".max_age_days", "use a number of days, or 0 for no limit", "%d is negative", e.MaxAgeDays)
 		}
+		c.validateTestedIn(p, i, path)
 		if _, err := e.RenderTag("target"); err != nil {
 			p.add(path+".tag", "use a template such as {{ .Env }} or {{ .Target }}-{{ .Env }}", "%v", err)
 		}
@@ -93,6 +96,63 @@ func (c *Config) validate(l *lines) error {
 		}
 	}
 	return errors.Join(p.errs...)
+}
+
+// validateTests checks a target's test suites: named uniquely, each with a
+// file that exists or marked external. The suite's content is checked when
+// it is read (imagetest.Load names file:line).
+func (c *Config) validateTests(p *problems, t *Target, path string) {
+	seen := map[string]bool{}
+	for i, s := range t.Tests {
+		sp := fmt.Sprintf("%s.tests[%d]", path, i)
+		switch {
+		case !targetName.MatchString(s.Name):
+			p.add(sp+".name", "name the suite with lower-case letters, digits and . _ -, e.g. smoke", "invalid suite name %q", s.Name)
+		case seen[s.Name]:
+			p.add(sp+".name", "suite names must be unique within a target", "duplicate suite %q", s.Name)
+		}
+		seen[s.Name] = true
+		switch {
+		case s.External && s.File != "":
+			p.add(sp, "remove file (an external suite's results come from bakery test --junit), or external", "suite %q is both external and a file", s.Name)
+		case !s.External && s.File == "":
+			p.add(sp+".file", "name a container-structure-test file, or set external: true", "required")
+		case !s.External:
+			if _, err := os.Stat(c.path(s.File)); err != nil {
+				p.add(sp+".file", "create the suite file, or fix the path (relative to the config file)", "%v", err)
+			}
+		}
+	}
+}
+
+// validateTestedIn checks environment i's tested_in: an earlier environment,
+// suites some target defines, a valid soak.
+func (c *Config) validateTestedIn(p *problems, i int, path string) {
+	ti := c.Environments[i].TestedIn
+	if ti == nil {
+		return
+	}
+	path += ".tested_in"
+	earlier := slices.IndexFunc(c.Environments[:i], func(e Environment) bool { return e.Name == ti.Environment }) >= 0
+	if !earlier {
+		p.add(path+".environment", "name an environment listed before this one, e.g. staging", "%q is not an earlier environment", ti.Environment)
+	}
+	if len(ti.Suites) == 0 {
+		p.add(path+".suites", "list the suites (a target's tests: names) that must have passed there", "required")
+	}
+	for j, s := range ti.Suites {
+		defined := false
+		for _, t := range c.Targets {
+			_, ok := t.Suite(s)
+			defined = defined || ok
+		}
+		if !defined {
+			p.add(fmt.Sprintf("%s.suites[%d]", path, j), "name a suite of a target's tests:", "no target defines suite %q", s)
+		}
+	}
+	if d, err := time.ParseDuration(ti.Soak); ti.Soak != "" && (err != nil || d < 0) {
+		p.add(path+".soak", "use a Go duration such as 30m or 24h", "invalid soak %q", ti.Soak)
+	}
 }
 
 // validateTargetArgs checks each arg that names a target (target:NAME):
