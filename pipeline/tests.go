@@ -1,0 +1,177 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/sigstore/sigstore/pkg/signature"
+
+	"github.com/bakeryhq/bakery/attest"
+	"github.com/bakeryhq/bakery/imagetest"
+	"github.com/bakeryhq/bakery/internal/config"
+	"github.com/bakeryhq/bakery/internal/failure"
+	"github.com/bakeryhq/bakery/internal/progress"
+	"github.com/bakeryhq/bakery/internal/registry"
+)
+
+// ImageRunner runs an image's exact digest in fresh containers on the
+// builder that made it: buildkit.Builder.Test.
+type ImageRunner interface {
+	Test(ctx context.Context, image, platform, user, cwd string, fn func(context.Context, imagetest.Runner) error) (string, error)
+}
+
+// TestOptions configures TestDigest.
+type TestOptions struct {
+	// Runner starts the containers.
+	Runner ImageRunner
+	// Signer signs each result into an attestation of the digest; nil
+	// records nothing (the results are only returned).
+	Signer signature.SignerVerifier
+	// Environment is the environment whose digest is tested; "" for the
+	// run of bakery build, before the first environment moves.
+	Environment string
+	// Suites are the suite names to run; empty runs every suite with a file.
+	Suites   []string
+	Progress progress.Streamer
+}
+
+// TestDigest runs target t's suites against ref on every platform of it, and
+// records each (suite, platform) result as a signed in-toto test-result
+// attestation of ref (subjects: ref and the platform's image), FAILED ones
+// included. A suite that FAILED makes the error a build failure naming the
+// failed tests, returned after the results are recorded; an error that
+// stopped a suite from running at all records nothing for it.
+func TestDigest(ctx context.Context, cfg *config.Config, t *config.Target, ref name.Digest, opts TestOptions) ([]imagetest.Result, error) {
+	subj := "target " + strconv.Quote(t.Name)
+	suites, err := loadSuites(cfg, t, opts.Suites)
+	if err != nil || len(suites) == 0 {
+		return nil, err
+	}
+	plats, err := attest.Platforms(ctx, ref)
+	if err != nil {
+		return nil, err
+	}
+	done := progress.Step(opts.Progress, t.Name, fmt.Sprintf("test: %d suite(s) on %d platform(s)", len(suites), len(plats)))
+	var results []imagetest.Result
+	var stmts []attest.Statement
+	for _, p := range plats {
+		rs, err := testPlatform(ctx, suites, p, opts.Runner)
+		if err != nil {
+			done(err)
+			return nil, failure.New(failure.ClassOf(err), subj, err, "")
+		}
+		for _, r := range rs {
+			r.Bakery.Target, r.Bakery.Environment = t.Name, opts.Environment
+			st, err := testStatement(ref, p, r)
+			if err != nil {
+				done(err)
+				return nil, err
+			}
+			results, stmts = append(results, r), append(stmts, st)
+		}
+	}
+	if opts.Signer != nil {
+		if err := attest.Attach(ctx, opts.Signer, ref, stmts); err != nil {
+			done(err)
+			return results, failure.New(failure.ClassOf(err), subj, err, "")
+		}
+	}
+	err = failedSuites(results)
+	done(err)
+	if err != nil {
+		return results, failure.New(failure.Build, subj, err, "fix the image or the suite; the FAILED result is recorded against the digest")
+	}
+	return results, nil
+}
+
+// loadSuites reads t's suites that bakery runs (those named, when names is
+// not empty); naming an external or unknown suite is a config error.
+func loadSuites(cfg *config.Config, t *config.Target, names []string) ([]*imagetest.Suite, error) {
+	for _, n := range names {
+		s, ok := t.Suite(n)
+		switch {
+		case !ok:
+			return nil, failure.New(failure.Config, "suite "+strconv.Quote(n), fmt.Errorf("target %q has no such suite", t.Name), "name one of its tests:")
+		case s.External:
+			return nil, failure.New(failure.Config, "suite "+strconv.Quote(n), errors.New("it is external: bakery does not run it"), "record its results with bakery test --junit FILE")
+		}
+	}
+	var out []*imagetest.Suite
+	for _, s := range t.RunnableTests() {
+		if len(names) > 0 && !slices.Contains(names, s.Name) {
+			continue
+		}
+		suite, err := imagetest.Load(cfg.Path(s.File))
+		if err != nil {
+			return nil, err
+		}
+		suite.Name = s.Name
+		out = append(out, suite)
+	}
+	return out, nil
+}
+
+// testPlatform runs every suite against platform p's image in one session on
+// one node, the image's own user and working directory applied.
+func testPlatform(ctx context.Context, suites []*imagetest.Suite, p attest.Platform, runner ImageRunner) ([]imagetest.Result, error) {
+	img, err := remote.Image(p.Ref, registry.Options(ctx)...)
+	if err != nil {
+		return nil, registry.Classify(p.Ref.String(), err)
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return nil, registry.Classify(p.Ref.String(), err)
+	}
+	if runner == nil {
+		return nil, failure.New(failure.Config, p.Ref.String(), errors.New("no builder runs containers for this target"), "test container targets on a buildkitd")
+	}
+	var out []imagetest.Result
+	node, err := runner.Test(ctx, p.Ref.String(), p.Platform, cf.Config.User, cf.Config.WorkingDir, func(ctx context.Context, r imagetest.Runner) error {
+		for _, s := range suites {
+			res, err := imagetest.Run(ctx, s, img, r)
+			if err != nil {
+				return err
+			}
+			out = append(out, res)
+		}
+		return nil
+	})
+	for i := range out {
+		out[i].Bakery.Runner, out[i].Bakery.Platform = node, p.Platform
+	}
+	return out, err
+}
+
+// testStatement is r as an in-toto statement about ref and p's image.
+func testStatement(ref name.Digest, p attest.Platform, r imagetest.Result) (attest.Statement, error) {
+	pred, err := json.Marshal(r)
+	if err != nil {
+		return attest.Statement{}, err
+	}
+	subjects := []attest.Subject{attest.SubjectOf(ref)}
+	if p.Ref != ref {
+		subjects = append(subjects, attest.SubjectOf(p.Ref))
+	}
+	return attest.Statement{PredicateType: imagetest.PredicateType, Subjects: subjects, Predicate: pred, Platform: p.Platform}, nil
+}
+
+// failedSuites is an error naming each suite that FAILED and why, or nil.
+func failedSuites(results []imagetest.Result) error {
+	var lines []string
+	for _, r := range results {
+		if r.Result == imagetest.Failed {
+			lines = append(lines, fmt.Sprintf("%s on %s", r.Summary(), r.Bakery.Platform))
+		}
+	}
+	if len(lines) == 0 {
+		return nil
+	}
+	return errors.New(strings.Join(lines, "; "))
+}

@@ -1,0 +1,115 @@
+package pipeline
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/bakeryhq/bakery/attest"
+	"github.com/bakeryhq/bakery/attest/attesttest"
+	"github.com/bakeryhq/bakery/imagetest"
+	"github.com/bakeryhq/bakery/internal/bakerytest"
+	"github.com/bakeryhq/bakery/internal/config"
+	"github.com/bakeryhq/bakery/internal/failure"
+)
+
+// fakeRunner runs nothing: a command whose first argument is "false" exits 1,
+// anything else exits 0 and prints its arguments.
+type fakeRunner struct{ platforms []string }
+
+func (f *fakeRunner) Test(ctx context.Context, image, platform, _, _ string, fn func(context.Context, imagetest.Runner) error) (string, error) {
+	f.platforms = append(f.platforms, platform)
+	return "node-" + platform, fn(ctx, f)
+}
+
+func (f *fakeRunner) Start(context.Context, bool) (imagetest.Container, error) { return fakeContainer{}, nil }
+
+type fakeContainer struct{}
+
+func (fakeContainer) Run(_ context.Context, c imagetest.Command) (imagetest.Output, error) {
+	if c.Args[0] == "false" {
+		return imagetest.Output{ExitCode: 1}, nil
+	}
+	return imagetest.Output{Stdout: []byte(strings.Join(c.Args, " ") + "\n")}, nil
+}
+
+func (fakeContainer) Release(context.Context) error { return nil }
+
+const passing = `schemaVersion: 2.0.0
+commandTests:
+  - name: says hello
+    command: echo
+    args: [hello]
+    expectedOutput: ["^echo hello"]
+`
+
+// TestTestDigestRecordsEveryPlatform: each suite runs on every platform of
+// the index, and each result is attached to the digest as a signed
+// test-result attestation naming the index and the platform's image; a
+// FAILED suite is a build failure that names the failed test, and its
+// result is recorded all the same.
+func TestTestDigestRecordsEveryPlatform(t *testing.T) {
+	ctx := context.Background()
+	reg := bakerytest.NewRegistry(t)
+	ref := reg.PushIndex(t, "dev/app", bakerytest.Index(t))
+	dir := t.TempDir()
+	for name, body := range map[string]string{"pass.yaml": passing, "fail.yaml": strings.Replace(passing, "command: echo", "command: \"false\"", 1)} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := &config.Config{Dir: dir}
+	tgt := &config.Target{Name: "app", Type: config.TypeContainer, Tests: []config.Test{
+		{Name: "pass", File: "pass.yaml"}, {Name: "smoke", External: true}, {Name: "fail", File: "fail.yaml"}}}
+	priv, _, err := attest.GenerateKeys(filepath.Join(dir, "k"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := attest.LoadSigner(ctx, priv, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runner := &fakeRunner{}
+	results, err := TestDigest(ctx, cfg, tgt, ref, TestOptions{Runner: runner, Signer: signer, Environment: "staging"})
+	if failure.ClassOf(err) != failure.Build || !strings.Contains(err.Error(), "suite fail FAILED") || !strings.Contains(err.Error(), "says hello") {
+		t.Fatalf("err = %v, want a build failure naming suite fail's failed test", err)
+	}
+	if len(results) != 4 || strings.Join(runner.platforms, ",") != "linux/amd64,linux/arm64" {
+		t.Fatalf("%d results on %q, want 2 suites x 2 platforms", len(results), runner.platforms)
+	}
+	for _, r := range results {
+		want := imagetest.Passed
+		if r.Bakery.Suite == "fail" {
+			want = imagetest.Failed
+		}
+		if r.Result != want || r.Bakery.Target != "app" || r.Bakery.Environment != "staging" || r.Bakery.Runner != "node-"+r.Bakery.Platform {
+			t.Errorf("result %+v, want %s bound to app, staging and its node", r.Bakery, want)
+		}
+	}
+	var attached [][]string
+	if _, err := attesttest.DropAttestations(ctx, ref, func(pt string, subjects []string) bool {
+		if pt == imagetest.PredicateType {
+			attached = append(attached, subjects)
+		}
+		return false
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(attached) != 4 {
+		t.Fatalf("%d test-result attestations, want 4", len(attached))
+	}
+	for _, s := range attached {
+		if len(s) != 2 || s[0] != ref.Context().Name()+"@"+ref.DigestStr() || s[1] == s[0] {
+			t.Errorf("subjects %q, want the index and a platform image", s)
+		}
+	}
+
+	if _, err := TestDigest(ctx, cfg, tgt, ref, TestOptions{Runner: runner, Suites: []string{"smoke"}}); failure.ClassOf(err) != failure.Config || !strings.Contains(err.Error(), "--junit") {
+		t.Errorf("running an external suite: %v, want a config error pointing at --junit", err)
+	}
+	if rs, err := TestDigest(ctx, cfg, tgt, ref, TestOptions{Runner: runner, Suites: []string{"pass"}}); err != nil || len(rs) != 2 {
+		t.Errorf("one named suite: %d results, %v", len(rs), err)
+	}
+}
