@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -89,6 +90,41 @@ func TestDigest(ctx context.Context, cfg *config.Config, t *config.Target, ref n
 		return results, failure.New(failure.Build, subj, err, "fix the image or the suite; the FAILED result is recorded against the digest")
 	}
 	return results, nil
+}
+
+// RecordJUnit records the outcome of suite, an external suite of t that ran
+// elsewhere against ref in env (CI's smoke tests against staging), from the
+// JUnit XML at file: one signed test-result attestation of ref, about the
+// whole image (no platform). A FAILED result is recorded and then returned
+// as a build failure naming the failed tests, as a suite bakery runs is.
+func RecordJUnit(ctx context.Context, t *config.Target, ref name.Digest, env, suite, file string, signer signature.SignerVerifier) (imagetest.Result, error) {
+	subj := "suite " + strconv.Quote(suite)
+	s, ok := t.Suite(suite)
+	if !ok || !s.External {
+		return imagetest.Result{}, failure.New(failure.Config, subj, fmt.Errorf("target %q has no external suite of that name", t.Name),
+			"add it to the target's tests: with external: true (bakery runs the suites with a file itself)")
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		return imagetest.Result{}, failure.New(failure.Config, "--junit "+file, err, "pass the JUnit XML the test run wrote")
+	}
+	defer f.Close()
+	res, err := imagetest.ParseJUnit(f, suite)
+	if err != nil {
+		return imagetest.Result{}, err
+	}
+	res.Bakery.Target, res.Bakery.Environment = t.Name, env
+	st, err := testStatement(ref, attest.Platform{Ref: ref}, res)
+	if err != nil {
+		return res, err
+	}
+	if err := attest.Attach(ctx, signer, ref, []attest.Statement{st}); err != nil {
+		return res, failure.New(failure.ClassOf(err), subj, err, "")
+	}
+	if err := failedSuites([]imagetest.Result{res}); err != nil {
+		return res, failure.New(failure.Build, subj, err, "the FAILED result is recorded against the digest: fix what failed and record a new run")
+	}
+	return res, nil
 }
 
 // loadSuites reads t's suites that bakery runs (those named, when names is

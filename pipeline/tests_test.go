@@ -113,3 +113,45 @@ func TestTestDigestRecordsEveryPlatform(t *testing.T) {
 		t.Errorf("one named suite: %d results, %v", len(rs), err)
 	}
 }
+
+// TestRecordJUnit: an external suite's JUnit report becomes one signed
+// result about the whole digest, bound to its environment; a failure in it
+// is recorded and reported; a suite bakery runs itself is refused.
+func TestRecordJUnit(t *testing.T) {
+	ctx := context.Background()
+	reg := bakerytest.NewRegistry(t)
+	ref := reg.PushIndex(t, "staging/app", bakerytest.Index(t))
+	dir := t.TempDir()
+	report := filepath.Join(dir, "smoke.xml")
+	if err := os.WriteFile(report, []byte(`<testsuite name="smoke"><testcase name="login"/><testcase name="checkout"><failure message="500"/></testcase></testsuite>`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tgt := &config.Target{Name: "app", Tests: []config.Test{{Name: "smoke", External: true}, {Name: "pass", File: "pass.yaml"}}}
+	priv, _, err := attest.GenerateKeys(filepath.Join(dir, "k"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := attest.LoadSigner(ctx, priv, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := RecordJUnit(ctx, tgt, ref, "staging", "smoke", report, signer)
+	if failure.ClassOf(err) != failure.Build || !strings.Contains(err.Error(), "checkout") {
+		t.Errorf("err = %v, want a build failure naming checkout", err)
+	}
+	if res.Result != imagetest.Failed || res.Bakery.Environment != "staging" || res.Bakery.Platform != "" || res.Bakery.Runner != imagetest.JUnitRunner {
+		t.Errorf("result %+v", res)
+	}
+	n := 0
+	if _, err := attesttest.DropAttestations(ctx, ref, func(pt string, subjects []string) bool {
+		if pt == imagetest.PredicateType && len(subjects) == 1 {
+			n++
+		}
+		return false
+	}); err != nil || n != 1 {
+		t.Errorf("%d test-result attestations about the index alone (%v), want 1", n, err)
+	}
+	if _, err := RecordJUnit(ctx, tgt, ref, "staging", "pass", report, signer); failure.ClassOf(err) != failure.Config {
+		t.Errorf("JUnit for a suite bakery runs: %v, want a config error", err)
+	}
+}
