@@ -41,6 +41,63 @@ type Input struct {
 	// the environment lists the sbom_delta policy and runs a verified digest;
 	// null otherwise.
 	SBOMDelta *Delta `json:"sbom_delta"`
+	// Tests are the verified test results of this digest and target, one
+	// per signed result, in no particular order: the policies order them by
+	// Finished. bakery lists a result only when a trusted key signed it and
+	// it names this digest and target.
+	Tests []TestResult `json:"tests"`
+	// TestedIn is the environment's tested_in requirement, or null when it
+	// sets none.
+	TestedIn *TestedIn `json:"tested_in"`
+}
+
+// TestResult is one verified test-result attestation of the digest (the
+// in-toto test-result predicate with bakery's details, see imagetest.Result).
+type TestResult struct {
+	// Suite is the suite's name in the target's tests:.
+	Suite string `json:"suite"`
+	// Platform is the os/arch[/variant] tested; "" for a result about the
+	// whole image (external JUnit results).
+	Platform string `json:"platform"`
+	// Environment is the environment whose digest was tested; "" for the
+	// run of `bakery build`, before any environment.
+	Environment string `json:"environment"`
+	// Result is PASSED, WARNED or FAILED.
+	Result string `json:"result"`
+	// Finished is when the run ended (RFC 3339); AgeSeconds is how long ago
+	// that was, at decision time.
+	Finished   string `json:"finished"`
+	AgeSeconds int    `json:"age_seconds"`
+	// KeyID is the trusted key that verified the result; Runner the node
+	// the suite ran on ("junit" for results produced elsewhere).
+	KeyID  string `json:"key_id"`
+	Runner string `json:"runner"`
+}
+
+// TestedIn is an environment's tested_in: the suites whose newest result
+// in Environment must have PASSED at least SoakSeconds ago.
+type TestedIn struct {
+	Environment string   `json:"environment"`
+	Suites      []string `json:"suites"`
+	SoakSeconds int      `json:"soak_seconds"`
+}
+
+// testsTerm is ts as JSON encodes it.
+func testsTerm(ts []TestResult) *ast.Term {
+	items := make([]*ast.Term, len(ts))
+	for i, t := range ts {
+		items[i] = obj("suite", t.Suite, "platform", t.Platform, "environment", t.Environment, "result", t.Result,
+			"finished", t.Finished, "age_seconds", t.AgeSeconds, "key_id", t.KeyID, "runner", t.Runner)
+	}
+	return ast.ArrayTerm(items...)
+}
+
+// term is t as JSON encodes it, or null.
+func (t *TestedIn) term() *ast.Term {
+	if t == nil {
+		return ast.NullTerm()
+	}
+	return obj("environment", t.Environment, "suites", strs(nonNil(t.Suites)), "soak_seconds", t.SoakSeconds)
 }
 
 // Revocation is the revocation in force for the digest, if any.
@@ -99,6 +156,10 @@ type Image struct {
 	Repository string `json:"repository"`
 	Digest     string `json:"digest"`
 	Reference  string `json:"reference"`
+	// Platforms are the digest's platforms (os/arch[/variant]): those of its
+	// index, or the one of an image that is not an index; empty for a
+	// machine image.
+	Platforms []string `json:"platforms"`
 }
 
 // Signature is a verified signature.
@@ -179,6 +240,9 @@ type Config struct {
 	PackageDenylist  []string `json:"package_denylist"`
 	LicenseAllowlist []string `json:"license_allowlist"`
 	PackageAllowlist []string `json:"package_allowlist"`
+	// Tests are the suites the target configures that bakery runs itself
+	// (external suites left out): the tested policy requires each.
+	Tests []string `json:"tests"`
 }
 
 // document converts the input to OPA's value directly (a JSON round trip
@@ -216,7 +280,8 @@ func (in Input) document() (ast.Value, error) {
 		receipts[i] = obj("target", r.Target, "repository", r.Repository, "environment", r.Environment, "digest", r.Digest, "time", r.Time, "key_id", r.KeyID, "result", r.Result, "action", r.Action)
 	}
 	doc := obj(
-		"image", obj("repository", in.Image.Repository, "digest", in.Image.Digest, "reference", in.Image.Reference),
+		"image", obj("repository", in.Image.Repository, "digest", in.Image.Digest, "reference", in.Image.Reference,
+			"platforms", strs(nonNil(in.Image.Platforms))),
 		"target", in.Target,
 		"environment", in.Environment,
 		"source_environment", in.SourceEnvironment,
@@ -231,11 +296,14 @@ func (in Input) document() (ast.Value, error) {
 			"license_denylist", strs(nonNil(in.Config.LicenseDenylist)),
 			"package_denylist", strs(nonNil(in.Config.PackageDenylist)),
 			"license_allowlist", strs(nonNil(in.Config.LicenseAllowlist)),
-			"package_allowlist", strs(nonNil(in.Config.PackageAllowlist))),
+			"package_allowlist", strs(nonNil(in.Config.PackageAllowlist)),
+			"tests", strs(nonNil(in.Config.Tests))),
 		"revoked", in.Revoked.term(),
 		"age_days", intOrNull(in.AgeDays),
 		"max_age_days", in.MaxAgeDays,
 		"sbom_delta", in.SBOMDelta.term(pkg),
+		"tests", testsTerm(in.Tests),
+		"tested_in", in.TestedIn.term(),
 	)
 	return doc.Value, nil
 }
@@ -310,7 +378,7 @@ func (in Input) jsonDocument() (ast.Value, error) {
 // where a setting is unset.
 func NewConfig(allowedBuilders, licenseDenylist, packageDenylist []string) Config {
 	return Config{AllowedBuilders: nonNil(allowedBuilders), LicenseDenylist: nonNil(licenseDenylist), PackageDenylist: nonNil(packageDenylist),
-		LicenseAllowlist: []string{}, PackageAllowlist: []string{}}
+		LicenseAllowlist: []string{}, PackageAllowlist: []string{}, Tests: []string{}}
 }
 
 func nonNil(s []string) []string {

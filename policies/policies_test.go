@@ -26,6 +26,13 @@ func good() Input {
 	}
 	in.SBOM.Platforms = map[string][]Package{"linux/amd64": in.SBOM.Packages}
 	in.SBOM.Index()
+	in.Image.Platforms = []string{"linux/amd64"}
+	in.Config.Tests = []string{"structure"}
+	in.Tests = []TestResult{
+		{Suite: "structure", Platform: "linux/amd64", Result: "PASSED", Finished: "2026-01-01T10:00:00Z", AgeSeconds: 86400, KeyID: "k1", Runner: "node-1"},
+		{Suite: "smoke", Environment: "staging", Result: "PASSED", Finished: "2026-01-01T12:00:00Z", AgeSeconds: 79200, KeyID: "k1", Runner: "junit"},
+	}
+	in.TestedIn = &TestedIn{Environment: "staging", Suites: []string{"smoke"}, SoakSeconds: 3600}
 	return in
 }
 
@@ -39,7 +46,7 @@ func TestShippedPolicies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(e.Names(), ",") != "license_denylist,max_age,not_revoked,package_denylist,promoted_through,provenance,sbom,sbom_delta,signed" {
+	if strings.Join(e.Names(), ",") != "license_denylist,max_age,not_revoked,package_denylist,promoted_through,provenance,sbom,sbom_delta,signed,tested,tested_in" {
 		t.Fatalf("names = %v", e.Names())
 	}
 	dec, err := e.Evaluate(ctx, Shipped, good())
@@ -104,8 +111,8 @@ func TestRegoTests(t *testing.T) {
 			t.Errorf("%s: fail=%v err=%v", r.Name, r.Fail, r.Error)
 		}
 	}
-	if n < 8 {
-		t.Errorf("ran %d rego tests, want at least 8", n)
+	if n < 19 {
+		t.Errorf("ran %d rego tests, want at least 19", n)
 	}
 }
 
@@ -200,5 +207,89 @@ func TestDiff(t *testing.T) {
 	}
 	if d := Diff("", from, from); len(d.Added)+len(d.Removed)+len(d.Changed)+len(d.NewLicenses) != 0 {
 		t.Errorf("diff of the same packages: %+v", d)
+	}
+}
+
+// result is a verified test result of suite on platform in environment.
+func result(suite, platform, environment, verdict, finished string, ageSeconds int) TestResult {
+	return TestResult{Suite: suite, Platform: platform, Environment: environment, Result: verdict, Finished: finished, AgeSeconds: ageSeconds, KeyID: "k1", Runner: "node-1"}
+}
+
+// TestTestedPolicies: tested wants every configured suite's newest result
+// PASSED on every platform; tested_in wants each listed suite's newest
+// result in its environment PASSED and soaked. want "" means allowed.
+func TestTestedPolicies(t *testing.T) {
+	ctx := context.Background()
+	e, err := Compile(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const t1, t2, t3 = "2026-01-01T10:00:00Z", "2026-01-01T11:00:00Z", "2026-01-01T11:00:00.5+00:00"
+	two := func(in *Input) {
+		in.Image.Platforms = []string{"linux/amd64", "linux/arm64"}
+		in.Tests = []TestResult{result("structure", "linux/amd64", "", "PASSED", t1, 7200), result("structure", "linux/arm64", "", "PASSED", t1, 7200)}
+	}
+	for _, tc := range []struct {
+		name, policy string
+		mutate       func(*Input)
+		want         string
+	}{
+		{"two platforms passed", "tested", two, ""},
+		{"missing suite", "tested", func(in *Input) { in.Config.Tests = append(in.Config.Tests, "ports") },
+			"sha256:aa has no result of suite ports on linux/amd64: run `bakery test app`"},
+		{"missing platform", "tested", func(in *Input) { two(in); in.Tests = in.Tests[:1] },
+			"sha256:aa has no result of suite structure on linux/arm64: run `bakery test app` to test it (`bakery build app` tests what it pushes)"},
+		{"newer FAILED withdraws", "tested", func(in *Input) {
+			two(in)
+			in.Tests = append(in.Tests, result("structure", "linux/arm64", "staging", "FAILED", t2, 3600))
+		},
+			"sha256:aa: the newest result of suite structure on linux/arm64 is FAILED (finished 2026-01-01T11:00:00Z); tested requires PASSED: fix the image and run `bakery build app`"},
+		{"older FAILED, newer PASSED", "tested", func(in *Input) {
+			two(in)
+			in.Tests = append(in.Tests, result("structure", "linux/arm64", "", "FAILED", t1, 7200), result("structure", "linux/arm64", "", "PASSED", t3, 3599))
+			in.Tests[1].Result = "FAILED"
+		}, ""},
+		{"FAILED ties PASSED", "tested", func(in *Input) {
+			two(in)
+			in.Tests = append(in.Tests, result("structure", "linux/arm64", "", "FAILED", t1, 7200))
+		},
+			"suite structure on linux/arm64 is FAILED"},
+		{"newest by time, not by text", "tested", func(in *Input) {
+			in.Tests = []TestResult{result("structure", "linux/amd64", "", "FAILED", t1, 7200), result("structure", "linux/amd64", "", "PASSED", "2026-01-01T12:00:00+05:00", 14400)}
+		}, "the newest result of suite structure on linux/amd64 is FAILED (finished 2026-01-01T10:00:00Z)"},
+		{"WARNED is not PASSED", "tested", func(in *Input) { two(in); in.Tests[0].Result = "WARNED" },
+			"the newest result of suite structure on linux/amd64 is WARNED"},
+		{"whole-image result does not stand in for a platform", "tested", func(in *Input) { two(in); in.Tests[1].Platform = "" },
+			"sha256:aa has no result of suite structure on linux/arm64"},
+		{"machine image: any platform", "tested", func(in *Input) { in.Image.Platforms = nil; in.Tests = in.Tests[:1] }, ""},
+		{"no suites configured", "tested", func(in *Input) { in.Config.Tests = nil }, "target app configures no test suite that bakery runs"},
+		{"unreadable time", "tested", func(in *Input) { in.Tests[0].Finished = "yesterday" }, `finished at "yesterday", which is not an RFC 3339 time`},
+		{"soaked", "tested_in", func(in *Input) { in.TestedIn.SoakSeconds = 79200 }, ""},
+		{"soak not elapsed", "tested_in", func(in *Input) { in.Tests[1].AgeSeconds = 1140 },
+			"sha256:aa: suite smoke PASSED in staging at 2026-01-01T12:00:00Z, 19m ago; prod requires 1h of soak: 41m left"},
+		{"newer FAILED in staging", "tested_in", func(in *Input) {
+			in.Tests = append(in.Tests, result("smoke", "", "staging", "FAILED", "2026-01-01T13:00:00Z", 10))
+		},
+			"sha256:aa: the newest result of suite smoke in staging is FAILED (finished 2026-01-01T13:00:00Z); prod requires PASSED"},
+		{"another environment's result", "tested_in", func(in *Input) { in.Tests[1].Environment = "dev" },
+			"sha256:aa has no result of suite smoke in staging, which prod requires: once staging runs it, run `bakery test app --env staging`"},
+		{"FAILED elsewhere does not count", "tested_in", func(in *Input) {
+			in.Tests = append(in.Tests, result("smoke", "", "dev", "FAILED", "2026-01-01T13:00:00Z", 10))
+		}, ""},
+		{"no suites listed", "tested_in", func(in *Input) { in.TestedIn.Suites = nil }, "prod's tested_in names no suites"},
+		{"tested_in null", "tested_in", func(in *Input) { in.TestedIn, in.Tests = nil, nil }, ""},
+	} {
+		in := good()
+		tc.mutate(&in)
+		dec, err := e.Evaluate(ctx, []string{tc.policy}, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tc.want == "" && !dec.Allowed {
+			t.Errorf("%s: %+v, want allowed", tc.name, dec.Violations)
+		}
+		if tc.want != "" && (len(dec.Violations) != 1 || !strings.Contains(dec.Violations[0].Message, tc.want)) {
+			t.Errorf("%s: %+v, want one violation containing %q", tc.name, dec.Violations, tc.want)
+		}
 	}
 }

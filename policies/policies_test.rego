@@ -72,3 +72,65 @@ test_package_denied if {
 	bad := object.union(good, {"sbom": {"present": true, "packages": [{"name": "telnetd", "version": "1", "licenses": []}], "by_license": {}, "by_name": {"telnetd": ["1"]}}})
 	count(bakery.package_denylist.deny) == 1 with input as bad
 }
+
+# tested and tested_in: the newest result counts, per suite and platform
+# (tested) or per suite in an environment (tested_in).
+tested := object.union(good, {
+	"image": {"reference": "r/app@sha256:aa", "digest": "sha256:aa", "platforms": ["linux/amd64", "linux/arm64"]},
+	"config": {"tests": ["structure"]},
+	"tests": [
+		{"suite": "structure", "platform": "linux/amd64", "environment": "", "result": "PASSED", "finished": "2026-01-01T10:00:00Z", "age_seconds": 7200},
+		{"suite": "structure", "platform": "linux/arm64", "environment": "", "result": "PASSED", "finished": "2026-01-01T10:00:00Z", "age_seconds": 7200},
+		{"suite": "smoke", "platform": "", "environment": "staging", "result": "PASSED", "finished": "2026-01-01T11:00:00Z", "age_seconds": 3600},
+	],
+	"tested_in": {"environment": "staging", "suites": ["smoke"], "soak_seconds": 1800},
+})
+
+with_test(r) := object.union(tested, {"tests": array.concat(tested.tests, [r])})
+
+test_tested_passes if {
+	count(bakery.tested.deny) == 0 with input as tested
+	count(bakery.tested_in.deny) == 0 with input as tested
+}
+
+test_tested_newer_failed_withdraws if {
+	failed := {"suite": "structure", "platform": "linux/arm64", "environment": "staging", "result": "FAILED", "finished": "2026-01-01T11:00:00Z", "age_seconds": 3600}
+	count(bakery.tested.deny) == 1 with input as with_test(failed)
+}
+
+test_tested_older_failed_then_passed if {
+	failed := {"suite": "structure", "platform": "linux/arm64", "environment": "", "result": "FAILED", "finished": "2026-01-01T09:00:00Z", "age_seconds": 10800}
+	count(bakery.tested.deny) == 0 with input as with_test(failed)
+}
+
+test_tested_whole_image_result_is_no_platform if {
+	doc := object.union(tested, {"tests": [
+		tested.tests[0],
+		object.union(tested.tests[1], {"platform": ""}),
+	]})
+	denials := bakery.tested.deny with input as doc
+	count(denials) == 1
+	some msg in denials
+	contains(msg, "no result of suite structure on linux/arm64")
+}
+
+test_tested_in_soak_not_elapsed if {
+	denials := bakery.tested_in.deny with input as object.union(tested, {"tested_in": {"environment": "staging", "suites": ["smoke"], "soak_seconds": 7200}})
+	count(denials) == 1
+	some msg in denials
+	contains(msg, "prod requires 2h of soak: 1h left")
+}
+
+test_tested_in_newer_failed_withdraws if {
+	failed := {"suite": "smoke", "platform": "", "environment": "staging", "result": "FAILED", "finished": "2026-01-01T11:30:00Z", "age_seconds": 1800}
+	count(bakery.tested_in.deny) == 1 with input as with_test(failed)
+}
+
+test_tested_in_other_environment_does_not_count if {
+	doc := object.union(tested, {"tested_in": {"environment": "qa", "suites": ["smoke"], "soak_seconds": 0}})
+	count(bakery.tested_in.deny) == 1 with input as doc
+}
+
+test_tested_in_null_requires_nothing if {
+	count(bakery.tested_in.deny) == 0 with input as object.union(tested, {"tested_in": null, "tests": []})
+}
