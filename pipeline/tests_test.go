@@ -24,7 +24,9 @@ func (f *fakeRunner) Test(ctx context.Context, image, platform, _, _ string, fn 
 	return "node-" + platform, fn(ctx, f)
 }
 
-func (f *fakeRunner) Start(context.Context, bool) (imagetest.Container, error) { return fakeContainer{}, nil }
+func (f *fakeRunner) Start(context.Context, bool) (imagetest.Container, error) {
+	return fakeContainer{}, nil
+}
 
 type fakeContainer struct{}
 

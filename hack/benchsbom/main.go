@@ -24,7 +24,7 @@ import (
 	sdkchroot "github.com/hashicorp/packer-plugin-sdk/chroot"
 
 	"github.com/bakeryhq/bakery/attest/sbom"
-	"github.com/bakeryhq/bakery/packer/plugin/sbom"
+	plugsbom "github.com/bakeryhq/bakery/packer/plugin/sbom"
 )
 
 func main() {
@@ -66,10 +66,10 @@ func machine(ctx context.Context, rootfs string) error {
 	}
 	defer os.RemoveAll(dir)
 	comm := &sdkchroot.Communicator{Chroot: rootfs, CmdWrapper: func(s string) (string, error) { return s, nil }}
-	if _, err := sbom.Collect(ctx, comm, dir); err != nil {
+	if _, err := plugsbom.Collect(ctx, comm, dir); err != nil {
 		return err
 	}
-	s, err := sbom.Catalog(ctx, dir, sbom.Descriptor{Platform: "linux/amd64"}, "bench")
+	s, err := plugsbom.Catalog(ctx, dir, plugsbom.Descriptor{Platform: "linux/amd64"}, "bench")
 	if err != nil {
 		return err
 	}
