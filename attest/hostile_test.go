@@ -106,7 +106,7 @@ func TestContentNotMatchingItsDigestIsAVerificationFailure(t *testing.T) {
 			h := newHostile(t, f.host)
 			paths := tc.tamper(t, ref)
 			h.tamper.Store(&paths)
-			_, err := attest.Verify(f.ctx, h.via(t, ref), f.trusted, attest.RequiredPredicates)
+			_, err := attest.Trusting(f.trusted).Verify(f.ctx, h.via(t, ref))
 			if c := failure.ClassOf(err); c != failure.Verify {
 				t.Fatalf("verify through a registry serving other bytes: %v (class %v), want verification", err, c)
 			}
@@ -142,7 +142,7 @@ func TestOversizedLayerIsRefusedFromItsDescriptor(t *testing.T) {
 	saved := attest.MaxAttestationBytes
 	t.Cleanup(func() { attest.MaxAttestationBytes = saved })
 	attest.MaxAttestationBytes = 64 // every layer of the fixture is larger
-	_, err := attest.Verify(ctx, ref, f.trusted, attest.RequiredPredicates)
+	_, err := attest.Trusting(f.trusted).Verify(ctx, ref)
 	if c := failure.ClassOf(err); c != failure.Verify || !strings.Contains(err.Error(), "descriptor says") {
 		t.Fatalf("verify with layers over the bound: %v (class %v), want verification, refused from the descriptor", err, c)
 	}
@@ -158,7 +158,7 @@ func TestOversizedLayerIsRefusedFromItsDescriptor(t *testing.T) {
 			m.Layers[i].Size -= 10
 		}
 	})
-	_, err = attest.Verify(ctx, ref, f.trusted, attest.RequiredPredicates)
+	_, err = attest.Trusting(f.trusted).Verify(ctx, ref)
 	if c := failure.ClassOf(err); c != failure.Verify {
 		t.Fatalf("verify with descriptors that understate their layers: %v (class %v), want verification", err, c)
 	}

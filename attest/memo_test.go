@@ -66,7 +66,7 @@ func TestVerifyChecksEachLayerOnce(t *testing.T) {
 	f.attest(t, f.signer, ref)
 	var n atomic.Int64
 	ctx := bakeryregistry.Wrap(f.ctx, func(rt http.RoundTripper) http.RoundTripper { return blobReads{rt, &n} })
-	first, err := attest.Verify(ctx, ref, f.trusted, attest.RequiredPredicates)
+	first, err := attest.Trusting(f.trusted).Verify(ctx, ref)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +75,7 @@ func TestVerifyChecksEachLayerOnce(t *testing.T) {
 	}
 	prod := f.copyAttached(t, ref, "prod/once")
 	n.Store(0)
-	again, err := attest.Verify(ctx, prod, f.trusted, attest.RequiredPredicates)
+	again, err := attest.Trusting(f.trusted).Verify(ctx, prod)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +90,7 @@ func TestVerifyChecksEachLayerOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep, err := attest.Verify(ctx, prod, other, attest.RequiredPredicates); err == nil || len(rep.Signatures) != 0 || len(rep.Attestations) != 0 {
+	if rep, err := attest.Trusting(other).Verify(ctx, prod); err == nil || len(rep.Signatures) != 0 || len(rep.Attestations) != 0 {
 		t.Errorf("another key got credit for the first key's signatures: %+v, %v", rep, err)
 	}
 
@@ -110,7 +110,7 @@ func TestVerifyChecksEachLayerOnce(t *testing.T) {
 		}
 		m.Layers = keep
 	})
-	rep, err := attest.Verify(ctx, prod, f.trusted, attest.RequiredPredicates)
+	rep, err := attest.Trusting(f.trusted).Verify(ctx, prod)
 	if err == nil || !strings.Contains(err.Error(), "no verified slsaprovenance1 attestation") {
 		t.Fatalf("verify after relabelling a checked layer: %v", err)
 	}

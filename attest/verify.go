@@ -68,6 +68,47 @@ func NewTrustedKeysFrom(ctx context.Context, origin string, refs []string) ([]Tr
 	return keys, nil
 }
 
+// Verifier checks digests against what a site trusts: the keys a signature
+// must verify with and the predicate types every image must carry. A command
+// builds one (NewVerifier) and hands it to everything that reads signed
+// data, as cosign hands its CheckOpts down.
+type Verifier struct {
+	keys     []TrustedKey
+	required []string
+}
+
+// VerifierOption configures a Verifier.
+type VerifierOption func(*Verifier)
+
+// WithRequired replaces RequiredPredicates as the predicate types Verify
+// requires.
+func WithRequired(predicates ...string) VerifierOption {
+	return func(v *Verifier) { v.required = predicates }
+}
+
+// NewVerifier loads the trusted keys refs (files or KMS URIs) named by origin
+// (FromFlag or FromConfig: a key that does not load is blamed on it).
+func NewVerifier(ctx context.Context, origin string, refs []string, opts ...VerifierOption) (*Verifier, error) {
+	keys, err := NewTrustedKeysFrom(ctx, origin, refs)
+	if err != nil {
+		return nil, err
+	}
+	return Trusting(keys, opts...), nil
+}
+
+// Trusting is a Verifier of keys that are already loaded.
+func Trusting(keys []TrustedKey, opts ...VerifierOption) *Verifier {
+	v := &Verifier{keys: keys, required: RequiredPredicates}
+	for _, o := range opts {
+		o(v)
+	}
+	return v
+}
+
+// Keys are the trusted keys, for checking signed data that is not attached
+// to a digest (revocation lists, bundle manifests).
+func (v *Verifier) Keys() []TrustedKey { return v.keys }
+
 // Report is what Verify found about one digest.
 type Report struct {
 	Reference    string            `json:"reference"`
@@ -132,14 +173,14 @@ func Resolve(ctx context.Context, ref string, opts ...name.Option) (name.Digest,
 //     DSSE envelope, and carries the predicate type its layer claims; any
 //     other is listed in Report.Ignored with the reason and counts for
 //     nothing, as with cosign, so that junk anyone can push does not block;
-//   - each required predicate type has such an attestation, and each required
+//   - each predicate type v requires has such an attestation, and each required
 //     SBOM type (SPDX, CycloneDX) has one about every platform image of an
 //     index, so that removing one platform's SBOM fails closed.
 //
 // A failed check returns the Report and a failure.Verify error naming every
 // problem; a registry that cannot be reached is failure.Unavailable.
-func Verify(ctx context.Context, ref name.Digest, keys []TrustedKey, required []string) (*Report, error) {
-	got, err := collect(ctx, ref, keys, nil)
+func (v *Verifier) Verify(ctx context.Context, ref name.Digest) (*Report, error) {
+	got, err := v.collect(ctx, ref, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -148,7 +189,7 @@ func Verify(ctx context.Context, ref name.Digest, keys []TrustedKey, required []
 		rep.Problems = append(rep.Problems, "no signature by a trusted key for this digest")
 	}
 	rep.Attestations, rep.Ignored = sortAttestations(ref, got)
-	rep.Problems = append(rep.Problems, missing(required, rep.Attestations, got.platforms)...)
+	rep.Problems = append(rep.Problems, missing(v.required, rep.Attestations, got.platforms)...)
 	rep.Verified = len(rep.Problems) == 0
 	if !rep.Verified {
 		return rep, failure.New(failure.Verify, ref.String(), errors.New("verification failed: "+strings.Join(rep.Problems, "; ")), "do not deploy this image")
@@ -185,7 +226,7 @@ type PlatformImage struct {
 // type their layer claims, which must match their statement to count), and
 // then signatures are not read. An unreachable registry is an error; a bad
 // layer is simply not verified.
-func collect(ctx context.Context, ref name.Digest, keys []TrustedKey, want []string) (*collected, error) {
+func (v *Verifier) collect(ctx context.Context, ref name.Digest, want []string) (*collected, error) {
 	got, err := readAttached(ctx, ref, want == nil)
 	if err != nil {
 		return nil, err
@@ -202,13 +243,13 @@ func collect(ctx context.Context, ref name.Digest, keys []TrustedKey, want []str
 	g.SetLimit(2 * runtime.NumCPU())
 	for i, l := range got.sigs {
 		g.Go(func() (err error) {
-			sigs[i], err = checkSignature(gctx, repo, l, keys)
+			sigs[i], err = checkSignature(gctx, repo, l, v.keys)
 			return err
 		})
 	}
 	for i := range out.atts {
 		g.Go(func() (err error) {
-			out.atts[i].checkedAttestation, err = checkAttestation(gctx, repo, out.atts[i].layer, keys)
+			out.atts[i].checkedAttestation, err = checkAttestation(gctx, repo, out.atts[i].layer, v.keys)
 			return err
 		})
 	}
@@ -264,11 +305,11 @@ func sortAttestations(ref name.Digest, got *collected) ([]AttestationInfo, []Ign
 // ones, and the ignored ones with the reason. It reads no signature and
 // checks no required predicate: it is for reading receipts (history), not
 // for deciding whether to trust the image.
-func Attestations(ctx context.Context, ref name.Digest, keys []TrustedKey, want []string) ([]AttestationInfo, []IgnoredAttestation, error) {
+func (v *Verifier) Attestations(ctx context.Context, ref name.Digest, want []string) ([]AttestationInfo, []IgnoredAttestation, error) {
 	if want == nil {
 		want = []string{}
 	}
-	got, err := collect(ctx, ref, keys, want)
+	got, err := v.collect(ctx, ref, want)
 	if err != nil {
 		return nil, nil, err
 	}

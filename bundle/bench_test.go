@@ -34,7 +34,7 @@ func BenchmarkExportImport(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	p := promote.New(promote.Options{Config: f.src, Keys: f.keys, Signer: attest.ReadySigner(f.signer), Policies: engine, Version: "bench"})
+	p := promote.New(promote.Options{Config: f.src, Verifier: attest.Trusting(f.keys), Signer: attest.ReadySigner(f.signer), Policies: engine, Version: "bench"})
 	if _, err := p.Promote(f.ctx, promote.Request{Target: "app", To: "prod"}); err != nil {
 		b.Fatal(err)
 	}

@@ -140,7 +140,7 @@ func newFixture(t testing.TB) *fixture {
 		t.Fatal(err)
 	}
 	f.engine = engine
-	p := promote.New(promote.Options{Config: f.src, Keys: f.keys, Signer: attest.ReadySigner(f.signer), Policies: engine, Version: "test"})
+	p := promote.New(promote.Options{Config: f.src, Verifier: attest.Trusting(f.keys), Signer: attest.ReadySigner(f.signer), Policies: engine, Version: "test"})
 	if _, err := p.Promote(f.ctx, promote.Request{Target: "app", To: "prod"}); err != nil {
 		t.Fatal(err)
 	}
@@ -391,7 +391,7 @@ func TestImport(t *testing.T) {
 		}
 	}
 	env := &f.site.Environments[0]
-	st, err := promote.StatusOf(f.ctx, f.site, f.keys, "app", "prod")
+	st, err := promote.StatusOf(f.ctx, f.site, attest.Trusting(f.keys), "app", "prod")
 	if err != nil || st.Digest != f.digest.DigestStr() || st.Drift {
 		t.Fatalf("status %+v %v", st, err)
 	}
@@ -399,7 +399,7 @@ func TestImport(t *testing.T) {
 	if res, err = Import(f.ctx, b, ImportOptions{Policies: f.engine, Config: f.site, Env: "prod", Keys: f.keys, Signer: f.signer, Version: "test"}); err != nil || !res.AlreadyImported || res.Receipt {
 		t.Fatalf("again: %+v %v", res, err)
 	}
-	hist, err := promote.History(f.ctx, f.keys, "app", env)
+	hist, err := promote.History(f.ctx, attest.Trusting(f.keys), "app", env)
 	if err != nil || len(hist) != 1 || hist[0].Action != receipt.ActionImport {
 		t.Fatalf("history %+v %v", hist, err)
 	}
@@ -411,7 +411,7 @@ func TestImportRefusesAnotherDigestUnlessForced(t *testing.T) {
 	first := f.digest
 	f.digest = f.build(t, "amd64")
 	engine, _ := policies.Compile(f.ctx, nil)
-	p := promote.New(promote.Options{Config: f.src, Keys: f.keys, Signer: attest.ReadySigner(f.signer), Policies: engine, Version: "test"})
+	p := promote.New(promote.Options{Config: f.src, Verifier: attest.Trusting(f.keys), Signer: attest.ReadySigner(f.signer), Policies: engine, Version: "test"})
 	if _, err := p.Promote(f.ctx, promote.Request{Target: "app", To: "prod"}); err != nil {
 		t.Fatal(err)
 	}
@@ -440,7 +440,7 @@ func TestImportRefusesAnotherDigestUnlessForced(t *testing.T) {
 	if err != nil || res.Replaced != first.DigestStr() {
 		t.Fatalf("--force: %+v %v", res, err)
 	}
-	hist, err := promote.History(f.ctx, f.keys, "app", &f.site.Environments[0])
+	hist, err := promote.History(f.ctx, attest.Trusting(f.keys), "app", &f.site.Environments[0])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -611,7 +611,7 @@ func TestExportMachineImageWithItsDisk(t *testing.T) {
 	}
 	f.src.Targets["ami"] = &config.Target{Name: "ami", Type: config.TypePacker}
 	engine, _ := policies.Compile(f.ctx, nil)
-	p := promote.New(promote.Options{Config: f.src, Keys: f.keys, Signer: attest.ReadySigner(f.signer), Policies: engine, Version: "test"})
+	p := promote.New(promote.Options{Config: f.src, Verifier: attest.Trusting(f.keys), Signer: attest.ReadySigner(f.signer), Policies: engine, Version: "test"})
 	if _, err := p.Promote(f.ctx, promote.Request{Target: "ami", To: "prod"}); err != nil {
 		t.Fatal(err)
 	}
@@ -683,7 +683,7 @@ func TestRevocationsTravelWithTheBundle(t *testing.T) {
 		now := time.Now().UTC().Format(revoke.TimeFormat)
 		e := revoke.Entry{Digest: f.digest.DigestStr(), Action: revoke.ActionRevoke, Reason: "CVE-2024-3094", By: "ops", Time: now,
 			EffectiveAt: at.UTC().Format(revoke.TimeFormat)}
-		if err := revoke.Write(f.ctx, f.src, f.signer, f.keys, []revoke.Entry{e}); err != nil {
+		if err := revoke.Write(f.ctx, f.src, f.signer, attest.Trusting(f.keys), []revoke.Entry{e}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -839,7 +839,7 @@ func TestImportDecidesAsPromoteWould(t *testing.T) {
 	now := time.Now().UTC()
 	e := revoke.Entry{Digest: f.digest.DigestStr(), Action: revoke.ActionRevoke, Reason: "CVE-2024-3094", By: "site-ops",
 		Time: now.Format(revoke.TimeFormat), EffectiveAt: now.Add(-time.Second).Format(revoke.TimeFormat)}
-	if err := revoke.Write(f.ctx, revoked, f.signer, f.keys, []revoke.Entry{e}); err != nil {
+	if err := revoke.Write(f.ctx, revoked, f.signer, attest.Trusting(f.keys), []revoke.Entry{e}); err != nil {
 		t.Fatal(err)
 	}
 	for _, force := range []bool{false, true} {

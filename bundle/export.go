@@ -100,7 +100,7 @@ func Export(ctx context.Context, w io.Writer, opts ExportOptions) (*ExportResult
 	if err != nil {
 		return nil, err
 	}
-	rep, err := attest.Verify(ctx, ref, opts.Keys, attest.RequiredPredicates)
+	rep, err := attest.Trusting(opts.Keys).Verify(ctx, ref)
 	if err != nil {
 		return nil, err
 	}
@@ -108,11 +108,11 @@ func Export(ctx context.Context, w io.Writer, opts ExportOptions) (*ExportResult
 	if !receipt.Has(rep, bind, env.Name) {
 		return nil, failure.New(failure.Verify, ref.String(), fmt.Errorf("no verified receipt for %s in %s", opts.Target, env.Name), "promote it there first")
 	}
-	revs, err := revoke.Load(ctx, opts.Config, opts.Keys)
+	revs, err := revoke.Load(ctx, opts.Config, attest.Trusting(opts.Keys))
 	if err != nil {
 		return nil, err
 	}
-	e, revoked, err := revoke.NewLineage(revs, opts.Config, opts.Keys).Check(ctx, rep, time.Now())
+	e, revoked, err := revoke.NewLineage(revs, opts.Config, attest.Trusting(opts.Keys)).Check(ctx, rep, time.Now())
 	if err != nil {
 		return nil, err
 	}

@@ -88,7 +88,7 @@ func Import(ctx context.Context, b *Bundle, opts ImportOptions) (*ImportResult, 
 	if opts.Policies == nil {
 		return res, failure.New(failure.Internal, "import", errors.New("no site policies to decide with"), "")
 	}
-	site := promote.New(promote.Options{Config: opts.Config, Keys: opts.Keys, Policies: opts.Policies})
+	site := promote.New(promote.Options{Config: opts.Config, Verifier: attest.Trusting(opts.Keys), Policies: opts.Policies})
 	if res.Verified, err = Verify(cctx, b, VerifyOptions{Keys: opts.Keys, Config: opts.Config, Env: env.Name, Site: site}); err != nil {
 		return res, err
 	}
@@ -110,7 +110,7 @@ func Import(ctx context.Context, b *Bundle, opts ImportOptions) (*ImportResult, 
 	if res.Copy, err = promote.Copy(sctx, src, dst, promote.TrustedOf(res.Verified.Report)); err != nil {
 		return res, err
 	}
-	after, err := attest.Verify(ctx, dst, opts.Keys, attest.RequiredPredicates)
+	after, err := attest.Trusting(opts.Keys).Verify(ctx, dst)
 	res.Report = after
 	if err != nil {
 		return res, failure.New(failure.ClassOf(err), dst.String(), fmt.Errorf("after importing: %w", err), "nothing was tagged")

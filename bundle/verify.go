@@ -103,7 +103,7 @@ func Verify(ctx context.Context, b *Bundle, opts VerifyOptions) (*Result, error)
 	if err != nil {
 		return res, err
 	}
-	rep, err := attest.Verify(sctx, ref, opts.Keys, attest.RequiredPredicates)
+	rep, err := attest.Trusting(opts.Keys).Verify(sctx, ref)
 	res.Report = rep
 	if rep != nil {
 		rep.Reference = m.Source + "@" + m.Digest // where it came from, not where it was served
@@ -164,7 +164,7 @@ func siteDecision(ctx, sctx context.Context, b *Bundle, opts VerifyOptions, res 
 	evidence := slices.Clone(res.Receipts)
 	if idx > 0 && !opts.Offline {
 		prev := &cfg.Environments[idx-1]
-		if res.SiteReceipts, err = promote.SiteReceipts(ctx, opts.Keys, cfg, m.Target, prev, m.Digest); err != nil {
+		if res.SiteReceipts, err = promote.SiteReceipts(ctx, attest.Trusting(opts.Keys), cfg, m.Target, prev, m.Digest); err != nil {
 			return err
 		}
 		evidence = append(evidence, res.SiteReceipts...)
@@ -206,7 +206,7 @@ func deniedBy(b *Bundle, res *Result, dec *policies.Decision) error {
 // keys as revoke.Load does everywhere (a forged one is listed and ignored).
 func bundleRevocations(sctx context.Context, b *Bundle, keys []attest.TrustedKey) (*revoke.Set, error) {
 	cfg := &config.Config{Environments: []config.Environment{{Name: b.Manifest.Environment, Repository: Repository}}}
-	revs, err := revoke.Load(sctx, cfg, keys)
+	revs, err := revoke.Load(sctx, cfg, attest.Trusting(keys))
 	if err != nil {
 		return nil, failure.New(failure.ClassOf(err), "bundle "+b.Path, err, "")
 	}

@@ -44,7 +44,8 @@ const DefaultParallel = 4
 // Options says where Find looks and what it trusts.
 type Options struct {
 	Config *config.Config
-	Keys   []attest.TrustedKey
+	// Verifier is what is trusted: the keys, and the predicates required.
+	Verifier *attest.Verifier
 	// Parallel bounds how many tags, digests and SBOMs are read at once;
 	// default DefaultParallel.
 	Parallel int
@@ -131,7 +132,7 @@ func Find(ctx context.Context, opts Options, q Query) (*Result, error) {
 	lists := make(chan error, 1)
 	go func() {
 		var err error
-		revs, err = revoke.Load(ctx, opts.Config, opts.Keys)
+		revs, err = revoke.Load(ctx, opts.Config, opts.Verifier)
 		lists <- err
 	}()
 	cands, err := s.locate(ctx)
@@ -296,7 +297,7 @@ func jobsOf(cands []candidate) []*job {
 // (with every SBOM in it) is dropped when the job ends.
 func (s *search) searchJob(ctx context.Context, j *job) error {
 	s.nVerified.Add(1)
-	rep, verr := attest.Verify(ctx, j.ref, s.opts.Keys, attest.RequiredPredicates)
+	rep, verr := s.opts.Verifier.Verify(ctx, j.ref)
 	if rep == nil {
 		if s.unreachableAll(j.cands, verr) {
 			return nil

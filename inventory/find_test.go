@@ -293,7 +293,7 @@ func (f *fixture) attachRogueSBOM(t *testing.T, ref name.Digest) {
 
 func (f *fixture) find(t *testing.T, q Query) *Result {
 	t.Helper()
-	res, err := Find(f.ctx, Options{Config: f.cfg, Keys: f.keys}, q)
+	res, err := Find(f.ctx, Options{Config: f.cfg, Verifier: attest.Trusting(f.keys)}, q)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -435,7 +435,7 @@ func TestFind(t *testing.T) {
 	t.Run("a revoked digest is marked, the others are not", func(t *testing.T) {
 		now := time.Now().UTC().Format(revoke.TimeFormat)
 		entry := revoke.Entry{Digest: f.imageA.DigestStr(), Action: revoke.ActionRevoke, Reason: "CVE-2026-0001", Time: now, EffectiveAt: now}
-		if err := revoke.Write(f.ctx, f.cfg, f.trusted, f.keys, []revoke.Entry{entry}); err != nil {
+		if err := revoke.Write(f.ctx, f.cfg, f.trusted, attest.Trusting(f.keys), []revoke.Entry{entry}); err != nil {
 			t.Fatal(err)
 		}
 		res := f.find(t, Query{Name: "openssl"})
@@ -487,7 +487,7 @@ func readsEachSBOMOnce(t *testing.T, f *fixture) {
 	shared := *f.cfg
 	shared.Environments = append(slices.Clone(f.cfg.Environments), config.Environment{Name: "dev2",
 		Repository: f.reg.host + "/dev", Tag: "dev", Insecure: true})
-	res, err := Find(f.ctx, Options{Config: &shared, Keys: f.keys}, Query{Name: "openssl"})
+	res, err := Find(f.ctx, Options{Config: &shared, Verifier: attest.Trusting(f.keys)}, Query{Name: "openssl"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -499,7 +499,7 @@ func readsEachSBOMOnce(t *testing.T, f *fixture) {
 
 	// One verification of A in prod, on its own, for comparison.
 	inProd := f.repo(t, "prod", "base").Digest(f.imageA.DigestStr())
-	if _, err := attest.Verify(f.ctx, inProd, f.keys, attest.RequiredPredicates); err != nil {
+	if _, err := attest.Trusting(f.keys).Verify(f.ctx, inProd); err != nil {
 		t.Fatal(err)
 	}
 	once := f.reg.count()
@@ -528,7 +528,7 @@ func TestFindWithAnEnvironmentDown(t *testing.T) {
 	f.cfg.Environments[1].Repository = strings.TrimPrefix(dead.URL, "http://") + "/staging"
 
 	for _, history := range []bool{false, true} {
-		res, err := Find(f.ctx, Options{Config: f.cfg, Keys: f.keys}, Query{Name: "openssl", History: history})
+		res, err := Find(f.ctx, Options{Config: f.cfg, Verifier: attest.Trusting(f.keys)}, Query{Name: "openssl", History: history})
 		if res == nil || failure.ClassOf(err) != failure.Unavailable || !strings.Contains(err.Error(), "environment staging (") {
 			t.Fatalf("history %v: result %v, error %v; want a partial result and an outage naming staging", history, res, err)
 		}

@@ -45,7 +45,7 @@ type Base struct {
 // pinned by digest in the Dockerfile cannot move and is not listed. A base
 // that is itself a bakery target is resolved the same way, so golden-base →
 // app chains show up. Bases are resolved once per run.
-func Outdated(ctx context.Context, cfg *config.Config, keys []attest.TrustedKey, targets []string, now time.Time) ([]Base, error) {
+func Outdated(ctx context.Context, cfg *config.Config, verifier *attest.Verifier, targets []string, now time.Time) ([]Base, error) {
 	if len(targets) == 0 {
 		targets = cfg.TargetNames()
 	}
@@ -63,7 +63,7 @@ func Outdated(ctx context.Context, cfg *config.Config, keys []attest.TrustedKey,
 		for i := range cfg.Environments {
 			env := &cfg.Environments[i]
 			g.Go(func() error {
-				bases, err := basesOf(gctx, keys, target, env, resolve, now)
+				bases, err := basesOf(gctx, verifier, target, env, resolve, now)
 				mu.Lock()
 				out = append(out, bases...)
 				mu.Unlock()
@@ -98,7 +98,7 @@ type resolved struct {
 const gone = "(gone)"
 
 // basesOf reads the bases of what env runs for target.
-func basesOf(ctx context.Context, keys []attest.TrustedKey, target string, env *config.Environment, resolve *memo[resolved], now time.Time) ([]Base, error) {
+func basesOf(ctx context.Context, verifier *attest.Verifier, target string, env *config.Environment, resolve *memo[resolved], now time.Time) ([]Base, error) {
 	tag, err := env.Locate(target)
 	if err != nil {
 		return nil, err
@@ -110,7 +110,7 @@ func basesOf(ctx context.Context, keys []attest.TrustedKey, target string, env *
 	if err != nil {
 		return nil, err
 	}
-	rep, err := attest.Verify(ctx, d, keys, attest.RequiredPredicates)
+	rep, err := verifier.Verify(ctx, d)
 	if err != nil {
 		if failure.ClassOf(err) == failure.Unavailable {
 			return nil, err

@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
+	"github.com/bakeryhq/bakery/attest"
 	"github.com/bakeryhq/bakery/builders"
 )
 
@@ -39,7 +40,7 @@ func TestOutdated(t *testing.T) {
 	f.promote(t, app, "rogue", "prod", nil)
 
 	now := time.Now()
-	got, err := Outdated(f.ctx, f.cfg, f.keys, []string{"rogue"}, now)
+	got, err := Outdated(f.ctx, f.cfg, attest.Trusting(f.keys), []string{"rogue"}, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +50,7 @@ func TestOutdated(t *testing.T) {
 
 	base2 := f.push(t, baseRepo, debianImage(t, "amd64", map[string]string{"hello": "2.10-4"}))
 	f.build(t, f.trusted, base2, "base", builders.Result{Kind: builders.Container})
-	got, err = Outdated(f.ctx, f.cfg, f.keys, nil, now.Add(72*time.Hour))
+	got, err = Outdated(f.ctx, f.cfg, attest.Trusting(f.keys), nil, now.Add(72*time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +70,7 @@ func TestOutdated(t *testing.T) {
 		t.Errorf("stale %v, want only the app in dev and prod", stale)
 	}
 
-	if _, err := Outdated(f.ctx, f.cfg, f.keys, []string{"nope"}, now); err == nil {
+	if _, err := Outdated(f.ctx, f.cfg, attest.Trusting(f.keys), []string{"nope"}, now); err == nil {
 		t.Error("an unknown target is not an error")
 	}
 }
@@ -114,7 +115,7 @@ func TestOutdatedComparesWhatTheBuildConsumed(t *testing.T) {
 
 	outdated := func(what string, wantStale bool, wantCurrent name.Digest) {
 		t.Helper()
-		got, err := Outdated(f.ctx, f.cfg, f.keys, []string{"rogue"}, time.Now())
+		got, err := Outdated(f.ctx, f.cfg, attest.Trusting(f.keys), []string{"rogue"}, time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -45,9 +45,9 @@ func (v Verdict) Outdated() bool { return len(v.Reasons) > 0 }
 // template, the variables, the build selection or a source rootfs file.
 // bases (pipeline.Bases) names the targets each one is built on: a target
 // whose base target is rebuilt is rebuilt after it.
-func Rebuilds(ctx context.Context, cfg *config.Config, keys []attest.TrustedKey, targets []*config.Target,
+func Rebuilds(ctx context.Context, cfg *config.Config, verifier *attest.Verifier, targets []*config.Target,
 	bases map[string][]string, now time.Time) ([]Verdict, error) {
-	revs, err := revoke.Load(ctx, cfg, keys)
+	revs, err := revoke.Load(ctx, cfg, verifier)
 	if err != nil {
 		return nil, err
 	}
@@ -58,7 +58,7 @@ func Rebuilds(ctx context.Context, cfg *config.Config, keys []attest.TrustedKey,
 	g.SetLimit(DefaultParallel)
 	for i, t := range targets {
 		g.Go(func() error {
-			v, err := verdict(gctx, cfg, keys, revs, env, t, resolve, now)
+			v, err := verdict(gctx, cfg, verifier, revs, env, t, resolve, now)
 			out[i] = v
 			return err
 		})
@@ -93,7 +93,7 @@ func cascade(out []Verdict, bases map[string][]string) {
 func baseRebuilt(b string) string { return fmt.Sprintf("its base target %s is rebuilt", b) }
 
 // verdict checks one target against what env runs for it.
-func verdict(ctx context.Context, cfg *config.Config, keys []attest.TrustedKey, revs *revoke.Set, env *config.Environment,
+func verdict(ctx context.Context, cfg *config.Config, verifier *attest.Verifier, revs *revoke.Set, env *config.Environment,
 	t *config.Target, resolve *memo[resolved], now time.Time) (Verdict, error) {
 	v := Verdict{Target: t.Name}
 	tag, err := env.Locate(t.Name)
@@ -109,7 +109,7 @@ func verdict(ctx context.Context, cfg *config.Config, keys []attest.TrustedKey, 
 		return v, err
 	}
 	v.Digest = d.DigestStr()
-	rep, err := attest.Verify(ctx, d, keys, attest.RequiredPredicates)
+	rep, err := verifier.Verify(ctx, d)
 	if failure.ClassOf(err) == failure.Unavailable {
 		return v, err
 	}

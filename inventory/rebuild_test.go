@@ -41,7 +41,7 @@ func TestRebuilds(t *testing.T) {
 	bases := map[string][]string{"rogue": {"base"}}
 	reasons := func() map[string]string {
 		t.Helper()
-		vs, err := Rebuilds(f.ctx, f.cfg, f.keys, targets, bases, time.Now())
+		vs, err := Rebuilds(f.ctx, f.cfg, attest.Trusting(f.keys), targets, bases, time.Now())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -127,7 +127,7 @@ func TestRebuildsReadsProvenanceStrictly(t *testing.T) {
 		if err := attesttest.AttachStatement(f.ctx, f.trusted, ref, st, attest.PredicateSLSAv1, types.IntotoPayloadType); err != nil {
 			t.Fatal(err)
 		}
-		vs, err := Rebuilds(f.ctx, f.cfg, f.keys, []*config.Target{base}, nil, time.Now())
+		vs, err := Rebuilds(f.ctx, f.cfg, attest.Trusting(f.keys), []*config.Target{base}, nil, time.Now())
 		switch {
 		case tc.reason == "" && failure.ClassOf(err) != failure.Verify:
 			t.Errorf("%s: %v (class %v), %+v: want a verification failure", tc.name, err, failure.ClassOf(err), vs)

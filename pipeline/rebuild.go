@@ -42,9 +42,9 @@ type Reproduction struct {
 // image pinned to its recorded digest, and the recorded SOURCE_DATE_EPOCH;
 // the Dockerfile and context come from this checkout and must have the
 // recorded digests. The digest it gives either is ref's or is not.
-func Reproduce(ctx context.Context, cfg *config.Config, b builders.Builder, ref name.Digest, keys []attest.TrustedKey, noCache bool) (Reproduction, error) {
+func Reproduce(ctx context.Context, cfg *config.Config, b builders.Builder, ref name.Digest, verifier *attest.Verifier, noCache bool) (Reproduction, error) {
 	subject := ref.String()
-	rep, err := attest.Verify(ctx, ref, keys, attest.RequiredPredicates)
+	rep, err := verifier.Verify(ctx, ref)
 	if err != nil {
 		return Reproduction{}, failure.New(failure.ClassOf(err), subject, err, "")
 	}

@@ -76,13 +76,13 @@ func (e *Entry) UnmarshalJSON(b []byte) error {
 // target in env: the cosign attestation tags of the environment's repository
 // name each digest that has attestations; their verified receipts for env are
 // the history, oldest first.
-func History(ctx context.Context, keys []attest.TrustedKey, target string, env *config.Environment) ([]Entry, error) {
-	return history(ctx, keys, target, env, nil)
+func History(ctx context.Context, verifier *attest.Verifier, target string, env *config.Environment) ([]Entry, error) {
+	return history(ctx, verifier, target, env, nil)
 }
 
 // history is History, reusing the verification reports the caller already
 // has (by digest) instead of verifying those digests again.
-func history(ctx context.Context, keys []attest.TrustedKey, target string, env *config.Environment, known map[string]*attest.Report) ([]Entry, error) {
+func history(ctx context.Context, verifier *attest.Verifier, target string, env *config.Environment, known map[string]*attest.Report) ([]Entry, error) {
 	tag, err := env.Locate(target)
 	if err != nil {
 		return nil, err
@@ -102,7 +102,7 @@ func history(ctx context.Context, keys []attest.TrustedKey, target string, env *
 			continue
 		}
 		g.Go(func() error {
-			rep, err := receipts(gctx, d, keys)
+			rep, err := receipts(gctx, d, verifier)
 			if failure.ClassOf(err) == failure.Unavailable {
 				return err
 			}
@@ -133,8 +133,8 @@ const historyParallel = 8
 
 // receipts reads only d's receipts (attest.Attestations), as a report that
 // receipt.Read takes: a receipt needs no SBOM, so none is fetched.
-func receipts(ctx context.Context, d name.Digest, keys []attest.TrustedKey) (*attest.Report, error) {
-	atts, _, err := attest.Attestations(ctx, d, keys, []string{receipt.PredicateVSA})
+func receipts(ctx context.Context, d name.Digest, verifier *attest.Verifier) (*attest.Report, error) {
+	atts, _, err := verifier.Attestations(ctx, d, []string{receipt.PredicateVSA})
 	if err != nil {
 		return nil, err
 	}
@@ -197,12 +197,12 @@ func (s Status) Healthy() bool {
 // tag points at for every target, and the verified receipt that put it there.
 // The revocation list is read once; targets and environments are read
 // concurrently, at most StatusParallel at once, and listed in name order.
-func CurrentStatus(ctx context.Context, cfg *config.Config, keys []attest.TrustedKey) ([]Status, error) {
-	revs, err := revoke.Load(ctx, cfg, keys)
+func CurrentStatus(ctx context.Context, cfg *config.Config, verifier *attest.Verifier) ([]Status, error) {
+	revs, err := revoke.Load(ctx, cfg, verifier)
 	if err != nil {
 		return nil, err
 	}
-	lin := revoke.NewLineage(revs, cfg, keys)
+	lin := revoke.NewLineage(revs, cfg, verifier)
 	targets, envs := cfg.TargetNames(), cfg.Environments
 	out := make([]Status, len(targets)*len(envs))
 	var (
@@ -214,7 +214,7 @@ func CurrentStatus(ctx context.Context, cfg *config.Config, keys []attest.Truste
 	for ti, target := range targets {
 		for ei := range envs {
 			g.Go(func() error {
-				st, err := statusOf(gctx, cfg, keys, lin, target, envs[ei].Name)
+				st, err := statusOf(gctx, cfg, verifier, lin, target, envs[ei].Name)
 				if failure.ClassOf(err) == failure.Unavailable {
 					// One registry down must not blank the others.
 					st = Status{Target: target, Environment: envs[ei].Name, Unreachable: problemOf(err)}
@@ -262,15 +262,15 @@ const StatusParallel = 8
 
 // StatusOf is the Status of one target in one environment. A tag that is not
 // there gives a Status with no Digest.
-func StatusOf(ctx context.Context, cfg *config.Config, keys []attest.TrustedKey, target, envName string) (Status, error) {
-	revs, err := revoke.Load(ctx, cfg, keys)
+func StatusOf(ctx context.Context, cfg *config.Config, verifier *attest.Verifier, target, envName string) (Status, error) {
+	revs, err := revoke.Load(ctx, cfg, verifier)
 	if err != nil {
 		return Status{}, err
 	}
-	return statusOf(ctx, cfg, keys, revoke.NewLineage(revs, cfg, keys), target, envName)
+	return statusOf(ctx, cfg, verifier, revoke.NewLineage(revs, cfg, verifier), target, envName)
 }
 
-func statusOf(ctx context.Context, cfg *config.Config, keys []attest.TrustedKey, lin *revoke.Lineage, target, envName string) (Status, error) {
+func statusOf(ctx context.Context, cfg *config.Config, verifier *attest.Verifier, lin *revoke.Lineage, target, envName string) (Status, error) {
 	if _, err := cfg.LookupTarget(target); err != nil {
 		return Status{}, err
 	}
@@ -291,7 +291,7 @@ func statusOf(ctx context.Context, cfg *config.Config, keys []attest.TrustedKey,
 		return st, nil // nothing there
 	}
 	st.Digest, st.Reference = d.DigestStr(), d.String()
-	rep, verr := attest.Verify(ctx, d, keys, attest.RequiredPredicates)
+	rep, verr := verifier.Verify(ctx, d)
 	if rep == nil {
 		return st, verr
 	}
@@ -312,15 +312,15 @@ func statusOf(ctx context.Context, cfg *config.Config, keys []attest.TrustedKey,
 		return st, err
 	}
 	st.Verified, st.Revoked, st.Problem = v.Verified, v.Revocation, v.Problem
-	return st, drift(ctx, keys, lin.Set(), target, env, &st, rep)
+	return st, drift(ctx, verifier, lin.Set(), target, env, &st, rep)
 }
 
 // drift sets st.Drift (and Expected): the tag must point at the digest of the
 // newest receipt in env's history. For a revoked digest it also finds the
 // newest receipted digest that is not revoked (RollbackTo). rep is the
 // current digest's report, which the history reuses.
-func drift(ctx context.Context, keys []attest.TrustedKey, revs *revoke.Set, target string, env *config.Environment, st *Status, rep *attest.Report) error {
-	hist, err := history(ctx, keys, target, env, map[string]*attest.Report{st.Digest: rep})
+func drift(ctx context.Context, verifier *attest.Verifier, revs *revoke.Set, target string, env *config.Environment, st *Status, rep *attest.Report) error {
+	hist, err := history(ctx, verifier, target, env, map[string]*attest.Report{st.Digest: rep})
 	if err != nil {
 		return err
 	}

@@ -60,7 +60,7 @@ func (p *Promoter) Judge(ctx context.Context, rep *attest.Report, j Judgement) (
 	}
 	var lin *revoke.Lineage
 	if j.Offline {
-		lin = revoke.NewLineage(j.Revocations, p.opts.Config, p.opts.Keys).Offline()
+		lin = revoke.NewLineage(j.Revocations, p.opts.Config, p.opts.Verifier).Offline()
 		out.Unchecked = append(out.Unchecked, "the site's revocation lists (only the bundle's was read)",
 			"bases beyond the digest's own provenance materials")
 	} else {
@@ -68,7 +68,7 @@ func (p *Promoter) Judge(ctx context.Context, rep *attest.Report, j Judgement) (
 			return nil, err
 		}
 		if j.Revocations != nil {
-			lin = revoke.NewLineage(revoke.Union(lin.Set(), j.Revocations), p.opts.Config, p.opts.Keys)
+			lin = revoke.NewLineage(revoke.Union(lin.Set(), j.Revocations), p.opts.Config, p.opts.Verifier)
 		}
 	}
 	if out.Revocation, out.Revoked, err = lin.Check(ctx, rep, time.Now()); err != nil {
@@ -95,13 +95,13 @@ func (p *Promoter) Judge(ctx context.Context, rep *attest.Report, j Judgement) (
 // SiteReceipts are the verified receipts for target that the digest holds
 // in env's repository at this site, none when it is not there: how an
 // import learns that the site's own previous environment passed it.
-func SiteReceipts(ctx context.Context, keys []attest.TrustedKey, cfg *config.Config, target string, env *config.Environment, digest string) ([]policies.Receipt, error) {
+func SiteReceipts(ctx context.Context, verifier *attest.Verifier, cfg *config.Config, target string, env *config.Environment, digest string) ([]policies.Receipt, error) {
 	tag, err := env.Locate(target)
 	if err != nil {
 		return nil, err
 	}
 	d := tag.Context().Digest(digest)
-	rep, err := receipts(ctx, d, keys)
+	rep, err := receipts(ctx, d, verifier)
 	if err != nil {
 		if failure.ClassOf(err) == failure.Unavailable {
 			return nil, err

@@ -34,7 +34,7 @@ type Known struct {
 // KnownDigests lists every digest bakery built or promoted, for every target
 // and environment, reading the targets' repositories concurrently (at most
 // parallel at once).
-func KnownDigests(ctx context.Context, cfg *config.Config, keys []attest.TrustedKey, parallel int) ([]Known, error) {
+func KnownDigests(ctx context.Context, cfg *config.Config, verifier *attest.Verifier, parallel int) ([]Known, error) {
 	var (
 		mu  sync.Mutex
 		out []Known
@@ -46,7 +46,7 @@ func KnownDigests(ctx context.Context, cfg *config.Config, keys []attest.Trusted
 		for i := range cfg.Environments {
 			env := &cfg.Environments[i]
 			g.Go(func() error {
-				known, err := knownIn(gctx, keys, bind, target, env)
+				known, err := knownIn(gctx, verifier, bind, target, env)
 				mu.Lock()
 				out = append(out, known...)
 				mu.Unlock()
@@ -68,7 +68,7 @@ func KnownDigests(ctx context.Context, cfg *config.Config, keys []attest.Trusted
 
 // knownIn lists the known digests of target in env: each digest with
 // attestations (cosign's .att tag) that verifies and holds env's receipt.
-func knownIn(ctx context.Context, keys []attest.TrustedKey, bind receipt.Binding, target string, env *config.Environment) ([]Known, error) {
+func knownIn(ctx context.Context, verifier *attest.Verifier, bind receipt.Binding, target string, env *config.Environment) ([]Known, error) {
 	tag, err := env.Locate(target)
 	if err != nil {
 		return nil, err
@@ -79,7 +79,7 @@ func knownIn(ctx context.Context, keys []attest.TrustedKey, bind receipt.Binding
 	}
 	var out []Known
 	for _, d := range digests {
-		k, ok, err := knownAs(ctx, keys, bind, target, env, d)
+		k, ok, err := knownAs(ctx, verifier, bind, target, env, d)
 		if err != nil {
 			return out, err
 		}
@@ -94,7 +94,7 @@ func knownIn(ctx context.Context, keys []attest.TrustedKey, bind receipt.Binding
 // KnownDigests lists them) without listing the others: in each target's
 // repository of each environment, it reads only that digest's attestations,
 // and stops at the first that verifies with the environment's receipt.
-func KnownDigest(ctx context.Context, cfg *config.Config, keys []attest.TrustedKey, digest string, parallel int) (Known, bool, error) {
+func KnownDigest(ctx context.Context, cfg *config.Config, verifier *attest.Verifier, digest string, parallel int) (Known, bool, error) {
 	found := errors.New("found")
 	var (
 		mu    sync.Mutex
@@ -111,7 +111,7 @@ func KnownDigest(ctx context.Context, cfg *config.Config, keys []attest.TrustedK
 				if err != nil {
 					return err
 				}
-				k, ok, err := knownAs(gctx, keys, bind, target, env, tag.Context().Digest(digest))
+				k, ok, err := knownAs(gctx, verifier, bind, target, env, tag.Context().Digest(digest))
 				if err != nil || !ok {
 					return err
 				}
@@ -133,8 +133,8 @@ func KnownDigest(ctx context.Context, cfg *config.Config, keys []attest.TrustedK
 
 // knownAs says whether d, in target's repository of env, is a known digest:
 // its attestations verify and it holds env's receipt for target.
-func knownAs(ctx context.Context, keys []attest.TrustedKey, bind receipt.Binding, target string, env *config.Environment, d name.Digest) (Known, bool, error) {
-	rep, err := attest.Verify(ctx, d, keys, attest.RequiredPredicates)
+func knownAs(ctx context.Context, verifier *attest.Verifier, bind receipt.Binding, target string, env *config.Environment, d name.Digest) (Known, bool, error) {
+	rep, err := verifier.Verify(ctx, d)
 	if err != nil {
 		if failure.ClassOf(err) == failure.Unavailable {
 			return Known{}, false, err

@@ -59,7 +59,7 @@ func pinOf(hist []Entry, digest string) (Pin, bool) {
 // Pinned reads env's verified history for target and returns the pin that
 // holds env away from digest, or nil.
 func (p *Promoter) Pinned(ctx context.Context, target string, env *config.Environment, digest string) (*Pin, error) {
-	hist, err := History(ctx, p.opts.Keys, target, env)
+	hist, err := History(ctx, p.opts.Verifier, target, env)
 	if err != nil {
 		return nil, err
 	}

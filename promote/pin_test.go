@@ -27,7 +27,7 @@ func TestRollbackHolds(t *testing.T) {
 		t.Fatalf("rollback: %+v %v, want %s → %s", res, err, second.DigestStr(), first.DigestStr())
 	}
 	staging := &f.cfg.Environments[1]
-	hist, err := History(f.ctx, f.promoter.opts.Keys, "app", staging)
+	hist, err := History(f.ctx, f.promoter.opts.Verifier, "app", staging)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +80,7 @@ func TestRollbackHolds(t *testing.T) {
 	if d, _ := f.stagingTag(t); d.String() != second.DigestStr() {
 		t.Errorf("staging runs %s, want the second digest back", d)
 	}
-	if hist, err = History(f.ctx, f.promoter.opts.Keys, "app", staging); err != nil {
+	if hist, err = History(f.ctx, f.promoter.opts.Verifier, "app", staging); err != nil {
 		t.Fatal(err)
 	}
 	if n, _ := Newest(hist); n.Action != receipt.ActionPromote || n.Reason != "fixed by config 42" {
@@ -106,7 +106,7 @@ func TestRollbackOfADriftedTagRestoresExpected(t *testing.T) {
 	if err := remote.Tag(stagingRepo.Tag("staging"), mustGet(t, stagingRepo.Digest(first.DigestStr()))); err != nil {
 		t.Fatal(err)
 	}
-	st, err := StatusOf(f.ctx, f.cfg, f.promoter.opts.Keys, "app", "staging")
+	st, err := StatusOf(f.ctx, f.cfg, f.promoter.opts.Verifier, "app", "staging")
 	if err != nil || !st.Drift || st.Expected != third.DigestStr() {
 		t.Fatalf("status %+v %v, want drift expecting the third digest", st, err)
 	}

@@ -58,7 +58,7 @@ func (p *Promoter) place(ctx context.Context, target string, env *config.Environ
 		return placed{}, err
 	}
 	out := placed{digest: d.DigestStr()}
-	rep, err := attest.Verify(ctx, d, p.opts.Keys, attest.RequiredPredicates)
+	rep, err := p.opts.Verifier.Verify(ctx, d)
 	if err != nil {
 		if failure.ClassOf(err) == failure.Unavailable {
 			return out, err
@@ -269,7 +269,7 @@ func (p *Promoter) holdsReceipt(ctx context.Context, target string, env *config.
 	if err != nil {
 		return false, failure.New(failure.Config, digest, err, "use sha256:<64 hex digits>")
 	}
-	rep, err := receipts(ctx, d, p.opts.Keys)
+	rep, err := receipts(ctx, d, p.opts.Verifier)
 	switch {
 	case failure.ClassOf(err) == failure.Unavailable:
 		return false, err

@@ -172,7 +172,7 @@ func TestPromoteReusesThePlansVerification(t *testing.T) {
 	}
 	requests(nil) // the first decision also reads the revocation lists, once per promoter
 	fresh := requests(nil)
-	rep, err := attest.Verify(f.ctx, ref, f.promoter.opts.Keys, attest.RequiredPredicates)
+	rep, err := f.promoter.opts.Verifier.Verify(f.ctx, ref)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -86,7 +86,7 @@ const anyTarget = "any target"
 // digest a later step refuses is refused there with its own reason. A prefix
 // too short, not hex, matching nothing or more than one digest is a
 // failure.Config (exit 2); ambiguity lists the candidates.
-func ResolvePrefix(ctx context.Context, keys []attest.TrustedKey, cfg *config.Config, target, env, prefix string) (string, error) {
+func ResolvePrefix(ctx context.Context, verifier *attest.Verifier, cfg *config.Config, target, env, prefix string) (string, error) {
 	p, full, err := ParsePrefix(prefix)
 	if err != nil || full {
 		return p, err
@@ -113,7 +113,7 @@ func ResolvePrefix(ctx context.Context, keys []attest.TrustedKey, cfg *config.Co
 		for i := range cfg.Environments {
 			e := &cfg.Environments[i]
 			g.Go(func() error {
-				found, err := prefixedIn(gctx, keys, bind, t, e, p, e.Name == env)
+				found, err := prefixedIn(gctx, verifier, bind, t, e, p, e.Name == env)
 				mu.Lock()
 				candidates = append(candidates, found...)
 				mu.Unlock()
@@ -130,7 +130,7 @@ func ResolvePrefix(ctx context.Context, keys []attest.TrustedKey, cfg *config.Co
 // prefixedIn lists the digests starting with prefix in target's repository
 // of env: the known ones (verified, with env's receipt), or with all, every
 // one with signatures or attestations there and the one env's tag points at.
-func prefixedIn(ctx context.Context, keys []attest.TrustedKey, bind receipt.Binding, target string, env *config.Environment, prefix string, all bool) ([]string, error) {
+func prefixedIn(ctx context.Context, verifier *attest.Verifier, bind receipt.Binding, target string, env *config.Environment, prefix string, all bool) ([]string, error) {
 	tag, err := env.Locate(target)
 	if err != nil {
 		return nil, err
@@ -157,7 +157,7 @@ func prefixedIn(ctx context.Context, keys []attest.TrustedKey, bind receipt.Bind
 			out = append(out, d.DigestStr())
 			continue
 		}
-		if _, ok, err := knownAs(ctx, keys, bind, target, env, d); err != nil {
+		if _, ok, err := knownAs(ctx, verifier, bind, target, env, d); err != nil {
 			return out, err
 		} else if ok {
 			out = append(out, d.DigestStr())
@@ -178,5 +178,5 @@ func (p *Promoter) ResolveDigest(ctx context.Context, req Request) (string, erro
 	if _, i, err := cfg.LookupEnvironment(req.To); from == "" && err == nil && i > 0 {
 		from = cfg.Environments[i-1].Name
 	}
-	return ResolvePrefix(ctx, p.opts.Keys, cfg, req.Target, from, req.Digest)
+	return ResolvePrefix(ctx, p.opts.Verifier, cfg, req.Target, from, req.Digest)
 }

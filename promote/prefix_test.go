@@ -75,7 +75,7 @@ func TestResolvePrefix(t *testing.T) {
 	f := newFixture(t)
 	promoted := f.buildAndPromote(t).DigestStr()
 	built := f.buildIntoDev(t).DigestStr()
-	keys := f.promoter.opts.Keys
+	keys := f.promoter.opts.Verifier
 	for _, tc := range []struct{ target, env, prefix, want string }{
 		{"app", "", promoted[:19], promoted},
 		{"app", "", strings.TrimPrefix(promoted, "sha256:")[:12], promoted},

@@ -72,7 +72,8 @@ type Result struct {
 // Options configures a Promoter.
 type Options struct {
 	Config *config.Config
-	Keys   []attest.TrustedKey
+	// Verifier is what is trusted: the keys, and the predicates required.
+	Verifier *attest.Verifier
 	// Signer signs receipts; it is waited for only when a receipt is signed.
 	Signer   *attest.PendingSigner
 	Policies *policies.Engine
@@ -100,8 +101,8 @@ func New(opts Options) *Promoter { return &Promoter{opts: opts} }
 // Revocations is the signed revocation list, read once per Promoter.
 func (p *Promoter) Revocations(ctx context.Context) (*revoke.Set, error) {
 	p.revOnce.Do(func() {
-		if p.revs, p.revErr = revoke.Load(ctx, p.opts.Config, p.opts.Keys); p.revErr == nil {
-			p.lineage = revoke.NewLineage(p.revs, p.opts.Config, p.opts.Keys)
+		if p.revs, p.revErr = revoke.Load(ctx, p.opts.Config, p.opts.Verifier); p.revErr == nil {
+			p.lineage = revoke.NewLineage(p.revs, p.opts.Config, p.opts.Verifier)
 		}
 	})
 	return p.revs, p.revErr
@@ -246,7 +247,7 @@ func (p *Promoter) decide(ctx context.Context, ref name.Digest, target, from str
 	verified *attest.Report) (*attest.Report, *policies.Decision, error) {
 	rep, verr := verified, error(nil)
 	if rep == nil || !rep.Verified || rep.Reference != ref.String() || rep.Digest.String() != ref.DigestStr() {
-		rep, verr = attest.Verify(ctx, ref, p.opts.Keys, attest.RequiredPredicates)
+		rep, verr = p.opts.Verifier.Verify(ctx, ref)
 	}
 	if rep == nil {
 		return nil, nil, verr
@@ -272,7 +273,7 @@ func (p *Promoter) delta(ctx context.Context, target string, env *config.Environ
 	if err != nil {
 		return nil, err
 	}
-	rep, err := attest.Verify(ctx, cur, p.opts.Keys, attest.RequiredPredicates)
+	rep, err := p.opts.Verifier.Verify(ctx, cur)
 	if err != nil {
 		if failure.ClassOf(err) == failure.Unavailable {
 			return nil, err
@@ -307,7 +308,7 @@ func (p *Promoter) copy(ctx context.Context, rt *route, res *Result, trusted Tru
 				"nothing was tagged; re-run to promote what the tag points at now")
 		}
 	}
-	after, err := attest.Verify(ctx, rt.dst, p.opts.Keys, attest.RequiredPredicates)
+	after, err := p.opts.Verifier.Verify(ctx, rt.dst)
 	if err != nil {
 		return nil, failure.New(failure.ClassOf(err), rt.dst.String(), fmt.Errorf("after copying: %w", err), "nothing was tagged")
 	}
@@ -351,7 +352,7 @@ func (p *Promoter) settle(ctx context.Context, target, envName string, dst name.
 	if err != nil {
 		return err
 	}
-	hist, err := History(ctx, p.opts.Keys, target, env)
+	hist, err := History(ctx, p.opts.Verifier, target, env)
 	if err != nil {
 		return err
 	}
@@ -383,14 +384,14 @@ func (p *Promoter) alreadyPromoted(ctx context.Context, rt *route, target string
 	if cur.DigestStr() != rt.dst.DigestStr() {
 		return false, nil, nil
 	}
-	rep, err := attest.Verify(ctx, rt.dst, p.opts.Keys, attest.RequiredPredicates)
+	rep, err := p.opts.Verifier.Verify(ctx, rt.dst)
 	if err != nil {
 		return false, nil, nil // not verifiable as it is: promote again, which repairs it
 	}
 	if !receipt.Has(rep, receipt.Bind(p.opts.Config, target), rt.to.Name) {
 		return false, nil, nil
 	}
-	hist, err := history(ctx, p.opts.Keys, target, rt.to, map[string]*attest.Report{rt.dst.DigestStr(): rep})
+	hist, err := history(ctx, p.opts.Verifier, target, rt.to, map[string]*attest.Report{rt.dst.DigestStr(): rep})
 	if err != nil {
 		return false, nil, err
 	}

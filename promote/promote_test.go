@@ -114,7 +114,7 @@ func newFixture(t *testing.T) *fixture {
 		Signing: config.Signing{BuilderID: "https://builder.test"},
 		Policy:  config.Policy{AllowedBuilders: []string{"https://builder.test"}},
 	}
-	f.promoter = New(Options{Config: f.cfg, Keys: keys, Signer: attest.ReadySigner(signer), Policies: engine, Version: "test"})
+	f.promoter = New(Options{Config: f.cfg, Verifier: attest.Trusting(keys), Signer: attest.ReadySigner(signer), Policies: engine, Version: "test"})
 	f.signer = signer
 	return f
 }
@@ -437,7 +437,7 @@ func TestStatusReceiptAndDrift(t *testing.T) {
 	second := f.buildAndPromote(t)
 	status := func() Status {
 		t.Helper()
-		st, err := StatusOf(f.ctx, f.cfg, f.promoter.opts.Keys, "app", "staging")
+		st, err := StatusOf(f.ctx, f.cfg, f.promoter.opts.Verifier, "app", "staging")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -540,7 +540,7 @@ func TestRacingPromotionsNeverBothSucceedInconsistently(t *testing.T) {
 				t.Fatalf("round %d: %v", round, err)
 			}
 		}
-		st, err := StatusOf(f.ctx, f.cfg, f.promoter.opts.Keys, "app", "staging")
+		st, err := StatusOf(f.ctx, f.cfg, f.promoter.opts.Verifier, "app", "staging")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -558,7 +558,7 @@ func TestRacingPromotionsNeverBothSucceedInconsistently(t *testing.T) {
 func TestInputListsSBOMPerPlatform(t *testing.T) {
 	f := newFixture(t)
 	src := f.buildIntoDev(t)
-	rep, err := attest.Verify(f.ctx, src, f.promoter.opts.Keys, attest.RequiredPredicates)
+	rep, err := f.promoter.opts.Verifier.Verify(f.ctx, src)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -595,7 +595,7 @@ func verifiesWith(sv signature.Verifier, sig oci.Signature) (bool, error) {
 // attacker with push rights (or a half-done promotion) leaves it.
 func (f *fixture) copyTrusted(t *testing.T, src, dst name.Digest) {
 	t.Helper()
-	rep, err := attest.Verify(f.ctx, src, f.promoter.opts.Keys, attest.RequiredPredicates)
+	rep, err := f.promoter.opts.Verifier.Verify(f.ctx, src)
 	if err != nil {
 		t.Fatal(err)
 	}

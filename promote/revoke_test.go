@@ -15,7 +15,7 @@ func (f *fixture) revoke(t *testing.T, digest string) {
 	t.Helper()
 	now := time.Now().UTC().Format(revoke.TimeFormat)
 	e := revoke.Entry{Digest: digest, Action: revoke.ActionRevoke, Reason: "CVE-2024-3094", By: "ops", Time: now, EffectiveAt: now}
-	if err := revoke.Write(f.ctx, f.cfg, f.signer, f.promoter.opts.Keys, []revoke.Entry{e}); err != nil {
+	if err := revoke.Write(f.ctx, f.cfg, f.signer, f.promoter.opts.Verifier, []revoke.Entry{e}); err != nil {
 		t.Fatal(err)
 	}
 	f.promoter = New(f.promoter.opts) // a new command reads the list anew
@@ -33,7 +33,7 @@ func TestRevocationIsHonoured(t *testing.T) {
 	f.revoke(t, second.DigestStr())
 	f.revoke(t, third.DigestStr())
 
-	st, err := StatusOf(f.ctx, f.cfg, f.promoter.opts.Keys, "app", "staging")
+	st, err := StatusOf(f.ctx, f.cfg, f.promoter.opts.Verifier, "app", "staging")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +88,7 @@ func TestKnownDigests(t *testing.T) {
 	f := newFixture(t)
 	promoted := f.buildAndPromote(t)
 	built := f.buildIntoDev(t)
-	known, err := KnownDigests(f.ctx, f.cfg, f.promoter.opts.Keys, 2)
+	known, err := KnownDigests(f.ctx, f.cfg, f.promoter.opts.Verifier, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,11 +116,11 @@ func TestKnownDigests(t *testing.T) {
 func TestKnownDigest(t *testing.T) {
 	f := newFixture(t)
 	d := f.buildAndPromote(t)
-	k, ok, err := KnownDigest(f.ctx, f.cfg, f.promoter.opts.Keys, d.DigestStr(), 4)
+	k, ok, err := KnownDigest(f.ctx, f.cfg, f.promoter.opts.Verifier, d.DigestStr(), 4)
 	if err != nil || !ok || k.Target != "app" || k.Digest != d.DigestStr() || len(k.Platforms) == 0 {
 		t.Errorf("KnownDigest(%s) = %+v, %v, %v", d.DigestStr(), k, ok, err)
 	}
-	all, err := KnownDigests(f.ctx, f.cfg, f.promoter.opts.Keys, 4)
+	all, err := KnownDigests(f.ctx, f.cfg, f.promoter.opts.Verifier, 4)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +132,7 @@ func TestKnownDigest(t *testing.T) {
 		t.Errorf("KnownDigest gave %+v, which KnownDigests does not list: %+v", k, all)
 	}
 	never := "sha256:" + strings.Repeat("ab", 32)
-	if k, ok, err := KnownDigest(f.ctx, f.cfg, f.promoter.opts.Keys, never, 4); err != nil || ok {
+	if k, ok, err := KnownDigest(f.ctx, f.cfg, f.promoter.opts.Verifier, never, 4); err != nil || ok {
 		t.Errorf("a digest bakery never built: %+v, %v, %v", k, ok, err)
 	}
 }

@@ -56,7 +56,7 @@ func (p *Promoter) RollbackWith(ctx context.Context, req RollbackRequest) (*Resu
 	} else if failure.ClassOf(err) == failure.Unavailable {
 		return nil, err
 	}
-	hist, err := History(ctx, p.opts.Keys, target, env)
+	hist, err := History(ctx, p.opts.Verifier, target, env)
 	if err != nil {
 		return nil, err
 	}
@@ -108,7 +108,7 @@ func (p *Promoter) rollbackTarget(ctx context.Context, hist []Entry, tag name.Ta
 		if err != nil {
 			return "", name.Digest{}, nil, failure.New(failure.Config, "--to "+to, err, "")
 		}
-		rep, err := attest.Verify(ctx, dst, p.opts.Keys, attest.RequiredPredicates)
+		rep, err := p.opts.Verifier.Verify(ctx, dst)
 		if err != nil {
 			return "", name.Digest{}, nil, err
 		}

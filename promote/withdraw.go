@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/bakeryhq/bakery/attest"
 	"github.com/bakeryhq/bakery/builders"
 	"github.com/bakeryhq/bakery/internal/config"
 	"github.com/bakeryhq/bakery/internal/failure"
@@ -91,7 +90,7 @@ func (p *Promoter) amisOf(ctx context.Context, target string, env *config.Enviro
 		return nil, err
 	}
 	d := tag.Context().Digest(digest)
-	rep, err := attest.Verify(ctx, d, p.opts.Keys, attest.RequiredPredicates)
+	rep, err := p.opts.Verifier.Verify(ctx, d)
 	if err != nil {
 		if failure.ClassOf(err) == failure.Unavailable {
 			return nil, err

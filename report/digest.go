@@ -38,7 +38,7 @@ func (g *gatherer) digest(ctx context.Context, cells []*Cell) (Digest, error) {
 	if err != nil {
 		return d, failure.New(failure.Internal, last.Reference, err, "")
 	}
-	rep, verr := attest.Verify(ctx, ref, g.opts.Keys, attest.RequiredPredicates)
+	rep, verr := g.opts.Verifier.Verify(ctx, ref)
 	if rep == nil {
 		if failure.ClassOf(verr) == failure.Unavailable {
 			return d, verr
@@ -332,7 +332,7 @@ func (g *gatherer) receipts(ctx context.Context, ref name.Digest, rep *attest.Re
 		}
 		read[tag.Context().String()] = true
 		copyRef := tag.Context().Digest(ref.DigestStr())
-		atts, _, err := attest.Attestations(ctx, copyRef, g.opts.Keys, []string{receipt.PredicateVSA})
+		atts, _, err := g.opts.Verifier.Attestations(ctx, copyRef, []string{receipt.PredicateVSA})
 		if failure.ClassOf(err) == failure.Unavailable {
 			return nil, err
 		}
@@ -384,7 +384,7 @@ func (g *gatherer) delta(ctx context.Context, c *Cell, rep *attest.Report) (Delt
 		return out, failure.New(failure.Internal, c.Reference, err, "")
 	}
 	prev := ref.Context().Digest(c.Previous)
-	prevRep, err := attest.Verify(ctx, prev, g.opts.Keys, attest.RequiredPredicates)
+	prevRep, err := g.opts.Verifier.Verify(ctx, prev)
 	if err != nil {
 		if failure.ClassOf(err) == failure.Unavailable {
 			return out, err

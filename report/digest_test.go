@@ -59,7 +59,7 @@ func TestDigestPageKeepsEveryReceipt(t *testing.T) {
 	}
 	f.tag(t, inProd, "prod")
 
-	r, err := Gather(f.ctx, Options{Config: f.cfg, Keys: f.keys})
+	r, err := Gather(f.ctx, Options{Config: f.cfg, Verifier: attest.Trusting(f.keys)})
 	if err != nil {
 		t.Fatal(err)
 	}

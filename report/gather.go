@@ -24,7 +24,8 @@ const DefaultParallel = 4
 // Options says what a report covers and what it trusts.
 type Options struct {
 	Config *config.Config
-	Keys   []attest.TrustedKey
+	// Verifier is what is trusted: the keys, and the predicates required.
+	Verifier *attest.Verifier
 	// Targets and Environments narrow the report (none: every one).
 	Targets      []string
 	Environments []string
@@ -61,11 +62,11 @@ func Gather(ctx context.Context, opts Options) (*Report, error) {
 	for _, t := range targets {
 		scoped.Targets[t] = opts.Config.Targets[t]
 	}
-	st, err := promote.CurrentStatus(ctx, &scoped, opts.Keys)
+	st, err := promote.CurrentStatus(ctx, &scoped, opts.Verifier)
 	if err != nil && (st == nil || failure.ClassOf(err) != failure.Unavailable) {
 		return nil, err
 	}
-	revs, err := revoke.Load(ctx, opts.Config, opts.Keys)
+	revs, err := revoke.Load(ctx, opts.Config, opts.Verifier)
 	if err != nil {
 		return nil, err
 	}
@@ -174,7 +175,7 @@ func (g *gatherer) histories(ctx context.Context, cells []Cell) error {
 			if err != nil {
 				return err
 			}
-			hist, err := promote.History(ectx, g.opts.Keys, c.Target, env)
+			hist, err := promote.History(ectx, g.opts.Verifier, c.Target, env)
 			if err != nil {
 				if failure.ClassOf(err) == failure.Unavailable {
 					return err

@@ -261,10 +261,10 @@ func TestReport(t *testing.T) {
 	// A, which prod runs, is revoked, for a reason that carries markup.
 	rev := revoke.Entry{Digest: f.imageA.DigestStr(), Action: revoke.ActionRevoke, Target: "base", Reason: revokeReason,
 		Time: "2026-11-02T00:00:00Z", EffectiveAt: "2026-11-02T00:00:00Z", By: f.keys[0].ID}
-	if err := revoke.Write(f.ctx, f.cfg, f.trusted, f.keys, []revoke.Entry{rev}); err != nil {
+	if err := revoke.Write(f.ctx, f.cfg, f.trusted, attest.Trusting(f.keys), []revoke.Entry{rev}); err != nil {
 		t.Fatal(err)
 	}
-	r, err := Gather(f.ctx, Options{Config: f.cfg, Keys: f.keys})
+	r, err := Gather(f.ctx, Options{Config: f.cfg, Verifier: attest.Trusting(f.keys)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -489,7 +489,7 @@ func checkRevoked(t *testing.T, f *fixture, r *Report, w *Written) {
 func TestGatherBadInput(t *testing.T) {
 	f := newFixture(t)
 	for _, o := range []Options{{Targets: []string{"nope"}}, {Environments: []string{"qa"}}} {
-		o.Config, o.Keys = f.cfg, f.keys
+		o.Config, o.Verifier = f.cfg, attest.Trusting(f.keys)
 		if _, err := Gather(f.ctx, o); failure.ClassOf(err) != failure.Config {
 			t.Errorf("%+v: %v, want a config error", o.Targets, err)
 		}
@@ -528,7 +528,7 @@ func TestReportWithAnEnvironmentDown(t *testing.T) {
 	dead.Close() // nothing listens there any more
 	f.cfg.Environments[1].Repository = strings.TrimPrefix(dead.URL, "http://") + "/staging"
 
-	r, err := Gather(f.ctx, Options{Config: f.cfg, Keys: f.keys})
+	r, err := Gather(f.ctx, Options{Config: f.cfg, Verifier: attest.Trusting(f.keys)})
 	if r == nil || failure.ClassOf(err) != failure.Unavailable || !strings.Contains(err.Error(), "environment staging (") {
 		t.Fatalf("report %v, error %v; want a partial report and an outage naming staging", r, err)
 	}
@@ -560,7 +560,7 @@ func TestReportWithAnEnvironmentDown(t *testing.T) {
 	}
 
 	// Asked only about prod, the report is whole.
-	if _, err := Gather(f.ctx, Options{Config: f.cfg, Keys: f.keys, Environments: []string{"prod"}}); err != nil {
+	if _, err := Gather(f.ctx, Options{Config: f.cfg, Verifier: attest.Trusting(f.keys), Environments: []string{"prod"}}); err != nil {
 		t.Errorf("a report of prod alone: %v", err)
 	}
 }

@@ -34,8 +34,8 @@ const MaxLineageDepth = 8
 // silent end of the walk. Materials outside them (the Debian base image) are
 // checked against the list and not followed.
 type Lineage struct {
-	set  *Set
-	keys []attest.TrustedKey
+	set      *Set
+	verifier *attest.Verifier
 	// repos are the environments' repository prefixes ("host/dev/"), with
 	// whether each is plain HTTP.
 	repos    map[string]bool
@@ -58,8 +58,8 @@ type ancestry struct {
 }
 
 // NewLineage returns the lineage check of set for cfg's repositories.
-func NewLineage(set *Set, cfg *config.Config, keys []attest.TrustedKey) *Lineage {
-	l := &Lineage{set: set, keys: keys, repos: map[string]bool{}, maxDepth: MaxLineageDepth, memo: map[string]*ancestry{}}
+func NewLineage(set *Set, cfg *config.Config, v *attest.Verifier) *Lineage {
+	l := &Lineage{set: set, verifier: v, repos: map[string]bool{}, maxDepth: MaxLineageDepth, memo: map[string]*ancestry{}}
 	if cfg != nil {
 		for _, e := range cfg.Environments {
 			l.repos[strings.TrimSuffix(e.Repository, "/")+"/"] = e.Insecure
@@ -72,7 +72,7 @@ func NewLineage(set *Set, cfg *config.Config, keys []attest.TrustedKey) *Lineage
 // the list together with the materials its own provenance names (depth 1),
 // for a decision made with no registry (verify --bundle).
 func (l *Lineage) Offline() *Lineage {
-	return &Lineage{set: l.set, keys: l.keys, repos: l.repos, maxDepth: 1, offline: true, memo: map[string]*ancestry{}}
+	return &Lineage{set: l.set, verifier: l.verifier, repos: l.repos, maxDepth: 1, offline: true, memo: map[string]*ancestry{}}
 }
 
 // Set is the revocation list the lineage judges by.
@@ -217,7 +217,7 @@ func (l *Lineage) walk(ctx context.Context, of string, d dependency, insecure bo
 	if err != nil {
 		return Entry{}, false, failure.New(failure.Verify, of, fmt.Errorf("its provenance names a base %s@%s that is not a valid reference: %w", d.repo, d.digest, err), "")
 	}
-	atts, _, err := attest.Attestations(ctx, ref, l.keys, []string{attest.PredicateSLSAv1})
+	atts, _, err := l.verifier.Attestations(ctx, ref, []string{attest.PredicateSLSAv1})
 	if err != nil {
 		if failure.ClassOf(err) == failure.Unavailable {
 			return Entry{}, false, err

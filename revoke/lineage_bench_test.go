@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 
+	"github.com/bakeryhq/bakery/attest"
 	bakeryregistry "github.com/bakeryhq/bakery/internal/registry"
 )
 
@@ -40,13 +41,13 @@ func BenchmarkLineage(b *testing.B) {
 		rep := f.report(b, chain[depth])
 		for _, mode := range []string{"cold", "warm"} {
 			b.Run(mode+"/depth="+string(rune('0'+depth)), func(b *testing.B) {
-				warm := NewLineage(set, f.cfg, f.keys)
+				warm := NewLineage(set, f.cfg, attest.Trusting(f.keys))
 				requests.Store(0)
 				b.ResetTimer()
 				for range b.N {
 					l := warm
 					if mode == "cold" {
-						l = NewLineage(set, f.cfg, f.keys)
+						l = NewLineage(set, f.cfg, attest.Trusting(f.keys))
 					}
 					if _, ok, err := l.Check(ctx, rep, time.Now()); ok || err != nil {
 						b.Fatalf("revoked=%v err=%v", ok, err)

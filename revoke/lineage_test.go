@@ -63,7 +63,7 @@ func (f *fixture) provenance(t testing.TB, signer signature.Signer, d name.Diges
 // report is what a decision has of d: its verified provenance.
 func (f *fixture) report(t testing.TB, d name.Digest) *attest.Report {
 	t.Helper()
-	atts, _, err := attest.Attestations(f.ctx, d, f.keys, []string{attest.PredicateSLSAv1})
+	atts, _, err := attest.Trusting(f.keys).Attestations(f.ctx, d, []string{attest.PredicateSLSAv1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,17 +93,17 @@ func TestLineageRevokesDescendants(t *testing.T) {
 	check := func(l *Lineage, d name.Digest) (Entry, bool, error) {
 		return l.Check(f.ctx, f.report(t, d), now)
 	}
-	clean := NewLineage(f.load(t), f.cfg, f.keys)
+	clean := NewLineage(f.load(t), f.cfg, attest.Trusting(f.keys))
 	for _, d := range []name.Digest{base, app, app2} {
 		if e, ok, err := check(clean, d); ok || err != nil {
 			t.Errorf("%s with nothing revoked: %+v %v %v", d, e, ok, err)
 		}
 	}
 
-	if err := Write(f.ctx, f.cfg, f.signer, f.keys, []Entry{entry(base.DigestStr(), ActionRevoke, now.Add(-time.Minute))}); err != nil {
+	if err := Write(f.ctx, f.cfg, f.signer, attest.Trusting(f.keys), []Entry{entry(base.DigestStr(), ActionRevoke, now.Add(-time.Minute))}); err != nil {
 		t.Fatal(err)
 	}
-	lin := NewLineage(f.load(t), f.cfg, f.keys)
+	lin := NewLineage(f.load(t), f.cfg, attest.Trusting(f.keys))
 	for _, tc := range []struct {
 		d     name.Digest
 		cause string
@@ -142,23 +142,23 @@ func TestLineageRevokesDescendants(t *testing.T) {
 	if n, err := attesttest.DropAttestations(f.ctx, app, func(string, []string) bool { return true }); err != nil || n == 0 {
 		t.Fatalf("dropping app's attestations: %d %v", n, err)
 	}
-	if _, ok, err := check(NewLineage(f.load(t), f.cfg, f.keys), app2); ok || failure.ClassOf(err) != failure.Verify {
+	if _, ok, err := check(NewLineage(f.load(t), f.cfg, attest.Trusting(f.keys)), app2); ok || failure.ClassOf(err) != failure.Verify {
 		t.Errorf("app's provenance hidden: revoked=%v err=%v, want a verification failure", ok, err)
 	}
 	// ... and puts back a provenance of their own that names no base.
 	f.provenance(t, f.attacker, app)
-	if _, ok, err := check(NewLineage(f.load(t), f.cfg, f.keys), app2); ok || failure.ClassOf(err) != failure.Verify {
+	if _, ok, err := check(NewLineage(f.load(t), f.cfg, attest.Trusting(f.keys)), app2); ok || failure.ClassOf(err) != failure.Verify {
 		t.Errorf("app's provenance forged: revoked=%v err=%v, want a verification failure", ok, err)
 	}
 
 	// A revoked image outside bakery's repositories revokes what names it.
-	if err := Write(f.ctx, f.cfg, f.signer, f.keys, []Entry{entry(debian.DigestStr(), ActionRevoke, now.Add(-time.Minute))}); err != nil {
+	if err := Write(f.ctx, f.cfg, f.signer, attest.Trusting(f.keys), []Entry{entry(debian.DigestStr(), ActionRevoke, now.Add(-time.Minute))}); err != nil {
 		t.Fatal(err)
 	}
-	if err := Write(f.ctx, f.cfg, f.signer, f.keys, []Entry{entry(base.DigestStr(), ActionRestore, now.Add(-time.Second))}); err != nil {
+	if err := Write(f.ctx, f.cfg, f.signer, attest.Trusting(f.keys), []Entry{entry(base.DigestStr(), ActionRestore, now.Add(-time.Second))}); err != nil {
 		t.Fatal(err)
 	}
-	if e, ok, err := check(NewLineage(f.load(t), f.cfg, f.keys), base); !ok || err != nil || e.Cause != debian.DigestStr() {
+	if e, ok, err := check(NewLineage(f.load(t), f.cfg, attest.Trusting(f.keys)), base); !ok || err != nil || e.Cause != debian.DigestStr() {
 		t.Errorf("base on a revoked debian: %+v %v %v", e, ok, err)
 	}
 }
@@ -172,7 +172,7 @@ func TestLineageStopsAtCyclesAndDepth(t *testing.T) {
 	b := f.pushImage(t, dev+"/b")
 	f.provenance(t, f.signer, a, b)
 	f.provenance(t, f.signer, b, a) // a cycle, as only a forger could sign
-	if _, ok, err := NewLineage(f.load(t), f.cfg, f.keys).Check(f.ctx, f.report(t, a), time.Now()); ok || err != nil {
+	if _, ok, err := NewLineage(f.load(t), f.cfg, attest.Trusting(f.keys)).Check(f.ctx, f.report(t, a), time.Now()); ok || err != nil {
 		t.Errorf("cycle: revoked=%v err=%v", ok, err)
 	}
 	chain := []name.Digest{f.pushImage(t, dev+"/c0")}
@@ -182,14 +182,14 @@ func TestLineageStopsAtCyclesAndDepth(t *testing.T) {
 		f.provenance(t, f.signer, d, chain[i-1])
 		chain = append(chain, d)
 	}
-	if err := Write(f.ctx, f.cfg, f.signer, f.keys, []Entry{entry(chain[0].DigestStr(), ActionRevoke, time.Now().Add(-time.Minute))}); err != nil {
+	if err := Write(f.ctx, f.cfg, f.signer, attest.Trusting(f.keys), []Entry{entry(chain[0].DigestStr(), ActionRevoke, time.Now().Add(-time.Minute))}); err != nil {
 		t.Fatal(err)
 	}
 	set := f.load(t)
-	if _, ok, err := NewLineage(set, f.cfg, f.keys).Check(f.ctx, f.report(t, chain[MaxLineageDepth]), time.Now()); !ok || err != nil {
+	if _, ok, err := NewLineage(set, f.cfg, attest.Trusting(f.keys)).Check(f.ctx, f.report(t, chain[MaxLineageDepth]), time.Now()); !ok || err != nil {
 		t.Errorf("%d bases deep: revoked=%v err=%v, want revoked", MaxLineageDepth, ok, err)
 	}
-	if _, ok, err := NewLineage(set, f.cfg, f.keys).Check(f.ctx, f.report(t, chain[MaxLineageDepth+1]), time.Now()); ok || err != nil {
+	if _, ok, err := NewLineage(set, f.cfg, attest.Trusting(f.keys)).Check(f.ctx, f.report(t, chain[MaxLineageDepth+1]), time.Now()); ok || err != nil {
 		t.Errorf("%d bases deep: revoked=%v err=%v, want the walk to stop at %d", MaxLineageDepth+1, ok, err, MaxLineageDepth)
 	}
 }

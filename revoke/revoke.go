@@ -81,6 +81,15 @@ type Entry struct {
 	Cause string `json:"cause,omitempty"`
 }
 
+// By is an Entry's By: the actor (who ran bakery: --actor, the CI identity
+// with its run URL, or the local user), when known, and the signing key.
+func By(actor, keyID string) string {
+	if actor != "" {
+		return actor + " (key " + keyID + ")"
+	}
+	return "key " + keyID
+}
+
 // predicate is the signed list.
 type predicate struct {
 	Entries []Entry `json:"entries"`
@@ -104,11 +113,11 @@ func Location(env *config.Environment) (name.Tag, error) {
 }
 
 // Load reads every environment's list (concurrently, once each) and keeps
-// the entries of the lists that verify with keys. A list that is not there
+// the entries of the lists that verify with v's keys. A list that is not there
 // is empty. A registry that cannot be reached is listed in Ignored and
 // skipped, since every revocation is written to every environment's list;
 // only when no list can be read at all is it an error (exit 6).
-func Load(ctx context.Context, cfg *config.Config, keys []attest.TrustedKey) (*Set, error) {
+func Load(ctx context.Context, cfg *config.Config, v *attest.Verifier) (*Set, error) {
 	s := &Set{byDigest: map[string][]Entry{}}
 	var (
 		mu          sync.Mutex
@@ -123,7 +132,7 @@ func Load(ctx context.Context, cfg *config.Config, keys []attest.TrustedKey) (*S
 			if err != nil {
 				return failure.New(failure.Config, "environment "+env.Name, err, "")
 			}
-			entries, err := read(gctx, loc, keys)
+			entries, err := read(gctx, loc, v)
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
@@ -155,7 +164,7 @@ func Load(ctx context.Context, cfg *config.Config, keys []attest.TrustedKey) (*S
 var errUntrusted = errors.New("not a revocation list signed by a trusted key")
 
 // read returns the entries of the list at loc; none when it is not there.
-func read(ctx context.Context, loc name.Tag, keys []attest.TrustedKey) ([]Entry, error) {
+func read(ctx context.Context, loc name.Tag, v *attest.Verifier) ([]Entry, error) {
 	img, err := remote.Image(loc, registry.Options(ctx)...)
 	if err != nil {
 		if registry.IsNotFound(err) {
@@ -179,7 +188,7 @@ func read(ctx context.Context, loc name.Tag, keys []attest.TrustedKey) ([]Entry,
 	if err != nil {
 		return nil, registry.Classify(loc.String(), err)
 	}
-	return open(env, keys)
+	return open(env, v.Keys())
 }
 
 // open verifies a DSSE envelope with any of keys and returns its entries.
@@ -297,18 +306,18 @@ func (s *Set) Entries() []Entry {
 // signs the union with signer and pushes it to every environment, then reads
 // each back to check that the entries are there (a concurrent revoke that
 // overwrote them is retried, up to three times).
-func Write(ctx context.Context, cfg *config.Config, signer signature.Signer, keys []attest.TrustedKey, entries []Entry) error {
+func Write(ctx context.Context, cfg *config.Config, signer signature.Signer, v *attest.Verifier, entries []Entry) error {
 	var err error
 	for range 3 {
 		var s *Set
-		if s, err = Load(ctx, cfg, keys); err != nil {
+		if s, err = Load(ctx, cfg, v); err != nil {
 			return err
 		}
 		s.add(entries...)
 		if err = push(ctx, cfg, signer, s.Entries()); err != nil {
 			return err
 		}
-		if err = present(ctx, cfg, keys, entries); err == nil {
+		if err = present(ctx, cfg, v, entries); err == nil {
 			return nil
 		}
 	}
@@ -352,13 +361,13 @@ func push(ctx context.Context, cfg *config.Config, signer signature.Signer, entr
 }
 
 // present checks that every environment's list holds entries.
-func present(ctx context.Context, cfg *config.Config, keys []attest.TrustedKey, entries []Entry) error {
+func present(ctx context.Context, cfg *config.Config, v *attest.Verifier, entries []Entry) error {
 	for i := range cfg.Environments {
 		loc, err := Location(&cfg.Environments[i])
 		if err != nil {
 			return err
 		}
-		got, err := read(ctx, loc, keys)
+		got, err := read(ctx, loc, v)
 		if err != nil {
 			return err
 		}

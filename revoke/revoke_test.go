@@ -80,7 +80,7 @@ const (
 
 func (f *fixture) load(t testing.TB) *Set {
 	t.Helper()
-	s, err := Load(f.ctx, f.cfg, f.keys)
+	s, err := Load(f.ctx, f.cfg, attest.Trusting(f.keys))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,11 +95,11 @@ func TestRevokeRestoreSchedule(t *testing.T) {
 		t.Fatalf("no lists yet: %+v", s)
 	}
 	now := time.Now()
-	if err := Write(f.ctx, f.cfg, f.signer, f.keys, []Entry{entry(xz, ActionRevoke, now)}); err != nil {
+	if err := Write(f.ctx, f.cfg, f.signer, attest.Trusting(f.keys), []Entry{entry(xz, ActionRevoke, now)}); err != nil {
 		t.Fatal(err)
 	}
 	later := now.Add(48 * time.Hour)
-	if err := Write(f.ctx, f.cfg, f.signer, f.keys, []Entry{entry(other, ActionRevoke, later)}); err != nil {
+	if err := Write(f.ctx, f.cfg, f.signer, attest.Trusting(f.keys), []Entry{entry(other, ActionRevoke, later)}); err != nil {
 		t.Fatal(err)
 	}
 	s := f.load(t)
@@ -117,12 +117,12 @@ func TestRevokeRestoreSchedule(t *testing.T) {
 	}
 	for i := range f.cfg.Environments {
 		loc, _ := Location(&f.cfg.Environments[i])
-		if got, err := read(f.ctx, loc, f.keys); err != nil || len(got) != 2 {
+		if got, err := read(f.ctx, loc, attest.Trusting(f.keys)); err != nil || len(got) != 2 {
 			t.Errorf("%s holds %d entries (%v), want both", loc, len(got), err)
 		}
 	}
 	time.Sleep(time.Millisecond) // a later entry
-	if err := Write(f.ctx, f.cfg, f.signer, f.keys, []Entry{entry(xz, ActionRestore, time.Now())}); err != nil {
+	if err := Write(f.ctx, f.cfg, f.signer, attest.Trusting(f.keys), []Entry{entry(xz, ActionRestore, time.Now())}); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := f.load(t).Revoked(xz, time.Now()); ok {
@@ -136,7 +136,7 @@ func TestRevokeRestoreSchedule(t *testing.T) {
 // forged list is reported and ignored; prod's copy keeps the real entry.
 func TestForgedAndRolledBackListsDoNotCount(t *testing.T) {
 	f := newFixture(t)
-	if err := Write(f.ctx, f.cfg, f.signer, f.keys, []Entry{entry(other, ActionRevoke, time.Now())}); err != nil {
+	if err := Write(f.ctx, f.cfg, f.signer, attest.Trusting(f.keys), []Entry{entry(other, ActionRevoke, time.Now())}); err != nil {
 		t.Fatal(err)
 	}
 	devLoc, _ := Location(&f.cfg.Environments[0])
@@ -144,7 +144,7 @@ func TestForgedAndRolledBackListsDoNotCount(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := Write(f.ctx, f.cfg, f.signer, f.keys, []Entry{entry(xz, ActionRevoke, time.Now())}); err != nil {
+	if err := Write(f.ctx, f.cfg, f.signer, attest.Trusting(f.keys), []Entry{entry(xz, ActionRevoke, time.Now())}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -185,10 +185,10 @@ func TestForgedAndRolledBackListsDoNotCount(t *testing.T) {
 	}
 
 	// The next revoke writes the union everywhere again.
-	if err := Write(f.ctx, f.cfg, f.signer, f.keys, nil); err != nil {
+	if err := Write(f.ctx, f.cfg, f.signer, attest.Trusting(f.keys), nil); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := read(f.ctx, devLoc, f.keys); err != nil || len(got) != 2 {
+	if got, err := read(f.ctx, devLoc, attest.Trusting(f.keys)); err != nil || len(got) != 2 {
 		t.Errorf("dev holds %d entries after a write (%v), want 2", len(got), err)
 	}
 }
@@ -203,7 +203,7 @@ func TestAnUnreachableEnvironmentIsSkipped(t *testing.T) {
 	bakeryregistry.Configure(s)
 	t.Cleanup(func() { bakeryregistry.Configure(bakeryregistry.DefaultSettings) })
 	f := newFixture(t)
-	if err := Write(f.ctx, f.cfg, f.signer, f.keys, []Entry{entry(xz, ActionRevoke, time.Now())}); err != nil {
+	if err := Write(f.ctx, f.cfg, f.signer, attest.Trusting(f.keys), []Entry{entry(xz, ActionRevoke, time.Now())}); err != nil {
 		t.Fatal(err)
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -218,10 +218,10 @@ func TestAnUnreachableEnvironmentIsSkipped(t *testing.T) {
 		t.Errorf("one registry down: revoked %v, ignored %v", ok, got.Ignored)
 	}
 	f.cfg.Environments = f.cfg.Environments[2:]
-	if _, err := Load(f.ctx, f.cfg, f.keys); failure.ClassOf(err) != failure.Unavailable {
+	if _, err := Load(f.ctx, f.cfg, attest.Trusting(f.keys)); failure.ClassOf(err) != failure.Unavailable {
 		t.Errorf("every registry down: %v, want unavailable", err)
 	}
-	if err := Write(f.ctx, f.cfg, f.signer, f.keys, nil); failure.ClassOf(err) != failure.Unavailable {
+	if err := Write(f.ctx, f.cfg, f.signer, attest.Trusting(f.keys), nil); failure.ClassOf(err) != failure.Unavailable {
 		t.Errorf("writing with a registry down: %v, want unavailable", err)
 	}
 }

@@ -13,7 +13,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/spf13/cobra"
 
-	"github.com/bakeryhq/bakery/attest"
 	"github.com/bakeryhq/bakery/builders"
 	"github.com/bakeryhq/bakery/builders/buildkit"
 	"github.com/bakeryhq/bakery/internal/config"
@@ -124,32 +123,32 @@ source rootfs file); and the targets built on one of those. It prints why.
 // guard is the revoked-base check of a build: the environments' revocation
 // lists, verified with verification.keys (read when the first base is
 // checked), applied to each base's lineage.
-func (o *buildOptions) guard(cfg *config.Config) *pipeline.BaseGuard {
+func (o *buildOptions) guard(s *site) *pipeline.BaseGuard {
 	if o.noAttest {
 		return nil
 	}
 	return &pipeline.BaseGuard{Allow: o.allowRevokedBase, Load: func(ctx context.Context) (*revoke.Lineage, error) {
-		keys, err := attest.NewTrustedKeys(ctx, cfg.Verification.Keys)
+		verifier, err := s.trust(ctx)
 		if err != nil {
 			return nil, err
 		}
-		revs, err := revoke.Load(ctx, cfg, keys)
+		revs, err := revoke.Load(ctx, s.cfg, verifier)
 		if err != nil {
 			return nil, err
 		}
-		return revoke.NewLineage(revs, cfg, keys), nil
+		return revoke.NewLineage(revs, s.cfg, verifier), nil
 	}}
 }
 
 // published tells whether a digest verifies with verification.keys
 // (signature, SBOMs and provenance), for a build that made it again.
-func published(cfg *config.Config) func(context.Context, name.Digest) bool {
+func published(s *site) func(context.Context, name.Digest) bool {
 	return func(ctx context.Context, ref name.Digest) bool {
-		keys, err := attest.NewTrustedKeys(ctx, cfg.Verification.Keys)
+		verifier, err := s.trust(ctx)
 		if err != nil {
 			return false
 		}
-		_, err = attest.Verify(ctx, ref, keys, attest.RequiredPredicates)
+		_, err = verifier.Verify(ctx, ref)
 		return err == nil
 	}
 }
@@ -167,8 +166,9 @@ func (o *buildOptions) run(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return failure.New(failure.Config, "--progress", err, "use one of "+strings.Join(progress.Modes, ", "))
 	}
+	s := o.newSite(cfg)
 	if o.ifOutdated {
-		if args, err = o.outdatedOnly(cmd, cfg, args); err != nil || len(args) == 0 {
+		if args, err = o.outdatedOnly(cmd, s, args); err != nil || len(args) == 0 {
 			_ = p.Wait()
 			if err == nil {
 				err = o.print(cmd, nil, nil)
@@ -195,7 +195,7 @@ func (o *buildOptions) run(cmd *cobra.Command, args []string) error {
 	defer closeBuilders()
 	results, buildErr := pipeline.Build(cmd.Context(), cfg, args, pipeline.BuildOptions{
 		Builders: bs, Progress: p, NoAttest: o.noAttest, Version: o.version, FailFast: o.failFast,
-		Guard: o.guard(cfg), SourceDateEpoch: epoch, Current: published(cfg),
+		Guard: o.guard(s), SourceDateEpoch: epoch, Current: published(s),
 	})
 	if err := p.Wait(); err != nil && buildErr == nil {
 		buildErr = err
@@ -211,7 +211,8 @@ func (o *buildOptions) run(cmd *cobra.Command, args []string) error {
 
 // outdatedOnly is the targets among names that --if-outdated rebuilds; it
 // prints each target's verdict on stderr.
-func (o *buildOptions) outdatedOnly(cmd *cobra.Command, cfg *config.Config, names []string) ([]string, error) {
+func (o *buildOptions) outdatedOnly(cmd *cobra.Command, s *site, names []string) ([]string, error) {
+	cfg := s.cfg
 	targets, err := pipeline.Select(cfg, names)
 	if err != nil {
 		return nil, err
@@ -221,11 +222,11 @@ func (o *buildOptions) outdatedOnly(cmd *cobra.Command, cfg *config.Config, name
 		return nil, err
 	}
 	ctx := o.bound(cmd, cfg)
-	keys, err := attest.NewTrustedKeys(ctx, cfg.Verification.Keys)
+	verifier, err := s.trust(ctx)
 	if err != nil {
 		return nil, err
 	}
-	verdicts, err := inventory.Rebuilds(ctx, cfg, keys, targets, bases, time.Now())
+	verdicts, err := inventory.Rebuilds(ctx, cfg, verifier, targets, bases, time.Now())
 	if err != nil {
 		return nil, err
 	}

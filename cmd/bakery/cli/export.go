@@ -10,9 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/bakeryhq/bakery/attest"
 	"github.com/bakeryhq/bakery/bundle"
-	"github.com/bakeryhq/bakery/internal/config"
 	"github.com/bakeryhq/bakery/internal/failure"
 	"github.com/bakeryhq/bakery/internal/progress"
 )
@@ -51,7 +49,7 @@ bakery import BUNDLE.tar --to ENV. docs/bundles.md has the format.`,
 				return err
 			}
 			ctx := cmd.Context()
-			signer, err := attest.SignerFor(ctx, g.cfg.Signing, config.SigningPassword())
+			signer, err := g.signer(ctx)
 			if err != nil {
 				return err
 			}
@@ -61,7 +59,7 @@ bakery import BUNDLE.tar --to ENV. docs/bundles.md has the format.`,
 			}
 			step := progress.LoggedStep(p, args[0], "export "+args[0]+" from "+env+" to "+out)
 			res, err := writeBundle(out, func(w io.Writer) (*bundle.ExportResult, error) {
-				return bundle.Export(ctx, w, bundle.ExportOptions{Config: g.cfg, Target: args[0], Env: env, Keys: g.keys,
+				return bundle.Export(ctx, w, bundle.ExportOptions{Config: g.cfg, Target: args[0], Env: env, Keys: g.verifier.Keys(),
 					Signer: signer, Disk: disk, Version: ro.version, Progress: bytesProgress(step)})
 			})
 			step.Done(err)

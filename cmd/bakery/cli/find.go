@@ -8,7 +8,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/bakeryhq/bakery/attest"
 	"github.com/bakeryhq/bakery/internal/failure"
 	"github.com/bakeryhq/bakery/inventory"
 )
@@ -105,11 +104,11 @@ func runFind(cmd *cobra.Command, ro *rootOptions, q inventory.Query, parallel in
 		return err
 	}
 	ctx := ro.bound(cmd, cfg)
-	keys, err := attest.NewTrustedKeysFrom(ctx, keyOrigin(ro.keys), cfg.Verification.Keys)
+	verifier, err := ro.newSite(cfg).trust(ctx)
 	if err != nil {
 		return err
 	}
-	res, partial := inventory.Find(ctx, inventory.Options{Config: cfg, Keys: keys, Parallel: parallel}, q)
+	res, partial := inventory.Find(ctx, inventory.Options{Config: cfg, Verifier: verifier, Parallel: parallel}, q)
 	if res == nil {
 		return partial
 	}

@@ -6,21 +6,19 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/spf13/cobra"
 
 	"github.com/bakeryhq/bakery/attest"
-	"github.com/bakeryhq/bakery/internal/config"
 	"github.com/bakeryhq/bakery/internal/failure"
 	"github.com/bakeryhq/bakery/policies"
 	"github.com/bakeryhq/bakery/promote"
 )
 
 // gate is what promote, rollback, history, status and policy eval share:
-// the config, the trusted keys and the policies, compiled once.
+// the site (config, trusted keys, signing key) and the policies, compiled
+// once.
 type gate struct {
-	cfg    *config.Config
-	keys   []attest.TrustedKey
+	*site
 	engine *policies.Engine
 }
 
@@ -34,16 +32,12 @@ func keyOrigin(flagKeys []string) string {
 }
 
 func (ro *rootOptions) gate(cmd *cobra.Command) (*gate, error) {
-	cfg, err := ro.load(cmd)
+	s, err := ro.site(cmd)
 	if err != nil {
 		return nil, err
 	}
-	ctx := ro.bound(cmd, cfg)
-	keys, err := attest.NewTrustedKeysFrom(ctx, keyOrigin(ro.keys), cfg.Verification.Keys)
-	if err != nil {
-		return nil, err
-	}
-	engine, err := policies.Compile(ctx, cfg.Policy.Dirs)
+	cfg := s.cfg
+	engine, err := policies.Compile(cmd.Context(), cfg.Policy.Dirs)
 	if err != nil {
 		return nil, err
 	}
@@ -59,7 +53,7 @@ func (ro *rootOptions) gate(cmd *cobra.Command) (*gate, error) {
 			}
 		}
 	}
-	return &gate{cfg: cfg, keys: keys, engine: engine}, nil
+	return &gate{site: s, engine: engine}, nil
 }
 
 // gateFor validates the shared options, requires --env, and builds the gate.
@@ -75,16 +69,14 @@ func (ro *rootOptions) gateFor(cmd *cobra.Command, env string) (*gate, error) {
 
 // decider returns a Promoter that only decides: it loads no signing key.
 func (g *gate) decider() *promote.Promoter {
-	return promote.New(promote.Options{Config: g.cfg, Keys: g.keys, Policies: g.engine})
+	return promote.New(promote.Options{Config: g.cfg, Verifier: g.verifier, Policies: g.engine})
 }
 
 // promoter returns a Promoter whose signing key is decrypted in the
 // background (scrypt takes a third of a second), while the digest is verified.
 func (g *gate) promoter(ctx context.Context, version string) *promote.Promoter {
-	return promote.New(promote.Options{Config: g.cfg, Keys: g.keys, Policies: g.engine, Version: version,
-		Signer: attest.LoadSignerAsync(func() (signature.SignerVerifier, error) {
-			return attest.SignerFor(ctx, g.cfg.Signing, config.SigningPassword())
-		})})
+	return promote.New(promote.Options{Config: g.cfg, Verifier: g.verifier, Policies: g.engine, Version: version,
+		Signer: g.pendingSigner(ctx)})
 }
 
 // amiList prints region=ami pairs in region order, or "-".

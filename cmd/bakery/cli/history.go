@@ -57,7 +57,7 @@ func newHistory(ro *rootOptions) *cobra.Command {
 			if len(targets) == 0 {
 				targets = g.cfg.TargetNames()
 			}
-			revs, err := revoke.Load(cmd.Context(), g.cfg, g.keys)
+			revs, err := revoke.Load(cmd.Context(), g.cfg, g.verifier)
 			if err != nil {
 				return err
 			}
@@ -95,7 +95,7 @@ func historyOf(ctx context.Context, g *gate, target string, sel *selection, revs
 		if !sel.hasEnv(e.Name) {
 			continue
 		}
-		h, err := promote.History(ctx, g.keys, target, e)
+		h, err := promote.History(ctx, g.verifier, target, e)
 		if failure.ClassOf(err) == failure.Unavailable {
 			// The other environments are still shown; exit 6 at the end.
 			down[e.Name] = err

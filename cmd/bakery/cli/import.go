@@ -8,9 +8,7 @@ import (
 	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/spf13/cobra"
 
-	"github.com/bakeryhq/bakery/attest"
 	"github.com/bakeryhq/bakery/bundle"
-	"github.com/bakeryhq/bakery/internal/config"
 	"github.com/bakeryhq/bakery/internal/failure"
 	"github.com/bakeryhq/bakery/internal/progress"
 )
@@ -69,11 +67,11 @@ func (ro *rootOptions) runImport(cmd *cobra.Command, path, to, mode string, forc
 	ctx := cmd.Context()
 	var signer signature.SignerVerifier
 	if g.cfg.Signing.Key != "" || g.cfg.Signing.Keyless != nil {
-		if signer, err = attest.SignerFor(ctx, g.cfg.Signing, config.SigningPassword()); err != nil {
+		if signer, err = g.signer(ctx); err != nil {
 			return err
 		}
 	}
-	b, err := bundle.Open(path, g.keys)
+	b, err := bundle.Open(path, g.verifier.Keys())
 	if err != nil {
 		return err
 	}
@@ -84,7 +82,8 @@ func (ro *rootOptions) runImport(cmd *cobra.Command, path, to, mode string, forc
 	}
 	m := b.Manifest
 	done := progress.Step(p, m.Target, fmt.Sprintf("import %s %s into %s", m.Target, m.Digest, to))
-	res, err := bundle.Import(ctx, b, bundle.ImportOptions{Config: g.cfg, Env: to, Keys: g.keys, Policies: g.engine, Signer: signer, Force: force, Version: ro.version})
+	res, err := bundle.Import(ctx, b, bundle.ImportOptions{Config: g.cfg, Env: to, Keys: g.verifier.Keys(),
+		Policies: g.engine, Signer: signer, Force: force, Version: ro.version})
 	done(err)
 	if werr := p.Wait(); err == nil && werr != nil {
 		err = werr

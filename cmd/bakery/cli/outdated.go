@@ -41,7 +41,7 @@ STALE images are listed with the days since their current base was made.
 			if err := sel.resolve(g.cfg, args); err != nil {
 				return err
 			}
-			bases, err := inventory.Outdated(cmd.Context(), g.cfg, g.keys, args, time.Now())
+			bases, err := inventory.Outdated(cmd.Context(), g.cfg, g.verifier, args, time.Now())
 			if err != nil {
 				return err
 			}

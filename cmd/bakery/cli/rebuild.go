@@ -76,7 +76,7 @@ func (ro *rootOptions) runRebuild(cmd *cobra.Command, image string, noCache bool
 		return err
 	}
 	defer bk.Close()
-	rep, rerr := pipeline.Reproduce(cmd.Context(), g.cfg, bk, ref, g.keys, noCache)
+	rep, rerr := pipeline.Reproduce(cmd.Context(), g.cfg, bk, ref, g.verifier, noCache)
 	_ = p.Wait()
 	if rerr != nil {
 		return rerr

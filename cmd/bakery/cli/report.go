@@ -8,7 +8,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/bakeryhq/bakery/attest"
 	"github.com/bakeryhq/bakery/internal/failure"
 	"github.com/bakeryhq/bakery/report"
 )
@@ -93,16 +92,12 @@ type reportSummary struct {
 // runReport loads the config and keys, gathers the report, writes it, and
 // fails (exit 4) after writing when anything in it failed verification.
 func runReport(cmd *cobra.Command, ro *rootOptions, opts report.Options, out string) error {
-	cfg, err := ro.load(cmd)
+	s, err := ro.site(cmd)
 	if err != nil {
 		return err
 	}
-	ctx := ro.bound(cmd, cfg)
-	if opts.Keys, err = attest.NewTrustedKeysFrom(ctx, keyOrigin(ro.keys), cfg.Verification.Keys); err != nil {
-		return err
-	}
-	opts.Config = cfg
-	r, partial := report.Gather(ctx, opts)
+	opts.Config, opts.Verifier = s.cfg, s.verifier
+	r, partial := report.Gather(cmd.Context(), opts)
 	if r == nil {
 		return partial
 	}

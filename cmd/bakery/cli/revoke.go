@@ -2,7 +2,6 @@ package cli
 
 import (
 	"bufio"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -12,11 +11,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/bakeryhq/bakery/attest"
-	"github.com/bakeryhq/bakery/internal/config"
 	"github.com/bakeryhq/bakery/internal/failure"
 	"github.com/bakeryhq/bakery/promote"
-	"github.com/bakeryhq/bakery/receipt"
 	"github.com/bakeryhq/bakery/revoke"
 )
 
@@ -99,84 +95,29 @@ func (o *revokeOptions) run(cmd *cobra.Command, ro *rootOptions, digest string) 
 	if err != nil {
 		return err
 	}
-	ctx := cmd.Context()
-	if digest, err = promote.ResolvePrefix(ctx, g.keys, g.cfg, "", "", digest); err != nil {
+	r := promote.Revocation{Digest: digest, Reason: o.reason, Cascade: o.cascade, Restore: o.restore, Now: now, EffectiveAt: effective}
+	if !o.yes {
+		r.Confirm = func(entries []revoke.Entry) error { return confirm(cmd, entries) }
+	}
+	res, err := g.promoter(cmd.Context(), ro.version).Revoke(cmd.Context(), r)
+	if res == nil {
 		return err
 	}
-	signer, err := attest.SignerFor(ctx, g.cfg.Signing, config.SigningPassword())
-	if err != nil {
-		return err
-	}
-	keyID, err := attest.KeyID(signer)
-	if err != nil {
-		return err
-	}
-	root := revoke.Entry{Digest: digest, Action: revoke.ActionRevoke, Reason: o.reason, Time: now.Format(revoke.TimeFormat),
-		EffectiveAt: effective.Format(revoke.TimeFormat), By: who(receipt.ActorOf(ctx), keyID)}
-	var known []promote.Known
-	if root.Target, known, err = o.known(ctx, g, digest); err != nil {
-		return err
-	}
-	if root.Target == "" {
-		return failure.New(failure.Config, digest, errors.New("bakery built or promoted no such digest for any target of this config"),
-			"check the digest with bakery history TARGET --env ENV")
-	}
-	entries := []revoke.Entry{root}
-	if o.cascade {
-		entries = append(entries, promote.Cascade(root, known)...)
-	}
-	if o.restore {
-		for i := range entries {
-			entries[i].Action = revoke.ActionRestore
-		}
-	}
-	if len(entries) > 1 && !o.yes {
-		if err := confirm(cmd, entries); err != nil {
-			return err
-		}
-	}
-	if err := revoke.Write(ctx, g.cfg, signer, g.keys, entries); err != nil {
-		return err
-	}
-	// The list is signed first: if the cloud side fails, running the same
-	// command again finishes it.
-	withdrawn, werr := g.decider().WithdrawAMIs(ctx, entries)
 	if ro.output == "json" {
-		if withdrawn == nil {
-			withdrawn = []promote.Withdrawn{}
+		if perr := writeJSON(cmd.OutOrStdout(), res); perr != nil {
+			return perr
 		}
-		if err := writeJSON(cmd.OutOrStdout(), map[string]any{"entries": entries, "amis": withdrawn}); err != nil {
-			return err
-		}
-		return werr
+		return err
 	}
-	printEntries(cmd.OutOrStdout(), entries)
-	for _, w := range withdrawn {
+	printEntries(cmd.OutOrStdout(), res.Entries)
+	for _, w := range res.AMIs {
 		fmt.Fprintf(cmd.OutOrStdout(), "%s in %s: AMIs %s %s\n", w.Target, w.Environment, amiList(w.AMIs), w.Action)
 	}
-	return werr
+	return err
 }
 
 // effective is when the entry takes effect: --at, which must be later than
 // now, or now.
-// known is digest's target ("" when bakery built or promoted no such digest)
-// and, with --cascade, every known digest, to find the ones built on it.
-// Without --cascade only digest itself is read, in each repository.
-func (o *revokeOptions) known(ctx context.Context, g *gate, digest string) (string, []promote.Known, error) {
-	if !o.cascade {
-		k, _, err := promote.KnownDigest(ctx, g.cfg, g.keys, digest, 4)
-		return k.Target, nil, err
-	}
-	known, err := promote.KnownDigests(ctx, g.cfg, g.keys, 4)
-	target := ""
-	for _, k := range known {
-		if k.Digest == digest {
-			target = k.Target
-		}
-	}
-	return target, known, err
-}
-
 func (o *revokeOptions) effective(now time.Time) (time.Time, error) {
 	if o.at == "" {
 		return now, nil
@@ -192,16 +133,6 @@ func (o *revokeOptions) effective(now time.Time) (time.Time, error) {
 		return now, usageError("--at schedules revocations; --restore takes effect at once")
 	}
 	return at.UTC(), nil
-}
-
-// who is the signing key's id and, when known, the user running bakery.
-// who is a revocation's By: the actor (--actor, the CI identity with its
-// run URL, or the local user) and the signing key.
-func who(actor, keyID string) string {
-	if actor != "" {
-		return actor + " (key " + keyID + ")"
-	}
-	return "key " + keyID
 }
 
 // confirm lists what a cascade would do and asks on stdin.

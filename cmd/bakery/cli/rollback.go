@@ -33,7 +33,7 @@ into ENV (bare, --all, --metadata-file) until it is promoted by name
 			}
 			req.Target = args[0]
 			if req.To != "" {
-				if req.To, err = promote.ResolvePrefix(cmd.Context(), g.keys, g.cfg, req.Target, req.Env, req.To); err != nil {
+				if req.To, err = promote.ResolvePrefix(cmd.Context(), g.verifier, g.cfg, req.Target, req.Env, req.To); err != nil {
 					return err
 				}
 			}

@@ -72,7 +72,7 @@ func (ro *rootOptions) currentStatus(cmd *cobra.Command, sel *selection, targets
 	if err := sel.resolve(g.cfg, targets); err != nil {
 		return nil, nil, nil, err
 	}
-	st, err = promote.CurrentStatus(cmd.Context(), g.cfg, g.keys)
+	st, err = promote.CurrentStatus(cmd.Context(), g.cfg, g.verifier)
 	st = selected(sel, st, func(s promote.Status) (string, string) { return s.Target, s.Environment })
 	if failure.ClassOf(err) == failure.Unavailable && !slices.ContainsFunc(st, func(s promote.Status) bool { return s.Unreachable != "" }) {
 		err = nil // only environments that were not asked about are down

@@ -32,10 +32,10 @@ type verifyOptions struct {
 	*rootOptions
 	keys      []string
 	allowHTTP bool
-	// cfg and trusted are what resolveAndVerify used; cfg is nil when there
-	// is no config file.
-	cfg     *config.Config
-	trusted []attest.TrustedKey
+	// cfg and verifier are what resolveAndVerify used; cfg is nil when
+	// there is no config file.
+	cfg      *config.Config
+	verifier *attest.Verifier
 }
 
 func (o *verifyOptions) addFlags(cmd *cobra.Command) {
@@ -45,36 +45,43 @@ func (o *verifyOptions) addFlags(cmd *cobra.Command) {
 
 // resolveAndVerify resolves ref to a digest exactly once and verifies that digest.
 func (o *verifyOptions) resolveAndVerify(cmd *cobra.Command, ref string) (*attest.Report, error) {
-	keys := o.keys
+	var s *site
 	opts := config.Options{File: o.configFile, Flags: cmd.Flags()}
-	if (len(keys) == 0 || o.configFile != "") && config.Present(opts) {
+	if (len(o.keys) == 0 || o.configFile != "") && config.Present(opts) {
 		// The config's registry settings (retries, timeouts) apply too.
 		cfg, err := o.load(cmd)
 		if err != nil {
 			return nil, err
 		}
 		o.bound(cmd, cfg)
-		o.cfg = cfg
-		if len(keys) == 0 {
-			keys = cfg.Verification.Keys
-		}
-	} else if len(keys) == 0 {
-		var err error
-		if keys, err = config.VerificationKeys(opts); err != nil {
-			return nil, err
-		}
+		o.cfg, s = cfg, o.newSite(cfg)
 	}
-	ctx := cmd.Context()
-	trusted, err := attest.NewTrustedKeysFrom(ctx, keyOrigin(o.keys), keys)
+	verifier, err := o.trust(cmd, s)
 	if err != nil {
 		return nil, err
 	}
-	o.trusted = trusted
-	digest, err := attest.Resolve(ctx, ref, o.nameOptions()...)
+	o.verifier = verifier
+	digest, err := attest.Resolve(cmd.Context(), ref, o.nameOptions()...)
 	if err != nil {
 		return nil, err
 	}
-	return attest.Verify(ctx, digest, trusted, attest.RequiredPredicates)
+	return verifier.Verify(cmd.Context(), digest)
+}
+
+// trust is the Verifier of --key, else of the site's verification.keys, else
+// (no config file) of the keys config.VerificationKeys finds.
+func (o *verifyOptions) trust(cmd *cobra.Command, s *site) (*attest.Verifier, error) {
+	if len(o.keys) > 0 {
+		return attest.NewVerifier(cmd.Context(), attest.FromFlag, o.keys)
+	}
+	if s != nil {
+		return s.trust(cmd.Context())
+	}
+	keys, err := config.VerificationKeys(config.Options{File: o.configFile, Flags: cmd.Flags()})
+	if err != nil {
+		return nil, err
+	}
+	return attest.NewVerifier(cmd.Context(), attest.FromConfig, keys)
 }
 
 func (o *verifyOptions) nameOptions() []name.Option {
@@ -185,36 +192,30 @@ func newVerify(ro *rootOptions) *cobra.Command {
 // a bakery.yaml the decision is the site's gate for ENV, as import makes it,
 // minus what only the site's registry can tell (listed as not checked).
 func (o *verifyOptions) verifyBundle(cmd *cobra.Command, path, env string) error {
-	keys := o.keys
-	opts := config.Options{File: o.configFile, Flags: cmd.Flags()}
-	var site *gate
-	if config.Present(opts) {
-		g, err := o.gate(cmd)
-		if err != nil {
-			return err
-		}
-		site, o.cfg = g, g.cfg
-		if len(keys) == 0 {
-			keys = g.cfg.Verification.Keys
-		}
-	} else if len(keys) == 0 {
+	var g *gate
+	if config.Present(config.Options{File: o.configFile, Flags: cmd.Flags()}) {
 		var err error
-		if keys, err = config.VerificationKeys(opts); err != nil {
+		if g, err = o.gate(cmd); err != nil {
 			return err
 		}
+		o.cfg = g.cfg
 	}
-	trusted, err := attest.NewTrustedKeysFrom(cmd.Context(), keyOrigin(o.keys), keys)
+	var s *site
+	if g != nil {
+		s = g.site
+	}
+	verifier, err := o.trust(cmd, s)
 	if err != nil {
 		return err
 	}
-	b, err := bundle.Open(path, trusted)
+	b, err := bundle.Open(path, verifier.Keys())
 	if err != nil {
 		return err
 	}
 	defer b.Close()
-	vo := bundle.VerifyOptions{Keys: trusted, Env: env, Config: o.cfg}
-	if site != nil {
-		vo.Site = promote.New(promote.Options{Config: site.cfg, Keys: trusted, Policies: site.engine})
+	vo := bundle.VerifyOptions{Keys: verifier.Keys(), Env: env, Config: o.cfg}
+	if g != nil {
+		vo.Site = promote.New(promote.Options{Config: g.cfg, Verifier: verifier, Policies: g.engine})
 		vo.Offline = true
 	}
 	res, err := bundle.Verify(cmd.Context(), b, vo)
@@ -281,14 +282,14 @@ func (o *verifyOptions) verdict(cmd *cobra.Command, rep *attest.Report, verr err
 		}
 		return promote.Assess(cmd.Context(), nil, rep, verr)
 	}
-	revs, err := revoke.Load(cmd.Context(), o.cfg, o.trusted)
+	revs, err := revoke.Load(cmd.Context(), o.cfg, o.verifier)
 	if err != nil {
 		return promote.Verdict{}, err
 	}
 	for _, ign := range revs.Ignored {
 		fmt.Fprintf(cmd.ErrOrStderr(), "warning: ignored a revocation list: %s\n", ign)
 	}
-	return promote.Assess(cmd.Context(), revoke.NewLineage(revs, o.cfg, o.trusted), rep, verr)
+	return promote.Assess(cmd.Context(), revoke.NewLineage(revs, o.cfg, o.verifier), rep, verr)
 }
 
 // checkEnv reports whether the verified digest holds a receipt for target in
@@ -310,11 +311,11 @@ func (o *verifyOptions) checkEnv(cmd *cobra.Command, rep *attest.Report, env, ta
 		return err
 	}
 	has := receipt.Has(rep, receipt.Bind(cfg, target), e.Name)
-	keys, err := attest.NewTrustedKeys(cmd.Context(), cfg.Verification.Keys)
+	verifier, err := o.newSite(cfg).trust(cmd.Context())
 	if err != nil {
 		return err
 	}
-	st, err := promote.StatusOf(cmd.Context(), cfg, keys, target, e.Name)
+	st, err := promote.StatusOf(cmd.Context(), cfg, verifier, target, e.Name)
 	if err != nil {
 		return err
 	}

@@ -98,11 +98,11 @@ func Lookup(ctx context.Context, c Config) (DatasourceOutput, error) {
 		ctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
-	keys, err := attest.NewTrustedKeys(ctx, cfg.Verification.Keys)
+	verifier, err := attest.NewVerifier(ctx, attest.FromConfig, cfg.Verification.Keys)
 	if err != nil {
 		return DatasourceOutput{}, err
 	}
-	st, err := promote.StatusOf(ctx, cfg, keys, c.Target, c.Environment)
+	st, err := promote.StatusOf(ctx, cfg, verifier, c.Target, c.Environment)
 	if err != nil {
 		return DatasourceOutput{}, err
 	}
