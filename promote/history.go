@@ -198,11 +198,10 @@ func (s Status) Healthy() bool {
 // The revocation list is read once; targets and environments are read
 // concurrently, at most StatusParallel at once, and listed in name order.
 func CurrentStatus(ctx context.Context, cfg *config.Config, verifier *attest.Verifier) ([]Status, error) {
-	revs, err := revoke.Load(ctx, cfg, verifier)
+	lin, err := revoke.LoadLineage(ctx, cfg, verifier)
 	if err != nil {
 		return nil, err
 	}
-	lin := revoke.NewLineage(revs, cfg, verifier)
 	targets, envs := cfg.TargetNames(), cfg.Environments
 	out := make([]Status, len(targets)*len(envs))
 	var (
@@ -263,11 +262,11 @@ const StatusParallel = 8
 // StatusOf is the Status of one target in one environment. A tag that is not
 // there gives a Status with no Digest.
 func StatusOf(ctx context.Context, cfg *config.Config, verifier *attest.Verifier, target, envName string) (Status, error) {
-	revs, err := revoke.Load(ctx, cfg, verifier)
+	lin, err := revoke.LoadLineage(ctx, cfg, verifier)
 	if err != nil {
 		return Status{}, err
 	}
-	return statusOf(ctx, cfg, verifier, revoke.NewLineage(revs, cfg, verifier), target, envName)
+	return statusOf(ctx, cfg, verifier, lin, target, envName)
 }
 
 func statusOf(ctx context.Context, cfg *config.Config, verifier *attest.Verifier, lin *revoke.Lineage, target, envName string) (Status, error) {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/bakeryhq/bakery/internal/failure"
+	"github.com/bakeryhq/bakery/receipt"
 	"github.com/bakeryhq/bakery/revoke"
 )
 
@@ -170,5 +171,33 @@ func TestAlreadyPromotedIsDecidedOnTheDestination(t *testing.T) {
 	}
 	if prodWrites.Load() != 0 {
 		t.Errorf("a denied no-op wrote %d times to staging", prodWrites.Load())
+	}
+}
+
+// TestRevoke is bakery revoke's workflow: a prefix resolves to the digest,
+// one entry is signed by the actor in ctx without asking, and status then
+// shows the digest revoked; a digest bakery never built is refused (exit 2)
+// before anything is written.
+func TestRevoke(t *testing.T) {
+	f := newFixture(t)
+	d := f.buildAndPromote(t)
+	now := time.Now().UTC()
+	asked := false
+	r := Revocation{Digest: d.DigestStr()[:23], Reason: "CVE-2024-3094", Now: now, EffectiveAt: now,
+		Confirm: func([]revoke.Entry) error { asked = true; return nil }}
+	res, err := f.promoter.Revoke(receipt.WithActor(f.ctx, "ops"), r)
+	if err != nil || asked || res == nil || len(res.Entries) != 1 {
+		t.Fatalf("Revoke: %+v, %v (asked %v), want one entry, not asked", res, err, asked)
+	}
+	if e := res.Entries[0]; e.Digest != d.DigestStr() || e.Target != "app" || e.Action != revoke.ActionRevoke || !strings.HasPrefix(e.By, "ops (key ") {
+		t.Errorf("entry %+v, want the full digest of app, revoked by ops with the key", e)
+	}
+	st, err := StatusOf(f.ctx, f.cfg, f.promoter.opts.Verifier, "app", "staging")
+	if err != nil || st.Revoked == nil || st.Revoked.Reason != "CVE-2024-3094" {
+		t.Errorf("status after Revoke: %+v, %v, want revoked", st, err)
+	}
+	r.Digest = "sha256:" + strings.Repeat("ab", 32)
+	if _, err := f.promoter.Revoke(f.ctx, r); failure.ClassOf(err) != failure.Config || !strings.Contains(err.Error(), "no such digest") {
+		t.Errorf("revoking a digest bakery never built: %v, want a config error", err)
 	}
 }

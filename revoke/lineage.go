@@ -68,6 +68,16 @@ func NewLineage(set *Set, cfg *config.Config, v *attest.Verifier) *Lineage {
 	return l
 }
 
+// LoadLineage is the lineage check of every environment's list, read with
+// Load: what a command that judges digests needs.
+func LoadLineage(ctx context.Context, cfg *config.Config, v *attest.Verifier) (*Lineage, error) {
+	set, err := Load(ctx, cfg, v)
+	if err != nil {
+		return nil, err
+	}
+	return NewLineage(set, cfg, v), nil
+}
+
 // Offline returns a Lineage that reads nothing: a digest is checked against
 // the list together with the materials its own provenance names (depth 1),
 // for a decision made with no registry (verify --bundle).

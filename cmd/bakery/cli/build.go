@@ -132,11 +132,7 @@ func (o *buildOptions) guard(s *site) *pipeline.BaseGuard {
 		if err != nil {
 			return nil, err
 		}
-		revs, err := revoke.Load(ctx, s.cfg, verifier)
-		if err != nil {
-			return nil, err
-		}
-		return revoke.NewLineage(revs, s.cfg, verifier), nil
+		return revoke.LoadLineage(ctx, s.cfg, verifier)
 	}}
 }
 

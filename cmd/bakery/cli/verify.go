@@ -282,14 +282,14 @@ func (o *verifyOptions) verdict(cmd *cobra.Command, rep *attest.Report, verr err
 		}
 		return promote.Assess(cmd.Context(), nil, rep, verr)
 	}
-	revs, err := revoke.Load(cmd.Context(), o.cfg, o.verifier)
+	lin, err := revoke.LoadLineage(cmd.Context(), o.cfg, o.verifier)
 	if err != nil {
 		return promote.Verdict{}, err
 	}
-	for _, ign := range revs.Ignored {
+	for _, ign := range lin.Set().Ignored {
 		fmt.Fprintf(cmd.ErrOrStderr(), "warning: ignored a revocation list: %s\n", ign)
 	}
-	return promote.Assess(cmd.Context(), revoke.NewLineage(revs, o.cfg, o.verifier), rep, verr)
+	return promote.Assess(cmd.Context(), lin, rep, verr)
 }
 
 // checkEnv reports whether the verified digest holds a receipt for target in
