@@ -57,8 +57,11 @@ type BuildOptions struct {
 	// makes that digest again is unchanged and moves nothing. nil counts a
 	// digest as published when the tag points at it.
 	Current func(ctx context.Context, ref name.Digest) bool
-	// receipts signs the receipt of the build into the first environment.
+	// receipts signs the receipt of the build into the first environment,
+	// and the results of the target's test suites.
 	receipts signature.SignerVerifier
+	// cfg is the config Build was given (for the test suites' files).
+	cfg *config.Config
 }
 
 // Built is a target that was baked, attested (unless disabled) and tagged.
@@ -136,6 +139,7 @@ func plan(ctx context.Context, cfg *config.Config, names []string, opts *BuildOp
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	opts.cfg = cfg
 	reqs, err := requests(ctx, cfg, targets)
 	if err != nil {
 		return nil, nil, nil, err
@@ -271,7 +275,22 @@ func buildOne(ctx context.Context, b builders.Builder, env *config.Environment, 
 	}
 	return Publish(ctx, env, req.Repository.Digest(res.Digest.String()), res, PublishOptions{
 		Attester: opts.Attester, Receipts: opts.receipts, Progress: opts.Progress, Version: opts.Version,
+		Test: testStep(opts, b, req.Target),
 	})
+}
+
+// testStep runs t's suites against the pushed digest on b (which must run
+// containers) and records their results with the receipt signer (none with
+// --no-attest); nil when t has no suite bakery runs.
+func testStep(opts BuildOptions, b builders.Builder, t *config.Target) func(context.Context, name.Digest) error {
+	if len(t.RunnableTests()) == 0 {
+		return nil
+	}
+	return func(ctx context.Context, ref name.Digest) error {
+		runner, _ := b.(ImageRunner)
+		_, err := TestDigest(ctx, opts.cfg, t, ref, TestOptions{Runner: runner, Signer: opts.receipts, Progress: opts.Progress})
+		return err
+	}
 }
 
 // recordOverrides records in the provenance that a build used a revoked base
@@ -302,15 +321,24 @@ type PublishOptions struct {
 	Receipts signature.SignerVerifier
 	Progress progress.Streamer
 	Version  string
+	// Test runs the target's suites against the digest before anything is
+	// attested or tagged; a suite that fails stops the publication (its
+	// FAILED result is recorded). nil runs none.
+	Test func(ctx context.Context, ref name.Digest) error
 }
 
 // Publish is the part of the path of a digest between the builder and
-// promotion: it attests a pushed digest, signs its build receipt into env (the
-// first environment) and only then points env's tag at it. A failure tags
-// nothing.
+// promotion: it tests a pushed digest (opts.Test), attests it, signs its
+// build receipt into env (the first environment) and only then points env's
+// tag at it. A failure tags nothing.
 func Publish(ctx context.Context, env *config.Environment, ref name.Digest, res builders.Result, opts PublishOptions) (Built, error) {
 	out := Built{Result: res}
 	subj := "target " + strconv.Quote(res.Target)
+	if opts.Test != nil {
+		if err := opts.Test(ctx, ref); err != nil {
+			return Built{}, err
+		}
+	}
 	if opts.Attester != nil {
 		done := progress.Step(opts.Progress, res.Target, "attest: SBOM per platform, provenance, signatures")
 		var err error

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/bakeryhq/bakery/attest"
+	"github.com/bakeryhq/bakery/imagetest"
 	"github.com/bakeryhq/bakery/internal/config"
 	"github.com/bakeryhq/bakery/internal/failure"
 	"github.com/bakeryhq/bakery/policies"
@@ -31,6 +32,7 @@ func Input(rep *attest.Report, target, from string, cfg *config.Config, env *con
 		MaxAgeDays:        env.MaxAgeDays,
 	}
 	in.Config.LicenseAllowlist = append(in.Config.LicenseAllowlist, cfg.Policy.LicenseAllowlist...)
+	addTestEvidence(&in, rep, cfg, target, env)
 	in.Config.PackageAllowlist = append(in.Config.PackageAllowlist, cfg.Policy.PackageAllowlist...)
 	if idx > 0 {
 		in.PreviousEnvironment = cfg.Environments[idx-1].Name
@@ -61,6 +63,10 @@ func Input(rep *attest.Report, target, from string, cfg *config.Config, env *con
 			}
 		case attest.PredicateCycloneDX:
 			in.SBOM.Present = true
+		case imagetest.PredicateType:
+			if tr, ok := testResult(a, target, rep.Platforms); ok {
+				in.Tests = append(in.Tests, tr)
+			}
 		case attest.PredicateSLSAv1:
 			var p attest.Provenance
 			if err := json.Unmarshal(a.Predicate, &p); err != nil {
@@ -84,6 +90,44 @@ func Input(rep *attest.Report, target, from string, cfg *config.Config, env *con
 	sort.Slice(in.SBOM.Packages, func(i, j int) bool { return in.SBOM.Packages[i].Name < in.SBOM.Packages[j].Name })
 	in.SBOM.Index()
 	return in, nil
+}
+
+// addTestEvidence fills what the tested and tested_in policies compare the
+// results with: the digest's platforms, the target's suites bakery runs and
+// the environment's tested_in.
+func addTestEvidence(in *policies.Input, rep *attest.Report, cfg *config.Config, target string, env *config.Environment) {
+	in.Tests = []policies.TestResult{}
+	for _, p := range rep.Platforms {
+		in.Image.Platforms = append(in.Image.Platforms, p.Platform)
+	}
+	if t, err := cfg.LookupTarget(target); err == nil {
+		for _, s := range t.RunnableTests() {
+			in.Config.Tests = append(in.Config.Tests, s.Name)
+		}
+	}
+	if ti := env.TestedIn; ti != nil {
+		in.TestedIn = &policies.TestedIn{Environment: ti.Environment, Suites: ti.Suites, SoakSeconds: int(ti.SoakDuration().Seconds())}
+	}
+}
+
+// testResult is a verified test-result attestation as the policies see it,
+// when it is bound to target and, for a result about one platform, to that
+// platform's image among its signed subjects: a result signed for another
+// target, or claiming a platform its subjects do not name, counts for
+// nothing. The environment is the one signed in the result.
+func testResult(a attest.AttestationInfo, target string, platforms []attest.PlatformImage) (policies.TestResult, bool) {
+	r, err := imagetest.ParsePredicate(a.Predicate)
+	if err != nil || r.Bakery.Target != target {
+		return policies.TestResult{}, false
+	}
+	if r.Bakery.Platform != "" && len(platforms) > 0 && platformOf(a.Subjects, platforms) != r.Bakery.Platform {
+		return policies.TestResult{}, false
+	}
+	return policies.TestResult{
+		Suite: r.Bakery.Suite, Platform: r.Bakery.Platform, Environment: r.Bakery.Environment, Result: string(r.Result),
+		Finished: r.Bakery.Finished.UTC().Format(time.RFC3339), AgeSeconds: int(time.Since(r.Bakery.Finished).Seconds()),
+		KeyID: a.KeyID, Runner: r.Bakery.Runner,
+	}, true
 }
 
 // Packages is every package of a verified report's SPDX SBOMs, once each,

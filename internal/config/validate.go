@@ -350,6 +350,9 @@ func (t *Target) validate(p *problems, path string) {
 		}
 	case TypePacker:
 		rejectSet(p, path, containerOnly, "a packer target")
+		if len(t.RunnableTests()) > 0 {
+			p.add(path+".tests", "bakery runs suite files on container targets only, for now: mark the machine image's suites external and record them with bakery test --junit", "a packer target's suite with a file")
+		}
 		if t.Template == "" {
 			p.add(path+".template", "name the Packer template (.pkr.hcl) to build", "required for a packer target")
 		}

@@ -29,7 +29,7 @@ func TestOneGrammar(t *testing.T) {
 	verifying := []string{"verify", "sbom", "inspect", "diff", "status", "history", "drift", "outdated", "find", "report",
 		"promote", "rollback", "revoke", "import", "export", "policy eval", "rebuild"}
 	recording := []string{"build", "promote", "rollback", "revoke", "import"}
-	building := []string{"build", "rebuild", "version"}
+	building := []string{"build", "rebuild", "version", "test"}
 	for name, c := range cmds {
 		if !c.Runnable() {
 			continue
