@@ -339,7 +339,7 @@ func (s *Suite) validate(p *problems) {
 		path := fmt.Sprintf("fileExistenceTests[%d]", i)
 		p.name(names, path, t.Name)
 		p.filePath(path, t.Path)
-		if t.IsExecutableBy != "" && !strings.Contains(" any owner group other ", " "+t.IsExecutableBy+" ") {
+		if t.IsExecutableBy != "" && !slices.Contains([]string{"any", "owner", "group", "other"}, t.IsExecutableBy) {
 			p.add(path+".isExecutableBy", "use any, owner, group or other", "%q is not a class of user", t.IsExecutableBy)
 		}
 		if t.Permissions != "" && !permissions.MatchString(t.Permissions) {

@@ -68,28 +68,38 @@ func Input(rep *attest.Report, target, from string, cfg *config.Config, env *con
 				in.Tests = append(in.Tests, tr)
 			}
 		case attest.PredicateSLSAv1:
-			var p attest.Provenance
-			if err := json.Unmarshal(a.Predicate, &p); err != nil {
+			var err error
+			if in.Provenance, in.AgeDays, err = provenanceOf(a); err != nil {
 				return in, failure.New(failure.Verify, rep.Reference, err, "the provenance does not decode")
 			}
-			prov := &policies.Provenance{BuilderID: p.RunDetails.Builder.ID, BuildType: p.BuildDefinition.BuildType, ResolvedDependencies: []string{}}
-			if t := p.RunDetails.Metadata.StartedOn; t != nil {
-				prov.StartedOn = t.Format("2006-01-02T15:04:05Z07:00")
-			}
-			if t := p.RunDetails.Metadata.FinishedOn; t != nil {
-				prov.FinishedOn = t.Format("2006-01-02T15:04:05Z07:00")
-				days := int(time.Since(*t).Hours() / 24)
-				in.AgeDays = &days
-			}
-			for _, d := range p.BuildDefinition.ResolvedDependencies {
-				prov.ResolvedDependencies = append(prov.ResolvedDependencies, d.URI)
-			}
-			in.Provenance = prov
 		}
 	}
 	sort.Slice(in.SBOM.Packages, func(i, j int) bool { return in.SBOM.Packages[i].Name < in.SBOM.Packages[j].Name })
 	in.SBOM.Index()
 	return in, nil
+}
+
+// provenanceOf is a verified provenance as the policies see it, and how many
+// whole days ago its build finished (nil when it does not say).
+func provenanceOf(a attest.AttestationInfo) (*policies.Provenance, *int, error) {
+	var p attest.Provenance
+	if err := json.Unmarshal(a.Predicate, &p); err != nil {
+		return nil, nil, err
+	}
+	prov := &policies.Provenance{BuilderID: p.RunDetails.Builder.ID, BuildType: p.BuildDefinition.BuildType, ResolvedDependencies: []string{}}
+	var age *int
+	if t := p.RunDetails.Metadata.StartedOn; t != nil {
+		prov.StartedOn = t.Format("2006-01-02T15:04:05Z07:00")
+	}
+	if t := p.RunDetails.Metadata.FinishedOn; t != nil {
+		prov.FinishedOn = t.Format("2006-01-02T15:04:05Z07:00")
+		days := int(time.Since(*t).Hours() / 24)
+		age = &days
+	}
+	for _, d := range p.BuildDefinition.ResolvedDependencies {
+		prov.ResolvedDependencies = append(prov.ResolvedDependencies, d.URI)
+	}
+	return prov, age, nil
 }
 
 // addTestEvidence fills what the tested and tested_in policies compare the
