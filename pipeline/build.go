@@ -270,12 +270,20 @@ func buildOne(ctx context.Context, b builders.Builder, env *config.Environment, 
 			return Built{Result: res, Attestation: att}, nil
 		}
 	}
+	test := testStep(opts, b, req.Target)
 	if u, ok := unchanged(ctx, env, req, res, opts); ok {
+		// Nothing moves, but the suites may have changed since: the digest
+		// is tested again, and a suite that fails now fails the build.
+		if test != nil {
+			if err := test(ctx, req.Repository.Digest(res.Digest.String())); err != nil {
+				return Built{}, err
+			}
+		}
 		return u, nil
 	}
 	return Publish(ctx, env, req.Repository.Digest(res.Digest.String()), res, PublishOptions{
 		Attester: opts.Attester, Receipts: opts.receipts, Progress: opts.Progress, Version: opts.Version,
-		Test: testStep(opts, b, req.Target),
+		Test: test,
 	})
 }
 

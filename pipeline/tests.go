@@ -203,7 +203,11 @@ func failedSuites(results []imagetest.Result) error {
 	var lines []string
 	for _, r := range results {
 		if r.Result == imagetest.Failed {
-			lines = append(lines, fmt.Sprintf("%s on %s", r.Summary(), r.Bakery.Platform))
+			line := r.Summary()
+			if r.Bakery.Platform != "" {
+				line += " on " + r.Bakery.Platform
+			}
+			lines = append(lines, line)
 		}
 	}
 	if len(lines) == 0 {
