@@ -159,9 +159,13 @@ func printTest(cmd *cobra.Command, output string, out testJSON) error {
 	for _, r := range out.Results {
 		platform := r.Bakery.Platform
 		if platform == "" {
-			platform = "-"
+			platform = textNone
 		}
-		tb.row(r.Bakery.Suite, platform, string(r.Result), strconv.Itoa(len(r.PassedTests)), strings.Join(r.FailedTests, ", "), r.Bakery.Runner)
+		failed := strings.Join(r.FailedTests, ", ")
+		if failed == "" {
+			failed = textNone
+		}
+		tb.row(r.Bakery.Suite, platform, string(r.Result), strconv.Itoa(len(r.PassedTests)), failed, r.Bakery.Runner)
 	}
 	d := out.Digest
 	if output != "wide" {
