@@ -88,9 +88,15 @@ func TestStockCosignVerifiesBakeryImages(t *testing.T) {
 		if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil || r.code != 0 || !rep.Verified {
 			t.Errorf("bakery verify %s: exit %d, %+v (%v)", ref, r.code, rep, err)
 		}
-		wantAtts := 2 + 2*len(tgt.Platforms)
+		// The example's golden-base and app have a suite each: one test
+		// result per platform (docs/testing.md).
+		tests := 0
+		if tgt.Target == "golden-base" || tgt.Target == "app" {
+			tests = len(tgt.Platforms)
+		}
+		wantAtts := 2 + 2*len(tgt.Platforms) + tests
 		if len(rep.Attestations) != wantAtts {
-			t.Errorf("%s: %d attestations, want %d (SPDX+CycloneDX per platform, provenance, build receipt)", tgt.Target, len(rep.Attestations), wantAtts)
+			t.Errorf("%s: %d attestations, want %d (SPDX+CycloneDX per platform, provenance, build receipt, test results)", tgt.Target, len(rep.Attestations), wantAtts)
 		}
 		// In text, each SBOM once with its platform, the receipt by
 		// environment and action, no predicate URI, and the counts build
@@ -111,6 +117,9 @@ func TestStockCosignVerifiesBakeryImages(t *testing.T) {
 			}
 		}
 		counts := fmt.Sprintf("%d attestations, 1 receipt,", 1+2*len(tgt.Platforms))
+		if tests > 0 && !strings.Contains(text.stdout, " PASSED") {
+			t.Errorf("bakery verify %s does not count its test results:\n%s", ref, text.stdout)
+		}
 		if !strings.Contains(text.stdout, counts) || !strings.Contains(text.stdout, " build ") || strings.Contains(text.stdout, "https://") {
 			t.Errorf("bakery verify %s: want %q, the build receipt by action and no predicate URI:\n%s", ref, counts, text.stdout)
 		}

@@ -19,6 +19,7 @@ import (
 	"github.com/bakeryhq/bakery/attest"
 	"github.com/bakeryhq/bakery/attest/sbom"
 	"github.com/bakeryhq/bakery/bundle"
+	"github.com/bakeryhq/bakery/imagetest"
 	"github.com/bakeryhq/bakery/internal/config"
 	"github.com/bakeryhq/bakery/internal/failure"
 	"github.com/bakeryhq/bakery/promote"
@@ -385,18 +386,40 @@ func (o *verifyOptions) printReport(w io.Writer, rep *attest.Report, v promote.V
 	return err
 }
 
-// counted is a report's counts in bakery's one sense (countsHelp).
+// counted is a report's counts in bakery's one sense (countsHelp); test
+// results are counted apart, when there are any.
 func counted(rep *attest.Report) string {
 	types := make([]string, len(rep.Attestations))
-	receipts := 0
+	receipts, tests := 0, 0
 	for i, a := range rep.Attestations {
 		types[i] = a.PredicateType
-		if a.PredicateType == receipt.PredicateVSA {
+		switch a.PredicateType {
+		case receipt.PredicateVSA:
 			receipts++
+		case imagetest.PredicateType:
+			tests++
 		}
 	}
-	return fmt.Sprintf("%s, %s, %s", plural(countAttestations(types), "attestation"), plural(receipts, "receipt"),
+	out := fmt.Sprintf("%s, %s, %s", plural(countAttestations(types), "attestation"), plural(receipts, "receipt"),
 		plural(len(rep.Signatures), "signature"))
+	if tests > 0 {
+		out += ", " + plural(tests, "test result")
+	}
+	return out
+}
+
+// testRow names a verified test result: suite, platform (or the
+// environment it ran against), verdict.
+func testRow(a attest.AttestationInfo) string {
+	r, err := imagetest.ParsePredicate(a.Predicate)
+	if err != nil {
+		return "test-result (does not decode)"
+	}
+	where := r.Bakery.Platform
+	if r.Bakery.Environment != "" {
+		where = strings.TrimSpace(where + " in " + r.Bakery.Environment)
+	}
+	return strings.TrimSpace(fmt.Sprintf("%s %s %s", r.Bakery.Suite, where, r.Result))
 }
 
 // attestationRows lists a report's attestations by what they are: each
@@ -407,7 +430,7 @@ func attestationRows(t *table, s style, rep *attest.Report) {
 	for _, p := range rep.Platforms {
 		platformOf[p.Digest] = p.Platform
 	}
-	var sboms, prov, receipts, other [][]string
+	var sboms, prov, tests, receipts, other [][]string
 	for _, a := range rep.Attestations {
 		key, when := "key "+a.KeyID, s.ago(a.SignedAt)
 		switch a.PredicateType {
@@ -415,6 +438,8 @@ func attestationRows(t *table, s style, rep *attest.Report) {
 			sboms = append(sboms, []string{"  sbom", strings.TrimSpace(attest.PredicateName(a.PredicateType) + " " + subjectPlatform(a, platformOf)), key, when})
 		case attest.PredicateSLSAv1:
 			prov = append(prov, []string{"  provenance", "slsa v1", key, when})
+		case imagetest.PredicateType:
+			tests = append(tests, []string{"  test", testRow(a), key, when})
 		default:
 			if r, ok := receipt.Of(a); ok {
 				at := r.TimeVerified.UTC().Format(revoke.TimeFormat) // fixed width: sorts as a string
@@ -427,7 +452,8 @@ func attestationRows(t *table, s style, rep *attest.Report) {
 	byPlatform := func(row []string) string { typ, plat, _ := strings.Cut(row[1], " "); return plat + " " + typ }
 	sort.SliceStable(sboms, func(i, j int) bool { return byPlatform(sboms[i]) < byPlatform(sboms[j]) })
 	sort.SliceStable(receipts, func(i, j int) bool { return receipts[i][4] < receipts[j][4] }) // oldest first
-	for _, r := range slices.Concat(sboms, prov, receipts, other) {
+	sort.SliceStable(tests, func(i, j int) bool { return tests[i][1] < tests[j][1] })
+	for _, r := range slices.Concat(sboms, prov, tests, receipts, other) {
 		t.row(r[:4]...)
 	}
 }
