@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/spf13/cobra"
 
 	"github.com/bakeryhq/bakery/attest"
@@ -113,7 +114,7 @@ func (ro *rootOptions) runTest(cmd *cobra.Command, target string, o *testOptions
 		if r.Result != "" {
 			results = append(results, r)
 		}
-	} else if results, runErr = ro.runSuites(cmd, s, t, ref, env.Name, o); runErr != nil && results == nil {
+	} else if results, runErr = runSuites(cmd, s, t, ref, env.Name, o, signer); runErr != nil && results == nil {
 		return runErr
 	}
 	if err := printTest(cmd, ro.output, testJSON{Target: t.Name, Environment: env.Name, Digest: ref.DigestStr(), Results: results}); err != nil {
@@ -123,7 +124,7 @@ func (ro *rootOptions) runTest(cmd *cobra.Command, target string, o *testOptions
 }
 
 // runSuites runs t's suites on buildkitd, with progress on stderr.
-func (ro *rootOptions) runSuites(cmd *cobra.Command, s *site, t *config.Target, ref name.Digest, env string, o *testOptions) ([]imagetest.Result, error) {
+func runSuites(cmd *cobra.Command, s *site, t *config.Target, ref name.Digest, env string, o *testOptions, signer signature.SignerVerifier) ([]imagetest.Result, error) {
 	p, err := progress.NewPrinter(cmd.Context(), cmd.ErrOrStderr(), o.progress)
 	if err != nil {
 		return nil, failure.New(failure.Config, "--progress", err, "use one of "+strings.Join(progress.Modes, ", "))
@@ -134,11 +135,6 @@ func (ro *rootOptions) runSuites(cmd *cobra.Command, s *site, t *config.Target, 
 		return nil, err
 	}
 	defer bk.Close()
-	signer, err := s.signer(cmd.Context())
-	if err != nil {
-		_ = p.Wait()
-		return nil, err
-	}
 	results, err := pipeline.TestDigest(cmd.Context(), s.cfg, t, ref, pipeline.TestOptions{
 		Runner: bk, Signer: signer, Environment: env, Suites: o.suites, Progress: p})
 	_ = p.Wait()
