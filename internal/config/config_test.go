@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/bakeryhq/bakery/internal/env"
 	"github.com/bakeryhq/bakery/internal/failure"
 )
 
@@ -231,7 +232,7 @@ func TestLoadFindsFileInWorkingDirectoryAndEnv(t *testing.T) {
 		t.Fatalf("./bakery.yaml: %v", err)
 	}
 	other := write(t, strings.Replace(valid, "max_parallel: 3", "max_parallel: 7", 1))
-	t.Setenv("BAKERY_CONFIG", other)
+	t.Setenv(string(env.Config), other)
 	cfg, err := Load(Options{})
 	if err != nil || cfg.Builder.MaxParallel != 7 {
 		t.Fatalf("BAKERY_CONFIG not used: %v %v", cfg, err)
@@ -418,5 +419,68 @@ func TestNodes(t *testing.T) {
 	if len(n) != 2 || n[0].Name != "node-1" || n[1].Name != "arm" || n[1].MaxParallel != DefaultMaxParallel ||
 		cfg.Builder.MaxParallel != 2*DefaultMaxParallel || cfg.Builder.EmulationAllowed() || n[1].Platforms[0] != "linux/arm64" {
 		t.Errorf("fleet: %+v, max_parallel %d, emulation %v", n, cfg.Builder.MaxParallel, cfg.Builder.EmulationAllowed())
+	}
+}
+
+// TestPackerTargetSuites: a packer target may list suite files (the
+// bakery-test provisioner runs them inside the machine), but a suite with a
+// metadataTest is refused at the suite file's line, as a machine image has
+// no image config.
+func TestPackerTargetSuites(t *testing.T) {
+	withSuite := strings.Replace(valid, "    template: ami.pkr.hcl\n",
+		"    template: ami.pkr.hcl\n    tests:\n      - {name: hardening, file: tests/ami.yaml}\n      - {name: smoke, external: true}\n", 1)
+	file := write(t, withSuite)
+	suite := filepath.Join(filepath.Dir(file), "tests", "ami.yaml")
+	if err := os.MkdirAll(filepath.Dir(suite), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	files := "schemaVersion: 2.0.0\nfileExistenceTests:\n  - {name: motd, path: /etc/motd}\n"
+	if err := os.WriteFile(suite, []byte(files), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load(Options{File: file})
+	if err != nil {
+		t.Fatalf("a packer target with a suite file: %v", err)
+	}
+	if got := cfg.Targets["ami"].RunnableTests(); len(got) != 1 || got[0].Name != "hardening" {
+		t.Errorf("runnable suites of ami: %+v", got)
+	}
+
+	if err := os.WriteFile(suite, []byte(files+"metadataTest:\n  user: app\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Load(Options{File: file})
+	if failure.ClassOf(err) != failure.Config {
+		t.Fatalf("a packer target's suite with a metadataTest: %v (class %v), want a config error", err, failure.ClassOf(err))
+	}
+	for _, w := range []string{suite + ":4:", "metadataTest", `target "ami" is a machine image`, "command and file tests"} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error %q does not contain %q", err, w)
+		}
+	}
+
+	// A container target's suite may have one.
+	onWeb := strings.Replace(valid, "  ami:\n", "    tests:\n      - {name: hardening, file: tests/ami.yaml}\n  ami:\n", 1)
+	if err := os.WriteFile(file, []byte(onWeb), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Load(Options{File: file}); err != nil {
+		t.Errorf("a container target's suite with a metadataTest: %v", err)
+	}
+}
+
+func TestPluginTarget(t *testing.T) {
+	t.Setenv(string(env.Config), "")
+	t.Setenv(string(env.Target), "")
+	if f, tg := PluginTarget("", "", "debian"); f != DefaultFile || tg != "debian" {
+		t.Errorf("defaults: %q %q", f, tg)
+	}
+	t.Setenv(string(env.Config), "/p/bakery.yaml")
+	t.Setenv(string(env.Target), "golden-ami")
+	if f, tg := PluginTarget("", "", "debian"); f != "/p/bakery.yaml" || tg != "golden-ami" {
+		t.Errorf("from bakery build: %q %q", f, tg)
+	}
+	if f, tg := PluginTarget("x.yaml", "ami", "debian"); f != "x.yaml" || tg != "ami" {
+		t.Errorf("set in the template: %q %q", f, tg)
 	}
 }

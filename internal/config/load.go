@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -481,4 +482,12 @@ func VerificationKeys(opts Options) ([]string, error) {
 		return nil, err
 	}
 	return cfg.Verification.Keys, nil
+}
+
+// PluginTarget is the config file and target a Packer plugin part (the
+// bakery post-processor, the bakery-test provisioner) works for: each as
+// set in the template, else as `bakery build` passed it through the
+// environment, else ./bakery.yaml and the build's name.
+func PluginTarget(file, target, buildName string) (string, string) {
+	return cmp.Or(file, env.Getenv(env.Config), DefaultFile), cmp.Or(target, env.Getenv(env.Target), buildName)
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/containerd/platforms"
 	"github.com/google/go-containerregistry/pkg/name"
+	"gopkg.in/yaml.v3"
 
 	"github.com/bakeryhq/bakery/internal/failure"
 )
@@ -99,8 +100,9 @@ func (c *Config) validate(l *lines) error {
 }
 
 // validateTests checks a target's test suites: named uniquely, each with a
-// file that exists or marked external. The suite's content is checked when
-// it is read (imagetest.Load names file:line).
+// file that exists or marked external, and no metadataTest for a machine
+// image. The suite's content is checked when it is read (imagetest.Load
+// names file:line).
 func (c *Config) validateTests(p *problems, t *Target, path string) {
 	seen := map[string]bool{}
 	for i, s := range t.Tests {
@@ -122,6 +124,9 @@ func (c *Config) validateTests(p *problems, t *Target, path string) {
 				p.add(sp+".file", "create the suite file, or fix the path (relative to the config file)", "%v", err)
 			}
 		}
+	}
+	if t.Type == TypePacker {
+		c.rejectMetadataTests(p, t)
 	}
 }
 
@@ -350,9 +355,6 @@ func (t *Target) validate(p *problems, path string) {
 		}
 	case TypePacker:
 		rejectSet(p, path, containerOnly, "a packer target")
-		if len(t.RunnableTests()) > 0 {
-			p.add(path+".tests", "bakery runs suite files on container targets only, for now: mark the machine image's suites external and record them with bakery test --junit", "a packer target's suite with a file")
-		}
 		if t.Template == "" {
 			p.add(path+".template", "name the Packer template (.pkr.hcl) to build", "required for a packer target")
 		}
@@ -360,6 +362,33 @@ func (t *Target) validate(p *problems, path string) {
 		p.add(path+".type", "set type: container or type: packer", "required")
 	default:
 		p.add(path+".type", "set type: container or type: packer", "unknown type %q", t.Type)
+	}
+}
+
+// rejectMetadataTests refuses a metadataTest in a packer target's suite
+// files, at its file:line: a machine image has no image config to check
+// (the bakery-test provisioner runs the suites inside the machine). A file
+// that does not parse is left to imagetest, which names its problems when
+// the suite is read.
+func (c *Config) rejectMetadataTests(p *problems, t *Target) {
+	for _, s := range t.RunnableTests() {
+		file := c.path(s.File)
+		raw, err := os.ReadFile(file)
+		if err != nil {
+			continue // validateTests names a missing file
+		}
+		var root yaml.Node
+		if yaml.Unmarshal(raw, &root) != nil || len(root.Content) == 0 || root.Content[0].Kind != yaml.MappingNode {
+			continue
+		}
+		doc := root.Content[0]
+		for i := 0; i+1 < len(doc.Content); i += 2 {
+			if k := doc.Content[i]; k.Value == "metadataTest" {
+				p.errs = append(p.errs, failure.New(failure.Config, fmt.Sprintf("%s:%d", file, k.Line),
+					fmt.Errorf("metadataTest: target %q is a machine image, which has no image config to test", t.Name),
+					"remove metadataTest from the suite; check the machine with command and file tests"))
+			}
+		}
 	}
 }
 

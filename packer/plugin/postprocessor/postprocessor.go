@@ -109,8 +109,7 @@ func (p *PostProcessor) Configure(raws ...interface{}) error {
 	}
 	c := &p.config
 	c.run = readRunEnv()
-	c.ConfigFile = first(c.ConfigFile, env.Getenv(env.Config), config.DefaultFile)
-	c.Target = first(c.Target, env.Getenv(env.Target), c.PackerBuildName)
+	c.ConfigFile, c.Target = config.PluginTarget(c.ConfigFile, c.Target, c.PackerBuildName)
 	c.SBOM = first(c.SBOM, sbom.DefaultOutput(c.PackerBuildName))
 	if !c.run.noAttest {
 		p.key = loadKey(c.ConfigFile)
