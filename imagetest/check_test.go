@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -386,5 +387,20 @@ func TestNetworkIsOffUnlessAsked(t *testing.T) {
 	runSuite(t, &Suite{CommandTests: []CommandTest{{Name: "a", Command: "true"}}}, img, f)
 	if len(f.network) != 2 || !f.network[0] || f.network[1] {
 		t.Errorf("network %v", f.network)
+	}
+}
+
+func TestFilePaths(t *testing.T) {
+	s := &Suite{
+		GlobalEnvVars:      []EnvVar{{Key: "ETC", Value: "/etc"}},
+		FileExistenceTests: []FileExistenceTest{{Name: "a", Path: "$ETC/motd"}, {Name: "b", Path: "usr/bin/../bin/sh"}},
+		FileContentTests:   []FileContentTest{{Name: "c", Path: "/etc/motd"}, {Name: "d", Path: "${ETC}/passwd"}},
+	}
+	paths, content := FilePaths(s)
+	if want := []string{"/etc/motd", "/usr/bin/sh", "/etc/passwd"}; !slices.Equal(paths, want) {
+		t.Errorf("paths %q, want %q", paths, want)
+	}
+	if !content["/etc/motd"] || !content["/etc/passwd"] || content["/usr/bin/sh"] {
+		t.Errorf("content %v", content)
 	}
 }

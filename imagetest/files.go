@@ -216,3 +216,29 @@ func (r *rootfs) checkContent(t FileContentTest, p string) outcome {
 	}
 	return o
 }
+
+// FilePaths are the paths s's file tests ask about, as checked against an
+// image whose config sets no environment (a machine image's filesystem):
+// $VARs expanded from the suite's globalEnvVars, made absolute and clean.
+// content says which of them a content test reads. A caller that collects a
+// filesystem's files for Run needs these, and only these.
+func FilePaths(s *Suite) (paths []string, content map[string]bool) {
+	env := environ(nil).with(s.GlobalEnvVars)
+	content = map[string]bool{}
+	seen := map[string]bool{}
+	add := func(p string) string {
+		p = clean(env.expand(p))
+		if !seen[p] {
+			seen[p] = true
+			paths = append(paths, p)
+		}
+		return p
+	}
+	for _, t := range s.FileExistenceTests {
+		add(t.Path)
+	}
+	for _, t := range s.FileContentTests {
+		content[add(t.Path)] = true
+	}
+	return paths, content
+}

@@ -51,7 +51,10 @@ type TestOptions struct {
 // stopped a suite from running at all records nothing for it.
 func TestDigest(ctx context.Context, cfg *config.Config, t *config.Target, ref name.Digest, opts TestOptions) ([]imagetest.Result, error) {
 	subj := "target " + strconv.Quote(t.Name)
-	suites, err := loadSuites(cfg, t, opts.Suites)
+	if err := Testable(t); err != nil {
+		return nil, err
+	}
+	suites, err := LoadSuites(cfg, t, opts.Suites)
 	if err != nil || len(suites) == 0 {
 		return nil, err
 	}
@@ -78,18 +81,57 @@ func TestDigest(ctx context.Context, cfg *config.Config, t *config.Target, ref n
 			results, stmts = append(results, r), append(stmts, st)
 		}
 	}
-	if opts.Signer != nil {
-		if err := attest.Attach(ctx, opts.Signer, ref, stmts); err != nil {
-			done(err)
-			return results, failure.New(failure.ClassOf(err), subj, err, "")
+	err = record(ctx, opts.Signer, subj, ref, stmts, results, "fix the image or the suite; the FAILED result is recorded against the digest")
+	done(err)
+	return results, err
+}
+
+// RecordResults records results of t's suites that ran elsewhere than
+// bakery's builder (inside a machine image's build, by the bakery-test
+// provisioner) against ref in env ("" for the build's run): each one, its
+// target, environment and platform set, a signed in-toto test-result
+// attestation of ref alone (a machine-image record has no platform images),
+// as TestDigest records its own; nil signer records nothing. A FAILED result
+// is recorded and then returned as a build failure naming the failed tests.
+func RecordResults(ctx context.Context, signer signature.SignerVerifier, t *config.Target, ref name.Digest, env, platform string, results []imagetest.Result) error {
+	stmts := make([]attest.Statement, 0, len(results))
+	for i := range results {
+		r := &results[i]
+		r.Bakery.Target, r.Bakery.Environment, r.Bakery.Platform = t.Name, env, platform
+		st, err := testStatement(ref, attest.Platform{Ref: ref, Platform: platform}, *r)
+		if err != nil {
+			return err
+		}
+		stmts = append(stmts, st)
+	}
+	return record(ctx, signer, "target "+strconv.Quote(t.Name), ref, stmts, results, "fix the image or the suite; the FAILED result is recorded against the digest")
+}
+
+// record attaches stmts to ref, signed with signer (nil: nothing is
+// recorded), then returns a build failure about subj naming each suite of
+// results that FAILED, with hint.
+func record(ctx context.Context, signer signature.SignerVerifier, subj string, ref name.Digest, stmts []attest.Statement, results []imagetest.Result, hint string) error {
+	if signer != nil {
+		if err := attest.Attach(ctx, signer, ref, stmts); err != nil {
+			return failure.New(failure.ClassOf(err), subj, err, "")
 		}
 	}
-	err = failedSuites(results)
-	done(err)
-	if err != nil {
-		return results, failure.New(failure.Build, subj, err, "fix the image or the suite; the FAILED result is recorded against the digest")
+	if err := failedSuites(results); err != nil {
+		return failure.New(failure.Build, subj, err, hint)
 	}
-	return results, nil
+	return nil
+}
+
+// Testable is nil when bakery can run t's suites against a digest on its
+// builder: a container target. A machine image's suites run inside its
+// packer build (the bakery-test provisioner), before it is sealed; bakery
+// does not boot machine images to test them again.
+func Testable(t *config.Target) error {
+	if t.Type != config.TypePacker {
+		return nil
+	}
+	return failure.New(failure.Config, "target "+strconv.Quote(t.Name), errors.New("a machine image's suites run inside its packer build, not against a digest"),
+		fmt.Sprintf("run bakery build %s to test a new machine image; record tests that ran elsewhere with --suite NAME --junit FILE", t.Name))
 }
 
 // RecordJUnit records the outcome of suite, an external suite of t that ran
@@ -118,18 +160,12 @@ func RecordJUnit(ctx context.Context, t *config.Target, ref name.Digest, env, su
 	if err != nil {
 		return res, err
 	}
-	if err := attest.Attach(ctx, signer, ref, []attest.Statement{st}); err != nil {
-		return res, failure.New(failure.ClassOf(err), subj, err, "")
-	}
-	if err := failedSuites([]imagetest.Result{res}); err != nil {
-		return res, failure.New(failure.Build, subj, err, "the FAILED result is recorded against the digest: fix what failed and record a new run")
-	}
-	return res, nil
+	return res, record(ctx, signer, subj, ref, []attest.Statement{st}, []imagetest.Result{res}, "the FAILED result is recorded against the digest: fix what failed and record a new run")
 }
 
-// loadSuites reads t's suites that bakery runs (those named, when names is
+// LoadSuites reads t's suites that bakery runs (those named, when names is
 // not empty); naming an external or unknown suite is a config error.
-func loadSuites(cfg *config.Config, t *config.Target, names []string) ([]*imagetest.Suite, error) {
+func LoadSuites(cfg *config.Config, t *config.Target, names []string) ([]*imagetest.Suite, error) {
 	for _, n := range names {
 		s, ok := t.Suite(n)
 		switch {

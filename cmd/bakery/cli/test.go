@@ -28,6 +28,10 @@ With --junit, nothing runs: the JUnit XML of an external suite (tests that
 ran elsewhere, such as CI's smoke tests against staging) is recorded as the
 result of --suite against ENV's digest, signed with the signing key.
 
+A machine image (a packer target) is tested inside its packer build, by the
+bakery-test provisioner, before it is sealed: for one, bakery test records
+--junit results only.
+
 The tested and tested_in policies read these results. Exit 0 when every
 suite PASSED, 3 when one FAILED (its result is recorded all the same).`
 
@@ -86,6 +90,11 @@ func (ro *rootOptions) runTest(cmd *cobra.Command, target string, o *testOptions
 	t, err := s.cfg.LookupTarget(target)
 	if err != nil {
 		return err
+	}
+	if o.junit == "" {
+		if err := pipeline.Testable(t); err != nil {
+			return err
+		}
 	}
 	env := &s.cfg.Environments[0]
 	if o.env != "" {
