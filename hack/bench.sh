@@ -22,6 +22,8 @@
 # 128 MiB to 1 GiB against the stock tools (hack/bench-large.sh).
 # BENCH_ONLY=sbomcache runs only `bakery build app` on a cached golden base
 # (the SBOM layer cache) against the stock chain (hack/bench-sbomcache.sh).
+# BENCH_ONLY=test runs only `bakery test golden-base` against the same
+# commands run with buildctl (hack/bench-test.sh).
 # BENCH_ONLY=hostile runs only the peak RSS of verify and promote with a
 # 200 MiB attestation attached (hack/bench-hostile.sh).
 #  7. start-up: `bakery --version` and `bakery status --help` against `crane
@@ -65,6 +67,9 @@ if [ "${BENCH_ONLY:-}" = promote ]; then
 fi
 if [ "${BENCH_ONLY:-}" = sbomcache ]; then
   exec bash "$ROOT/hack/bench-sbomcache.sh"
+fi
+if [ "${BENCH_ONLY:-}" = test ]; then
+  exec bash "$ROOT/hack/bench-test.sh"
 fi
 if [ "${BENCH_ONLY:-}" = hostile ]; then
   exec bash "$ROOT/hack/bench-hostile.sh"

@@ -2,6 +2,7 @@ package imagetest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/bakeryhq/bakery/internal/failure"
 )
@@ -30,6 +32,18 @@ type Container interface {
 	Run(ctx context.Context, c Command) (Output, error)
 	// Release removes the container.
 	Release(ctx context.Context) error
+}
+
+// FreshRunner is a Runner whose every container is a fresh copy of the
+// image (BuildKit's), so that no test can see what another did. Run makes
+// use of that: it runs up to Parallel command tests at once, and starts a
+// test that runs a single process (no setup, no teardown) with StartOnce: a
+// container that lives exactly as long as that one process, with nothing
+// kept running beside it.
+type FreshRunner interface {
+	Runner
+	Parallel() int
+	StartOnce(ctx context.Context, network bool) (Container, error)
 }
 
 // Command is one process to run in a Container.
@@ -81,22 +95,47 @@ func Run(ctx context.Context, s *Suite, img v1.Image, runner Runner) (Result, er
 		r.record(checkMetadata(c.MetadataTest, cfg))
 	}
 	env := environ(cfg.Config.Env).with(c.GlobalEnvVars)
-	files, err := checkFiles(&c, img, env)
-	if err != nil {
+	// The file tests read the image from the registry while the command
+	// tests run on the node: neither waits for the other.
+	var files []outcome
+	var filesErr error
+	read := make(chan struct{})
+	go func() {
+		defer close(read)
+		files, filesErr = checkFiles(&c, img, env)
+	}()
+	commands, err := runCommandTests(ctx, &c, runner, env)
+	<-read
+	if err = errors.Join(filesErr, err); err != nil {
 		return Result{}, err
 	}
-	for _, o := range files {
-		r.record(o)
-	}
-	for _, t := range c.CommandTests {
-		o, err := runCommandTest(ctx, &c, runner, env.with(t.EnvVars), t)
-		if err != nil {
-			return Result{}, err
-		}
+	for _, o := range append(files, commands...) {
 		r.record(o)
 	}
 	r.finish(time.Now().UTC())
 	return r, nil
+}
+
+// runCommandTests runs s's command tests, at most Parallel at once on a
+// FreshRunner and one after the other on any other Runner (a machine, whose
+// tests share one filesystem). The outcomes are in the suite's order; the
+// first runner error stops the rest.
+func runCommandTests(ctx context.Context, s *Suite, runner Runner, env environ) ([]outcome, error) {
+	out := make([]outcome, len(s.CommandTests))
+	limit := 1
+	if f, ok := runner.(FreshRunner); ok {
+		limit = max(1, f.Parallel())
+	}
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(limit)
+	for i, t := range s.CommandTests {
+		g.Go(func() error {
+			o, err := runCommandTest(ctx, s, runner, env.with(t.EnvVars), t)
+			out[i] = o
+			return err
+		})
+	}
+	return out, g.Wait()
 }
 
 func platformOf(cfg *v1.ConfigFile) string {

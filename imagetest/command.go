@@ -16,7 +16,11 @@ import (
 // error means the runner failed, not the test.
 func runCommandTest(ctx context.Context, s *Suite, runner Runner, env environ, t CommandTest) (outcome, error) {
 	o := outcome{name: t.Name, verdict: Passed}
-	ctr, err := runner.Start(ctx, s.Network)
+	start := runner.Start
+	if f, ok := runner.(FreshRunner); ok && len(t.Setup)+len(t.Teardown) == 0 {
+		start = f.StartOnce
+	}
+	ctr, err := start(ctx, s.Network)
 	if err != nil {
 		return o, unavailable(t.Name, "starting a container", err)
 	}

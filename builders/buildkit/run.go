@@ -8,6 +8,7 @@ import (
 	"io"
 	"path"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/containerd/platforms"
@@ -46,7 +47,7 @@ func (b *Builder) Test(ctx context.Context, image, platform, user, cwd string, f
 		if err != nil {
 			return nil, err
 		}
-		fnErr = fn(ctx, &runner{c: c, ref: ref, plat: plat, user: user, cwd: cwd})
+		fnErr = fn(ctx, newRunner(c, ref, plat, user, cwd))
 		return gateway.NewResult(), nil
 	}, nil)
 	if b.fleet.release(ctx, n, err) || err != nil {
@@ -74,9 +75,36 @@ type runner struct {
 	ref       gateway.Reference
 	plat      platforms.Platform
 	user, cwd string
+	// keeper is the image's keeper program (see keepers), looked up once.
+	keeper func(context.Context) string
 }
 
-var _ imagetest.Runner = (*runner)(nil)
+var _ imagetest.FreshRunner = (*runner)(nil)
+
+// testParallel is how many of a suite's command tests run at once on a
+// node, each in its own container, as buildx runs a bake's targets.
+const testParallel = 4
+
+func newRunner(c gateway.Client, ref gateway.Reference, plat platforms.Platform, user, cwd string) *runner {
+	r := &runner{c: c, ref: ref, plat: plat, user: user, cwd: cwd}
+	var once sync.Once
+	var found string
+	r.keeper = func(ctx context.Context) string {
+		once.Do(func() {
+			for _, p := range keepers {
+				if _, err := ref.StatFile(ctx, gateway.StatRequest{Path: p}); err == nil {
+					found = p
+					return
+				}
+			}
+		})
+		return found
+	}
+	return r
+}
+
+// Parallel is how many tests may run at once: every container is fresh.
+func (r *runner) Parallel() int { return testParallel }
 
 // keepers are where an image may have cat, which buildkit's own tests keep
 // a container up with (reading a pipe that stays open until Release).
@@ -88,6 +116,17 @@ var keepers = []string{"/bin/cat", "/usr/bin/cat", "/bin/busybox"}
 // second one; in an image without cat (distroless) the first Run is the
 // container's life, and a second Run reports that it cannot run.
 func (r *runner) Start(ctx context.Context, network bool) (imagetest.Container, error) {
+	return r.start(ctx, network, r.keeper(ctx))
+}
+
+// StartOnce creates a container for one Run, which is its first and only
+// process: no keeper to start, to feed and to stop.
+func (r *runner) StartOnce(ctx context.Context, network bool) (imagetest.Container, error) {
+	return r.start(ctx, network, "")
+}
+
+// start creates a container kept up by keeper ("": none).
+func (r *runner) start(ctx context.Context, network bool, keeper string) (imagetest.Container, error) {
 	net := pb.NetMode_NONE
 	if network {
 		net = pb.NetMode_UNSET
@@ -101,22 +140,19 @@ func (r *runner) Start(ctx context.Context, network bool) (imagetest.Container, 
 		return nil, fmt.Errorf("create a container: %w", err)
 	}
 	c := &container{ctr: ctr, user: r.user, cwd: r.cwd}
-	for _, p := range keepers {
-		if _, err := r.ref.StatFile(ctx, gateway.StatRequest{Path: p}); err != nil {
-			continue
-		}
-		in, keep := io.Pipe()
-		args := []string{p}
-		if path.Base(p) == "busybox" {
-			args = append(args, "cat")
-		}
-		if _, err := ctr.Start(ctx, gateway.StartRequest{Args: args, Cwd: "/", Stdin: in}); err != nil {
-			_ = ctr.Release(context.WithoutCancel(ctx))
-			return nil, fmt.Errorf("start %s to keep the container up: %w", p, err)
-		}
-		c.keep = keep
-		break
+	if keeper == "" {
+		return c, nil
 	}
+	in, keep := io.Pipe()
+	args := []string{keeper}
+	if path.Base(keeper) == "busybox" {
+		args = append(args, "cat")
+	}
+	if _, err := ctr.Start(ctx, gateway.StartRequest{Args: args, Cwd: "/", Stdin: in}); err != nil {
+		_ = ctr.Release(context.WithoutCancel(ctx))
+		return nil, fmt.Errorf("start %s to keep the container up: %w", keeper, err)
+	}
+	c.keep = keep
 	return c, nil
 }
 
