@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/bakeryhq/bakery/attest"
 	"github.com/bakeryhq/bakery/builders"
+	"github.com/bakeryhq/bakery/imagetest"
 	"github.com/bakeryhq/bakery/internal/config"
 	"github.com/bakeryhq/bakery/internal/failure"
 	"github.com/bakeryhq/bakery/internal/registry"
@@ -25,11 +27,13 @@ import (
 	"github.com/bakeryhq/bakery/revoke"
 )
 
-// Entry is one verified receipt in an environment's history.
+// Entry is one verified receipt in an environment's history, with the test
+// evidence its digest holds for the target (Tests) when it was read.
 type Entry struct {
 	policies.Receipt
 	Target     string `json:"target"`
 	Repository string `json:"repository"`
+	Tests      []TestEvidence
 }
 
 // EntryJSON is an Entry as bakery's commands print it (history -o json,
@@ -48,13 +52,20 @@ type EntryJSON struct {
 	From        string `json:"from,omitempty"`
 	Reason      string `json:"reason,omitempty"`
 	Actor       string `json:"actor,omitempty"`
+	// Tests is the digest's test evidence (Tests), as status shows it.
+	Tests []TestEvidence `json:"tests"`
 }
 
 // JSON is e as bakery's commands print it.
 func (e Entry) JSON() EntryJSON {
 	r := e.Receipt
+	tests := e.Tests
+	if tests == nil {
+		tests = []TestEvidence{}
+	}
 	return EntryJSON{Target: e.Target, Repository: e.Repository, Environment: r.Environment, Digest: r.Digest, Time: r.Time,
-		KeyID: r.KeyID, Result: r.Result, Action: r.Action, Replaced: r.Replaced, From: r.From, Reason: r.Reason, Actor: r.Actor}
+		KeyID: r.KeyID, Result: r.Result, Action: r.Action, Replaced: r.Replaced, From: r.From, Reason: r.Reason, Actor: r.Actor,
+		Tests: tests}
 }
 
 // MarshalJSON writes e as EntryJSON.
@@ -66,7 +77,7 @@ func (e *Entry) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &j); err != nil {
 		return err
 	}
-	*e = Entry{Target: j.Target, Repository: j.Repository, Receipt: policies.Receipt{Target: j.Target, Repository: j.Repository,
+	*e = Entry{Target: j.Target, Repository: j.Repository, Tests: j.Tests, Receipt: policies.Receipt{Target: j.Target, Repository: j.Repository,
 		Environment: j.Environment, Digest: j.Digest, Time: j.Time, KeyID: j.KeyID, Result: j.Result, Action: j.Action,
 		Replaced: j.Replaced, From: j.From, Reason: j.Reason, Actor: j.Actor}}
 	return nil
@@ -75,7 +86,7 @@ func (e *Entry) UnmarshalJSON(b []byte) error {
 // History reads, from the registry alone, every verified receipt recorded for
 // target in env: the cosign attestation tags of the environment's repository
 // name each digest that has attestations; their verified receipts for env are
-// the history, oldest first.
+// the history, oldest first, each with its digest's test evidence.
 func History(ctx context.Context, verifier *attest.Verifier, target string, env *config.Environment) ([]Entry, error) {
 	return history(ctx, verifier, target, env, nil)
 }
@@ -118,9 +129,10 @@ func history(ctx context.Context, verifier *attest.Verifier, target string, env 
 		if rep == nil {
 			continue
 		}
+		tests := Tests(rep, target)
 		for _, r := range receipt.Read(rep, bind) {
 			if r.Environment == env.Name {
-				out = append(out, Entry{Receipt: r, Target: target, Repository: repo.String()})
+				out = append(out, Entry{Receipt: r, Target: target, Repository: repo.String(), Tests: tests})
 			}
 		}
 	}
@@ -131,10 +143,12 @@ func history(ctx context.Context, verifier *attest.Verifier, target string, env 
 // historyParallel bounds the digests whose receipts History reads at once.
 const historyParallel = 8
 
-// receipts reads only d's receipts (attest.Attestations), as a report that
-// receipt.Read takes: a receipt needs no SBOM, so none is fetched.
+// receipts reads only d's receipts and test results (attest.Attestations),
+// as a report that receipt.Read and Tests take: neither needs an SBOM, so
+// none is fetched. The platforms that bind a test result are read when
+// there is one (test results are left out when they cannot be).
 func receipts(ctx context.Context, d name.Digest, verifier *attest.Verifier) (*attest.Report, error) {
-	atts, _, err := verifier.Attestations(ctx, d, []string{receipt.PredicateVSA})
+	atts, _, err := verifier.Attestations(ctx, d, []string{receipt.PredicateVSA, imagetest.PredicateType})
 	if err != nil {
 		return nil, err
 	}
@@ -142,7 +156,33 @@ func receipts(ctx context.Context, d name.Digest, verifier *attest.Verifier) (*a
 	if err != nil {
 		return nil, err
 	}
-	return &attest.Report{Reference: d.String(), Digest: h, Attestations: atts}, nil
+	rep := &attest.Report{Reference: d.String(), Digest: h, Attestations: atts}
+	if slices.ContainsFunc(atts, func(a attest.AttestationInfo) bool { return a.PredicateType == imagetest.PredicateType }) {
+		if rep.Platforms, err = platformImages(ctx, d); err != nil {
+			if failure.ClassOf(err) == failure.Unavailable {
+				return nil, err
+			}
+			// Unbound, a result would count for any platform: none does.
+			rep.Attestations = slices.DeleteFunc(rep.Attestations, func(a attest.AttestationInfo) bool { return a.PredicateType == imagetest.PredicateType })
+		}
+	}
+	return rep, nil
+}
+
+// platformImages are the platform images of an index at d, as a verified
+// report has them (none for a single image).
+func platformImages(ctx context.Context, d name.Digest) ([]attest.PlatformImage, error) {
+	plats, err := attest.Platforms(ctx, d)
+	if err != nil {
+		return nil, err
+	}
+	var out []attest.PlatformImage
+	for _, p := range plats {
+		if p.Ref.DigestStr() != d.DigestStr() {
+			out = append(out, attest.PlatformImage{Platform: p.Platform, Digest: p.Ref.DigestStr()})
+		}
+	}
+	return out, nil
 }
 
 // Status is what one environment runs for one target.
@@ -179,6 +219,11 @@ type Status struct {
 	RollbackTo string        `json:"rollbackTo,omitempty"`
 	// Problem says in one line why Verified is false.
 	Problem string `json:"problem,omitempty"`
+	// Suites are the suites the target configures (none: "-" in text).
+	Suites []string `json:"suites,omitempty"`
+	// Tests is the digest's test evidence for the target (Tests): the
+	// newest result per suite, platform and environment.
+	Tests []TestEvidence `json:"tests,omitempty"`
 	// Unreachable says why this environment's registry could not be read:
 	// nothing else about it is known (the other environments still are).
 	Unreachable string `json:"unreachable,omitempty"`
@@ -277,7 +322,7 @@ func statusOf(ctx context.Context, cfg *config.Config, verifier *attest.Verifier
 	if err != nil {
 		return Status{}, err
 	}
-	st := Status{Target: target, Environment: env.Name}
+	st := Status{Target: target, Environment: env.Name, Suites: Suites(cfg, target)}
 	tag, err := env.Locate(target)
 	if err != nil {
 		return st, err
@@ -306,6 +351,7 @@ func statusOf(ctx context.Context, cfg *config.Config, verifier *attest.Verifier
 	if amis := receipt.AMIs(rep, bind, env.Name); len(amis) > 0 {
 		st.AMIs = amis
 	}
+	st.Tests = Tests(rep, target)
 	v, err := Assess(ctx, lin, rep, verr)
 	if err != nil {
 		return st, err

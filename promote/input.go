@@ -126,18 +126,29 @@ func addTestEvidence(in *policies.Input, rep *attest.Report, cfg *config.Config,
 // target, or claiming a platform its subjects do not name, counts for
 // nothing. The environment is the one signed in the result.
 func testResult(a attest.AttestationInfo, target string, platforms []attest.PlatformImage) (policies.TestResult, bool) {
-	r, err := imagetest.ParsePredicate(a.Predicate)
-	if err != nil || r.Bakery.Target != target {
-		return policies.TestResult{}, false
-	}
-	if r.Bakery.Platform != "" && len(platforms) > 0 && platformOf(a.Subjects, platforms) != r.Bakery.Platform {
+	r, ok := boundResult(a, target, platforms)
+	if !ok {
 		return policies.TestResult{}, false
 	}
 	return policies.TestResult{
 		Suite: r.Bakery.Suite, Platform: r.Bakery.Platform, Environment: r.Bakery.Environment, Result: string(r.Result),
-		Finished: r.Bakery.Finished.UTC().Format(time.RFC3339), AgeSeconds: int(time.Since(r.Bakery.Finished).Seconds()),
+		Finished: finishedOf(r), AgeSeconds: int(time.Since(r.Bakery.Finished).Seconds()),
 		KeyID: a.KeyID, Runner: r.Bakery.Runner,
 	}, true
+}
+
+// boundResult is a verified test-result attestation's predicate when it
+// counts for target among platforms (testResult says when): the one
+// binding every command and policy shares.
+func boundResult(a attest.AttestationInfo, target string, platforms []attest.PlatformImage) (imagetest.Result, bool) {
+	r, err := imagetest.ParsePredicate(a.Predicate)
+	if err != nil || r.Bakery.Target != target {
+		return imagetest.Result{}, false
+	}
+	if r.Bakery.Platform != "" && len(platforms) > 0 && platformOf(a.Subjects, platforms) != r.Bakery.Platform {
+		return imagetest.Result{}, false
+	}
+	return r, true
 }
 
 // Packages is every package of a verified report's SPDX SBOMs, once each,

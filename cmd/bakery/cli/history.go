@@ -23,6 +23,8 @@ type historyEntry struct {
 	// Unreachable is set on the one entry of an environment whose registry
 	// could not be read: why.
 	Unreachable string `json:"unreachable,omitempty"`
+	// suites are the target's suites, for TESTS in text.
+	suites []string
 }
 
 // MarshalJSON writes e in camelCase (promote.EntryJSON) with its
@@ -106,7 +108,7 @@ func historyOf(ctx context.Context, g *gate, target string, sel *selection, revs
 			return nil, nil, err
 		}
 		for _, he := range h {
-			out := historyEntry{Entry: he}
+			out := historyEntry{Entry: he, suites: promote.Suites(g.cfg, target)}
 			if r, ok := revs.Revoked(he.Digest, time.Now()); ok {
 				out.Revoked = &r
 			}
@@ -126,16 +128,16 @@ func historyOf(ctx context.Context, g *gate, target string, sel *selection, revs
 }
 
 // printHistoryTable prints a row per event: in text, its age, a short
-// digest, who without the run's URL and why; with -o wide, every column in
-// full.
+// digest, who without the run's URL, the digest's tests as status says
+// them, and why; with -o wide, every column in full.
 func printHistoryTable(w io.Writer, s style, entries []historyEntry) error {
-	t := newTable("AGE", "ENVIRONMENT", "ACTION", "DIGEST", "BY", "REVOKED", "REASON")
+	t := newTable("AGE", "ENVIRONMENT", "ACTION", "DIGEST", "BY", "TESTS", "REVOKED", "REASON")
 	if s.wide {
-		t = newTable("TIME", "ENVIRONMENT", "ACTION", "DIGEST", "BY", "SIGNER", "RESULT", "REVOKED", "REASON")
+		t = newTable("TIME", "ENVIRONMENT", "ACTION", "DIGEST", "BY", "SIGNER", "RESULT", "TESTS", "REVOKED", "REASON")
 	}
 	for _, e := range entries {
 		if e.Unreachable != "" {
-			cells := []string{textNone, e.Environment, s.alert(textUnreachable), textNone, textNone, textNone, textNone}
+			cells := []string{textNone, e.Environment, s.alert(textUnreachable), textNone, textNone, textNone, textNone, textNone}
 			if s.wide {
 				cells = append(cells, textNone, textNone)
 			}
@@ -157,10 +159,11 @@ func printHistoryTable(w io.Writer, s style, entries []historyEntry) error {
 		}
 		if !s.wide {
 			by, _, _ = strings.Cut(by, " (") // the CI run's URL is in -o wide
-			t.row(s.when(e.Time), e.Environment, action, s.digest(e.Digest), by, rev, dash(e.Reason))
+			t.row(s.when(e.Time), e.Environment, action, s.digest(e.Digest), by, testsCell(s, e.Tests, e.suites), rev, dash(e.Reason))
 			continue
 		}
-		t.row(s.when(e.Time), e.Environment, action, s.digest(e.Digest), by, dash(e.KeyID), dash(e.Result), rev, dash(e.Reason))
+		t.row(s.when(e.Time), e.Environment, action, s.digest(e.Digest), by, dash(e.KeyID), dash(e.Result),
+			testsCell(s, e.Tests, e.suites), rev, dash(e.Reason))
 	}
 	return t.write(w)
 }

@@ -99,9 +99,9 @@ func warnUnreachable(w io.Writer, err error) {
 func printStatus(w io.Writer, s style, st []promote.Status) error {
 	var t *table
 	if s.wide {
-		t = newTable("TARGET", "KIND", "ENVIRONMENT", "DIGEST", "AMIS", "TIME", "ACTION", "SIGNER", "VERIFIED", "RECEIPT", "DRIFT", "REVOKED")
+		t = newTable("TARGET", "KIND", "ENVIRONMENT", "DIGEST", "AMIS", "TIME", "ACTION", "SIGNER", "VERIFIED", "RECEIPT", "TESTS", "DRIFT", "REVOKED")
 	} else {
-		t = newTable("TARGET", "KIND", "ENVIRONMENT", "DIGEST", "AGE", "ACTION", "VERIFIED", "RECEIPT", "DRIFT")
+		t = newTable("TARGET", "KIND", "ENVIRONMENT", "DIGEST", "AGE", "ACTION", "VERIFIED", "RECEIPT", "TESTS", "DRIFT")
 	}
 	kinds := map[string]string{} // a target's kind, from where it runs
 	for _, r := range st {
@@ -122,9 +122,9 @@ func statusRow(s style, r promote.Status) []string {
 	if r.Unreachable != "" {
 		digest = s.alert(textUnreachable)
 	}
-	verified, receipt, drift, revoked := textNone, textNone, textNone, textNone
+	verified, receipt, tests, drift, revoked := textNone, textNone, textNone, textNone, textNone
 	if r.Digest != "" && r.Unreachable == "" {
-		verified, receipt = yesNo(r.Verified), yesNo(r.Receipt)
+		verified, receipt, tests = yesNo(r.Verified), yesNo(r.Receipt), testsCell(s, r.Tests, r.Suites)
 		if r.Drift {
 			drift = s.alert(textDrift)
 		}
@@ -137,10 +137,24 @@ func statusRow(s style, r promote.Status) []string {
 		}
 	}
 	if !s.wide {
-		return []string{r.Target, kind, r.Environment, digest, s.when(r.Time), dash(r.Action), verified, receipt, drift}
+		return []string{r.Target, kind, r.Environment, digest, s.when(r.Time), dash(r.Action), verified, receipt, tests, drift}
 	}
 	return []string{r.Target, kind, r.Environment, digest, amiList(r.AMIs), s.when(r.Time), dash(r.Action), dash(r.Signer),
-		verified, receipt, drift, revoked}
+		verified, receipt, tests, drift, revoked}
+}
+
+// testsCell is a digest's test evidence in a table cell: the one summary
+// (promote.TestSummary, "2/2 passed", "1 FAILED"), alerting when a result
+// FAILED; "-" when the target has neither a suite nor a result.
+func testsCell(s style, ev []promote.TestEvidence, suites []string) string {
+	out := promote.TestSummary(ev, suites)
+	switch {
+	case out == "":
+		return textNone
+	case promote.TestFailed(ev):
+		return s.alert(out)
+	}
+	return out
 }
 
 // unhealthy is the --check verdict: a verification failure naming every

@@ -3,11 +3,13 @@ package cli
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/bakeryhq/bakery/attest"
+	"github.com/bakeryhq/bakery/imagetest"
 	"github.com/bakeryhq/bakery/policies"
 	"github.com/bakeryhq/bakery/promote"
 	"github.com/bakeryhq/bakery/receipt"
@@ -153,8 +155,9 @@ func TestCountAttestations(t *testing.T) {
 }
 
 // TestStatusTable is the bundled example's status in a terminal: short
-// digests, ages, one vocabulary, no blank KIND, within 120 columns; and
-// with -o wide, every value in full.
+// digests, ages, one vocabulary, no blank KIND, the test evidence's one
+// summary in TESTS ("-" for a target without suites), within 120 columns;
+// and with -o wide, every value in full.
 func TestStatusTable(t *testing.T) {
 	now := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
 	at := "2026-12-05T09:00:00.000000000Z"
@@ -170,6 +173,11 @@ func TestStatusTable(t *testing.T) {
 				Action: "promote", Signer: "0e6400565c7c5691", Verified: true, Receipt: true}
 			if kind == "machine-image" {
 				s.AMIs = amis
+			} else {
+				s.Suites = []string{"structure"}
+				s.Tests = []promote.TestEvidence{
+					{Suite: "structure", Platform: "linux/amd64", Result: "PASSED", Finished: at},
+					{Suite: "structure", Platform: "linux/arm64", Result: "PASSED", Finished: at}}
 			}
 			st = append(st, s)
 		}
@@ -178,6 +186,10 @@ func TestStatusTable(t *testing.T) {
 	st[1].Drift, st[1].Receipt = true, false
 	st[2] = promote.Status{Target: "golden-base", Environment: "prod"}
 	st[3] = promote.Status{Target: "app", Environment: "dev", Unreachable: "connection refused"}
+	st[4].Tests = append(st[4].Tests, promote.TestEvidence{Suite: "structure", Platform: "linux/arm64", Environment: "staging",
+		Result: "FAILED", Finished: at, Failed: []string{"the app runs"}})
+	st[6].Suites = append(st[6].Suites, "smoke")
+	st[8].Tests = nil
 	st = append(st, promote.Status{Target: "never-built", Environment: "dev"})
 
 	var text, wide bytes.Buffer
@@ -191,25 +203,30 @@ func TestStatusTable(t *testing.T) {
 	if len(lines) != 14 {
 		t.Fatalf("%d lines, want a header and 13 rows:\n%s", len(lines), text.String())
 	}
+	cells := func(l string) []string { return columns(lines[0], l) }
 	for _, l := range lines {
 		if len(l) > 120 {
 			t.Errorf("%d columns, over 120: %q", len(l), l)
 		}
-		if f := strings.Fields(l); len(f) != 9 {
-			t.Errorf("%d fields, want 9 (no blank cell): %q", len(f), l)
+		if f := cells(l); len(f) != 10 || slices.Contains(f, "") {
+			t.Errorf("%d cells, want 10, none blank: %q", len(f), l)
 		}
 		if strings.Contains(l, "true") || strings.Contains(l, "false") || strings.Contains(l, fullDigest) {
 			t.Errorf("a bool or a full digest in text: %q", l)
 		}
 	}
 	for i, want := range map[int][]string{
-		1:  {"golden-base", "container", "dev", "sha256:0e6400565c7c", "3h", "promote", "REVOKED", "yes", "-"},
-		2:  {"golden-base", "container", "staging", "sha256:0e6400565c7c", "3h", "promote", "yes", "no", "DRIFT"},
-		3:  {"golden-base", "container", "prod", "-", "-", "-", "-", "-", "-"},
-		4:  {"app", "container", "dev", "UNREACHABLE", "-", "-", "-", "-", "-"},
-		13: {"never-built", "-", "dev", "-", "-", "-", "-", "-", "-"},
+		1:  {"golden-base", "container", "dev", "sha256:0e6400565c7c", "3h", "promote", "REVOKED", "yes", "2/2 passed", "-"},
+		2:  {"golden-base", "container", "staging", "sha256:0e6400565c7c", "3h", "promote", "yes", "no", "2/2 passed", "DRIFT"},
+		3:  {"golden-base", "container", "prod", "-", "-", "-", "-", "-", "-", "-"},
+		4:  {"app", "container", "dev", "UNREACHABLE", "-", "-", "-", "-", "-", "-"},
+		5:  {"app", "container", "staging", "sha256:0e6400565c7c", "3h", "promote", "yes", "yes", "1 FAILED", "-"},
+		7:  {"config-bundle", "container", "dev", "sha256:0e6400565c7c", "3h", "promote", "yes", "yes", "2/3 passed", "-"},
+		9:  {"config-bundle", "container", "prod", "sha256:0e6400565c7c", "3h", "promote", "yes", "yes", "untested", "-"},
+		10: {"golden-ami", "machine-image", "dev", "sha256:0e6400565c7c", "3h", "promote", "yes", "yes", "-", "-"},
+		13: {"never-built", "-", "dev", "-", "-", "-", "-", "-", "-", "-"},
 	} {
-		if got := strings.Fields(lines[i]); strings.Join(got, " ") != strings.Join(want, " ") {
+		if got := cells(lines[i]); strings.Join(got, "|") != strings.Join(want, "|") {
 			t.Errorf("row %d = %q, want %q", i, got, want)
 		}
 	}
@@ -220,10 +237,37 @@ func TestStatusTable(t *testing.T) {
 	}
 }
 
+// columns splits a table's line into its cells where header's columns
+// start (a cell may hold spaces: "2/2 passed").
+func columns(header, line string) []string {
+	var starts []int
+	for i := range header {
+		if header[i] != ' ' && (i == 0 || header[i-1] == ' ') {
+			starts = append(starts, i)
+		}
+	}
+	var out []string
+	for k, at := range starts {
+		end := len(line)
+		if k+1 < len(starts) && starts[k+1] < end {
+			end = starts[k+1]
+		}
+		if at >= len(line) {
+			out = append(out, "")
+			continue
+		}
+		out = append(out, strings.TrimSpace(line[at:end]))
+	}
+	return out
+}
+
 // TestVerifyNamesReceiptsAndPlatforms: a two-platform image promoted to
 // staging lists each SBOM once per platform with the platform, the
-// provenance, each receipt by environment and action, and counts them in
-// the one sense build and promote use.
+// provenance, the test results that count (the newest per suite, platform
+// and environment, failed tests named; not a superseded one, nor one of
+// another target or about another platform's image), each receipt by
+// environment and action, and counts them in the one sense build and
+// promote use.
 func TestVerifyNamesReceiptsAndPlatforms(t *testing.T) {
 	now := time.Now()
 	amd, arm := "sha256:"+strings.Repeat("a", 64), "sha256:"+strings.Repeat("b", 64)
@@ -239,6 +283,23 @@ func TestVerifyNamesReceiptsAndPlatforms(t *testing.T) {
 	att := func(pt string, subject string, pred json.RawMessage) attest.AttestationInfo {
 		return attest.AttestationInfo{PredicateType: pt, KeyID: "0e6400565c7c5691", Subjects: []string{subject}, SignedAt: signedAt, Predicate: pred}
 	}
+	test := func(target, platform, subject, env string, ago time.Duration, failed ...string) attest.AttestationInfo {
+		r := imagetest.Result{Result: imagetest.Passed, Configuration: []imagetest.ResourceDescriptor{{Name: "s.yaml"}},
+			PassedTests: []string{"ok"}, FailedTests: failed,
+			Bakery: imagetest.Details{Suite: "structure", Target: target, Platform: platform, Environment: env, Finished: now.Add(-ago)}}
+		if len(failed) > 0 {
+			r.Result = imagetest.Failed
+		}
+		b, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := att(imagetest.PredicateType, repo+"@"+fullDigest, b)
+		if subject != "" {
+			a.Subjects = append(a.Subjects, repo+"@"+subject)
+		}
+		return a
+	}
 	rep := &attest.Report{
 		Reference:  repo + "@" + fullDigest,
 		Signatures: []attest.SignatureInfo{{KeyID: "0e6400565c7c5691", SignedAt: signedAt}},
@@ -249,6 +310,12 @@ func TestVerifyNamesReceiptsAndPlatforms(t *testing.T) {
 			att(attest.PredicateSPDX, repo+"@"+amd, nil), att(attest.PredicateCycloneDX, repo+"@"+amd, nil),
 			att(attest.PredicateSLSAv1, repo+"@"+fullDigest, nil),
 			att(receipt.PredicateVSA, repo+"@"+fullDigest, vsa("dev", "build", 3*time.Hour)),
+			test("config-bundle", "linux/amd64", amd, "", 3*time.Hour),
+			test("config-bundle", "linux/arm64", arm, "", 3*time.Hour),
+			test("config-bundle", "linux/arm64", arm, "staging", 90*time.Minute),
+			test("config-bundle", "linux/arm64", arm, "staging", time.Hour, "the app runs"), // withdraws the PASSED above
+			test("web", "linux/amd64", amd, "", time.Minute, "not this target's"),
+			test("config-bundle", "linux/amd64", arm, "", time.Minute, "about arm64's image"),
 		},
 	}
 	o := &verifyOptions{rootOptions: &rootOptions{output: "text"}}
@@ -268,15 +335,32 @@ func TestVerifyNamesReceiptsAndPlatforms(t *testing.T) {
 		"sbom cyclonedx linux/arm64 key 0e6400565c7c5691 3h ago",
 		"sbom spdxjson linux/arm64 key 0e6400565c7c5691 3h ago",
 		"provenance slsa v1 key 0e6400565c7c5691 3h ago",
+		"test structure linux/amd64 PASSED key 0e6400565c7c5691 3h ago",
+		"test structure linux/arm64 PASSED key 0e6400565c7c5691 3h ago",
+		"test structure linux/arm64 in staging FAILED (failed: the app runs) key 0e6400565c7c5691 60m ago",
 		"receipt dev build key 0e6400565c7c5691 3h ago",
 		"receipt staging promote key 0e6400565c7c5691 2h ago",
-		"5 attestations, 2 receipts, 1 signature",
+		"5 attestations, 2 receipts, 1 signature, 3 test results",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("verify printed\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 	if strings.Contains(b.String(), "https://") {
 		t.Errorf("a predicate URI in text:\n%s", b.String())
+	}
+	// In JSON, the same evidence under "tests".
+	o.output = "json"
+	b.Reset()
+	if err := o.printReport(&b, rep, promote.Verdict{Verified: true}); err != nil {
+		t.Fatal(err)
+	}
+	var j struct {
+		Target string                 `json:"target"`
+		Tests  []promote.TestEvidence `json:"tests"`
+	}
+	if err := json.Unmarshal(b.Bytes(), &j); err != nil || j.Target != "config-bundle" || len(j.Tests) != 3 ||
+		j.Tests[2].Environment != "staging" || j.Tests[2].Result != "FAILED" || strings.Join(j.Tests[2].Failed, ",") != "the app runs" {
+		t.Errorf("verify -o json: target %q, tests %+v (%v)", j.Target, j.Tests, err)
 	}
 }
 
@@ -288,8 +372,9 @@ func TestHistoryTable(t *testing.T) {
 	run := "alice (https://github.com/o/r/actions/runs/7)"
 	entries := []historyEntry{
 		{Entry: promote.Entry{Target: "app", Receipt: policies.Receipt{Environment: "prod", Digest: fullDigest, Time: "2026-12-03T12:00:00.000000000Z",
-			Action: "promote", Actor: run, KeyID: "0e6400565c7c5691", Result: "PASSED", Replaced: fullDigest, Reason: "INC-7: 500s"}},
-			Revoked: &revoke.Entry{Reason: "CVE-2024-3094"}},
+			Action: "promote", Actor: run, KeyID: "0e6400565c7c5691", Result: "PASSED", Replaced: fullDigest, Reason: "INC-7: 500s"},
+			Tests: []promote.TestEvidence{{Suite: "structure", Platform: "linux/amd64", Result: "PASSED"}, {Suite: "smoke", Environment: "staging", Result: "PASSED"}}},
+			Revoked: &revoke.Entry{Reason: "CVE-2024-3094"}, suites: []string{"structure", "smoke"}},
 		{Entry: promote.Entry{Target: "app", Receipt: policies.Receipt{Environment: "staging"}}, Unreachable: "connection refused"},
 	}
 	var text, wide bytes.Buffer
@@ -299,9 +384,9 @@ func TestHistoryTable(t *testing.T) {
 	if err := printHistoryTable(&wide, style{wide: true, now: now}, entries); err != nil {
 		t.Fatal(err)
 	}
-	want := "AGE  ENVIRONMENT  ACTION           DIGEST               BY     REVOKED  REASON\n" +
-		"2d   prod         promote --force  sha256:0e6400565c7c  alice  REVOKED  INC-7: 500s\n" +
-		"-    staging      UNREACHABLE      -                    -      -        -\n"
+	want := "AGE  ENVIRONMENT  ACTION           DIGEST               BY     TESTS       REVOKED  REASON\n" +
+		"2d   prod         promote --force  sha256:0e6400565c7c  alice  2/2 passed  REVOKED  INC-7: 500s\n" +
+		"-    staging      UNREACHABLE      -                    -      -           -        -\n"
 	if text.String() != want {
 		t.Errorf("history:\n%s\nwant:\n%s", text.String(), want)
 	}

@@ -33,6 +33,9 @@ type verifyOptions struct {
 	*rootOptions
 	keys      []string
 	allowHTTP bool
+	// target is the target whose test results count (--target; default
+	// the repository's last path component, or a bundle's target).
+	target string
 	// cfg and verifier are what resolveAndVerify used; cfg is nil when
 	// there is no config file.
 	cfg      *config.Config
@@ -131,7 +134,7 @@ line counts them.
 
 func newVerify(ro *rootOptions) *cobra.Command {
 	o := &verifyOptions{rootOptions: ro}
-	var env, target, bundlePath string
+	var env, bundlePath string
 	cmd := &cobra.Command{
 		Use:   "verify IMAGE [--env ENV] | verify --bundle BUNDLE.tar [--env ENV]",
 		Short: "Verify an image's signatures, SBOMs and provenance",
@@ -179,12 +182,12 @@ func newVerify(ro *rootOptions) *cobra.Command {
 			if env == "" {
 				return nil
 			}
-			return o.checkEnv(cmd, rep, env, target)
+			return o.checkEnv(cmd, rep, env)
 		},
 	}
 	o.addFlags(cmd)
 	cmd.Flags().StringVar(&env, "env", "", "also require a verified receipt for this environment, and report drift")
-	cmd.Flags().StringVar(&target, "target", "", "target name for --env (default: the repository's last path component)")
+	cmd.Flags().StringVar(&o.target, "target", "", "target whose receipts (--env) and test results count (default: the repository's last path component)")
 	cmd.Flags().StringVar(&bundlePath, "bundle", "", "verify this bundle (bakery export) offline instead of an IMAGE")
 	return cmd
 }
@@ -227,6 +230,9 @@ func (o *verifyOptions) verifyBundle(cmd *cobra.Command, path, env string) error
 		return err
 	}
 	if res.Report != nil {
+		if o.target == "" {
+			o.target = res.Target
+		}
 		v := promote.Verdict{Verified: res.Report.Verified && res.Revoked == nil, Revocation: res.Revoked}
 		if perr := o.printReport(cmd.OutOrStdout(), res.Report, v); perr != nil {
 			return perr
@@ -296,7 +302,7 @@ func (o *verifyOptions) verdict(cmd *cobra.Command, rep *attest.Report, verr err
 // checkEnv reports whether the verified digest holds a receipt for target in
 // env and whether env's tag points at it; no receipt is a verification
 // failure.
-func (o *verifyOptions) checkEnv(cmd *cobra.Command, rep *attest.Report, env, target string) error {
+func (o *verifyOptions) checkEnv(cmd *cobra.Command, rep *attest.Report, env string) error {
 	cfg, err := o.load(cmd)
 	if err != nil {
 		return err
@@ -305,9 +311,7 @@ func (o *verifyOptions) checkEnv(cmd *cobra.Command, rep *attest.Report, env, ta
 	if err != nil {
 		return err
 	}
-	if target == "" {
-		target = path.Base(strings.SplitN(rep.Reference, "@", 2)[0])
-	}
+	target := o.targetOf(rep)
 	if _, err := cfg.LookupTarget(target); err != nil {
 		return err
 	}
@@ -334,23 +338,37 @@ func (o *verifyOptions) checkEnv(cmd *cobra.Command, rep *attest.Report, env, ta
 	return nil
 }
 
+// targetOf is the target whose receipts and test results count for rep:
+// --target, else the repository's last path component.
+func (o *verifyOptions) targetOf(rep *attest.Report) string {
+	if o.target != "" {
+		return o.target
+	}
+	return path.Base(strings.SplitN(rep.Reference, "@", 2)[0])
+}
+
 // verdictJSON is a report as every command prints it in JSON: the
-// verification with the one verdict (verified false when revoked, and why).
+// verification with the one verdict (verified false when revoked, and why),
+// and the test evidence that counts (promote.Tests).
 type verdictJSON struct {
 	*attest.Report
 	// The verdict's fields, shallower than the report's own "verified".
-	Verified   bool          `json:"verified"`
-	Revocation *revoke.Entry `json:"revocation,omitempty"`
-	Problem    string        `json:"problem,omitempty"`
+	Verified   bool                   `json:"verified"`
+	Revocation *revoke.Entry          `json:"revocation,omitempty"`
+	Problem    string                 `json:"problem,omitempty"`
+	Target     string                 `json:"target"`
+	Tests      []promote.TestEvidence `json:"tests"`
 }
 
-func jsonOf(rep *attest.Report, v promote.Verdict) verdictJSON {
-	return verdictJSON{Report: rep, Verified: v.Verified, Revocation: v.Revocation, Problem: v.Problem}
+func (o *verifyOptions) jsonOf(rep *attest.Report, v promote.Verdict) verdictJSON {
+	target := o.targetOf(rep)
+	return verdictJSON{Report: rep, Verified: v.Verified, Revocation: v.Revocation, Problem: v.Problem,
+		Target: target, Tests: promote.Tests(rep, target)}
 }
 
 func (o *verifyOptions) printReport(w io.Writer, rep *attest.Report, v promote.Verdict) error {
 	if o.output == "json" {
-		return writeJSON(w, jsonOf(rep, v))
+		return writeJSON(w, o.jsonOf(rep, v))
 	}
 	s := o.style(w)
 	word := v.Word()
@@ -365,7 +383,8 @@ func (o *verifyOptions) printReport(w io.Writer, rep *attest.Report, v promote.V
 	for _, sig := range rep.Signatures {
 		t.row("  signature", "", "key "+sig.KeyID, s.ago(sig.SignedAt))
 	}
-	attestationRows(t, s, rep)
+	tests := promote.Tests(rep, o.targetOf(rep))
+	attestationRows(t, s, rep, tests)
 	for _, p := range rep.Problems {
 		t.row("  "+s.alert("problem"), s.digestsIn(p))
 	}
@@ -382,22 +401,20 @@ func (o *verifyOptions) printReport(w io.Writer, rep *attest.Report, v promote.V
 	if err := t.write(w); err != nil {
 		return err
 	}
-	_, err := fmt.Fprintf(w, "  %s\n", counted(rep))
+	_, err := fmt.Fprintf(w, "  %s\n", counted(rep, len(tests)))
 	return err
 }
 
 // counted is a report's counts in bakery's one sense (countsHelp); test
-// results are counted apart, when there are any.
-func counted(rep *attest.Report) string {
+// results (the evidence that counts, promote.Tests) are counted apart,
+// when there are any.
+func counted(rep *attest.Report, tests int) string {
 	types := make([]string, len(rep.Attestations))
-	receipts, tests := 0, 0
+	receipts := 0
 	for i, a := range rep.Attestations {
 		types[i] = a.PredicateType
-		switch a.PredicateType {
-		case receipt.PredicateVSA:
+		if a.PredicateType == receipt.PredicateVSA {
 			receipts++
-		case imagetest.PredicateType:
-			tests++
 		}
 	}
 	out := fmt.Sprintf("%s, %s, %s", plural(countAttestations(types), "attestation"), plural(receipts, "receipt"),
@@ -408,29 +425,34 @@ func counted(rep *attest.Report) string {
 	return out
 }
 
-// testRow names a verified test result: suite, platform (or the
-// environment it ran against), verdict.
-func testRow(a attest.AttestationInfo) string {
-	r, err := imagetest.ParsePredicate(a.Predicate)
-	if err != nil {
-		return "test-result (does not decode)"
+// testRow names a test result that counts: suite, platform and the
+// environment it ran against, verdict, and the tests that failed.
+func testRow(s style, e promote.TestEvidence) string {
+	where := e.Platform
+	if e.Environment != "" {
+		where = strings.TrimSpace(where + " in " + e.Environment)
 	}
-	where := r.Bakery.Platform
-	if r.Bakery.Environment != "" {
-		where = strings.TrimSpace(where + " in " + r.Bakery.Environment)
+	out := strings.Join(strings.Fields(e.Suite+" "+where), " ") + " " + testVerdict(s, e.Result)
+	if len(e.Failed) > 0 {
+		out += " (failed: " + strings.Join(e.Failed, ", ") + ")"
 	}
-	return strings.TrimSpace(fmt.Sprintf("%s %s %s", r.Bakery.Suite, where, r.Result))
+	return out
 }
 
 // attestationRows lists a report's attestations by what they are: each
-// platform's SBOMs with the platform named, the provenance, and each
-// receipt by environment and action, in that order.
-func attestationRows(t *table, s style, rep *attest.Report) {
+// platform's SBOMs with the platform named, the provenance, the test
+// evidence (tests: superseded results and those not bound to the target
+// are not evidence, and not listed) and each receipt by environment and
+// action, in that order.
+func attestationRows(t *table, s style, rep *attest.Report, tests []promote.TestEvidence) {
 	platformOf := map[string]string{}
 	for _, p := range rep.Platforms {
 		platformOf[p.Digest] = p.Platform
 	}
-	var sboms, prov, tests, receipts, other [][]string
+	var sboms, prov, testRows, receipts, other [][]string
+	for _, e := range tests {
+		testRows = append(testRows, []string{"  test", testRow(s, e), "key " + e.KeyID, s.ago(e.Finished)})
+	}
 	for _, a := range rep.Attestations {
 		key, when := "key "+a.KeyID, s.ago(a.SignedAt)
 		switch a.PredicateType {
@@ -439,7 +461,6 @@ func attestationRows(t *table, s style, rep *attest.Report) {
 		case attest.PredicateSLSAv1:
 			prov = append(prov, []string{"  provenance", "slsa v1", key, when})
 		case imagetest.PredicateType:
-			tests = append(tests, []string{"  test", testRow(a), key, when})
 		default:
 			if r, ok := receipt.Of(a); ok {
 				at := r.TimeVerified.UTC().Format(revoke.TimeFormat) // fixed width: sorts as a string
@@ -452,8 +473,7 @@ func attestationRows(t *table, s style, rep *attest.Report) {
 	byPlatform := func(row []string) string { typ, plat, _ := strings.Cut(row[1], " "); return plat + " " + typ }
 	sort.SliceStable(sboms, func(i, j int) bool { return byPlatform(sboms[i]) < byPlatform(sboms[j]) })
 	sort.SliceStable(receipts, func(i, j int) bool { return receipts[i][4] < receipts[j][4] }) // oldest first
-	sort.SliceStable(tests, func(i, j int) bool { return tests[i][1] < tests[j][1] })
-	for _, r := range slices.Concat(sboms, prov, tests, receipts, other) {
+	for _, r := range slices.Concat(sboms, prov, testRows, receipts, other) {
 		t.row(r[:4]...)
 	}
 }
@@ -593,7 +613,7 @@ func newInspect(ro *rootOptions) *cobra.Command {
 				if err := writeJSON(cmd.OutOrStdout(), struct {
 					verdictJSON
 					Provenance *attest.Provenance `json:"provenance,omitempty"`
-				}{jsonOf(rep, v), prov}); err != nil {
+				}{o.jsonOf(rep, v), prov}); err != nil {
 					return err
 				}
 				return verr
@@ -604,11 +624,53 @@ func newInspect(ro *rootOptions) *cobra.Command {
 			if prov != nil {
 				printProvenance(cmd.OutOrStdout(), o.style(cmd.OutOrStdout()), prov)
 			}
+			o.printTests(cmd.OutOrStdout(), rep)
 			return verr
 		},
 	}
 	o.addFlags(cmd)
 	return cmd
+}
+
+// printTests prints inspect's test section: the summary every command
+// prints (promote.TestSummary, over the target's suites when there is a
+// bakery.yaml), then each result that counts, newest per suite, platform
+// and environment, with when it finished and the tests that failed.
+func (o *verifyOptions) printTests(w io.Writer, rep *attest.Report) {
+	s, target := o.style(w), o.targetOf(rep)
+	ev := promote.Tests(rep, target)
+	var suites []string
+	if o.cfg != nil {
+		suites = promote.Suites(o.cfg, target)
+	}
+	summary := promote.TestSummary(ev, suites)
+	if summary == "" {
+		summary = "no test result for target " + target
+	} else if promote.TestFailed(ev) {
+		summary = s.alert(summary)
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "Tests")
+	fmt.Fprintf(tw, "  %s\t%s\n", target, summary)
+	for _, e := range ev {
+		where := "at build"
+		if e.Environment != "" {
+			where = "in " + e.Environment
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\tfinished %s\n", e.Suite, dash(e.Platform), where, testVerdict(s, e.Result), s.ago(e.Finished))
+		if len(e.Failed) > 0 {
+			fmt.Fprintf(tw, "  \tfailed: %s\n", strings.Join(e.Failed, ", "))
+		}
+	}
+	tw.Flush()
+}
+
+// testVerdict is a test result's verdict as text shows it: FAILED alerts.
+func testVerdict(s style, result string) string {
+	if result == string(imagetest.Failed) {
+		return s.alert(result)
+	}
+	return result
 }
 
 // printProvenance prints a provenance's summary: in text, when it was built
