@@ -19,7 +19,7 @@ var Floors = [][]string{
 	{"cmd/bakery", "cmd/bakery-core", "cmd/packer-plugin-bakery"},
 	{"cmd/bakery/cli"},
 	{"packer/plugin/postprocessor", "packer/plugin/image"},
-	{"packer/plugin/chroot", "packer/plugin/sbom"},
+	{"packer/plugin/chroot", "packer/plugin/sbom", "packer/plugin/machinetest"},
 	{"packer"},
 	{"pipeline"},
 	{"report", "bundle"},

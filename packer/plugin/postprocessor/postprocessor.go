@@ -17,10 +17,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/sigstore/sigstore/pkg/signature"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/hashicorp/hcl/v2/hcldec"
 	"github.com/hashicorp/packer-plugin-sdk/common"
@@ -30,9 +33,12 @@ import (
 
 	"github.com/bakeryhq/bakery/attest"
 	"github.com/bakeryhq/bakery/builders"
+	"github.com/bakeryhq/bakery/imagetest"
 	"github.com/bakeryhq/bakery/internal/config"
 	"github.com/bakeryhq/bakery/internal/env"
+	"github.com/bakeryhq/bakery/internal/failure"
 	"github.com/bakeryhq/bakery/machineimage"
+	"github.com/bakeryhq/bakery/packer/plugin/machinetest"
 	"github.com/bakeryhq/bakery/packer/plugin/sbom"
 	"github.com/bakeryhq/bakery/pipeline"
 )
@@ -161,19 +167,21 @@ func (p *PostProcessor) publish(ctx context.Context, ui packersdk.Ui, a packersd
 	if err != nil {
 		return nil, err
 	}
+	tests, err := p.readTests(t)
+	if err != nil {
+		return nil, err
+	}
 	// The signing key is loaded before anything is pushed.
-	opts := pipeline.PublishOptions{Version: p.Version}
-	if !p.config.run.noAttest {
-		attestOpts := attest.Options{Version: p.Version, BuilderSBOMs: true} // the SBOM is bakery-sbom's
-		if p.key == nil {
-			p.key = loadKey(p.config.ConfigFile)
-		}
-		signer, err := p.key.Get(ctx)
-		if err != nil {
-			return nil, err
-		}
-		if opts.Attester, opts.Receipts, err = pipeline.AttesterWith(cfg, attestOpts, signer); err != nil {
-			return nil, err
+	opts, err := p.publishOptions(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if len(tests) > 0 {
+		// Signed as bakery build signs its own suites' results (with the
+		// receipt signer), before anything is attested or tagged.
+		opts.Test = func(ctx context.Context, ref name.Digest) error {
+			ui.Say(fmt.Sprintf("bakery: recording %d bakery-test result(s)", len(tests)))
+			return pipeline.RecordResults(ctx, opts.Receipts, t, ref, "", rec.Platform, tests)
 		}
 	}
 	ui.Say(fmt.Sprintf("bakery: pushing the machine-image record of %s to %s", a.Id(), repo))
@@ -203,6 +211,45 @@ func (p *PostProcessor) publish(ctx context.Context, ui packersdk.Ui, a packersd
 		return nil, err
 	}
 	return &built, nil
+}
+
+// publishOptions loads the signing key and makes the attester, unless
+// bakery build passed --no-attest.
+func (p *PostProcessor) publishOptions(ctx context.Context, cfg *config.Config) (pipeline.PublishOptions, error) {
+	opts := pipeline.PublishOptions{Version: p.Version}
+	if p.config.run.noAttest {
+		return opts, nil
+	}
+	attestOpts := attest.Options{Version: p.Version, BuilderSBOMs: true} // the SBOM is bakery-sbom's
+	if p.key == nil {
+		p.key = loadKey(p.config.ConfigFile)
+	}
+	signer, err := p.key.Get(ctx)
+	if err != nil {
+		return opts, err
+	}
+	opts.Attester, opts.Receipts, err = pipeline.AttesterWith(cfg, attestOpts, signer)
+	return opts, err
+}
+
+// readTests reads the results the bakery-test provisioner wrote in this
+// packer run for t's suites with a file. A target with such suites and no
+// result of this run is a template without the provisioner.
+func (p *PostProcessor) readTests(t *config.Target) ([]imagetest.Result, error) {
+	var suites []string
+	for _, s := range t.RunnableTests() {
+		suites = append(suites, s.Name)
+	}
+	if len(suites) == 0 {
+		return nil, nil
+	}
+	results, err := machinetest.Results(p.config.PackerBuildName, suites, p.config.run.runUUID)
+	if errors.Is(err, machinetest.ErrNoResults) {
+		return nil, failure.New(failure.Config, "target "+strconv.Quote(t.Name),
+			fmt.Errorf("bakery.yaml gives it test suites (%s) but %w", strings.Join(suites, ", "), err),
+			`add provisioner "bakery-test" {} to the template's build, after the provisioners that change the machine`)
+	}
+	return results, err
 }
 
 // readSBOM reads the bakery-sbom provisioner's output, refusing one left

@@ -128,7 +128,7 @@ func (p *Provisioner) Provision(ctx context.Context, ui packersdk.Ui, comm packe
 		return errors.New("bakery-sbom: the machine has none of " + strings.Join(Paths, ", ") + "; is it a Linux machine with dpkg, rpm or apk?")
 	}
 	collected = true // dir is catalog's now
-	platform := "linux/" + goarch(strings.TrimSpace(arch))
+	platform := "linux/" + GoArch(strings.TrimSpace(arch))
 	if !p.config.Background {
 		defer os.RemoveAll(dir)
 		said, err := p.catalog(ctx, dir, platform)
@@ -301,8 +301,8 @@ func write(path string, s *sbom.SBOM) error {
 	return os.Rename(tmp, path)
 }
 
-// goarch maps uname -m to Go's (and OCI's) architecture names.
-func goarch(m string) string {
+// GoArch maps uname -m to Go's (and OCI's) architecture names.
+func GoArch(m string) string {
 	switch m {
 	case "x86_64":
 		return "amd64"

@@ -116,8 +116,8 @@ func TestUntarStaysInside(t *testing.T) {
 
 func TestGoarch(t *testing.T) {
 	for in, want := range map[string]string{"x86_64": "amd64", "aarch64": "arm64", "riscv64": "riscv64"} {
-		if got := goarch(in); got != want {
-			t.Errorf("goarch(%s) = %s", in, got)
+		if got := GoArch(in); got != want {
+			t.Errorf("GoArch(%s) = %s", in, got)
 		}
 	}
 }
