@@ -296,7 +296,11 @@ func testStep(opts BuildOptions, b builders.Builder, t *config.Target) func(cont
 	}
 	return func(ctx context.Context, ref name.Digest) error {
 		runner, _ := b.(ImageRunner)
-		_, err := TestDigest(ctx, opts.cfg, t, ref, TestOptions{Runner: runner, Signer: opts.receipts, Progress: opts.Progress})
+		var signer *attest.PendingSigner
+		if opts.receipts != nil {
+			signer = attest.ReadySigner(opts.receipts)
+		}
+		_, err := TestDigest(ctx, opts.cfg, t, ref, TestOptions{Runner: runner, Signer: signer, Progress: opts.Progress})
 		return err
 	}
 }

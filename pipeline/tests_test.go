@@ -74,7 +74,7 @@ func TestTestDigestRecordsEveryPlatform(t *testing.T) {
 		t.Fatal(err)
 	}
 	runner := &fakeRunner{}
-	results, err := TestDigest(ctx, cfg, tgt, ref, TestOptions{Runner: runner, Signer: signer, Environment: "staging"})
+	results, err := TestDigest(ctx, cfg, tgt, ref, TestOptions{Runner: runner, Signer: attest.ReadySigner(signer), Environment: "staging"})
 	if failure.ClassOf(err) != failure.Build || !strings.Contains(err.Error(), "suite fail FAILED") || !strings.Contains(err.Error(), "says hello") {
 		t.Fatalf("err = %v, want a build failure naming suite fail's failed test", err)
 	}
@@ -155,5 +155,37 @@ func TestRecordJUnit(t *testing.T) {
 	}
 	if _, err := RecordJUnit(ctx, tgt, ref, "staging", "pass", report, signer); failure.ClassOf(err) != failure.Config {
 		t.Errorf("JUnit for a suite bakery runs: %v, want a config error", err)
+	}
+}
+
+// TestFileSuitesNeedNoNode: a platform whose suites have no command test is
+// judged from the registry alone, with no session on a node (so an
+// emulated platform needs no emulator), and its result names no runner.
+func TestFileSuitesNeedNoNode(t *testing.T) {
+	ctx := context.Background()
+	reg := bakerytest.NewRegistry(t)
+	ref := reg.PushIndex(t, "dev/bundle", bakerytest.Index(t))
+	dir := t.TempDir()
+	suite := "schemaVersion: 2.0.0\nfileExistenceTests:\n  - {name: no shell, path: /bin/sh, shouldExist: false}\n"
+	if err := os.WriteFile(filepath.Join(dir, "files.yaml"), []byte(suite), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := &config.Config{Dir: dir}
+	tgt := &config.Target{Name: "bundle", Type: config.TypeContainer, Tests: []config.Test{{Name: "files", File: "files.yaml"}}}
+	runner := &fakeRunner{}
+	results, err := TestDigest(ctx, cfg, tgt, ref, TestOptions{Runner: runner})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(runner.platforms) != 0 {
+		t.Errorf("a node ran %v, want none", runner.platforms)
+	}
+	if len(results) != 2 {
+		t.Fatalf("%d results, want one per platform of the index", len(results))
+	}
+	for _, r := range results {
+		if r.Result != imagetest.Passed || r.Bakery.Platform == "" || r.Bakery.Runner != "" {
+			t.Errorf("result %+v, want PASSED with its platform and no runner", r.Bakery)
+		}
 	}
 }

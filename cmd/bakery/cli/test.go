@@ -1,12 +1,13 @@
 package cli
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/spf13/cobra"
 
 	"github.com/bakeryhq/bakery/attest"
@@ -111,19 +112,19 @@ func (ro *rootOptions) runTest(cmd *cobra.Command, target string, o *testOptions
 	if err != nil {
 		return failure.New(failure.ClassOf(err), fmt.Sprintf("target %q in %s", t.Name, env.Name), err, "build or promote it there first")
 	}
-	signer, err := s.signer(ctx)
-	if err != nil {
-		return err
-	}
 	var results []imagetest.Result
 	var runErr error
 	if o.junit != "" {
+		signer, err := s.signer(ctx)
+		if err != nil {
+			return err
+		}
 		var r imagetest.Result
 		r, runErr = pipeline.RecordJUnit(ctx, t, ref, env.Name, o.suites[0], o.junit, signer)
 		if r.Result != "" {
 			results = append(results, r)
 		}
-	} else if results, runErr = runSuites(cmd, s, t, ref, env.Name, o, signer); runErr != nil && results == nil {
+	} else if results, runErr = runSuites(cmd, s, t, ref, env.Name, o); runErr != nil && results == nil {
 		return runErr
 	}
 	if err := printTest(cmd, ro.output, testJSON{Target: t.Name, Environment: env.Name, Digest: ref.DigestStr(), Results: results}); err != nil {
@@ -132,21 +133,34 @@ func (ro *rootOptions) runTest(cmd *cobra.Command, target string, o *testOptions
 	return runErr
 }
 
-// runSuites runs t's suites on buildkitd, with progress on stderr.
-func runSuites(cmd *cobra.Command, s *site, t *config.Target, ref name.Digest, env string, o *testOptions, signer signature.SignerVerifier) ([]imagetest.Result, error) {
-	p, err := progress.NewPrinter(cmd.Context(), cmd.ErrOrStderr(), o.progress)
+// runSuites runs t's suites on buildkitd, with progress on stderr, while
+// the signing key is decrypted: a key that cannot be loaded stops the run
+// at once, with its own error.
+func runSuites(cmd *cobra.Command, s *site, t *config.Target, ref name.Digest, env string, o *testOptions) ([]imagetest.Result, error) {
+	ctx, cancel := context.WithCancelCause(cmd.Context())
+	defer cancel(nil)
+	signer := s.pendingSigner(ctx)
+	go func() {
+		if _, err := signer.Get(ctx); err != nil {
+			cancel(err)
+		}
+	}()
+	p, err := progress.NewPrinter(ctx, cmd.ErrOrStderr(), o.progress)
 	if err != nil {
 		return nil, failure.New(failure.Config, "--progress", err, "use one of "+strings.Join(progress.Modes, ", "))
 	}
-	bk, err := buildkit.New(cmd.Context(), s.cfg.Builder, s.cfg.Dir, p)
+	bk, err := buildkit.New(ctx, s.cfg.Builder, s.cfg.Dir, p)
 	if err != nil {
 		_ = p.Wait()
 		return nil, err
 	}
 	defer bk.Close()
-	results, err := pipeline.TestDigest(cmd.Context(), s.cfg, t, ref, pipeline.TestOptions{
+	results, err := pipeline.TestDigest(ctx, s.cfg, t, ref, pipeline.TestOptions{
 		Runner: bk, Signer: signer, Environment: env, Suites: o.suites, Progress: p})
 	_ = p.Wait()
+	if cause := context.Cause(ctx); err != nil && cause != nil && !errors.Is(cause, context.Canceled) {
+		return nil, cause
+	}
 	return results, err
 }
 
