@@ -1,7 +1,9 @@
 package postprocessor
 
 import (
+	"github.com/bakeryhq/bakery/internal/config"
 	"github.com/bakeryhq/bakery/internal/env"
+	"github.com/bakeryhq/bakery/internal/failure"
 
 	"os"
 	"path/filepath"
@@ -82,5 +84,23 @@ func TestReadSBOMRefusesAnotherRun(t *testing.T) {
 	p.config.SBOM = filepath.Join(t.TempDir(), "missing.json")
 	if _, err := p.readSBOM(); err == nil || !strings.Contains(err.Error(), "add the bakery-sbom provisioner") {
 		t.Errorf("missing: %v", err)
+	}
+}
+
+// TestReadTestsNeedsTheProvisioner: a target with suites bakery runs and no
+// bakery-test result of this packer run is a template without the
+// provisioner, a config error saying to add it; without suites, nothing is
+// read.
+func TestReadTestsNeedsTheProvisioner(t *testing.T) {
+	t.Chdir(t.TempDir())
+	p := &PostProcessor{}
+	p.config.PackerBuildName, p.config.run.runUUID = "debian", "run-1"
+	tgt := &config.Target{Name: "golden-ami", Type: config.TypePacker, Tests: []config.Test{{Name: "hardening", File: "h.yaml"}, {Name: "smoke", External: true}}}
+	_, err := p.readTests(tgt)
+	if failure.ClassOf(err) != failure.Config || !strings.Contains(err.Error(), `provisioner "bakery-test" {}`) || !strings.Contains(err.Error(), "hardening") {
+		t.Errorf("no result: %v", err)
+	}
+	if got, err := p.readTests(&config.Target{Name: "plain", Tests: []config.Test{{Name: "smoke", External: true}}}); got != nil || err != nil {
+		t.Errorf("no suite bakery runs: %v, %v", got, err)
 	}
 }
