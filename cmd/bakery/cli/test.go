@@ -184,7 +184,11 @@ func printTest(cmd *cobra.Command, output string, out testJSON) error {
 		if failed == "" {
 			failed = textNone
 		}
-		tb.row(r.Bakery.Suite, platform, string(r.Result), strconv.Itoa(len(r.PassedTests)), failed, r.Bakery.Runner)
+		runner := r.Bakery.Runner
+		if runner == "" {
+			runner = "registry" // file and metadata tests only: no node ran anything
+		}
+		tb.row(r.Bakery.Suite, platform, string(r.Result), strconv.Itoa(len(r.PassedTests)), failed, runner)
 	}
 	d := out.Digest
 	if output != "wide" {
