@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 
 	"github.com/bakeryhq/bakery/attest"
+	"github.com/bakeryhq/bakery/attest/attesttest"
 	"github.com/bakeryhq/bakery/imagetest"
 	"github.com/bakeryhq/bakery/internal/config"
 )
@@ -100,18 +101,7 @@ func TestTestSummary(t *testing.T) {
 // finished, failing failed, and attaches it as bakery does.
 func (f *fixture) attachTest(t *testing.T, ref name.Digest, target, suite, platform, env string, finished time.Time, failed ...string) {
 	t.Helper()
-	r := imagetest.Result{Result: imagetest.Passed, Configuration: []imagetest.ResourceDescriptor{{Name: suite + ".yaml"}},
-		PassedTests: []string{"ok"}, WarnedTests: []string{}, FailedTests: append([]string{}, failed...),
-		Bakery: imagetest.Details{Suite: suite, Target: target, Platform: platform, Environment: env, Runner: "n1",
-			Started: finished.Add(-time.Second), Finished: finished}}
-	if len(failed) > 0 {
-		r.Result = imagetest.Failed
-	}
-	pred, err := json.Marshal(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	subjects := []attest.Subject{attest.SubjectOf(ref)}
+	img := ref
 	if platform != "" {
 		plats, err := attest.Platforms(f.ctx, ref)
 		if err != nil {
@@ -119,11 +109,14 @@ func (f *fixture) attachTest(t *testing.T, ref name.Digest, target, suite, platf
 		}
 		for _, p := range plats {
 			if p.Platform == platform {
-				subjects = append(subjects, attest.SubjectOf(p.Ref))
+				img = p.Ref
 			}
 		}
 	}
-	st := attest.Statement{PredicateType: imagetest.PredicateType, Subjects: subjects, Predicate: pred, Platform: platform}
+	st, err := attesttest.TestResult(ref, img, target, suite, platform, env, finished, failed...)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := attest.Attach(f.ctx, f.signer, ref, []attest.Statement{st}); err != nil {
 		t.Fatal(err)
 	}

@@ -30,7 +30,11 @@ func (g *gatherer) digest(ctx context.Context, cells []*Cell) (Digest, error) {
 	last := cells[len(cells)-1]
 	d := Digest{Target: last.Target, Digest: last.Digest, Reference: last.Reference, Kind: last.Kind,
 		Page: pageName(last.Target, last.Digest), Revoked: last.Revoked, Platforms: []Platform{},
-		Signatures: []Signature{}, Attestations: []Attestation{}, Receipts: []Receipt{}, Deltas: []Delta{}}
+		Signatures: []Signature{}, Attestations: []Attestation{}, Receipts: []Receipt{}, Deltas: []Delta{},
+		Suites: promote.Suites(g.opts.Config, last.Target), Tests: []promote.TestEvidence{}}
+	if d.Suites == nil {
+		d.Suites = []string{}
+	}
 	for _, c := range cells {
 		d.Environments = append(d.Environments, c.Environment)
 	}
@@ -58,6 +62,8 @@ func (g *gatherer) digest(ctx context.Context, cells []*Cell) (Digest, error) {
 		return d, err
 	}
 	d.Signatures, d.Attestations = signatures(rep), attestations(rep, d.Platforms)
+	d.Tests = promote.Tests(rep, d.Target)
+	d.TestSummary = promote.TestSummary(d.Tests, d.Suites)
 	if d.Provenance, err = provenance(rep); err != nil {
 		d.Problems = append(d.Problems, err.Error())
 	}

@@ -94,6 +94,14 @@ type Digest struct {
 	Receipts []Receipt     `json:"receipts"`
 	Deltas   []Delta       `json:"deltas"`
 	Revoked  *revoke.Entry `json:"revocation,omitempty"`
+	// Suites are the suites the target configures; Tests is the digest's
+	// test evidence (promote.Tests: the newest result bound to the digest
+	// and target per suite, platform and environment, failed tests named);
+	// TestSummary says it in the words every command uses
+	// (promote.TestSummary, "" when there is neither a suite nor a result).
+	Suites      []string               `json:"suites"`
+	Tests       []promote.TestEvidence `json:"tests"`
+	TestSummary string                 `json:"testSummary,omitempty"`
 }
 
 // Platform is one platform image of a digest (the digest itself for a

@@ -22,12 +22,14 @@ import (
 	"github.com/sigstore/sigstore/pkg/signature"
 
 	"github.com/bakeryhq/bakery/attest"
+	"github.com/bakeryhq/bakery/attest/attesttest"
 	"github.com/bakeryhq/bakery/attest/sbom"
 	"github.com/bakeryhq/bakery/builders"
 	"github.com/bakeryhq/bakery/internal/bakerytest"
 	"github.com/bakeryhq/bakery/internal/config"
 	"github.com/bakeryhq/bakery/internal/failure"
 	"github.com/bakeryhq/bakery/machineimage"
+	"github.com/bakeryhq/bakery/promote"
 	"github.com/bakeryhq/bakery/receipt"
 	"github.com/bakeryhq/bakery/revoke"
 )
@@ -74,7 +76,8 @@ func newFixture(t *testing.T) *fixture {
 	}
 	f.cfg = &config.Config{File: "bakery.yaml",
 		Targets: map[string]*config.Target{
-			"base":  {Name: "base", Type: config.TypeContainer},
+			"base": {Name: "base", Type: config.TypeContainer,
+				Tests: []config.Test{{Name: "structure", File: "structure.yaml"}, {Name: "smoke", External: true}}},
 			"rogue": {Name: "rogue", Type: config.TypeContainer},
 			"ami":   {Name: "ami", Type: config.TypePacker},
 		},
@@ -206,7 +209,14 @@ func (f *fixture) populate(t *testing.T) {
 
 	f.imageB = f.push(t, "dev", "base", debianImage(t, map[string]string{"hello": "2.10-3", "openssl": "3.0.11-1~deb12u2", "curl": "7.88.1-10"}))
 	f.build(t, f.trusted, f.imageB, "base", builders.Result{Kind: builders.Container, Invocation: inv})
-	f.promote(t, f.imageB, "base", "dev", "staging")
+	// B's tests: structure PASSED at build, carried along by the
+	// promotion; smoke FAILED in staging, after a PASSED it withdraws; a
+	// FAILED signed by the rogue key, which counts for nothing.
+	f.attachTest(t, f.trusted, f.imageB, "structure", "linux/amd64", "", started)
+	bInStaging := f.promote(t, f.imageB, "base", "dev", "staging")
+	f.attachTest(t, f.trusted, bInStaging, "smoke", "", "staging", started.Add(time.Hour))
+	f.attachTest(t, f.trusted, bInStaging, "smoke", "", "staging", started.Add(2*time.Hour), "login <works>")
+	f.attachTest(t, f.rogue, bInStaging, "structure", "linux/amd64", "", started.Add(3*time.Hour), "forged")
 
 	spdx, err := sbom.Generate(f.ctx, f.imageA, "linux/amd64", sbom.Identity{Version: "test"}, nil)
 	if err != nil {
@@ -220,6 +230,18 @@ func (f *fixture) populate(t *testing.T) {
 
 	f.rogueImage = f.push(t, "dev", "rogue", debianImage(t, map[string]string{"hello": "2.10-3"}))
 	f.build(t, f.rogue, f.rogueImage, "rogue", builders.Result{Kind: builders.Container})
+}
+
+// attachTest attaches a test result of base's suite, signed with signer.
+func (f *fixture) attachTest(t *testing.T, signer signature.SignerVerifier, ref name.Digest, suite, platform, env string, finished time.Time, failed ...string) {
+	t.Helper()
+	st, err := attesttest.TestResult(ref, ref, "base", suite, platform, env, finished, failed...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := attest.Attach(f.ctx, signer, ref, []attest.Statement{st}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // attachRogueSBOM attaches to ref an SPDX document signed by the untrusted
@@ -278,6 +300,7 @@ func TestReport(t *testing.T) {
 	t.Run("what failed verification is kept, in red", func(t *testing.T) { checkUnverified(t, f, r, dir) })
 	t.Run("the HTML", func(t *testing.T) { checkHTML(t, f, r, w) })
 	t.Run("a revoked digest, in red", func(t *testing.T) { checkRevoked(t, f, r, w) })
+	t.Run("each digest's test evidence", func(t *testing.T) { checkTests(t, f, r, w) })
 	t.Run("report.json holds the same data", func(t *testing.T) {
 		var back Report
 		if err := json.Unmarshal([]byte(readFile(t, w.JSON)), &back); err != nil {
@@ -457,6 +480,53 @@ func checkHTML(t *testing.T, f *fixture, r *Report, w *Written) {
 	}
 	if !strings.Contains(index, "eu-west-1=ami-0built") {
 		t.Error("the overview lacks the machine image's AMIs")
+	}
+}
+
+// checkTests: each digest's page and report.json carry its test evidence
+// as every command computes it (promote.Tests), the newest result per
+// suite, platform and environment, failed tests named (escaped); a result
+// signed by an untrusted key is not evidence; the overview shows each
+// digest's and each cell's summary.
+func checkTests(t *testing.T, f *fixture, r *Report, w *Written) {
+	b := digestOf(t, r, "base", f.imageB.DigestStr())
+	var got []string
+	for _, e := range b.Tests {
+		got = append(got, fmt.Sprintf("%s %s %q %s %s %v", e.Suite, e.Platform, e.Environment, e.Result, e.Finished, e.Failed))
+	}
+	want := []string{`smoke  "staging" FAILED 2026-11-01T12:00:00Z [login <works>]`, `structure linux/amd64 "" PASSED 2026-11-01T10:00:00Z []`}
+	if !slices.Equal(got, want) || b.TestSummary != "1 FAILED" || !slices.Equal(b.Suites, []string{"structure", "smoke"}) {
+		t.Errorf("B's tests:\n%s\nwant:\n%s\nsummary %q, suites %v", strings.Join(got, "\n"), strings.Join(want, "\n"), b.TestSummary, b.Suites)
+	}
+	if a := digestOf(t, r, "base", f.imageA.DigestStr()); len(a.Tests) != 0 || a.TestSummary != "untested" {
+		t.Errorf("A: tests %+v, summary %q; want none, untested", a.Tests, a.TestSummary)
+	}
+	if rec := digestOf(t, r, "ami", f.record.DigestStr()); rec.Tests == nil || len(rec.Tests) != 0 || rec.TestSummary != "" {
+		t.Errorf("the record (no suite): tests %#v, summary %q", rec.Tests, rec.TestSummary)
+	}
+	if c := cellOf(t, r, "base", "dev"); promote.TestSummary(c.Tests, c.Suites) != "1/2 passed" {
+		t.Errorf("base in dev (structure passed, smoke not run there): %+v", c.Tests)
+	}
+	page := readFile(t, filepath.Join(w.Dir, b.Page))
+	for _, want := range []string{
+		`<span class="badge b-bad">1 FAILED</span>`,
+		`<tr data-suite="smoke" data-platform="" data-env="staging" data-result="FAILED" class="bad">`,
+		`<div class="failed-test">login &lt;works&gt;</div>`,
+		`<tr data-suite="structure" data-platform="linux/amd64" data-env="" data-result="PASSED"><td>structure</td><td>linux/amd64</td><td>build</td>`,
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("B's page lacks %s", want)
+		}
+	}
+	if strings.Contains(page, "forged") || strings.Count(page, "<tr data-suite=") != 2 {
+		t.Error("B's page shows a result that is not evidence")
+	}
+	index := readFile(t, w.Index)
+	for _, want := range []string{`<td class="tests"><span class="badge b-bad">1 FAILED</span></td>`, `<span class="badge b-warn tests">tests: 1/2 passed</span>`,
+		`<span class="badge b-bad tests">tests: 1 FAILED</span>`} {
+		if !strings.Contains(index, want) {
+			t.Errorf("the overview lacks %s", want)
+		}
 	}
 }
 

@@ -7,11 +7,14 @@ import (
 	"html/template"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/bakeryhq/bakery/attest"
+	"github.com/bakeryhq/bakery/imagetest"
 	"github.com/bakeryhq/bakery/internal/failure"
+	"github.com/bakeryhq/bakery/promote"
 	"github.com/bakeryhq/bakery/receipt"
 )
 
@@ -28,9 +31,12 @@ var pages = template.Must(template.New("report").Funcs(template.FuncMap{
 		}
 		return d
 	},
-	"size":  humanSize,
-	"join":  strings.Join,
-	"count": count,
+	"size":        humanSize,
+	"join":        strings.Join,
+	"count":       count,
+	"testSummary": promote.TestSummary,
+	"testClass":   testClass,
+	"resultClass": resultClass,
 	"predicate": func(pt string) string {
 		if pt == receipt.PredicateVSA {
 			return "receipt (VSA)"
@@ -174,4 +180,38 @@ func count(n int, noun string) string {
 		return "1 " + noun
 	}
 	return strconv.Itoa(n) + " " + noun + "s"
+}
+
+// testClass is the badge of a test summary: ok when every result that
+// counts PASSED and every suite has one, bad when one FAILED, warn
+// otherwise (a WARNED result, an untested suite).
+func testClass(ev []promote.TestEvidence, suites []string) string {
+	switch {
+	case promote.TestFailed(ev):
+		return "b-bad"
+	case len(ev) == 0:
+		return "b-warn"
+	}
+	for _, e := range ev {
+		if e.Result != string(imagetest.Passed) {
+			return "b-warn"
+		}
+	}
+	for _, s := range suites {
+		if !slices.ContainsFunc(ev, func(e promote.TestEvidence) bool { return e.Suite == s }) {
+			return "b-warn"
+		}
+	}
+	return "b-ok"
+}
+
+// resultClass is the badge of one test result's verdict.
+func resultClass(result string) string {
+	switch imagetest.Verdict(result) {
+	case imagetest.Passed:
+		return "b-ok"
+	case imagetest.Warned:
+		return "b-warn"
+	}
+	return "b-bad"
 }

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -26,6 +27,7 @@ import (
 	"github.com/sigstore/sigstore/pkg/signature/dsse"
 
 	"github.com/bakeryhq/bakery/attest"
+	"github.com/bakeryhq/bakery/imagetest"
 )
 
 // AttachStatement signs st with signer (DSSE, payload type payloadType) and
@@ -62,6 +64,30 @@ func SPDX(about ...name.Digest) attest.Statement {
 		st.Subjects = append(st.Subjects, attest.SubjectOf(d))
 	}
 	return st
+}
+
+// TestResult is a test-result statement, as bakery records a suite run:
+// suite of target in env ("" for the build's run) on platform, finished at
+// finished, PASSED or, with failed tests, FAILED; about ref and, for a
+// platform of an index, the platform image platformImage. Attach it with attest.Attach
+// (signed with a trusted key, it is a result bakery would have made).
+func TestResult(ref, platformImage name.Digest, target, suite, platform, env string, finished time.Time, failed ...string) (attest.Statement, error) {
+	r := imagetest.Result{Result: imagetest.Passed, Configuration: []imagetest.ResourceDescriptor{{Name: suite + ".yaml"}},
+		PassedTests: []string{"it runs"}, WarnedTests: []string{}, FailedTests: append([]string{}, failed...),
+		Bakery: imagetest.Details{Suite: suite, Target: target, Platform: platform, Environment: env, Runner: "test",
+			Started: finished.Add(-time.Second), Finished: finished}}
+	if len(failed) > 0 {
+		r.Result = imagetest.Failed
+	}
+	pred, err := json.Marshal(r)
+	if err != nil {
+		return attest.Statement{}, err
+	}
+	st := attest.Statement{PredicateType: imagetest.PredicateType, Subjects: []attest.Subject{attest.SubjectOf(ref)}, Predicate: pred, Platform: platform}
+	if platform != "" && platformImage != ref {
+		st.Subjects = append(st.Subjects, attest.SubjectOf(platformImage))
+	}
+	return st, nil
 }
 
 // DropAttestations rewrites ref's cosign attestation image (its .att tag)
