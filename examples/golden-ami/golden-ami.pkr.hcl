@@ -46,6 +46,12 @@ build {
     script = "${path.root}/harden.sh"
   }
 
+  # The hardening checked inside the machine before it is sealed: the
+  # suites bakery.yaml gives golden-ami (examples/tests/golden-ami.yaml). A
+  # suite that fails does not stop the build here; the post-processor
+  # records its FAILED result and fails, and dev's tag stays.
+  provisioner "bakery-test" {}
+
   # The SBOM of what is installed, read from the machine's dpkg database.
   # background: catalogued while the builder packs the image; the bakery
   # post-processor below waits for it.
@@ -53,6 +59,7 @@ build {
     background = true
   }
 
-  # Record, attest, sign; tag the first environment of bakery.yaml.
+  # Record, attest (with the bakery-test results), sign; tag the first
+  # environment of bakery.yaml.
   post-processor "bakery" {}
 }
