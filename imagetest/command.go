@@ -1,6 +1,7 @@
 package imagetest
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"strings"
@@ -35,7 +36,7 @@ func runCommandTest(ctx context.Context, s *Suite, runner Runner, env environ, t
 			return o, unavailable(t.Name, "running setup", err)
 		}
 		if why := x.problem(out); why != "" || out.ExitCode != 0 {
-			o.fail("setup %s %s", quoteArgs(args), orExit(why, out.ExitCode))
+			o.fail("setup %s %s", quoteArgs(args), orExit(why, out))
 			return o, nil
 		}
 	}
@@ -50,7 +51,7 @@ func runCommandTest(ctx context.Context, s *Suite, runner Runner, env environ, t
 			return o, unavailable(t.Name, "running teardown", err)
 		}
 		if why := x.problem(out); why != "" || out.ExitCode != 0 {
-			o.warn("teardown %s %s", quoteArgs(args), orExit(why, out.ExitCode))
+			o.warn("teardown %s %s", quoteArgs(args), orExit(why, out))
 		}
 	}
 	return o, nil
@@ -109,15 +110,24 @@ func (x *executor) check(o *outcome, t CommandTest, out Output) {
 	o.match("stdout", string(out.Stdout), t.ExpectedOutput, t.ExcludedOutput)
 	o.match("stderr", string(out.Stderr), t.ExpectedError, t.ExcludedError)
 	if out.ExitCode != t.ExitCode {
-		o.fail("exit code %d, expected %d", out.ExitCode, t.ExitCode)
+		o.fail("exit code %d, expected %d%s", out.ExitCode, t.ExitCode, stderrOf(out))
 	}
 }
 
-func orExit(why string, code int) string {
+// orExit is why, or else the exit code and what the process said on stderr.
+func orExit(why string, out Output) string {
 	if why != "" {
 		return why
 	}
-	return fmt.Sprintf("exited %d", code)
+	return fmt.Sprintf("exited %d%s", out.ExitCode, stderrOf(out))
+}
+
+// stderrOf is an excerpt of out's stderr to explain an exit code, or "".
+func stderrOf(out Output) string {
+	if len(bytes.TrimSpace(out.Stderr)) == 0 {
+		return ""
+	}
+	return "; stderr: " + excerpt(string(out.Stderr))
 }
 
 func quoteArgs(args []string) string {
