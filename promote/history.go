@@ -143,12 +143,18 @@ func history(ctx context.Context, verifier *attest.Verifier, target string, env 
 // historyParallel bounds the digests whose receipts History reads at once.
 const historyParallel = 8
 
-// receipts reads only d's receipts and test results (attest.Attestations),
-// as a report that receipt.Read and Tests take: neither needs an SBOM, so
-// none is fetched. The platforms that bind a test result are read when
-// there is one (test results are left out when they cannot be).
+// receipts reads only d's receipts and test results, as a report that
+// receipt.Read and Tests take (attested).
 func receipts(ctx context.Context, d name.Digest, verifier *attest.Verifier) (*attest.Report, error) {
-	atts, _, err := verifier.Attestations(ctx, d, []string{receipt.PredicateVSA, imagetest.PredicateType})
+	return attested(ctx, d, verifier, receipt.PredicateVSA, imagetest.PredicateType)
+}
+
+// attested reads only d's verified attestations of the predicate types
+// want (attest.Attestations), as a report: no SBOM is fetched unless
+// asked for. The platforms that bind a test result are read when there is
+// one (test results are left out when they cannot be).
+func attested(ctx context.Context, d name.Digest, verifier *attest.Verifier, want ...string) (*attest.Report, error) {
+	atts, _, err := verifier.Attestations(ctx, d, want)
 	if err != nil {
 		return nil, err
 	}

@@ -1,10 +1,13 @@
 package promote
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"sort"
 	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
 
 	"github.com/bakeryhq/bakery/attest"
 	"github.com/bakeryhq/bakery/imagetest"
@@ -64,6 +67,17 @@ func Tests(rep *attest.Report, target string) []TestEvidence {
 		return a.Suite+"\x00"+a.Platform+"\x00"+a.Environment < b.Suite+"\x00"+b.Platform+"\x00"+b.Environment
 	})
 	return out
+}
+
+// ReadTests reads d's test evidence for target from the registry: only
+// its test results, verified with verifier, bound and chosen as Tests
+// does (what build shows of the results its suites recorded).
+func ReadTests(ctx context.Context, verifier *attest.Verifier, d name.Digest, target string) ([]TestEvidence, error) {
+	rep, err := attested(ctx, d, verifier, imagetest.PredicateType)
+	if err != nil {
+		return nil, err
+	}
+	return Tests(rep, target), nil
 }
 
 // finishedOf is a result's end as the policy input says it (RFC 3339, UTC,

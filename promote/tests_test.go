@@ -177,4 +177,9 @@ func TestStatusAndHistoryShowTestEvidence(t *testing.T) {
 		t.Errorf("history entry JSON %s (%v)", b, err)
 	}
 	same("history entry read back from JSON", back.Tests)
+	read, err := ReadTests(f.ctx, f.promoter.opts.Verifier, ref, "app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	same("ReadTests", read)
 }

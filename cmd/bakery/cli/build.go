@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/spf13/cobra"
 
+	"github.com/bakeryhq/bakery/attest"
 	"github.com/bakeryhq/bakery/builders"
 	"github.com/bakeryhq/bakery/builders/buildkit"
 	"github.com/bakeryhq/bakery/internal/config"
@@ -22,6 +23,7 @@ import (
 	"github.com/bakeryhq/bakery/inventory"
 	"github.com/bakeryhq/bakery/packer"
 	"github.com/bakeryhq/bakery/pipeline"
+	"github.com/bakeryhq/bakery/promote"
 	"github.com/bakeryhq/bakery/revoke"
 )
 
@@ -38,18 +40,26 @@ type buildOptions struct {
 }
 
 // buildOutput is what --output json prints and --metadata-file writes: an
-// entry per target, a pipeline.Built or, for a target that failed, a
+// entry per target, a builtJSON or, for a target that failed, a
 // failureJSON (error, class, exit code), whatever the number of targets.
 type buildOutput struct {
 	Targets []any `json:"targets"`
 }
 
+// builtJSON is a built target with the test evidence its digest holds
+// (promote.ReadTests: what its suites recorded, verified), when it has
+// suites.
+type builtJSON struct {
+	pipeline.Built
+	Tests []promote.TestEvidence `json:"tests,omitempty"`
+}
+
 // buildJSON is a build's output: the targets built, then an entry per
 // target each failure names.
-func buildJSON(results []pipeline.Built, buildErr error) buildOutput {
+func buildJSON(results []pipeline.Built, tests map[string][]promote.TestEvidence, buildErr error) buildOutput {
 	out := buildOutput{Targets: []any{}}
 	for _, r := range results {
-		out.Targets = append(out.Targets, r)
+		out.Targets = append(out.Targets, builtJSON{Built: r, Tests: tests[r.Target]})
 	}
 	for _, f := range failureEntries(buildErr) {
 		out.Targets = append(out.Targets, f)
@@ -167,7 +177,7 @@ func (o *buildOptions) run(cmd *cobra.Command, args []string) error {
 		if args, err = o.outdatedOnly(cmd, s, args); err != nil || len(args) == 0 {
 			_ = p.Wait()
 			if err == nil {
-				err = o.print(cmd, nil, nil)
+				err = o.print(cmd, nil, nil, nil)
 			}
 			return err
 		}
@@ -196,10 +206,11 @@ func (o *buildOptions) run(cmd *cobra.Command, args []string) error {
 	if err := p.Wait(); err != nil && buildErr == nil {
 		buildErr = err
 	}
-	if err := o.print(cmd, results, buildErr); err != nil {
+	tests := o.testsOf(cmd, s, results)
+	if err := o.print(cmd, results, tests, buildErr); err != nil {
 		return err
 	}
-	if err := o.ci.write("bakery build", buildLines(results, buildErr)); err != nil {
+	if err := o.ci.write("bakery build", buildLines(results, tests, buildErr)); err != nil {
 		return err
 	}
 	return buildErr
@@ -241,8 +252,35 @@ func (o *buildOptions) outdatedOnly(cmd *cobra.Command, s *site, names []string)
 	return out, nil
 }
 
-// buildLines is what a build tells CI: each built target, then each failure.
-func buildLines(results []pipeline.Built, buildErr error) []ciLine {
+// testsOf reads back the test evidence of each built target that has
+// suites (promote.ReadTests, verified with verification.keys), for build's
+// outputs; one that cannot be read is warned about and shows none.
+func (o *buildOptions) testsOf(cmd *cobra.Command, s *site, results []pipeline.Built) map[string][]promote.TestEvidence {
+	out := map[string][]promote.TestEvidence{}
+	if o.noAttest {
+		return out
+	}
+	for _, r := range results {
+		if len(promote.Suites(s.cfg, r.Target)) == 0 {
+			continue
+		}
+		ref, err := name.NewDigest(r.Reference())
+		if err == nil {
+			var verifier *attest.Verifier
+			if verifier, err = s.trust(cmd.Context()); err == nil {
+				out[r.Target], err = promote.ReadTests(cmd.Context(), verifier, ref, r.Target)
+			}
+		}
+		if err != nil {
+			fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s: its test results could not be read back: %v\n", r.Target, err)
+		}
+	}
+	return out
+}
+
+// buildLines is what a build tells CI: each built target with a line per
+// test result that counts (testLines), then each failure.
+func buildLines(results []pipeline.Built, tests map[string][]promote.TestEvidence, buildErr error) []ciLine {
 	var lines []ciLine
 	for _, r := range results {
 		signed, outcome := "unsigned", "built"
@@ -254,6 +292,7 @@ func buildLines(results []pipeline.Built, buildErr error) []ciLine {
 		}
 		lines = append(lines, ciLine{Target: r.Target, Outcome: outcome,
 			Detail: fmt.Sprintf("%s (%s; %s)", r.Reference(), strings.Join(r.Platforms, ", "), signed)})
+		lines = append(lines, testLines(r.Target, tests[r.Target])...)
 	}
 	return append(lines, failedTargets(buildErr)...)
 }
@@ -300,8 +339,8 @@ func (o *buildOptions) validate() error {
 	return nil
 }
 
-func (o *buildOptions) print(cmd *cobra.Command, results []pipeline.Built, buildErr error) error {
-	out := buildJSON(results, buildErr)
+func (o *buildOptions) print(cmd *cobra.Command, results []pipeline.Built, tests map[string][]promote.TestEvidence, buildErr error) error {
+	out := buildJSON(results, tests, buildErr)
 	if o.metadataFile != "" {
 		f, err := os.Create(o.metadataFile)
 		if err != nil {
@@ -328,6 +367,9 @@ func (o *buildOptions) print(cmd *cobra.Command, results []pipeline.Built, build
 				types[i] = at.PredicateType
 			}
 			signed = fmt.Sprintf("signed by %s, %s", a.KeyID, plural(countAttestations(types), "attestation"))
+			if ev := tests[r.Target]; len(ev) > 0 {
+				signed += ", " + plural(len(ev), "test result") + " (" + testsCell(s, ev, nil) + ")"
+			}
 		}
 		if r.Unchanged {
 			signed = "unchanged: the same digest as before, already signed and attested; nothing moved"

@@ -9,15 +9,20 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/bakeryhq/bakery/imagetest"
 	"github.com/bakeryhq/bakery/internal/env"
 	"github.com/bakeryhq/bakery/internal/failure"
+	"github.com/bakeryhq/bakery/promote"
 )
 
 // ciLine is one target's outcome, as build and promote report it to a CI
-// system.
+// system, or (Test set) the outcome of one of its suites.
 type ciLine struct {
 	Target, Outcome, Detail string
-	Failed                  bool
+	// Test names a suite's result ("test structure linux/amd64"): a line
+	// of its own, not a target.
+	Test   string
+	Failed bool
 	// Class is a failure's class (failedTargets sets it).
 	Class failure.Class
 }
@@ -66,15 +71,31 @@ func appendFile(path, s string) error {
 // markdown is a job summary: a heading and a table, failures marked.
 func markdown(title string, lines []ciLine) string {
 	var b strings.Builder
-	failed := 0
+	var targets, failed, tests, testsFailed int
 	for _, l := range lines {
-		if l.Failed {
-			failed++
+		switch {
+		case l.Test != "":
+			tests++
+			if l.Failed {
+				testsFailed++
+			}
+		default:
+			targets++
+			if l.Failed {
+				failed++
+			}
 		}
 	}
-	fmt.Fprintf(&b, "### %s: %d target(s), %d failed\n\n| target | outcome | details |\n|---|---|---|\n", title, len(lines), failed)
+	fmt.Fprintf(&b, "### %s: %d target(s), %d failed", title, targets, failed)
+	if tests > 0 {
+		fmt.Fprintf(&b, "; %d test result(s), %d failed", tests, testsFailed)
+	}
+	b.WriteString("\n\n| target | outcome | details |\n|---|---|---|\n")
 	for _, l := range lines {
 		outcome := l.Outcome
+		if l.Test != "" {
+			outcome = l.Test + ": " + outcome
+		}
 		if l.Failed {
 			outcome = "❌ " + outcome
 		} else {
@@ -118,7 +139,7 @@ func junit(title string, lines []ciLine) ([]byte, error) {
 	s := junitSuite{Name: title, Tests: len(lines)}
 	class := strings.ReplaceAll(title, " ", ".")
 	for _, l := range lines {
-		c := junitCase{Name: l.Target, ClassName: class, Output: l.Outcome + ": " + l.Detail}
+		c := junitCase{Name: strings.TrimSpace(l.Target + " " + l.Test), ClassName: class, Output: l.Outcome + ": " + l.Detail}
 		if l.Failed {
 			s.Failures++
 			c.Failure = &junitFailure{Message: l.Outcome, Text: l.Detail}
@@ -130,6 +151,25 @@ func junit(title string, lines []ciLine) ([]byte, error) {
 		return nil, err
 	}
 	return append([]byte(xml.Header), append(b, '\n')...), nil
+}
+
+// testLines are a target's test evidence as CI lines, one per suite,
+// platform and environment: its verdict, and the tests that failed as
+// the failure's detail.
+func testLines(target string, ev []promote.TestEvidence) []ciLine {
+	var out []ciLine
+	for _, e := range ev {
+		test := strings.Join(strings.Fields("test "+e.Suite+" "+e.Platform), " ")
+		if e.Environment != "" {
+			test += " in " + e.Environment
+		}
+		detail := "finished " + e.Finished
+		if len(e.Failed) > 0 {
+			detail = "failed: " + strings.Join(e.Failed, ", ")
+		}
+		out = append(out, ciLine{Target: target, Test: test, Outcome: e.Result, Detail: detail, Failed: e.Result == string(imagetest.Failed)})
+	}
+	return out
 }
 
 // failedTargets turns a build's joined, classified errors into lines.

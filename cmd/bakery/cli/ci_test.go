@@ -8,8 +8,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bakeryhq/bakery/builders"
 	"github.com/bakeryhq/bakery/internal/env"
 	"github.com/bakeryhq/bakery/internal/failure"
+	"github.com/bakeryhq/bakery/pipeline"
+	"github.com/bakeryhq/bakery/promote"
 )
 
 // TestCIReports: the GitHub job summary gets a Markdown table appended, and
@@ -43,5 +46,46 @@ func TestCIReports(t *testing.T) {
 	s := suites.Suites[0]
 	if s.Tests != 2 || s.Failures != 1 || s.Cases[0].Failure != nil || s.Cases[1].Failure == nil || s.Cases[0].Name != "golden-base" {
 		t.Errorf("junit %s", b)
+	}
+}
+
+// TestCIReportsTestResults: build's CI reports carry each suite's outcome
+// per target and platform (the test evidence build read back): a JUnit
+// test case each, failed tests as the failure's message, and the job
+// summary counts them apart from the targets.
+func TestCIReportsTestResults(t *testing.T) {
+	dir := t.TempDir()
+	summary := filepath.Join(dir, "summary.md")
+	t.Setenv(env.GitHubStepSummary.String(), summary)
+	built := pipeline.Built{Result: builders.Result{Target: "app", Repository: "reg/dev/app", Platforms: []string{"linux/amd64", "linux/arm64"}}}
+	tests := map[string][]promote.TestEvidence{"app": {
+		{Suite: "smoke", Environment: "staging", Result: "FAILED", Finished: "2026-12-05T10:00:00Z", Failed: []string{"login", "logout"}},
+		{Suite: "structure", Platform: "linux/amd64", Result: "PASSED", Finished: "2026-12-05T09:00:00Z", Failed: []string{}},
+	}}
+	c := ciReport{junit: filepath.Join(dir, "junit.xml")}
+	if err := c.write("bakery build", buildLines([]pipeline.Built{built}, tests, nil)); err != nil {
+		t.Fatal(err)
+	}
+	md, _ := os.ReadFile(summary)
+	for _, want := range []string{"### bakery build: 1 target(s), 0 failed; 2 test result(s), 1 failed", "| `app` | ✅ built |",
+		"| `app` | ❌ test smoke in staging: FAILED | failed: login, logout |", "| `app` | ✅ test structure linux/amd64: PASSED |"} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("summary lacks %q:\n%s", want, md)
+		}
+	}
+	b, _ := os.ReadFile(c.junit)
+	var suites junitSuites
+	if err := xml.Unmarshal(b, &suites); err != nil {
+		t.Fatal(err)
+	}
+	s := suites.Suites[0]
+	if s.Tests != 3 || s.Failures != 1 || len(s.Cases) != 3 {
+		t.Fatalf("junit %s", b)
+	}
+	if c := s.Cases[1]; c.Name != "app test smoke in staging" || c.Failure == nil || c.Failure.Message != "FAILED" || c.Failure.Text != "failed: login, logout" {
+		t.Errorf("the failed suite's case: %+v", c)
+	}
+	if c := s.Cases[2]; c.Name != "app test structure linux/amd64" || c.Failure != nil {
+		t.Errorf("the passed suite's case: %+v", c)
 	}
 }

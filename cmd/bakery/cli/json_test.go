@@ -150,7 +150,7 @@ func TestBuildJSONListsFailedTargets(t *testing.T) {
 	buildErr := errors.Join(
 		failure.New(failure.Build, `target "b"`, errors.New("process \"/bin/sh -c exit 1\"\ndid not complete"), "see the build output"),
 		failure.New(failure.Unavailable, `targets "c", "d"`, errors.New("connection refused"), ""))
-	out := validate(t, "build", buildJSON([]pipeline.Built{built("a")}, buildErr))
+	out := validate(t, "build", buildJSON([]pipeline.Built{built("a")}, nil, buildErr))
 	var got []string
 	for _, e := range out["targets"].([]any) {
 		m := e.(map[string]any)
@@ -167,14 +167,40 @@ func TestBuildJSONListsFailedTargets(t *testing.T) {
 	o := &buildOptions{rootOptions: &rootOptions{output: "text"}, metadataFile: file}
 	cmd := &cobra.Command{}
 	cmd.SetOut(&bytes.Buffer{})
-	if err := o.print(cmd, []pipeline.Built{built("a")}, buildErr); err != nil {
+	if err := o.print(cmd, []pipeline.Built{built("a")}, nil, buildErr); err != nil {
 		t.Fatal(err)
 	}
 	b, err := readBuilt(file)
 	if err != nil || len(b) != 1 || b[0].Target != "a" {
 		t.Errorf("readBuilt of a build with failures: %v %+v", err, b)
 	}
-	validate(t, "build", buildJSON(nil, nil))
+	validate(t, "build", buildJSON(nil, nil, nil))
+}
+
+// TestBuildShowsItsTestResults: build counts the test results its suites
+// recorded apart from the attestations (as verify does), with the one
+// summary, and lists them in JSON under the target, as its schema says.
+func TestBuildShowsItsTestResults(t *testing.T) {
+	a := built("a")
+	a.Attestation.Attestations = []attest.AttachedInfo{{PredicateType: attest.PredicateSPDX}, {PredicateType: attest.PredicateCycloneDX}, {PredicateType: attest.PredicateSLSAv1}}
+	tests := map[string][]promote.TestEvidence{"a": {
+		{Suite: "structure", Platform: "linux/amd64", Result: "PASSED", Finished: "2026-12-05T09:00:00Z", Failed: []string{}, KeyID: "k"},
+		{Suite: "structure", Platform: "linux/arm64", Result: "PASSED", Finished: "2026-12-05T09:00:00Z", Failed: []string{}, KeyID: "k"}}}
+	o := &buildOptions{rootOptions: &rootOptions{output: "text"}}
+	cmd := &cobra.Command{}
+	var text bytes.Buffer
+	cmd.SetOut(&text)
+	if err := o.print(cmd, []pipeline.Built{a}, tests, nil); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(text.String(), "signed by 0e6400565c7c5691, 3 attestations, 2 test results (2/2 passed)") {
+		t.Errorf("build text: %s", text.String())
+	}
+	out := validate(t, "build", buildJSON([]pipeline.Built{a}, tests, nil))
+	got := out["targets"].([]any)[0].(map[string]any)["tests"]
+	if l, ok := got.([]any); !ok || len(l) != 2 || l[1].(map[string]any)["platform"] != "linux/arm64" {
+		t.Errorf("build JSON tests: %v", got)
+	}
 }
 
 // TestPromoteJSONIsOneShape: one target or several, a list of promotions,
