@@ -31,6 +31,7 @@ import (
 	"github.com/sigstore/sigstore/pkg/signature"
 
 	"github.com/bakeryhq/bakery/attest"
+	"github.com/bakeryhq/bakery/attest/attesttest"
 	"github.com/bakeryhq/bakery/attest/sbom"
 	"github.com/bakeryhq/bakery/builders"
 	"github.com/bakeryhq/bakery/internal/bakerytest"
@@ -852,4 +853,68 @@ func TestImportDecidesAsPromoteWould(t *testing.T) {
 		}
 	}
 	untouched(revoked)
+}
+
+// TestTestResultsTravelWithTheBundle: a digest's signed test results go into
+// its bundle with its other attestations, verify offline as its test
+// evidence, and after import count at the site: an environment there that
+// requires tested accepts the bundle, and refuses one exported before the
+// results were recorded.
+func TestTestResultsTravelWithTheBundle(t *testing.T) {
+	f := newFixture(t)
+	untested := f.bundle // exported before any test result
+	f.src.Targets["app"].Tests = []config.Test{{Name: "structure", File: "structure.yaml"}}
+	prod, _ := name.NewDigest(f.srcHost+"/prod/app@"+f.digest.DigestStr(), name.Insecure)
+	plats, err := attest.Platforms(f.ctx, prod)
+	if err != nil || len(plats) != 2 {
+		t.Fatalf("platforms %v %v", plats, err)
+	}
+	finished := time.Now().Add(-time.Minute).Truncate(time.Second)
+	var stmts []attest.Statement
+	for _, p := range plats {
+		st, err := attesttest.TestResult(prod, p.Ref, "app", "structure", p.Platform, "", finished)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stmts = append(stmts, st)
+	}
+	if err := attest.Attach(f.ctx, f.signer, prod, stmts); err != nil {
+		t.Fatal(err)
+	}
+	tested := filepath.Join(t.TempDir(), "tested.tar")
+	if _, err := f.export(t, tested); err != nil {
+		t.Fatal(err)
+	}
+
+	res, err := verify(f.ctx, tested, f.keys, "prod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := promote.Tests(res.Report, "app")
+	if len(ev) != 2 || ev[0].Platform != "linux/amd64" || ev[1].Platform != "linux/arm64" || ev[0].Result != "PASSED" || ev[1].Result != "PASSED" {
+		t.Errorf("the bundle's test evidence, verified offline: %+v", ev)
+	}
+
+	site := *f.site
+	site.Environments = []config.Environment{{Name: "prod", Repository: f.siteHost + "/tested", Tag: config.DefaultTagTemplate, Insecure: true,
+		Policies: []string{"signed", "sbom", "provenance", "tested"}}}
+	imp := func(path string) error {
+		b, err := Open(path, f.keys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		_, err = Import(f.ctx, b, ImportOptions{Policies: f.engine, Config: &site, Env: "prod", Keys: f.keys, Signer: f.signer, Version: "test"})
+		return err
+	}
+	if err := imp(untested); failure.ClassOf(err) != failure.Policy || !strings.Contains(err.Error(), "structure") {
+		t.Errorf("a bundle without test results into an environment that requires tested: %v, want denied by tested", err)
+	}
+	if err := imp(tested); err != nil {
+		t.Fatalf("the tested bundle into an environment that requires tested: %v", err)
+	}
+	st, err := promote.StatusOf(f.ctx, &site, attest.Trusting(f.keys), "app", "prod")
+	if err != nil || st.Digest != f.digest.DigestStr() || promote.TestSummary(st.Tests, st.Suites) != "2/2 passed" {
+		t.Errorf("the site's status after the import: %+v %v", st, err)
+	}
 }
