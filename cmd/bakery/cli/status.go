@@ -21,8 +21,10 @@ func newStatus(ro *rootOptions) *cobra.Command {
 		Short: "Show what every environment runs, for every target, from the registry",
 		Long: `For every target and environment: the digest the environment's tag points at,
 whether it verifies, whether it holds a verified receipt for that target and
-environment (RECEIPT), and DRIFT when the tag does not point where bakery last
-put it (moved by hand, outside bakery). --check exits 4 when any environment
+environment (RECEIPT), its test evidence (TESTS: "2/2 passed", "1 FAILED",
+"untested", "-" for a target with no suite; the results verify counts, the
+newest per suite, platform and environment), and DRIFT when the tag does not
+point where bakery last put it (moved by hand, outside bakery). --check exits 4 when any environment
 that has a tag is unverified, unreceipted or drifting, or runs a revoked digest
 (REVOKED; the error says which rollback fixes it), for a CI job to alert on.`,
 		Example: `  bakery status

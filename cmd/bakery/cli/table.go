@@ -33,7 +33,9 @@ const (
 // countsHelp says what bakery's counts count, for the commands that print
 // them (build, promote, verify).
 const countsHelp = `Counts: attestations are the SBOMs (SPDX and CycloneDX, one each per
-platform) and the SLSA provenance; signatures and receipts are counted apart.`
+platform) and the SLSA provenance; signatures, receipts and test results
+(those that count: the newest per suite, platform and environment) are
+counted apart.`
 
 // style is how text output looks: -o wide prints full digests, RFC 3339
 // times and every column; colour marks what needs attention, only on a
