@@ -31,19 +31,8 @@ func TestCIReports(t *testing.T) {
 	if err := c.write("bakery build", lines); err != nil {
 		t.Fatal(err)
 	}
-	md, _ := os.ReadFile(summary)
-	for _, want := range []string{"earlier step\n", "### bakery build: 2 target(s), 1 failed", "| `golden-base` | ✅ built |",
-		"| `target \"web\"` | ❌ failed (build) |", "Dockerfile:3: no such file"} {
-		if !strings.Contains(string(md), want) {
-			t.Errorf("summary lacks %q:\n%s", want, md)
-		}
-	}
-	b, _ := os.ReadFile(c.junit)
-	var suites junitSuites
-	if err := xml.Unmarshal(b, &suites); err != nil {
-		t.Fatal(err)
-	}
-	s := suites.Suites[0]
+	b, s := readCI(t, summary, c.junit, "earlier step\n", "### bakery build: 2 target(s), 1 failed", "| `golden-base` | ✅ built |",
+		"| `target \"web\"` | ❌ failed (build) |", "Dockerfile:3: no such file")
 	if s.Tests != 2 || s.Failures != 1 || s.Cases[0].Failure != nil || s.Cases[1].Failure == nil || s.Cases[0].Name != "golden-base" {
 		t.Errorf("junit %s", b)
 	}
@@ -66,19 +55,8 @@ func TestCIReportsTestResults(t *testing.T) {
 	if err := c.write("bakery build", buildLines([]pipeline.Built{built}, tests, nil)); err != nil {
 		t.Fatal(err)
 	}
-	md, _ := os.ReadFile(summary)
-	for _, want := range []string{"### bakery build: 1 target(s), 0 failed; 2 test result(s), 1 failed", "| `app` | ✅ built |",
-		"| `app` | ❌ test smoke in staging: FAILED | failed: login, logout |", "| `app` | ✅ test structure linux/amd64: PASSED |"} {
-		if !strings.Contains(string(md), want) {
-			t.Errorf("summary lacks %q:\n%s", want, md)
-		}
-	}
-	b, _ := os.ReadFile(c.junit)
-	var suites junitSuites
-	if err := xml.Unmarshal(b, &suites); err != nil {
-		t.Fatal(err)
-	}
-	s := suites.Suites[0]
+	b, s := readCI(t, summary, c.junit, "### bakery build: 1 target(s), 0 failed; 2 test result(s), 1 failed", "| `app` | ✅ built |",
+		"| `app` | ❌ test smoke in staging: FAILED | failed: login, logout |", "| `app` | ✅ test structure linux/amd64: PASSED |")
 	if s.Tests != 3 || s.Failures != 1 || len(s.Cases) != 3 {
 		t.Fatalf("junit %s", b)
 	}
@@ -88,4 +66,22 @@ func TestCIReportsTestResults(t *testing.T) {
 	if c := s.Cases[2]; c.Name != "app test structure linux/amd64" || c.Failure != nil {
 		t.Errorf("the passed suite's case: %+v", c)
 	}
+}
+
+// readCI checks that the job summary holds each of want and returns the
+// JUnit file and its one suite.
+func readCI(t *testing.T, summary, junit string, want ...string) ([]byte, junitSuite) {
+	t.Helper()
+	md, _ := os.ReadFile(summary)
+	for _, w := range want {
+		if !strings.Contains(string(md), w) {
+			t.Errorf("summary lacks %q:\n%s", w, md)
+		}
+	}
+	b, _ := os.ReadFile(junit)
+	var suites junitSuites
+	if err := xml.Unmarshal(b, &suites); err != nil || len(suites.Suites) != 1 {
+		t.Fatalf("junit %s: %v", b, err)
+	}
+	return b, suites.Suites[0]
 }
