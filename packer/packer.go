@@ -233,8 +233,14 @@ func (b *Builder) Build(ctx context.Context, req builders.Request) (builders.Res
 	case err != nil && templateError(out):
 		return builders.Result{}, templateFailure(t.Name, t.Template, out)
 	case err != nil:
-		return builders.Result{}, failure.New(failure.Build, subj,
-			fmt.Errorf("packer build failed: %s", packerError(out)), "nothing was recorded; packer's last lines are above (--progress plain shows all)")
+		msg := packerError(out)
+		hint := "nothing was recorded; packer's last lines are above (--progress plain shows all)"
+		if strings.Contains(msg, "FAILED result is recorded") {
+			// The bakery post-processor pushed the record and recorded its
+			// suites' results before it failed; no tag moved.
+			hint = "no tag moved; the machine-image record is in the first environment's repository with its FAILED test result"
+		}
+		return builders.Result{}, failure.New(failure.Build, subj, fmt.Errorf("packer build failed: %s", msg), hint)
 	}
 	return b.readResult(subj, resultFile.Name())
 }
