@@ -189,3 +189,51 @@ func TestFileSuitesNeedNoNode(t *testing.T) {
 		}
 	}
 }
+
+// TestRecordResults: results of suites that ran inside a machine image's
+// build are bound to the target, the record's platform and the build run
+// (no environment), and attached as test-result attestations about the
+// record digest alone; a FAILED one is recorded, then a build failure
+// naming the failed test. A packer target's suites are not run by bakery.
+func TestRecordResults(t *testing.T) {
+	ctx := context.Background()
+	reg := bakerytest.NewRegistry(t)
+	ref := reg.PushIndex(t, "dev/golden-ami", bakerytest.Index(t))
+	priv, _, err := attest.GenerateKeys(filepath.Join(t.TempDir(), "k"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := attest.LoadSigner(ctx, priv, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tgt := &config.Target{Name: "golden-ami", Type: config.TypePacker, Tests: []config.Test{{Name: "hardening", File: "h.yaml"}, {Name: "network", File: "n.yaml"}}}
+	results := []imagetest.Result{
+		{Result: imagetest.Passed, PassedTests: []string{"ok"}, Bakery: imagetest.Details{Suite: "hardening", Platform: "linux/arm64", Environment: "x", Runner: "bakery-chroot on host"}},
+		{Result: imagetest.Failed, FailedTests: []string{"no sshd"}, Bakery: imagetest.Details{Suite: "network", Problems: []imagetest.Problem{{Test: "no sshd", Verdict: imagetest.Failed, Reason: "/usr/sbin/sshd exists"}}}},
+	}
+	err = RecordResults(ctx, signer, tgt, ref, "", "linux/amd64", results)
+	if failure.ClassOf(err) != failure.Build || !strings.Contains(err.Error(), "no sshd") || strings.Contains(err.Error(), "hardening") {
+		t.Errorf("err = %v, want a build failure naming no sshd alone", err)
+	}
+	for _, r := range results {
+		if r.Bakery.Target != "golden-ami" || r.Bakery.Platform != "linux/amd64" || r.Bakery.Environment != "" {
+			t.Errorf("result %+v", r.Bakery)
+		}
+	}
+	if results[0].Bakery.Runner != "bakery-chroot on host" {
+		t.Errorf("runner %q, want the provisioner's", results[0].Bakery.Runner)
+	}
+	n := 0
+	if _, err := attesttest.DropAttestations(ctx, ref, func(pt string, subjects []string) bool {
+		if pt == imagetest.PredicateType && len(subjects) == 1 && strings.HasSuffix(subjects[0], ref.DigestStr()) {
+			n++
+		}
+		return false
+	}); err != nil || n != 2 {
+		t.Errorf("%d test-result attestations about the record alone (%v), want 2", n, err)
+	}
+	if _, err := TestDigest(ctx, &config.Config{}, tgt, ref, TestOptions{}); failure.ClassOf(err) != failure.Config || !strings.Contains(err.Error(), "bakery build golden-ami") {
+		t.Errorf("TestDigest of a packer target: %v, want a config error saying its suites run in the packer build", err)
+	}
+}
