@@ -167,7 +167,7 @@ func (p *PostProcessor) publish(ctx context.Context, ui packersdk.Ui, a packersd
 	if err != nil {
 		return nil, err
 	}
-	tests, err := p.readTests(t)
+	tests, err := p.readTests(ui, t)
 	if err != nil {
 		return nil, err
 	}
@@ -235,7 +235,7 @@ func (p *PostProcessor) publishOptions(ctx context.Context, cfg *config.Config) 
 // readTests reads the results the bakery-test provisioner wrote in this
 // packer run for t's suites with a file. A target with such suites and no
 // result of this run is a template without the provisioner.
-func (p *PostProcessor) readTests(t *config.Target) ([]imagetest.Result, error) {
+func (p *PostProcessor) readTests(ui packersdk.Ui, t *config.Target) ([]imagetest.Result, error) {
 	var suites []string
 	for _, s := range t.RunnableTests() {
 		suites = append(suites, s.Name)
@@ -248,6 +248,17 @@ func (p *PostProcessor) readTests(t *config.Target) ([]imagetest.Result, error) 
 		return nil, failure.New(failure.Config, "target "+strconv.Quote(t.Name),
 			fmt.Errorf("bakery.yaml gives it test suites (%s) but %w", strings.Join(suites, ", "), err),
 			`add provisioner "bakery-test" {} to the template's build, after the provisioners that change the machine`)
+	}
+	if err == nil && len(results) < len(suites) {
+		ran := map[string]bool{}
+		for _, r := range results {
+			ran[r.Bakery.Suite] = true
+		}
+		for _, s := range suites {
+			if !ran[s] {
+				ui.Say(fmt.Sprintf("bakery: suite %s did not run in this build (bakery-test's suites leave it out): tested will deny this machine image", s))
+			}
+		}
 	}
 	return results, err
 }

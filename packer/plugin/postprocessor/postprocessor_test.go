@@ -4,6 +4,7 @@ import (
 	"github.com/bakeryhq/bakery/internal/config"
 	"github.com/bakeryhq/bakery/internal/env"
 	"github.com/bakeryhq/bakery/internal/failure"
+	"github.com/bakeryhq/bakery/packer/plugin/machinetest"
 
 	"os"
 	"path/filepath"
@@ -96,11 +97,23 @@ func TestReadTestsNeedsTheProvisioner(t *testing.T) {
 	p := &PostProcessor{}
 	p.config.PackerBuildName, p.config.run.runUUID = "debian", "run-1"
 	tgt := &config.Target{Name: "golden-ami", Type: config.TypePacker, Tests: []config.Test{{Name: "hardening", File: "h.yaml"}, {Name: "smoke", External: true}}}
-	_, err := p.readTests(tgt)
+	ui := packersdk.TestUi(t)
+	_, err := p.readTests(ui, tgt)
 	if failure.ClassOf(err) != failure.Config || !strings.Contains(err.Error(), `provisioner "bakery-test" {}`) || !strings.Contains(err.Error(), "hardening") {
 		t.Errorf("no result: %v", err)
 	}
-	if got, err := p.readTests(&config.Target{Name: "plain", Tests: []config.Test{{Name: "smoke", External: true}}}); got != nil || err != nil {
+	tgt.Tests = append(tgt.Tests, config.Test{Name: "network", File: "n.yaml"})
+	if err := os.WriteFile(machinetest.Output("debian", "hardening"), []byte(`{"packerRunUUID":"run-1","result":{"result":"PASSED","bakery":{"suite":"hardening"}}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := p.readTests(ui, tgt); err != nil || len(got) != 1 || got[0].Bakery.Suite != "hardening" || got[0].Result != "PASSED" {
+		t.Errorf("this run's result of one of two suites: %+v, %v", got, err)
+	}
+	p.config.run.runUUID = "run-2"
+	if _, err := p.readTests(ui, tgt); failure.ClassOf(err) != failure.Config || !strings.Contains(err.Error(), "another packer run") {
+		t.Errorf("another run's result: %v, want the missing-provisioner error naming the leftover", err)
+	}
+	if got, err := p.readTests(ui, &config.Target{Name: "plain", Tests: []config.Test{{Name: "smoke", External: true}}}); got != nil || err != nil {
 		t.Errorf("no suite bakery runs: %v, %v", got, err)
 	}
 }
