@@ -51,7 +51,7 @@ func Filesystem(ctx context.Context, comm packersdk.Communicator, s *imagetest.S
 				continue
 			}
 			hdr := *f.hdr
-			hdr.Name, hdr.Linkname, hdr.Size = strings.TrimPrefix(p, "/"), "", 0
+			hdr.Name, hdr.Linkname, hdr.Size = cmp.Or(strings.TrimPrefix(p, "/"), "."), "", 0
 			body := []byte(nil)
 			if content[p] && hdr.Typeflag == tar.TypeReg {
 				body = f.content

@@ -227,6 +227,7 @@ fileExistenceTests:
   - {name: the conf, path: $DIR/secret.conf, permissions: -rw-r-----, uid: 0}
   - {name: through a link, path: $DIR/link, permissions: -rw-r-----}
   - {name: a directory, path: $DIR, shouldExist: true}
+  - {name: the root, path: /, permissions: drwxr-xr-x}
   - {name: absent, path: $DIR/nope, shouldExist: false}
   - {name: missing, path: $DIR/nope}
   - {name: wrong mode, path: $DIR/secret.conf, permissions: -rwxrwxrwx}
@@ -235,7 +236,7 @@ fileContentTests:
   - {name: umask, path: $DIR/link, expectedContents: ["umask 027"], excludedContents: ["umask 022"]}
   - {name: too big, path: $DIR/big, expectedContents: ["x"]}
 `, m)
-	wantPassed := []string{"sh through /bin", "the conf", "through a link", "a directory", "absent", "os-release", "umask"}
+	wantPassed := []string{"sh through /bin", "the conf", "through a link", "a directory", "the root", "absent", "os-release", "umask"}
 	if !slices.Equal(res.PassedTests, wantPassed) || !slices.Equal(res.FailedTests, []string{"missing", "wrong mode", "too big"}) {
 		t.Errorf("passed %q\nfailed %q\nproblems %+v", res.PassedTests, res.FailedTests, res.Bakery.Problems)
 	}
