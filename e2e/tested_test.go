@@ -69,18 +69,20 @@ func appBuild() []string {
 }
 
 // TestTestedDigestsOnly is issue 22 end to end on buildkitd and the registry:
+// build shows its suites' results (JSON, text count, JUnit, job summary);
 // bakery build tests the digest before the tag moves (a failing suite leaves
 // the tag and exits 3, its FAILED result recorded); the stock cosign CLI
 // verifies the result; staging requires tested; prod requires the external
 // smoke suite PASSED in staging, recorded from JUnit; a later FAILED
 // withdraws it; forged results (an untrusted key, another environment,
-// another target) made with the stock cosign CLI never count.
+// another target) made with the stock cosign CLI never count; and status,
+// verify, history, inspect and the report (in the browser) show the same
+// evidence, the FAILED that withdrew a PASSED and then the PASSED again.
 func TestTestedDigestsOnly(t *testing.T) {
 	ns := runID + "/tested"
 	cfg := testedProject(t, ns, "hello")
 	label := appBuild()
-	refs := buildTargets(t, cfg, label, "app")
-	ref := refs["app"]
+	ref := buildShowingTests(t, cfg, label)
 	pub := filepath.Join(keyDir, "trusted.pub")
 	if o, code := stockCosign(t, "verify-attestation", "--key", pub, "--insecure-ignore-tlog", "--type", "https://in-toto.io/attestation/test-result/v0.1", ref); code != 0 || !strings.Contains(o, "The signatures were verified against the specified public key") {
 		t.Errorf("stock cosign verify-attestation of the test result: exit %d\n%s", code, o)
@@ -129,12 +131,14 @@ func TestTestedDigestsOnly(t *testing.T) {
 	if r := bakery(t, nil, "promote", "app", "--to", "prod", "--config", cfg); r.code != 5 || !strings.Contains(r.stderr, "FAILED") {
 		t.Errorf("promote to prod after a later FAILED: exit %d, want 5", r.code)
 	}
+	checkWithdrawnEverywhere(t, cfg, ref)
 	if r := bakery(t, nil, "test", "app", "--env", "staging", "--suite", "smoke", "--junit", junit, "--config", cfg); r.code != 0 {
 		t.Fatalf("recording a passing JUnit run again: exit %d", r.code)
 	}
 	if r := bakery(t, nil, "promote", "app", "--to", "prod", "--config", cfg); r.code != 0 {
 		t.Errorf("promote to prod with smoke PASSED in staging: exit %d", r.code)
 	}
+	checkPassedEverywhere(t, cfg, ref)
 
 	// The same digest built again with a suite that now fails: nothing
 	// moves, and the build fails (the digest is tested again).

@@ -367,12 +367,12 @@ func (o *buildOptions) print(cmd *cobra.Command, results []pipeline.Built, tests
 				types[i] = at.PredicateType
 			}
 			signed = fmt.Sprintf("signed by %s, %s", a.KeyID, plural(countAttestations(types), "attestation"))
-			if ev := tests[r.Target]; len(ev) > 0 {
-				signed += ", " + plural(len(ev), "test result") + " (" + testsCell(s, ev, nil) + ")"
-			}
 		}
 		if r.Unchanged {
 			signed = "unchanged: the same digest as before, already signed and attested; nothing moved"
+		}
+		if ev := tests[r.Target]; len(ev) > 0 {
+			signed += ", " + plural(len(ev), "test result") + " (" + testsCell(s, ev, nil) + ")"
 		}
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\ttags: %s\t%s\n", r.Target, s.ref(r.Reference()),
 			strings.Join(r.Platforms, ","), humanSize(r.Size), strings.Join(r.Tags, ","), signed)
