@@ -143,6 +143,30 @@ commandTests:
 	}
 }
 
+// hangingComm starts every command and never sees it end: a lost SSH
+// connection.
+type hangingComm struct{ shellComm }
+
+func (*hangingComm) Start(context.Context, *packersdk.RemoteCmd) error { return nil }
+
+// TestCommunicatorThatHangs: when the communicator never reports the end of
+// a command, the runner gives it up at its limit and the guard, as timed out.
+func TestCommunicatorThatHangs(t *testing.T) {
+	m := &Machine{Comm: &hangingComm{}, Guard: 100 * time.Millisecond}
+	ctr, err := m.Start(context.Background(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := time.Now()
+	out, err := ctr.Run(context.Background(), imagetest.Command{Args: []string{"sleep", "60"}, Timeout: 200 * time.Millisecond, MaxOutput: 10})
+	if err != nil || !out.TimedOut {
+		t.Errorf("Run = %+v, %v; want timed out", out, err)
+	}
+	if took := time.Since(started); took > 5*time.Second {
+		t.Errorf("took %s", took)
+	}
+}
+
 // TestOutputCapped: a command that floods its output costs at most
 // maxOutput per stream, and FAILS as it cannot be checked.
 func TestOutputCapped(t *testing.T) {

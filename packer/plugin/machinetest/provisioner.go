@@ -87,6 +87,9 @@ func (p *Provisioner) Provision(ctx context.Context, ui packersdk.Ui, comm packe
 	if err != nil {
 		return fmt.Errorf("bakery-test: %w", err)
 	}
+	if warning != "" {
+		ui.Say("bakery-test: " + warning + "; command tests of suites without network: true will WARN")
+	}
 	runner := fmt.Sprintf("%s on %s", p.config.PackerBuilderType, hostname())
 	for _, s := range suites {
 		ui.Say(fmt.Sprintf("bakery-test: running suite %s (%s) on the machine", s.Name, s.File))

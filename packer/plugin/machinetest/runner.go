@@ -1,6 +1,7 @@
 package machinetest
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strings"
@@ -16,11 +17,11 @@ import (
 // (128 + SIGKILL): timeout kills its own process group, itself included.
 const killedExit = 137
 
-// guard is how long past a command's limit the runner waits for the
+// DefaultGuard is how long past a command's limit the runner waits for the
 // communicator before it gives the command up as timed out: `timeout` on the
 // machine kills it at the limit, so only a communicator that hangs (a lost
 // SSH connection) gets here.
-const guard = 30 * time.Second
+const DefaultGuard = 30 * time.Second
 
 // Machine runs command tests on the machine being built, through the
 // Packer communicator: in bakery-chroot's chroot, or over SSH on a cloud
@@ -32,6 +33,9 @@ type Machine struct {
 	// Unshare is set when `unshare -n` works on the machine, so a test's
 	// network can be turned off.
 	Unshare bool
+	// Guard is how long past a command's limit the runner waits for the
+	// communicator; default DefaultGuard.
+	Guard time.Duration
 }
 
 // Start returns the machine itself: there is nothing to start.
@@ -64,7 +68,7 @@ func (s *session) Run(ctx context.Context, c imagetest.Command) (imagetest.Outpu
 	}
 	exited := make(chan int, 1)
 	go func() { exited <- cmd.Wait() }()
-	timer := time.NewTimer(c.Timeout + guard)
+	timer := time.NewTimer(c.Timeout + cmp.Or(s.m.Guard, DefaultGuard))
 	defer timer.Stop()
 	var out imagetest.Output
 	select {
