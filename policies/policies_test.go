@@ -243,7 +243,7 @@ func TestTestedPolicies(t *testing.T) {
 			two(in)
 			in.Tests = append(in.Tests, result("structure", "linux/arm64", "staging", "FAILED", t2, 3600))
 		},
-			"sha256:aa: the newest result of suite structure on linux/arm64 is FAILED (finished 2026-01-01T11:00:00Z); tested requires PASSED: fix the image and run `bakery build app`"},
+			"sha256:aa: the newest result of suite structure on linux/arm64 is FAILED (finished 2026-01-01T11:00:00Z); tested requires PASSED: fix the image and run `bakery build app`, or `bakery test app` to test it again"},
 		{"older FAILED, newer PASSED", "tested", func(in *Input) {
 			two(in)
 			in.Tests = append(in.Tests, result("structure", "linux/arm64", "", "FAILED", t1, 7200), result("structure", "linux/arm64", "", "PASSED", t3, 3599))
@@ -262,6 +262,8 @@ func TestTestedPolicies(t *testing.T) {
 		{"whole-image result does not stand in for a platform", "tested", func(in *Input) { two(in); in.Tests[1].Platform = "" },
 			"sha256:aa has no result of suite structure on linux/arm64"},
 		{"machine image: any platform", "tested", func(in *Input) { in.Image.Platforms = nil; in.Tests = in.Tests[:1] }, ""},
+		{"machine image without a result", "tested", func(in *Input) { in.Image.Platforms = nil; in.Tests = nil },
+			"sha256:aa has no result of suite structure: a machine image is tested inside its packer build: `bakery build app` runs its suites with the bakery-test provisioner"},
 		{"no suites configured", "tested", func(in *Input) { in.Config.Tests = nil }, "target app configures no test suite that bakery runs"},
 		{"unreadable time", "tested", func(in *Input) { in.Tests[0].Finished = "yesterday" }, `finished at "yesterday", which is not an RFC 3339 time`},
 		{"soaked", "tested_in", func(in *Input) { in.TestedIn.SoakSeconds = 79200 }, ""},

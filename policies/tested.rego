@@ -34,11 +34,22 @@ deny contains msg if {
 	msg := sprintf("%s: target %s configures no test suite that bakery runs, so nothing shows it was tested: add tests: to %s in bakery.yaml, or take tested out of %s's policies", [input.image.digest, input.target, input.target, input.environment])
 }
 
+# retest says how a digest gets a new result: a container image is tested
+# again by bakery test; a machine image (no platforms) only inside its packer
+# build, by the bakery-test provisioner.
+retest := sprintf("run `bakery test %s` to test it (`bakery build %s` tests what it pushes)", [input.target, input.target]) if {
+	required != [""]
+} else := sprintf("a machine image is tested inside its packer build: `bakery build %s` runs its suites with the bakery-test provisioner", [input.target])
+
+again := sprintf(", or `bakery test %s` to test it again", [input.target]) if {
+	required != [""]
+} else := ""
+
 deny contains msg if {
 	some suite in suites
 	some platform in required
 	count(counted(suite, platform)) == 0
-	msg := sprintf("%s has no result of suite %s%s: run `bakery test %s` to test it (`bakery build %s` tests what it pushes)", [input.image.digest, suite, on(platform), input.target, input.target])
+	msg := sprintf("%s has no result of suite %s%s: %s", [input.image.digest, suite, on(platform), retest])
 }
 
 deny contains msg if {
@@ -46,7 +57,7 @@ deny contains msg if {
 	some platform in required
 	r := tr.newest(counted(suite, platform))
 	r.result != "PASSED"
-	msg := sprintf("%s: the newest result of suite %s%s is %s (finished %s); tested requires PASSED: fix the image and run `bakery build %s`, or `bakery test %s` to test it again", [input.image.digest, suite, on(r.platform), r.result, r.finished, input.target, input.target])
+	msg := sprintf("%s: the newest result of suite %s%s is %s (finished %s); tested requires PASSED: fix the image and run `bakery build %s`%s", [input.image.digest, suite, on(r.platform), r.result, r.finished, input.target, again])
 }
 
 deny contains msg if {
