@@ -67,6 +67,8 @@ type Result struct {
 	// digest, which holds a verified receipt for the environment: nothing
 	// was copied, signed or moved.
 	AlreadyPromoted bool `json:"alreadyPromoted,omitempty"`
+	// Tests is the digest's test evidence (Tests) the decision saw.
+	Tests []TestEvidence `json:"tests,omitempty"`
 }
 
 // Options configures a Promoter.
@@ -153,6 +155,9 @@ func (p *Promoter) Promote(ctx context.Context, req Request) (*Result, error) {
 		return res, err
 	}
 	rep, dec, err := p.decide(ctx, rt.src, req.Target, rt.from.Name, rt.to, req.verified)
+	if rep != nil {
+		res.Tests = Tests(rep, req.Target)
+	}
 	if err != nil {
 		return res, err
 	}

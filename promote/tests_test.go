@@ -182,4 +182,16 @@ func TestStatusAndHistoryShowTestEvidence(t *testing.T) {
 		t.Fatal(err)
 	}
 	same("ReadTests", read)
+	// The promotion's result carries what its decision saw, and the copy in
+	// staging holds the same evidence.
+	res, err := f.promoter.Promote(f.ctx, Request{Target: "app", To: "staging"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	same("the promotion's result", res.Tests)
+	st, err = CurrentStatus(f.ctx, f.cfg, f.promoter.opts.Verifier)
+	if err != nil || st[1].Environment != "staging" {
+		t.Fatalf("status %+v %v", st, err)
+	}
+	same("status in staging", st[1].Tests)
 }

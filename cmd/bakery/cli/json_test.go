@@ -209,7 +209,8 @@ func TestPromoteJSONIsOneShape(t *testing.T) {
 	res := &promote.Result{Action: "promote", Target: "web", Environment: "staging", From: "dev", Digest: "sha256:" + strings.Repeat("b", 64),
 		Destination: "127.0.0.1:5000/staging/web", Tag: "staging", Receipt: true}
 	denied := &promote.Result{Action: "promote", Target: "db", Environment: "staging", Digest: "sha256:" + strings.Repeat("c", 64),
-		Decision: &policies.Decision{Violations: []policies.Violation{{Policy: "sbom_present", Message: "no SBOM"}}}}
+		Decision: &policies.Decision{Violations: []policies.Violation{{Policy: "sbom_present", Message: "no SBOM"}}},
+		Tests:    []promote.TestEvidence{{Suite: "smoke", Environment: "dev", Result: "FAILED", Finished: "2026-12-05T10:00:00Z", Failed: []string{"login"}, KeyID: "k"}}}
 	one := promote.Outcome{Step: promote.Step{Request: promote.Request{Target: "web", To: "staging"}}, Result: res}
 	fail := promote.Outcome{Step: promote.Step{Request: promote.Request{Target: "db", To: "staging"}}, Result: denied,
 		Err: failure.New(failure.Policy, `target "db"`, errors.New("denied by sbom_present"), "")}
@@ -223,6 +224,11 @@ func TestPromoteJSONIsOneShape(t *testing.T) {
 		if outcomes[len(outcomes)-1].Err != nil && (last["class"] != "policy" || last["exitCode"] != float64(5) || last["error"] == "") {
 			t.Errorf("failed promotion %v", last)
 		}
+	}
+	// CI: each target's line, then a line per test result its decision saw.
+	lines := promoteLines([]promote.Outcome{one, fail})
+	if len(lines) != 3 || lines[2].Target != "db" || lines[2].Test != "test smoke in dev" || !lines[2].Failed || lines[2].Detail != "failed: login" {
+		t.Errorf("promote's CI lines: %+v", lines)
 	}
 }
 

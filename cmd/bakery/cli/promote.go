@@ -142,7 +142,8 @@ func (o *promoteOptions) flags(cmd *cobra.Command) {
 	o.ci.addFlags(cmd)
 }
 
-// promoteLines is what a promotion tells CI: each target's outcome.
+// promoteLines is what a promotion tells CI: each target's outcome, with a
+// line per test result the decision saw (testLines).
 func promoteLines(outcomes []promote.Outcome) []ciLine {
 	var lines []ciLine
 	for _, oc := range outcomes {
@@ -156,6 +157,9 @@ func promoteLines(outcomes []promote.Outcome) []ciLine {
 			l.Detail = fmt.Sprintf("%s → %s: %s", dash(oc.Result.From), oc.Result.Environment, oc.Result.Digest)
 		}
 		lines = append(lines, l)
+		if oc.Result != nil {
+			lines = append(lines, testLines(oc.Step.Target, oc.Result.Tests)...)
+		}
 	}
 	return lines
 }
