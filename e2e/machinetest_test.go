@@ -135,7 +135,7 @@ func TestMachineImageTested(t *testing.T) {
 	// The same digest with a second suite that never ran: tested refuses it,
 	// also with a PASSED result forged with an untrusted key.
 	extra := machineTestProject(t, dir, "extra.yaml", ns, map[string]string{"hardening": suite, "extra": suite})
-	if r := bakery(t, nil, "promote", "golden-ami", "--to", "staging", "--config", extra); r.code != 5 || !strings.Contains(r.stderr, "no result of suite extra") {
+	if r := bakery(t, nil, "promote", "golden-ami", "--to", "staging", "--config", extra); r.code != 5 || !strings.Contains(r.stderr, "no result of suite extra: a machine image is tested inside its packer build") {
 		t.Fatalf("promote without a result of extra: exit %d, want 5 naming it", r.code)
 	}
 	pred := filepath.Join(dir, "forged.json")
