@@ -152,9 +152,10 @@ func checkWithdrawnEverywhere(t *testing.T, cfg, ref string) {
 }
 
 // checkPassedEverywhere: once smoke PASSED again in staging and the digest
-// is in prod, history, inspect and the HTML report (read in the browser)
+// is in prod, history, inspect, the HTML report (read in the browser) and
+// a bundle of it (verified offline, imported where tested is required)
 // show the same evidence status shows.
-func checkPassedEverywhere(t *testing.T, cfg, ref string) {
+func checkPassedEverywhere(t *testing.T, cfg, ref, ns string) {
 	t.Helper()
 	ev, cell := statusTests(t, cfg, "prod")
 	if s, ok := find(t, "status", ev, "smoke", "staging"); !ok || s.Result != "PASSED" {
@@ -183,6 +184,7 @@ func checkPassedEverywhere(t *testing.T, cfg, ref string) {
 		t.Errorf("inspect lacks the Tests section (%q, smoke in staging):\n%s", cell, in.stdout)
 	}
 	checkReportTests(t, cfg, ref, len(ev))
+	checkBundleCarriesTests(t, cfg, ns, ev)
 }
 
 // checkReportTests writes the report and reads the digest's Tests table in
@@ -222,4 +224,46 @@ func checkReportTests(t *testing.T, cfg, ref string, n int) {
 	br.screenshot(t, "digest-tests")
 	br.clean(t)
 	br.selfCheck(t)
+}
+
+// checkBundleCarriesTests exports app from prod, verifies the bundle with no
+// network (its test rows are there) and imports it at a site whose prod
+// requires tested: allowed, and the site's status shows the same evidence.
+func checkBundleCarriesTests(t *testing.T, cfg, ns string, want []evidence) {
+	t.Helper()
+	dir := filepath.Dir(cfg)
+	path := filepath.Join(dir, "tested.tar")
+	if r := bakery(t, nil, "export", "app", "--env", "prod", "--out", path, "--config", cfg, "--progress", "quiet"); r.code != 0 {
+		t.Fatalf("export: exit %d", r.code)
+	}
+	v := offline(t, "verify", "--bundle", path)
+	if v.code != 0 || !regexp.MustCompile(`test +smoke in staging PASSED`).MatchString(v.stdout) || !strings.Contains(v.stdout, fmt.Sprintf("%d test results", len(want))) {
+		t.Errorf("verify --bundle (no network): exit %d, want smoke PASSED in staging and %d test results:\n%s", v.code, len(want), v.stdout)
+	}
+	site := filepath.Join(dir, "site.yaml") // beside tests/app.yaml
+	writeFiles(t, dir, map[string]string{"site.yaml": fmt.Sprintf(`version: 1
+targets:
+  app:
+    type: container
+    context: app
+    tests:
+      - {name: structure, file: tests/app.yaml}
+      - {name: smoke, external: true}
+environments:
+  - name: prod
+    repository: %s/%s/site
+    insecure: true
+    policies: [signed, tested]
+`, registry2, ns)})
+	importBundle(t, site, path, 0)
+	r := bakery(t, nil, "status", "app", "--config", site, "-o", "json")
+	var rows []struct{ Tests []evidence }
+	if err := json.Unmarshal([]byte(r.stdout), &rows); err != nil || len(rows) != 1 || len(rows[0].Tests) != len(want) {
+		t.Fatalf("the site's status after the import: %v\n%s", err, r.stdout)
+	}
+	for i, e := range rows[0].Tests {
+		if e.Suite != want[i].Suite || e.Environment != want[i].Environment || e.Result != want[i].Result || e.Finished != want[i].Finished {
+			t.Errorf("the site's evidence %d: %+v, want %+v", i, e, want[i])
+		}
+	}
 }

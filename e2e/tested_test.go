@@ -138,7 +138,7 @@ func TestTestedDigestsOnly(t *testing.T) {
 	if r := bakery(t, nil, "promote", "app", "--to", "prod", "--config", cfg); r.code != 0 {
 		t.Errorf("promote to prod with smoke PASSED in staging: exit %d", r.code)
 	}
-	checkPassedEverywhere(t, cfg, ref)
+	checkPassedEverywhere(t, cfg, ref, ns)
 
 	// The same digest built again with a suite that now fails: nothing
 	// moves, and the build fails (the digest is tested again).
