@@ -360,3 +360,32 @@ environments:
 		t.Errorf("running an external suite: %v", err)
 	}
 }
+
+// noUnshareComm is this machine without a working unshare.
+type noUnshareComm struct{ shellComm }
+
+func (c *noUnshareComm) Start(ctx context.Context, cmd *packersdk.RemoteCmd) error {
+	script, err := io.ReadAll(cmd.Stdin)
+	if err != nil {
+		return err
+	}
+	cmd.Stdin = strings.NewReader(strings.ReplaceAll(string(script), "unshare -n", "/nonexistent/unshare -n"))
+	return c.shellComm.Start(ctx, cmd)
+}
+
+// TestProbe: the machine's platform and whether it can turn the network
+// off; one that cannot says so, and its command tests then WARN.
+func TestProbe(t *testing.T) {
+	m, platform, warning, err := probe(context.Background(), &shellComm{})
+	if err != nil || !m.Unshare || platform != "linux/amd64" || warning != "" {
+		t.Errorf("probe = %+v, %q, %q, %v", m, platform, warning, err)
+	}
+	m, _, warning, err = probe(context.Background(), &noUnshareComm{})
+	if err != nil || m.Unshare || !strings.Contains(warning, "could not be turned off") {
+		t.Errorf("without unshare: %+v, %q, %v", m, warning, err)
+	}
+	res := run(t, "schemaVersion: 2.0.0\ncommandTests:\n  - {name: runs, command: \"true\"}\n", m)
+	if res.Result != imagetest.Passed {
+		t.Errorf("run without unshare: %s %+v", res.Result, res.Bakery.Problems)
+	}
+}
