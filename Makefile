@@ -39,8 +39,15 @@ demo: up build ## set everything up; bake, attest, verify and promote the bundle
 	$(BIN) verify --config examples/bakery.yaml 127.0.0.1:5000/dev/golden-ami:dev
 	.bakery/cosign verify --key examples/keys/bakery.pub --insecure-ignore-tlog 127.0.0.1:5000/dev/golden-base:dev > /dev/null
 	.bakery/cosign verify --key examples/keys/bakery.pub --insecure-ignore-tlog 127.0.0.1:5000/dev/golden-ami:dev > /dev/null
-	for target in golden-base golden-ami; do for env in staging prod; do \
-	  $(DEMO_ENV) $(BIN) promote $$target --to $$env --config examples/bakery.yaml || exit 1; done; done
+	# staging, then the smoke suite against staging's digest (prod's tested_in
+	# requires it), then prod. The AMI's smoke is external: examples/ci/ami-smoke.sh.
+	for target in golden-base golden-ami; do \
+	  $(DEMO_ENV) $(BIN) promote $$target --to staging --config examples/bakery.yaml || exit 1; \
+	  if [ $$target = golden-ami ]; then \
+	    $(DEMO_ENV) BAKERY=$(BIN) bash examples/ci/ami-smoke.sh golden-ami staging .bakery/ami-smoke.xml --config examples/bakery.yaml && \
+	    $(DEMO_ENV) $(BIN) test golden-ami --env staging --suite smoke --junit .bakery/ami-smoke.xml --config examples/bakery.yaml || exit 1; \
+	  else $(DEMO_ENV) $(BIN) test $$target --env staging --suite smoke --progress plain --config examples/bakery.yaml || exit 1; fi; \
+	  $(DEMO_ENV) $(BIN) promote $$target --to prod --config examples/bakery.yaml || exit 1; done
 	$(BIN) status --config examples/bakery.yaml
 
 .PHONY: env

@@ -375,9 +375,9 @@ func (p *Promoter) settle(ctx context.Context, target, envName string, dst name.
 // carries the same trusted signatures and attestations the source would be
 // verified for (verifying it reads, in this process, each layer once), and
 // the environment's policies are evaluated again on them, with the
-// revocation list, so that a no-op still reports a denial (dec, and the
-// denial error). Otherwise the promotion runs, and its fresh receipt settles
-// a race it lost or left open.
+// revocation list, so that a digest denied since is never reported as done.
+// Otherwise the promotion runs (judging the source), and its fresh receipt
+// settles a race it lost or left open.
 func (p *Promoter) alreadyPromoted(ctx context.Context, rt *route, target string) (bool, *policies.Decision, error) {
 	cur, err := registry.Resolve(ctx, rt.dstTag)
 	if errors.Is(err, registry.ErrNotFound) {
@@ -408,7 +408,11 @@ func (p *Promoter) alreadyPromoted(ctx context.Context, rt *route, target string
 		return false, dec, err
 	}
 	if !dec.Allowed {
-		return false, dec, denied(rt.to.Name, *dec)
+		// Denied as it is there (a suite or a policy added since, a
+		// revocation): the promotion runs again from the source, whose
+		// newer evidence is judged and, if it passes, copied; a denial
+		// there is the one reported.
+		return false, nil, nil
 	}
 	return true, dec, nil
 }
