@@ -187,4 +187,21 @@ func TestMachineImageTested(t *testing.T) {
 			t.Errorf("bakery-test wrote no %s next to bakery.yaml: %v", leftover, err)
 		}
 	}
+
+	// A template without the provisioner, for a target with suites: the
+	// post-processor fails saying to add it (the leftover result file of the
+	// earlier runs is not taken for this run's), and dev's tag stays.
+	example := filepath.Join(root, "examples/golden-ami/golden-ami.pkr.hcl")
+	tmpl := strings.Replace(readFile(t, example), `provisioner "bakery-test" {}`, "", 1)
+	writeFiles(t, filepath.Join(dir, "untested"), map[string]string{"golden-ami.pkr.hcl": tmpl,
+		"harden.sh": readFile(t, filepath.Join(root, "examples/golden-ami/harden.sh"))})
+	untested := filepath.Join(dir, "untested.yaml")
+	writeFiles(t, dir, map[string]string{"untested.yaml": strings.Replace(readFile(t, cfg), example, filepath.Join(dir, "untested", "golden-ami.pkr.hcl"), 1)})
+	r = bakery(t, nil, "build", "golden-ami", "--config", untested, "--progress", "quiet")
+	if r.code != 3 || !strings.Contains(r.stderr, `add provisioner "bakery-test" {} to the template`) || !strings.Contains(r.stderr, "another packer run") {
+		t.Errorf("a template without bakery-test: exit %d, want 3 saying to add the provisioner", r.code)
+	}
+	if _, after, _ := manifest(t, ns+"/dev/golden-ami", "dev"); after != digest {
+		t.Errorf("dev's tag moved from %s to %s after a build without bakery-test", digest, after)
+	}
 }

@@ -284,7 +284,7 @@ func TestResultsOfThisRun(t *testing.T) {
 	if err != nil || len(got) != 1 || got[0].Bakery.Suite != "hardening" {
 		t.Errorf("this run's: %+v, %v", got, err)
 	}
-	if _, err := Results("debian", []string{"hardening"}, "run-2"); !errors.Is(err, ErrNoResults) || !strings.Contains(err.Error(), "another packer run's") {
+	if _, err := Results("debian", []string{"hardening"}, "run-2"); !errors.Is(err, ErrNoResults) || !strings.Contains(err.Error(), "left over from another packer run: bakery-test-debian-hardening.json") {
 		t.Errorf("another run's: %v", err)
 	}
 	if _, err := Results("other-build", []string{"hardening"}, "run-1"); !errors.Is(err, ErrNoResults) {

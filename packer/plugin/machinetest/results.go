@@ -70,7 +70,7 @@ func Results(buildName string, suites []string, run string) ([]imagetest.Result,
 	if len(out) == 0 {
 		err := ErrNoResults
 		if len(stale) > 0 {
-			err = fmt.Errorf("%w (%s are another packer run's)", err, strings.Join(stale, ", "))
+			err = fmt.Errorf("%w (left over from another packer run: %s)", err, strings.Join(stale, ", "))
 		}
 		return nil, err
 	}

@@ -17,7 +17,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -245,8 +244,8 @@ func (p *PostProcessor) readTests(ui packersdk.Ui, t *config.Target) ([]imagetes
 	}
 	results, err := machinetest.Results(p.config.PackerBuildName, suites, p.config.run.runUUID)
 	if errors.Is(err, machinetest.ErrNoResults) {
-		return nil, failure.New(failure.Config, "target "+strconv.Quote(t.Name),
-			fmt.Errorf("bakery.yaml gives it test suites (%s) but %w", strings.Join(suites, ", "), err),
+		return nil, failure.New(failure.Config, "provisioner bakery-test",
+			fmt.Errorf("bakery.yaml gives the target suites to run (%s), and there is %w", strings.Join(suites, ", "), err),
 			`add provisioner "bakery-test" {} to the template's build, after the provisioners that change the machine`)
 	}
 	if err == nil && len(results) < len(suites) {
