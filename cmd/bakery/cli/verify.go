@@ -127,8 +127,11 @@ tampered, with what is wrong), 5 that ENV's policies deny a bundle; 6 means
 the registry could not be reached and 2 a bad reference, key or config: in
 those cases nothing was checked.
 
-Receipts are listed by environment and action, SBOMs by platform; the last
-line counts them.
+Receipts are listed by environment and action, SBOMs by platform, test
+results by suite, platform and environment with the tests that failed: those
+that count for the target (--target, default the repository's last path
+component), the newest of each, as the tested and tested_in policies count
+them; the last line counts them.
 
 ` + countsHelp
 
@@ -586,7 +589,7 @@ func newInspect(ro *rootOptions) *cobra.Command {
 	o := &verifyOptions{rootOptions: ro}
 	cmd := &cobra.Command{
 		Use:   "inspect IMAGE",
-		Short: "Show an image's signatures, attestations and provenance, for review",
+		Short: "Show an image's signatures, attestations, provenance and test results, for review",
 		Example: `  bakery inspect 127.0.0.1:5000/dev/golden-base:dev --key cosign.pub
   bakery inspect IMAGE@DIGEST -o json | jq .provenance`,
 		Args: exactArgs(1),
@@ -629,6 +632,7 @@ func newInspect(ro *rootOptions) *cobra.Command {
 		},
 	}
 	o.addFlags(cmd)
+	cmd.Flags().StringVar(&o.target, "target", "", "target whose test results count (default: the repository's last path component)")
 	return cmd
 }
 
