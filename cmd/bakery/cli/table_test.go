@@ -10,6 +10,7 @@ import (
 
 	"github.com/bakeryhq/bakery/attest"
 	"github.com/bakeryhq/bakery/imagetest"
+	"github.com/bakeryhq/bakery/internal/config"
 	"github.com/bakeryhq/bakery/policies"
 	"github.com/bakeryhq/bakery/promote"
 	"github.com/bakeryhq/bakery/receipt"
@@ -417,5 +418,46 @@ func TestDriftTable(t *testing.T) {
 	}
 	if !strings.Contains(wide.String(), "the tag was moved by hand") || strings.Count(wide.String(), fullDigest) != 2 {
 		t.Errorf("drift -o wide:\n%s", wide.String())
+	}
+}
+
+// TestInspectTestsSection: inspect's Tests section sums the evidence up as
+// status does, over the target's suites when there is a bakery.yaml, and
+// lists each result that counts with where it ran, when, and the tests
+// that failed; a result of another target is not there.
+func TestInspectTestsSection(t *testing.T) {
+	now := time.Now()
+	repo := "127.0.0.1:5000/staging/app"
+	result := func(target, suite, env string, ago time.Duration, failed ...string) attest.AttestationInfo {
+		r := imagetest.Result{Result: imagetest.Passed, Configuration: []imagetest.ResourceDescriptor{{Name: "s"}}, FailedTests: failed,
+			Bakery: imagetest.Details{Suite: suite, Target: target, Environment: env, Finished: now.Add(-ago)}}
+		if len(failed) > 0 {
+			r.Result = imagetest.Failed
+		}
+		b, _ := json.Marshal(r)
+		return attest.AttestationInfo{PredicateType: imagetest.PredicateType, KeyID: "k", Subjects: []string{repo + "@" + fullDigest}, Predicate: b}
+	}
+	rep := &attest.Report{Reference: repo + "@" + fullDigest, Attestations: []attest.AttestationInfo{
+		result("app", "structure", "", 3*time.Hour),
+		result("app", "smoke", "staging", time.Hour, "login", "logout"),
+		result("web", "smoke", "staging", time.Minute),
+	}}
+	o := &verifyOptions{rootOptions: &rootOptions{output: "text"},
+		cfg: &config.Config{Targets: map[string]*config.Target{"app": {Name: "app", Tests: []config.Test{{Name: "structure"}, {Name: "smoke"}, {Name: "load"}}}}}}
+	var b bytes.Buffer
+	o.printTests(&b, rep)
+	var got []string
+	for _, l := range strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n") {
+		got = append(got, strings.Join(strings.Fields(l), " "))
+	}
+	want := []string{"Tests", "app 1 FAILED", "smoke - in staging FAILED finished 60m ago", "failed: login, logout",
+		"structure - at build PASSED finished 3h ago"}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("inspect's Tests:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	b.Reset()
+	o.printTests(&b, &attest.Report{Reference: repo + "@" + fullDigest})
+	if !strings.Contains(b.String(), "untested") {
+		t.Errorf("a digest with none of app's suites:\n%s", b.String())
 	}
 }
