@@ -96,6 +96,14 @@ func checkReportPages(t *testing.T, b *browser, out, d1, d2 string) {
 			t.Errorf("the %s cell: %s", env, got)
 		}
 	}
+	// golden configures no suite: no tests badge, "-" in the digests' tests
+	// column (TestTestedDigestsOnly reads a target's results in the report).
+	if n := evalJS[int](t, b, `document.querySelectorAll("#matrix .tests").length`); n != 0 {
+		t.Errorf("the matrix shows %d tests badges for a target with no suite", n)
+	}
+	if got := evalJS[string](t, b, `[...document.querySelectorAll("#digests td.tests")].map(td => td.textContent).join(",")`); got != "-,-" {
+		t.Errorf("the digests' tests column: %q, want - for each of the 2 digests", got)
+	}
 	if n := evalJS[int](t, b, `document.querySelectorAll("svg[aria-label='promotions of golden'] circle").length`); n != 7 {
 		t.Errorf("the promotions timeline has %d points, want 7 (2 builds, 2 promotions into staging, 2 into prod, a rollback)", n)
 	}
