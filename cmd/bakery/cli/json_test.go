@@ -8,12 +8,15 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/spf13/cobra"
 
 	"github.com/bakeryhq/bakery/attest"
 	"github.com/bakeryhq/bakery/builders"
+	"github.com/bakeryhq/bakery/bundle"
+	"github.com/bakeryhq/bakery/imagetest"
 	"github.com/bakeryhq/bakery/internal/failure"
 	"github.com/bakeryhq/bakery/internal/schemacheck"
 	"github.com/bakeryhq/bakery/pipeline"
@@ -200,6 +203,26 @@ func TestBuildShowsItsTestResults(t *testing.T) {
 	got := out["targets"].([]any)[0].(map[string]any)["tests"]
 	if l, ok := got.([]any); !ok || len(l) != 2 || l[1].(map[string]any)["platform"] != "linux/arm64" {
 		t.Errorf("build JSON tests: %v", got)
+	}
+}
+
+// TestVerifyBundleJSONHasTests: verify --bundle -o json carries the test
+// evidence of the bundle's image for its target, as its schema says; not
+// another target's.
+func TestVerifyBundleJSONHasTests(t *testing.T) {
+	ref := "127.0.0.1:5000/prod/app@sha256:" + strings.Repeat("a", 64)
+	att := func(target string) attest.AttestationInfo {
+		b, _ := json.Marshal(imagetest.Result{Result: imagetest.Passed, Configuration: []imagetest.ResourceDescriptor{{Name: "s"}},
+			Bakery: imagetest.Details{Suite: "smoke", Target: target, Environment: "staging", Finished: time.Now()}})
+		return attest.AttestationInfo{PredicateType: imagetest.PredicateType, KeyID: "k", Subjects: []string{ref}, Predicate: b}
+	}
+	res := &bundle.Result{Bundle: "b.tar", Target: "app", Environment: "prod", Digest: "sha256:" + strings.Repeat("a", 64), Kind: "container",
+		Report: &attest.Report{Reference: ref, Digest: v1.Hash{Algorithm: "sha256", Hex: strings.Repeat("a", 64)}, Verified: true,
+			Signatures: []attest.SignatureInfo{}, Attestations: []attest.AttestationInfo{att("app"), att("web")}}}
+	out := validate(t, "verify", bundleJSON(res))
+	tests, ok := out["tests"].([]any)
+	if !ok || len(tests) != 1 || tests[0].(map[string]any)["environment"] != "staging" {
+		t.Errorf("verify --bundle -o json: tests %v", out["tests"])
 	}
 }
 

@@ -227,7 +227,7 @@ func (o *verifyOptions) verifyBundle(cmd *cobra.Command, path, env string) error
 	}
 	res, err := bundle.Verify(cmd.Context(), b, vo)
 	if o.output == "json" {
-		if perr := writeJSON(cmd.OutOrStdout(), res); perr != nil {
+		if perr := writeJSON(cmd.OutOrStdout(), bundleJSON(res)); perr != nil {
 			return perr
 		}
 		return err
@@ -243,6 +243,19 @@ func (o *verifyOptions) verifyBundle(cmd *cobra.Command, path, env string) error
 	}
 	printBundle(cmd.OutOrStdout(), o.style(cmd.OutOrStdout()), res)
 	return err
+}
+
+// bundleJSON is verify --bundle's JSON: the bundle's verification and the
+// test evidence its image's attestations hold for its target, as verify
+// shows it (promote.Tests).
+func bundleJSON(res *bundle.Result) any {
+	if res == nil || res.Report == nil {
+		return res
+	}
+	return struct {
+		*bundle.Result
+		Tests []promote.TestEvidence `json:"tests"`
+	}{res, promote.Tests(res.Report, res.Target)}
 }
 
 // printBundle prints what verifying a bundle found, after its image's
