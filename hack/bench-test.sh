@@ -53,7 +53,7 @@ solve() { echo "\"$BUILDCTL\" --addr unix://$BUILDKIT_SOCK build --progress quie
 { echo '#!/usr/bin/env bash'; echo 'set -euo pipefail'; solve all; } >"$OUT/tests-one-build.sh"
 chmod +x "$OUT/tests-per-test.sh" "$OUT/tests-one-build.sh"
 
-BAKERY_CMD="$OUT/bakery test golden-base --env dev --config $ROOT/examples/bakery.yaml --progress quiet"
+BAKERY_CMD="$OUT/bakery test golden-base --env dev --suite hardening --config $ROOT/examples/bakery.yaml --progress quiet"
 log "bakery test golden-base vs the same commands with buildctl, $RUNS runs each"
 hyperfine --warmup 1 --runs "$RUNS" --export-markdown "$OUT/tests.md" --export-json "$OUT/tests.json" \
   -n "bakery test golden-base (suite run, result signed and attached)" "$BAKERY_CMD" \
