@@ -95,13 +95,17 @@ func Run(ctx context.Context, s *Suite, img v1.Image, runner Runner) (Result, er
 		r.record(checkMetadata(c.MetadataTest, cfg))
 	}
 	env := environ(cfg.Config.Env).with(c.GlobalEnvVars)
-	// The file tests read the image from the registry while the command
-	// tests run on the node: neither waits for the other.
+	// The file tests read the image (from the node that runs it, or from
+	// the registry) while the command tests run: neither waits for the other.
 	var files []outcome
 	var filesErr error
 	read := make(chan struct{})
 	go func() {
 		defer close(read)
+		if reader, ok := runner.(FileReader); ok {
+			files, filesErr = checkFilesOn(ctx, &c, reader, env)
+			return
+		}
 		files, filesErr = checkFiles(&c, img, env)
 	}()
 	commands, err := runCommandTests(ctx, &c, runner, env)

@@ -35,6 +35,8 @@ type rootfs struct {
 	// links maps a symbolic or hard link to its target, absolute or
 	// relative to the link's directory.
 	links map[string]string
+	// missing says why a path read from a FileReader is not there.
+	missing map[string]string
 }
 
 // checkFiles runs the file existence and content tests. It reads the
@@ -68,14 +70,19 @@ func checkFiles(s *Suite, img v1.Image, env environ) ([]outcome, error) {
 			return nil, err
 		}
 	}
+	return fsys.check(s, env), nil
+}
+
+// check runs s's file tests on what r holds.
+func (r *rootfs) check(s *Suite, env environ) []outcome {
 	var out []outcome
 	for _, t := range s.FileExistenceTests {
-		out = append(out, fsys.checkExistence(t, clean(env.expand(t.Path))))
+		out = append(out, r.checkExistence(t, clean(env.expand(t.Path))))
 	}
 	for _, t := range s.FileContentTests {
-		out = append(out, fsys.checkContent(t, clean(env.expand(t.Path))))
+		out = append(out, r.checkContent(t, clean(env.expand(t.Path))))
 	}
-	return out, nil
+	return out
 }
 
 // clean makes p absolute and clean: the form every path of a rootfs has.
@@ -158,6 +165,9 @@ func (r *rootfs) follow(p string) (string, bool) {
 
 // stat returns the file at p, links followed, or why there is none.
 func (r *rootfs) stat(p string) (*file, string) {
+	if why, ok := r.missing[p]; ok {
+		return nil, why
+	}
 	resolved, ok := r.resolve(p)
 	if !ok {
 		return nil, "too many levels of symbolic links"
