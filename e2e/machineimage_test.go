@@ -777,8 +777,8 @@ func TestPluginCheck(t *testing.T) {
 	if err := json.Unmarshal(desc, &d); err != nil {
 		t.Fatal(err)
 	}
-	// Registered names become bakery-chroot, bakery-sbom, bakery, bakery-image.
-	if d.Version == "" || !slices.Equal(d.Builders, []string{"chroot"}) || !slices.Equal(d.Provisioners, []string{"sbom"}) ||
+	// Registered names become bakery-chroot, bakery-sbom, bakery-test, bakery, bakery-image.
+	if d.Version == "" || !slices.Equal(d.Builders, []string{"chroot"}) || !slices.Equal(d.Provisioners, []string{"sbom", "test"}) ||
 		!slices.Equal(d.PostProcessors, []string{"-packer-default-plugin-name-"}) || !slices.Equal(d.Datasources, []string{"image"}) {
 		t.Errorf("describe: %s", desc)
 	}

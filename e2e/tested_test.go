@@ -135,6 +135,12 @@ func TestTestedDigestsOnly(t *testing.T) {
 	if r := bakery(t, nil, "test", "app", "--env", "staging", "--suite", "smoke", "--junit", junit, "--config", cfg); r.code != 0 {
 		t.Fatalf("recording a passing JUnit run again: exit %d", r.code)
 	}
+	// The same evidence under a prod that wants an hour of soak: too fresh.
+	soak := strings.Replace(readFile(t, cfg), "suites: [smoke]}", "suites: [smoke], soak: 1h}", 1)
+	writeFiles(t, filepath.Dir(cfg), map[string]string{"soak.yaml": soak})
+	if r := bakery(t, nil, "promote", "app", "--to", "prod", "--config", filepath.Join(filepath.Dir(cfg), "soak.yaml")); r.code != 5 || !strings.Contains(r.stderr, "of soak") {
+		t.Errorf("promote to prod before an hour of soak: exit %d, want 5 saying how much soak is left\n%s", r.code, r.stderr)
+	}
 	if r := bakery(t, nil, "promote", "app", "--to", "prod", "--config", cfg); r.code != 0 {
 		t.Errorf("promote to prod with smoke PASSED in staging: exit %d", r.code)
 	}
