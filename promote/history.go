@@ -88,12 +88,19 @@ func (e *Entry) UnmarshalJSON(b []byte) error {
 // name each digest that has attestations; their verified receipts for env are
 // the history, oldest first, each with its digest's test evidence.
 func History(ctx context.Context, verifier *attest.Verifier, target string, env *config.Environment) ([]Entry, error) {
-	return history(ctx, verifier, target, env, nil)
+	return history(ctx, verifier, target, env, nil, false)
+}
+
+// HistoryWithTests is History with each entry's test evidence (Tests), for
+// what shows it (bakery history, the report): reading it costs each digest
+// its test results and, when it has some, its index.
+func HistoryWithTests(ctx context.Context, verifier *attest.Verifier, target string, env *config.Environment) ([]Entry, error) {
+	return history(ctx, verifier, target, env, nil, true)
 }
 
 // history is History, reusing the verification reports the caller already
 // has (by digest) instead of verifying those digests again.
-func history(ctx context.Context, verifier *attest.Verifier, target string, env *config.Environment, known map[string]*attest.Report) ([]Entry, error) {
+func history(ctx context.Context, verifier *attest.Verifier, target string, env *config.Environment, known map[string]*attest.Report, withTests bool) ([]Entry, error) {
 	tag, err := env.Locate(target)
 	if err != nil {
 		return nil, err
@@ -113,7 +120,11 @@ func history(ctx context.Context, verifier *attest.Verifier, target string, env 
 			continue
 		}
 		g.Go(func() error {
-			rep, err := receipts(gctx, d, verifier)
+			want := []string{receipt.PredicateVSA}
+			if withTests {
+				want = append(want, imagetest.PredicateType)
+			}
+			rep, err := attested(gctx, d, verifier, want...)
 			if failure.ClassOf(err) == failure.Unavailable {
 				return err
 			}
@@ -129,7 +140,10 @@ func history(ctx context.Context, verifier *attest.Verifier, target string, env 
 		if rep == nil {
 			continue
 		}
-		tests := Tests(rep, target)
+		var tests []TestEvidence
+		if withTests {
+			tests = Tests(rep, target)
+		}
 		for _, r := range receipt.Read(rep, bind) {
 			if r.Environment == env.Name {
 				out = append(out, Entry{Receipt: r, Target: target, Repository: repo.String(), Tests: tests})
@@ -143,10 +157,10 @@ func history(ctx context.Context, verifier *attest.Verifier, target string, env 
 // historyParallel bounds the digests whose receipts History reads at once.
 const historyParallel = 8
 
-// receipts reads only d's receipts and test results, as a report that
-// receipt.Read and Tests take (attested).
+// receipts reads only d's receipts, as a report that receipt.Read takes: a
+// receipt needs no SBOM, no test result and no index, so none is fetched.
 func receipts(ctx context.Context, d name.Digest, verifier *attest.Verifier) (*attest.Report, error) {
-	return attested(ctx, d, verifier, receipt.PredicateVSA, imagetest.PredicateType)
+	return attested(ctx, d, verifier, receipt.PredicateVSA)
 }
 
 // attested reads only d's verified attestations of the predicate types
@@ -371,7 +385,7 @@ func statusOf(ctx context.Context, cfg *config.Config, verifier *attest.Verifier
 // newest receipted digest that is not revoked (RollbackTo). rep is the
 // current digest's report, which the history reuses.
 func drift(ctx context.Context, verifier *attest.Verifier, revs *revoke.Set, target string, env *config.Environment, st *Status, rep *attest.Report) error {
-	hist, err := history(ctx, verifier, target, env, map[string]*attest.Report{st.Digest: rep})
+	hist, err := history(ctx, verifier, target, env, map[string]*attest.Report{st.Digest: rep}, false)
 	if err != nil {
 		return err
 	}

@@ -396,7 +396,7 @@ func (p *Promoter) alreadyPromoted(ctx context.Context, rt *route, target string
 	if !receipt.Has(rep, receipt.Bind(p.opts.Config, target), rt.to.Name) {
 		return false, nil, nil
 	}
-	hist, err := history(ctx, p.opts.Verifier, target, rt.to, map[string]*attest.Report{rt.dst.DigestStr(): rep})
+	hist, err := history(ctx, p.opts.Verifier, target, rt.to, map[string]*attest.Report{rt.dst.DigestStr(): rep}, false)
 	if err != nil {
 		return false, nil, err
 	}

@@ -164,7 +164,7 @@ func TestStatusAndHistoryShowTestEvidence(t *testing.T) {
 	if strings.Join(st[0].Suites, ",") != "structure,smoke" || TestSummary(st[0].Tests, st[0].Suites) != "1 FAILED" {
 		t.Errorf("status suites %v, summary %q", st[0].Suites, TestSummary(st[0].Tests, st[0].Suites))
 	}
-	hist, err := History(f.ctx, f.promoter.opts.Verifier, "app", &f.cfg.Environments[0])
+	hist, err := HistoryWithTests(f.ctx, f.promoter.opts.Verifier, "app", &f.cfg.Environments[0])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,6 +172,9 @@ func TestStatusAndHistoryShowTestEvidence(t *testing.T) {
 		t.Fatalf("history %+v", hist)
 	}
 	same("history in dev", hist[0].Tests)
+	if plain, err := History(f.ctx, f.promoter.opts.Verifier, "app", &f.cfg.Environments[0]); err != nil || len(plain) != 1 || plain[0].Tests != nil {
+		t.Errorf("History (receipts only, as drift and promote read it): %+v %v, want the entry without test evidence", plain, err)
+	}
 	var back Entry
 	if b, err := json.Marshal(hist[0]); err != nil || json.Unmarshal(b, &back) != nil || !strings.Contains(string(b), `"tests":[{"suite":"structure"`) {
 		t.Errorf("history entry JSON %s (%v)", b, err)

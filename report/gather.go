@@ -175,7 +175,7 @@ func (g *gatherer) histories(ctx context.Context, cells []Cell) error {
 			if err != nil {
 				return err
 			}
-			hist, err := promote.History(ectx, g.opts.Verifier, c.Target, env)
+			hist, err := promote.HistoryWithTests(ectx, g.opts.Verifier, c.Target, env)
 			if err != nil {
 				if failure.ClassOf(err) == failure.Unavailable {
 					return err

@@ -97,7 +97,7 @@ func historyOf(ctx context.Context, g *gate, target string, sel *selection, revs
 		if !sel.hasEnv(e.Name) {
 			continue
 		}
-		h, err := promote.History(ctx, g.verifier, target, e)
+		h, err := promote.HistoryWithTests(ctx, g.verifier, target, e)
 		if failure.ClassOf(err) == failure.Unavailable {
 			// The other environments are still shown; exit 6 at the end.
 			down[e.Name] = err
