@@ -36,6 +36,9 @@ type Config struct {
 	Policy       Policy             `yaml:"policy"`
 	Registry     Registry           `yaml:"registry"`
 	SBOM         SBOM               `yaml:"sbom"`
+	// Vulnerabilities says where the vulnerability database is and which
+	// VEX documents and waivers suppress findings.
+	Vulnerabilities Vulnerabilities `yaml:"vulnerabilities"`
 
 	// File is the path the config was read from; Dir is its directory, which
 	// relative paths in the file are resolved against.
@@ -259,7 +262,92 @@ type Environment struct {
 	// this environment: its suites PASSED against the digest in an earlier
 	// environment, at least Soak ago.
 	TestedIn *TestedIn `yaml:"tested_in"`
+	// Vulnerabilities is what the vulnerabilities policy denies here.
+	Vulnerabilities *VulnPolicy `yaml:"vulnerabilities"`
 }
+
+// Vulnerabilities configures scanning: the grype database bakery reads
+// (never downloads), how old it may be for a decision, and what suppresses
+// a finding.
+type Vulnerabilities struct {
+	// DB is grype's database (schema v6): its vulnerability.db file, or
+	// the directory holding it, as the stock `grype db update` or
+	// `grype db import` leaves it.
+	DB string `yaml:"db"`
+	// MaxDBAge is how old (by its build time) the database may be when a
+	// decision rests on it, a Go duration; default 120h, "0" for no limit.
+	MaxDBAge string `yaml:"max_db_age"`
+	// VEX lists OpenVEX documents, each signed by a trusted key with
+	// `cosign sign-blob` (the signature in FILE.sig), that suppress the
+	// findings they mark not_affected or fixed.
+	VEX []string `yaml:"vex"`
+	// Waivers suppress a finding of one target until a date.
+	Waivers []Waiver `yaml:"waivers"`
+}
+
+// DefaultMaxDBAge is the database age allowed for decisions when
+// vulnerabilities.max_db_age is unset.
+const DefaultMaxDBAge = 120 * time.Hour
+
+// MaxDBAgeDuration is the database age allowed for decisions; 0 is no limit.
+func (v Vulnerabilities) MaxDBAgeDuration() time.Duration {
+	if v.MaxDBAge == "" {
+		return DefaultMaxDBAge
+	}
+	d, _ := time.ParseDuration(v.MaxDBAge)
+	return d
+}
+
+// Waiver accepts one known vulnerability in one target until a date.
+type Waiver struct {
+	// ID is the vulnerability id (CVE-…, GHSA-…, DSA-…).
+	ID string `yaml:"id"`
+	// Target is the target it applies to; "*" for every target.
+	Target string `yaml:"target"`
+	// Until is the last day (YYYY-MM-DD, UTC) the waiver holds.
+	Until string `yaml:"until"`
+	// Reason says why the finding is accepted.
+	Reason string `yaml:"reason"`
+	// ApprovedBy names who accepted it.
+	ApprovedBy string `yaml:"approved_by"`
+}
+
+// Expires is the first instant the waiver no longer holds: the day after
+// Until, at midnight UTC.
+func (w Waiver) Expires() time.Time {
+	d, _ := time.Parse(time.DateOnly, w.Until)
+	return d.AddDate(0, 0, 1)
+}
+
+// VulnPolicy is an environment's vulnerabilities policy.
+type VulnPolicy struct {
+	// DenySeverity denies a finding at or above it: negligible, low,
+	// medium, high or critical; "" denies none by severity.
+	DenySeverity string `yaml:"deny_severity"`
+	// OnlyFixed limits DenySeverity to findings a fixed version exists for.
+	OnlyFixed bool `yaml:"only_fixed"`
+	// DenyIDs are vulnerability ids denied outright, fix or not.
+	DenyIDs []string `yaml:"deny_ids"`
+	// MaxAge is how old the newest verified scan may be, a Go duration
+	// (default 24h); promote scans again when it is older, or was made
+	// with an older database than the one loaded.
+	MaxAge string `yaml:"max_age"`
+}
+
+// DefaultScanMaxAge is a scan's allowed age when max_age is unset.
+const DefaultScanMaxAge = 24 * time.Hour
+
+// MaxAgeDuration is the scan age the policy allows.
+func (v VulnPolicy) MaxAgeDuration() time.Duration {
+	if v.MaxAge == "" {
+		return DefaultScanMaxAge
+	}
+	d, _ := time.ParseDuration(v.MaxAge)
+	return d
+}
+
+// Severities are the severities a policy may name, lowest first.
+var Severities = []string{"negligible", "low", "medium", "high", "critical"}
 
 // TestedIn names the evidence an environment requires from an earlier one.
 type TestedIn struct {

@@ -80,6 +80,7 @@ func (c *Config) validate(l *lines) error {
 			p.add(path+".max_age_days", "use a number of days, or 0 for no limit", "%d is negative", e.MaxAgeDays)
 		}
 		c.validateTestedIn(p, i, path)
+		c.validateVulnPolicy(p, e.Vulnerabilities, path)
 		if _, err := e.RenderTag("target"); err != nil {
 			p.add(path+".tag", "use a template such as {{ .Env }} or {{ .Target }}-{{ .Env }}", "%v", err)
 		}
@@ -96,7 +97,51 @@ func (c *Config) validate(l *lines) error {
 			}
 		}
 	}
+	c.validateVulnerabilities(p)
 	return errors.Join(p.errs...)
+}
+
+// validateVulnerabilities checks vulnerabilities: a database age, VEX files
+// that exist, waivers with an id, a known target and a date.
+func (c *Config) validateVulnerabilities(p *problems) {
+	v := c.Vulnerabilities
+	if d, err := time.ParseDuration(v.MaxDBAge); v.MaxDBAge != "" && (err != nil || d < 0) {
+		p.add("vulnerabilities.max_db_age", "use a Go duration such as 120h, or 0 for no limit", "invalid duration %q", v.MaxDBAge)
+	}
+	for i, f := range v.VEX {
+		if _, err := os.Stat(c.path(f)); err != nil {
+			p.add(fmt.Sprintf("vulnerabilities.vex[%d]", i), "name an OpenVEX file (relative to the config file)", "%v", err)
+		}
+	}
+	for i, w := range v.Waivers {
+		path := fmt.Sprintf("vulnerabilities.waivers[%d]", i)
+		if w.ID == "" {
+			p.add(path+".id", "name the vulnerability, e.g. CVE-2024-1234", "required")
+		}
+		if _, ok := c.Targets[w.Target]; !ok && w.Target != "*" {
+			p.add(path+".target", "name a target, or * for every target", "unknown target %q", w.Target)
+		}
+		if _, err := time.Parse(time.DateOnly, w.Until); err != nil {
+			p.add(path+".until", "use the last day the waiver holds, YYYY-MM-DD", "invalid date %q", w.Until)
+		}
+		if w.Reason == "" || w.ApprovedBy == "" {
+			p.add(path, "say why (reason) and who accepted it (approved_by)", "a waiver needs reason and approved_by")
+		}
+	}
+}
+
+// validateVulnPolicy checks an environment's vulnerabilities policy.
+func (c *Config) validateVulnPolicy(p *problems, v *VulnPolicy, path string) {
+	if v == nil {
+		return
+	}
+	path += ".vulnerabilities"
+	if v.DenySeverity != "" && !slices.Contains(Severities, v.DenySeverity) {
+		p.add(path+".deny_severity", "use one of "+strings.Join(Severities, ", "), "unknown severity %q", v.DenySeverity)
+	}
+	if d, err := time.ParseDuration(v.MaxAge); v.MaxAge != "" && (err != nil || d <= 0) {
+		p.add(path+".max_age", "use a Go duration such as 24h", "invalid duration %q", v.MaxAge)
+	}
 }
 
 // validateTests checks a target's test suites: named uniquely, each with a
