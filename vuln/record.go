@@ -1,0 +1,94 @@
+package vuln
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/sigstore/sigstore/pkg/signature"
+
+	"github.com/bakeryhq/bakery/attest"
+	"github.com/bakeryhq/bakery/internal/failure"
+)
+
+// ScannerURI names the scanner in every predicate bakery writes.
+const ScannerURI = "pkg:golang/github.com/anchore/grype"
+
+// Scan is one recorded scan: the predicate and the platform it is about.
+type Scan struct {
+	Predicate Predicate
+	// Statement is the signed statement's subjects and predicate.
+	Statement attest.Statement
+}
+
+// Scan scans every platform's verified SPDX SBOM of rep (a digest of
+// target, in env, "" for bakery build's scan) and returns one statement per
+// platform, each about rep's digest and that platform's image, ready to be
+// signed (Attach). A report without an SPDX SBOM is a failure.Verify.
+func (d *Database) ScanReport(ctx context.Context, rep *attest.Report, target, env string) ([]Scan, error) {
+	ref, err := name.NewDigest(rep.Reference)
+	if err != nil {
+		return nil, err
+	}
+	var out []Scan
+	for _, a := range rep.Attestations {
+		if a.PredicateType != attest.PredicateSPDX {
+			continue
+		}
+		plat, pref := platformOf(ref, a.Subjects, rep.Platforms)
+		started := time.Now().UTC()
+		findings, n, err := d.Scan(ctx, a.Predicate)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", ref, err)
+		}
+		p := Predicate{
+			Invocation: Invocation{Parameters: []string{}, URI: "bakery scan"},
+			Scanner: Scanner{URI: ScannerURI, Version: ScannerVersion(),
+				DB: DB{URI: "grype:db/" + d.status.Schema, Version: d.status.Built.Format(time.RFC3339)},
+				Result: Result{Findings: findings, Bakery: Details{Target: target, Platform: plat, Environment: env,
+					SBOM: a.Layer.String(), Packages: n, DBBuilt: d.status.Built, DBSchema: d.status.Schema}}},
+			Metadata: Metadata{ScanStartedOn: started, ScanFinishedOn: time.Now().UTC()},
+		}
+		b, err := json.Marshal(p)
+		if err != nil {
+			return nil, err
+		}
+		subjects := []attest.Subject{attest.SubjectOf(ref)}
+		if pref != ref {
+			subjects = append(subjects, attest.SubjectOf(pref))
+		}
+		out = append(out, Scan{Predicate: p, Statement: attest.Statement{PredicateType: PredicateType, Subjects: subjects, Predicate: b, Platform: plat}})
+	}
+	if len(out) == 0 {
+		return nil, failure.New(failure.Verify, rep.Reference, errors.New("no verified SPDX SBOM to scan"), "attest the image first (bakery build attests every image)")
+	}
+	return out, nil
+}
+
+// Record signs scans with signer and attaches them to ref's digest, as
+// attestations like the SBOMs.
+func Record(ctx context.Context, signer signature.SignerVerifier, ref name.Digest, scans []Scan) error {
+	stmts := make([]attest.Statement, len(scans))
+	for i, s := range scans {
+		stmts[i] = s.Statement
+	}
+	return attest.Attach(ctx, signer, ref, stmts)
+}
+
+// platformOf is the platform an attestation is about, with its image: the
+// platform image among its subjects, or ("", ref) for an image that is not
+// an index.
+func platformOf(ref name.Digest, subjects []string, platforms []attest.PlatformImage) (string, name.Digest) {
+	for _, p := range platforms {
+		for _, s := range subjects {
+			if strings.HasSuffix(s, "@"+p.Digest) {
+				return p.Platform, ref.Context().Digest(p.Digest)
+			}
+		}
+	}
+	return "", ref
+}
