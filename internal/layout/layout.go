@@ -26,7 +26,7 @@ var Floors = [][]string{
 	{"inventory"},
 	{"promote"},
 	{"promote/amis"},
-	{"receipt", "revoke"},
+	{"receipt", "revoke", "vuln", "vuln/vulntest"},
 	{"attest", "attest/attesttest"},
 	{"attest/sbom", "attest/sbomtest"},
 	{"policies"},
@@ -39,4 +39,4 @@ var Floors = [][]string{
 
 // TestOnly are packages that only tests, e2e/ and hack/ may import: stand-ins
 // for real services and test helpers.
-var TestOnly = []string{"promote/amis/ec2local", "attest/attesttest", "attest/sbomtest", "internal/bakerytest", "internal/testenv", "internal/schemacheck"}
+var TestOnly = []string{"promote/amis/ec2local", "vuln/vulntest", "attest/attesttest", "attest/sbomtest", "internal/bakerytest", "internal/testenv", "internal/schemacheck"}
