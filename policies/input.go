@@ -49,6 +49,83 @@ type Input struct {
 	// TestedIn is the environment's tested_in requirement, or null when it
 	// sets none.
 	TestedIn *TestedIn `json:"tested_in"`
+	// Vulnerabilities is the vulnerability evidence of the digest and the
+	// environment's vulnerabilities policy.
+	Vulnerabilities Vulnerabilities `json:"vulnerabilities"`
+}
+
+// Vulnerabilities is what the vulnerabilities policy decides on: the scan
+// that counts for each platform (vuln.Scans: the newest database, then the
+// newest scan; bound to the digest, target and platform), its findings
+// judged by signed VEX and waivers, and the environment's policy.
+type Vulnerabilities struct {
+	// Policy is the environment's vulnerabilities policy, or null.
+	Policy *VulnPolicy `json:"policy"`
+	// Database is the build time (RFC 3339) of the database bakery has
+	// loaded, "" when none is configured: a scan made with an older one
+	// does not count.
+	Database string `json:"database"`
+	// Platforms are the platforms that need a scan ("" for an image that
+	// is not an index, and a machine image).
+	Platforms []string   `json:"platforms"`
+	Scans     []VulnScan `json:"scans"`
+}
+
+// VulnPolicy is an environment's vulnerabilities policy; DenyRank is
+// DenySeverity's rank (negligible 1 … critical 5; 0 denies none by
+// severity).
+type VulnPolicy struct {
+	DenySeverity  string   `json:"deny_severity"`
+	DenyRank      int      `json:"deny_rank"`
+	OnlyFixed     bool     `json:"only_fixed"`
+	DenyIDs       []string `json:"deny_ids"`
+	MaxAgeSeconds int      `json:"max_age_seconds"`
+}
+
+// VulnScan is the scan that counts for one platform.
+type VulnScan struct {
+	Platform string `json:"platform"`
+	// Finished is when it ended (RFC 3339), AgeSeconds how long ago.
+	Finished   string `json:"finished"`
+	AgeSeconds int    `json:"age_seconds"`
+	// DBBuilt is its database's build time (RFC 3339).
+	DBBuilt  string        `json:"db_built"`
+	KeyID    string        `json:"key_id"`
+	Findings []VulnFinding `json:"findings"`
+}
+
+// VulnFinding is one finding; Rank is its severity's (unknown 0,
+// negligible 1 … critical 5); Suppressed says what suppresses it, "" when
+// it counts.
+type VulnFinding struct {
+	ID         string   `json:"id"`
+	Package    string   `json:"package"`
+	Version    string   `json:"version"`
+	Severity   string   `json:"severity"`
+	Rank       int      `json:"rank"`
+	FixedIn    []string `json:"fixed_in"`
+	HasFix     bool     `json:"has_fix"`
+	Suppressed string   `json:"suppressed"`
+}
+
+// term is v as JSON encodes it.
+func (v Vulnerabilities) term() *ast.Term {
+	policy := ast.NullTerm()
+	if p := v.Policy; p != nil {
+		policy = obj("deny_severity", p.DenySeverity, "deny_rank", p.DenyRank, "only_fixed", p.OnlyFixed,
+			"deny_ids", strs(nonNil(p.DenyIDs)), "max_age_seconds", p.MaxAgeSeconds)
+	}
+	scans := make([]*ast.Term, len(v.Scans))
+	for i, s := range v.Scans {
+		fs := make([]*ast.Term, len(s.Findings))
+		for j, f := range s.Findings {
+			fs[j] = obj("id", f.ID, "package", f.Package, "version", f.Version, "severity", f.Severity, "rank", f.Rank,
+				"fixed_in", strs(nonNil(f.FixedIn)), "has_fix", f.HasFix, "suppressed", f.Suppressed)
+		}
+		scans[i] = obj("platform", s.Platform, "finished", s.Finished, "age_seconds", s.AgeSeconds, "db_built", s.DBBuilt,
+			"key_id", s.KeyID, "findings", ast.ArrayTerm(fs...))
+	}
+	return obj("policy", policy, "database", v.Database, "platforms", strs(nonNil(v.Platforms)), "scans", ast.ArrayTerm(scans...))
 }
 
 // TestResult is one verified test-result attestation of the digest (the
@@ -304,6 +381,7 @@ func (in Input) document() (ast.Value, error) {
 		"sbom_delta", in.SBOMDelta.term(pkg),
 		"tests", testsTerm(in.Tests),
 		"tested_in", in.TestedIn.term(),
+		"vulnerabilities", in.Vulnerabilities.term(),
 	)
 	return doc.Value, nil
 }

@@ -33,6 +33,13 @@ func good() Input {
 		{Suite: "smoke", Environment: "staging", Result: "PASSED", Finished: "2026-01-01T12:00:00Z", AgeSeconds: 79200, KeyID: "k1", Runner: "junit"},
 	}
 	in.TestedIn = &TestedIn{Environment: "staging", Suites: []string{"smoke"}, SoakSeconds: 3600}
+	in.Vulnerabilities = Vulnerabilities{
+		Policy:    &VulnPolicy{DenySeverity: "high", DenyRank: 4, DenyIDs: []string{"CVE-2099-0009"}, MaxAgeSeconds: 86400},
+		Database:  "2026-01-01T00:00:00Z",
+		Platforms: []string{"linux/amd64"},
+		Scans: []VulnScan{{Platform: "linux/amd64", Finished: "2026-01-01T10:00:00Z", AgeSeconds: 3600, DBBuilt: "2026-01-01T00:00:00Z", KeyID: "k1",
+			Findings: []VulnFinding{{ID: "CVE-2099-0002", Package: "zlib1g", Version: "1.2", Severity: "low", Rank: 2, FixedIn: []string{}}}}},
+	}
 	return in
 }
 
@@ -46,7 +53,7 @@ func TestShippedPolicies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(e.Names(), ",") != "license_denylist,max_age,not_revoked,package_denylist,promoted_through,provenance,sbom,sbom_delta,signed,tested,tested_in" {
+	if strings.Join(e.Names(), ",") != "license_denylist,max_age,not_revoked,package_denylist,promoted_through,provenance,sbom,sbom_delta,signed,tested,tested_in,vulnerabilities" {
 		t.Fatalf("names = %v", e.Names())
 	}
 	dec, err := e.Evaluate(ctx, Shipped, good())
@@ -284,6 +291,56 @@ func TestTestedPolicies(t *testing.T) {
 		in := good()
 		tc.mutate(&in)
 		dec, err := e.Evaluate(ctx, []string{tc.policy}, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tc.want == "" && !dec.Allowed {
+			t.Errorf("%s: %+v, want allowed", tc.name, dec.Violations)
+		}
+		if tc.want != "" && (len(dec.Violations) != 1 || !strings.Contains(dec.Violations[0].Message, tc.want)) {
+			t.Errorf("%s: %+v, want one violation containing %q", tc.name, dec.Violations, tc.want)
+		}
+	}
+}
+
+// TestVulnerabilitiesPolicy: every platform scanned with the loaded
+// database, recently, and no finding that counts is denied. want "" means
+// allowed.
+func TestVulnerabilitiesPolicy(t *testing.T) {
+	ctx := context.Background()
+	e, err := Compile(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	high := VulnFinding{ID: "CVE-2099-0001", Package: "libc6", Version: "2.36-9", Severity: "high", Rank: 4, FixedIn: []string{"2.36-10"}, HasFix: true}
+	add := func(f VulnFinding) func(*Input) {
+		return func(in *Input) { in.Vulnerabilities.Scans[0].Findings = append(in.Vulnerabilities.Scans[0].Findings, f) }
+	}
+	for _, tc := range []struct {
+		name   string
+		mutate func(*Input)
+		want   string
+	}{
+		{"low only", func(*Input) {}, ""},
+		{"high with a fix", add(high), "sha256:aa: CVE-2099-0001 (high, libc6 2.36-9, fixed in 2.36-10) on linux/amd64: prod denies high and above: upgrade"},
+		{"critical", add(VulnFinding{ID: "CVE-2099-0003", Package: "p", Version: "1", Severity: "critical", Rank: 5}), "CVE-2099-0003 (critical, p 1, no fix yet)"},
+		{"suppressed by VEX", func(in *Input) { f := high; f.Suppressed = "VEX not_affected"; add(f)(in) }, ""},
+		{"only_fixed, no fix", func(in *Input) { f := high; f.HasFix = false; in.Vulnerabilities.Policy.OnlyFixed = true; add(f)(in) }, ""},
+		{"only_fixed, a fix", func(in *Input) { in.Vulnerabilities.Policy.OnlyFixed = true; add(high)(in) }, "prod denies high and above with a fix"},
+		{"denied id, low, suppressed elsewhere no", add(VulnFinding{ID: "cve-2099-0009", Package: "p", Version: "1", Severity: "low", Rank: 2}), "cve-2099-0009 (low, p 1, no fix yet) on linux/amd64 is denied in prod by id"},
+		{"no severity threshold", func(in *Input) { in.Vulnerabilities.Policy.DenyRank = 0; add(high)(in) }, ""},
+		{"unscanned platform", func(in *Input) { in.Vulnerabilities.Platforms = append(in.Vulnerabilities.Platforms, "linux/arm64") },
+			"sha256:aa has no verified vulnerability scan on linux/arm64"},
+		{"single image", func(in *Input) { in.Vulnerabilities.Platforms = []string{""}; in.Vulnerabilities.Scans[0].Platform = "" }, ""},
+		{"scan too old", func(in *Input) { in.Vulnerabilities.Scans[0].AgeSeconds = 90000 }, "finished 2026-01-01T10:00:00Z, 90000s ago; prod allows 86400s"},
+		{"older database", func(in *Input) { in.Vulnerabilities.Database = "2026-01-02T00:00:00Z" },
+			"used a database built 2026-01-01T00:00:00Z, older than the one loaded (built 2026-01-02T00:00:00Z)"},
+		{"no database loaded", func(in *Input) { in.Vulnerabilities.Database = "" }, ""},
+		{"no policy set", func(in *Input) { in.Vulnerabilities.Policy = nil }, "prod lists the vulnerabilities policy but sets none"},
+	} {
+		in := good()
+		tc.mutate(&in)
+		dec, err := e.Evaluate(ctx, []string{"vulnerabilities"}, in)
 		if err != nil {
 			t.Fatal(err)
 		}
