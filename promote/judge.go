@@ -30,6 +30,9 @@ type Judgement struct {
 	// provenance of bases beyond the digest's own materials, not what the
 	// environment runs now (sbom_delta). Judged.Unchecked names them.
 	Offline bool
+	// Rescan lets the decision scan the digest again when its
+	// vulnerability scan is stale, and record the new scan (a promotion).
+	Rescan bool
 }
 
 // Judged is a decision and what it rests on.
@@ -75,6 +78,9 @@ func (p *Promoter) Judge(ctx context.Context, rep *attest.Report, j Judgement) (
 		return nil, err
 	}
 	in.Revoked = revocationOf(out.Revocation, out.Revoked)
+	if err := p.addVulnerabilities(ctx, &in, rep, j); err != nil {
+		return nil, err
+	}
 	if slices.Contains(j.Env.Policies, policies.SBOMDeltaPolicy) {
 		if j.Offline {
 			out.Unchecked = append(out.Unchecked, policies.SBOMDeltaPolicy+" (what "+j.Env.Name+" runs now is in the site's registry)")

@@ -165,7 +165,7 @@ func TestPromoteReusesThePlansVerification(t *testing.T) {
 	requests := func(verified *attest.Report) int64 {
 		t.Helper()
 		n.Store(0)
-		if _, _, err := f.promoter.decide(f.ctx, ref, "app", "dev", &f.cfg.Environments[1], verified); err != nil {
+		if _, _, err := f.promoter.decide(f.ctx, ref, "app", "dev", &f.cfg.Environments[1], verified, false); err != nil {
 			t.Fatal(err)
 		}
 		return n.Load()

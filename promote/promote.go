@@ -25,6 +25,7 @@ import (
 	"github.com/bakeryhq/bakery/policies"
 	"github.com/bakeryhq/bakery/receipt"
 	"github.com/bakeryhq/bakery/revoke"
+	"github.com/bakeryhq/bakery/vuln"
 )
 
 // Request names what to promote where.
@@ -95,6 +96,12 @@ type Promoter struct {
 	revs    *revoke.Set
 	revErr  error
 	lineage *revoke.Lineage
+
+	dbOnce  sync.Once
+	db      *vuln.Database
+	dbErr   error
+	supOnce sync.Once
+	sup     *vuln.Suppressions
 }
 
 // New returns a Promoter.
@@ -154,7 +161,7 @@ func (p *Promoter) Promote(ctx context.Context, req Request) (*Result, error) {
 	if err := p.holds(ctx, req, rt.to, rt.src.DigestStr()); err != nil {
 		return res, err
 	}
-	rep, dec, err := p.decide(ctx, rt.src, req.Target, rt.from.Name, rt.to, req.verified)
+	rep, dec, err := p.decide(ctx, rt.src, req.Target, rt.from.Name, rt.to, req.verified, true)
 	if rep != nil {
 		res.Tests = Tests(rep, req.Target)
 	}
@@ -177,7 +184,8 @@ func (p *Promoter) Promote(ctx context.Context, req Request) (*Result, error) {
 		return res, err
 	}
 	meta := receipt.Metadata{Action: receipt.ActionPromote, Target: req.Target, Environment: rt.to.Name,
-		From: rt.from.Name, Policies: rt.to.Policies, AMIs: res.AMIs, Reason: req.Reason}
+		From: rt.from.Name, Policies: rt.to.Policies, AMIs: res.AMIs, Reason: req.Reason,
+		Vulnerabilities: p.vulnRecord(ctx, rep, req.Target, rt.to)}
 	return res, p.signAndTag(ctx, res, rt.dst, rt.dstTag, meta, dec.Digest, after.Attestations)
 }
 
@@ -243,13 +251,14 @@ func (p *Promoter) resolve(ctx context.Context, req Request) (*route, error) {
 // the decision on what did verify when there is any; a denial is the
 // decision's Allowed=false, not an error.
 func (p *Promoter) Decide(ctx context.Context, ref name.Digest, target, from string, env *config.Environment) (*attest.Report, *policies.Decision, error) {
-	return p.decide(ctx, ref, target, from, env, nil)
+	return p.decide(ctx, ref, target, from, env, nil, false)
 }
 
 // decide is Decide, reusing verified (a report of a successful verification
-// earlier in the same command) when it is about ref.
+// earlier in the same command) when it is about ref; rescan scans ref again
+// when its vulnerability scan is stale (see addVulnerabilities).
 func (p *Promoter) decide(ctx context.Context, ref name.Digest, target, from string, env *config.Environment,
-	verified *attest.Report) (*attest.Report, *policies.Decision, error) {
+	verified *attest.Report, rescan bool) (*attest.Report, *policies.Decision, error) {
 	rep, verr := verified, error(nil)
 	if rep == nil || !rep.Verified || rep.Reference != ref.String() || rep.Digest.String() != ref.DigestStr() {
 		rep, verr = p.opts.Verifier.Verify(ctx, ref)
@@ -257,7 +266,7 @@ func (p *Promoter) decide(ctx context.Context, ref name.Digest, target, from str
 	if rep == nil {
 		return nil, nil, verr
 	}
-	j, err := p.Judge(ctx, rep, Judgement{Target: target, From: from, Env: env})
+	j, err := p.Judge(ctx, rep, Judgement{Target: target, From: from, Env: env, Rescan: rescan && verr == nil})
 	if err != nil {
 		return rep, nil, err
 	}
@@ -403,7 +412,7 @@ func (p *Promoter) alreadyPromoted(ctx context.Context, rt *route, target string
 	if newest, ok := Newest(hist); !ok || newest.Digest != rt.dst.DigestStr() {
 		return false, nil, nil
 	}
-	_, dec, err := p.decide(ctx, rt.dst, target, rt.from.Name, rt.to, rep)
+	_, dec, err := p.decide(ctx, rt.dst, target, rt.from.Name, rt.to, rep, false)
 	if err != nil {
 		return false, dec, err
 	}

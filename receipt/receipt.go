@@ -83,6 +83,20 @@ type Metadata struct {
 	// Actor is who took the step (env.Actor: --actor, the CI identity with
 	// its run URL, or the local user); Sign fills it in from the context.
 	Actor string `json:"actor,omitempty"`
+	// Vulnerabilities is what the vulnerabilities policy decided on, when
+	// the environment lists it.
+	Vulnerabilities *Vulnerabilities `json:"vulnerabilities,omitempty"`
+}
+
+// Vulnerabilities records a promotion's vulnerability decision: the build
+// time of the newest database its scans used, the summary every command
+// shows, the findings that counted (and were allowed), and the ones a
+// signed VEX statement or a waiver suppressed, with what suppressed them.
+type Vulnerabilities struct {
+	Database   string   `json:"database"`
+	Summary    string   `json:"summary"`
+	Counted    []string `json:"counted"`
+	Suppressed []string `json:"suppressed"`
 }
 
 type actorKey struct{}

@@ -30,8 +30,10 @@ import (
 	"github.com/google/uuid"
 	"github.com/spdx/tools-golang/spdx"
 
-	// syft's RPM cataloger needs a database/sql driver, as in syft's own CLI.
-	_ "modernc.org/sqlite"
+	// syft's RPM cataloger needs a database/sql driver named sqlite: the one
+	// grype's database layer registers (a modernc fork), so that a binary
+	// with both registers it once, as grype's own CLI does.
+	_ "github.com/glebarez/go-sqlite"
 )
 
 // Document is one platform's bill of materials, in the two formats bakery attaches.

@@ -33,7 +33,7 @@ import (
 	"github.com/bakeryhq/bakery/internal/env"
 
 	// syft's RPM cataloger needs a database/sql driver, as in syft's own CLI.
-	_ "modernc.org/sqlite"
+	_ "github.com/glebarez/go-sqlite"
 )
 
 // DefaultOutput is where the SBOM of a build is written unless output is
