@@ -57,6 +57,10 @@ type BuildOptions struct {
 	// makes that digest again is unchanged and moves nothing. nil counts a
 	// digest as published when the tag points at it.
 	Current func(ctx context.Context, ref name.Digest) bool
+	// Vulns scans each published digest's verified SBOMs and records the
+	// signed scan (vulnerabilities.db configured); nil scans nothing. Its
+	// Signer is the signing key's when nil.
+	Vulns *ScanOptions
 	// receipts signs the receipt of the build into the first environment,
 	// and the results of the target's test suites.
 	receipts signature.SignerVerifier
@@ -72,6 +76,9 @@ type Built struct {
 	// environment already ran, signed and attested: nothing was attested or
 	// moved again.
 	Unchanged bool `json:"unchanged,omitempty"`
+	// Vulnerabilities is the digest's vulnerability evidence once scanned
+	// (BuildOptions.Vulns); nil when it was not.
+	Vulnerabilities *VulnSummary `json:"vulnerabilities,omitempty"`
 }
 
 // Build bakes the named targets (all when names is empty) and returns one
@@ -265,9 +272,18 @@ func buildOne(ctx context.Context, b builders.Builder, env *config.Environment, 
 		return Built{}, err
 	}
 	recordOverrides(&res, append(overridden, more...))
+	ref := req.Repository.Digest(res.Digest.String())
+	scan := scanStep(opts, req.Target)
 	if sp, ok := b.(SelfPublishing); ok {
 		if att, ok := sp.Published(res); ok {
-			return Built{Result: res, Attestation: att}, nil
+			// Attested and tagged inside packer: its SBOM is scanned now.
+			out := Built{Result: res, Attestation: att}
+			if scan != nil {
+				if out.Vulnerabilities, err = scan(ctx, ref); err != nil {
+					return Built{}, err
+				}
+			}
+			return out, nil
 		}
 	}
 	test := testStep(opts, b, req.Target)
@@ -275,16 +291,44 @@ func buildOne(ctx context.Context, b builders.Builder, env *config.Environment, 
 		// Nothing moves, but the suites may have changed since: the digest
 		// is tested again, and a suite that fails now fails the build.
 		if test != nil {
-			if err := test(ctx, req.Repository.Digest(res.Digest.String())); err != nil {
+			if err := test(ctx, ref); err != nil {
+				return Built{}, err
+			}
+		}
+		// The database may be newer than its last scan: it is scanned
+		// again (evidence, not a decision).
+		if scan != nil {
+			if u.Vulnerabilities, err = scan(ctx, ref); err != nil {
 				return Built{}, err
 			}
 		}
 		return u, nil
 	}
-	return Publish(ctx, env, req.Repository.Digest(res.Digest.String()), res, PublishOptions{
+	return Publish(ctx, env, ref, res, PublishOptions{
 		Attester: opts.Attester, Receipts: opts.receipts, Progress: opts.Progress, Version: opts.Version,
-		Test: test,
+		Test: test, Scan: scan,
 	})
+}
+
+// scanStep scans a published digest of t with opts.Vulns (signed with the
+// signing key unless it names a signer) and returns the evidence's summary;
+// nil without a database or with --no-attest.
+func scanStep(opts BuildOptions, t *config.Target) func(context.Context, name.Digest) (*VulnSummary, error) {
+	if opts.Vulns == nil || opts.NoAttest {
+		return nil
+	}
+	return func(ctx context.Context, ref name.Digest) (*VulnSummary, error) {
+		so := *opts.Vulns
+		so.Progress, so.SkipCurrent = opts.Progress, true
+		if so.Signer == nil {
+			so.Signer = attest.ReadySigner(opts.receipts)
+		}
+		s, err := ScanDigest(ctx, ref, t.Name, "", so)
+		if err != nil {
+			return nil, err
+		}
+		return SummaryOf(s.Evidence), nil
+	}
 }
 
 // testStep runs t's suites against the pushed digest on b (which must run
@@ -337,6 +381,9 @@ type PublishOptions struct {
 	// attested or tagged; a suite that fails stops the publication (its
 	// FAILED result is recorded). nil runs none.
 	Test func(ctx context.Context, ref name.Digest) error
+	// Scan scans the attested digest's SBOMs and records the signed scan
+	// before the tag moves; nil scans nothing.
+	Scan func(ctx context.Context, ref name.Digest) (*VulnSummary, error)
 }
 
 // Publish is the part of the path of a digest between the builder and
@@ -361,6 +408,12 @@ func Publish(ctx context.Context, env *config.Environment, ref name.Digest, res 
 		done(err)
 		if err != nil {
 			return Built{}, failure.New(failure.ClassOf(err), subj, err, "")
+		}
+	}
+	if opts.Scan != nil && opts.Attester != nil {
+		var err error
+		if out.Vulnerabilities, err = opts.Scan(ctx, ref); err != nil {
+			return Built{}, err
 		}
 	}
 	tag, err := env.Locate(res.Target)
