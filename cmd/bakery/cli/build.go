@@ -25,6 +25,7 @@ import (
 	"github.com/bakeryhq/bakery/pipeline"
 	"github.com/bakeryhq/bakery/promote"
 	"github.com/bakeryhq/bakery/revoke"
+	"github.com/bakeryhq/bakery/vuln"
 )
 
 type buildOptions struct {
@@ -199,9 +200,15 @@ func (o *buildOptions) run(cmd *cobra.Command, args []string) error {
 		return err
 	}
 	defer closeBuilders()
+	vulns, closeDB, err := o.vulnScans(cmd, s)
+	if err != nil {
+		_ = p.Wait()
+		return err
+	}
+	defer closeDB()
 	results, buildErr := pipeline.Build(cmd.Context(), cfg, args, pipeline.BuildOptions{
 		Builders: bs, Progress: p, NoAttest: o.noAttest, Version: o.version, FailFast: o.failFast,
-		Guard: o.guard(s), SourceDateEpoch: epoch, Current: published(s),
+		Guard: o.guard(s), SourceDateEpoch: epoch, Current: published(s), Vulns: vulns,
 	})
 	if err := p.Wait(); err != nil && buildErr == nil {
 		buildErr = err
@@ -214,6 +221,34 @@ func (o *buildOptions) run(cmd *cobra.Command, args []string) error {
 		return err
 	}
 	return buildErr
+}
+
+// vulnScans is how build scans each published digest: with the database
+// vulnerabilities.db names (a database that does not open is a config
+// error, before anything is built; one older than max_db_age a warning),
+// verified with verification.keys; nil when none is configured or with
+// --no-attest.
+func (o *buildOptions) vulnScans(cmd *cobra.Command, s *site) (*pipeline.ScanOptions, func(), error) {
+	if o.noAttest || s.cfg.Vulnerabilities.DB == "" {
+		return nil, func() {}, nil
+	}
+	db, err := pipeline.OpenVulnDB(s.cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	if w := pipeline.StaleDBWarning(db, s.cfg, time.Now()); w != "" {
+		fmt.Fprintln(cmd.ErrOrStderr(), w)
+	}
+	verifier, err := s.trust(cmd.Context())
+	if err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	sup := vuln.NewSuppressions(cmd.Context(), s.cfg, verifier.Keys())
+	for _, i := range sup.Ignored {
+		fmt.Fprintf(cmd.ErrOrStderr(), "warning: ignored VEX %s: %s\n", i.Source, i.Reason)
+	}
+	return &pipeline.ScanOptions{DB: db, Verifier: verifier, Suppressions: sup}, func() { db.Close() }, nil
 }
 
 // outdatedOnly is the targets among names that --if-outdated rebuilds; it
@@ -373,6 +408,9 @@ func (o *buildOptions) print(cmd *cobra.Command, results []pipeline.Built, tests
 		}
 		if ev := tests[r.Target]; len(ev) > 0 {
 			signed += ", " + plural(len(ev), "test result") + " (" + testsCell(s, ev, nil) + ")"
+		}
+		if v := r.Vulnerabilities; v != nil {
+			signed += ", vulnerabilities: " + v.Summary
 		}
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\ttags: %s\t%s\n", r.Target, s.ref(r.Reference()),
 			strings.Join(r.Platforms, ","), humanSize(r.Size), strings.Join(r.Tags, ","), signed)

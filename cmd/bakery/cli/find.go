@@ -36,7 +36,16 @@ that does not verify, so it was not searched: the matches found are printed,
 and the digests that were not searched are named on stderr. An environment
 whose registry cannot be reached is shown as UNREACHABLE (in JSON, an entry
 with "unreachable" set), the others are searched and printed, and the command
-exits 6 after them. A malformed range exits 2.`
+exits 6 after them. A malformed range exits 2.
+
+VULN-ID (CVE-…, GHSA-…, DSA-…, DLA-…, USN-…, GO-…, any case) answers where a
+known vulnerability runs instead: for every target and environment, the
+digest its tag points at is verified and its scans that count (bakery scan,
+build or rescan: the newest database's per platform) are searched for the
+id, containers and machine images alike. Each finding is listed with its
+package, version and fix; one that a signed VEX statement or a waiver
+suppresses is listed too, with what suppresses it. A digest with no scan is
+named on stderr ("not scanned"): the answer does not cover it.`
 
 func newFind(ro *rootOptions) *cobra.Command {
 	var q inventory.Query
@@ -44,8 +53,8 @@ func newFind(ro *rootOptions) *cobra.Command {
 	var targets []string
 	parallel := inventory.DefaultParallel
 	cmd := &cobra.Command{
-		Use:   "find [PACKAGE[@VERSION|@RANGE]] [--license ID] [--purl PURL] [--cpe CPE] [--history] [--target TARGET]... [--env ENV]...",
-		Short: "Find which images, in which environments, contain a package, from their verified SBOMs",
+		Use:   "find [PACKAGE[@VERSION|@RANGE] | VULN-ID] [--license ID] [--purl PURL] [--cpe CPE] [--history] [--target TARGET]... [--env ENV]...",
+		Short: "Find which images, in which environments, contain a package or a known vulnerability, from their verified SBOMs and scans",
 		Long:  findLong,
 		Example: `  bakery find openssl                          # every image with openssl, any version
   bakery find 'openssl@<3.0.11-1~deb12u2'      # which environments still run a vulnerable build
@@ -53,7 +62,9 @@ func newFind(ro *rootOptions) *cobra.Command {
   bakery find --license AGPL-3.0-only           # packages under a license
   bakery find openssl --target app --env prod   # only app, only in prod
   bakery find --purl pkg:deb/debian/xz-utils    # by package URL (any version, or @VERSION)
-  bakery find --cpe 'cpe:2.3:a:openssl:openssl' # by CPE; * or a missing part matches anything`,
+  bakery find --cpe 'cpe:2.3:a:openssl:openssl' # by CPE; * or a missing part matches anything
+  bakery find CVE-2024-6119                     # where a vulnerability runs, from the verified scans
+  bakery find ghsa-xxxx-xxxx-xxxx --env prod -o json`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 1 {
 				return usageError("%s takes at most 1 argument, got %d: %s", cmd.CommandPath(), len(args), cmd.UseLine())
@@ -66,6 +77,12 @@ func newFind(ro *rootOptions) *cobra.Command {
 			}
 			if parallel < 1 {
 				return usageError("--parallel must be at least 1")
+			}
+			if len(args) == 1 && isVulnID(args[0]) {
+				if q.History || q.License != "" || q.PURL != "" || q.CPE != "" {
+					return usageError("find %s answers where a vulnerability runs now: --history, --license, --purl and --cpe are for packages", args[0])
+				}
+				return findVuln(cmd, ro, args[0], &sel, targets, parallel)
 			}
 			if len(args) == 1 {
 				parsed, err := inventory.ParseQuery(args[0])

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/bakeryhq/bakery/internal/failure"
+	"github.com/bakeryhq/bakery/pipeline"
 	"github.com/bakeryhq/bakery/promote"
 )
 
@@ -23,7 +24,9 @@ func newStatus(ro *rootOptions) *cobra.Command {
 whether it verifies, whether it holds a verified receipt for that target and
 environment (RECEIPT), its test evidence (TESTS: "2/2 passed", "1 FAILED",
 "untested", "-" for a target with no suite; the results verify counts, the
-newest per suite, platform and environment), and DRIFT when the tag does not
+newest per suite, platform and environment), its known vulnerabilities
+(VULNS: the findings that count, by severity, of its newest verified scan
+per platform, "none", or "unscanned"; docs/vulnerabilities.md), and DRIFT when the tag does not
 point where bakery last put it (moved by hand, outside bakery). --check exits 4 when any environment
 that has a tag is unverified, unreceipted or drifting, or runs a revoked digest
 (REVOKED; the error says which rollback fixes it), for a CI job to alert on.`,
@@ -32,14 +35,15 @@ that has a tag is unverified, unreceipted or drifting, or runs a revoked digest
   bakery status --check   # in cron: exit 4 when prod runs something bakery did not put there
   bakery status -o json   # for Terraform or dashboards: digests, and AMI ids per region for machine images`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, st, partial, err := ro.currentStatus(cmd, &sel, args)
+			g, st, partial, err := ro.currentStatus(cmd, &sel, args)
 			if err != nil {
 				return err
 			}
+			rows := withVulns(cmd, g, st)
 			if ro.output == "json" {
-				err = writeJSON(cmd.OutOrStdout(), st)
+				err = writeJSON(cmd.OutOrStdout(), rows)
 			} else {
-				err = printStatus(cmd.OutOrStdout(), ro.style(cmd.OutOrStdout()), st)
+				err = printStatus(cmd.OutOrStdout(), ro.style(cmd.OutOrStdout()), rows)
 			}
 			if err != nil {
 				return err
@@ -98,12 +102,12 @@ func warnUnreachable(w io.Writer, err error) {
 // printStatus prints a row per target and environment: in text, what a
 // person scans (short digest, age, yes/no, REVOKED in VERIFIED); with -o
 // wide, every column in full.
-func printStatus(w io.Writer, s style, st []promote.Status) error {
+func printStatus(w io.Writer, s style, st []statusJSON) error {
 	var t *table
 	if s.wide {
-		t = newTable("TARGET", "KIND", "ENVIRONMENT", "DIGEST", "AMIS", "TIME", "ACTION", "SIGNER", "VERIFIED", "RECEIPT", "TESTS", "DRIFT", "REVOKED")
+		t = newTable("TARGET", "KIND", "ENVIRONMENT", "DIGEST", "AMIS", "TIME", "ACTION", "SIGNER", "VERIFIED", "RECEIPT", "TESTS", "VULNS", "DRIFT", "REVOKED")
 	} else {
-		t = newTable("TARGET", "KIND", "ENVIRONMENT", "DIGEST", "AGE", "ACTION", "VERIFIED", "RECEIPT", "TESTS", "DRIFT")
+		t = newTable("TARGET", "KIND", "ENVIRONMENT", "DIGEST", "AGE", "ACTION", "VERIFIED", "RECEIPT", "TESTS", "VULNS", "DRIFT")
 	}
 	kinds := map[string]string{} // a target's kind, from where it runs
 	for _, r := range st {
@@ -113,20 +117,20 @@ func printStatus(w io.Writer, s style, st []promote.Status) error {
 	}
 	for _, r := range st {
 		r.Kind = kinds[r.Target] // where it does not run yet, too
-		t.row(statusRow(s, r)...)
+		t.row(statusRow(s, r.Status, r.Vulnerabilities)...)
 	}
 	return t.write(w)
 }
 
 // statusRow is one row of printStatus.
-func statusRow(s style, r promote.Status) []string {
+func statusRow(s style, r promote.Status, v *pipeline.VulnSummary) []string {
 	kind, digest := dash(r.Kind), s.digest(r.Digest)
 	if r.Unreachable != "" {
 		digest = s.alert(textUnreachable)
 	}
-	verified, receipt, tests, drift, revoked := textNone, textNone, textNone, textNone, textNone
+	verified, receipt, tests, vulns, drift, revoked := textNone, textNone, textNone, textNone, textNone, textNone
 	if r.Digest != "" && r.Unreachable == "" {
-		verified, receipt, tests = yesNo(r.Verified), yesNo(r.Receipt), testsCell(s, r.Tests, r.Suites)
+		verified, receipt, tests, vulns = yesNo(r.Verified), yesNo(r.Receipt), testsCell(s, r.Tests, r.Suites), vulnsCell(s, v)
 		if r.Drift {
 			drift = s.alert(textDrift)
 		}
@@ -139,10 +143,10 @@ func statusRow(s style, r promote.Status) []string {
 		}
 	}
 	if !s.wide {
-		return []string{r.Target, kind, r.Environment, digest, s.when(r.Time), dash(r.Action), verified, receipt, tests, drift}
+		return []string{r.Target, kind, r.Environment, digest, s.when(r.Time), dash(r.Action), verified, receipt, tests, vulns, drift}
 	}
 	return []string{r.Target, kind, r.Environment, digest, amiList(r.AMIs), s.when(r.Time), dash(r.Action), dash(r.Signer),
-		verified, receipt, tests, drift, revoked}
+		verified, receipt, tests, vulns, drift, revoked}
 }
 
 // testsCell is a digest's test evidence in a table cell: the one summary

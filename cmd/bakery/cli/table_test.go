@@ -12,6 +12,7 @@ import (
 	"github.com/bakeryhq/bakery/imagetest"
 	"github.com/bakeryhq/bakery/internal/config"
 	"github.com/bakeryhq/bakery/policies"
+	"github.com/bakeryhq/bakery/pipeline"
 	"github.com/bakeryhq/bakery/promote"
 	"github.com/bakeryhq/bakery/receipt"
 	"github.com/bakeryhq/bakery/revoke"
@@ -157,7 +158,8 @@ func TestCountAttestations(t *testing.T) {
 
 // TestStatusTable is the bundled example's status in a terminal: short
 // digests, ages, one vocabulary, no blank KIND, the test evidence's one
-// summary in TESTS ("-" for a target without suites), within 120 columns;
+// summary in TESTS ("-" for a target without suites), the vulnerability
+// summary in VULNS, within 132 columns (a wide terminal);
 // and with -o wide, every value in full.
 func TestStatusTable(t *testing.T) {
 	now := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
@@ -193,11 +195,20 @@ func TestStatusTable(t *testing.T) {
 	st[8].Tests = nil
 	st = append(st, promote.Status{Target: "never-built", Environment: "dev"})
 
+	rows := make([]statusJSON, len(st))
+	for i := range st {
+		rows[i].Status = st[i]
+		if st[i].Digest != "" && st[i].Unreachable == "" {
+			rows[i].Vulnerabilities = &pipeline.VulnSummary{Summary: "unscanned", Counts: map[string]int{}}
+		}
+	}
+	rows[5].Vulnerabilities = &pipeline.VulnSummary{Summary: "1 high, 2 low", Counts: map[string]int{"high": 1, "low": 2}}
+	rows[7].Vulnerabilities = &pipeline.VulnSummary{Summary: "none", Counts: map[string]int{}}
 	var text, wide bytes.Buffer
-	if err := printStatus(&text, style{now: now}, st); err != nil {
+	if err := printStatus(&text, style{now: now}, rows); err != nil {
 		t.Fatal(err)
 	}
-	if err := printStatus(&wide, style{wide: true, now: now}, st); err != nil {
+	if err := printStatus(&wide, style{wide: true, now: now}, rows); err != nil {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSuffix(text.String(), "\n"), "\n")
@@ -206,26 +217,28 @@ func TestStatusTable(t *testing.T) {
 	}
 	cells := func(l string) []string { return columns(lines[0], l) }
 	for _, l := range lines {
-		if len(l) > 120 {
-			t.Errorf("%d columns, over 120: %q", len(l), l)
+		if len(l) > 132 {
+			t.Errorf("%d columns, over 132: %q", len(l), l)
 		}
-		if f := cells(l); len(f) != 10 || slices.Contains(f, "") {
-			t.Errorf("%d cells, want 10, none blank: %q", len(f), l)
+		if f := cells(l); len(f) != 11 || slices.Contains(f, "") {
+			t.Errorf("%d cells, want 11, none blank: %q", len(f), l)
 		}
 		if strings.Contains(l, "true") || strings.Contains(l, "false") || strings.Contains(l, fullDigest) {
 			t.Errorf("a bool or a full digest in text: %q", l)
 		}
 	}
 	for i, want := range map[int][]string{
-		1:  {"golden-base", "container", "dev", "sha256:0e6400565c7c", "3h", "promote", "REVOKED", "yes", "2/2 passed", "-"},
-		2:  {"golden-base", "container", "staging", "sha256:0e6400565c7c", "3h", "promote", "yes", "no", "2/2 passed", "DRIFT"},
-		3:  {"golden-base", "container", "prod", "-", "-", "-", "-", "-", "-", "-"},
-		4:  {"app", "container", "dev", "UNREACHABLE", "-", "-", "-", "-", "-", "-"},
-		5:  {"app", "container", "staging", "sha256:0e6400565c7c", "3h", "promote", "yes", "yes", "1 FAILED", "-"},
-		7:  {"config-bundle", "container", "dev", "sha256:0e6400565c7c", "3h", "promote", "yes", "yes", "2/3 passed", "-"},
-		9:  {"config-bundle", "container", "prod", "sha256:0e6400565c7c", "3h", "promote", "yes", "yes", "untested", "-"},
-		10: {"golden-ami", "machine-image", "dev", "sha256:0e6400565c7c", "3h", "promote", "yes", "yes", "-", "-"},
-		13: {"never-built", "-", "dev", "-", "-", "-", "-", "-", "-", "-"},
+		1:  {"golden-base", "container", "dev", "sha256:0e6400565c7c", "3h", "promote", "REVOKED", "yes", "2/2 passed", "unscanned", "-"},
+		2:  {"golden-base", "container", "staging", "sha256:0e6400565c7c", "3h", "promote", "yes", "no", "2/2 passed", "unscanned", "DRIFT"},
+		3:  {"golden-base", "container", "prod", "-", "-", "-", "-", "-", "-", "-", "-"},
+		4:  {"app", "container", "dev", "UNREACHABLE", "-", "-", "-", "-", "-", "-", "-"},
+		5:  {"app", "container", "staging", "sha256:0e6400565c7c", "3h", "promote", "yes", "yes", "1 FAILED", "unscanned", "-"},
+		6:  {"app", "container", "prod", "sha256:0e6400565c7c", "3h", "promote", "yes", "yes", "2/2 passed", "1 high, 2 low", "-"},
+		7:  {"config-bundle", "container", "dev", "sha256:0e6400565c7c", "3h", "promote", "yes", "yes", "2/3 passed", "unscanned", "-"},
+		8:  {"config-bundle", "container", "staging", "sha256:0e6400565c7c", "3h", "promote", "yes", "yes", "2/2 passed", "none", "-"},
+		9:  {"config-bundle", "container", "prod", "sha256:0e6400565c7c", "3h", "promote", "yes", "yes", "untested", "unscanned", "-"},
+		10: {"golden-ami", "machine-image", "dev", "sha256:0e6400565c7c", "3h", "promote", "yes", "yes", "-", "unscanned", "-"},
+		13: {"never-built", "-", "dev", "-", "-", "-", "-", "-", "-", "-", "-"},
 	} {
 		if got := cells(lines[i]); strings.Join(got, "|") != strings.Join(want, "|") {
 			t.Errorf("row %d = %q, want %q", i, got, want)

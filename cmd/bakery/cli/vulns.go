@@ -1,0 +1,355 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/bakeryhq/bakery/attest"
+	"github.com/bakeryhq/bakery/builders"
+	"github.com/bakeryhq/bakery/internal/config"
+	"github.com/bakeryhq/bakery/internal/failure"
+	"github.com/bakeryhq/bakery/internal/registry"
+	"github.com/bakeryhq/bakery/machineimage"
+	"github.com/bakeryhq/bakery/pipeline"
+	"github.com/bakeryhq/bakery/promote"
+	"github.com/bakeryhq/bakery/receipt"
+	"github.com/bakeryhq/bakery/vuln"
+)
+
+// vexTypes are the predicate types an OpenVEX attestation carries (cosign
+// attest --type openvex writes the first).
+var vexTypes = []string{vuln.VEXPredicatePrefix, vuln.VEXPredicatePrefix + "/v0.2.0", vuln.VEXPredicatePrefix + "/v0.0.1"}
+
+// vulnsOf is the vulnerability evidence of a digest that was verified
+// already (status): only its verified scans and VEX attestations are read,
+// and for an index its platform images, not its signatures or SBOMs again;
+// judged with sup (vuln.Suppressions.Evidence).
+func vulnsOf(ctx context.Context, verifier *attest.Verifier, sup *vuln.Suppressions, ref name.Digest, target string) ([]vuln.Evidence, error) {
+	atts, _, err := verifier.Attestations(ctx, ref, append([]string{vuln.PredicateType}, vexTypes...))
+	if err != nil {
+		return nil, err
+	}
+	rep := &attest.Report{Reference: ref.String(), Attestations: atts}
+	if len(atts) > 0 {
+		plats, err := attest.Platforms(ctx, ref)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range plats {
+			if p.Ref.DigestStr() != ref.DigestStr() {
+				rep.Platforms = append(rep.Platforms, attest.PlatformImage{Platform: p.Platform, Digest: p.Ref.DigestStr()})
+			}
+		}
+	}
+	ev, _ := sup.Evidence(rep, target, time.Now())
+	return ev, nil
+}
+
+// statusJSON is a row of bakery status: what the environment runs, and its
+// vulnerability evidence in short (nil: no digest, or it could not be read).
+type statusJSON struct {
+	promote.Status
+	Vulnerabilities *pipeline.VulnSummary `json:"vulnerabilities,omitempty"`
+}
+
+// withVulns adds to each row whose digest was read its vulnerability
+// evidence's summary (vulnsOf), concurrently; a row whose evidence cannot
+// be read is warned about and shows none.
+func withVulns(cmd *cobra.Command, g *gate, st []promote.Status) []statusJSON {
+	out := make([]statusJSON, len(st))
+	for i, s := range st {
+		out[i].Status = s
+	}
+	ctx := cmd.Context()
+	sup := vuln.NewSuppressions(ctx, g.cfg, g.verifier.Keys())
+	var mu sync.Mutex
+	var eg errgroup.Group
+	eg.SetLimit(promote.StatusParallel)
+	for i := range out {
+		r := &out[i]
+		if r.Digest == "" || r.Unreachable != "" || r.Reference == "" {
+			continue
+		}
+		eg.Go(func() error {
+			ref, err := name.NewDigest(r.Reference)
+			var ev []vuln.Evidence
+			if err == nil {
+				ev, err = vulnsOf(ctx, g.verifier, sup, ref, r.Target)
+			}
+			if err != nil {
+				mu.Lock()
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s in %s: its vulnerability scans could not be read: %s\n", r.Target, r.Environment, failure.OneLine(err.Error()))
+				mu.Unlock()
+				return nil
+			}
+			r.Vulnerabilities = pipeline.SummaryOf(ev)
+			return nil
+		})
+	}
+	_ = eg.Wait()
+	return out
+}
+
+// vulnsCell is a digest's vulnerability summary in a table cell: "-"
+// without one; alerting when a critical or high finding counts.
+func vulnsCell(s style, v *pipeline.VulnSummary) string {
+	if v == nil {
+		return textNone
+	}
+	if v.Counts["critical"] > 0 || v.Counts["high"] > 0 {
+		return s.alert(v.Summary)
+	}
+	return v.Summary
+}
+
+// vulnID matches what find takes for a vulnerability id rather than a
+// package name: CVE-2024-1234, GHSA-xxxx-xxxx-xxxx, DSA-5678-1, GO-2024-1,
+// … in any case.
+var vulnID = regexp.MustCompile(`(?i)^((CVE|DSA|DLA|DTSA|USN|RHSA|RHBA|ELSA|ALSA|ALAS[0-9]*|GO|PYSEC|RUSTSEC|GSD|OSV|MAL|TEMP|BIT|CGA|SUSE-SU|OPENSUSE-SU)-[0-9][0-9A-Z:.-]*|GHSA(-[0-9a-z]{4}){3})$`)
+
+// isVulnID says whether find's argument names a vulnerability.
+func isVulnID(arg string) bool { return vulnID.MatchString(strings.TrimSpace(arg)) }
+
+// vulnMatch is where a vulnerability runs: one finding of the scan that
+// counts of one platform of the digest an environment runs.
+type vulnMatch struct {
+	Target      string `json:"target"`
+	Environment string `json:"environment"`
+	// Kind is container or machine-image; AMIs a machine image's in this
+	// environment.
+	Kind      string            `json:"kind"`
+	Digest    string            `json:"digest"`
+	Reference string            `json:"reference"`
+	AMIs      map[string]string `json:"amis,omitempty"`
+	Platform  string            `json:"platform"`
+	// Finding is the finding, with what suppresses it (suppressed) if
+	// anything does.
+	Finding vuln.Judged `json:"finding"`
+	// Scanned is when the scan finished, DBBuilt its database's build time.
+	Scanned string `json:"scanned"`
+	DBBuilt string `json:"dbBuilt"`
+}
+
+// vulnFindJSON is find CVE-ID -o json.
+type vulnFindJSON struct {
+	ID      string      `json:"id"`
+	Matches []vulnMatch `json:"matches"`
+	// Unscanned are the digests that run with no scan (the answer does
+	// not cover them); Skipped those that do not verify.
+	Unscanned []vulnWhere `json:"unscanned"`
+	Skipped   []vulnWhere `json:"skipped"`
+}
+
+// vulnWhere is a digest an environment runs that find could not answer for.
+type vulnWhere struct {
+	Target      string `json:"target"`
+	Environment string `json:"environment"`
+	Digest      string `json:"digest"`
+	Reason      string `json:"reason,omitempty"`
+}
+
+// findVuln answers find CVE-ID: for every selected target and environment,
+// the digest its tag points at is verified, and its scans that count
+// (judged with bakery.yaml's VEX and waivers, and the VEX attached) are
+// searched for the id. Suppressed findings are listed, marked.
+func findVuln(cmd *cobra.Command, ro *rootOptions, id string, sel *selection, targets []string, parallel int) error {
+	cfg, err := ro.load(cmd)
+	if err != nil {
+		return err
+	}
+	if err := sel.resolve(cfg, targets); err != nil {
+		return err
+	}
+	ctx := ro.bound(cmd, cfg)
+	verifier, err := ro.newSite(cfg).trust(ctx)
+	if err != nil {
+		return err
+	}
+	sup := vuln.NewSuppressions(ctx, cfg, verifier.Keys())
+	out := vulnFindJSON{ID: strings.ToUpper(strings.TrimSpace(id)), Matches: []vulnMatch{}, Unscanned: []vulnWhere{}, Skipped: []vulnWhere{}}
+	var mu sync.Mutex
+	down := map[string]error{}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(parallel)
+	for _, target := range cfg.TargetNames() {
+		for i := range cfg.Environments {
+			env := &cfg.Environments[i]
+			if !sel.has(target, env.Name) {
+				continue
+			}
+			g.Go(func() error {
+				ms, where, skipped, err := findVulnIn(gctx, cfg, verifier, sup, target, env, out.ID)
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case failure.ClassOf(err) == failure.Unavailable:
+					down[env.Name] = err
+					return nil
+				case err != nil:
+					return err
+				}
+				out.Matches = append(out.Matches, ms...)
+				if where != nil {
+					if skipped {
+						out.Skipped = append(out.Skipped, *where)
+					} else {
+						out.Unscanned = append(out.Unscanned, *where)
+					}
+				}
+				return nil
+			})
+		}
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+	order := map[string]int{}
+	for i, e := range cfg.Environments {
+		order[e.Name] = i
+	}
+	slices.SortFunc(out.Matches, func(a, b vulnMatch) int {
+		return cmpFirst(strings.Compare(a.Target, b.Target), order[a.Environment]-order[b.Environment],
+			strings.Compare(a.Platform, b.Platform), strings.Compare(a.Finding.Package, b.Finding.Package))
+	})
+	for _, l := range [][]vulnWhere{out.Unscanned, out.Skipped} {
+		slices.SortFunc(l, func(a, b vulnWhere) int {
+			return cmpFirst(strings.Compare(a.Target, b.Target), order[a.Environment]-order[b.Environment])
+		})
+	}
+	partial := promote.Unreachable(cfg, down)
+	if partial != nil {
+		warnUnreachable(cmd.ErrOrStderr(), partial)
+	}
+	if ro.output == "json" {
+		err = writeJSON(cmd.OutOrStdout(), out)
+	} else {
+		err = printVulnMatches(cmd.OutOrStdout(), ro.style(cmd.OutOrStdout()), out)
+	}
+	if err != nil {
+		return err
+	}
+	for _, u := range out.Unscanned {
+		fmt.Fprintf(cmd.ErrOrStderr(), "not scanned: %s in %s (%s): run bakery scan %s --env %s\n", u.Target, u.Environment, u.Digest, u.Target, u.Environment)
+	}
+	for _, s := range out.Skipped {
+		fmt.Fprintf(cmd.ErrOrStderr(), "not searched: %s in %s (%s): %s\n", s.Target, s.Environment, s.Digest, s.Reason)
+	}
+	if partial != nil || len(out.Skipped) == 0 {
+		return partial
+	}
+	names := make([]string, len(out.Skipped))
+	for i, s := range out.Skipped {
+		names[i] = s.Target + " in " + s.Environment
+	}
+	return failure.New(failure.Verify, "find", errors.New("not searched, their digests do not verify: "+strings.Join(names, ", ")),
+		"see bakery verify and bakery status; the matches above may be incomplete")
+}
+
+// findVulnIn searches the digest env's tag points at for target: its
+// matches, or where it could not answer (skipped: the digest does not
+// verify; else it has no scan).
+func findVulnIn(ctx context.Context, cfg *config.Config, verifier *attest.Verifier, sup *vuln.Suppressions, target string, env *config.Environment, id string) ([]vulnMatch, *vulnWhere, bool, error) {
+	tag, err := env.Locate(target)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	ref, err := registry.Resolve(ctx, tag)
+	if err != nil {
+		if failure.ClassOf(err) == failure.Unavailable {
+			return nil, nil, false, err
+		}
+		return nil, nil, false, nil // nothing runs there
+	}
+	rep, verr := verifier.Verify(ctx, ref)
+	if verr != nil {
+		if rep == nil && failure.ClassOf(verr) == failure.Unavailable {
+			return nil, nil, false, verr
+		}
+		return nil, &vulnWhere{Target: target, Environment: env.Name, Digest: ref.DigestStr(), Reason: causeOf(verr)}, true, nil
+	}
+	ev, _ := sup.Evidence(rep, target, time.Now())
+	if len(ev) == 0 {
+		return nil, &vulnWhere{Target: target, Environment: env.Name, Digest: ref.DigestStr()}, false, nil
+	}
+	var out []vulnMatch
+	for _, e := range ev {
+		for _, f := range e.Findings {
+			if strings.EqualFold(f.ID, id) {
+				out = append(out, vulnMatch{Target: target, Environment: env.Name, Digest: ref.DigestStr(), Reference: ref.String(),
+					Platform: e.Platform, Finding: f, Scanned: e.Finished, DBBuilt: e.DBBuilt})
+			}
+		}
+	}
+	if len(out) == 0 {
+		return nil, nil, false, nil
+	}
+	kind, amis := string(builders.Container), map[string]string(nil)
+	if len(rep.Platforms) == 0 {
+		rec, err := machineimage.Read(ctx, ref)
+		switch {
+		case err == nil:
+			kind, amis = string(builders.MachineImage), rec.AMIs
+			if envAMIs := receipt.AMIs(rep, receipt.Bind(cfg, target), env.Name); len(envAMIs) > 0 {
+				amis = envAMIs
+			}
+		case !errors.Is(err, machineimage.ErrNotRecord):
+			return nil, nil, false, err
+		}
+	}
+	for i := range out {
+		out[i].Kind, out[i].AMIs = kind, amis
+	}
+	return out, nil, false, nil
+}
+
+// cmpFirst is the first non-zero comparison.
+func cmpFirst(cs ...int) int {
+	for _, c := range cs {
+		if c != 0 {
+			return c
+		}
+	}
+	return 0
+}
+
+// printVulnMatches prints a row per place the vulnerability runs.
+func printVulnMatches(w io.Writer, s style, out vulnFindJSON) error {
+	if len(out.Matches) == 0 {
+		_, err := fmt.Fprintf(w, "%s: in no digest that runs (of those scanned)\n", out.ID)
+		return err
+	}
+	head := []string{"TARGET", "KIND", "ENVIRONMENT", "DIGEST", "PLATFORM", "SEVERITY", "PACKAGE", "VERSION", "FIXED IN", "SUPPRESSED"}
+	if s.wide {
+		head = append(head, "AMIS", "SCANNED")
+	}
+	t := newTable(head...)
+	for _, m := range out.Matches {
+		f := m.Finding
+		sev, supp := f.Severity, textNone
+		if f.Suppressed != nil {
+			supp = f.Suppressed.String()
+		} else {
+			sev = s.alert(strings.ToUpper(sev))
+			if f.Note != "" {
+				supp = s.alert(f.Note)
+			}
+		}
+		row := []string{m.Target, m.Kind, m.Environment, s.digest(m.Digest), dash(m.Platform), sev, f.Package, f.Version, fixCell(f.Finding), supp}
+		if s.wide {
+			row = append(row, amiList(m.AMIs), s.when(m.Scanned))
+		}
+		t.row(row...)
+	}
+	return t.write(w)
+}
