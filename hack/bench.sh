@@ -24,6 +24,8 @@
 # (the SBOM layer cache) against the stock chain (hack/bench-sbomcache.sh).
 # BENCH_ONLY=test runs only `bakery test golden-base` against the same
 # commands run with buildctl (hack/bench-test.sh).
+# BENCH_ONLY=scan runs only `bakery scan golden-base` against the stock
+# grype CLI on the same SBOM and database (hack/bench-scan.sh).
 # BENCH_ONLY=hostile runs only the peak RSS of verify and promote with a
 # 200 MiB attestation attached (hack/bench-hostile.sh).
 #  7. start-up: `bakery --version` and `bakery status --help` against `crane
@@ -70,6 +72,9 @@ if [ "${BENCH_ONLY:-}" = sbomcache ]; then
 fi
 if [ "${BENCH_ONLY:-}" = test ]; then
   exec bash "$ROOT/hack/bench-test.sh"
+fi
+if [ "${BENCH_ONLY:-}" = scan ]; then
+  exec bash "$ROOT/hack/bench-scan.sh"
 fi
 if [ "${BENCH_ONLY:-}" = hostile ]; then
   exec bash "$ROOT/hack/bench-hostile.sh"
@@ -170,6 +175,8 @@ log "Go benchmarks: policy decision latency, copy requests and bytes (counting p
 (cd "$ROOT" && go test -run XXX -bench 'Decision' -benchmem -count 5 ./policies && go test -run XXX -bench 'Copy' -benchtime 20x ./promote && go test -run XXX -bench 'Lineage' -benchtime 20x ./revoke) | tee "$OUT/go-bench.txt"
 cat "$OUT/pipeline.md" "$OUT/sbom.txt" "$OUT/promote.txt" "$OUT/promote-counts.txt" "$OUT/ami.md" "$OUT/ami-sbom-counts.txt" "$OUT/ami-sbom.txt"
 bash "$ROOT/hack/bench-sbomcache.sh"
+bash "$ROOT/hack/bench-test.sh"
+bash "$ROOT/hack/bench-scan.sh"
 bash "$ROOT/hack/bench-inventory.sh"
 bash "$ROOT/hack/bench-fleet.sh"
 BAKERY_BIN=$OUT/bakery bash "$ROOT/hack/bench-startup.sh"

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# bench-scan.sh measures the vulnerability scan (issue #23,
+# docs/vulnerabilities.md) against the stock grype CLI at the version
+# go.mod pins, built from the Go module proxy, in the same run, on the same
+# SBOM and the same database (hyperfine, alternating; peak RSS with
+# /usr/bin/time):
+#   - `bakery scan golden-base`: resolve, verify the digest and its SBOMs,
+#     scan, sign and attach the result, print the findings;
+#   - benchvuln -scan: bakery's scan alone (grype as a library: vuln.Open and
+#     Database.Scan), without verification and signing;
+#   - `grype sbom:FILE` on the same SPDX document, the stock CLI reading the
+#     same database file (no update check, no age check).
+# The database is made with grype's own writer (hack/benchvuln): an
+# advisory for each of the SBOM's Debian packages and 100000 more. Figures
+# go to .bakery/bench/scan*; BENCHMARKS.md quotes them. Run by
+# hack/bench.sh: BENCH_ONLY=scan make bench.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+command -v hyperfine >/dev/null && command -v jq >/dev/null && [ -x /usr/bin/time ] || { apt-get update -q && apt-get install -y -q hyperfine jq time; }
+OUT=$STATE/bench; mkdir -p "$OUT"
+RUNS=${BENCH_RUNS:-5}
+GRYPE_VER=$(modversion github.com/anchore/grype)
+GRYPE=$CACHE/grype-$GRYPE_VER/grype
+if [ ! -x "$GRYPE" ]; then
+  log "building the grype CLI $GRYPE_VER from the Go module proxy"
+  GOBIN=$(dirname "$GRYPE") GOFLAGS=-mod=mod CGO_ENABLED=0 go install -trimpath "github.com/anchore/grype/cmd/grype@$GRYPE_VER"
+fi
+COSIGN=$CACHE/cosign-$(modversion github.com/sigstore/cosign/v2)/cosign
+[ -x "$COSIGN" ] || die "run make up once: it builds cosign"
+(cd "$ROOT" && go build -o "$OUT/" ./cmd/bakery ./cmd/bakery-core ./hack/benchvuln)
+export BAKERY_SIGNING_PASSWORD=bench COSIGN_PASSWORD=bench
+[ -f "$OUT/bench.key" ] || "$OUT/bakery" keys generate --output-prefix "$OUT/bench" >/dev/null
+
+REPO=$REGISTRY_ADDR/bench/scan
+export BAKERY_BUILDER_ADDRESS=unix://$BUILDKIT_SOCK BAKERY_SIGNING_KEY=$OUT/bench.key \
+  BAKERY_VERIFICATION_KEYS=$OUT/bench.pub BAKERY_ENVIRONMENTS_DEV_REPOSITORY=$REPO
+log "building golden-base into $REPO"
+"$OUT/bakery" build golden-base --config "$ROOT/examples/bakery.yaml" --progress quiet --metadata-file "$OUT/scan-build.json" >/dev/null
+DIGEST=$(jq -r '.targets[] | select(.target == "golden-base") | .digest' "$OUT/scan-build.json")
+case $DIGEST in sha256:*) ;; *) die "no digest in $OUT/scan-build.json" ;; esac
+REF=$REPO/golden-base@$DIGEST
+
+log "the verified SPDX SBOM of $REF, through the stock cosign"
+"$COSIGN" verify-attestation --key "$OUT/bench.pub" --insecure-ignore-tlog --type spdxjson "$REF" 2>/dev/null \
+  | head -n1 | jq -r .payload | base64 -d | jq .predicate >"$OUT/scan-sbom.spdx.json"
+DB=$OUT/scan-db; rm -rf "$DB"
+"$OUT/benchvuln" -write "$DB" -sbom "$OUT/scan-sbom.spdx.json" | tee "$OUT/scan-db.txt"
+export BAKERY_VULNERABILITIES_DB=$DB/6/vulnerability.db
+export GRYPE_DB_CACHE_DIR=$DB GRYPE_DB_AUTO_UPDATE=false GRYPE_DB_VALIDATE_AGE=false GRYPE_CHECK_FOR_APP_UPDATE=false
+
+BAKERY_CMD="$OUT/bakery scan golden-base --env dev --config $ROOT/examples/bakery.yaml --progress quiet"
+LIB_CMD="$OUT/benchvuln -scan $BAKERY_VULNERABILITIES_DB -sbom $OUT/scan-sbom.spdx.json"
+GRYPE_CMD="$GRYPE sbom:$OUT/scan-sbom.spdx.json -o json -q"
+log "findings: bakery $($BAKERY_CMD -o json | jq '[.scans[].findings[]] | length'), library $($LIB_CMD), grype $($GRYPE_CMD | jq '.matches | length')"
+log "bakery scan vs grype sbom:, $RUNS runs each"
+hyperfine --warmup 1 --runs "$RUNS" --export-markdown "$OUT/scan.md" --export-json "$OUT/scan.json" \
+  -n "bakery scan golden-base (verify, scan, sign, attach)" "$BAKERY_CMD" \
+  -n "bakery's scan alone (grype as a library)" "$LIB_CMD" \
+  -n "grype sbom: (stock CLI $GRYPE_VER)" "$GRYPE_CMD"
+{
+  echo; echo "| command | peak RSS (MiB) |"; echo "|---|---|"
+  for c in "$BAKERY_CMD" "$LIB_CMD" "$GRYPE_CMD"; do
+    kb=$( { /usr/bin/time -f '%M' bash -c "$c >/dev/null" ; } 2>&1 | tail -n1)
+    echo "| ${c/#$OUT\//} | $((kb / 1024)) |"
+  done
+  echo "load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+} | tee -a "$OUT/scan.md"
+cat "$OUT/scan.md"
