@@ -244,7 +244,7 @@ func printRescan(w io.Writer, s style, out rescanJSON) error {
 	for _, d := range out.Digests {
 		fails := ""
 		if d.Failing > 0 {
-			fails = fmt.Sprintf("; %s", s.alert(fmt.Sprintf("%d fail its policy (%d newly)", d.Failing, d.NewlyFailing)))
+			fails = fmt.Sprintf("; %s", s.alert(fmt.Sprintf("%d failing its policy (%d new)", d.Failing, d.NewlyFailing)))
 		}
 		if _, err := fmt.Fprintf(w, "%s in %s: %s: %s%s\n", d.Target, d.Environment, s.digest(d.Digest), d.Vulnerabilities.Summary, fails); err != nil {
 			return err

@@ -190,7 +190,7 @@ func resolveScanned(cmd *cobra.Command, cfg *config.Config, arg, envName string)
 // printScan prints a row per finding of every platform's scan that counts,
 // then the one summary.
 func printScan(w io.Writer, s style, out scanJSON) error {
-	fmt.Fprintf(w, "%s in %s: %s, database built %s\n", out.Target, dash(out.Environment), s.ref(out.Reference), s.when(out.Database.Built.Format(time.RFC3339)))
+	fmt.Fprintf(w, "%s in %s: %s, database built %s\n", out.Target, dash(out.Environment), s.ref(out.Reference), s.ago(out.Database.Built.Format(time.RFC3339)))
 	t := newTable("ID", "SEVERITY", "PACKAGE", "VERSION", "FIXED IN", "PLATFORM", "SUPPRESSED")
 	n := 0
 	for _, e := range out.Scans {

@@ -1,0 +1,386 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/crane"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/bakeryhq/bakery/attest"
+	"github.com/bakeryhq/bakery/builders"
+	"github.com/bakeryhq/bakery/internal/bakerytest"
+	"github.com/bakeryhq/bakery/internal/failure"
+	"github.com/bakeryhq/bakery/internal/schemacheck"
+	"github.com/bakeryhq/bakery/receipt"
+	"github.com/bakeryhq/bakery/vuln"
+	"github.com/bakeryhq/bakery/vuln/vulntest"
+)
+
+// vulnSite is a site whose target app (a Debian 12 image with libc6 and
+// zlib1g) was built into dev and promoted to prod, whose prod denies high
+// findings, and whose vulnerabilities.db is db.
+type vulnSite struct {
+	dir, cfg, pub, host string
+	dev, prod           name.Digest
+}
+
+// The advisories the tests' databases know: app's libc6 is affected by
+// high (fixed later) and not by fixed (fixed before its version); zlib1g by
+// low (no fix).
+var (
+	advHigh  = vulntest.Advisory{ID: "CVE-2099-0001", Namespace: "debian:12", Package: "libc6", Fixed: "2.36-9+deb12u99", Severity: "High"}
+	advFixed = vulntest.Advisory{ID: "CVE-2099-0002", Namespace: "debian:12", Package: "libc6", Fixed: "2.36-1", Severity: "Critical"}
+	advLow   = vulntest.Advisory{ID: "CVE-2099-0003", Namespace: "debian:12", Package: "zlib1g", Severity: "Low"}
+)
+
+// debian12 is a linux/amd64 Debian 12 image whose dpkg database lists pkgs.
+func debian12(t *testing.T, pkgs map[string]string) v1.Image {
+	t.Helper()
+	var status strings.Builder
+	for n, v := range pkgs {
+		fmt.Fprintf(&status, "Package: %s\nStatus: install ok installed\nPriority: optional\nSection: libs\nInstalled-Size: 1\n"+
+			"Maintainer: Example <%s@example.com>\nArchitecture: amd64\nVersion: %s\nDescription: %s\n\n", n, n, v, n)
+	}
+	img, err := crane.Image(map[string][]byte{
+		"etc/os-release":      []byte("PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nID=debian\nVERSION_ID=\"12\"\nVERSION_CODENAME=bookworm\n"),
+		"var/lib/dpkg/status": []byte(status.String()),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf = cf.DeepCopy()
+	cf.OS, cf.Architecture = "linux", "amd64"
+	if img, err = mutate.ConfigFile(img, cf); err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+// newVulnSite builds the site, with a database db1 of advisories built an
+// hour ago.
+func newVulnSite(t *testing.T, advisories ...vulntest.Advisory) *vulnSite {
+	t.Helper()
+	ctx := context.Background()
+	reg := bakerytest.NewRegistry(t)
+	s := &vulnSite{dir: t.TempDir(), host: reg.Host}
+	priv, pub, err := attest.GenerateKeys(filepath.Join(s.dir, "bakery"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.pub = pub
+	signer, err := attest.LoadSigner(ctx, priv, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.cfg = filepath.Join(s.dir, "bakery.yaml")
+	s.writeDB(t, "db1", time.Now().Add(-time.Hour), advisories...)
+	s.writeConfig(t, "db1", "")
+
+	img := debian12(t, map[string]string{"libc6": "2.36-9+deb12u7", "zlib1g": "1:1.2.13.dfsg-1"})
+	dgst, err := img.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.dev, err = name.NewDigest(reg.Host + "/dev/app@" + dgst.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(s.dev, img); err != nil {
+		t.Fatal(err)
+	}
+	a := attest.New(attest.Options{Signer: signer, BuilderID: "https://builder.test", Version: "test"})
+	if _, err := a.Attest(ctx, s.dev, builders.Result{Target: "app", Kind: builders.Container}); err != nil {
+		t.Fatal(err)
+	}
+	if err := receipt.SignBuild(ctx, signer, s.dev, "app", "dev", "test"); err != nil {
+		t.Fatal(err)
+	}
+	tag(t, s.dev, "dev")
+	// promoted to prod as bakery promote copies it: the image, its
+	// signatures and attestations, and prod's receipt.
+	s.prod, _ = name.NewDigest(reg.Host + "/prod/app@" + dgst.String())
+	hex := "sha256-" + dgst.Hex
+	for _, pair := range [][2]string{
+		{s.dev.String(), s.prod.String()},
+		{s.dev.Context().String() + ":" + hex + ".sig", s.prod.Context().String() + ":" + hex + ".sig"},
+		{s.dev.Context().String() + ":" + hex + ".att", s.prod.Context().String() + ":" + hex + ".att"},
+	} {
+		if err := crane.Copy(pair[0], pair[1], crane.Insecure); err != nil {
+			t.Fatal(err)
+		}
+	}
+	meta := receipt.Metadata{Action: receipt.ActionPromote, Target: "app", Environment: "prod", From: "dev"}
+	if err := receipt.Sign(ctx, signer, s.prod, meta, "", "test", nil); err != nil {
+		t.Fatal(err)
+	}
+	tag(t, s.prod, "prod")
+	return s
+}
+
+func (s *vulnSite) writeConfig(t *testing.T, db, extra string) {
+	t.Helper()
+	reg := s.host
+	yaml := "version: 1\ntargets:\n  app:\n    type: container\n    context: .\n" +
+		"environments:\n  - name: dev\n    repository: " + reg + "/dev\n    insecure: true\n" +
+		"  - name: prod\n    repository: " + reg + "/prod\n    insecure: true\n    vulnerabilities:\n      deny_severity: high\n" +
+		"signing:\n  key: bakery.key\nverification:\n  keys: [bakery.pub]\n" +
+		"vulnerabilities:\n  db: " + db + "\n" + extra
+	if err := os.WriteFile(s.cfg, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func tag(t *testing.T, ref name.Digest, tagName string) {
+	t.Helper()
+	desc, err := remote.Get(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Tag(ref.Context().Tag(tagName), desc); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// writeDB writes a test database built at built into dir under the site.
+func (s *vulnSite) writeDB(t *testing.T, sub string, built time.Time, advisories ...vulntest.Advisory) string {
+	t.Helper()
+	p, err := vulntest.Write(filepath.Join(s.dir, sub), built, advisories...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// runSplit runs bakery, stdout and stderr apart.
+func runSplit(t *testing.T, args ...string) (string, string, error) {
+	t.Helper()
+	cmd := New("test")
+	var out, errOut strings.Builder
+	cmd.SetArgs(args)
+	cmd.SetOut(&out)
+	cmd.SetErr(&errOut)
+	err := cmd.Execute()
+	return out.String(), errOut.String(), err
+}
+
+// schemaOK checks a command's JSON output against its schema.
+func schemaOK(t *testing.T, schema, out string) {
+	t.Helper()
+	if err := schemacheck.Validate(repoRoot, schema, []byte(out)); err != nil {
+		t.Errorf("%v\n%s", err, out)
+	}
+}
+
+// TestScanRecordsASignedScan: bakery scan records, for prod's digest, a
+// scan signed with the site's key that verifies as a vuln attestation of
+// the digest bound to app and prod, whose findings are what the database
+// says of the image's packages; status, find and verify-time evidence then
+// agree with it.
+func TestScanRecordsASignedScan(t *testing.T) {
+	s := newVulnSite(t, advHigh, advFixed, advLow)
+	out, stderr, err := runSplit(t, "scan", "app", "--env", "prod", "--config", s.cfg, "-o", "json")
+	if err != nil {
+		t.Fatalf("scan: %v\n%s\n%s", err, out, stderr)
+	}
+	schemaOK(t, "scan", out)
+	var got scanJSON
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Reference != s.prod.String() || got.Target != "app" || got.Environment != "prod" || got.Summary != "1 high, 1 low" {
+		t.Errorf("scan: %s %s %s %q", got.Reference, got.Target, got.Environment, got.Summary)
+	}
+	var ids []string
+	for _, e := range got.Scans {
+		for _, f := range e.Findings {
+			ids = append(ids, f.ID+" "+f.Package+" "+f.Severity+" "+strings.Join(f.Fixed, ","))
+		}
+	}
+	if want := "CVE-2099-0001 libc6 high 2.36-9+deb12u99|CVE-2099-0003 zlib1g low "; strings.Join(ids, "|") != want {
+		t.Errorf("findings %q, want %q", strings.Join(ids, "|"), want)
+	}
+
+	// The recorded scan verifies on its own, with the site's key, bound
+	// to prod's digest, target and environment.
+	ctx := context.Background()
+	verifier, err := attest.NewVerifier(ctx, attest.FromFlag, []string{s.pub})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := verifier.Verify(ctx, s.prod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := vuln.Scans(rep, "app")
+	if len(ev) != 1 || ev[0].Environment != "prod" || len(ev[0].Findings) != 2 || ev[0].KeyID == "" {
+		t.Fatalf("verified scans of prod's digest: %+v", ev)
+	}
+	if other := vuln.Scans(rep, "web"); len(other) != 0 {
+		t.Errorf("a scan of app counts for web: %+v", other)
+	}
+
+	text, _, err := runSplit(t, "scan", "app", "--env", "prod", "--config", s.cfg)
+	t.Logf("bakery scan app --env prod:\n%s", text)
+	if err != nil || !strings.Contains(text, "ID") || !strings.Contains(text, "FIXED IN") || !strings.Contains(text, "CVE-2099-0001") ||
+		!strings.Contains(text, "vulnerabilities: 1 high, 1 low") {
+		t.Errorf("scan's text: %v\n%s", err, text)
+	}
+
+	st, _, err := runSplit(t, "status", "--config", s.cfg, "-o", "json")
+	if err != nil {
+		t.Fatalf("status: %v\n%s", err, st)
+	}
+	schemaOK(t, "status", st)
+	var rows []statusJSON
+	if err := json.Unmarshal([]byte(st), &rows); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rows {
+		want := map[string]string{"dev": "unscanned", "prod": "1 high, 1 low"}[r.Environment]
+		if r.Vulnerabilities == nil || r.Vulnerabilities.Summary != want {
+			t.Errorf("status of app in %s: %+v, want %q", r.Environment, r.Vulnerabilities, want)
+		}
+	}
+
+	found, stderr, err := runSplit(t, "find", "cve-2099-0001", "--config", s.cfg, "-o", "json")
+	if err != nil {
+		t.Fatalf("find: %v\n%s", err, stderr)
+	}
+	schemaOK(t, "find", found)
+	var where vulnFindJSON
+	if err := json.Unmarshal([]byte(found), &where); err != nil {
+		t.Fatal(err)
+	}
+	if len(where.Matches) != 1 || where.Matches[0].Environment != "prod" || where.Matches[0].Kind != "container" ||
+		where.Matches[0].Finding.Package != "libc6" || len(where.Unscanned) != 1 || where.Unscanned[0].Environment != "dev" {
+		t.Errorf("find CVE-2099-0001: %s", found)
+	}
+	if !strings.Contains(stderr, "not scanned: app in dev") {
+		t.Errorf("find's stderr does not name dev's unscanned digest: %q", stderr)
+	}
+}
+
+// TestRescanCheckFailsOnANewerDatabase: with a database that knows only a
+// low advisory, prod passes rescan --check; once a newer database adds a
+// high one for what prod runs, rescan --check lists it as newly failing
+// and exits 4; run again, it still exits 4 but nothing is new; a waiver
+// lets prod pass until its date; a stale database is a config error.
+func TestRescanCheckFailsOnANewerDatabase(t *testing.T) {
+	s := newVulnSite(t, advFixed, advLow)
+	out, stderr, err := runSplit(t, "rescan", "--check", "--config", s.cfg)
+	if err != nil || !strings.Contains(out, "nothing newly fails") {
+		t.Fatalf("rescan --check with the first database: %v\n%s\n%s", err, out, stderr)
+	}
+
+	s.writeDB(t, "db2", time.Now().Add(-time.Minute), advHigh, advFixed, advLow)
+	s.writeConfig(t, "db2", "")
+	out, stderr, err = runSplit(t, "rescan", "--check", "--config", s.cfg, "-o", "json")
+	if failure.ClassOf(err) != failure.Verify || failure.ClassOf(err).ExitCode() != 4 {
+		t.Fatalf("rescan --check with the newer database: %v (class %v), want exit 4\n%s\n%s", err, failure.ClassOf(err), out, stderr)
+	}
+	wantOneLine(t, "rescan --check", err, failure.Verify, []string{"app in prod (1)"})
+	schemaOK(t, "rescan", out)
+	var got rescanJSON
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got.NewlyFailing) != 1 || got.NewlyFailing[0].ID != advHigh.ID || got.NewlyFailing[0].Environment != "prod" ||
+		got.NewlyFailing[0].Target != "app" || len(got.Digests) != 2 {
+		t.Errorf("rescan JSON: %s", out)
+	}
+
+	table, _, _ := runSplit(t, "rescan", "--config", s.cfg, "-o", "wide")
+	t.Logf("bakery rescan -o wide:\n%s", table)
+	out, _, err = runSplit(t, "rescan", "--check", "--config", s.cfg)
+	if failure.ClassOf(err).ExitCode() != 4 || !strings.Contains(out, "nothing newly fails") || !strings.Contains(out, "1 failing its policy (0 new)") {
+		t.Errorf("rescan --check again: %v\n%s", err, out)
+	}
+	text, _, _ := runSplit(t, "rescan", "--env", "prod", "--config", s.cfg)
+	if strings.Contains(text, "app in dev") {
+		t.Errorf("rescan --env prod rescanned dev:\n%s", text)
+	}
+
+	tomorrow := time.Now().UTC().AddDate(0, 0, 1).Format(time.DateOnly)
+	s.writeConfig(t, "db2", "  waivers:\n    - id: CVE-2099-0001\n      target: app\n      until: "+tomorrow+"\n      reason: not reachable\n      approved_by: sec\n")
+	if out, _, err := runSplit(t, "rescan", "--check", "--config", s.cfg); err != nil {
+		t.Errorf("rescan --check with a waiver in force: %v\n%s", err, out)
+	}
+
+	s.writeDB(t, "old", time.Now().Add(-200*time.Hour), advHigh)
+	s.writeConfig(t, "old", "")
+	_, _, err = runSplit(t, "rescan", "--check", "--config", s.cfg)
+	wantOneLine(t, "rescan with a stale database", err, failure.Config, []string{"max_db_age", "old"})
+	// scan records evidence: a stale database is only a warning there.
+	if _, stderr, err := runSplit(t, "scan", "app", "--config", s.cfg); err != nil || !strings.Contains(stderr, "warning:") {
+		t.Errorf("scan with a stale database: %v, stderr %q", err, stderr)
+	}
+}
+
+// TestDBStatus: the database's status, and one line naming the file (exit
+// 2) for a missing or truncated one.
+func TestDBStatus(t *testing.T) {
+	dir := t.TempDir()
+	good, err := vulntest.Write(filepath.Join(dir, "good"), time.Now().Add(-time.Hour), advLow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	truncated := filepath.Join(dir, "truncated", "vulnerability.db")
+	if err := os.MkdirAll(filepath.Dir(truncated), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(truncated, b[:len(b)/3], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "bakery.yaml")
+	write := func(db string) {
+		yaml := "version: 1\ntargets:\n  app:\n    type: container\n    context: .\n" +
+			"environments:\n  - name: dev\n    repository: 127.0.0.1:1/dev\n" +
+			"vulnerabilities:\n  db: " + db + "\n  max_db_age: 30m\n"
+		if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("good")
+	out, _, err := runSplit(t, "db", "status", "--config", cfg, "-o", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	schemaOK(t, "db-status", out)
+	var st dbStatusJSON
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Path != good || st.Fresh || st.MaxAge != "30m0s" || st.Schema == "" || st.Checksum == "" {
+		t.Errorf("db status: %s", out)
+	}
+	text, _, err := runSplit(t, "db", "status", "--config", cfg)
+	if err != nil || !strings.Contains(text, "fresh") || !strings.Contains(text, "NO") || !strings.Contains(text, good) {
+		t.Errorf("db status text: %v\n%s", err, text)
+	}
+	for _, db := range []string{"missing", "truncated"} {
+		write(db)
+		_, _, err := runSplit(t, "db", "status", "--config", cfg)
+		wantOneLine(t, "db status of a "+db+" database", err, failure.Config, []string{filepath.Join(dir, db)})
+		if failure.ClassOf(err).ExitCode() != 2 {
+			t.Errorf("%s: exit %d", db, failure.ClassOf(err).ExitCode())
+		}
+	}
+}
