@@ -64,6 +64,7 @@ func (g *gatherer) digest(ctx context.Context, cells []*Cell) (Digest, error) {
 	d.Signatures, d.Attestations = signatures(rep), attestations(rep, d.Platforms)
 	d.Tests = promote.Tests(rep, d.Target)
 	d.TestSummary = promote.TestSummary(d.Tests, d.Suites)
+	d.Vulnerabilities = g.vulnerabilitiesOf(rep, d.Target)
 	if d.Provenance, err = provenance(rep); err != nil {
 		d.Problems = append(d.Problems, err.Error())
 	}
@@ -77,7 +78,7 @@ func (g *gatherer) digest(ctx context.Context, cells []*Cell) (Digest, error) {
 		if c.Previous == "" {
 			continue
 		}
-		delta, err := g.delta(ctx, c, rep)
+		delta, err := g.delta(ctx, c, rep, d.Vulnerabilities)
 		if err != nil {
 			return d, err
 		}
@@ -376,15 +377,11 @@ func receiptsOf(steps []receipt.Step, runs []string) []Receipt {
 	return out
 }
 
-// delta compares the digest's packages with those of the digest c's
-// environment ran before, verified in the environment's repository.
-func (g *gatherer) delta(ctx context.Context, c *Cell, rep *attest.Report) (Delta, error) {
+// delta compares the digest's packages and known vulnerabilities with
+// those of the digest c's environment ran before, verified once in the
+// environment's repository; cur is the digest's own vulnerability evidence.
+func (g *gatherer) delta(ctx context.Context, c *Cell, rep *attest.Report, cur *Vulnerabilities) (Delta, error) {
 	out := Delta{Environment: c.Environment}
-	cur, err := promote.Packages(rep)
-	if err != nil {
-		out.Problem = cause(err)
-		return out, nil
-	}
 	ref, err := name.NewDigest(c.Reference)
 	if err != nil {
 		return out, failure.New(failure.Internal, c.Reference, err, "")
@@ -398,12 +395,20 @@ func (g *gatherer) delta(ctx context.Context, c *Cell, rep *attest.Report) (Delt
 		out.Problem = fmt.Sprintf("the previous digest %s does not verify: %s", c.Previous, cause(err))
 		return out, nil
 	}
+	before, _ := g.sup.Evidence(prevRep, c.Target, g.opts.Now)
+	vd := CompareVulns(c.Previous, before, cur.Scans)
+	out.Vulnerabilities = &vd
+	pkgs, err := promote.Packages(rep)
+	if err != nil {
+		out.Problem = cause(err)
+		return out, nil
+	}
 	old, err := promote.Packages(prevRep)
 	if err != nil {
 		out.Problem = cause(err)
 		return out, nil
 	}
-	d := policies.Diff(c.Previous, old, cur)
+	d := policies.Diff(c.Previous, old, pkgs)
 	out.Delta = &d
 	return out, nil
 }

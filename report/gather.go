@@ -16,6 +16,7 @@ import (
 	"github.com/bakeryhq/bakery/promote"
 	"github.com/bakeryhq/bakery/receipt"
 	"github.com/bakeryhq/bakery/revoke"
+	"github.com/bakeryhq/bakery/vuln"
 )
 
 // DefaultParallel bounds the registry reads of a Gather in flight.
@@ -40,8 +41,9 @@ type Options struct {
 // Gather reads the report from the registry: what every environment runs
 // for every target (promote.CurrentStatus), each environment's receipted
 // history, and for each digest run somewhere its verification, platforms,
-// provenance, signatures, attestations, receipts, SBOMs and its SBOM delta
-// against what the environment ran before. An unknown target or environment
+// provenance, signatures, attestations, receipts, SBOMs, test evidence,
+// known vulnerabilities, and its SBOM and vulnerability delta against what
+// the environment ran before. An unknown target or environment
 // is an error. An environment whose registry cannot be reached is named in
 // Report.Unreachable, its cells say why, and the report of the others comes
 // with promote.Unreachable's error (failure.Unavailable), for the caller to
@@ -72,7 +74,8 @@ func Gather(ctx context.Context, opts Options) (*Report, error) {
 	}
 	r := &Report{Generated: opts.Now.UTC(), Targets: targets, Environments: envs,
 		Revocations: revs.Entries(), RevocationProblems: revs.Ignored, Cells: []Cell{}, Digests: []Digest{}}
-	g := &gatherer{opts: opts, runs: map[string][]string{}, down: map[string]error{}}
+	g := &gatherer{opts: opts, runs: map[string][]string{}, down: map[string]error{},
+		sup: vuln.NewSuppressions(ctx, opts.Config, opts.Verifier.Keys())}
 	for _, s := range st {
 		if s.Unreachable != "" {
 			g.down[s.Environment] = errors.New(s.Unreachable)
@@ -127,6 +130,9 @@ type gatherer struct {
 	runs map[string][]string
 	// down says, by environment, why its registry could not be read.
 	down map[string]error
+	// sup are bakery.yaml's VEX files and waivers, read once: every
+	// digest's vulnerabilities are judged with them.
+	sup *vuln.Suppressions
 }
 
 // unreachable names the environments of envs whose registry could not be
@@ -244,6 +250,9 @@ func (g *gatherer) digests(ctx context.Context, cells []Cell) ([]Digest, error) 
 	for i, k := range keys {
 		for _, c := range groups[k] {
 			c.Page = out[i].Page
+			if v := out[i].Vulnerabilities; v != nil {
+				c.Vulnerabilities = &v.VulnCounts
+			}
 		}
 	}
 	return out, nil

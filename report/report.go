@@ -66,6 +66,10 @@ type Cell struct {
 	Previous string          `json:"previous,omitempty"`
 	// Problem says why the history could not be read, if it could not.
 	Problem string `json:"problem,omitempty"`
+	// Vulnerabilities are the counts by severity of the digest the cell
+	// runs (its page has the findings); nil when its digest could not be
+	// read.
+	Vulnerabilities *VulnCounts `json:"vulnerabilities,omitempty"`
 }
 
 // Digest is one digest of one target, as verified in the last environment
@@ -102,6 +106,11 @@ type Digest struct {
 	Suites      []string               `json:"suites"`
 	Tests       []promote.TestEvidence `json:"tests"`
 	TestSummary string                 `json:"testSummary,omitempty"`
+	// Vulnerabilities is the digest's vulnerability evidence for its target
+	// (vuln.Suppressions.Evidence): the scan that counts per platform with
+	// every finding, suppressed ones marked, and its summary and counts;
+	// nil when the digest could not be read.
+	Vulnerabilities *Vulnerabilities `json:"vulnerabilities,omitempty"`
 }
 
 // Platform is one platform image of a digest (the digest itself for a
@@ -181,12 +190,17 @@ type Receipt struct {
 	AMIs         map[string]string `json:"amis,omitempty"`
 }
 
-// Delta is how the digest's SBOM differs from the digest the environment
-// ran before it; Problem says why it could not be computed.
+// Delta is how the digest's SBOM and known vulnerabilities differ from
+// those of the digest the environment ran before it; Problem says why it
+// could not be computed.
 type Delta struct {
 	Environment string          `json:"environment"`
 	Delta       *policies.Delta `json:"delta,omitempty"`
-	Problem     string          `json:"problem,omitempty"`
+	// Vulnerabilities are the vulnerabilities added and fixed against the
+	// previous digest (CompareVulns); nil when the previous digest does
+	// not verify.
+	Vulnerabilities *VulnDelta `json:"vulnerabilities,omitempty"`
+	Problem         string     `json:"problem,omitempty"`
 }
 
 // Unverified lists, for people, every cell and digest whose verification

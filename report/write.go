@@ -16,6 +16,7 @@ import (
 	"github.com/bakeryhq/bakery/internal/failure"
 	"github.com/bakeryhq/bakery/promote"
 	"github.com/bakeryhq/bakery/receipt"
+	"github.com/bakeryhq/bakery/vuln"
 )
 
 //go:embed templates/*.html
@@ -37,6 +38,17 @@ var pages = template.Must(template.New("report").Funcs(template.FuncMap{
 	"testSummary": promote.TestSummary,
 	"testClass":   testClass,
 	"resultClass": resultClass,
+	"vulnClass":   vulnClass,
+	"severities":  func() []string { return severityOrder },
+	"rank":        vuln.Rank,
+	"highOrWorse": func(s string) bool { return vuln.Rank(s) >= vuln.Rank("high") },
+	"vulnChanges": vulnChanges,
+	"platforms": func(plats []string, single string) string {
+		if len(plats) == 1 && plats[0] == "" {
+			return single
+		}
+		return strings.Join(plats, ", ")
+	},
 	"predicate": func(pt string) string {
 		if pt == receipt.PredicateVSA {
 			return "receipt (VSA)"
@@ -99,15 +111,18 @@ func outErr(dir string, err error) error {
 
 // indexView is what the overview shows.
 type indexView struct {
-	Title      string
-	Version    string
-	R          *Report
-	Rows       []matrixRow
-	Timelines  []*Timeline
-	Unverified []string
-	Deployed   int
-	Revoked    int
-	Drifting   int
+	Title     string
+	Version   string
+	R         *Report
+	Rows      []matrixRow
+	Timelines []*Timeline
+	// SeverityCharts are the known vulnerabilities of what each
+	// environment runs, by severity.
+	SeverityCharts []*SeverityChart
+	Unverified     []string
+	Deployed       int
+	Revoked        int
+	Drifting       int
 }
 
 // matrixRow is one target's cells, in environment order.
@@ -117,7 +132,7 @@ type matrixRow struct {
 }
 
 func newIndexView(r *Report, version string) indexView {
-	v := indexView{Title: "bakery report", Version: version, R: r, Unverified: r.Unverified()}
+	v := indexView{Title: "bakery report", Version: version, R: r, Unverified: r.Unverified(), SeverityCharts: severityCharts(r)}
 	for _, t := range r.Targets {
 		row := matrixRow{Target: t}
 		for _, c := range r.Cells {
@@ -151,11 +166,18 @@ type digestView struct {
 	D             *Digest
 	PlatformChart *Bars
 	LicenseChart  *Bars
+	// Single is the platform of an image that is not an index, which its
+	// scans name as "" (the image itself).
+	Single string
 }
 
 func newDigestView(r *Report, d *Digest, version string) digestView {
+	single := ""
+	if len(d.Platforms) == 1 {
+		single = d.Platforms[0].Platform
+	}
 	return digestView{
-		Title: d.Target + " " + d.Digest, Version: version, R: r, D: d,
+		Title: d.Target + " " + d.Digest, Version: version, R: r, D: d, Single: single,
 		PlatformChart: bars("packages per platform", platformCounts(d.Platforms)),
 		LicenseChart:  bars("license distribution", imageLicenses(d.Platforms)),
 	}
