@@ -256,21 +256,38 @@ func TestScanRecordsASignedScan(t *testing.T) {
 		}
 	}
 
-	found, stderr, err := runSplit(t, "find", "cve-2099-0001", "--config", s.cfg, "-o", "json")
-	if err != nil {
-		t.Fatalf("find: %v\n%s", err, stderr)
+	find := func() vulnFindJSON {
+		t.Helper()
+		found, stderr, err := runSplit(t, "find", "cve-2099-0001", "--config", s.cfg, "-o", "json")
+		if err != nil {
+			t.Fatalf("find: %v\n%s", err, stderr)
+		}
+		schemaOK(t, "find", found)
+		var where vulnFindJSON
+		if err := json.Unmarshal([]byte(found), &where); err != nil {
+			t.Fatal(err)
+		}
+		if len(where.Unscanned) > 0 && !strings.Contains(stderr, "not scanned: app in dev") {
+			t.Errorf("find's stderr does not name dev's unscanned digest: %q", stderr)
+		}
+		return where
 	}
-	schemaOK(t, "find", found)
-	var where vulnFindJSON
-	if err := json.Unmarshal([]byte(found), &where); err != nil {
-		t.Fatal(err)
-	}
+	where := find()
 	if len(where.Matches) != 1 || where.Matches[0].Environment != "prod" || where.Matches[0].Kind != "container" ||
 		where.Matches[0].Finding.Package != "libc6" || len(where.Unscanned) != 1 || where.Unscanned[0].Environment != "dev" {
-		t.Errorf("find CVE-2099-0001: %s", found)
+		t.Errorf("find CVE-2099-0001: %+v", where)
 	}
-	if !strings.Contains(stderr, "not scanned: app in dev") {
-		t.Errorf("find's stderr does not name dev's unscanned digest: %q", stderr)
+
+	// An IMAGE: the target is its repository's, the environment the one
+	// whose repository holds it.
+	byImage, _, err := runSplit(t, "scan", s.dev.Context().Tag("dev").String(), "--config", s.cfg, "-o", "json")
+	if err != nil || !strings.Contains(byImage, `"environment": "dev"`) || !strings.Contains(byImage, `"reference": "`+s.dev.String()+`"`) {
+		t.Errorf("scan of dev's tag: %v\n%s", err, byImage)
+	}
+	_, _, err = runSplit(t, "scan", "nosuch", "--config", s.cfg)
+	wantOneLine(t, "scan nosuch", err, failure.Config, []string{`target "nosuch"`})
+	if where = find(); len(where.Matches) != 2 || where.Matches[0].Environment != "dev" || len(where.Unscanned) != 0 {
+		t.Errorf("find CVE-2099-0001 once dev is scanned: %+v", where)
 	}
 }
 
