@@ -27,8 +27,9 @@ import (
 )
 
 // diffImage is a linux/amd64 Debian 12 image whose dpkg database lists
-// pkgs, pushed to host/dev/app and attested by signer as bakery build does.
-func diffImage(t *testing.T, host string, signer signature.SignerVerifier, pkgs map[string]string) name.Digest {
+// pkgs, pushed to host/dev/TARGET and attested by signer as bakery build
+// does.
+func diffImage(t *testing.T, host string, signer signature.SignerVerifier, target string, pkgs map[string]string) name.Digest {
 	t.Helper()
 	var status strings.Builder
 	for n, v := range pkgs {
@@ -55,7 +56,7 @@ func diffImage(t *testing.T, host string, signer signature.SignerVerifier, pkgs 
 	if err != nil {
 		t.Fatal(err)
 	}
-	ref, err := name.NewDigest(host + "/dev/app@" + d.String())
+	ref, err := name.NewDigest(host + "/dev/" + target + "@" + d.String())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +64,7 @@ func diffImage(t *testing.T, host string, signer signature.SignerVerifier, pkgs 
 		t.Fatal(err)
 	}
 	a := attest.New(attest.Options{Signer: signer, BuilderID: "https://builder.test", Version: "test"})
-	if _, err := a.Attest(context.Background(), ref, builders.Result{Target: "app", Kind: builders.Container}); err != nil {
+	if _, err := a.Attest(context.Background(), ref, builders.Result{Target: target, Kind: builders.Container}); err != nil {
 		t.Fatal(err)
 	}
 	return ref
@@ -85,9 +86,9 @@ func TestDiffVulnerabilities(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := diffImage(t, host, signer, map[string]string{"libc6": "2.36-9+deb12u7", "zlib1g": "1:1.2.13.dfsg-1"})
-	b := diffImage(t, host, signer, map[string]string{"libc6": "2.36-9+deb12u99", "zlib1g": "1:1.2.13.dfsg-1", "curl": "7.88.1-10"})
-	c := diffImage(t, host, signer, map[string]string{"libc6": "2.36-9+deb12u8"})
+	a := diffImage(t, host, signer, "app", map[string]string{"libc6": "2.36-9+deb12u7", "zlib1g": "1:1.2.13.dfsg-1"})
+	b := diffImage(t, host, signer, "app", map[string]string{"libc6": "2.36-9+deb12u99", "zlib1g": "1:1.2.13.dfsg-1", "curl": "7.88.1-10"})
+	c := diffImage(t, host, signer, "app", map[string]string{"libc6": "2.36-9+deb12u8"})
 
 	file, err := vulntest.Write(filepath.Join(dir, "db"), time.Now().Add(-time.Hour),
 		vulntest.Advisory{ID: "CVE-2099-0101", Namespace: "debian:12", Package: "libc6", Fixed: "2.36-9+deb12u99", Severity: "High"},

@@ -32,8 +32,17 @@ into DIR:
                 time and verdict; the receipt chain with the policies that
                 allowed each step; the SBOM of each platform as a sortable,
                 filterable table with a license summary; the SBOM delta
-                against the digest the environment ran before;
+                against the digest the environment ran before; its known
+                vulnerabilities (the verified scan that counts per platform,
+                judged by signed VEX and bakery.yaml's waivers) as a table
+                sortable by column and filterable by severity and fix state,
+                suppressed findings marked with what suppresses them; and the
+                vulnerabilities added and fixed against the digest each
+                environment ran before ("unscanned" when either has no scan);
   report.json   the same data.
+
+The overview also charts, per environment, the counts by severity of the
+digest it runs of each target.
 
 The pages fetch nothing (no fonts, scripts or styles from elsewhere): they
 open offline and can be archived as they are. Whatever failed verification is
@@ -44,7 +53,7 @@ summary), the others are reported, and the command exits 6 after writing it.
 An unknown target or environment or an unwritable DIR exits 2.`,
 		Example: `  bakery report --out report/                  # every target and environment
   bakery report golden-base --env prod --out /tmp/prod-report
-  bakery report --out report/ -o json          # a summary: files written, digests, what failed verification
+  bakery report --out report/ -o json          # a summary: files written, digests, what failed verification, vulnerabilities per cell
   xdg-open report/index.html`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := ro.validate(); err != nil {
@@ -87,6 +96,28 @@ type reportSummary struct {
 	Unverified   []string `json:"unverified"`
 	// Unreachable names the environments that could not be read.
 	Unreachable []report.Unreachable `json:"unreachable,omitempty"`
+	// Vulnerabilities are, per cell whose digest was read, its known
+	// vulnerabilities in short (the report's pages have the findings).
+	Vulnerabilities []cellVulns `json:"vulnerabilities"`
+}
+
+// cellVulns is one cell's vulnerabilities in report -o json.
+type cellVulns struct {
+	Target      string `json:"target"`
+	Environment string `json:"environment"`
+	Digest      string `json:"digest"`
+	report.VulnCounts
+}
+
+// vulnsOfCells lists the vulnerabilities of each cell whose digest was read.
+func vulnsOfCells(r *report.Report) []cellVulns {
+	out := []cellVulns{}
+	for _, c := range r.Cells {
+		if c.Vulnerabilities != nil {
+			out = append(out, cellVulns{Target: c.Target, Environment: c.Environment, Digest: c.Digest, VulnCounts: *c.Vulnerabilities})
+		}
+	}
+	return out
 }
 
 // runReport loads the config and keys, gathers the report, writes it, and
@@ -111,7 +142,7 @@ func runReport(cmd *cobra.Command, ro *rootOptions, opts report.Options, out str
 	bad := r.Unverified()
 	if ro.output == "json" {
 		err = writeJSON(cmd.OutOrStdout(), reportSummary{Written: w, Targets: r.Targets, Environments: r.Environments,
-			Digests: len(r.Digests), Unverified: append([]string{}, bad...), Unreachable: r.Unreachable})
+			Digests: len(r.Digests), Unverified: append([]string{}, bad...), Unreachable: r.Unreachable, Vulnerabilities: vulnsOfCells(r)})
 	} else {
 		_, err = fmt.Fprintf(cmd.OutOrStdout(), "wrote %s (%d targets × %d environments, %d digest pages) and %s\n",
 			w.Index, len(r.Targets), len(r.Environments), len(w.Pages), w.JSON)
