@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/bakeryhq/bakery/internal/config"
 	"github.com/bakeryhq/bakery/internal/failure"
 	"github.com/bakeryhq/bakery/internal/progress"
 	"github.com/bakeryhq/bakery/internal/registry"
@@ -126,63 +127,80 @@ func (ro *rootOptions) runRescan(cmd *cobra.Command, sel *selection, targets []s
 	opts := pipeline.ScanOptions{DB: db, Verifier: verifier, Signer: s.pendingSigner(ctx),
 		Suppressions: vuln.NewSuppressions(ctx, cfg, verifier.Keys()), Progress: p, Now: now}
 	out := rescanJSON{Database: db.Status(), Digests: []rescanDigest{}, NewlyFailing: []pipeline.Failing{}, Skipped: []rescanSkipped{}}
-	var failing []string
-	var runErr error
 	for _, target := range cfg.TargetNames() {
 		for i := range cfg.Environments {
 			env := &cfg.Environments[i]
 			if !sel.has(target, env.Name) {
 				continue
 			}
-			tag, err := env.Locate(target)
-			if err != nil {
-				runErr = err
+			if err = rescanOne(cmd, target, env, opts, &out); err != nil {
 				break
 			}
-			ref, err := registry.Resolve(ctx, tag)
-			if err != nil {
-				if failure.ClassOf(err) == failure.Unavailable {
-					runErr = err
-					break
-				}
-				continue // nothing runs there
-			}
-			rep, verr := verifier.Verify(ctx, ref)
-			if verr != nil {
-				if failure.ClassOf(verr) == failure.Unavailable {
-					runErr = verr
-					break
-				}
-				out.Skipped = append(out.Skipped, rescanSkipped{Target: target, Environment: env.Name, Digest: ref.DigestStr(), Reason: causeOf(verr)})
-				continue
-			}
-			res, err := pipeline.ScanReport(ctx, rep, ref, target, env.Name, opts)
-			if err != nil {
-				if failure.ClassOf(err) == failure.Verify { // no SBOM to scan
-					out.Skipped = append(out.Skipped, rescanSkipped{Target: target, Environment: env.Name, Digest: ref.DigestStr(), Reason: causeOf(err)})
-					continue
-				}
-				runErr = err
-				break
-			}
-			warnScan(cmd.ErrOrStderr(), res)
-			newly := pipeline.NewlyFailing(res, env.Vulnerabilities)
-			n := len(pipeline.Failures(res.Evidence, env.Vulnerabilities))
-			if n > 0 {
-				failing = append(failing, fmt.Sprintf("%s in %s (%d)", target, env.Name, n))
-			}
-			out.NewlyFailing = append(out.NewlyFailing, newly...)
-			out.Digests = append(out.Digests, rescanDigest{Target: target, Environment: env.Name, Digest: ref.DigestStr(),
-				Vulnerabilities: pipeline.SummaryOf(res.Evidence), Failing: n, NewlyFailing: len(newly)})
 		}
-		if runErr != nil {
+		if err != nil {
 			break
 		}
 	}
 	_ = p.Wait()
-	if runErr != nil {
-		return runErr
+	if err != nil {
+		return err
 	}
+	return ro.finishRescan(cmd, out, check)
+}
+
+// rescanOne rescans what env runs for target into out: a digest scanned,
+// or skipped (it does not verify, or has no SBOM); nothing when nothing
+// runs there. An outage or a failure to record is the error.
+func rescanOne(cmd *cobra.Command, target string, env *config.Environment, opts pipeline.ScanOptions, out *rescanJSON) error {
+	ctx := cmd.Context()
+	tag, err := env.Locate(target)
+	if err != nil {
+		return err
+	}
+	ref, err := registry.Resolve(ctx, tag)
+	if err != nil {
+		if failure.ClassOf(err) == failure.Unavailable {
+			return err
+		}
+		return nil // nothing runs there
+	}
+	skip := func(err error) {
+		out.Skipped = append(out.Skipped, rescanSkipped{Target: target, Environment: env.Name, Digest: ref.DigestStr(), Reason: causeOf(err)})
+	}
+	rep, err := opts.Verifier.Verify(ctx, ref)
+	if err != nil {
+		if failure.ClassOf(err) == failure.Unavailable {
+			return err
+		}
+		skip(err)
+		return nil
+	}
+	res, err := pipeline.ScanReport(ctx, rep, ref, target, env.Name, opts)
+	if err != nil {
+		if failure.ClassOf(err) == failure.Verify { // no SBOM to scan
+			skip(err)
+			return nil
+		}
+		return err
+	}
+	warnScan(cmd.ErrOrStderr(), res)
+	newly := pipeline.NewlyFailing(res, env.Vulnerabilities)
+	out.NewlyFailing = append(out.NewlyFailing, newly...)
+	out.Digests = append(out.Digests, rescanDigest{Target: target, Environment: env.Name, Digest: ref.DigestStr(),
+		Vulnerabilities: pipeline.SummaryOf(res.Evidence), Failing: len(pipeline.Failures(res.Evidence, env.Vulnerabilities)), NewlyFailing: len(newly)})
+	return nil
+}
+
+// finishRescan prints what rescan found, names what it could not scan,
+// and exits 4 for those, or with --check for what fails.
+func (ro *rootOptions) finishRescan(cmd *cobra.Command, out rescanJSON, check bool) error {
+	var failing []string
+	for _, d := range out.Digests {
+		if d.Failing > 0 {
+			failing = append(failing, fmt.Sprintf("%s in %s (%d)", d.Target, d.Environment, d.Failing))
+		}
+	}
+	var err error
 	if ro.output == "json" {
 		err = writeJSON(cmd.OutOrStdout(), out)
 	} else {

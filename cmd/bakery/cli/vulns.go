@@ -176,56 +176,9 @@ func findVuln(cmd *cobra.Command, ro *rootOptions, id string, sel *selection, ta
 	if err != nil {
 		return err
 	}
-	sup := vuln.NewSuppressions(ctx, cfg, verifier.Keys())
-	out := vulnFindJSON{ID: strings.ToUpper(strings.TrimSpace(id)), Matches: []vulnMatch{}, Unscanned: []vulnWhere{}, Skipped: []vulnWhere{}}
-	var mu sync.Mutex
-	down := map[string]error{}
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(parallel)
-	for _, target := range cfg.TargetNames() {
-		for i := range cfg.Environments {
-			env := &cfg.Environments[i]
-			if !sel.has(target, env.Name) {
-				continue
-			}
-			g.Go(func() error {
-				ms, where, skipped, err := findVulnIn(gctx, cfg, verifier, sup, target, env, out.ID)
-				mu.Lock()
-				defer mu.Unlock()
-				switch {
-				case failure.ClassOf(err) == failure.Unavailable:
-					down[env.Name] = err
-					return nil
-				case err != nil:
-					return err
-				}
-				out.Matches = append(out.Matches, ms...)
-				if where != nil {
-					if skipped {
-						out.Skipped = append(out.Skipped, *where)
-					} else {
-						out.Unscanned = append(out.Unscanned, *where)
-					}
-				}
-				return nil
-			})
-		}
-	}
-	if err := g.Wait(); err != nil {
+	out, down, err := searchVuln(ctx, cfg, verifier, sel, strings.ToUpper(strings.TrimSpace(id)), parallel)
+	if err != nil {
 		return err
-	}
-	order := map[string]int{}
-	for i, e := range cfg.Environments {
-		order[e.Name] = i
-	}
-	slices.SortFunc(out.Matches, func(a, b vulnMatch) int {
-		return cmpFirst(strings.Compare(a.Target, b.Target), order[a.Environment]-order[b.Environment],
-			strings.Compare(a.Platform, b.Platform), strings.Compare(a.Finding.Package, b.Finding.Package))
-	})
-	for _, l := range [][]vulnWhere{out.Unscanned, out.Skipped} {
-		slices.SortFunc(l, func(a, b vulnWhere) int {
-			return cmpFirst(strings.Compare(a.Target, b.Target), order[a.Environment]-order[b.Environment])
-		})
 	}
 	partial := promote.Unreachable(cfg, down)
 	if partial != nil {
@@ -254,6 +207,64 @@ func findVuln(cmd *cobra.Command, ro *rootOptions, id string, sel *selection, ta
 	}
 	return failure.New(failure.Verify, "find", errors.New("not searched, their digests do not verify: "+strings.Join(names, ", ")),
 		"see bakery verify and bakery status; the matches above may be incomplete")
+}
+
+// searchVuln searches every selected target's digest in every selected
+// environment for id, concurrently, and sorts what it found; down are the
+// environments whose registry could not be read.
+func searchVuln(ctx context.Context, cfg *config.Config, verifier *attest.Verifier, sel *selection, id string, parallel int) (vulnFindJSON, map[string]error, error) {
+	sup := vuln.NewSuppressions(ctx, cfg, verifier.Keys())
+	out := vulnFindJSON{ID: id, Matches: []vulnMatch{}, Unscanned: []vulnWhere{}, Skipped: []vulnWhere{}}
+	var mu sync.Mutex
+	down := map[string]error{}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(parallel)
+	for _, target := range cfg.TargetNames() {
+		for i := range cfg.Environments {
+			env := &cfg.Environments[i]
+			if !sel.has(target, env.Name) {
+				continue
+			}
+			g.Go(func() error {
+				ms, where, skipped, err := findVulnIn(gctx, cfg, verifier, sup, target, env, id)
+				mu.Lock()
+				defer mu.Unlock()
+				switch {
+				case failure.ClassOf(err) == failure.Unavailable:
+					down[env.Name] = err
+					return nil
+				case err != nil:
+					return err
+				}
+				out.Matches = append(out.Matches, ms...)
+				switch {
+				case where == nil:
+				case skipped:
+					out.Skipped = append(out.Skipped, *where)
+				default:
+					out.Unscanned = append(out.Unscanned, *where)
+				}
+				return nil
+			})
+		}
+	}
+	if err := g.Wait(); err != nil {
+		return out, nil, err
+	}
+	order := map[string]int{}
+	for i, e := range cfg.Environments {
+		order[e.Name] = i
+	}
+	slices.SortFunc(out.Matches, func(a, b vulnMatch) int {
+		return cmpFirst(strings.Compare(a.Target, b.Target), order[a.Environment]-order[b.Environment],
+			strings.Compare(a.Platform, b.Platform), strings.Compare(a.Finding.Package, b.Finding.Package))
+	})
+	for _, l := range [][]vulnWhere{out.Unscanned, out.Skipped} {
+		slices.SortFunc(l, func(a, b vulnWhere) int {
+			return cmpFirst(strings.Compare(a.Target, b.Target), order[a.Environment]-order[b.Environment])
+		})
+	}
+	return out, down, nil
 }
 
 // findVulnIn searches the digest env's tag points at for target: its
