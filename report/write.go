@@ -53,6 +53,9 @@ var pages = template.Must(template.New("report").Funcs(template.FuncMap{
 		if pt == receipt.PredicateVSA {
 			return "receipt (VSA)"
 		}
+		if pt == vuln.PredicateType {
+			return "vuln (scan)"
+		}
 		return attest.PredicateName(pt)
 	},
 }).ParseFS(templateFiles, "templates/*.html"))
