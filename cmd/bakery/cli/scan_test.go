@@ -17,10 +17,12 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/bakeryhq/bakery/attest"
+	"github.com/bakeryhq/bakery/attest/sbom"
 	"github.com/bakeryhq/bakery/builders"
 	"github.com/bakeryhq/bakery/internal/bakerytest"
 	"github.com/bakeryhq/bakery/internal/failure"
 	"github.com/bakeryhq/bakery/internal/schemacheck"
+	"github.com/bakeryhq/bakery/machineimage"
 	"github.com/bakeryhq/bakery/receipt"
 	"github.com/bakeryhq/bakery/vuln"
 	"github.com/bakeryhq/bakery/vuln/vulntest"
@@ -32,6 +34,9 @@ import (
 type vulnSite struct {
 	dir, cfg, pub, host string
 	dev, prod           name.Digest
+	// ami is a machine image record in dev whose SBOM lists app's
+	// packages (addAMI).
+	ami name.Digest
 }
 
 // The advisories the tests' databases know: app's libc6 is affected by
@@ -134,7 +139,11 @@ func newVulnSite(t *testing.T, advisories ...vulntest.Advisory) *vulnSite {
 func (s *vulnSite) writeConfig(t *testing.T, db, extra string) {
 	t.Helper()
 	reg := s.host
-	yaml := "version: 1\ntargets:\n  app:\n    type: container\n    context: .\n" +
+	ami := ""
+	if s.ami.DigestStr() != "" {
+		ami = "  ami:\n    type: packer\n    template: ami.pkr.hcl\n"
+	}
+	yaml := "version: 1\ntargets:\n  app:\n    type: container\n    context: .\n" + ami +
 		"environments:\n  - name: dev\n    repository: " + reg + "/dev\n    insecure: true\n" +
 		"  - name: prod\n    repository: " + reg + "/prod\n    insecure: true\n    vulnerabilities:\n      deny_severity: high\n" +
 		"signing:\n  key: bakery.key\nverification:\n  keys: [bakery.pub]\n" +
@@ -153,6 +162,39 @@ func tag(t *testing.T, ref name.Digest, tagName string) {
 	if err := remote.Tag(ref.Context().Tag(tagName), desc); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// addAMI builds a machine image into dev as bakery build records one: a
+// record of its AMIs, attested with the SBOM packer catalogued (app's
+// packages), signed, tagged.
+func (s *vulnSite) addAMI(t *testing.T) {
+	t.Helper()
+	ctx := context.Background()
+	signer, err := attest.LoadSigner(ctx, filepath.Join(s.dir, "bakery.key"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := sbom.Generate(ctx, s.dev, "linux/amd64", sbom.Identity{Version: "test"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo, err := name.NewRepository(s.host+"/dev/ami", name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &machineimage.Record{Target: "ami", Platform: "linux/amd64", AMIs: map[string]string{"eu-west-1": "ami-0built"}}
+	if s.ami, _, err = machineimage.Push(ctx, repo, rec); err != nil {
+		t.Fatal(err)
+	}
+	a := attest.New(attest.Options{Signer: signer, BuilderID: "https://builder.test", Version: "test", BuilderSBOMs: true})
+	if _, err := a.Attest(ctx, s.ami, builders.Result{Target: "ami", Kind: builders.MachineImage, SBOM: doc.SPDX}); err != nil {
+		t.Fatal(err)
+	}
+	if err := receipt.SignBuild(ctx, signer, s.ami, "ami", "dev", "test"); err != nil {
+		t.Fatal(err)
+	}
+	tag(t, s.ami, "dev")
+	s.writeConfig(t, "db1", "")
 }
 
 // writeDB writes a test database built at built into dir under the site.
@@ -288,6 +330,21 @@ func TestScanRecordsASignedScan(t *testing.T) {
 	wantOneLine(t, "scan nosuch", err, failure.Config, []string{`target "nosuch"`})
 	if where = find(); len(where.Matches) != 2 || where.Matches[0].Environment != "dev" || len(where.Unscanned) != 0 {
 		t.Errorf("find CVE-2099-0001 once dev is scanned: %+v", where)
+	}
+
+	// A machine image: scanned from the SBOM packer catalogued, found
+	// with its AMIs.
+	s.addAMI(t)
+	if out, stderr, err := runSplit(t, "scan", "ami", "--config", s.cfg); err != nil || !strings.Contains(out, "vulnerabilities: 1 high, 1 low") {
+		t.Fatalf("scan ami: %v\n%s\n%s", err, out, stderr)
+	}
+	where = find()
+	var kinds []string
+	for _, m := range where.Matches {
+		kinds = append(kinds, m.Target+" "+m.Environment+" "+m.Kind+" "+m.AMIs["eu-west-1"])
+	}
+	if want := "ami dev machine-image ami-0built|app dev container |app prod container "; strings.Join(kinds, "|") != want {
+		t.Errorf("find CVE-2099-0001 with the machine image: %q, want %q", strings.Join(kinds, "|"), want)
 	}
 }
 
