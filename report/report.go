@@ -2,7 +2,8 @@
 // only, what a compliance reviewer asks of every target and environment
 // (what runs there, what it contains, who built and signed it from which
 // source, which policies allowed each step, whether anything is revoked or
-// drifting), and writes it as report.json and as a static, self-contained
+// drifting, which known vulnerabilities it carries and what changed since
+// the digest before), and writes it as report.json and as a static, self-contained
 // HTML report: an overview matrix of targets × environments and a page per
 // digest, with plots drawn as inline SVG. Nothing in the HTML is fetched:
 // no fonts, scripts or styles from elsewhere, so it opens offline and can be
