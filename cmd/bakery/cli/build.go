@@ -325,6 +325,9 @@ func buildLines(results []pipeline.Built, tests map[string][]promote.TestEvidenc
 		if r.Unchanged {
 			signed, outcome = "unchanged: already published", "unchanged"
 		}
+		if v := r.Vulnerabilities; v != nil {
+			signed += "; vulnerabilities: " + v.Summary
+		}
 		lines = append(lines, ciLine{Target: r.Target, Outcome: outcome,
 			Detail: fmt.Sprintf("%s (%s; %s)", r.Reference(), strings.Join(r.Platforms, ", "), signed)})
 		lines = append(lines, testLines(r.Target, tests[r.Target])...)

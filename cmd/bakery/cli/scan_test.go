@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/spf13/cobra"
 
 	"github.com/bakeryhq/bakery/attest"
 	"github.com/bakeryhq/bakery/attest/sbom"
@@ -23,6 +25,7 @@ import (
 	"github.com/bakeryhq/bakery/internal/failure"
 	"github.com/bakeryhq/bakery/internal/schemacheck"
 	"github.com/bakeryhq/bakery/machineimage"
+	"github.com/bakeryhq/bakery/pipeline"
 	"github.com/bakeryhq/bakery/receipt"
 	"github.com/bakeryhq/bakery/vuln"
 	"github.com/bakeryhq/bakery/vuln/vulntest"
@@ -456,5 +459,31 @@ func TestDBStatus(t *testing.T) {
 		if failure.ClassOf(err).ExitCode() != 2 {
 			t.Errorf("%s: exit %d", db, failure.ClassOf(err).ExitCode())
 		}
+	}
+}
+
+// TestBuildShowsItsVulnerabilities: build prints the scan's summary after
+// the attestations, in its CI lines, and under vulnerabilities in JSON, as
+// its schema says.
+func TestBuildShowsItsVulnerabilities(t *testing.T) {
+	a := built("a")
+	a.Vulnerabilities = &pipeline.VulnSummary{Summary: "1 critical (1 suppressed)", Counts: map[string]int{"critical": 1}}
+	out := validate(t, "build", buildJSON([]pipeline.Built{a}, nil, nil))
+	v := out["targets"].([]any)[0].(map[string]any)["vulnerabilities"].(map[string]any)
+	if v["summary"] != "1 critical (1 suppressed)" || v["counts"].(map[string]any)["critical"] != float64(1) {
+		t.Errorf("build JSON's vulnerabilities: %v", v)
+	}
+	o := &buildOptions{rootOptions: &rootOptions{output: "text"}}
+	cmd := &cobra.Command{}
+	var text bytes.Buffer
+	cmd.SetOut(&text)
+	if err := o.print(cmd, []pipeline.Built{a}, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(text.String(), ", vulnerabilities: 1 critical (1 suppressed)") {
+		t.Errorf("build's text: %q", text.String())
+	}
+	if lines := buildLines([]pipeline.Built{a}, nil, nil); len(lines) != 1 || !strings.Contains(lines[0].Detail, "vulnerabilities: 1 critical") {
+		t.Errorf("build's CI lines: %+v", lines)
 	}
 }
