@@ -18,6 +18,8 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+
+	"github.com/bakeryhq/bakery/vuln/vulntest"
 )
 
 // chromium is Debian's headless browser, which hack/setup.sh installs.
@@ -407,4 +409,146 @@ func (b *browser) screenshot(t *testing.T, name string) {
 		t.Fatal(err)
 	}
 	t.Logf("screenshot: %s", p)
+}
+
+// TestReportVulnerabilitiesInABrowser: d1 is built with a database that
+// knows CVE-2099-3001 (libc6, waived for golden) and CVE-2099-3002
+// (base-files), d2 with a newer one that knows CVE-2099-3001 and
+// CVE-2099-3003 (base-files); both go to staging, where bakery build's
+// scans are the ones that count. In the browser, d2's page lists its
+// findings as report.json does, the waived one marked with its waiver; the
+// severity and fix filters keep exactly the rows that match; sorting by
+// severity puts the lowest first; staging's delta names CVE-2099-3003 added
+// and CVE-2099-3002 fixed; the overview's chart for staging counts the one
+// low finding that counts and not the waived critical one.
+func TestReportVulnerabilitiesInABrowser(t *testing.T) {
+	if _, err := os.Stat(chromium); err != nil {
+		t.Fatalf("%s is missing (%v): run `make up`, which installs Debian's chromium", chromium, err)
+	}
+	ns := runID + "/report-vulns"
+	dir := t.TempDir()
+	waiver := "  waivers:\n    - {id: CVE-2099-3001, target: golden, until: \"2099-12-31\", reason: no exploit path, approved_by: sec}\n"
+	db1 := vulnDB(t, filepath.Join(dir, "db1"), time.Now().Add(-2*time.Hour),
+		vulntest.Advisory{ID: "CVE-2099-3001", Namespace: "debian:12", Package: "libc6", Severity: "Critical"},
+		vulntest.Advisory{ID: "CVE-2099-3002", Namespace: "debian:12", Package: "base-files", Fixed: "99:1", Severity: "Medium"})
+	db2 := vulnDB(t, filepath.Join(dir, "db2"), time.Now().Add(-time.Hour),
+		vulntest.Advisory{ID: "CVE-2099-3001", Namespace: "debian:12", Package: "libc6", Severity: "Critical"},
+		vulntest.Advisory{ID: "CVE-2099-3003", Namespace: "debian:12", Package: "base-files", Severity: "Low"})
+	cfg := promoteProject(t, ns, "vulnerabilities:\n  db: "+db1+"\n"+waiver)
+	d1 := buildDigest(t, cfg)
+	promoteTo(t, cfg, d1, "staging")
+	writeFiles(t, filepath.Dir(cfg), map[string]string{"bakery.yaml": strings.Replace(readFile(t, cfg), db1, db2, 1)})
+	d2 := buildDigest(t, cfg)
+	promoteTo(t, cfg, d2, "staging")
+
+	out := filepath.Join(t.TempDir(), "report")
+	r := bakery(t, nil, "report", "golden", "--config", cfg, "--out", out, "-o", "json")
+	if r.code != 0 {
+		t.Fatalf("report: exit %d\n%s", r.code, r.stdout)
+	}
+	var rep struct {
+		Digests []struct {
+			Digest, Page    string
+			Vulnerabilities struct {
+				Summary string
+				Scans   []struct {
+					Findings []struct {
+						ID, Severity, FixState string
+						Suppressed             *struct{ By string }
+					}
+				}
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(readFile(t, filepath.Join(out, "report.json"))), &rep); err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(rep.Digests, func(d struct {
+		Digest, Page    string
+		Vulnerabilities struct {
+			Summary string
+			Scans   []struct {
+				Findings []struct {
+					ID, Severity, FixState string
+					Suppressed             *struct{ By string }
+				}
+			}
+		}
+	}) bool {
+		return d.Digest == d2
+	})
+	if i < 0 {
+		t.Fatalf("report.json has no page for d2 %s", d2)
+	}
+	var all, low []string
+	for _, s := range rep.Digests[i].Vulnerabilities.Scans {
+		for _, f := range s.Findings {
+			all = append(all, f.ID)
+			if f.Severity == "low" {
+				low = append(low, f.ID)
+			}
+		}
+	}
+	if len(all) == 0 || !slices.Contains(all, "CVE-2099-3001") || !slices.Contains(low, "CVE-2099-3003") || slices.Contains(all, "CVE-2099-3002") {
+		t.Fatalf("d2's findings in report.json: %v (summary %q)", all, rep.Digests[i].Vulnerabilities.Summary)
+	}
+
+	b := newBrowser(t)
+	b.do(t, chromedp.Navigate("file://"+filepath.Join(out, "index.html")), chromedp.WaitVisible(chromedp.CSS("#matrix")))
+	chart := evalJS[string](t, b, `[...document.querySelectorAll("svg[aria-label='vulnerabilities in staging'] rect")].map(r => r.dataset.severity + "=" + r.dataset.count).join(",")`)
+	if chart != "low=1" {
+		t.Errorf("staging's severity chart: %q, want low=1 (the critical finding is waived)", chart)
+	}
+	if cell := b.text(t, `#matrix tr[data-target="golden"] td[data-env="staging"]`); !strings.Contains(cell, "vulns: 1 low (") {
+		t.Errorf("the staging cell does not show d2's vulnerabilities:\n%s", cell)
+	}
+	b.screenshot(t, "index-vulns")
+	b.do(t, chromedp.Click(chromedp.CSS(`#matrix td[data-env="staging"] a.digest`)), chromedp.WaitVisible(chromedp.CSS("#vulns")))
+
+	rows := func() []string {
+		var ids []string
+		if err := json.Unmarshal([]byte(evalJS[string](t, b, `JSON.stringify(Array.from(document.querySelectorAll("#vulns tbody tr:not([hidden])"), r => r.dataset.id))`)), &ids); err != nil {
+			t.Fatal(err)
+		}
+		return ids
+	}
+	choose := func(id, value string) {
+		evalJS[string](t, b, fmt.Sprintf(`(() => { const s = document.getElementById(%q); s.value = %q; s.dispatchEvent(new Event("change", {bubbles: true})); return s.value })()`, id, value))
+	}
+	if got := rows(); len(got) != len(all) {
+		t.Errorf("the findings table shows %v, report.json lists %v", got, all)
+	}
+	choose("vulns-severity", "low")
+	if got := rows(); !slices.Equal(got, low) || b.text(t, "#vulns-count") != fmt.Sprintf("%d of %d findings", len(low), len(all)) {
+		t.Errorf("filtered on low: %v (%s), want %v", got, b.text(t, "#vulns-count"), low)
+	}
+	choose("vulns-severity", "")
+	choose("vulns-fix", "fixed")
+	if got := rows(); len(got) != 0 {
+		t.Errorf("filtered on fixed: %v, want none (neither advisory has a fix)", got)
+	}
+	choose("vulns-fix", "not-fixed")
+	if got := rows(); len(got) != len(all) {
+		t.Errorf("filtered on not fixed: %v, want every finding", got)
+	}
+	choose("vulns-fix", "")
+	b.do(t, chromedp.Click(chromedp.CSS("#vulns thead th:nth-child(2)")))
+	if got := rows(); len(got) == 0 || got[0] != "CVE-2099-3003" || got[len(got)-1] != "CVE-2099-3001" {
+		t.Errorf("sorted by severity: %v, want the low finding first and the critical one last", got)
+	}
+	if s := b.text(t, `#vulns tr[data-id="CVE-2099-3001"] td.suppression`); !strings.Contains(s, "suppressed") || !strings.Contains(s, "waived until 2099-12-31 by sec (no exploit path)") {
+		t.Errorf("the waived finding is shown as %q", s)
+	}
+	delta := b.text(t, `section.vuln-delta[data-env="staging"]`)
+	for _, want := range []string{"1 added · 1 fixed", "CVE-2099-3003", "CVE-2099-3002", short12(d1)} {
+		if !strings.Contains(delta, want) {
+			t.Errorf("staging's vulnerability delta lacks %q:\n%s", want, delta)
+		}
+	}
+	if n := evalJS[int](t, b, `document.querySelectorAll('section.vuln-delta[data-env="staging"] tr[data-change="added"][data-id="CVE-2099-3003"], section.vuln-delta[data-env="staging"] tr[data-change="fixed"][data-id="CVE-2099-3002"]').length`); n != 2 {
+		t.Errorf("staging's delta rows: %d of the added and fixed ones", n)
+	}
+	b.screenshot(t, "digest-vulns")
+	b.clean(t)
+	b.selfCheck(t)
 }
