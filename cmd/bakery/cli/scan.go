@@ -85,15 +85,15 @@ func (ro *rootOptions) runScan(cmd *cobra.Command, arg, envName, prog string) er
 		return err
 	}
 	ctx := cmd.Context()
-	target, env, ref, err := resolveScanned(cmd, s.cfg, arg, envName)
-	if err != nil {
-		return err
-	}
-	db, err := pipeline.NeedVulnDB(s.cfg)
+	db, err := pipeline.NeedVulnDB(s.cfg) // a config error before the registry is asked anything
 	if err != nil {
 		return err
 	}
 	defer db.Close()
+	target, env, ref, err := resolveScanned(cmd, s.cfg, arg, envName)
+	if err != nil {
+		return err
+	}
 	if w := pipeline.StaleDBWarning(db, s.cfg, time.Now()); w != "" {
 		fmt.Fprintln(cmd.ErrOrStderr(), w)
 	}
