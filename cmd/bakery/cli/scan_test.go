@@ -285,6 +285,25 @@ func TestScanRecordsASignedScan(t *testing.T) {
 		t.Errorf("scan's text: %v\n%s", err, text)
 	}
 
+	// verify lists the evidence, and what suppresses a finding.
+	tomorrow := time.Now().UTC().AddDate(0, 0, 1).Format(time.DateOnly)
+	s.writeConfig(t, "db1", "  waivers:\n    - {id: CVE-2099-0003, target: app, until: \""+tomorrow+"\", reason: no fix yet, approved_by: sec}\n")
+	shown, _, err := runSplit(t, "verify", s.prod.String(), "--config", s.cfg)
+	if err != nil || !strings.Contains(shown, "vulns       in prod: 1 high (1 suppressed), database built 60m ago") ||
+		!strings.Contains(shown, "suppressed  CVE-2099-0003 zlib1g -") || !strings.Contains(shown, "waived until "+tomorrow+" by sec (no fix yet)") {
+		t.Errorf("verify: %v\n%s", err, shown)
+	}
+	s.writeConfig(t, "db1", "")
+	inspected, _, err := runSplit(t, "inspect", s.prod.String(), "--config", s.cfg, "-o", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	schemaOK(t, "inspect", inspected)
+	var ij verdictJSON
+	if err := json.Unmarshal([]byte(inspected), &ij); err != nil || len(ij.Vulnerabilities) != 1 || len(ij.Vulnerabilities[0].Findings) != 2 {
+		t.Errorf("inspect -o json's vulnerabilities: %v\n%s", err, inspected)
+	}
+
 	st, _, err := runSplit(t, "status", "--config", s.cfg, "-o", "json")
 	if err != nil {
 		t.Fatalf("status: %v\n%s", err, st)

@@ -25,6 +25,7 @@ import (
 	"github.com/bakeryhq/bakery/promote"
 	"github.com/bakeryhq/bakery/receipt"
 	"github.com/bakeryhq/bakery/revoke"
+	"github.com/bakeryhq/bakery/vuln"
 )
 
 // verifyOptions are shared by verify, sbom and inspect: they all resolve the
@@ -40,6 +41,18 @@ type verifyOptions struct {
 	// there is no config file.
 	cfg      *config.Config
 	verifier *attest.Verifier
+	// sup are bakery.yaml's VEX files and waivers, checked with the trusted
+	// keys (nil without a config file: only the VEX attached counts).
+	sup *vuln.Suppressions
+}
+
+// trusted keeps the Verifier the command uses, and loads the suppressions
+// the vulnerability evidence is judged with.
+func (o *verifyOptions) trusted(ctx context.Context, verifier *attest.Verifier) {
+	o.verifier = verifier
+	if o.cfg != nil {
+		o.sup = vuln.NewSuppressions(ctx, o.cfg, verifier.Keys())
+	}
 }
 
 func (o *verifyOptions) addFlags(cmd *cobra.Command) {
@@ -64,7 +77,7 @@ func (o *verifyOptions) resolveAndVerify(cmd *cobra.Command, ref string) (*attes
 	if err != nil {
 		return nil, err
 	}
-	o.verifier = verifier
+	o.trusted(cmd.Context(), verifier)
 	digest, err := attest.Resolve(cmd.Context(), ref, o.nameOptions()...)
 	if err != nil {
 		return nil, err
@@ -131,7 +144,11 @@ Receipts are listed by environment and action, SBOMs by platform, test
 results by suite, platform and environment with the tests that failed: those
 that count for the target (--target, default the repository's last path
 component), the newest of each, as the tested and tested_in policies count
-them; the last line counts them.
+them; the last line counts them. Vulnerability scans are listed by the one
+that counts per platform (the newest database's, then the newest) with its
+summary, then each finding a signed VEX statement or a waiver suppresses,
+with what suppresses it, and each VEX document that counted for nothing
+(docs/vulnerabilities.md).
 
 ` + countsHelp
 
@@ -215,6 +232,7 @@ func (o *verifyOptions) verifyBundle(cmd *cobra.Command, path, env string) error
 	if err != nil {
 		return err
 	}
+	o.trusted(cmd.Context(), verifier)
 	b, err := bundle.Open(path, verifier.Keys())
 	if err != nil {
 		return err
@@ -374,12 +392,19 @@ type verdictJSON struct {
 	Problem    string                 `json:"problem,omitempty"`
 	Target     string                 `json:"target"`
 	Tests      []promote.TestEvidence `json:"tests"`
+	// Vulnerabilities is the digest's vulnerability evidence for the
+	// target (vuln.Suppressions.Evidence): the scan that counts per
+	// platform, each finding judged; IgnoredVEX the VEX documents that
+	// counted for nothing, and why.
+	Vulnerabilities []vuln.Evidence   `json:"vulnerabilities"`
+	IgnoredVEX      []vuln.IgnoredVEX `json:"ignoredVex,omitempty"`
 }
 
 func (o *verifyOptions) jsonOf(rep *attest.Report, v promote.Verdict) verdictJSON {
 	target := o.targetOf(rep)
+	ev, ignored := o.sup.Evidence(rep, target, time.Now())
 	return verdictJSON{Report: rep, Verified: v.Verified, Revocation: v.Revocation, Problem: v.Problem,
-		Target: target, Tests: promote.Tests(rep, target)}
+		Target: target, Tests: promote.Tests(rep, target), Vulnerabilities: ev, IgnoredVEX: ignored}
 }
 
 func (o *verifyOptions) printReport(w io.Writer, rep *attest.Report, v promote.Verdict) error {
@@ -401,6 +426,8 @@ func (o *verifyOptions) printReport(w io.Writer, rep *attest.Report, v promote.V
 	}
 	tests := promote.Tests(rep, o.targetOf(rep))
 	attestationRows(t, s, rep, tests)
+	ev, ignoredVEX := o.sup.Evidence(rep, o.targetOf(rep), time.Now())
+	vulnRows(t, s, ev, ignoredVEX)
 	for _, p := range rep.Problems {
 		t.row("  "+s.alert("problem"), s.digestsIn(p))
 	}
@@ -476,7 +503,7 @@ func attestationRows(t *table, s style, rep *attest.Report, tests []promote.Test
 			sboms = append(sboms, []string{"  sbom", strings.TrimSpace(attest.PredicateName(a.PredicateType) + " " + subjectPlatform(a, platformOf)), key, when})
 		case attest.PredicateSLSAv1:
 			prov = append(prov, []string{"  provenance", "slsa v1", key, when})
-		case imagetest.PredicateType:
+		case imagetest.PredicateType, vuln.PredicateType: // their evidence is listed apart
 		default:
 			if r, ok := receipt.Of(a); ok {
 				at := r.TimeVerified.UTC().Format(revoke.TimeFormat) // fixed width: sorts as a string
@@ -491,6 +518,35 @@ func attestationRows(t *table, s style, rep *attest.Report, tests []promote.Test
 	sort.SliceStable(receipts, func(i, j int) bool { return receipts[i][4] < receipts[j][4] }) // oldest first
 	for _, r := range slices.Concat(sboms, prov, testRows, receipts, other) {
 		t.row(r[:4]...)
+	}
+}
+
+// vulnRows lists a digest's vulnerability evidence: a row per platform's
+// scan that counts (the one summary, the database's build time), then a
+// row per suppressed finding saying what suppresses it and per expired
+// waiver, and each VEX document that counted for nothing: never silent.
+func vulnRows(t *table, s style, ev []vuln.Evidence, ignored []vuln.IgnoredVEX) {
+	for _, e := range ev {
+		where := e.Platform
+		if e.Environment != "" {
+			where = strings.TrimSpace(where + " in " + e.Environment)
+		}
+		what := vuln.Summary([]vuln.Evidence{e})
+		if where != "" {
+			what = where + ": " + what
+		}
+		t.row("  vulns", what+", database built "+s.ago(e.DBBuilt), "key "+e.KeyID, s.ago(e.Finished))
+		for _, f := range e.Findings {
+			switch {
+			case f.Suppressed != nil:
+				t.row("  suppressed", f.ID+" "+f.Package+" "+dash(e.Platform), f.Suppressed.String())
+			case f.Note != "":
+				t.row("  "+s.alert("unsuppressed"), f.ID+" "+f.Package+" "+dash(e.Platform), f.Note)
+			}
+		}
+	}
+	for _, i := range ignored {
+		t.row("  ignored", "VEX "+i.Source, i.Reason)
 	}
 }
 
