@@ -424,6 +424,22 @@ func TestRescanCheckFailsOnANewerDatabase(t *testing.T) {
 	if _, stderr, err := runSplit(t, "scan", "app", "--config", s.cfg); err != nil || !strings.Contains(stderr, "warning:") {
 		t.Errorf("scan with a stale database: %v, stderr %q", err, stderr)
 	}
+
+	// prod's tag moved by hand to an unsigned image: not scanned, named,
+	// exit 4; dev is rescanned all the same.
+	s.writeConfig(t, "db2", "")
+	unsigned := debian12(t, map[string]string{"libc6": "2.36-9+deb12u7", "bash": "5.2.15-2+b2"})
+	d, _ := unsigned.Digest()
+	moved := s.prod.Context().Digest(d.String())
+	if err := remote.Write(moved, unsigned); err != nil {
+		t.Fatal(err)
+	}
+	tag(t, moved, "prod")
+	out, stderr, err = runSplit(t, "rescan", "--config", s.cfg, "-o", "json")
+	wantOneLine(t, "rescan of an unsigned digest", err, failure.Verify, []string{"not scanned", "app in prod"})
+	if !strings.Contains(stderr, "not scanned: app in prod ("+d.String()+")") || !strings.Contains(out, `"environment": "dev"`) {
+		t.Errorf("rescan with prod unsigned:\n%s\n%s", out, stderr)
+	}
 }
 
 // TestDBStatus: the database's status, and one line naming the file (exit
