@@ -89,6 +89,9 @@ func ScanReport(ctx context.Context, rep *attest.Report, ref name.Digest, target
 	}
 	done := progress.Step(opts.Progress, target, "scan: known vulnerabilities of each platform's SBOM")
 	scans, err := opts.DB.ScanReport(ctx, rep, target, env)
+	if err == nil && opts.Signer == nil {
+		err = failure.New(failure.Config, "signing.key", errors.New("no signing key to record the scan with"), "set signing.key")
+	}
 	if err == nil {
 		var signer signature.SignerVerifier
 		if signer, err = opts.Signer.Get(ctx); err == nil {
