@@ -25,6 +25,7 @@ import (
 	"github.com/bakeryhq/bakery/policies"
 	"github.com/bakeryhq/bakery/receipt"
 	"github.com/bakeryhq/bakery/revoke"
+	"github.com/bakeryhq/bakery/vuln"
 )
 
 // Entry is one verified receipt in an environment's history, with the test
@@ -244,6 +245,10 @@ type Status struct {
 	// Tests is the digest's test evidence for the target (Tests): the
 	// newest result per suite, platform and environment.
 	Tests []TestEvidence `json:"tests,omitempty"`
+	// Vulnerabilities is the digest's vulnerability evidence for the target
+	// (vuln.Suppressions.Evidence, judged with bakery.yaml's VEX and
+	// waivers); commands print it in short (vuln.Summary).
+	Vulnerabilities []vuln.Evidence `json:"-"`
 	// Unreachable says why this environment's registry could not be read:
 	// nothing else about it is known (the other environments still are).
 	Unreachable string `json:"unreachable,omitempty"`
@@ -267,6 +272,7 @@ func CurrentStatus(ctx context.Context, cfg *config.Config, verifier *attest.Ver
 	if err != nil {
 		return nil, err
 	}
+	sup := vuln.NewSuppressions(ctx, cfg, verifier.Keys())
 	targets, envs := cfg.TargetNames(), cfg.Environments
 	out := make([]Status, len(targets)*len(envs))
 	var (
@@ -278,7 +284,7 @@ func CurrentStatus(ctx context.Context, cfg *config.Config, verifier *attest.Ver
 	for ti, target := range targets {
 		for ei := range envs {
 			g.Go(func() error {
-				st, err := statusOf(gctx, cfg, verifier, lin, target, envs[ei].Name)
+				st, err := statusOf(gctx, cfg, verifier, lin, sup, target, envs[ei].Name)
 				if failure.ClassOf(err) == failure.Unavailable {
 					// One registry down must not blank the others.
 					st = Status{Target: target, Environment: envs[ei].Name, Unreachable: problemOf(err)}
@@ -331,10 +337,10 @@ func StatusOf(ctx context.Context, cfg *config.Config, verifier *attest.Verifier
 	if err != nil {
 		return Status{}, err
 	}
-	return statusOf(ctx, cfg, verifier, lin, target, envName)
+	return statusOf(ctx, cfg, verifier, lin, vuln.NewSuppressions(ctx, cfg, verifier.Keys()), target, envName)
 }
 
-func statusOf(ctx context.Context, cfg *config.Config, verifier *attest.Verifier, lin *revoke.Lineage, target, envName string) (Status, error) {
+func statusOf(ctx context.Context, cfg *config.Config, verifier *attest.Verifier, lin *revoke.Lineage, sup *vuln.Suppressions, target, envName string) (Status, error) {
 	if _, err := cfg.LookupTarget(target); err != nil {
 		return Status{}, err
 	}
@@ -372,6 +378,7 @@ func statusOf(ctx context.Context, cfg *config.Config, verifier *attest.Verifier
 		st.AMIs = amis
 	}
 	st.Tests = Tests(rep, target)
+	st.Vulnerabilities, _ = sup.Evidence(rep, target, time.Now())
 	v, err := Assess(ctx, lin, rep, verr)
 	if err != nil {
 		return st, err

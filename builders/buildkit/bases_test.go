@@ -73,7 +73,10 @@ func TestResolveBasesPinsOnce(t *testing.T) {
 	if err != nil || len(deps) != 2 {
 		t.Fatal(deps, err)
 	}
-	if deps[0].URI != "pkg:docker/"+strings.Replace(host, ":", "%3A", 1)+"/dev/golden-base@dev?platform=linux%2Famd64" || deps[0].Digest["sha256"] != strings.Repeat("cd", 32) {
+	// packageurl-go v0.1.7 (which grype requires) leaves the port's colon
+	// unescaped, as the purl spec allows; v0.1.1 wrote %3A. Readers of the
+	// provenance (revoke's lineage, outdated) unescape, so both name REPO.
+	if deps[0].URI != "pkg:docker/"+host+"/dev/golden-base@dev?platform=linux%2Famd64" || deps[0].Digest["sha256"] != strings.Repeat("cd", 32) {
 		t.Errorf("dependency = %+v", deps[0])
 	}
 	if _, err := resolveBases(context.Background(), []byte("FROM "+host+"/base/missing:1\n"), "", nil, nil); err == nil {

@@ -35,11 +35,11 @@ that has a tag is unverified, unreceipted or drifting, or runs a revoked digest
   bakery status --check   # in cron: exit 4 when prod runs something bakery did not put there
   bakery status -o json   # for Terraform or dashboards: digests, and AMI ids per region for machine images`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			g, st, partial, err := ro.currentStatus(cmd, &sel, args)
+			_, st, partial, err := ro.currentStatus(cmd, &sel, args)
 			if err != nil {
 				return err
 			}
-			rows := withVulns(cmd, g, st)
+			rows := withVulns(st)
 			if ro.output == "json" {
 				err = writeJSON(cmd.OutOrStdout(), rows)
 			} else {

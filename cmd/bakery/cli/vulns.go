@@ -11,7 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
@@ -27,35 +26,6 @@ import (
 	"github.com/bakeryhq/bakery/vuln"
 )
 
-// vexTypes are the predicate types an OpenVEX attestation carries (cosign
-// attest --type openvex writes the first).
-var vexTypes = []string{vuln.VEXPredicatePrefix, vuln.VEXPredicatePrefix + "/v0.2.0", vuln.VEXPredicatePrefix + "/v0.0.1"}
-
-// vulnsOf is the vulnerability evidence of a digest that was verified
-// already (status): only its verified scans and VEX attestations are read,
-// and for an index its platform images, not its signatures or SBOMs again;
-// judged with sup (vuln.Suppressions.Evidence).
-func vulnsOf(ctx context.Context, verifier *attest.Verifier, sup *vuln.Suppressions, ref name.Digest, target string) ([]vuln.Evidence, error) {
-	atts, _, err := verifier.Attestations(ctx, ref, append([]string{vuln.PredicateType}, vexTypes...))
-	if err != nil {
-		return nil, err
-	}
-	rep := &attest.Report{Reference: ref.String(), Attestations: atts}
-	if len(atts) > 0 {
-		plats, err := attest.Platforms(ctx, ref)
-		if err != nil {
-			return nil, err
-		}
-		for _, p := range plats {
-			if p.Ref.DigestStr() != ref.DigestStr() {
-				rep.Platforms = append(rep.Platforms, attest.PlatformImage{Platform: p.Platform, Digest: p.Ref.DigestStr()})
-			}
-		}
-	}
-	ev, _ := sup.Evidence(rep, target, time.Now())
-	return ev, nil
-}
-
 // statusJSON is a row of bakery status: what the environment runs, and its
 // vulnerability evidence in short (nil: no digest, or it could not be read).
 type statusJSON struct {
@@ -64,40 +34,15 @@ type statusJSON struct {
 }
 
 // withVulns adds to each row whose digest was read its vulnerability
-// evidence's summary (vulnsOf), concurrently; a row whose evidence cannot
-// be read is warned about and shows none.
-func withVulns(cmd *cobra.Command, g *gate, st []promote.Status) []statusJSON {
+// evidence in short.
+func withVulns(st []promote.Status) []statusJSON {
 	out := make([]statusJSON, len(st))
 	for i, s := range st {
 		out[i].Status = s
-	}
-	ctx := cmd.Context()
-	sup := vuln.NewSuppressions(ctx, g.cfg, g.verifier.Keys())
-	var mu sync.Mutex
-	var eg errgroup.Group
-	eg.SetLimit(promote.StatusParallel)
-	for i := range out {
-		r := &out[i]
-		if r.Digest == "" || r.Unreachable != "" || r.Reference == "" {
-			continue
+		if s.Digest != "" && s.Unreachable == "" {
+			out[i].Vulnerabilities = pipeline.SummaryOf(s.Vulnerabilities)
 		}
-		eg.Go(func() error {
-			ref, err := name.NewDigest(r.Reference)
-			var ev []vuln.Evidence
-			if err == nil {
-				ev, err = vulnsOf(ctx, g.verifier, sup, ref, r.Target)
-			}
-			if err != nil {
-				mu.Lock()
-				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s in %s: its vulnerability scans could not be read: %s\n", r.Target, r.Environment, failure.OneLine(err.Error()))
-				mu.Unlock()
-				return nil
-			}
-			r.Vulnerabilities = pipeline.SummaryOf(ev)
-			return nil
-		})
 	}
-	_ = eg.Wait()
 	return out
 }
 
