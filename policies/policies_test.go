@@ -314,7 +314,9 @@ func TestVulnerabilitiesPolicy(t *testing.T) {
 	}
 	high := VulnFinding{ID: "CVE-2099-0001", Package: "libc6", Version: "2.36-9", Severity: "high", Rank: 4, FixedIn: []string{"2.36-10"}, HasFix: true}
 	add := func(f VulnFinding) func(*Input) {
-		return func(in *Input) { in.Vulnerabilities.Scans[0].Findings = append(in.Vulnerabilities.Scans[0].Findings, f) }
+		return func(in *Input) {
+			in.Vulnerabilities.Scans[0].Findings = append(in.Vulnerabilities.Scans[0].Findings, f)
+		}
 	}
 	for _, tc := range []struct {
 		name   string
@@ -331,7 +333,10 @@ func TestVulnerabilitiesPolicy(t *testing.T) {
 		{"no severity threshold", func(in *Input) { in.Vulnerabilities.Policy.DenyRank = 0; add(high)(in) }, ""},
 		{"unscanned platform", func(in *Input) { in.Vulnerabilities.Platforms = append(in.Vulnerabilities.Platforms, "linux/arm64") },
 			"sha256:aa has no verified vulnerability scan on linux/arm64"},
-		{"single image", func(in *Input) { in.Vulnerabilities.Platforms = []string{""}; in.Vulnerabilities.Scans[0].Platform = "" }, ""},
+		{"single image", func(in *Input) {
+			in.Vulnerabilities.Platforms = []string{""}
+			in.Vulnerabilities.Scans[0].Platform = ""
+		}, ""},
 		{"scan too old", func(in *Input) { in.Vulnerabilities.Scans[0].AgeSeconds = 90000 }, "finished 2026-01-01T10:00:00Z, 90000s ago; prod allows 86400s"},
 		{"older database", func(in *Input) { in.Vulnerabilities.Database = "2026-01-02T00:00:00Z" },
 			"used a database built 2026-01-01T00:00:00Z, older than the one loaded (built 2026-01-02T00:00:00Z)"},

@@ -25,7 +25,7 @@ type Scan struct {
 	Statement attest.Statement
 }
 
-// Scan scans every platform's verified SPDX SBOM of rep (a digest of
+// ScanReport scans every platform's verified SPDX SBOM of rep (a digest of
 // target, in env, "" for bakery build's scan) and returns one statement per
 // platform, each about rep's digest and that platform's image, ready to be
 // signed (Attach). A report without an SPDX SBOM is a failure.Verify.

@@ -66,9 +66,7 @@ func (d *Database) findings(matches *match.Matches) []Finding {
 		if f.FixState == "" {
 			f.FixState = "unknown"
 		}
-		if meta, err := d.provider.VulnerabilityMetadata(v.Reference); err == nil && meta != nil && meta.Severity != "" {
-			f.Severity = strings.ToLower(meta.Severity)
-		} else if v.Metadata != nil && v.Metadata.Severity != "" {
+		if v.Metadata != nil && v.Metadata.Severity != "" {
 			f.Severity = strings.ToLower(v.Metadata.Severity)
 		}
 		out = append(out, f)

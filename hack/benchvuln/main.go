@@ -66,8 +66,8 @@ func main() {
 		if err != nil {
 			log.Fatal(err)
 		}
-		defer db.Close()
 		findings, n, err := db.Scan(context.Background(), doc)
+		db.Close()
 		if err != nil {
 			log.Fatal(err)
 		}
