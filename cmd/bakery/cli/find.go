@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -8,6 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/bakeryhq/bakery/attest"
+	"github.com/bakeryhq/bakery/internal/config"
 	"github.com/bakeryhq/bakery/internal/failure"
 	"github.com/bakeryhq/bakery/inventory"
 )
@@ -110,18 +113,26 @@ func newFind(ro *rootOptions) *cobra.Command {
 	return cmd
 }
 
-// runFind loads the config and the trusted keys, searches, prints the
-// matches, and names on stderr what could not be searched.
-func runFind(cmd *cobra.Command, ro *rootOptions, q inventory.Query, parallel int, sel *selection, targets []string) error {
+// searchSite is where find starts, for a package or a vulnerability: the
+// config, the selection resolved in it, the command's bounded context and
+// the site's trusted keys.
+func (ro *rootOptions) searchSite(cmd *cobra.Command, sel *selection, targets []string) (*config.Config, context.Context, *attest.Verifier, error) {
 	cfg, err := ro.load(cmd)
 	if err != nil {
-		return err
+		return nil, nil, nil, err
 	}
 	if err := sel.resolve(cfg, targets); err != nil {
-		return err
+		return nil, nil, nil, err
 	}
 	ctx := ro.bound(cmd, cfg)
 	verifier, err := ro.newSite(cfg).trust(ctx)
+	return cfg, ctx, verifier, err
+}
+
+// runFind loads the config and the trusted keys, searches, prints the
+// matches, and names on stderr what could not be searched.
+func runFind(cmd *cobra.Command, ro *rootOptions, q inventory.Query, parallel int, sel *selection, targets []string) error {
+	cfg, ctx, verifier, err := ro.searchSite(cmd, sel, targets)
 	if err != nil {
 		return err
 	}

@@ -109,15 +109,7 @@ type vulnWhere struct {
 // (judged with bakery.yaml's VEX and waivers, and the VEX attached) are
 // searched for the id. Suppressed findings are listed, marked.
 func findVuln(cmd *cobra.Command, ro *rootOptions, id string, sel *selection, targets []string, parallel int) error {
-	cfg, err := ro.load(cmd)
-	if err != nil {
-		return err
-	}
-	if err := sel.resolve(cfg, targets); err != nil {
-		return err
-	}
-	ctx := ro.bound(cmd, cfg)
-	verifier, err := ro.newSite(cfg).trust(ctx)
+	cfg, ctx, verifier, err := ro.searchSite(cmd, sel, targets)
 	if err != nil {
 		return err
 	}
