@@ -102,6 +102,31 @@ func TestVulnerabilityGate(t *testing.T) {
 		t.Errorf("the prod receipt: exit %d\n%s", code, o)
 	}
 
+	// A newer database adds an advisory for what prod runs now: rescan
+	// --check names it and exits 4, and find answers where it runs.
+	newer := vulnDB(t, t.TempDir(), time.Now(),
+		vulntest.Advisory{ID: "CVE-2099-1001", Namespace: "debian:12", Package: "libc6", Severity: "Critical"},
+		vulntest.Advisory{ID: "CVE-2099-1003", Namespace: "debian:12", Package: "bash", Severity: "High"})
+	withNewer := []string{"BAKERY_VULNERABILITIES_DB=" + newer}
+	var rescan struct {
+		NewlyFailing []struct{ ID, Target, Environment string }
+	}
+	r = bakery(t, withNewer, "rescan", "golden", "--env", "prod", "--config", cfg, "-o", "json")
+	if err := json.Unmarshal([]byte(r.stdout), &rescan); r.code != 0 || err != nil || len(rescan.NewlyFailing) != 1 ||
+		rescan.NewlyFailing[0].ID != "CVE-2099-1003" || rescan.NewlyFailing[0].Target != "golden" || rescan.NewlyFailing[0].Environment != "prod" {
+		t.Errorf("rescan of prod: exit %d, %+v (%v); want 0 and CVE-2099-1003 newly failing for golden in prod (CVE-2099-1001 is VEX'd)\n%s", r.code, rescan, err, r.stderr)
+	}
+	if r := bakery(t, withNewer, "rescan", "golden", "--env", "prod", "--check", "--config", cfg); r.code != 4 || !strings.Contains(r.stdout+r.stderr, "CVE-2099-1003") {
+		t.Errorf("rescan --check after a newer database: exit %d, want 4 naming CVE-2099-1003\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	r = bakery(t, withNewer, "find", "CVE-2099-1003", "--config", cfg, "-o", "json")
+	if r.code != 0 || !strings.Contains(r.stdout, `"prod"`) || !strings.Contains(r.stdout, d) {
+		t.Errorf("find CVE-2099-1003: exit %d, want prod's digest %s\n%s\n%s", r.code, d, r.stdout, r.stderr)
+	}
+	if r := bakery(t, withNewer, "status", "golden", "--config", cfg); !strings.Contains(r.stdout, "1 high") {
+		t.Errorf("status after the rescan: want the VULNS column to count 1 high\n%s", r.stdout)
+	}
+
 	// A truncated database: one line, exit 2, naming the file.
 	b, err := os.ReadFile(db)
 	if err != nil {

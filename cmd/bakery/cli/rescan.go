@@ -85,6 +85,8 @@ type rescanDigest struct {
 	// NewlyFailing those of them that did not before.
 	Failing      int `json:"failing"`
 	NewlyFailing int `json:"newlyFailing"`
+	// FailingIDs are the ids of the findings that fail, once each.
+	FailingIDs []string `json:"failingIds"`
 }
 
 // rescanSkipped is a digest an environment runs that was not scanned.
@@ -186,8 +188,15 @@ func rescanOne(cmd *cobra.Command, target string, env *config.Environment, opts 
 	warnScan(cmd.ErrOrStderr(), res)
 	newly := pipeline.NewlyFailing(res, env.Vulnerabilities)
 	out.NewlyFailing = append(out.NewlyFailing, newly...)
+	fails := pipeline.Failures(res.Evidence, env.Vulnerabilities)
+	ids := []string{}
+	for _, f := range fails {
+		if !slices.Contains(ids, f.ID) {
+			ids = append(ids, f.ID)
+		}
+	}
 	out.Digests = append(out.Digests, rescanDigest{Target: target, Environment: env.Name, Digest: ref.DigestStr(),
-		Vulnerabilities: pipeline.SummaryOf(res.Evidence), Failing: len(pipeline.Failures(res.Evidence, env.Vulnerabilities)), NewlyFailing: len(newly)})
+		Vulnerabilities: pipeline.SummaryOf(res.Evidence), Failing: len(fails), NewlyFailing: len(newly), FailingIDs: ids})
 	return nil
 }
 
@@ -197,7 +206,7 @@ func (ro *rootOptions) finishRescan(cmd *cobra.Command, out rescanJSON, check bo
 	var failing []string
 	for _, d := range out.Digests {
 		if d.Failing > 0 {
-			failing = append(failing, fmt.Sprintf("%s in %s (%d)", d.Target, d.Environment, d.Failing))
+			failing = append(failing, fmt.Sprintf("%s in %s (%s)", d.Target, d.Environment, strings.Join(d.FailingIDs, ", ")))
 		}
 	}
 	var err error

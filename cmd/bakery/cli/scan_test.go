@@ -388,7 +388,7 @@ func TestRescanCheckFailsOnANewerDatabase(t *testing.T) {
 	if failure.ClassOf(err) != failure.Verify || failure.ClassOf(err).ExitCode() != 4 {
 		t.Fatalf("rescan --check with the newer database: %v (class %v), want exit 4\n%s\n%s", err, failure.ClassOf(err), out, stderr)
 	}
-	wantOneLine(t, "rescan --check", err, failure.Verify, []string{"app in prod (1)"})
+	wantOneLine(t, "rescan --check", err, failure.Verify, []string{"app in prod (CVE-2099-0001)"})
 	schemaOK(t, "rescan", out)
 	var got rescanJSON
 	if err := json.Unmarshal([]byte(out), &got); err != nil {
