@@ -125,7 +125,10 @@ func statusTests(t *testing.T, cfg, env string) ([]evidence, string) {
 		t.Fatalf("status text:\n%s", text.stdout)
 	}
 	at := strings.Index(lines[0], "TESTS")
-	end := strings.Index(lines[0], "DRIFT")
+	end := strings.Index(lines[0], "VULNS") // the column after TESTS
+	if end < 0 {
+		end = strings.Index(lines[0], "DRIFT")
+	}
 	if at < 0 || end < at || len(lines[1]) < end {
 		t.Fatalf("status has no TESTS column:\n%s", text.stdout)
 	}
