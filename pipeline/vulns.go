@@ -136,10 +136,7 @@ func readBack(ctx context.Context, rep *attest.Report, ref name.Digest, target s
 		return nil, nil, false, err
 	}
 	again := *rep
-	again.Attestations = slices.DeleteFunc(slices.Clone(rep.Attestations), func(a attest.AttestationInfo) bool {
-		return a.PredicateType == vuln.PredicateType
-	})
-	again.Attestations = append(again.Attestations, atts...)
+	again.Attestations = vuln.ReplaceScans(rep.Attestations, atts)
 	ev, ignored := opts.Suppressions.Evidence(&again, target, now)
 	recorded := true
 	for _, s := range scans {
@@ -222,15 +219,6 @@ func NewlyFailing(s *Scanned, p *config.VulnPolicy) []Failing {
 	return out
 }
 
-// OpenVulnDB opens cfg's vulnerability database (vulnerabilities.db, against
-// the config's directory); nil, nil when none is configured.
-func OpenVulnDB(cfg *config.Config) (*vuln.Database, error) {
-	if cfg.Vulnerabilities.DB == "" {
-		return nil, nil
-	}
-	return vuln.Open(cfg.Path(cfg.Vulnerabilities.DB))
-}
-
 // errNoDB is the config error of a command that needs the database.
 func errNoDB() error {
 	_, err := vuln.Open("")
@@ -240,10 +228,10 @@ func errNoDB() error {
 	return err
 }
 
-// NeedVulnDB is OpenVulnDB for a command that cannot do without one: an unset
+// NeedVulnDB is vuln.Configured for a command that cannot do without one: an unset
 // vulnerabilities.db is a config error.
 func NeedVulnDB(cfg *config.Config) (*vuln.Database, error) {
-	db, err := OpenVulnDB(cfg)
+	db, err := vuln.Configured(cfg)
 	if err == nil && db == nil {
 		return nil, errNoDB()
 	}

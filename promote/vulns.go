@@ -21,9 +21,7 @@ const VulnerabilitiesPolicy = "vulnerabilities"
 // Promoter; nil (and no error) when none is configured.
 func (p *Promoter) Database() (*vuln.Database, error) {
 	p.dbOnce.Do(func() {
-		if f := p.opts.Config.Vulnerabilities.DB; f != "" {
-			p.db, p.dbErr = vuln.Open(p.opts.Config.Path(f))
-		}
+		p.db, p.dbErr = vuln.Configured(p.opts.Config)
 	})
 	return p.db, p.dbErr
 }
@@ -143,8 +141,7 @@ func (p *Promoter) rescan(ctx context.Context, db *vuln.Database, rep *attest.Re
 	if err != nil {
 		return err
 	}
-	rep.Attestations = slices.DeleteFunc(rep.Attestations, func(a attest.AttestationInfo) bool { return a.PredicateType == vuln.PredicateType })
-	rep.Attestations = append(rep.Attestations, atts...)
+	rep.Attestations = vuln.ReplaceScans(rep.Attestations, atts)
 	return nil
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/anchore/grype/grype/vulnerability"
 	"github.com/spf13/afero"
 
+	"github.com/bakeryhq/bakery/internal/config"
 	"github.com/bakeryhq/bakery/internal/failure"
 )
 
@@ -87,6 +88,15 @@ func Open(path string) (*Database, error) {
 		status: Status{Path: file, Schema: fmt.Sprintf("v%d.%d.%d", meta.Model, meta.Revision, meta.Addition),
 			Built: meta.BuildTimestamp.UTC(), Checksum: importChecksum(filepath.Dir(file))},
 	}, nil
+}
+
+// Configured opens the database cfg's vulnerabilities.db names (relative to
+// the config file); nil and no error when none is configured.
+func Configured(cfg *config.Config) (*Database, error) {
+	if cfg.Vulnerabilities.DB == "" {
+		return nil, nil
+	}
+	return Open(cfg.Path(cfg.Vulnerabilities.DB))
 }
 
 // Status is what the database is.

@@ -79,6 +79,19 @@ func Record(ctx context.Context, signer signature.SignerVerifier, ref name.Diges
 	return attest.Attach(ctx, signer, ref, stmts)
 }
 
+// ReplaceScans is atts (a verified report's attestations) with its scans
+// replaced by scans, the verified scans read again after Record: a new
+// slice, atts is left as it was.
+func ReplaceScans(atts, scans []attest.AttestationInfo) []attest.AttestationInfo {
+	out := make([]attest.AttestationInfo, 0, len(atts)+len(scans))
+	for _, a := range atts {
+		if a.PredicateType != PredicateType {
+			out = append(out, a)
+		}
+	}
+	return append(out, scans...)
+}
+
 // platformOf is the platform an attestation is about, with its image: the
 // platform image among its subjects, or ("", ref) for an image that is not
 // an index.

@@ -10,13 +10,16 @@
 package bakerytest
 
 import (
+	"fmt"
 	"io"
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/crane"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -62,6 +65,31 @@ func Image(t testing.TB, platform string, size, layers int64) v1.Image {
 		t.Fatal(err)
 	}
 	return WithPlatform(t, img, platform)
+}
+
+// Debian12 is a linux/amd64 image of Debian 12 files whose dpkg database
+// lists pkgs (name: version), as syft catalogs a Debian image: enough for
+// an SBOM, and a vulnerability scan, of known packages.
+func Debian12(t testing.TB, pkgs map[string]string) v1.Image {
+	t.Helper()
+	var status strings.Builder
+	names := make([]string, 0, len(pkgs))
+	for n := range pkgs {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		fmt.Fprintf(&status, "Package: %s\nStatus: install ok installed\nPriority: optional\nSection: libs\nInstalled-Size: 1\n"+
+			"Maintainer: Example <%s@example.com>\nArchitecture: amd64\nVersion: %s\nDescription: %s\n\n", n, n, pkgs[n], n)
+	}
+	img, err := crane.Image(map[string][]byte{
+		"etc/os-release":      []byte("PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nID=debian\nVERSION_ID=\"12\"\nVERSION_CODENAME=bookworm\n"),
+		"var/lib/dpkg/status": []byte(status.String()),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return WithPlatform(t, img, "linux/amd64")
 }
 
 // WithPlatform is img with its config's os, architecture and variant set to

@@ -232,7 +232,7 @@ func (o *buildOptions) vulnScans(cmd *cobra.Command, s *site) (*pipeline.ScanOpt
 	if o.noAttest || s.cfg.Vulnerabilities.DB == "" {
 		return nil, func() {}, nil
 	}
-	db, err := pipeline.OpenVulnDB(s.cfg)
+	db, err := vuln.Configured(s.cfg)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -11,9 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/crane"
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/sigstore/sigstore/pkg/signature"
 
@@ -31,27 +28,7 @@ import (
 // does.
 func diffImage(t *testing.T, host string, signer signature.SignerVerifier, target string, pkgs map[string]string) name.Digest {
 	t.Helper()
-	var status strings.Builder
-	for n, v := range pkgs {
-		fmt.Fprintf(&status, "Package: %s\nStatus: install ok installed\nPriority: optional\nSection: libs\nInstalled-Size: 1\n"+
-			"Maintainer: Example <%s@example.com>\nArchitecture: amd64\nVersion: %s\nDescription: %s\n\n", n, n, v, n)
-	}
-	img, err := crane.Image(map[string][]byte{
-		"etc/os-release":      []byte("ID=debian\nVERSION_ID=\"12\"\nVERSION_CODENAME=bookworm\n"),
-		"var/lib/dpkg/status": []byte(status.String()),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf = cf.DeepCopy()
-	cf.OS, cf.Architecture = "linux", "amd64"
-	if img, err = mutate.ConfigFile(img, cf); err != nil {
-		t.Fatal(err)
-	}
+	img := bakerytest.Debian12(t, pkgs)
 	d, err := img.Digest()
 	if err != nil {
 		t.Fatal(err)

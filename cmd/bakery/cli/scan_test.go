@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,8 +12,6 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/crane"
 	"github.com/google/go-containerregistry/pkg/name"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/spf13/cobra"
 
@@ -51,33 +48,6 @@ var (
 	advLow   = vulntest.Advisory{ID: "CVE-2099-0003", Namespace: "debian:12", Package: "zlib1g", Severity: "Low"}
 )
 
-// debian12 is a linux/amd64 Debian 12 image whose dpkg database lists pkgs.
-func debian12(t *testing.T, pkgs map[string]string) v1.Image {
-	t.Helper()
-	var status strings.Builder
-	for n, v := range pkgs {
-		fmt.Fprintf(&status, "Package: %s\nStatus: install ok installed\nPriority: optional\nSection: libs\nInstalled-Size: 1\n"+
-			"Maintainer: Example <%s@example.com>\nArchitecture: amd64\nVersion: %s\nDescription: %s\n\n", n, n, v, n)
-	}
-	img, err := crane.Image(map[string][]byte{
-		"etc/os-release":      []byte("PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nID=debian\nVERSION_ID=\"12\"\nVERSION_CODENAME=bookworm\n"),
-		"var/lib/dpkg/status": []byte(status.String()),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf = cf.DeepCopy()
-	cf.OS, cf.Architecture = "linux", "amd64"
-	if img, err = mutate.ConfigFile(img, cf); err != nil {
-		t.Fatal(err)
-	}
-	return img
-}
-
 // newVulnSite builds the site, with a database db1 of advisories built an
 // hour ago.
 func newVulnSite(t *testing.T, advisories ...vulntest.Advisory) *vulnSite {
@@ -98,7 +68,7 @@ func newVulnSite(t *testing.T, advisories ...vulntest.Advisory) *vulnSite {
 	s.writeDB(t, "db1", time.Now().Add(-time.Hour), advisories...)
 	s.writeConfig(t, "db1", "")
 
-	img := debian12(t, map[string]string{"libc6": "2.36-9+deb12u7", "zlib1g": "1:1.2.13.dfsg-1"})
+	img := bakerytest.Debian12(t, map[string]string{"libc6": "2.36-9+deb12u7", "zlib1g": "1:1.2.13.dfsg-1"})
 	dgst, err := img.Digest()
 	if err != nil {
 		t.Fatal(err)
@@ -428,7 +398,7 @@ func TestRescanCheckFailsOnANewerDatabase(t *testing.T) {
 	// prod's tag moved by hand to an unsigned image: not scanned, named,
 	// exit 4; dev is rescanned all the same.
 	s.writeConfig(t, "db2", "")
-	unsigned := debian12(t, map[string]string{"libc6": "2.36-9+deb12u7", "bash": "5.2.15-2+b2"})
+	unsigned := bakerytest.Debian12(t, map[string]string{"libc6": "2.36-9+deb12u7", "bash": "5.2.15-2+b2"})
 	d, _ := unsigned.Digest()
 	moved := s.prod.Context().Digest(d.String())
 	if err := remote.Write(moved, unsigned); err != nil {
