@@ -85,6 +85,9 @@ build_tool() {
     printf 'module bakery.local/tools\n\ngo 1.24\n\nrequire %s %s\n' "$module" "$ver"
     case $module in github.com/hashicorp/*)
       printf '\nreplace github.com/zclconf/go-cty => github.com/nywilken/go-cty v1.13.3\n';;
+    # Kyverno's own go.mod replaces pod-security-admission with its fork.
+    github.com/kyverno/kyverno)
+      printf '\nreplace k8s.io/pod-security-admission => github.com/kyverno/pod-security-admission v0.0.0-20251031094455-46f20778634f\n';;
     esac
   } >"$src/go.mod"
   { printf '//go:build tools\n\npackage tools\n\nimport (\n'; printf '\t_ "%s"\n' "$@"; printf ')\n'; } >"$src/tools.go"

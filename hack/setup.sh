@@ -101,6 +101,31 @@ build_packer_sdc() {
   build_tool "$PACKER_SDC_BIN" github.com/hashicorp/packer-plugin-sdk "$ver" github.com/hashicorp/packer-plugin-sdk/cmd/packer-sdc
 }
 
+# The deployment side's stock tools (issue 24), each at a pinned version from
+# the Go module proxy: kustomize renders what bakery promote --write edited,
+# policy-controller's policy-tester and the Kyverno CLI judge the admission
+# policies bakery admission writes, against the real registry.
+KUSTOMIZE_VER=v5.8.2
+POLICY_CONTROLLER_VER=v0.13.1
+KYVERNO_VER=v1.19.1
+build_deploy_tools() {
+  KUSTOMIZE_BIN=$CACHE/kustomize-$KUSTOMIZE_VER
+  if [ ! -x "$KUSTOMIZE_BIN/kustomize" ]; then
+    log "building kustomize $KUSTOMIZE_VER from the Go module proxy"
+    build_tool "$KUSTOMIZE_BIN" sigs.k8s.io/kustomize/kustomize/v5 "$KUSTOMIZE_VER" sigs.k8s.io/kustomize/kustomize/v5
+  fi
+  POLICY_TESTER_BIN=$CACHE/policy-controller-$POLICY_CONTROLLER_VER
+  if [ ! -x "$POLICY_TESTER_BIN/tester" ]; then
+    log "building policy-controller's policy-tester $POLICY_CONTROLLER_VER from the Go module proxy (several minutes cold)"
+    build_tool "$POLICY_TESTER_BIN" github.com/sigstore/policy-controller "$POLICY_CONTROLLER_VER" github.com/sigstore/policy-controller/cmd/tester
+  fi
+  KYVERNO_BIN=$CACHE/kyverno-$KYVERNO_VER
+  if [ ! -x "$KYVERNO_BIN/kubectl-kyverno" ]; then
+    log "building the Kyverno CLI $KYVERNO_VER from the Go module proxy (several minutes cold)"
+    build_tool "$KYVERNO_BIN" github.com/kyverno/kyverno "$KYVERNO_VER" github.com/kyverno/kyverno/cmd/cli/kubectl-kyverno
+  fi
+}
+
 # start_registry NAME ADDR starts Debian's distribution registry on ADDR with
 # its storage under .bakery/NAME. The second registry (127.0.0.1:5001) is for
 # promotions across registries.
@@ -193,6 +218,7 @@ build_cosign
 build_crane
 build_packer
 build_packer_sdc
+build_deploy_tools
 install_validators
 start_registry registry "$REGISTRY_ADDR"
 start_registry registry2 "$REGISTRY2_ADDR"
@@ -206,4 +232,7 @@ ln -sfn "$CRANE" "$STATE/crane"
 ln -sfn "$BUILDKIT_BIN/buildctl" "$STATE/buildctl"
 ln -sfn "$PACKER_BIN/packer" "$STATE/packer"
 ln -sfn "$PACKER_SDC_BIN/packer-sdc" "$STATE/packer-sdc"
+ln -sfn "$KUSTOMIZE_BIN/kustomize" "$STATE/kustomize"
+ln -sfn "$POLICY_TESTER_BIN/tester" "$STATE/policy-tester"
+ln -sfn "$KYVERNO_BIN/kubectl-kyverno" "$STATE/kyverno"
 log "ready: registries http://$REGISTRY_ADDR and http://$REGISTRY2_ADDR, buildkitd unix://$BUILDKIT_SOCK, base $BASE_IMAGE, cosign $STATE/cosign, packer $STATE/packer, EC2 endpoint http://$EC2_ADDR"
