@@ -37,6 +37,9 @@ type Revocation struct {
 type Revoked struct {
 	AMIs    []Withdrawn    `json:"amis"`
 	Entries []revoke.Entry `json:"entries"`
+	// Admission lists the admission policy files rewritten from the new
+	// list (revoke --write-admission), by the command.
+	Admission []string `json:"admission,omitempty"`
 }
 
 // Revoke resolves the digest, makes its entry (signed by the Promoter's

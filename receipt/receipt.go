@@ -35,6 +35,9 @@ const (
 	ActionImport = "import"
 )
 
+// VerifierID is the verifier.id of every receipt bakery signs.
+const VerifierID = "https://github.com/bakeryhq/bakery"
+
 // Passed is the verification result of every receipt bakery signs.
 const Passed = "PASSED"
 
@@ -120,7 +123,7 @@ func ActorOf(ctx context.Context) string {
 // attestations the step relied on (receipts among them are left out).
 func Statement(dst name.Digest, meta Metadata, policyDigest, version string, inputs []attest.AttestationInfo) (attest.Statement, error) {
 	vsa := VSA{
-		Verifier:           Verifier{ID: "https://github.com/bakeryhq/bakery", Version: map[string]string{"bakery": version}},
+		Verifier:           Verifier{ID: VerifierID, Version: map[string]string{"bakery": version}},
 		TimeVerified:       time.Now().UTC(),
 		ResourceURI:        dst.String(),
 		Policy:             ResourceRef{URI: "bakery:policies/" + meta.Environment, Digest: digestMap(policyDigest)},

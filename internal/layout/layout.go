@@ -23,7 +23,7 @@ var Floors = [][]string{
 	{"packer"},
 	{"pipeline"},
 	{"report", "bundle"},
-	{"inventory"},
+	{"inventory", "deploy/admission"},
 	{"promote"},
 	{"promote/amis"},
 	{"receipt", "revoke", "vuln", "vuln/vulntest"},

@@ -27,7 +27,7 @@ func TestOneGrammar(t *testing.T) {
 	walk(New("test"))
 	read := []string{"status", "history", "drift", "outdated", "report"}
 	verifying := []string{"verify", "sbom", "inspect", "diff", "status", "history", "drift", "outdated", "find", "report",
-		"promote", "rollback", "revoke", "import", "export", "policy eval", "rebuild", "scan", "rescan"}
+		"promote", "rollback", "revoke", "import", "export", "policy eval", "rebuild", "scan", "rescan", "admission"}
 	recording := []string{"build", "promote", "rollback", "revoke", "import"}
 	building := []string{"build", "rebuild", "version", "test"}
 	for name, c := range cmds {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/bakeryhq/bakery/deploy/admission"
 	"github.com/bakeryhq/bakery/internal/failure"
 	"github.com/bakeryhq/bakery/promote"
 	"github.com/bakeryhq/bakery/revoke"
@@ -22,6 +23,8 @@ type revokeOptions struct {
 	yes     bool
 	at      string
 	restore bool
+	// admissionDir is where the admission policies to rewrite are.
+	admissionDir string
 }
 
 // digestArg is the digest of DIGEST or IMAGE@DIGEST: in full, or a prefix
@@ -55,11 +58,16 @@ unless --yes. --at schedules the revocation (RFC 3339 time, in the future).
 For a machine image, each environment's AMIs (from its receipt) are
 deprecated and disabled on EC2 (EnableImageDeprecation, DisableImage); a
 scheduled revocation deprecates them at --at (EC2 cannot schedule the
-disabling); --restore enables them and cancels the deprecation.`,
+disabling); --restore enables them and cancels the deprecation.
+
+--write-admission DIR rewrites the admission policies in DIR (bakery
+admission --out DIR) of every environment from the new list, so that a
+cluster learns of the revocation through the same Git path as a deployment.`,
 		Example: `  bakery revoke sha256:4b1e… --reason "CVE-2024-3094 in xz-utils 5.6.0"
   bakery revoke 127.0.0.1:5000/dev/golden-base@sha256:4b1e… --reason "CVE-2024-3094" --cascade --yes -o json
   bakery revoke sha256:4b1e… --reason "end of support" --at 2026-12-31T00:00:00Z
-  bakery revoke sha256:4b1e… --restore --reason "false positive"`,
+  bakery revoke sha256:4b1e… --restore --reason "false positive"
+  bakery revoke sha256:4b1e… --reason "CVE-2024-3094" --write-admission deploy/admission`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := ro.validate(); err != nil {
@@ -80,6 +88,7 @@ disabling); --restore enables them and cancels the deprecation.`,
 	f.BoolVar(&o.yes, "yes", false, "do not ask before revoking more than DIGEST")
 	f.StringVar(&o.at, "at", "", "take effect at this RFC 3339 time instead of now")
 	f.BoolVar(&o.restore, "restore", false, "undo a revocation")
+	f.StringVar(&o.admissionDir, "write-admission", "", "then rewrite the admission policies in this directory (bakery admission --out DIR)")
 	addActorFlag(cmd, ro)
 	addKeyFlag(cmd, ro)
 	return cmd
@@ -103,6 +112,9 @@ func (o *revokeOptions) run(cmd *cobra.Command, ro *rootOptions, digest string) 
 	if res == nil {
 		return err
 	}
+	if err == nil && o.admissionDir != "" {
+		res.Admission, err = admission.Rewrite(cmd.Context(), g.cfg, g.verifier, o.admissionDir)
+	}
 	if ro.output == "json" {
 		if perr := writeJSON(cmd.OutOrStdout(), res); perr != nil {
 			return perr
@@ -112,6 +124,9 @@ func (o *revokeOptions) run(cmd *cobra.Command, ro *rootOptions, digest string) 
 	printEntries(cmd.OutOrStdout(), res.Entries)
 	for _, w := range res.AMIs {
 		fmt.Fprintf(cmd.OutOrStdout(), "%s in %s: AMIs %s %s\n", w.Target, w.Environment, amiList(w.AMIs), w.Action)
+	}
+	for _, f := range res.Admission {
+		fmt.Fprintf(cmd.OutOrStdout(), "%s: admission policy rewritten\n", f)
 	}
 	return err
 }

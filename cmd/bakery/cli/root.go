@@ -99,7 +99,7 @@ promotion into the same environment won (re-run to decide).`,
 		newPromote(ro), newRollback(ro), newHistory(ro), newStatus(ro), newPolicy(ro), newRevoke(ro))
 	root.AddCommand(newFind(ro), newDrift(ro), newOutdated(ro), newDiff(ro), newExport(ro), newImport(ro), newReport(ro))
 	root.AddCommand(newVersion(ro), newRebuild(ro), newInit(ro), newTest(ro))
-	root.AddCommand(newScan(ro), newRescan(ro), newDB(ro))
+	root.AddCommand(newScan(ro), newRescan(ro), newDB(ro), newAdmission(ro))
 	return root
 }
 
