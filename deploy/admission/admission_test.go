@@ -105,7 +105,7 @@ func TestPolicyControllerReceiptPolicy(t *testing.T) {
 	if cip["kind"] != "ClusterImagePolicy" || dig(cip, "metadata", "name") != "bakery-prod-app" {
 		t.Fatalf("not the ClusterImagePolicy of prod/app: %v", cip["metadata"])
 	}
-	if g := dig(cip, "spec", "images"); len(g.([]any)) != 2 || dig(g, 0, "glob") != repo+"@*" || dig(g, 1, "glob") != repo+":*" {
+	if g := dig(cip, "spec", "images"); len(g.([]any)) != 6 || dig(g, 2, "glob") != repo+"@*" || dig(g, 3, "glob") != repo+":*" {
 		t.Errorf("images: %v", g)
 	}
 	auth := dig(cip, "spec", "authorities", 0)

@@ -236,7 +236,7 @@ func (Kyverno) Render(p Policy) ([]byte, error) {
 	var buf bytes.Buffer
 	fmt.Fprintf(&buf, "# Written by `bakery admission --env %s --format kyverno`: Kyverno admits an image of these\n", p.Environment)
 	fmt.Fprintf(&buf, "# targets only by digest, when bakery verified a receipt for %s on it (listed below, as of this\n", p.Environment)
-	buf.WriteString("# file) and every receipt on it verifies with a trusted key. Regenerate it after each promotion; do not edit it.\n---\n")
+	buf.WriteString("# file) and every receipt on it verifies with a trusted key. Regenerate it after each promotion; do not edit it.\n")
 	if err := encodeYAML(&buf, pol); err != nil {
 		return nil, err
 	}

@@ -80,7 +80,7 @@ func (PolicyController) Render(p Policy) ([]byte, error) {
 	fmt.Fprintf(&buf, "# Written by `bakery admission --env %s --format policy-controller`: sigstore policy-controller\n", p.Environment)
 	fmt.Fprintf(&buf, "# admits an image of these targets only by digest, with a bakery receipt for %s signed by a\n", p.Environment)
 	buf.WriteString("# trusted key, bound to the environment's repository, and not revoked. Regenerate it; do not edit it.\n")
-	for _, t := range p.Targets {
+	for i, t := range p.Targets {
 		receiptRego, err := execute(receiptRegoTemplate, regoData(p, t))
 		if err != nil {
 			return nil, err
@@ -102,7 +102,7 @@ func (PolicyController) Render(p Policy) ([]byte, error) {
 				},
 			},
 			Spec: cipSpec{
-				Images: globs(t.Repository),
+				Images: globs(targetRepos(t)),
 				Policy: &cipPolicy{Type: "rego", IncludeSpec: &yes, Data: tagRego},
 			},
 		}
@@ -116,7 +116,9 @@ func (PolicyController) Render(p Policy) ([]byte, error) {
 				}},
 			})
 		}
-		buf.WriteString("---\n")
+		if i > 0 { // the header comment belongs to the first document: a comment-only document is refused by policy-controller
+			buf.WriteString("---\n")
+		}
 		if err := encodeYAML(&buf, doc); err != nil {
 			return nil, err
 		}
@@ -124,10 +126,16 @@ func (PolicyController) Render(p Policy) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// globs match the repository's images by digest and by tag (so that a tag
-// is refused by this policy rather than by none).
-func globs(repo string) []cipGlob {
-	return []cipGlob{{Glob: repo + "@*"}, {Glob: repo + ":*"}}
+// globs match the target's images in every environment's repository, by
+// digest and by tag: an image of the target pulled from another
+// environment's repository, or named by tag, is refused by this policy
+// rather than left to none.
+func globs(repos []string) []cipGlob {
+	var out []cipGlob
+	for _, r := range repos {
+		out = append(out, cipGlob{Glob: r + "@*"}, cipGlob{Glob: r + ":*"})
+	}
+	return out
 }
 
 func encodeYAML(buf *bytes.Buffer, v any) error {
