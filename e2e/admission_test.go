@@ -156,10 +156,10 @@ func TestAdmissionWithTheRealTools(t *testing.T) {
 
 	refused := map[string]string{
 		"receipted only in staging, from staging's repository": stagingApp + "@" + inStaging,
-		"receipted only in staging, copied into prod's":       prodApp + "@" + inStaging,
-		"unsigned":                                            prodApp + "@" + devOnly,
-		"with another target's receipt":                       prodApp + "@" + other,
-		"by tag":                                              prodApp + ":prod",
+		"receipted only in staging, copied into prod's":        prodApp + "@" + inStaging,
+		"unsigned":                      prodApp + "@" + devOnly,
+		"with another target's receipt": prodApp + "@" + other,
+		"by tag":                        prodApp + ":prod",
 	}
 	for _, tool := range []admissionTool{policyTester(t, dir), kyvernoCLI(t, dir)} {
 		policy := filepath.Join(out, "prod-"+tool.format+".yaml")
