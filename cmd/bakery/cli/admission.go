@@ -78,10 +78,13 @@ what admission can and cannot see.`,
 				return err
 			}
 			if o.out == "" {
-				for _, f := range formats {
+				for i, f := range formats {
 					body, err := f.Render(p)
 					if err != nil {
 						return err
+					}
+					if i > 0 { // one YAML stream: kubectl apply -f - takes both
+						body = append([]byte("---\n"), body...)
 					}
 					if _, err := cmd.OutOrStdout().Write(body); err != nil {
 						return err
