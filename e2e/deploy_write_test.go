@@ -322,7 +322,7 @@ func rendered(t *testing.T, kustomize, dir, ref string) {
 	}
 	var images []string
 	for _, l := range strings.Split(string(out), "\n") {
-		if s := strings.TrimSpace(l); strings.HasPrefix(s, "image: ") {
+		if s := strings.TrimPrefix(strings.TrimSpace(l), "- "); strings.HasPrefix(s, "image: ") {
 			images = append(images, strings.TrimPrefix(s, "image: "))
 		}
 	}
