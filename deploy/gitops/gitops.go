@@ -154,12 +154,16 @@ func Check(cfg *config.Config, moves []Move, paths []string) error {
 			if len(declared) > 0 {
 				list = "declared: " + strings.Join(declared, ", ")
 			}
-			var envs []string
+			envs := []string{}
 			for _, m := range moves {
 				envs = append(envs, fmt.Sprintf("%s in %s", m.Target, m.Env))
 			}
+			of := strings.Join(slices.Compact(envs), ", ")
+			if of == "" {
+				of = "any target being moved"
+			}
 			return failure.New(failure.Config, "--write "+p,
-				fmt.Errorf("is not a deploy file of %s (%s)", strings.Join(slices.Compact(envs), ", "), list),
+				fmt.Errorf("is not a deploy file of %s (%s)", of, list),
 				"declare it under environments[].deploy.files in "+configName(cfg)+", or drop it")
 		}
 	}

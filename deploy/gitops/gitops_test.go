@@ -264,6 +264,9 @@ func TestCheck(t *testing.T) {
 	if err == nil || !strings.HasPrefix(err.Error(), want) || failure.ClassOf(err) != failure.Config {
 		t.Errorf("err = %v\nwant it to start %q", err, want)
 	}
+	if err := Check(cfg, nil, []string{files[0].Abs}); err == nil || !strings.Contains(err.Error(), "is not a deploy file of any target being moved (none is declared)") {
+		t.Errorf("no moves: err = %v", err)
+	}
 }
 
 // TestApplySerializesPerPath: two targets pinned in one file at once both
