@@ -237,9 +237,9 @@ func (f File) edit(pin Pin) (old, edited []byte, err error) {
 	case errors.Is(err, ErrImageNotFound):
 		return nil, nil, failure.New(failure.Config, f.Path, fmt.Errorf("%s image %q not found (%s)", f.Format, f.Image, f.Key), "add it to the file, or fix image: in "+f.config())
 	case errors.As(err, &pe) && pe.Line > 0:
-		return nil, nil, failure.New(failure.Config, fmt.Sprintf("%s:%d", f.Path, pe.Line), fmt.Errorf("not a %s file: %v (%s)", f.Format, pe.Err, f.Key), "fix the file")
+		return nil, nil, failure.New(failure.Config, fmt.Sprintf("%s:%d", f.Path, pe.Line), fmt.Errorf("not a %s file: %w (%s)", f.Format, pe.Err, f.Key), "fix the file")
 	case err != nil:
-		return nil, nil, failure.New(failure.Config, f.Path, fmt.Errorf("not a %s file: %v (%s)", f.Format, err, f.Key), "fix the file, or format: in "+f.config())
+		return nil, nil, failure.New(failure.Config, f.Path, fmt.Errorf("not a %s file: %w (%s)", f.Format, err, f.Key), "fix the file, or format: in "+f.config())
 	}
 	return old, edited, nil
 }
