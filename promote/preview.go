@@ -90,9 +90,6 @@ func (p *Promoter) preview(ctx context.Context, s Step) (Planned, error) {
 	if err := gitops.Prepare(files); err != nil {
 		return pl, err
 	}
-	if pl.Written, err = gitops.Apply(files, deployPin(rt.dst), true); err != nil {
-		return pl, err
-	}
 	cur, err := registry.Resolve(ctx, rt.dstTag)
 	switch {
 	case errors.Is(err, registry.ErrNotFound):
@@ -103,7 +100,9 @@ func (p *Promoter) preview(ctx context.Context, s Step) (Planned, error) {
 	}
 	if pl.Current == pl.Digest {
 		pl.Action, pl.Why = PlanNothing, fmt.Sprintf("%s already runs it", pl.To)
-		return pl, nil
+		// a re-run still pins the files
+		pl.Written, err = gitops.Apply(files, deployPin(rt.dst), true)
+		return pl, err
 	}
 	if pl.Pin, err = p.Pinned(ctx, s.Target, rt.to, pl.Digest); err != nil {
 		return pl, err
@@ -130,5 +129,6 @@ func (p *Promoter) preview(ctx context.Context, s Step) (Planned, error) {
 		pl.Why += fmt.Sprintf("; replaces %s in %s", short(pl.Current), pl.To)
 	}
 	pl.Action = PlanPromote
-	return pl, nil
+	pl.Written, err = gitops.Apply(files, deployPin(rt.dst), true)
+	return pl, err
 }
