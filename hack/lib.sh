@@ -94,7 +94,13 @@ build_tool() {
   (cd "$src" && go mod tidy) || die "resolving $module $ver failed"
   local pkg
   for pkg in "$@"; do
-    local out=$dir/$(basename "$pkg")
+    # a command's name is its package's last element, or the one before a
+    # major-version suffix (sigs.k8s.io/kustomize/kustomize/v5 is kustomize),
+    # as go install names it
+    local base
+    base=$(basename "$pkg")
+    case $base in v[0-9]*) base=$(basename "$(dirname "$pkg")");; esac
+    local out=$dir/$base
     (cd "$src" && CGO_ENABLED=0 go build -trimpath -ldflags "${TOOL_LDFLAGS:-}" -o "$out.new" "$pkg") || die "building $pkg failed"
     mv -f "$out.new" "$out"
   done

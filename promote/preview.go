@@ -7,6 +7,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/bakeryhq/bakery/deploy/gitops"
 	"github.com/bakeryhq/bakery/internal/failure"
 	"github.com/bakeryhq/bakery/internal/registry"
 )
@@ -31,6 +32,9 @@ type Planned struct {
 	Pin *Pin `json:"pin,omitempty"`
 	// ExitCode is the exit code a refused step would fail with.
 	ExitCode int `json:"exitCode,omitempty"`
+	// Written is what --write would do to each deploy file for Digest,
+	// with the diff of each change; nothing is written.
+	Written []gitops.Written `json:"written,omitempty"`
 }
 
 // Actions of a Planned step.
@@ -82,6 +86,10 @@ func (p *Promoter) preview(ctx context.Context, s Step) (Planned, error) {
 		return pl, err
 	}
 	pl.From, pl.To, pl.Digest = rt.from.Name, rt.to.Name, rt.src.DigestStr()
+	files := gitops.Select(p.opts.Config, rt.to, s.Target, s.Write)
+	if err := gitops.Prepare(files); err != nil {
+		return pl, err
+	}
 	cur, err := registry.Resolve(ctx, rt.dstTag)
 	switch {
 	case errors.Is(err, registry.ErrNotFound):
@@ -92,7 +100,9 @@ func (p *Promoter) preview(ctx context.Context, s Step) (Planned, error) {
 	}
 	if pl.Current == pl.Digest {
 		pl.Action, pl.Why = PlanNothing, fmt.Sprintf("%s already runs it", pl.To)
-		return pl, nil
+		// a re-run still pins the files
+		pl.Written, err = gitops.Apply(files, deployPin(rt.dst), true)
+		return pl, err
 	}
 	if pl.Pin, err = p.Pinned(ctx, s.Target, rt.to, pl.Digest); err != nil {
 		return pl, err
@@ -119,5 +129,6 @@ func (p *Promoter) preview(ctx context.Context, s Step) (Planned, error) {
 		pl.Why += fmt.Sprintf("; replaces %s in %s", short(pl.Current), pl.To)
 	}
 	pl.Action = PlanPromote
-	return pl, nil
+	pl.Written, err = gitops.Apply(files, deployPin(rt.dst), true)
+	return pl, err
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 
 	"github.com/bakeryhq/bakery/attest"
+	"github.com/bakeryhq/bakery/deploy/gitops"
 	"github.com/bakeryhq/bakery/internal/config"
 	"github.com/bakeryhq/bakery/internal/failure"
 	"github.com/bakeryhq/bakery/internal/registry"
@@ -41,6 +42,11 @@ type Request struct {
 	// a rollback holds out of To (Pin) is promoted only when named by
 	// Digest with a Reason.
 	Reason string
+	// Write lists deployment files (bakery promote --write) to pin to the
+	// promoted repository@digest once the receipt is signed and the tag
+	// settled: those declared in To's deploy.files for Target; the others
+	// are left to the other targets of the command (CheckWrites).
+	Write []string
 	// fromBuild says Digest comes from a build's metadata file, not from
 	// the person: it does not override a Pin.
 	fromBuild bool
@@ -70,6 +76,9 @@ type Result struct {
 	AlreadyPromoted bool `json:"alreadyPromoted,omitempty"`
 	// Tests is the digest's test evidence (Tests) the decision saw.
 	Tests []TestEvidence `json:"tests,omitempty"`
+	// Written is what the GitOps write-back (--write) did to each file,
+	// after the receipt was signed and the tag settled.
+	Written []gitops.Written `json:"written,omitempty"`
 }
 
 // Options configures a Promoter.
@@ -153,9 +162,19 @@ func (p *Promoter) Promote(ctx context.Context, req Request) (*Result, error) {
 	}
 	res := &Result{Action: receipt.ActionPromote, Target: req.Target, Environment: rt.to.Name, From: rt.from.Name,
 		Digest: rt.src.DigestStr(), Source: rt.src.String(), Destination: rt.dst.String(), Tag: rt.dstTag.String()}
+	// the write-back is prepared before anything is copied: a deploy file
+	// that does not parse, or lacks its image, stops the promotion here
+	files := gitops.Select(p.opts.Config, rt.to, req.Target, req.Write)
+	if err := gitops.Prepare(files); err != nil {
+		return res, err
+	}
 
 	if done, dec, err := p.alreadyPromoted(ctx, rt, req.Target); err != nil || done {
 		res.Decision, res.AlreadyPromoted = dec, done && err == nil
+		if err == nil {
+			// promoted before: the files are pinned now if they were not then
+			err = writeBack(res, files, rt.dst)
+		}
 		return res, err
 	}
 	if err := p.holds(ctx, req, rt.to, rt.src.DigestStr()); err != nil {
@@ -186,7 +205,46 @@ func (p *Promoter) Promote(ctx context.Context, req Request) (*Result, error) {
 	meta := receipt.Metadata{Action: receipt.ActionPromote, Target: req.Target, Environment: rt.to.Name,
 		From: rt.from.Name, Policies: rt.to.Policies, AMIs: res.AMIs, Reason: req.Reason,
 		Vulnerabilities: p.vulnRecord(ctx, rep, req.Target, rt.to)}
-	return res, p.signAndTag(ctx, res, rt.dst, rt.dstTag, meta, dec.Digest, after.Attestations)
+	if err := p.signAndTag(ctx, res, rt.dst, rt.dstTag, meta, dec.Digest, after.Attestations); err != nil {
+		return res, err
+	}
+	return res, writeBack(res, files, rt.dst)
+}
+
+// writeBack pins files to dst, once its receipt is signed and the tag
+// settled, recording what was written in res.
+func writeBack(res *Result, files []gitops.File, dst name.Digest) error {
+	if len(files) == 0 {
+		return nil
+	}
+	written, err := gitops.Apply(files, deployPin(dst), false)
+	res.Written = written
+	if err != nil {
+		return failure.New(failure.ClassOf(err), fmt.Sprintf("write-back of %s in %s", res.Target, res.Environment), err,
+			"the step itself is done and its receipt signed; re-run the same command to write the files")
+	}
+	return nil
+}
+
+// deployPin is what a deploy file is pinned to for d.
+func deployPin(d name.Digest) gitops.Pin {
+	return gitops.Pin{Repository: d.Context().Name(), Digest: d.DigestStr()}
+}
+
+// CheckWrites says whether every path of writes is a deploy file declared
+// for a target of steps in the environment it moves into: otherwise a config
+// error naming the path, before anything happens.
+func (p *Promoter) CheckWrites(steps []Step, writes []string) error {
+	if len(writes) == 0 {
+		return nil
+	}
+	var moves []gitops.Move
+	for _, s := range steps {
+		if s.To != "" {
+			moves = append(moves, gitops.Move{Target: s.Target, Env: s.To})
+		}
+	}
+	return gitops.Check(p.opts.Config, moves, writes)
 }
 
 // Newest returns the newest PASSED entry of hist, or false.

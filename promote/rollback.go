@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 
 	"github.com/bakeryhq/bakery/attest"
+	"github.com/bakeryhq/bakery/deploy/gitops"
 	"github.com/bakeryhq/bakery/internal/failure"
 	"github.com/bakeryhq/bakery/receipt"
 	"github.com/bakeryhq/bakery/revoke"
@@ -24,6 +25,10 @@ type RollbackRequest struct {
 	To string
 	// Reason is recorded in the rollback's receipt.
 	Reason string
+	// Write lists deployment files declared in Env's deploy.files for
+	// Target, pinned to the digest rolled back to once the rollback's
+	// receipt is signed and the tag settled (see Request.Write).
+	Write []string
 }
 
 // Rollback is RollbackWith with no reason.
@@ -48,6 +53,13 @@ func (p *Promoter) RollbackWith(ctx context.Context, req RollbackRequest) (*Resu
 	}
 	tag, err := env.Locate(target)
 	if err != nil {
+		return nil, err
+	}
+	if err := gitops.Check(cfg, []gitops.Move{{Target: target, Env: env.Name}}, req.Write); err != nil {
+		return nil, err
+	}
+	files := gitops.Select(cfg, env, target, req.Write)
+	if err := gitops.Prepare(files); err != nil {
 		return nil, err
 	}
 	current := ""
@@ -80,7 +92,10 @@ func (p *Promoter) RollbackWith(ctx context.Context, req RollbackRequest) (*Resu
 	res := &Result{Action: receipt.ActionRollback, Target: target, Environment: env.Name, From: current, Digest: to, Destination: dst.String(),
 		Tag: tag.String(), AMIs: receipt.AMIs(rep, receipt.Bind(cfg, target), env.Name)}
 	meta := receipt.Metadata{Action: receipt.ActionRollback, Target: target, Environment: env.Name, From: current, AMIs: res.AMIs, Reason: req.Reason}
-	return res, p.signAndTag(ctx, res, dst, tag, meta, p.opts.Policies.Digest(), rep.Attestations)
+	if err := p.signAndTag(ctx, res, dst, tag, meta, p.opts.Policies.Digest(), rep.Attestations); err != nil {
+		return res, err
+	}
+	return res, writeBack(res, files, dst)
 }
 
 // rollbackTarget picks the digest a rollback goes to (restore, the newest

@@ -264,6 +264,59 @@ type Environment struct {
 	TestedIn *TestedIn `yaml:"tested_in"`
 	// Vulnerabilities is what the vulnerabilities policy denies here.
 	Vulnerabilities *VulnPolicy `yaml:"vulnerabilities"`
+	// Deploy lists the deployment files that `bakery promote|rollback
+	// --write` pins to what this environment runs (package deploy/gitops).
+	Deploy *Deploy `yaml:"deploy"`
+}
+
+// Deploy is an environment's GitOps write-back: which image in which file
+// belongs to which target. It is declared, never guessed.
+type Deploy struct {
+	Files []DeployFile `yaml:"files"`
+}
+
+// Formats of a DeployFile.
+const (
+	FormatKustomize = "kustomize"
+	FormatHelm      = "helm"
+	FormatManifest  = "manifest"
+	FormatECS       = "ecs"
+	FormatTerraform = "terraform"
+)
+
+// DeployFormats lists the formats a DeployFile may have.
+var DeployFormats = []string{FormatKustomize, FormatHelm, FormatManifest, FormatECS, FormatTerraform}
+
+// DeployFile is one image reference in one deployment file.
+type DeployFile struct {
+	// Path is the file, relative to the config file's directory.
+	Path string `yaml:"path"`
+	// Format is kustomize, helm, manifest, ecs or terraform.
+	Format string `yaml:"format"`
+	// Target is the target whose digest the file pins.
+	Target string `yaml:"target"`
+	// Image says which image of the file: a kustomization's images[].name,
+	// a manifest's container name, an ECS task definition's
+	// containerDefinitions[].name, the dotted key of a Helm values image
+	// block (default "image"), a Terraform attribute or variable name.
+	Image string `yaml:"image"`
+}
+
+// DeployPath is f's path resolved against the config file's directory.
+func (c *Config) DeployPath(f DeployFile) string { return c.path(f.Path) }
+
+// DeployFiles returns env's deploy files for target, each with its index
+// in env's deploy.files.
+func (e *Environment) DeployFiles(target string) (files []DeployFile, index []int) {
+	if e.Deploy == nil {
+		return nil, nil
+	}
+	for i, f := range e.Deploy.Files {
+		if f.Target == target {
+			files, index = append(files, f), append(index, i)
+		}
+	}
+	return files, index
 }
 
 // Vulnerabilities configures scanning: the grype database bakery reads

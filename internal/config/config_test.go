@@ -484,3 +484,52 @@ func TestPluginTarget(t *testing.T) {
 		t.Errorf("set in the template: %q %q", f, tg)
 	}
 }
+
+func TestDeployFiles(t *testing.T) {
+	cfg, err := Load(Options{File: write(t, valid+`    deploy:
+      files:
+        - path: deploy/prod/kustomization.yaml
+          format: kustomize
+          target: web
+          image: web
+        - path: deploy/prod/values.yaml
+          format: helm
+          target: web
+        - path: deploy/prod/ami.tfvars
+          format: terraform
+          target: ami
+          image: ami_id
+`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prod := &cfg.Environments[1]
+	files, idx := prod.DeployFiles("web")
+	if len(files) != 2 || idx[1] != 1 || files[1].Image != "image" {
+		t.Fatalf("DeployFiles(web) = %+v %v; want 2, helm's image defaulting to \"image\"", files, idx)
+	}
+	if got, want := cfg.DeployPath(files[0]), filepath.Join(cfg.Dir, "deploy/prod/kustomization.yaml"); got != want {
+		t.Errorf("DeployPath = %q, want %q", got, want)
+	}
+	if files, _ := cfg.Environments[0].DeployFiles("web"); files != nil {
+		t.Errorf("dev has no deploy files, got %+v", files)
+	}
+
+	for _, tc := range []struct{ files, want string }{
+		{"        - {path: a.yaml, format: jsonnet, target: web, image: web}\n", `environments[1].deploy.files[0].format: unknown format "jsonnet" (use one of kustomize, helm, manifest, ecs, terraform)`},
+		{"        - {path: a.yaml, format: manifest, target: nope, image: web}\n", `environments[1].deploy.files[0].target: unknown target "nope"`},
+		{"        - {format: manifest, target: web, image: web}\n", `environments[1].deploy.files[0].path: required`},
+		{"        - {path: a.yaml, format: manifest, target: web}\n", `environments[1].deploy.files[0].image: required`},
+		{"        - {path: a.yaml, format: manifest, target: web, image: web}\n        - {path: ./a.yaml, format: manifest, target: ami, image: web}\n",
+			`environments[1].deploy.files[1]: duplicate of path "./a.yaml", format manifest, image "web"`},
+	} {
+		_, err := Load(Options{File: write(t, valid+"    deploy:\n      files:\n"+tc.files)})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: err = %v, want it to contain %q", tc.files, err, tc.want)
+			continue
+		}
+		if failure.ClassOf(err) != failure.Config || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%s: want one config error line, got %v", tc.files, err)
+		}
+	}
+}

@@ -81,6 +81,7 @@ func (c *Config) validate(l *lines) error {
 		}
 		c.validateTestedIn(p, i, path)
 		c.validateVulnPolicy(p, e.Vulnerabilities, path)
+		c.validateDeploy(p, e.Deploy, path)
 		if _, err := e.RenderTag("target"); err != nil {
 			p.add(path+".tag", "use a template such as {{ .Env }} or {{ .Target }}-{{ .Env }}", "%v", err)
 		}
@@ -519,4 +520,40 @@ func ParseCache(s string) (Cache, error) {
 		return Cache{}, fmt.Errorf("%q: a registry cache needs ref=", s)
 	}
 	return c, nil
+}
+
+// validateDeploy checks an environment's deploy files: a path, a known
+// format and target, an image (helm defaults to "image"), each (path,
+// format, image) once.
+func (c *Config) validateDeploy(p *problems, d *Deploy, path string) {
+	if d == nil {
+		return
+	}
+	seen := map[[3]string]bool{}
+	for i := range d.Files {
+		f := &d.Files[i]
+		fp := fmt.Sprintf("%s.deploy.files[%d]", path, i)
+		if f.Format == FormatHelm && f.Image == "" {
+			f.Image = "image"
+		}
+		if f.Path == "" {
+			p.add(fp+".path", "name the file, relative to the config file", "required")
+		}
+		if !slices.Contains(DeployFormats, f.Format) {
+			p.add(fp+".format", "use one of "+strings.Join(DeployFormats, ", "), "unknown format %q", f.Format)
+		}
+		if f.Target == "" {
+			p.add(fp+".target", "name the target whose digest the file pins", "required")
+		} else if _, ok := c.Targets[f.Target]; !ok {
+			p.add(fp+".target", "use one of the targets: "+strings.Join(c.TargetNames(), ", "), "unknown target %q", f.Target)
+		}
+		if f.Image == "" {
+			p.add(fp+".image", "name the image in the file (see docs/config.md, deploy)", "required")
+		}
+		key := [3]string{filepath.Clean(f.Path), f.Format, f.Image}
+		if f.Path != "" && seen[key] {
+			p.add(fp, "declare each image of a file once", "duplicate of path %q, format %s, image %q", f.Path, f.Format, f.Image)
+		}
+		seen[key] = true
+	}
 }

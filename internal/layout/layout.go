@@ -26,6 +26,7 @@ var Floors = [][]string{
 	{"inventory", "deploy/admission"},
 	{"promote"},
 	{"promote/amis"},
+	{"deploy/gitops"},
 	{"receipt", "revoke", "vuln", "vuln/vulntest"},
 	{"attest", "attest/attesttest"},
 	{"attest/sbom", "attest/sbomtest"},

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/bakeryhq/bakery/deploy/gitops"
 	"github.com/bakeryhq/bakery/internal/failure"
 	"github.com/bakeryhq/bakery/pipeline"
 	"github.com/bakeryhq/bakery/promote"
@@ -60,6 +61,17 @@ there (exit 5, naming the rollback) unless named with --digest and a
 --reason; that promotion ends the hold. --dry-run (or --plan) prints what
 would move where and why, and changes nothing.
 
+GitOps write-back: --write PATH (repeatable, or comma-separated) pins the
+promoted repository@digest in PATH, a deploy file bakery.yaml declares for
+the target in the destination (environments[].deploy.files: a kustomization,
+Helm values, a Kubernetes manifest, an ECS task definition, Terraform),
+keeping its comments and formatting. Each file is read before anything is
+copied (a file that does not parse, or lacks its declared image, stops the
+promotion: exit 2, nothing promoted) and written only after the receipt is
+signed and the tag settled, atomically; a file already pinned is not
+rewritten. A PATH declared for no target being moved is exit 2 before
+anything happens. With --dry-run, the diff of each file is printed instead.
+
 Several targets are promoted concurrently (at most --parallel at once); one
 target's failure does not stop the others unless --fail-fast. A summary lists
 each target's outcome, and the exit code is the highest of the failures'.
@@ -86,6 +98,12 @@ const promoteExample = `  # what CI runs: build, then move what was built one en
 
   # what would happen, and why
   bakery promote --dry-run
+
+  # promote to prod and pin the digest in the prod overlay and the ECS task definition
+  bakery promote app --to prod --write deploy/prod/kustomization.yaml,deploy/prod/taskdef.json
+
+  # the diff --write would make, changing nothing
+  bakery promote app --to prod --write deploy/prod/kustomization.yaml --dry-run
 
   # bring back a digest a rollback took out of prod
   bakery promote app --to prod --digest sha256:… --reason "fixed by config change 42"`
@@ -139,6 +157,7 @@ func (o *promoteOptions) flags(cmd *cobra.Command) {
 	f.StringVar(&o.metadataFile, "metadata-file", "", "promote exactly the digests in this bakery build --metadata-file")
 	f.BoolVar(&o.failFast, "fail-fast", false, "start no further target after the first failure")
 	f.IntVar(&o.parallel, "parallel", 4, "targets promoted at once")
+	f.StringSliceVar(&o.req.Write, "write", nil, "pin the promoted repository@digest in this deploy file declared in bakery.yaml (repeatable, comma-separated), after the receipt is signed")
 	o.ci.addFlags(cmd)
 }
 
@@ -188,6 +207,9 @@ func (o *promoteOptions) validate(ro *rootOptions, args []string) error {
 // promoteOne promotes one target into one environment: the result, or its
 // error, as is.
 func (o *promoteOptions) promoteOne(cmd *cobra.Command, ro *rootOptions, p *promote.Promoter) error {
+	if err := p.CheckWrites([]promote.Step{{Request: o.req}}, o.req.Write); err != nil {
+		return err
+	}
 	res, perr := p.Promote(cmd.Context(), o.req)
 	oc := promote.Outcome{Step: promote.Step{Request: o.req}, Result: res, Err: perr}
 	if ro.output == "json" {
@@ -212,6 +234,9 @@ func (o *promoteOptions) promoteMany(cmd *cobra.Command, ro *rootOptions, p *pro
 	ctx := cmd.Context()
 	steps, err := o.steps(cmd, p, g, args)
 	if err != nil {
+		return err
+	}
+	if err := p.CheckWrites(steps, o.req.Write); err != nil {
 		return err
 	}
 	stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
@@ -259,8 +284,16 @@ func (o *promoteOptions) promoteMany(cmd *cobra.Command, ro *rootOptions, p *pro
 }
 
 // steps plans the promotion: from the metadata file, or of each target
-// named (every target when none is).
+// named (every target when none is); each step writes --write's files.
 func (o *promoteOptions) steps(cmd *cobra.Command, p *promote.Promoter, g *gate, args []string) ([]promote.Step, error) {
+	steps, err := o.plan(cmd, p, g, args)
+	for i := range steps {
+		steps[i].Write = o.req.Write
+	}
+	return steps, err
+}
+
+func (o *promoteOptions) plan(cmd *cobra.Command, p *promote.Promoter, g *gate, args []string) ([]promote.Step, error) {
 	if o.metadataFile != "" {
 		built, err := readBuilt(o.metadataFile)
 		if err != nil {
@@ -288,6 +321,9 @@ func (o *promoteOptions) preview(cmd *cobra.Command, ro *rootOptions, p *promote
 	if err != nil {
 		return err
 	}
+	if err := p.CheckWrites(steps, o.req.Write); err != nil {
+		return err
+	}
 	plan, err := p.Preview(cmd.Context(), steps, o.parallel)
 	if err != nil {
 		return err
@@ -298,6 +334,9 @@ func (o *promoteOptions) preview(cmd *cobra.Command, ro *rootOptions, p *promote
 	}
 	if err := printPlan(w, ro.style(w), plan); err != nil {
 		return err
+	}
+	for _, pl := range plan {
+		printWritten(w, pl.Written, true)
 	}
 	_, err = fmt.Fprintln(w, "dry run: nothing was copied, signed or tagged")
 	return err
@@ -435,6 +474,7 @@ func (ro *rootOptions) printResult(w io.Writer, res *promote.Result) error {
 	}
 	if res.AlreadyPromoted {
 		fmt.Fprintf(w, "%s %s is already in %s (%s), with a receipt: nothing to do\n", res.Target, s.digest(res.Digest), res.Environment, res.Tag)
+		printWritten(w, res.Written, false)
 		return nil
 	}
 	if !res.Receipt {
@@ -451,5 +491,21 @@ func (ro *rootOptions) printResult(w io.Writer, res *promote.Result) error {
 		fmt.Fprintf(w, "  AMIs: %s\n", amiList(res.AMIs))
 	}
 	fmt.Fprintln(w, "  receipt signed")
+	printWritten(w, res.Written, false)
 	return nil
+}
+
+// printWritten prints what --write did to each file, or on a dry run what
+// it would do, with the diff.
+func printWritten(w io.Writer, written []gitops.Written, dryRun bool) {
+	for _, wr := range written {
+		switch {
+		case !wr.Changed:
+			fmt.Fprintf(w, "  %s already pins %s (%s %s): not rewritten\n", wr.File, wr.Ref, wr.Format, wr.Image)
+		case dryRun:
+			fmt.Fprintf(w, "%s would pin %s (%s %s):\n%s", wr.File, wr.Ref, wr.Format, wr.Image, wr.Diff)
+		default:
+			fmt.Fprintf(w, "  wrote %s: %s %s → %s\n", wr.File, wr.Format, wr.Image, wr.Ref)
+		}
+	}
 }

@@ -11,7 +11,7 @@ import (
 func newRollback(ro *rootOptions) *cobra.Command {
 	var req promote.RollbackRequest
 	cmd := &cobra.Command{
-		Use:   "rollback TARGET --env ENV [--digest DIGEST] [--reason TEXT]",
+		Use:   "rollback TARGET --env ENV [--digest DIGEST] [--reason TEXT] [--write PATH...]",
 		Short: "Point an environment back at a digest that was promoted there",
 		Long: `Move ENV's tag back to DIGEST, which must hold a verified receipt for ENV.
 By default: where bakery last put the tag (the digest of the newest receipt,
@@ -22,9 +22,16 @@ the digest it replaced and --reason.
 
 A rollback holds: the digest rolled back out is refused by later promotions
 into ENV (bare, --all, --metadata-file) until it is promoted by name
-(bakery promote TARGET --to ENV --digest DIGEST --reason TEXT).`,
+(bakery promote TARGET --to ENV --digest DIGEST --reason TEXT).
+
+--write PATH (repeatable, or comma-separated) pins the digest rolled back to
+in PATH, a deploy file bakery.yaml declares for TARGET in ENV, once the
+rollback's receipt is signed and the tag settled (as bakery promote --write
+does); a PATH declared for no such file, or a file that does not parse, is
+exit 2 before anything happens.`,
 		Example: `  bakery rollback golden-base --env prod --reason "INC-1234: 500s after deploy"
-  bakery rollback golden-base --env prod --digest sha256:…`,
+  bakery rollback golden-base --env prod --digest sha256:…
+  bakery rollback app --env prod --write deploy/prod/kustomization.yaml --reason "INC-1234"`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			g, err := ro.gateFor(cmd, req.Env)
@@ -57,6 +64,7 @@ into ENV (bare, --all, --metadata-file) until it is promoted by name
 	cmd.Flags().StringVar(&req.To, "to", "", "the digest to roll back to")
 	_ = cmd.Flags().MarkDeprecated("to", "use --digest (--to names an environment in every other command)")
 	cmd.Flags().StringVar(&req.Reason, "reason", "", "why, recorded in the rollback's receipt and shown by bakery history")
+	cmd.Flags().StringSliceVar(&req.Write, "write", nil, "pin the digest rolled back to in this deploy file declared in bakery.yaml (repeatable, comma-separated), after the receipt is signed")
 	addActorFlag(cmd, ro)
 	addKeyFlag(cmd, ro)
 	return cmd
