@@ -2,6 +2,7 @@ package promote
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -150,4 +151,38 @@ func (s *rolloutStep) run(ctx context.Context, res *Result, w Wait) error {
 	deps, err = amis.Wait(wctx, s.clouds, deps, interval, report)
 	res.Rollout = deps
 	return err
+}
+
+// RolloutStatus fills in Status.Rollout for each machine image (with AMIs)
+// whose environment names launch templates for its target: what each
+// template's default version runs, whether that is the environment's AMI,
+// and each group's newest instance refresh. newClouds nil is DefaultClouds.
+// An AWS error leaves the other statuses filled in and is returned, joined.
+func RolloutStatus(ctx context.Context, cfg *config.Config, newClouds NewClouds, st []Status) error {
+	if newClouds == nil {
+		newClouds = DefaultClouds
+	}
+	var errs []error
+	for i := range st {
+		s := &st[i]
+		if len(s.AMIs) == 0 || s.Unreachable != "" {
+			continue
+		}
+		env, _, ok := cfg.Environment(s.Environment)
+		if !ok {
+			continue
+		}
+		rollouts := rolloutsOf(cfg, s.Target, env)
+		if len(rollouts) == 0 {
+			continue
+		}
+		clouds, err := newClouds(ctx, env.AWS)
+		if err == nil {
+			s.Rollout, err = clouds.InspectRollout(ctx, s.AMIs, rollouts)
+		}
+		if err != nil {
+			errs = append(errs, failure.New(failure.ClassOf(err), fmt.Sprintf("rollout of %s in %s", s.Target, s.Environment), err, ""))
+		}
+	}
+	return errors.Join(errs...)
 }
