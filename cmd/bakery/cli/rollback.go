@@ -10,6 +10,7 @@ import (
 
 func newRollback(ro *rootOptions) *cobra.Command {
 	var req promote.RollbackRequest
+	var wait waitOptions
 	cmd := &cobra.Command{
 		Use:   "rollback TARGET --env ENV [--digest DIGEST] [--reason TEXT]",
 		Short: "Point an environment back at a digest that was promoted there",
@@ -22,16 +23,23 @@ the digest it replaced and --reason.
 
 A rollback holds: the digest rolled back out is refused by later promotions
 into ENV (bare, --all, --metadata-file) until it is promoted by name
-(bakery promote TARGET --to ENV --digest DIGEST --reason TEXT).`,
+(bakery promote TARGET --to ENV --digest DIGEST --reason TEXT).
+
+A machine image's instances go back too: when ENV's aws.rollout names launch
+templates for TARGET, each gets a version with the AMI of DIGEST and each
+group an instance refresh onto it, after the receipt (--wait waits for them).`,
 		Example: `  bakery rollback golden-base --env prod --reason "INC-1234: 500s after deploy"
   bakery rollback golden-base --env prod --digest sha256:…`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := wait.validate(); err != nil {
+				return err
+			}
 			g, err := ro.gateFor(cmd, req.Env)
 			if err != nil {
 				return err
 			}
-			req.Target = args[0]
+			req.Target, req.Wait = args[0], wait.options(cmd)
 			if req.To != "" {
 				if req.To, err = promote.ResolvePrefix(cmd.Context(), g.verifier, g.cfg, req.Target, req.Env, req.To); err != nil {
 					return err
@@ -57,6 +65,7 @@ into ENV (bare, --all, --metadata-file) until it is promoted by name
 	cmd.Flags().StringVar(&req.To, "to", "", "the digest to roll back to")
 	_ = cmd.Flags().MarkDeprecated("to", "use --digest (--to names an environment in every other command)")
 	cmd.Flags().StringVar(&req.Reason, "reason", "", "why, recorded in the rollback's receipt and shown by bakery history")
+	wait.addFlags(cmd)
 	addActorFlag(cmd, ro)
 	addKeyFlag(cmd, ro)
 	return cmd
