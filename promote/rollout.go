@@ -150,7 +150,10 @@ func (s *rolloutStep) run(ctx context.Context, res *Result, w Wait) error {
 	report(deps)
 	deps, err = amis.Wait(wctx, s.clouds, deps, interval, report)
 	res.Rollout = deps
-	return err
+	if err != nil {
+		return failure.New(failure.ClassOf(err), fmt.Sprintf("roll %s out in %s", s.req.Target, s.req.Environment), err, "")
+	}
+	return nil
 }
 
 // RolloutStatus fills in Status.Rollout for each machine image (with AMIs)

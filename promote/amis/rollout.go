@@ -321,9 +321,15 @@ func onto(r *astypes.InstanceRefresh, id string, v int64) bool {
 	return aws.ToString(lt.LaunchTemplateId) == id && aws.ToString(lt.Version) == strconv.FormatInt(v, 10)
 }
 
+// observe records a refresh's state. Its reason is the StatusReason, or,
+// for a refresh rolled back, why it was (RollbackDetails.RollbackReason),
+// which says what failed.
 func (d *Deployment) observe(r *astypes.InstanceRefresh) {
 	d.RefreshID, d.State = aws.ToString(r.InstanceRefreshId), string(r.Status)
 	d.Percentage, d.Reason = aws.ToInt32(r.PercentageComplete), aws.ToString(r.StatusReason)
+	if r.RollbackDetails != nil && aws.ToString(r.RollbackDetails.RollbackReason) != "" {
+		d.Reason = aws.ToString(r.RollbackDetails.RollbackReason)
+	}
 }
 
 // refresh starts d.Group's instance refresh onto d.Version, unless one onto
