@@ -233,4 +233,13 @@ func TestRollout(t *testing.T) {
 	if got, _ := ec2.LaunchTemplate("us-east-1", lt); got.Versions[got.DefaultVersion-1].ImageID != prodAMI {
 		t.Errorf("launch template after rollback %+v", got)
 	}
+
+	// What a failed rollout's error says to run completes it, and after a
+	// rollback finds it done: no version, no refresh.
+	ec2.ResetCalls()
+	res, r = promoteJSONTarget(t, cfg, "golden-ami", "--to", "prod", "--digest", first)
+	if deps := rolloutOf(t, res); r.code != 0 || res["alreadyPromoted"] != true || len(deps) != 1 || deps[0].State != "Successful" ||
+		countCalls("CreateLaunchTemplateVersion", "ModifyLaunchTemplate", "StartInstanceRefresh") != 0 {
+		t.Errorf("promote --digest after the rollback: exit %d %v\n%s", r.code, res, r.stderr)
+	}
 }

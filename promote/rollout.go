@@ -23,7 +23,7 @@ import (
 // promoted), and the rollout runs only after the receipt is signed and the
 // tag settled, so that instances never run an AMI the environment has no
 // receipt for. A rollout that fails after that leaves the promotion standing:
-// its error says so, and re-running the same command (which finds the
+// its error says so, and promoting the same digest again (which finds the
 // promotion done) completes the rollout without duplicating anything.
 
 // DefaultWaitInterval is how often Wait polls the refreshes.
@@ -88,16 +88,18 @@ func (p *Promoter) planRollout(ctx context.Context, clouds Clouds, target, diges
 	return &rolloutStep{clouds: clouds, req: amis.RolloutRequest{Digest: digest, Environment: env.Name, Target: target, Rollouts: rollouts}}, nil
 }
 
-// again says what completes a rollout that failed: the promotion found done
-// again (Promoter.rolloutAgain). A rollback is completed by a promotion of
-// the digest it went back to, which finds it done, not by another rollback,
-// which would go back further.
+// again says what completes a rollout that failed: a promotion of the same
+// digest into the same environment, which finds it done and rolls it out
+// (Promoter.rolloutAgain). Named by digest, because the source's tag may
+// have moved on since; and for a rollback, because another rollback would go
+// back further.
 func (s *rolloutStep) again(res *Result) string {
+	what := "promotion"
 	if res.Action == receipt.ActionRollback {
-		return fmt.Sprintf("the rollback itself stands (receipt signed, tag moved); complete the rollout with bakery promote %s --to %s --digest %s",
-			s.req.Target, s.req.Environment, s.req.Digest)
+		what = "rollback"
 	}
-	return "the promotion itself stands (receipt signed, tag moved); re-run the same command to complete the rollout"
+	return fmt.Sprintf("the %s itself stands (receipt signed, tag moved); complete the rollout with bakery promote %s --to %s --digest %s",
+		what, s.req.Target, s.req.Environment, s.req.Digest)
 }
 
 func (p *Promoter) newClouds(ctx context.Context, aws *config.AWS) (Clouds, error) {

@@ -346,7 +346,7 @@ func (p *EC2) refresh(ctx context.Context, r Rollout, d Deployment) (Deployment,
 	}
 	busy := func(id string) error {
 		return failure.New(failure.Unavailable, subject, fmt.Errorf("instance refresh %s, onto another launch template version, is still running", id),
-			"wait for it to end (or roll it back), then re-run")
+			"wait for it to end (or roll it back), then promote the digest again")
 	}
 	if cur != nil && running(string(cur.Status)) {
 		return d, busy(aws.ToString(cur.InstanceRefreshId))
@@ -469,7 +469,7 @@ func Wait(ctx context.Context, r Rollouter, deps []Deployment, interval time.Dur
 	}
 	if len(bad) > 0 {
 		return deps, failure.New(failure.Deploy, "instance refresh", errors.New(strings.Join(bad, "; ")),
-			"the promotion stands; the instances were not replaced: see the group's activity, fix, and re-run")
+			"the promotion stands; the instances were not replaced: see the group's scaling activities, fix the cause, then promote the digest again")
 	}
 	return deps, nil
 }

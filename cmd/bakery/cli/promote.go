@@ -47,7 +47,7 @@ Auto Scaling group an instance refresh onto it (min_healthy_percentage,
 auto_rollback). Templates and groups are checked before anything is copied
 (a missing one: exit 2, nothing promoted); the rollout runs after the receipt
 and the tag, so its failure (exit 6) leaves the promotion standing, and
-re-running completes it. --wait waits for the refreshes, printing progress on
+promoting the same --digest again completes it. --wait waits for the refreshes, printing progress on
 stderr; one that fails or rolls back exits 8.
 
 Which digest, from where, to where:
