@@ -353,26 +353,31 @@ func (s *Server) startInstanceRefresh(region string, form url.Values) (response,
 	if len(s.failRefresh) > 0 {
 		r.fail, s.failRefresh = s.failRefresh[0], s.failRefresh[1:]
 	}
-	r.Status = RefreshPending
-	if r.ToUpdate == 0 {
-		r.script = []step{{RefreshSuccessful, 100}}
-	} else {
-		r.script = []step{{RefreshPending, 0}}
-		for i := 1; i <= s.refreshPolls; i++ {
-			r.script = append(r.script, step{RefreshInProgress, int32(i * 100 / (s.refreshPolls + 1))})
-		}
-		switch {
-		case r.fail != "" && r.AutoRollback:
-			r.script = append(r.script, step{RefreshRollbackInProgress, r.script[len(r.script)-1].pct}, step{RefreshRollbackSuccessful, 100})
-		case r.fail != "":
-			r.script = append(r.script, step{RefreshFailed, r.script[len(r.script)-1].pct})
-		default:
-			r.script = append(r.script, step{RefreshSuccessful, 100})
-		}
-	}
+	r.Status, r.script = RefreshPending, s.script(r)
 	s.advance(g, r, false)
 	g.refreshes = append([]*refresh{r}, g.refreshes...)
 	return &asResponse{Action: "StartInstanceRefresh", Result: &refreshIDResult{ID: r.ID}}, nil
+}
+
+// script is the statuses a new refresh will report: nothing to update ends
+// at once; otherwise Pending, InProgress refreshPolls times, then Successful,
+// or (FailNextRefresh) Failed, or with AutoRollback a rollback.
+func (s *Server) script(r *refresh) []step {
+	if r.ToUpdate == 0 {
+		return []step{{RefreshSuccessful, 100}}
+	}
+	out := []step{{RefreshPending, 0}}
+	for i := 1; i <= s.refreshPolls; i++ {
+		out = append(out, step{RefreshInProgress, int32(i * 100 / (s.refreshPolls + 1))}) //nolint:gosec // at most 100
+	}
+	last := out[len(out)-1].pct
+	switch {
+	case r.fail != "" && r.AutoRollback:
+		return append(out, step{RefreshRollbackInProgress, last}, step{RefreshRollbackSuccessful, 100})
+	case r.fail != "":
+		return append(out, step{RefreshFailed, last})
+	}
+	return append(out, step{RefreshSuccessful, 100})
 }
 
 // advance moves r to the first state of its script and, with pop, drops it,
