@@ -368,7 +368,7 @@ func (t TestedIn) SoakDuration() time.Duration {
 
 // AWS is the cloud side of an environment for machine images. Credentials and
 // endpoints come from the AWS SDK's usual sources (AWS_* variables, shared
-// config, AWS_ENDPOINT_URL_EC2).
+// config, AWS_ENDPOINT_URL_EC2, AWS_ENDPOINT_URL_AUTO_SCALING).
 type AWS struct {
 	// Regions are the regions the environment runs AMIs in; default the
 	// regions the image was built in.
