@@ -205,8 +205,17 @@ func TestRollout(t *testing.T) {
 	// exit 8, the promotion stands.
 	second := buildAMI(t, cfg)
 	ec2.FailNextRefresh("Instances failed ELB health checks.")
-	r = bakery(t, nil, append([]string{"promote", "golden-ami", "--to", "prod", "--config", cfg}, wait...)...)
-	if line := errorText(t, r); r.code != 8 || !strings.Contains(line, group+" in us-east-1: RollbackSuccessful") ||
+	r = bakery(t, nil, append([]string{"promote", "golden-ami", "--to", "prod", "--config", cfg, "-o", "json"}, wait...)...)
+	var failed struct{ Promotions []struct{ Class, Outcome string } }
+	if err := json.Unmarshal([]byte(r.stdout), &failed); err != nil || len(failed.Promotions) != 1 || failed.Promotions[0].Class != "deploy" {
+		t.Errorf("failing refresh: %v %+v\n%s", err, failed, r.stdout)
+	}
+	// stderr: the progress lines, then the JSON error
+	var jerr struct{ Error, Class string }
+	if i := strings.LastIndex(r.stderr, "{\n"); i >= 0 {
+		_ = json.Unmarshal([]byte(r.stderr[i:]), &jerr)
+	}
+	if line := jerr.Error; r.code != 8 || jerr.Class != "deploy" || !strings.Contains(line, "ELB health checks") || !strings.Contains(line, group+" in us-east-1: RollbackSuccessful") ||
 		!strings.Contains(line, "the promotion stands; the instances were not replaced") {
 		t.Errorf("failing refresh: exit %d\n%s", r.code, r.stderr)
 	}
