@@ -206,7 +206,9 @@ func TestRollout(t *testing.T) {
 	second := buildAMI(t, cfg)
 	ec2.FailNextRefresh("Instances failed ELB health checks.")
 	r = bakery(t, nil, append([]string{"promote", "golden-ami", "--to", "prod", "--config", cfg, "-o", "json"}, wait...)...)
-	var failed struct{ Promotions []struct{ Class, Outcome string } }
+	var failed struct {
+		Promotions []struct{ Class, Outcome string }
+	}
 	if err := json.Unmarshal([]byte(r.stdout), &failed); err != nil || len(failed.Promotions) != 1 || failed.Promotions[0].Class != "deploy" {
 		t.Errorf("failing refresh: %v %+v\n%s", err, failed, r.stdout)
 	}
