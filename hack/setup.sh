@@ -10,7 +10,8 @@
 #   - a Debian base image made with debootstrap, pushed to the local registry,
 #     and the same rootfs as the golden machine image's source;
 #   - packer (for machine images) built from the module proxy, and a local
-#     EC2 endpoint (hack/ec2local) for promoting AMIs offline;
+#     EC2 and Auto Scaling endpoint (hack/ec2local) for promoting AMIs, and
+#     rolling them out to launch templates and groups, offline;
 #   - the CycloneDX project's validator from npm (hack/validators), which the
 #     SBOM validity tests run.
 # Running it twice is harmless; hack/stop.sh stops what it started.
@@ -152,7 +153,8 @@ YML
   die "the registry did not come up on $addr; see $STATE/$name/log"
 }
 
-# start_ec2local serves hack/ec2local, a local stand-in for the EC2 image API
+# start_ec2local serves hack/ec2local, a local stand-in for the EC2 image and
+# launch template API and the Auto Scaling instance refresh API
 # (in memory), so that `make demo` can promote the golden AMI offline.
 start_ec2local() {
   if curl -fsS -o /dev/null "http://$EC2_ADDR/ping" 2>/dev/null; then return; fi

@@ -23,6 +23,7 @@ import (
 	"github.com/bakeryhq/bakery/internal/registry"
 	"github.com/bakeryhq/bakery/machineimage"
 	"github.com/bakeryhq/bakery/policies"
+	"github.com/bakeryhq/bakery/promote/amis"
 	"github.com/bakeryhq/bakery/receipt"
 	"github.com/bakeryhq/bakery/revoke"
 	"github.com/bakeryhq/bakery/vuln"
@@ -216,7 +217,12 @@ type Status struct {
 	Reference string `json:"reference,omitempty"`
 	// AMIs are a machine image's AMI ids per region in this environment:
 	// the ones its receipt records, else the ones it was built as.
-	AMIs     map[string]string `json:"amis,omitempty"`
+	AMIs map[string]string `json:"amis,omitempty"`
+	// Rollout is, for a machine image whose environment names launch
+	// templates for the target (aws.rollout), what each template's default
+	// version runs and each group's newest instance refresh; filled in by
+	// RolloutStatus, which asks AWS.
+	Rollout  []amis.Deployment `json:"rollout,omitempty"`
 	Time     string            `json:"time,omitempty"`
 	Signer   string            `json:"keyId,omitempty"`
 	Action   string            `json:"action,omitempty"`

@@ -22,6 +22,7 @@ type Clouds interface {
 	Check(ctx context.Context, req amis.Request) error
 	amis.Publisher
 	amis.Withdrawer
+	amis.Rollouter
 }
 
 // NewClouds returns the Clouds for an environment's aws settings.
@@ -36,6 +37,17 @@ func DefaultClouds(ctx context.Context, aws *config.AWS) (Clouds, error) {
 type cloudStep struct {
 	clouds Clouds
 	req    amis.Request
+	// rollout replaces the instances once the promotion is done; nil when
+	// the environment names no launch template for the target.
+	rollout *rolloutStep
+}
+
+// rolloutStep returns the step's rollout, if any.
+func (s *cloudStep) rolloutStep() *rolloutStep {
+	if s == nil {
+		return nil
+	}
+	return s.rollout
 }
 
 // planAMIs returns the AMI step of promoting src into to, or nil when there is
@@ -61,12 +73,8 @@ func (p *Promoter) planAMIs(ctx context.Context, target string, from, to *config
 	if len(source) == 0 {
 		return nil, nil
 	}
-	newClouds := p.opts.Clouds
-	if newClouds == nil {
-		newClouds = DefaultClouds
-	}
 	subject := fmt.Sprintf("promote %s to %s", target, to.Name)
-	clouds, err := newClouds(ctx, to.AWS)
+	clouds, err := p.newClouds(ctx, to.AWS)
 	if err != nil {
 		return nil, failure.New(failure.ClassOf(err), subject, err, "")
 	}
@@ -83,6 +91,9 @@ func (p *Promoter) planAMIs(ctx context.Context, target string, from, to *config
 			class = failure.Verify
 		}
 		return nil, failure.New(class, subject, err, "nothing was copied or tagged")
+	}
+	if step.rollout, err = p.planRollout(ctx, clouds, target, src.DigestStr(), to); err != nil {
+		return nil, err
 	}
 	return step, nil
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/bakeryhq/bakery/internal/failure"
 	"github.com/bakeryhq/bakery/internal/registry"
 	"github.com/bakeryhq/bakery/policies"
+	"github.com/bakeryhq/bakery/promote/amis"
 	"github.com/bakeryhq/bakery/receipt"
 	"github.com/bakeryhq/bakery/revoke"
 	"github.com/bakeryhq/bakery/vuln"
@@ -53,6 +54,9 @@ type Request struct {
 	// verified is the source's verification report from the plan, reused
 	// when the source resolves to the same repository and digest.
 	verified *attest.Report
+	// Wait, with a Timeout, waits for a machine image's instance
+	// refreshes (aws.rollout) to end.
+	Wait Wait
 }
 
 // Result is what a promotion (or a rollback, or a denied attempt) did.
@@ -79,6 +83,10 @@ type Result struct {
 	// Written is what the GitOps write-back (--write) did to each file,
 	// after the receipt was signed and the tag settled.
 	Written []gitops.Written `json:"written,omitempty"`
+	// Rollout is what replaced a machine image's instances (aws.rollout):
+	// per launch template and group, the version with the environment's
+	// AMI and the group's instance refresh onto it.
+	Rollout []amis.Deployment `json:"rollout,omitempty"`
 }
 
 // Options configures a Promoter.
@@ -169,13 +177,17 @@ func (p *Promoter) Promote(ctx context.Context, req Request) (*Result, error) {
 		return res, err
 	}
 
-	if done, dec, err := p.alreadyPromoted(ctx, rt, req.Target); err != nil || done {
+	if done, dec, rep, err := p.alreadyPromoted(ctx, rt, req.Target); err != nil || done {
 		res.Decision, res.AlreadyPromoted = dec, done && err == nil
-		if err == nil {
-			// promoted before: the files are pinned now if they were not then
-			err = writeBack(res, files, rt.dst)
+		if err != nil {
+			return res, err
 		}
-		return res, err
+		// promoted before: the files are pinned, and the instances rolled
+		// out, now if they were not then
+		if err := writeBack(res, files, rt.dst); err != nil {
+			return res, err
+		}
+		return res, p.rolloutAgain(ctx, res, rt, rep, req.Wait)
 	}
 	if err := p.holds(ctx, req, rt.to, rt.src.DigestStr()); err != nil {
 		return res, err
@@ -208,7 +220,10 @@ func (p *Promoter) Promote(ctx context.Context, req Request) (*Result, error) {
 	if err := p.signAndTag(ctx, res, rt.dst, rt.dstTag, meta, dec.Digest, after.Attestations); err != nil {
 		return res, err
 	}
-	return res, writeBack(res, files, rt.dst)
+	if err := writeBack(res, files, rt.dst); err != nil {
+		return res, err
+	}
+	return res, cloud.rolloutStep().run(ctx, res, req.Wait)
 }
 
 // writeBack pins files to dst, once its receipt is signed and the tag
@@ -245,6 +260,24 @@ func (p *Promoter) CheckWrites(steps []Step, writes []string) error {
 		}
 	}
 	return gitops.Check(p.opts.Config, moves, writes)
+}
+
+// rolloutAgain completes the rollout of a digest already promoted, with the
+// AMIs its receipt records: a promotion whose rollout failed is re-run so.
+func (p *Promoter) rolloutAgain(ctx context.Context, res *Result, rt *route, rep *attest.Report, w Wait) error {
+	if len(rolloutsOf(p.opts.Config, res.Target, rt.to)) == 0 {
+		return nil
+	}
+	ids := receipt.AMIs(rep, receipt.Bind(p.opts.Config, res.Target), rt.to.Name)
+	if len(ids) == 0 {
+		return nil
+	}
+	step, err := p.planRollout(ctx, nil, res.Target, res.Digest, rt.to)
+	if err != nil {
+		return err
+	}
+	res.AMIs = ids
+	return step.run(ctx, res, w)
 }
 
 // Newest returns the newest PASSED entry of hist, or false.
@@ -445,43 +478,43 @@ func (p *Promoter) settle(ctx context.Context, target, envName string, dst name.
 // revocation list, so that a digest denied since is never reported as done.
 // Otherwise the promotion runs (judging the source), and its fresh receipt
 // settles a race it lost or left open.
-func (p *Promoter) alreadyPromoted(ctx context.Context, rt *route, target string) (bool, *policies.Decision, error) {
+func (p *Promoter) alreadyPromoted(ctx context.Context, rt *route, target string) (bool, *policies.Decision, *attest.Report, error) {
 	cur, err := registry.Resolve(ctx, rt.dstTag)
 	if errors.Is(err, registry.ErrNotFound) {
-		return false, nil, nil
+		return false, nil, nil, nil
 	}
 	if err != nil {
-		return false, nil, err
+		return false, nil, nil, err
 	}
 	if cur.DigestStr() != rt.dst.DigestStr() {
-		return false, nil, nil
+		return false, nil, nil, nil
 	}
 	rep, err := p.opts.Verifier.Verify(ctx, rt.dst)
 	if err != nil {
-		return false, nil, nil // not verifiable as it is: promote again, which repairs it
+		return false, nil, nil, nil // not verifiable as it is: promote again, which repairs it
 	}
 	if !receipt.Has(rep, receipt.Bind(p.opts.Config, target), rt.to.Name) {
-		return false, nil, nil
+		return false, nil, nil, nil
 	}
 	hist, err := history(ctx, p.opts.Verifier, target, rt.to, map[string]*attest.Report{rt.dst.DigestStr(): rep}, false)
 	if err != nil {
-		return false, nil, err
+		return false, nil, nil, err
 	}
 	if newest, ok := Newest(hist); !ok || newest.Digest != rt.dst.DigestStr() {
-		return false, nil, nil
+		return false, nil, nil, nil
 	}
 	_, dec, err := p.decide(ctx, rt.dst, target, rt.from.Name, rt.to, rep, false)
 	if err != nil {
-		return false, dec, err
+		return false, dec, nil, err
 	}
 	if !dec.Allowed {
 		// Denied as it is there (a suite or a policy added since, a
 		// revocation): the promotion runs again from the source, whose
 		// newer evidence is judged and, if it passes, copied; a denial
 		// there is the one reported.
-		return false, nil, nil
+		return false, nil, nil, nil
 	}
-	return true, dec, nil
+	return true, dec, rep, nil
 }
 
 func denied(env string, dec policies.Decision) error {

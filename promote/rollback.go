@@ -29,6 +29,9 @@ type RollbackRequest struct {
 	// Target, pinned to the digest rolled back to once the rollback's
 	// receipt is signed and the tag settled (see Request.Write).
 	Write []string
+	// Wait, with a Timeout, waits for a machine image's instance
+	// refreshes (aws.rollout) to end.
+	Wait Wait
 }
 
 // Rollback is RollbackWith with no reason.
@@ -92,10 +95,21 @@ func (p *Promoter) RollbackWith(ctx context.Context, req RollbackRequest) (*Resu
 	res := &Result{Action: receipt.ActionRollback, Target: target, Environment: env.Name, From: current, Digest: to, Destination: dst.String(),
 		Tag: tag.String(), AMIs: receipt.AMIs(rep, receipt.Bind(cfg, target), env.Name)}
 	meta := receipt.Metadata{Action: receipt.ActionRollback, Target: target, Environment: env.Name, From: current, AMIs: res.AMIs, Reason: req.Reason}
+	// ... and its instances go back to them (aws.rollout): checked before
+	// the receipt, rolled out after it.
+	var rollout *rolloutStep
+	if len(res.AMIs) > 0 {
+		if rollout, err = p.planRollout(ctx, nil, target, to, env); err != nil {
+			return res, err
+		}
+	}
 	if err := p.signAndTag(ctx, res, dst, tag, meta, p.opts.Policies.Digest(), rep.Attestations); err != nil {
 		return res, err
 	}
-	return res, writeBack(res, files, dst)
+	if err := writeBack(res, files, dst); err != nil {
+		return res, err
+	}
+	return res, rollout.run(ctx, res, req.Wait)
 }
 
 // rollbackTarget picks the digest a rollback goes to (restore, the newest

@@ -1,6 +1,8 @@
 // Command ec2local serves promote/amis/ec2local, a local stand-in for the EC2
-// image API, for the demo and for trying `bakery promote` on machine images
-// without an AWS account. It prints the URL and the environment that points
+// image and launch template API and the Auto Scaling instance refresh API
+// (both on one URL), for the demo and for trying `bakery promote` on machine
+// images, and its rollout to launch templates and groups, without an AWS
+// account. It prints the URL and the environment that points
 // the AWS SDK (and the AWS CLI) at it. A development helper; never a
 // production endpoint: it accepts any access key and checks no signature.
 //
@@ -28,16 +30,17 @@ func main() {
 	seedRegion := flag.String("seed-region", "", "register a sample image in this region and print its id")
 	seedName := flag.String("seed-name", "golden-base-dev", "name of the sample image -seed-region registers")
 	copyPending := flag.Int("copy-pending", 0, "DescribeImages polls a copied image stays pending for")
+	refreshPolls := flag.Int("refresh-polls", ec2local.DefaultRefreshPolls, "DescribeInstanceRefreshes polls an instance refresh stays InProgress for")
 	flag.Parse()
 
-	srv := ec2local.New(ec2local.WithCopyPending(*copyPending))
+	srv := ec2local.New(ec2local.WithCopyPending(*copyPending), ec2local.WithRefreshPolls(*refreshPolls))
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		log.Fatal(err)
 	}
 	url := "http://" + ln.Addr().String()
 	fmt.Printf("ec2local listening on %s\n", url)
-	fmt.Printf("  export AWS_ENDPOINT_URL_EC2=%s AWS_ACCESS_KEY_ID=ec2local AWS_SECRET_ACCESS_KEY=ec2local\n", url)
+	fmt.Printf("  export AWS_ENDPOINT_URL_EC2=%s AWS_ENDPOINT_URL_AUTO_SCALING=%s AWS_ACCESS_KEY_ID=ec2local AWS_SECRET_ACCESS_KEY=ec2local\n", url, url)
 	if *seedRegion != "" {
 		id := srv.Seed(*seedRegion, ec2local.Image{Name: *seedName, Description: "sample image seeded by hack/ec2local"})
 		fmt.Printf("  seeded %s (%s) in %s\n", id, *seedName, *seedRegion)

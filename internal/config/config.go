@@ -421,7 +421,7 @@ func (t TestedIn) SoakDuration() time.Duration {
 
 // AWS is the cloud side of an environment for machine images. Credentials and
 // endpoints come from the AWS SDK's usual sources (AWS_* variables, shared
-// config, AWS_ENDPOINT_URL_EC2).
+// config, AWS_ENDPOINT_URL_EC2, AWS_ENDPOINT_URL_AUTO_SCALING).
 type AWS struct {
 	// Regions are the regions the environment runs AMIs in; default the
 	// regions the image was built in.
@@ -432,6 +432,60 @@ type AWS struct {
 	Profile string `yaml:"profile"`
 	// Tags are added to every AMI promoted into the environment.
 	Tags map[string]string `yaml:"tags"`
+	// Rollout replaces instances once a machine image is promoted (or
+	// rolled back) into the environment: a new launch template version
+	// with the environment's AMI, then an instance refresh of the groups.
+	Rollout []Rollout `yaml:"rollout"`
+}
+
+// Rollout is one launch template, in one region, that runs a machine-image
+// target in an environment, and the Auto Scaling groups launched from it.
+type Rollout struct {
+	// Target is the machine-image (packer) target the template runs.
+	Target string `yaml:"target"`
+	// Region is the template's region: one of the environment's regions.
+	Region string `yaml:"region"`
+	// LaunchTemplate is the template's name, or its id (lt-…).
+	LaunchTemplate string `yaml:"launch_template"`
+	// SetDefault makes the new version the template's default.
+	SetDefault bool `yaml:"set_default"`
+	// AutoScalingGroups are refreshed onto the new version.
+	AutoScalingGroups []string `yaml:"auto_scaling_groups"`
+	// MinHealthyPercentage is the share of each group kept in service
+	// during the refresh; default DefaultMinHealthyPercentage.
+	MinHealthyPercentage *int `yaml:"min_healthy_percentage"`
+	// AutoRollback rolls a failed refresh back; default true.
+	AutoRollback *bool `yaml:"auto_rollback"`
+}
+
+// DefaultMinHealthyPercentage is rollout.min_healthy_percentage's default.
+const DefaultMinHealthyPercentage = 90
+
+// MinHealthy is MinHealthyPercentage, or its default.
+func (r Rollout) MinHealthy() int {
+	if r.MinHealthyPercentage == nil {
+		return DefaultMinHealthyPercentage
+	}
+	return *r.MinHealthyPercentage
+}
+
+// Rollback is AutoRollback, or its default (true).
+func (r Rollout) Rollback() bool {
+	return r.AutoRollback == nil || *r.AutoRollback
+}
+
+// RolloutsOf returns the rollout entries of target, in the order written.
+func (a *AWS) RolloutsOf(target string) []Rollout {
+	if a == nil {
+		return nil
+	}
+	var out []Rollout
+	for _, r := range a.Rollout {
+		if r.Target == target {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // Policy is the data the promotion policies read, and where more live.

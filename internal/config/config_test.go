@@ -192,6 +192,20 @@ func TestLoadErrors(t *testing.T) {
 			[]string{"environments[1].tested_in.environment", `"qa" is not an earlier environment`, "environments[1].tested_in.suites[0]", `no target defines suite "smoke"`}},
 		{"tested_in bad soak", strings.Replace(valid, "  ami:\n", "    tests:\n      - {name: smoke, external: true}\n  ami:\n", 1) + "    tested_in: {environment: dev, suites: [smoke], soak: a day}\n",
 			[]string{"environments[1].tested_in.soak", `invalid soak "a day"`}},
+		{"rollout of a container target", valid + rolloutYAML("web", "us-east-1", "golden-prod", "90"),
+			[]string{"bakery.yaml:", "environments[1].aws.rollout[0].target", `target "web" is a container target`}},
+		{"rollout of an unknown target", valid + rolloutYAML("nope", "us-east-1", "golden-prod", "90"),
+			[]string{"environments[1].aws.rollout[0].target", `unknown target "nope"`}},
+		{"rollout region not among regions", valid + rolloutYAML("ami", "ap-south-1", "golden-prod", "90"),
+			[]string{"environments[1].aws.rollout[0].region", `"ap-south-1" is not one of aws.regions`}},
+		{"rollout bad template id", valid + rolloutYAML("ami", "us-east-1", "lt-xyz", "90"),
+			[]string{"environments[1].aws.rollout[0].launch_template", `invalid launch template id "lt-xyz"`}},
+		{"rollout bad percentage", valid + rolloutYAML("ami", "us-east-1", "golden-prod", "120"),
+			[]string{"environments[1].aws.rollout[0].min_healthy_percentage", "120 is out of range"}},
+		{"rollout listed twice", valid + rolloutYAML("ami", "us-east-1", "golden-prod", "90") + strings.SplitN(rolloutYAML("ami", "us-east-1", "golden-prod", "90"), "\n", 2)[1],
+			[]string{"environments[1].aws.rollout[1]", "the same target, region and launch template as environments[1].aws.rollout[0]"}},
+		{"rollout unknown key", valid + strings.Replace(rolloutYAML("ami", "us-east-1", "golden-prod", "90"), "set_default", "make_default", 1),
+			[]string{"environments[1].aws.rollout[0].make_default: unknown key", "set_default"}},
 		{"node tls on unix", strings.Replace(valid, "builder:\n  address: unix:///run/buildkit/buildkitd.sock\n", "builder:\n  nodes:\n    - address: unix:///run/b.sock\n      tls: {cert: a, key: b}\n", 1),
 			[]string{"builder.nodes[0].tls", "TLS applies to tcp:// addresses only"}},
 	} {
@@ -214,6 +228,38 @@ func TestLoadErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// rolloutYAML is an aws.rollout list of one entry for the last environment.
+func rolloutYAML(target, region, lt, minHealthy string) string {
+	return fmt.Sprintf(`      rollout:
+        - target: %s
+          region: %s
+          launch_template: %s
+          set_default: true
+          auto_scaling_groups: [web-prod, api-prod]
+          min_healthy_percentage: %s
+`, target, region, lt, minHealthy)
+}
+
+func TestRollout(t *testing.T) {
+	cfg, err := Load(Options{File: write(t, valid+rolloutYAML("ami", "eu-west-1", "lt-0123456789abcdef0", "75")+
+		"        - {target: ami, region: us-east-1, launch_template: golden-prod}\n")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	aws := cfg.Environments[1].AWS
+	got := aws.RolloutsOf("ami")
+	if len(got) != 2 || aws.RolloutsOf("web") != nil || (*AWS)(nil).RolloutsOf("ami") != nil {
+		t.Fatalf("RolloutsOf = %+v", got)
+	}
+	if r := got[0]; r.Region != "eu-west-1" || r.LaunchTemplate != "lt-0123456789abcdef0" || !r.SetDefault ||
+		len(r.AutoScalingGroups) != 2 || r.MinHealthy() != 75 || !r.Rollback() {
+		t.Errorf("first entry %+v", r)
+	}
+	if r := got[1]; r.SetDefault || r.AutoScalingGroups != nil || r.MinHealthy() != DefaultMinHealthyPercentage || !r.Rollback() {
+		t.Errorf("defaults %+v", r)
 	}
 }
 

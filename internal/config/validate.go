@@ -96,10 +96,58 @@ func (c *Config) validate(l *lines) error {
 					p.add(fmt.Sprintf("%s.aws.accounts[%d]", path, j), "use the 12-digit account id, quoted", "invalid account id %q", a)
 				}
 			}
+			c.validateRollout(p, e.AWS, path+".aws")
 		}
 	}
 	c.validateVulnerabilities(p)
 	return errors.Join(p.errs...)
+}
+
+// validateRollout checks aws.rollout: a machine-image target, a region of
+// the environment's, a well-formed template name or id, groups named, a
+// percentage, and no template listed twice for one target and region.
+func (c *Config) validateRollout(p *problems, a *AWS, path string) {
+	seen := map[string]int{}
+	for i, r := range a.Rollout {
+		at := fmt.Sprintf("%s.rollout[%d]", path, i)
+		switch t, ok := c.Targets[r.Target]; {
+		case r.Target == "":
+			p.add(at+".target", "name the machine-image target the launch template runs", "required")
+		case !ok:
+			p.add(at+".target", "name a target of targets:", "unknown target %q", r.Target)
+		case t.Type != TypePacker:
+			p.add(at+".target", "only machine images (type: packer) have AMIs to roll out", "target %q is a %s target", r.Target, t.Type)
+		}
+		switch {
+		case r.Region == "":
+			p.add(at+".region", "name the launch template's region", "required")
+		case !awsRegion.MatchString(r.Region):
+			p.add(at+".region", "use a region name such as us-east-1", "invalid region %q", r.Region)
+		case len(a.Regions) > 0 && !slices.Contains(a.Regions, r.Region):
+			p.add(at+".region", "add it to aws.regions, or name one of them: the environment has AMIs only there", "%q is not one of aws.regions %v", r.Region, a.Regions)
+		}
+		switch lt := r.LaunchTemplate; {
+		case lt == "":
+			p.add(at+".launch_template", "name the launch template, or give its id (lt-…)", "required")
+		case strings.HasPrefix(lt, "lt-") && !launchTemplateID.MatchString(lt):
+			p.add(at+".launch_template", "a launch template id is lt- and 17 hex digits; or give its name", "invalid launch template id %q", lt)
+		case !strings.HasPrefix(lt, "lt-") && !launchTemplateName.MatchString(lt):
+			p.add(at+".launch_template", "launch template names are 3 to 128 letters, digits and ( ) . - / _", "invalid launch template name %q", lt)
+		}
+		key := r.Target + "\x00" + r.Region + "\x00" + r.LaunchTemplate
+		if j, dup := seen[key]; dup {
+			p.add(at, "list each launch template once per target and region", "the same target, region and launch template as %s.rollout[%d]", path, j)
+		}
+		seen[key] = i
+		for j, g := range r.AutoScalingGroups {
+			if g == "" || len(g) > 255 {
+				p.add(fmt.Sprintf("%s.auto_scaling_groups[%d]", at, j), "name an Auto Scaling group (1 to 255 characters)", "invalid group name %q", g)
+			}
+		}
+		if m := r.MinHealthyPercentage; m != nil && (*m < 0 || *m > 100) {
+			p.add(at+".min_healthy_percentage", "use a percentage from 0 to 100 (default 90)", "%d is out of range", *m)
+		}
+	}
 }
 
 // validateVulnerabilities checks vulnerabilities: a database age, VEX files
@@ -245,6 +293,9 @@ const TargetArgPrefix = "target:"
 var (
 	awsRegion  = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-\d+$`)
 	awsAccount = regexp.MustCompile(`^\d{12}$`)
+	// launchTemplateID and launchTemplateName are what EC2 accepts.
+	launchTemplateID   = regexp.MustCompile(`^lt-[0-9a-f]{17}$`)
+	launchTemplateName = regexp.MustCompile(`^[a-zA-Z0-9().\-/_]{3,128}$`)
 )
 
 func (c *Config) validateRegistry(p *problems) {

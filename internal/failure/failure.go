@@ -28,6 +28,10 @@ const (
 	// Conflict means a concurrent promotion into the same environment won:
 	// this one's receipt is signed but the environment runs the other digest.
 	Conflict
+	// Deploy means the promotion stands but its rollout did not: an instance
+	// refresh, waited for, ended failed, cancelled or rolled back, so the
+	// instances were not replaced.
+	Deploy
 )
 
 // ExitCode returns the process exit code for the class.
@@ -45,6 +49,8 @@ func (c Class) ExitCode() int {
 		return 6
 	case Conflict:
 		return 7
+	case Deploy:
+		return 8
 	default:
 		return 1
 	}
@@ -64,6 +70,8 @@ func (c Class) String() string {
 		return "unavailable"
 	case Conflict:
 		return "conflict"
+	case Deploy:
+		return "deploy"
 	default:
 		return "internal"
 	}

@@ -8,7 +8,7 @@ import (
 
 func TestExitCodesAreDistinct(t *testing.T) {
 	seen := map[int]Class{}
-	for _, c := range []Class{Internal, Config, Build, Verify, Policy, Unavailable} {
+	for _, c := range []Class{Internal, Config, Build, Verify, Policy, Unavailable, Conflict, Deploy} {
 		code := c.ExitCode()
 		if code == 0 {
 			t.Errorf("%v exits 0", c)
@@ -40,5 +40,15 @@ func TestErrorIsOneLine(t *testing.T) {
 	want := `target "web": failed to solve:: process "/bin/sh -c exit 1": did not complete (see above)`
 	if e.Error() != want {
 		t.Errorf("got  %q\nwant %q", e.Error(), want)
+	}
+}
+
+func TestDeploy(t *testing.T) {
+	if Deploy.ExitCode() != 8 || Deploy.String() != "deploy" {
+		t.Errorf("Deploy: exit %d, %q", Deploy.ExitCode(), Deploy.String())
+	}
+	err := fmt.Errorf("wait: %w", New(Deploy, "refresh of web-prod", errors.New("RollbackSuccessful"), ""))
+	if ClassOf(err) != Deploy {
+		t.Errorf("ClassOf = %v", ClassOf(err))
 	}
 }

@@ -18,6 +18,11 @@
 // setting of the shared config file, so tests and the demo point it at
 // promote/amis/ec2local without code changes.
 //
+// Once promoted, the AMIs can be rolled out (rollout.go, Rollouter): a new
+// launch template version per configured template, and an instance refresh
+// of the Auto Scaling groups launched from it, through the SDK's Auto
+// Scaling client (AWS_ENDPOINT_URL_AUTO_SCALING).
+//
 // Sharing an AMI does not share what it needs beyond launch permission:
 // AMIs with encrypted snapshots also need the KMS key shared with the target
 // accounts, and accounts that must copy (rather than launch) the AMI need

@@ -24,6 +24,7 @@ type promoteOptions struct {
 	parallel     int
 	dryRun       bool
 	ci           ciReport
+	wait         waitOptions
 }
 
 // promoteLong is promote --help.
@@ -39,6 +40,16 @@ none is named). For each one, bakery
   6. and only then moves the destination's tag.
 A failure leaves the destination's tag where it was; re-running completes
 the promotion.
+
+A machine image promoted into an environment whose aws.rollout names launch
+templates for it then replaces its instances: each template gets a version
+with the environment's AMI (made the default when set_default), and each
+Auto Scaling group an instance refresh onto it (min_healthy_percentage,
+auto_rollback). Templates and groups are checked before anything is copied
+(a missing one: exit 2, nothing promoted); the rollout runs after the receipt
+and the tag, so its failure (exit 6) leaves the promotion standing, and
+promoting the same --digest again completes it. --wait waits for the refreshes, printing progress on
+stderr; one that fails or rolls back exits 8.
 
 Which digest, from where, to where:
   --to ENV            from the environment before ENV (or --from) into ENV; the
@@ -124,6 +135,7 @@ func newPromote(ro *rootOptions) *cobra.Command {
 				return err
 			}
 			p := g.promoter(cmd.Context(), ro.version)
+			o.req.Wait = o.wait.options(cmd)
 			if o.req.Digest != "" {
 				if o.req.Digest, err = p.ResolveDigest(cmd.Context(), promote.Request{Target: args[0], To: o.req.To, Digest: o.req.Digest}); err != nil {
 					return err
@@ -159,6 +171,7 @@ func (o *promoteOptions) flags(cmd *cobra.Command) {
 	f.IntVar(&o.parallel, "parallel", 4, "targets promoted at once")
 	f.StringSliceVar(&o.req.Write, "write", nil, "pin the promoted repository@digest in this deploy file declared in bakery.yaml (repeatable, comma-separated), after the receipt is signed")
 	o.ci.addFlags(cmd)
+	o.wait.addFlags(cmd)
 }
 
 // promoteLines is what a promotion tells CI: each target's outcome, with a
@@ -201,7 +214,7 @@ func (o *promoteOptions) validate(ro *rootOptions, args []string) error {
 	case o.parallel < 1:
 		return usageError("--parallel must be at least 1, got %d", o.parallel)
 	}
-	return nil
+	return o.wait.validate()
 }
 
 // promoteOne promotes one target into one environment: the result, or its
@@ -238,6 +251,9 @@ func (o *promoteOptions) promoteMany(cmd *cobra.Command, ro *rootOptions, p *pro
 	}
 	if err := p.CheckWrites(steps, o.req.Write); err != nil {
 		return err
+	}
+	for i := range steps {
+		steps[i].Wait = o.req.Wait
 	}
 	stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
 	outcomes := p.PromoteAll(ctx, steps, o.parallel, o.failFast, func(oc promote.Outcome) {
@@ -473,6 +489,12 @@ func (ro *rootOptions) printResult(w io.Writer, res *promote.Result) error {
 		return nil
 	}
 	if res.AlreadyPromoted {
+		if len(res.Rollout) > 0 {
+			fmt.Fprintf(w, "%s %s is already in %s (%s), with a receipt: its rollout was completed\n", res.Target, s.digest(res.Digest), res.Environment, res.Tag)
+			printWritten(w, res.Written, false)
+			printRollout(w, res)
+			return nil
+		}
 		fmt.Fprintf(w, "%s %s is already in %s (%s), with a receipt: nothing to do\n", res.Target, s.digest(res.Digest), res.Environment, res.Tag)
 		printWritten(w, res.Written, false)
 		return nil
@@ -492,6 +514,7 @@ func (ro *rootOptions) printResult(w io.Writer, res *promote.Result) error {
 	}
 	fmt.Fprintln(w, "  receipt signed")
 	printWritten(w, res.Written, false)
+	printRollout(w, res)
 	return nil
 }
 
@@ -507,5 +530,13 @@ func printWritten(w io.Writer, written []gitops.Written, dryRun bool) {
 		default:
 			fmt.Fprintf(w, "  wrote %s: %s %s → %s\n", wr.File, wr.Format, wr.Image, wr.Ref)
 		}
+	}
+}
+
+// printRollout prints a line per launch template and group of a result's
+// rollout.
+func printRollout(w io.Writer, res *promote.Result) {
+	for _, d := range res.Rollout {
+		fmt.Fprintf(w, "  rollout: %s\n", rolloutLine(d))
 	}
 }

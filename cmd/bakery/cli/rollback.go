@@ -10,6 +10,7 @@ import (
 
 func newRollback(ro *rootOptions) *cobra.Command {
 	var req promote.RollbackRequest
+	var wait waitOptions
 	cmd := &cobra.Command{
 		Use:   "rollback TARGET --env ENV [--digest DIGEST] [--reason TEXT] [--write PATH...]",
 		Short: "Point an environment back at a digest that was promoted there",
@@ -28,17 +29,24 @@ into ENV (bare, --all, --metadata-file) until it is promoted by name
 in PATH, a deploy file bakery.yaml declares for TARGET in ENV, once the
 rollback's receipt is signed and the tag settled (as bakery promote --write
 does); a PATH declared for no such file, or a file that does not parse, is
-exit 2 before anything happens.`,
+exit 2 before anything happens.
+
+A machine image's instances go back too: when ENV's aws.rollout names launch
+templates for TARGET, each gets a version with the AMI of DIGEST and each
+group an instance refresh onto it, after the receipt (--wait waits for them).`,
 		Example: `  bakery rollback golden-base --env prod --reason "INC-1234: 500s after deploy"
   bakery rollback golden-base --env prod --digest sha256:…
   bakery rollback app --env prod --write deploy/prod/kustomization.yaml --reason "INC-1234"`,
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := wait.validate(); err != nil {
+				return err
+			}
 			g, err := ro.gateFor(cmd, req.Env)
 			if err != nil {
 				return err
 			}
-			req.Target = args[0]
+			req.Target, req.Wait = args[0], wait.options(cmd)
 			if req.To != "" {
 				if req.To, err = promote.ResolvePrefix(cmd.Context(), g.verifier, g.cfg, req.Target, req.Env, req.To); err != nil {
 					return err
@@ -65,6 +73,7 @@ exit 2 before anything happens.`,
 	_ = cmd.Flags().MarkDeprecated("to", "use --digest (--to names an environment in every other command)")
 	cmd.Flags().StringVar(&req.Reason, "reason", "", "why, recorded in the rollback's receipt and shown by bakery history")
 	cmd.Flags().StringSliceVar(&req.Write, "write", nil, "pin the digest rolled back to in this deploy file declared in bakery.yaml (repeatable, comma-separated), after the receipt is signed")
+	wait.addFlags(cmd)
 	addActorFlag(cmd, ro)
 	addKeyFlag(cmd, ro)
 	return cmd

@@ -29,15 +29,26 @@ newest per suite, platform and environment), its known vulnerabilities
 per platform, "none", or "unscanned"; docs/vulnerabilities.md), and DRIFT when the tag does not
 point where bakery last put it (moved by hand, outside bakery). --check exits 4 when any environment
 that has a tag is unverified, unreceipted or drifting, or runs a revoked digest
-(REVOKED; the error says which rollback fixes it), for a CI job to alert on.`,
+(REVOKED; the error says which rollback fixes it), for a CI job to alert on.
+For a machine image whose environment rolls it out (aws.rollout), ROLLOUT
+shows each launch template's default version ("(old AMI)" when it does not
+carry the environment's AMI) and its groups' newest instance refresh states;
+-o json has them per template and group ("rollout").`,
 		Example: `  bakery status
   bakery status app --env prod --env staging
   bakery status --check   # in cron: exit 4 when prod runs something bakery did not put there
   bakery status -o json   # for Terraform or dashboards: digests, and AMI ids per region for machine images`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			_, st, partial, err := ro.currentStatus(cmd, &sel, args)
+			g, st, partial, err := ro.currentStatus(cmd, &sel, args)
 			if err != nil {
 				return err
+			}
+			if rerr := promote.RolloutStatus(cmd.Context(), g.cfg, nil, st); rerr != nil {
+				// AWS could not be asked: shown without ROLLOUT, exit 6 after
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s\n", oneLine(rerr))
+				if partial == nil {
+					partial = failure.New(failure.Unavailable, "rollout status", rerr, "check AWS credentials and endpoints, then run bakery status again")
+				}
 			}
 			rows := withVulns(st)
 			if ro.output == "json" {
@@ -103,12 +114,18 @@ func warnUnreachable(w io.Writer, err error) {
 // person scans (short digest, age, yes/no, REVOKED in VERIFIED); with -o
 // wide, every column in full.
 func printStatus(w io.Writer, s style, st []statusJSON) error {
-	var t *table
+	var cols []string
 	if s.wide {
-		t = newTable("TARGET", "KIND", "ENVIRONMENT", "DIGEST", "AMIS", "TIME", "ACTION", "SIGNER", "VERIFIED", "RECEIPT", "TESTS", "VULNS", "DRIFT", "REVOKED")
+		cols = []string{"TARGET", "KIND", "ENVIRONMENT", "DIGEST", "AMIS", "TIME", "ACTION", "SIGNER", "VERIFIED", "RECEIPT", "TESTS", "VULNS", "DRIFT", "REVOKED"}
 	} else {
-		t = newTable("TARGET", "KIND", "ENVIRONMENT", "DIGEST", "AGE", "ACTION", "VERIFIED", "RECEIPT", "TESTS", "VULNS", "DRIFT")
+		cols = []string{"TARGET", "KIND", "ENVIRONMENT", "DIGEST", "AGE", "ACTION", "VERIFIED", "RECEIPT", "TESTS", "VULNS", "DRIFT"}
 	}
+	// ROLLOUT only when some environment rolls a machine image out
+	rollout := slices.ContainsFunc(st, func(r statusJSON) bool { return len(r.Rollout) > 0 })
+	if rollout {
+		cols = append(cols, "ROLLOUT")
+	}
+	t := newTable(cols...)
 	kinds := map[string]string{} // a target's kind, from where it runs
 	for _, r := range st {
 		if r.Kind != "" {
@@ -117,7 +134,11 @@ func printStatus(w io.Writer, s style, st []statusJSON) error {
 	}
 	for _, r := range st {
 		r.Kind = kinds[r.Target] // where it does not run yet, too
-		t.row(statusRow(s, r.Status, r.Vulnerabilities)...)
+		row := statusRow(s, r.Status, r.Vulnerabilities)
+		if rollout {
+			row = append(row, rolloutCell(s, r.Rollout))
+		}
+		t.row(row...)
 	}
 	return t.write(w)
 }

@@ -26,6 +26,12 @@ var handlers = map[string]handler{
 	"DisableImageDeprecation": (*Server).disableImageDeprecation,
 	"DisableImage":            (*Server).disableImage,
 	"EnableImage":             (*Server).enableImage,
+
+	"CreateLaunchTemplate":           (*Server).createLaunchTemplate,
+	"CreateLaunchTemplateVersion":    (*Server).createLaunchTemplateVersion,
+	"DescribeLaunchTemplates":        (*Server).describeLaunchTemplates,
+	"DescribeLaunchTemplateVersions": (*Server).describeLaunchTemplateVersions,
+	"ModifyLaunchTemplate":           (*Server).modifyLaunchTemplate,
 }
 
 var architectures = []string{"i386", "x86_64", "arm64", "x86_64_mac", "arm64_mac"}

@@ -2,7 +2,9 @@
 // tests and demos. It serves, over plain HTTP, the subset of EC2 that bakery
 // uses to promote machine images: RegisterImage, DescribeImages, CopyImage,
 // ModifyImageAttribute, DescribeImageAttribute, CreateTags and
-// DeregisterImage. Requests and responses follow the wire format of the real
+// DeregisterImage; the launch template calls (launchtemplate.go); and, on the
+// same URL, the Auto Scaling calls that replace a group's instances
+// (autoscaling.go; point AWS_ENDPOINT_URL_AUTO_SCALING here too). Requests and responses follow the wire format of the real
 // service (form-encoded `Action=...&Version=2016-11-15` requests, XML
 // responses in the 2016-11-15 namespace, EC2's error document), so the
 // unmodified aws-sdk-go-v2 EC2 client talks to it: point the client's
@@ -69,6 +71,11 @@ type Server struct {
 	owner      string
 	accessKeys map[string]bool // nil: any non-empty key
 	copyPolls  int
+
+	templates    map[string]map[string]*LaunchTemplate // region -> id -> template
+	groups       map[string]map[string]*group          // region -> name -> group
+	refreshPolls int
+	failRefresh  []string // reasons the next refreshes fail with
 }
 
 // Option configures a Server.
@@ -106,6 +113,10 @@ func New(opts ...Option) *Server {
 		failures: map[string][]*apiError{},
 		now:      time.Now,
 		owner:    DefaultOwnerID,
+
+		templates:    map[string]map[string]*LaunchTemplate{},
+		groups:       map[string]map[string]*group{},
+		refreshPolls: DefaultRefreshPolls,
 	}
 	for _, o := range opts {
 		o(s)
@@ -161,11 +172,27 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.calls = append(s.calls, call)
 	s.mu.Unlock()
 
-	if err != nil {
+	autoScaling := r.Form.Get("Version") == ASVersion
+	if autoScaling {
+		w.Header().Set("X-Amzn-Requestid", requestID)
+	}
+	switch {
+	case err != nil && autoScaling:
+		kind := "Sender"
+		if err.status >= 500 {
+			kind = "Receiver"
+		}
+		writeXML(w, err.status, xml.Name{Space: ASNamespace, Local: "ErrorResponse"}, asErrorResponse{Type: kind, Code: err.code, Message: err.message, RequestID: requestID})
+		return
+	case err != nil:
 		writeXML(w, err.status, xml.Name{Local: "Response"}, errorResponse{Code: err.code, Message: err.message, RequestID: requestID})
 		return
 	}
 	resp.setRequestID(requestID)
+	if as, ok := resp.(*asResponse); ok {
+		as.write(w)
+		return
+	}
 	writeXML(w, http.StatusOK, xml.Name{Space: Namespace, Local: call.Action + "Response"}, resp)
 }
 
@@ -180,7 +207,11 @@ func (s *Server) dispatch(parseErr error, signed bool, call Call, form url.Value
 	if call.Action == "" {
 		return nil, errMissing("Action")
 	}
-	h, ok := handlers[call.Action]
+	table := handlers
+	if form.Get("Version") == ASVersion {
+		table = asHandlers
+	}
+	h, ok := table[call.Action]
 	if !ok {
 		return nil, errorf("InvalidAction", "The action %s is not valid for this web service.", call.Action)
 	}
