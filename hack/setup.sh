@@ -157,10 +157,21 @@ YML
 # launch template API and the Auto Scaling instance refresh API
 # (in memory), so that `make demo` can promote the golden AMI offline.
 start_ec2local() {
-  if curl -fsS -o /dev/null "http://$EC2_ADDR/ping" 2>/dev/null; then return; fi
-  log "starting the local EC2 endpoint on $EC2_ADDR"
   mkdir -p "$STATE/ec2local" "$STATE/bin"
-  (cd "$ROOT" && go build -o "$STATE/bin/ec2local" ./hack/ec2local)
+  # Rebuilt every time (seconds, cached): one this checkout started from an
+  # older build is restarted, so that the endpoint has every call bakery makes.
+  (cd "$ROOT" && go build -o "$STATE/bin/ec2local.new" ./hack/ec2local)
+  if curl -fsS -o /dev/null "http://$EC2_ADDR/ping" 2>/dev/null; then
+    if cmp -s "$STATE/bin/ec2local.new" "$STATE/bin/ec2local" || [ ! -f "$STATE/ec2local/pid" ]; then
+      rm -f "$STATE/bin/ec2local.new"
+      return # current, or another checkout's: left alone
+    fi
+    log "restarting the local EC2 endpoint on $EC2_ADDR (rebuilt)"
+    kill "$(cat "$STATE/ec2local/pid")" 2>/dev/null || true
+    for _ in $(seq 1 50); do curl -fsS -o /dev/null "http://$EC2_ADDR/ping" 2>/dev/null || break; sleep 0.2; done
+  fi
+  mv -f "$STATE/bin/ec2local.new" "$STATE/bin/ec2local"
+  log "starting the local EC2 endpoint on $EC2_ADDR"
   nohup "$STATE/bin/ec2local" -addr "$EC2_ADDR" >"$STATE/ec2local/log" 2>&1 &
   echo $! >"$STATE/ec2local/pid"
   for _ in $(seq 1 50); do curl -fsS -o /dev/null "http://$EC2_ADDR/ping" 2>/dev/null && return; sleep 0.2; done
