@@ -200,4 +200,20 @@ func TestAdmissionWithTheRealTools(t *testing.T) {
 			t.Errorf("%s refused a restored digest:\n%s", tool.format, said)
 		}
 	}
+
+	// A new digest promoted into prod with --write-admission is admitted
+	// by both at once: Kyverno's list of receipted digests was rewritten.
+	next := rebuild(t, cfg, "app", "next release")
+	if _, r := promoteJSONTarget(t, cfg, "app", "--to", "staging"); r.code != 0 {
+		t.Fatalf("promote app to staging: exit %d", r.code)
+	}
+	if _, r := promoteJSONTarget(t, cfg, "app", "--to", "prod", "--write-admission", out); r.code != 0 ||
+		!strings.Contains(r.stderr, "prod-kyverno.yaml: admission policy rewritten") {
+		t.Fatalf("promote --write-admission: exit %d, want prod's Kyverno policy rewritten:\n%s", r.code, r.stderr)
+	}
+	for _, tool := range []admissionTool{policyTester(t, dir), kyvernoCLI(t, dir)} {
+		if ok, said := tool.admit(t, filepath.Join(out, "prod-"+tool.format+".yaml"), prodApp+"@"+next); !ok {
+			t.Errorf("%s refused the digest just promoted with --write-admission:\n%s", tool.format, said)
+		}
+	}
 }

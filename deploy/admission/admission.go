@@ -29,6 +29,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -301,7 +302,9 @@ func Load(ctx context.Context, cfg *config.Config, v *attest.Verifier, env strin
 // formats whose files are already there (every format when dir holds none
 // for any environment), and returns the files that changed: what
 // `bakery revoke --write-admission DIR` does after writing the list.
-func Rewrite(ctx context.Context, cfg *config.Config, v *attest.Verifier, dir string) ([]string, error) {
+// With envs, only those environments' files are written (after a
+// promotion: its destinations').
+func Rewrite(ctx context.Context, cfg *config.Config, v *attest.Verifier, dir string, envs ...string) ([]string, error) {
 	existing := map[string][]Format{}
 	anyFile := false
 	for _, e := range cfg.Environments {
@@ -310,6 +313,9 @@ func Rewrite(ctx context.Context, cfg *config.Config, v *attest.Verifier, dir st
 	}
 	var changed []string
 	for _, e := range cfg.Environments {
+		if len(envs) > 0 && !slices.Contains(envs, e.Name) {
+			continue
+		}
 		formats := existing[e.Name]
 		if !anyFile {
 			for _, n := range FormatNames() {

@@ -138,3 +138,29 @@ func printAdmission(cmd *cobra.Command, ro *rootOptions, dir string, p admission
 	}
 	return nil
 }
+
+// admissionFlag adds --write-admission DIR to a command that moves digests
+// (promote, rollback): Kyverno's policy lists the receipted digests, so it is
+// written again after each step.
+func admissionFlag(cmd *cobra.Command, dir *string) {
+	cmd.Flags().StringVar(dir, "write-admission", "",
+		"then rewrite the destination's admission policies in this directory (bakery admission --out DIR)")
+}
+
+// rewriteAdmission rewrites the admission policies in dir of envs, the
+// environments digests were just moved into, and says which files changed
+// on stderr (standard output stays the command's result).
+func rewriteAdmission(cmd *cobra.Command, ro *rootOptions, dir string, envs []string) error {
+	if dir == "" || len(envs) == 0 {
+		return nil
+	}
+	s, err := ro.site(cmd)
+	if err != nil {
+		return err
+	}
+	changed, err := admission.Rewrite(cmd.Context(), s.cfg, s.verifier, dir, envs...)
+	for _, f := range changed {
+		fmt.Fprintf(cmd.ErrOrStderr(), "%s: admission policy rewritten\n", f)
+	}
+	return err
+}

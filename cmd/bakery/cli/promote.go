@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -25,6 +26,8 @@ type promoteOptions struct {
 	dryRun       bool
 	ci           ciReport
 	wait         waitOptions
+	// admissionDir is where to rewrite the admission policies afterwards.
+	admissionDir string
 }
 
 // promoteLong is promote --help.
@@ -169,6 +172,7 @@ func (o *promoteOptions) flags(cmd *cobra.Command) {
 	f.StringVar(&o.metadataFile, "metadata-file", "", "promote exactly the digests in this bakery build --metadata-file")
 	f.BoolVar(&o.failFast, "fail-fast", false, "start no further target after the first failure")
 	f.IntVar(&o.parallel, "parallel", 4, "targets promoted at once")
+	admissionFlag(cmd, &o.admissionDir)
 	f.StringSliceVar(&o.req.Write, "write", nil, "pin the promoted repository@digest in this deploy file declared in bakery.yaml (repeatable, comma-separated), after the receipt is signed")
 	o.ci.addFlags(cmd)
 	o.wait.addFlags(cmd)
@@ -238,7 +242,22 @@ func (o *promoteOptions) promoteOne(cmd *cobra.Command, ro *rootOptions, p *prom
 	if err := o.ci.write("bakery promote", promoteLines([]promote.Outcome{oc})); err != nil {
 		return err
 	}
-	return perr
+	if perr != nil {
+		return perr
+	}
+	return rewriteAdmission(cmd, ro, o.admissionDir, movedInto([]promote.Outcome{oc}))
+}
+
+// movedInto lists the environments outcomes moved a digest into (or found
+// it already in).
+func movedInto(outcomes []promote.Outcome) []string {
+	var envs []string
+	for _, oc := range outcomes {
+		if oc.Err == nil && oc.Result != nil && !slices.Contains(envs, oc.Result.Environment) {
+			envs = append(envs, oc.Result.Environment)
+		}
+	}
+	return envs
 }
 
 // promoteMany plans a step per target, runs them, prints each outcome as it
@@ -280,6 +299,9 @@ func (o *promoteOptions) promoteMany(cmd *cobra.Command, ro *rootOptions, p *pro
 		printSummary(stdout, ro.style(stdout), outcomes)
 	}
 	if err := o.ci.write("bakery promote", promoteLines(outcomes)); err != nil {
+		return err
+	}
+	if err := rewriteAdmission(cmd, ro, o.admissionDir, movedInto(outcomes)); err != nil {
 		return err
 	}
 	worst := promote.Worst(outcomes)

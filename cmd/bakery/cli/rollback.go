@@ -11,6 +11,7 @@ import (
 func newRollback(ro *rootOptions) *cobra.Command {
 	var req promote.RollbackRequest
 	var wait waitOptions
+	var admissionDir string
 	cmd := &cobra.Command{
 		Use:   "rollback TARGET --env ENV [--digest DIGEST] [--reason TEXT] [--write PATH...]",
 		Short: "Point an environment back at a digest that was promoted there",
@@ -62,7 +63,10 @@ group an instance refresh onto it, after the receipt (--wait waits for them).`,
 					return err
 				}
 			}
-			return rerr
+			if rerr != nil {
+				return rerr
+			}
+			return rewriteAdmission(cmd, ro, admissionDir, []string{req.Env})
 		},
 	}
 	cmd.Flags().StringVar(&req.Env, "env", "", "environment to roll back")
@@ -74,6 +78,7 @@ group an instance refresh onto it, after the receipt (--wait waits for them).`,
 	cmd.Flags().StringVar(&req.Reason, "reason", "", "why, recorded in the rollback's receipt and shown by bakery history")
 	cmd.Flags().StringSliceVar(&req.Write, "write", nil, "pin the digest rolled back to in this deploy file declared in bakery.yaml (repeatable, comma-separated), after the receipt is signed")
 	wait.addFlags(cmd)
+	admissionFlag(cmd, &admissionDir)
 	addActorFlag(cmd, ro)
 	addKeyFlag(cmd, ro)
 	return cmd
