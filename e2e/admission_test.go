@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -36,7 +37,8 @@ func policyTester(t *testing.T, dir string) admissionTool {
 		cmd := exec.Command(bin, "-policy", policy, "-image", image, "-resource", pod, "-log-level", "warn")
 		cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+dir)
 		out, err := cmd.CombinedOutput()
-		if _, ok := err.(*exec.ExitError); err != nil && !ok {
+		var exit *exec.ExitError
+		if err != nil && !errors.As(err, &exit) {
 			t.Fatalf("policy-tester: %v", err)
 		}
 		return err == nil, string(out)
@@ -56,7 +58,8 @@ func kyvernoCLI(t *testing.T, dir string) admissionTool {
 		cmd := exec.Command(bin, "apply", policy, "--resource", pod, "--registry", "--detailed-results")
 		cmd.Env = append(os.Environ(), "DOCKER_CONFIG="+dir)
 		out, err := cmd.CombinedOutput()
-		if _, ok := err.(*exec.ExitError); err != nil && !ok {
+		var exit *exec.ExitError
+		if err != nil && !errors.As(err, &exit) {
 			t.Fatalf("kyverno: %v", err)
 		}
 		// kyverno apply exits non-zero on a failed rule; its summary line
@@ -140,6 +143,11 @@ func TestAdmissionWithTheRealTools(t *testing.T) {
 	// key; a flawless one signed by a key nobody trusts.
 	forgeReceipt(t, dir, prodApp+"@"+inStaging, filepath.Join(keyDir, "trusted.key"), signingPassword, forged(stagingApp+"@"+inStaging))
 	forgeReceipt(t, dir, prodApp+"@"+devOnly, filepath.Join(keyDir, "other.key"), "", forged(prodApp+"@"+devOnly))
+	// And a receipt naming prod's repository, signed by the trusted key,
+	// but for another environment.
+	staging := forged(prodApp + "@" + inStaging)
+	staging["bakery"] = map[string]any{"action": "promote", "target": "app", "environment": "staging"}
+	forgeReceipt(t, dir, prodApp+"@"+inStaging, filepath.Join(keyDir, "trusted.key"), signingPassword, staging)
 
 	out := filepath.Join(dir, "admission")
 	r := bakery(t, nil, "admission", "--env", "prod", "--out", out, "--config", cfg, "-o", "json")

@@ -146,92 +146,9 @@ func (Kyverno) Render(p Policy) ([]byte, error) {
 		a.Keys.CTLog.IgnoreSCT = true
 		attestors = append(attestors, a)
 	}
-	// A revocation in force takes the digest off the list; one scheduled
-	// for later is denied from its time on.
-	now := time.Now().UTC()
-	revoked, scheduled := map[string]bool{}, []Revocation{}
-	for _, r := range p.Revoked {
-		if at, err := time.Parse(time.RFC3339, r.EffectiveAt); err == nil && at.After(now) {
-			scheduled = append(scheduled, r)
-		} else {
-			revoked[r.Digest] = true
-		}
-	}
+	revoked, scheduled := splitRevoked(p.Revoked, time.Now())
 	for _, t := range p.Targets {
-		repos := targetRepos(t)
-		var refs []string
-		for _, r := range repos {
-			refs = append(refs, r+"@*", r+":*")
-		}
-		envRepos, _ := json.Marshal(t.Repositories) // strings: cannot fail
-		pod := kyvernoMatch{Any: []kyvernoResourceFilter{{}}}
-		pod.Any[0].Resources.Kinds = []string{"Pod"}
-		pol.Spec.Rules = append(pol.Spec.Rules, kyvernoRule{
-			Name:  resourceName(t.Name, "receipts"),
-			Match: pod,
-			VerifyImages: []kyvernoVerifyImage{{
-				ImageReferences: refs, FailureAction: "Enforce",
-				MutateDigest: false, VerifyDigest: true, Required: true,
-				Attestations: []kyvernoAttestation{{
-					Type:      receipt.PredicateVSA,
-					Attestors: []kyvernoAttestorSet{{Count: 1, Entries: attestors}},
-					Conditions: []kyvernoAnyAllConds{{All: []kyvernoCondition{
-						{Key: "{{ verifier.id }}", Operator: "Equals", Value: VerifierID, Message: "not a bakery receipt"},
-						{Key: "{{ verificationResult }}", Operator: "Equals", Value: receipt.Passed, Message: "a receipt that did not pass"},
-						{Key: "{{ bakery.target }}", Operator: "Equals", Value: t.Name, Message: "a receipt for another target"},
-						{
-							Key:      fmt.Sprintf("{{ starts_with(resourceUri, join('', [lookup(`%s`, bakery.environment) || 'none', '@sha256:'])) }}", envRepos),
-							Operator: "Equals", Value: true,
-							Message: "a receipt whose resourceUri is not its environment's repository",
-						},
-					}}},
-				}},
-			}},
-		})
-		var allowed []string
-		for _, d := range t.Receipted {
-			if !revoked[d] {
-				allowed = append(allowed, t.Repository+"@"+d)
-			}
-		}
-		sort.Strings(allowed)
-		if allowed == nil {
-			allowed = []string{}
-		}
-		var ours []kyvernoCondition
-		for _, r := range repos {
-			for _, sep := range []string{"@", ":"} {
-				ours = append(ours, kyvernoCondition{Key: fmt.Sprintf("{{ starts_with(element.image, '%s%s') }}", r, sep), Operator: "Equals", Value: true})
-			}
-		}
-		admit := kyvernoForeach{List: containers, Preconditions: kyvernoAnyAllConds{Any: ours}}
-		admit.Deny.Conditions = kyvernoAnyAllConds{All: []kyvernoCondition{
-			{Key: "{{ element.image }}", Operator: "AnyNotIn", Value: allowed},
-		}}
-		foreach := []kyvernoForeach{admit}
-		for _, r := range scheduled {
-			if !slices.Contains(t.Receipted, r.Digest) {
-				continue
-			}
-			// A scheduled revocation of an admitted digest: denied once it
-			// takes effect.
-			f := kyvernoForeach{List: containers, Preconditions: kyvernoAnyAllConds{Any: ours}}
-			f.Deny.Conditions = kyvernoAnyAllConds{All: []kyvernoCondition{
-				{Key: "{{ ends_with(element.image, '@" + r.Digest + "') }}", Operator: "Equals", Value: true},
-				{Key: "{{ time_after(time_now_utc(), '" + r.EffectiveAt + "') }}", Operator: "Equals", Value: true},
-			}}
-			foreach = append(foreach, f)
-		}
-		pol.Spec.Rules = append(pol.Spec.Rules, kyvernoRule{
-			Name:  resourceName(t.Name, "receipted-in", p.Environment),
-			Match: pod,
-			Validate: &kyvernoValidate{
-				FailureAction: "Enforce",
-				Message: fmt.Sprintf("%s: only a digest with a bakery receipt for %s, in %s, not revoked, is admitted "+
-					"(bakery history %s --env %s); regenerate this policy after each promotion", t.Name, p.Environment, t.Repository, t.Name, p.Environment),
-				Foreach: foreach,
-			},
-		})
+		pol.Spec.Rules = append(pol.Spec.Rules, receiptsRule(t, attestors), admittedRule(p.Environment, t, revoked, scheduled))
 	}
 	var buf bytes.Buffer
 	fmt.Fprintf(&buf, "# Written by `bakery admission --env %s --format kyverno`: Kyverno admits an image of these\n", p.Environment)
@@ -241,6 +158,104 @@ func (Kyverno) Render(p Policy) ([]byte, error) {
 		return nil, err
 	}
 	return buf.Bytes(), nil
+}
+
+// splitRevoked splits revocations at now: one in force takes the digest off
+// the list of admitted digests; one scheduled for later is denied from its
+// time on.
+func splitRevoked(revs []Revocation, now time.Time) (map[string]bool, []Revocation) {
+	revoked, scheduled := map[string]bool{}, []Revocation{}
+	for _, r := range revs {
+		if at, err := time.Parse(time.RFC3339, r.EffectiveAt); err == nil && at.After(now) {
+			scheduled = append(scheduled, r)
+		} else {
+			revoked[r.Digest] = true
+		}
+	}
+	return revoked, scheduled
+}
+
+func podMatch() kyvernoMatch {
+	pod := kyvernoMatch{Any: []kyvernoResourceFilter{{}}}
+	pod.Any[0].Resources.Kinds = []string{"Pod"}
+	return pod
+}
+
+// receiptsRule verifies every receipt on an image of t: signed by a trusted
+// key, bakery's, PASSED, for t, naming its own environment's repository.
+func receiptsRule(t Target, attestors []kyvernoAttestor) kyvernoRule {
+	var refs []string
+	for _, r := range targetRepos(t) {
+		refs = append(refs, r+"@*", r+":*")
+	}
+	envRepos, _ := json.Marshal(t.Repositories) // strings: cannot fail
+	return kyvernoRule{
+		Name:  resourceName(t.Name, "receipts"),
+		Match: podMatch(),
+		VerifyImages: []kyvernoVerifyImage{{
+			ImageReferences: refs, FailureAction: "Enforce",
+			MutateDigest: false, VerifyDigest: true, Required: true,
+			Attestations: []kyvernoAttestation{{
+				Type:      receipt.PredicateVSA,
+				Attestors: []kyvernoAttestorSet{{Count: 1, Entries: attestors}},
+				Conditions: []kyvernoAnyAllConds{{All: []kyvernoCondition{
+					{Key: "{{ verifier.id }}", Operator: "Equals", Value: VerifierID, Message: "not a bakery receipt"},
+					{Key: "{{ verificationResult }}", Operator: "Equals", Value: receipt.Passed, Message: "a receipt that did not pass"},
+					{Key: "{{ bakery.target }}", Operator: "Equals", Value: t.Name, Message: "a receipt for another target"},
+					{
+						Key:      fmt.Sprintf("{{ starts_with(resourceUri, join('', [lookup(`%s`, bakery.environment) || 'none', '@sha256:'])) }}", envRepos),
+						Operator: "Equals", Value: true,
+						Message: "a receipt whose resourceUri is not its environment's repository",
+					},
+				}}},
+			}},
+		}},
+	}
+}
+
+// admittedRule denies an image of t that is not one of the digests
+// receipted in env (less those revoked now), and one revoked later from
+// its time.
+func admittedRule(env string, t Target, revoked map[string]bool, scheduled []Revocation) kyvernoRule {
+	allowed := []string{}
+	for _, d := range t.Receipted {
+		if !revoked[d] {
+			allowed = append(allowed, t.Repository+"@"+d)
+		}
+	}
+	sort.Strings(allowed)
+	var ours []kyvernoCondition
+	for _, r := range targetRepos(t) {
+		for _, sep := range []string{"@", ":"} {
+			ours = append(ours, kyvernoCondition{Key: fmt.Sprintf("{{ starts_with(element.image, '%s%s') }}", r, sep), Operator: "Equals", Value: true})
+		}
+	}
+	admit := kyvernoForeach{List: containers, Preconditions: kyvernoAnyAllConds{Any: ours}}
+	admit.Deny.Conditions = kyvernoAnyAllConds{All: []kyvernoCondition{
+		{Key: "{{ element.image }}", Operator: "AnyNotIn", Value: allowed},
+	}}
+	foreach := []kyvernoForeach{admit}
+	for _, r := range scheduled {
+		if !slices.Contains(t.Receipted, r.Digest) {
+			continue
+		}
+		f := kyvernoForeach{List: containers, Preconditions: kyvernoAnyAllConds{Any: ours}}
+		f.Deny.Conditions = kyvernoAnyAllConds{All: []kyvernoCondition{
+			{Key: "{{ ends_with(element.image, '@" + r.Digest + "') }}", Operator: "Equals", Value: true},
+			{Key: "{{ time_after(time_now_utc(), '" + r.EffectiveAt + "') }}", Operator: "Equals", Value: true},
+		}}
+		foreach = append(foreach, f)
+	}
+	return kyvernoRule{
+		Name:  resourceName(t.Name, "receipted-in", env),
+		Match: podMatch(),
+		Validate: &kyvernoValidate{
+			FailureAction: "Enforce",
+			Message: fmt.Sprintf("%s: only a digest with a bakery receipt for %s, in %s, not revoked, is admitted "+
+				"(bakery history %s --env %s); regenerate this policy after each promotion", t.Name, env, t.Repository, t.Name, env),
+			Foreach: foreach,
+		},
+	}
 }
 
 // targetRepos are t's repositories in every environment, sorted: the

@@ -49,55 +49,7 @@ what admission can and cannot see.`,
   # judge an image as the cluster would, without a cluster
   policy-tester -policy deploy/admission/prod-policy-controller.yaml -image REPO@sha256:…`,
 		Args: exactArgs(0),
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if o.out == "" && ro.output == "json" {
-				return usageError("admission writes YAML policies: -o json describes the files that --out DIR writes")
-			}
-			if o.env == "" {
-				return usageError("--env ENV is required: the environment whose receipts a cluster requires")
-			}
-			var formats []admission.Format
-			for _, n := range o.formats {
-				f, err := admission.Lookup(n)
-				if err != nil {
-					return err
-				}
-				formats = append(formats, f)
-			}
-			if len(formats) == 0 {
-				for _, n := range admission.FormatNames() {
-					formats = append(formats, admission.Formats[n])
-				}
-			}
-			g, err := ro.gate(cmd)
-			if err != nil {
-				return err
-			}
-			p, err := admission.Load(cmd.Context(), g.cfg, g.verifier, o.env)
-			if err != nil {
-				return err
-			}
-			if o.out == "" {
-				for i, f := range formats {
-					body, err := f.Render(p)
-					if err != nil {
-						return err
-					}
-					if i > 0 { // one YAML stream: kubectl apply -f - takes both
-						body = append([]byte("---\n"), body...)
-					}
-					if _, err := cmd.OutOrStdout().Write(body); err != nil {
-						return err
-					}
-				}
-				return nil
-			}
-			changed, err := admission.Write(o.out, p, formats)
-			if err != nil {
-				return err
-			}
-			return printAdmission(cmd, ro, o.out, p, formats, changed)
-		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return o.run(cmd, ro) },
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.env, "env", "", "environment whose receipts the policies require")
@@ -105,6 +57,57 @@ what admission can and cannot see.`,
 	f.StringVar(&o.out, "out", "", "write each format to DIR/ENV-FORMAT.yaml instead of standard output")
 	addKeyFlag(cmd, ro)
 	return cmd
+}
+
+// run writes (or prints) the policies of o.env in o.formats.
+func (o *admissionOptions) run(cmd *cobra.Command, ro *rootOptions) error {
+	if o.out == "" && ro.output == "json" {
+		return usageError("admission writes YAML policies: -o json describes the files that --out DIR writes")
+	}
+	if o.env == "" {
+		return usageError("--env ENV is required: the environment whose receipts a cluster requires")
+	}
+	var formats []admission.Format
+	for _, n := range o.formats {
+		f, err := admission.Lookup(n)
+		if err != nil {
+			return err
+		}
+		formats = append(formats, f)
+	}
+	if len(formats) == 0 {
+		for _, n := range admission.FormatNames() {
+			formats = append(formats, admission.Formats[n])
+		}
+	}
+	g, err := ro.gate(cmd)
+	if err != nil {
+		return err
+	}
+	p, err := admission.Load(cmd.Context(), g.cfg, g.verifier, o.env)
+	if err != nil {
+		return err
+	}
+	if o.out == "" {
+		for i, f := range formats {
+			body, err := f.Render(p)
+			if err != nil {
+				return err
+			}
+			if i > 0 { // one YAML stream: kubectl apply -f - takes both
+				body = append([]byte("---\n"), body...)
+			}
+			if _, err := cmd.OutOrStdout().Write(body); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	changed, err := admission.Write(o.out, p, formats)
+	if err != nil {
+		return err
+	}
+	return printAdmission(cmd, ro, o.out, p, formats, changed)
 }
 
 // admissionFile is one written policy file, as -o json prints it.

@@ -69,6 +69,16 @@ group an instance refresh onto it, after the receipt (--wait waits for them).`,
 			return rewriteAdmission(cmd, ro, admissionDir, []string{req.Env})
 		},
 	}
+	rollbackFlags(cmd, &req)
+	wait.addFlags(cmd)
+	admissionFlag(cmd, &admissionDir)
+	addActorFlag(cmd, ro)
+	addKeyFlag(cmd, ro)
+	return cmd
+}
+
+// rollbackFlags are the flags that fill rollback's request.
+func rollbackFlags(cmd *cobra.Command, req *promote.RollbackRequest) {
 	cmd.Flags().StringVar(&req.Env, "env", "", "environment to roll back")
 	cmd.Flags().StringVar(&req.To, "digest", "", "digest (or a unique prefix of 12+ hex digits) to roll back to (default: where bakery last put the tag, else the previous one)")
 	// --to is an environment everywhere else; rollback's old spelling of
@@ -77,9 +87,4 @@ group an instance refresh onto it, after the receipt (--wait waits for them).`,
 	_ = cmd.Flags().MarkDeprecated("to", "use --digest (--to names an environment in every other command)")
 	cmd.Flags().StringVar(&req.Reason, "reason", "", "why, recorded in the rollback's receipt and shown by bakery history")
 	cmd.Flags().StringSliceVar(&req.Write, "write", nil, "pin the digest rolled back to in this deploy file declared in bakery.yaml (repeatable, comma-separated), after the receipt is signed")
-	wait.addFlags(cmd)
-	admissionFlag(cmd, &admissionDir)
-	addActorFlag(cmd, ro)
-	addKeyFlag(cmd, ro)
-	return cmd
 }
