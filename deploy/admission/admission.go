@@ -174,8 +174,10 @@ func Revoked(revs *revoke.Set) []Revocation {
 		if e.Action != revoke.ActionRevoke {
 			continue
 		}
-		at := e.EffectiveAt
-		if t, err := time.Parse(time.RFC3339Nano, at); err == nil {
+		// A time that does not parse counts as in force: the policies
+		// compare times, and an unreadable one must not let the digest in.
+		at := "1970-01-01T00:00:00Z"
+		if t, err := time.Parse(time.RFC3339Nano, e.EffectiveAt); err == nil {
 			at = t.UTC().Format(time.RFC3339)
 		}
 		out = append(out, Revocation{Digest: d, EffectiveAt: at})

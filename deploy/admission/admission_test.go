@@ -20,7 +20,9 @@ const (
 	good    = "sha256:1111111111111111111111111111111111111111111111111111111111111111"
 	revoked = "sha256:2222222222222222222222222222222222222222222222222222222222222222"
 	later   = "sha256:3333333333333333333333333333333333333333333333333333333333333333"
-	testPEM = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n-----END PUBLIC KEY-----\n"
+	// repoDigest sorts after the others; its revocation's time does not parse.
+	repoDigest = "sha256:4444444444444444444444444444444444444444444444444444444444444444"
+	testPEM    = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n-----END PUBLIC KEY-----\n"
 )
 
 func testPolicy() Policy {
@@ -156,6 +158,15 @@ func TestPolicyControllerReceiptPolicy(t *testing.T) {
 	if _, err := evaluate(rego, b); err == nil || !strings.Contains(err.Error(), "not a bakery receipt") {
 		t.Errorf("another predicate type: %v", err)
 	}
+	// Two subjects, the resourceUri naming the other one: the image is the
+	// first (policy-controller matched it), the receipt is about the second.
+	var two map[string]any
+	_ = json.Unmarshal(statement(later, nil), &two)
+	two["subject"] = append([]any{map[string]any{"name": repo, "digest": map[string]any{"sha256": strings.TrimPrefix(good, "sha256:")}}}, two["subject"].([]any)...)
+	b, _ = json.Marshal(two)
+	if _, err := evaluate(rego, b); err == nil || !strings.Contains(err.Error(), "more than one subject") {
+		t.Errorf("two subjects: %v", err)
+	}
 }
 
 // TestPolicyControllerRefusesTags runs the ClusterImagePolicy's own policy
@@ -233,9 +244,11 @@ func TestRevokedListsWhatIsRevokedNowOrLater(t *testing.T) {
 	set.Exclude(revoke.Entry{Digest: good, Action: revoke.ActionRestore, Time: "2026-01-02T00:00:00.000000000Z", EffectiveAt: "2026-01-02T00:00:00.000000000Z"})
 	set.Exclude(revoke.Entry{Digest: revoked, Action: revoke.ActionRevoke, Time: "2026-01-03T00:00:00.000000000Z", EffectiveAt: "2026-01-03T00:00:00.000000000Z"})
 	set.Exclude(revoke.Entry{Digest: later, Action: revoke.ActionRevoke, Time: "2026-01-03T00:00:00.000000000Z", EffectiveAt: "2099-01-01T00:00:00.000000000Z"})
+	set.Exclude(revoke.Entry{Digest: repoDigest, Action: revoke.ActionRevoke, Time: "2026-01-04T00:00:00.000000000Z", EffectiveAt: "soon"})
 	got := Revoked(set)
-	want := []Revocation{{Digest: revoked, EffectiveAt: "2026-01-03T00:00:00Z"}, {Digest: later, EffectiveAt: "2099-01-01T00:00:00Z"}}
-	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] {
+	want := []Revocation{{Digest: revoked, EffectiveAt: "2026-01-03T00:00:00Z"}, {Digest: later, EffectiveAt: "2099-01-01T00:00:00Z"},
+		{Digest: repoDigest, EffectiveAt: "1970-01-01T00:00:00Z"}}
+	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] || got[2] != want[2] {
 		t.Errorf("Revoked = %v, want %v (a restored digest is not listed)", got, want)
 	}
 	if Revoked(nil) != nil {

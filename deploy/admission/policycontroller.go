@@ -199,6 +199,10 @@ bound {
   input.predicate.resourceUri == concat("@", [repository, d])
 }
 
+problem["it names more than one subject: a bakery receipt names exactly its digest"] {
+  not count(input.subject) == 1
+}
+
 problem["it is not a bakery receipt (SLSA verification summary)"] {
   not input.predicateType == {{.PredicateType}}
 }
