@@ -49,6 +49,11 @@ demo: up build ## set everything up; bake, attest, verify and promote the bundle
 	  else $(DEMO_ENV) $(BIN) test $$target --env staging --suite smoke --progress plain --config examples/bakery.yaml || exit 1; fi; \
 	  $(DEMO_ENV) $(BIN) promote $$target --to prod --config examples/bakery.yaml || exit 1; done
 	$(BIN) status --config examples/bakery.yaml
+	# the cluster's side: prod's admission policies, and policy-controller's
+	# own tester admitting prod's digest of the golden base by them
+	$(BIN) admission --env prod --out .bakery/admission --config examples/bakery.yaml
+	.bakery/policy-tester -log-level error -policy .bakery/admission/prod-policy-controller.yaml \
+	  -image 127.0.0.1:5000/prod/golden-base@$$(.bakery/crane digest --insecure 127.0.0.1:5000/prod/golden-base:prod) && echo "policy-tester: admitted"
 
 .PHONY: env
 env: ## print the demo's environment for your shell: eval "$$(make -s env)"
