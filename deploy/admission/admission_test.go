@@ -186,6 +186,7 @@ func TestPolicyControllerRefusesTags(t *testing.T) {
 		{`{"initContainers":[{"name":"i","image":"` + repo + `"}],"containers":[{"name":"a","image":"` + repo + `@` + good + `"}]}`, repo + ": name the image by digest"},
 		{`{"template":{"spec":{"containers":[{"name":"a","image":"` + repo + `:v1"}]}}}`, repo + ":v1"},
 		{`{"containers":[{"name":"a","image":"127.0.0.1:5000/prod/app-other:latest"}]}`, ""},
+		{`{"containers":[{"name":"a","image":"127.0.0.1:5000/staging/app@` + good + `"}]}`, "pull the image from " + repo},
 		{`null`, ""},
 	} {
 		in := `{"authorityMatches":{},"spec":` + c.spec + `}`

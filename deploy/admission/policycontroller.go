@@ -85,7 +85,7 @@ func (PolicyController) Render(p Policy) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		tagRego, err := execute(tagRegoTemplate, regoData(p, t))
+		tagRego, err := execute(tagRegoTemplate, specData(p, t))
 		if err != nil {
 			return nil, err
 		}
@@ -163,6 +163,23 @@ func regoData(p Policy, t Target) regoValues {
 		Verifier: quote(VerifierID), PredicateType: quote(receipt.PredicateVSA), Passed: quote(receipt.Passed),
 		Revocations: string(b),
 	}
+}
+
+// specValues are the workload policy's data: the environment's repository
+// of the target, and its repositories in the other environments.
+type specValues struct {
+	Repository, Others string
+}
+
+func specData(p Policy, t Target) specValues {
+	others := []string{}
+	for _, r := range targetRepos(t) {
+		if r != t.Repository {
+			others = append(others, r)
+		}
+	}
+	b, _ := json.Marshal(others) // strings: cannot fail
+	return specValues{Repository: quote(t.Repository), Others: string(b)}
 }
 
 func quote(s string) string {
@@ -252,10 +269,13 @@ isCompliant[response] {
 
 // tagRegoTemplate is the ClusterImagePolicy's own Rego: given the
 // workload's spec (includeSpec), it refuses every image of the repository
-// that is named by tag, not by digest.
+// that is named by tag, not by digest, and every image of the target pulled
+// from another environment's repository (whose attestations anyone who can
+// push there controls, even when they are copies of the real receipts).
 var tagRegoTemplate = template.Must(template.New("tags").Parse(`package sigstore
 
 repository := {{.Repository}}
+others := {{.Others}}
 
 images[img] {
   walk(input.spec, [path, value])
@@ -275,13 +295,35 @@ tagged[img] {
   not contains(img, "@sha256:")
 }
 
+elsewhere[img] {
+  img := images[_]
+  other := others[_]
+  startswith(img, concat("", [other, "@"]))
+}
+
+elsewhere[img] {
+  img := images[_]
+  other := others[_]
+  startswith(img, concat("", [other, ":"]))
+}
+
+problem[msg] {
+  count(tagged) > 0
+  msg := sprintf("%v: name the image by digest; bakery admits digests, never tags", [concat(", ", tagged)])
+}
+
+problem[msg] {
+  count(elsewhere) > 0
+  msg := sprintf("%v: pull the image from %v, this environment's repository", [concat(", ", elsewhere), repository])
+}
+
 isCompliant[response] {
-  count(tagged) == 0
+  count(problem) == 0
   response := {"result": true}
 }
 
 isCompliant[response] {
-  count(tagged) > 0
-  response := {"result": false, "error": sprintf("%v: name the image by digest; bakery admits digests, never tags", [concat(", ", tagged)])}
+  count(problem) > 0
+  response := {"result": false, "error": concat("; ", problem)}
 }
 `))

@@ -268,6 +268,11 @@ func Diff(path string, old, edited []byte) string {
 // that a reader sees the old file or the new one, never half of it, and a
 // failure leaves no temporary file behind.
 func WriteAtomic(path string, content []byte) (err error) {
+	// a deploy file that is a symbolic link stays one: its target is
+	// replaced, not the link
+	if real, lerr := filepath.EvalSymlinks(path); lerr == nil {
+		path = real
+	}
 	info, err := os.Stat(path)
 	if err != nil {
 		return err

@@ -236,7 +236,7 @@ func (p *EC2) Rollout(ctx context.Context, req RolloutRequest) ([]Deployment, er
 			d := base
 			d.Group = g
 			if d, err = p.refresh(ctx, r, d); err != nil {
-				return deps, err
+				return append(deps, d), err // its template version was made
 			}
 			deps = append(deps, d)
 		}
@@ -421,11 +421,43 @@ func (p *EC2) InspectRollout(ctx context.Context, amis map[string]string, rollou
 			}
 			if cur != nil {
 				d.observe(cur)
+				if !r.SetDefault {
+					// the default never moves: what the group runs is the
+					// version its newest refresh went onto
+					if d, err = p.refreshedVersion(ctx, d, cur, amis[r.Region], lt.defVer); err != nil {
+						return deps, err
+					}
+				}
 			}
 			deps = append(deps, d)
 		}
 	}
 	return deps, nil
+}
+
+// refreshedVersion sets d's version, AMI and Current from the launch
+// template version refresh cur went onto, when it is one of d's template.
+func (p *EC2) refreshedVersion(ctx context.Context, d Deployment, cur *astypes.InstanceRefresh, ami string, defVer int64) (Deployment, error) {
+	if cur.DesiredConfiguration == nil || cur.DesiredConfiguration.LaunchTemplate == nil ||
+		aws.ToString(cur.DesiredConfiguration.LaunchTemplate.LaunchTemplateId) != d.LaunchTemplateID {
+		return d, nil
+	}
+	v, err := strconv.ParseInt(aws.ToString(cur.DesiredConfiguration.LaunchTemplate.Version), 10, 64)
+	if err != nil {
+		return d, nil // $Default or $Latest: the default's, as read
+	}
+	out, err := p.client(d.Region).DescribeLaunchTemplateVersions(ctx, &ec2.DescribeLaunchTemplateVersionsInput{
+		LaunchTemplateId: aws.String(d.LaunchTemplateID), Versions: []string{strconv.FormatInt(v, 10)}})
+	if err != nil {
+		return d, awsError(fmt.Sprintf("launch template %s in %s", d.LaunchTemplate, d.Region), err)
+	}
+	d.Version, d.Default, d.ImageID = v, v == defVer, ""
+	if len(out.LaunchTemplateVersions) > 0 && out.LaunchTemplateVersions[0].LaunchTemplateData != nil {
+		d.ImageID = aws.ToString(out.LaunchTemplateVersions[0].LaunchTemplateData.ImageId)
+	}
+	current := d.ImageID != "" && d.ImageID == ami
+	d.Current = &current
+	return d, nil
 }
 
 // Wait polls the deployments' refreshes every interval until each has
@@ -451,6 +483,10 @@ func Wait(ctx context.Context, r Rollouter, deps []Deployment, interval time.Dur
 		}
 		var err error
 		if deps, err = r.Refresh(ctx, deps); err != nil {
+			if ctx.Err() != nil { // the wait ran out during the call: say so, not "unavailable"
+				return deps, failure.New(failure.Unavailable, "instance refresh", fmt.Errorf("still running after the wait: %w", context.Cause(ctx)),
+					"the promotion stands; see bakery status, or wait longer with --wait-timeout")
+			}
 			return deps, err
 		}
 		if progress != nil {

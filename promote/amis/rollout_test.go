@@ -205,8 +205,8 @@ func TestRolloutBadInput(t *testing.T) {
 		if failure.ClassOf(err) != failure.Unavailable || !strings.Contains(err.Error(), "Auto Scaling group web-prod in us-east-1") {
 			t.Fatalf("class %v: %v", failure.ClassOf(err), err)
 		}
-		if len(deps) != 0 {
-			t.Errorf("deployments %+v", deps)
+		if len(deps) != 1 || deps[0].Version != 2 || deps[0].RefreshID != "" {
+			t.Errorf("deployments %+v: want what was done, the version made and no refresh", deps)
 		}
 		// re-running completes it, on the version the first run made
 		deps, err = p.Rollout(ctx, req)
@@ -233,4 +233,38 @@ func TestRolloutBadInput(t *testing.T) {
 			t.Fatalf("class %v: %v", failure.ClassOf(err), err)
 		}
 	})
+}
+
+// TestRolloutWithoutDefault: with set_default false the template's default
+// never moves, and what a group runs is the version its newest refresh went
+// onto: InspectRollout reports that one, current, not the default's old AMI.
+func TestRolloutWithoutDefault(t *testing.T) {
+	srv := ec2local.New(ec2local.WithRefreshPolls(1))
+	_, nu, _ := rolloutFleet(t, srv)
+	p := publisher(t, amis.Options{})
+	ctx := context.Background()
+	r := prodRollout()
+	r.SetDefault = false
+	req := amis.RolloutRequest{Digest: testDigest, Environment: "prod", Target: "golden-base", AMIs: map[string]string{"us-east-1": nu},
+		Rollouts: []amis.Rollout{r}}
+	deps, err := p.Rollout(ctx, req)
+	if err != nil || len(deps) != 2 || deps[0].Default || deps[0].Version != 2 {
+		t.Fatalf("rollout: %+v, %v", deps, err)
+	}
+	if _, err := amis.Wait(ctx, p, deps, time.Millisecond, nil); err != nil {
+		t.Fatal(err)
+	}
+	tmpl, _ := srv.LaunchTemplate("us-east-1", "golden-prod")
+	if tmpl.DefaultVersion != 1 {
+		t.Fatalf("the default moved to %d", tmpl.DefaultVersion)
+	}
+	st, err := p.InspectRollout(ctx, map[string]string{"us-east-1": nu}, req.Rollouts)
+	if err != nil || len(st) != 2 {
+		t.Fatalf("InspectRollout: %+v, %v", st, err)
+	}
+	for _, d := range st {
+		if d.Version != 2 || d.Default || d.ImageID != nu || d.Current == nil || !*d.Current || d.State != "Successful" {
+			t.Errorf("status %+v: want version 2 (not the default), current, Successful", d)
+		}
+	}
 }

@@ -242,18 +242,19 @@ func (o *promoteOptions) promoteOne(cmd *cobra.Command, ro *rootOptions, p *prom
 	if err := o.ci.write("bakery promote", promoteLines([]promote.Outcome{oc})); err != nil {
 		return err
 	}
-	if perr != nil {
-		return perr
+	if err := rewriteAdmission(cmd, ro, o.admissionDir, movedInto([]promote.Outcome{oc})); err != nil && perr == nil {
+		return err
 	}
-	return rewriteAdmission(cmd, ro, o.admissionDir, movedInto([]promote.Outcome{oc}))
+	return perr
 }
 
 // movedInto lists the environments outcomes moved a digest into (or found
-// it already in).
+// it already in), including those whose step failed after its receipt was
+// signed (a write-back or rollout error: the tag moved all the same).
 func movedInto(outcomes []promote.Outcome) []string {
 	var envs []string
 	for _, oc := range outcomes {
-		if oc.Err == nil && oc.Result != nil && !slices.Contains(envs, oc.Result.Environment) {
+		if oc.Result != nil && (oc.Err == nil || oc.Result.Receipt) && !slices.Contains(envs, oc.Result.Environment) {
 			envs = append(envs, oc.Result.Environment)
 		}
 	}

@@ -63,10 +63,13 @@ group an instance refresh onto it, after the receipt (--wait waits for them).`,
 					return err
 				}
 			}
-			if rerr != nil {
+			if rerr != nil && (res == nil || !res.Receipt) {
 				return rerr
 			}
-			return rewriteAdmission(cmd, ro, admissionDir, []string{req.Env})
+			if err := rewriteAdmission(cmd, ro, admissionDir, []string{req.Env}); err != nil && rerr == nil {
+				return err
+			}
+			return rerr
 		},
 	}
 	rollbackFlags(cmd, &req)
