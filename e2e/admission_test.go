@@ -162,12 +162,16 @@ func TestAdmissionWithTheRealTools(t *testing.T) {
 		t.Errorf("admission again: exit %d, want both files unchanged:\n%s", again.code, again.stdout)
 	}
 
-	refused := map[string]string{
-		"receipted only in staging, from staging's repository": stagingApp + "@" + inStaging,
-		"receipted only in staging, copied into prod's":        prodApp + "@" + inStaging,
-		"unsigned":                      prodApp + "@" + devOnly,
-		"with another target's receipt": prodApp + "@" + other,
-		"by tag":                        prodApp + ":prod",
+	// Each refusal for its own reason: policy-controller says which check of
+	// bakery's Rego failed (or that no signature verified); Kyverno's
+	// admitted-digests rule refuses all of them.
+	const notListed = "only a digest with a bakery receipt for prod"
+	refused := []struct{ what, image, pc, kyverno string }{
+		{"receipted only in staging, from staging's repository", stagingApp + "@" + inStaging, "it is a receipt for environment staging, not prod", notListed},
+		{"receipted only in staging, copied into prod's (with forged receipts)", prodApp + "@" + inStaging, "bakery receipt refused", notListed},
+		{"unsigned (a flawless receipt by an untrusted key)", prodApp + "@" + devOnly, "no matching attestations", notListed},
+		{"with another target's receipt", prodApp + "@" + other, "it is a receipt for target other, not app", notListed},
+		{"by tag", prodApp + ":prod", "name the image by digest", notListed},
 	}
 	for _, tool := range []admissionTool{policyTester(t, dir), kyvernoCLI(t, dir)} {
 		policy := filepath.Join(out, "prod-"+tool.format+".yaml")
@@ -175,12 +179,16 @@ func TestAdmissionWithTheRealTools(t *testing.T) {
 			if ok, said := tool.admit(t, policy, prodApp+"@"+inProd); !ok {
 				t.Errorf("the digest receipted in prod was refused:\n%s", said)
 			}
-			for what, image := range refused {
-				ok, said := tool.admit(t, policy, image)
-				if ok {
-					t.Errorf("admitted an image %s (%s):\n%s", what, image, said)
+			for _, c := range refused {
+				ok, said := tool.admit(t, policy, c.image)
+				want := c.pc
+				if tool.format == "kyverno" {
+					want = c.kyverno
 				}
-				t.Logf("refused, %s: %s", what, said)
+				if ok || !strings.Contains(said, want) {
+					t.Errorf("%s (%s): admitted %v, want refused saying %q:\n%s", c.what, c.image, ok, want, said)
+				}
+				t.Logf("refused, %s: %s", c.what, said)
 			}
 		})
 	}
