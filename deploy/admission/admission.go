@@ -279,6 +279,11 @@ func Load(ctx context.Context, cfg *config.Config, v *attest.Verifier, env strin
 	if err != nil {
 		return Policy{}, err
 	}
+	return load(ctx, cfg, v, e, revs)
+}
+
+// load is Load with the revocation lists already read.
+func load(ctx context.Context, cfg *config.Config, v *attest.Verifier, e *config.Environment, revs *revoke.Set) (Policy, error) {
 	p, err := For(cfg, e, v.Keys(), revs)
 	if err != nil {
 		return Policy{}, err
@@ -313,8 +318,14 @@ func Rewrite(ctx context.Context, cfg *config.Config, v *attest.Verifier, dir st
 		existing[e.Name] = Existing(dir, e.Name)
 		anyFile = anyFile || len(existing[e.Name]) > 0
 	}
+	// the lists are read once, for every environment's policy
+	revs, err := revoke.Load(ctx, cfg, v)
+	if err != nil {
+		return nil, err
+	}
 	var changed []string
-	for _, e := range cfg.Environments {
+	for i := range cfg.Environments {
+		e := &cfg.Environments[i]
 		if len(envs) > 0 && !slices.Contains(envs, e.Name) {
 			continue
 		}
@@ -327,7 +338,7 @@ func Rewrite(ctx context.Context, cfg *config.Config, v *attest.Verifier, dir st
 		if len(formats) == 0 {
 			continue
 		}
-		p, err := Load(ctx, cfg, v, e.Name)
+		p, err := load(ctx, cfg, v, e, revs)
 		if err != nil {
 			return changed, err
 		}
