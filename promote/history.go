@@ -17,6 +17,7 @@ import (
 
 	"github.com/bakeryhq/bakery/attest"
 	"github.com/bakeryhq/bakery/builders"
+	"github.com/bakeryhq/bakery/gc/record"
 	"github.com/bakeryhq/bakery/imagetest"
 	"github.com/bakeryhq/bakery/internal/config"
 	"github.com/bakeryhq/bakery/internal/failure"
@@ -36,7 +37,22 @@ type Entry struct {
 	Target     string `json:"target"`
 	Repository string `json:"repository"`
 	Tests      []TestEvidence
+	// Deleted is set on the events of a digest that bakery gc deleted:
+	// they are read from the signed gc log, not from the digest.
+	Deleted *Deleted
 }
+
+// Deleted says which gc run deleted a digest, when and why.
+type Deleted struct {
+	Time   string `json:"time"`
+	By     string `json:"by"`
+	Reason string `json:"reason"`
+	// State is the run's: done, or started (killed before it finished).
+	State string `json:"state"`
+}
+
+// ActionDelete is the history event of a digest bakery gc deleted.
+const ActionDelete = "gc delete"
 
 // EntryJSON is an Entry as bakery's commands print it (history -o json,
 // report.json): camelCase, where policies.Receipt keeps the policy input's
@@ -56,6 +72,8 @@ type EntryJSON struct {
 	Actor       string `json:"actor,omitempty"`
 	// Tests is the digest's test evidence (Tests), as status shows it.
 	Tests []TestEvidence `json:"tests"`
+	// Deleted: bakery gc deleted the digest (its events come from the gc log).
+	Deleted *Deleted `json:"deleted,omitempty"`
 }
 
 // JSON is e as bakery's commands print it.
@@ -67,7 +85,7 @@ func (e Entry) JSON() EntryJSON {
 	}
 	return EntryJSON{Target: e.Target, Repository: e.Repository, Environment: r.Environment, Digest: r.Digest, Time: r.Time,
 		KeyID: r.KeyID, Result: r.Result, Action: r.Action, Replaced: r.Replaced, From: r.From, Reason: r.Reason, Actor: r.Actor,
-		Tests: tests}
+		Tests: tests, Deleted: e.Deleted}
 }
 
 // MarshalJSON writes e as EntryJSON.
@@ -79,7 +97,7 @@ func (e *Entry) UnmarshalJSON(b []byte) error {
 	if err := json.Unmarshal(b, &j); err != nil {
 		return err
 	}
-	*e = Entry{Target: j.Target, Repository: j.Repository, Tests: j.Tests, Receipt: policies.Receipt{Target: j.Target, Repository: j.Repository,
+	*e = Entry{Target: j.Target, Repository: j.Repository, Tests: j.Tests, Deleted: j.Deleted, Receipt: policies.Receipt{Target: j.Target, Repository: j.Repository,
 		Environment: j.Environment, Digest: j.Digest, Time: j.Time, KeyID: j.KeyID, Result: j.Result, Action: j.Action,
 		Replaced: j.Replaced, From: j.From, Reason: j.Reason, Actor: j.Actor}}
 	return nil
@@ -153,6 +171,40 @@ func history(ctx context.Context, verifier *attest.Verifier, target string, env 
 		}
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Time < out[j].Time }) // fixed-width times
+	return out, nil
+}
+
+// DeletedHistory is the history of the digests bakery gc deleted from
+// target's repository in env, from its signed gc log: each receipt the
+// digest held there when it was deleted, and its deletion, all marked
+// Deleted. A log that no trusted key signed counts for nothing (err says
+// why, with no entries).
+func DeletedHistory(ctx context.Context, verifier *attest.Verifier, target string, env *config.Environment) ([]Entry, error) {
+	tag, err := env.Locate(target)
+	if err != nil {
+		return nil, err
+	}
+	repo := tag.Context()
+	log, err := record.Read(ctx, repo, verifier.Keys())
+	if err != nil {
+		return nil, err
+	}
+	var out []Entry
+	for _, run := range log.Runs {
+		for _, d := range run.Deleted {
+			if d.Kind == record.KindAttachments || d.Kind == record.KindOrphan || d.Kind == record.KindPlatform {
+				continue
+			}
+			del := &Deleted{Time: run.Time, By: run.By, Reason: d.Reason, State: run.State}
+			for _, r := range d.Receipts {
+				out = append(out, Entry{Receipt: r, Target: target, Repository: repo.String(), Deleted: del})
+			}
+			out = append(out, Entry{Target: target, Repository: repo.String(), Deleted: del, Receipt: policies.Receipt{
+				Target: target, Repository: repo.String(), Environment: env.Name, Digest: d.Digest, Time: run.Time,
+				Action: ActionDelete, Result: "-", Reason: d.Reason, Actor: run.By}})
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Time < out[j].Time })
 	return out, nil
 }
 

@@ -17,11 +17,8 @@ package revoke
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"sort"
 	"strings"
 	"sync"
@@ -29,19 +26,12 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/static"
-	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/sigstore/sigstore/pkg/signature"
-	"github.com/sigstore/sigstore/pkg/signature/dsse"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/bakeryhq/bakery/attest"
 	"github.com/bakeryhq/bakery/internal/config"
 	"github.com/bakeryhq/bakery/internal/failure"
-	"github.com/bakeryhq/bakery/internal/registry"
 )
 
 const (
@@ -57,7 +47,6 @@ const (
 	// ActionRestore undoes an earlier revocation.
 	ActionRestore = "restore"
 
-	layerType = types.MediaType("application/vnd.dsse.envelope.v1+json")
 	// TimeFormat has a fixed width, so that times also sort as strings.
 	TimeFormat = "2006-01-02T15:04:05.000000000Z07:00"
 )
@@ -161,66 +150,22 @@ func Load(ctx context.Context, cfg *config.Config, v *attest.Verifier) (*Set, er
 	return s, nil
 }
 
-var errUntrusted = errors.New("not a revocation list signed by a trusted key")
-
 // read returns the entries of the list at loc; none when it is not there.
 func read(ctx context.Context, loc name.Tag, v *attest.Verifier) ([]Entry, error) {
-	img, err := remote.Image(loc, registry.Options(ctx)...)
-	if err != nil {
-		if registry.IsNotFound(err) {
-			return nil, nil
-		}
-		return nil, registry.Classify(loc.String(), err)
-	}
-	layers, err := img.Layers()
-	if err != nil {
-		return nil, registry.Classify(loc.String(), err)
-	}
-	if len(layers) != 1 {
-		return nil, fmt.Errorf("%w: %d layers, want 1", errUntrusted, len(layers))
-	}
-	rc, err := layers[0].Compressed()
-	if err != nil {
-		return nil, registry.Classify(loc.String(), err)
-	}
-	defer rc.Close()
-	env, err := io.ReadAll(io.LimitReader(rc, 64<<20))
-	if err != nil {
-		return nil, registry.Classify(loc.String(), err)
+	env, err := attest.ReadRecord(ctx, loc)
+	if err != nil || env == nil {
+		return nil, err
 	}
 	return open(env, v.Keys())
 }
 
 // open verifies a DSSE envelope with any of keys and returns its entries.
 func open(envelope []byte, keys []attest.TrustedKey) ([]Entry, error) {
-	verified := false
-	for _, k := range keys {
-		if dsse.WrapVerifier(k.Verifier).VerifySignature(bytes.NewReader(envelope), nil) == nil {
-			verified = true
-			break
-		}
+	var p predicate
+	if err := attest.OpenRecord(envelope, keys, PredicateType, &p); err != nil {
+		return nil, fmt.Errorf("not a revocation list: %w", err)
 	}
-	if !verified {
-		return nil, errUntrusted
-	}
-	var e struct {
-		Payload string `json:"payload"`
-	}
-	if err := json.Unmarshal(envelope, &e); err != nil {
-		return nil, fmt.Errorf("%w: %w", errUntrusted, err)
-	}
-	body, err := base64.StdEncoding.DecodeString(e.Payload)
-	if err != nil {
-		return nil, fmt.Errorf("%w: %w", errUntrusted, err)
-	}
-	var st struct {
-		PredicateType string    `json:"predicateType"`
-		Predicate     predicate `json:"predicate"`
-	}
-	if err := json.Unmarshal(body, &st); err != nil || st.PredicateType != PredicateType {
-		return nil, fmt.Errorf("%w: predicate type %q", errUntrusted, st.PredicateType)
-	}
-	return st.Predicate.Entries, nil
+	return p.Entries, nil
 }
 
 // add merges entries, once each.
@@ -326,20 +271,7 @@ func Write(ctx context.Context, cfg *config.Config, signer signature.Signer, v *
 
 // push signs entries into one list and writes it to every environment.
 func push(ctx context.Context, cfg *config.Config, signer signature.Signer, entries []Entry) error {
-	body, err := json.Marshal(map[string]any{
-		"_type":         "https://in-toto.io/Statement/v1",
-		"subject":       []map[string]any{{"name": Repository, "digest": map[string]string{"sha256": listDigest(entries)}}},
-		"predicateType": PredicateType,
-		"predicate":     predicate{Entries: entries},
-	})
-	if err != nil {
-		return err
-	}
-	envelope, err := dsse.WrapSigner(signer, "application/vnd.in-toto+json").SignMessage(bytes.NewReader(body))
-	if err != nil {
-		return failure.New(failure.Internal, "revocation list", fmt.Errorf("signing: %w", err), "")
-	}
-	img, err := mutate.AppendLayers(mutate.MediaType(empty.Image, types.OCIManifestSchema1), static.NewLayer(envelope, layerType))
+	envelope, err := attest.SealRecord(signer, Repository, listDigest(entries), PredicateType, predicate{Entries: entries})
 	if err != nil {
 		return err
 	}
@@ -351,10 +283,7 @@ func push(ctx context.Context, cfg *config.Config, signer signature.Signer, entr
 			if err != nil {
 				return err
 			}
-			if err := remote.Write(loc, img, registry.Options(gctx)...); err != nil {
-				return registry.Classify(loc.String(), err)
-			}
-			return nil
+			return attest.PushRecord(gctx, loc, envelope)
 		})
 	}
 	return g.Wait()

@@ -39,6 +39,8 @@ type Config struct {
 	// Vulnerabilities says where the vulnerability database is and which
 	// VEX documents and waivers suppress findings.
 	Vulnerabilities Vulnerabilities `yaml:"vulnerabilities"`
+	// Retention says what bakery gc keeps; an environment may override it.
+	Retention Retention `yaml:"retention"`
 
 	// File is the path the config was read from; Dir is its directory, which
 	// relative paths in the file are resolved against.
@@ -267,6 +269,46 @@ type Environment struct {
 	// Deploy lists the deployment files that `bakery promote|rollback
 	// --write` pins to what this environment runs (package deploy/gitops).
 	Deploy *Deploy `yaml:"deploy"`
+	// Retention overrides the top-level retention settings here.
+	Retention *Retention `yaml:"retention"`
+}
+
+// Retention is what bakery gc keeps of a target in an environment besides
+// what the environment runs, what a later environment keeps, the bases of
+// kept digests and every revoked digest (docs/retention.md).
+type Retention struct {
+	// RollbackWindow is how many of the newest digests that hold a receipt
+	// in the environment are kept (what rollback can go back to); default
+	// DefaultRollbackWindow.
+	RollbackWindow *int `yaml:"rollback_window"`
+	// MinAge keeps every digest built or receipted more recently, a Go
+	// duration; default DefaultMinAge, "0" for none.
+	MinAge string `yaml:"min_age"`
+}
+
+// Defaults of Retention.
+const (
+	DefaultRollbackWindow = 5
+	DefaultMinAge         = 24 * time.Hour
+)
+
+// RetentionOf is what gc keeps in env: the rollback window and the minimum
+// age, the environment's own settings over the top-level ones over the
+// defaults (validated on load).
+func (c *Config) RetentionOf(env *Environment) (window int, minAge time.Duration) {
+	window, minAge = DefaultRollbackWindow, DefaultMinAge
+	for _, r := range []*Retention{&c.Retention, env.Retention} {
+		if r == nil {
+			continue
+		}
+		if r.RollbackWindow != nil {
+			window = *r.RollbackWindow
+		}
+		if r.MinAge != "" {
+			minAge, _ = time.ParseDuration(r.MinAge)
+		}
+	}
+	return window, minAge
 }
 
 // Deploy is an environment's GitOps write-back: which image in which file

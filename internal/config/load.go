@@ -245,7 +245,18 @@ func overlay(v *viper.Viper, val reflect.Value, path string) error {
 	switch val.Kind() {
 	case reflect.Pointer:
 		if val.IsNil() {
-			return nil
+			// A scalar the file left unset (retention.rollback_window)
+			// may still come from its variable or flag.
+			switch k := val.Type().Elem().Kind(); {
+			case k != reflect.Int && k != reflect.Bool && k != reflect.String:
+				return nil
+			case !val.CanSet():
+				return nil
+			}
+			if _, ok := lookup(v, path); !ok {
+				return nil
+			}
+			val.Set(reflect.New(val.Type().Elem()))
 		}
 		return overlay(v, val.Elem(), path)
 	case reflect.Struct:

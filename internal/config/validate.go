@@ -82,6 +82,7 @@ func (c *Config) validate(l *lines) error {
 		c.validateTestedIn(p, i, path)
 		c.validateVulnPolicy(p, e.Vulnerabilities, path)
 		c.validateDeploy(p, e.Deploy, path)
+		validateRetention(p, e.Retention, path+".retention")
 		if _, err := e.RenderTag("target"); err != nil {
 			p.add(path+".tag", "use a template such as {{ .Env }} or {{ .Target }}-{{ .Env }}", "%v", err)
 		}
@@ -100,7 +101,22 @@ func (c *Config) validate(l *lines) error {
 		}
 	}
 	c.validateVulnerabilities(p)
+	validateRetention(p, &c.Retention, "retention")
 	return errors.Join(p.errs...)
+}
+
+// validateRetention checks a retention block: a window of at least one
+// digest (rollback needs the one before) and a duration.
+func validateRetention(p *problems, r *Retention, path string) {
+	if r == nil {
+		return
+	}
+	if r.RollbackWindow != nil && *r.RollbackWindow < 1 {
+		p.add(path+".rollback_window", "keep at least 1 digest (the one the environment runs); rollback needs 2", "%d is less than 1", *r.RollbackWindow)
+	}
+	if d, err := time.ParseDuration(r.MinAge); r.MinAge != "" && (err != nil || d < 0) {
+		p.add(path+".min_age", "use a Go duration such as 168h, or 0 for none", "invalid duration %q", r.MinAge)
+	}
 }
 
 // validateRollout checks aws.rollout: a machine-image target, a region of

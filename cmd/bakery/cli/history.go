@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"sort"
 	"strings"
@@ -66,7 +67,7 @@ func newHistory(ro *rootOptions) *cobra.Command {
 			var entries []historyEntry
 			down := map[string]error{}
 			for _, target := range targets {
-				e, d, err := historyOf(cmd.Context(), g, target, &sel, revs)
+				e, d, err := historyOf(cmd.Context(), cmd.ErrOrStderr(), g, target, &sel, revs)
 				if err != nil {
 					return err
 				}
@@ -90,7 +91,7 @@ func newHistory(ro *rootOptions) *cobra.Command {
 // historyOf is every event of target (in env, or every environment):
 // verified receipts, revocations and restorations, oldest first; down names
 // the environments whose registry could not be read.
-func historyOf(ctx context.Context, g *gate, target string, sel *selection, revs *revoke.Set) (entries []historyEntry, down map[string]error, err error) {
+func historyOf(ctx context.Context, stderr io.Writer, g *gate, target string, sel *selection, revs *revoke.Set) (entries []historyEntry, down map[string]error, err error) {
 	entries, down = []historyEntry{}, map[string]error{}
 	for i := range g.cfg.Environments {
 		e := &g.cfg.Environments[i]
@@ -107,7 +108,14 @@ func historyOf(ctx context.Context, g *gate, target string, sel *selection, revs
 		if err != nil {
 			return nil, nil, err
 		}
-		for _, he := range h {
+		deleted, err := promote.DeletedHistory(ctx, g.verifier, target, e)
+		switch {
+		case failure.ClassOf(err) == failure.Unavailable:
+			return nil, nil, err
+		case err != nil: // a gc log no trusted key signed counts for nothing
+			fmt.Fprintf(stderr, "warning: %v (ignored)\n", err)
+		}
+		for _, he := range append(h, deleted...) {
 			out := historyEntry{Entry: he, suites: promote.Suites(g.cfg, target)}
 			if r, ok := revs.Revoked(he.Digest, time.Now()); ok {
 				out.Revoked = &r
@@ -145,6 +153,9 @@ func printHistoryTable(w io.Writer, s style, entries []historyEntry) error {
 			continue
 		}
 		action, by, rev := e.Action, dash(e.Actor), textNone
+		if e.Deleted != nil && e.Action != promote.ActionDelete {
+			action += " (deleted)"
+		}
 		if e.Replaced != "" {
 			action += " --force"
 			if s.wide {

@@ -96,7 +96,7 @@ promotion into the same environment won (re-run to decide).`,
 	})
 
 	root.AddCommand(newBuild(ro), newVerify(ro), newSBOM(ro), newInspect(ro), newKeys(ro),
-		newPromote(ro), newRollback(ro), newHistory(ro), newStatus(ro), newPolicy(ro), newRevoke(ro))
+		newPromote(ro), newRollback(ro), newHistory(ro), newStatus(ro), newPolicy(ro), newRevoke(ro), newGC(ro))
 	root.AddCommand(newFind(ro), newDrift(ro), newOutdated(ro), newDiff(ro), newExport(ro), newImport(ro), newReport(ro))
 	root.AddCommand(newVersion(ro), newRebuild(ro), newInit(ro), newTest(ro))
 	root.AddCommand(newScan(ro), newRescan(ro), newDB(ro), newAdmission(ro))

@@ -1,0 +1,102 @@
+package gc
+
+import (
+	"context"
+
+	"github.com/bakeryhq/bakery/attest"
+	"github.com/bakeryhq/bakery/gc/record"
+	"github.com/bakeryhq/bakery/internal/registry"
+	"github.com/bakeryhq/bakery/receipt"
+	"github.com/bakeryhq/bakery/revoke"
+)
+
+// Apply deletes what plan says, repository by repository: first it checks
+// that every registry deletes at all (nothing is deleted otherwise), then,
+// in each repository, it writes the run to the gc log as started, deletes
+// the manifests in the plan's order (attachments first), deregisters the
+// AMIs and deletes their snapshots, and writes the run as done. A run that
+// is killed is finished by the next: Plan reads the started run's
+// deletions back from the log.
+func (c *collector) Apply(ctx context.Context, plan *Plan) (*Result, error) {
+	res := &Result{Plan: plan}
+	var todo []*Repository
+	for _, r := range plan.Repositories {
+		if len(r.Delete) > 0 || len(r.AMIs) > 0 || len(r.Resumes) > 0 {
+			todo = append(todo, r)
+		}
+	}
+	if len(todo) == 0 {
+		return res, nil
+	}
+	for _, r := range todo {
+		if err := registry.CheckDelete(ctx, r.scan.repo); err != nil {
+			return res, err
+		}
+	}
+	for _, r := range todo {
+		if err := c.applyRepo(ctx, r, res); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+// applyRepo runs plan r in its repository, journalled in its gc log.
+func (c *collector) applyRepo(ctx context.Context, r *Repository, res *Result) error {
+	signer, err := c.opts.Signer.Get(ctx)
+	if err != nil {
+		return err
+	}
+	keyID, err := attest.KeyID(signer)
+	if err != nil {
+		return err
+	}
+	by := revoke.By(receipt.ActorOf(ctx), keyID)
+	log := r.scan.log
+	log.Runs = append(log.Runs, record.Run{Target: r.Target, Environment: r.Environment, Repository: r.Repository,
+		Time: res.Plan.Time, State: record.Started, By: by, Rules: r.Rules, Deleted: r.Delete, AMIs: r.AMIs})
+	run := &log.Runs[len(log.Runs)-1]
+	if err := record.Write(ctx, r.scan.repo, signer, log); err != nil {
+		return err
+	}
+	c.opts.Progress("%s: deleting %d manifests, %d AMIs", r.Repository, len(r.Delete), len(r.AMIs))
+	for _, d := range r.Delete {
+		if err := registry.Delete(ctx, r.scan.repo.Digest(d.Digest)); err != nil {
+			return err
+		}
+		res.Deleted++
+	}
+	if err := c.removeAMIs(ctx, r, run); err != nil {
+		return err
+	}
+	res.Deregistered += len(r.AMIs)
+	finished := c.opts.Now().UTC().Format(revoke.TimeFormat)
+	for i := range log.Runs {
+		if log.Runs[i].State == record.Started {
+			log.Runs[i].State, log.Runs[i].Finished = record.Done, finished
+		}
+	}
+	return record.Write(ctx, r.scan.repo, signer, log)
+}
+
+// removeAMIs deregisters r's AMIs and deletes their snapshots, noting the
+// snapshots in run.
+func (c *collector) removeAMIs(ctx context.Context, r *Repository, run *record.Run) error {
+	if len(r.AMIs) == 0 {
+		return nil
+	}
+	remover, err := c.opts.Clouds(ctx, r.scan.env.AWS)
+	if err != nil {
+		return err
+	}
+	for i, a := range r.AMIs {
+		removed, err := remover.Remove(ctx, map[string]string{a.Region: a.ID})
+		if err != nil {
+			return err
+		}
+		for _, rm := range removed {
+			run.AMIs[i].Snapshots = append(run.AMIs[i].Snapshots, rm.Snapshots...)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,409 @@
+package gc
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/bakeryhq/bakery/gc/record"
+	"github.com/bakeryhq/bakery/revoke"
+)
+
+// keepSet maps a kept digest to why it is kept.
+type keepSet map[string][]string
+
+func (k keepSet) add(d, why string) bool {
+	if slices.Contains(k[d], why) {
+		return false
+	}
+	_, had := k[d]
+	k[d] = append(k[d], why)
+	return !had
+}
+
+// Plan reads every target's repositories in every environment and decides
+// what sel's repositories delete.
+func (c *collector) Plan(ctx context.Context, sel Selection) (*Plan, error) {
+	cfg := c.opts.Config
+	c.requests.Store(0)
+	now := c.opts.Now().UTC()
+	revs, err := revoke.Load(ctx, cfg, c.opts.Verifier)
+	if err != nil {
+		return nil, err
+	}
+	scans, err := c.scanAll(ctx)
+	if err != nil {
+		return nil, err
+	}
+	keeps := map[*repoScan]keepSet{}
+	for _, s := range scans {
+		keeps[s] = c.ownKeep(s, revs, now)
+	}
+	laterKeeps(scans, keeps)
+	protected := bases(scans, keeps)
+	plan := &Plan{Time: now.Format(revoke.TimeFormat)}
+	keptAMIs := map[string]bool{}
+	for _, s := range scans {
+		for d := range keeps[s] {
+			if sub := s.subjects[d]; sub != nil {
+				for _, id := range sub.amis {
+					keptAMIs[id] = true
+				}
+			}
+		}
+	}
+	for _, s := range scans {
+		if s.ignoredLog != "" {
+			plan.Ignored = append(plan.Ignored, s.ignoredLog)
+		}
+		if !selected(sel.Targets, s.target) || !selected(sel.Environments, s.env.Name) {
+			continue
+		}
+		r := s.plan(keeps[s], protected, keptAMIs)
+		window, minAge := cfg.RetentionOf(s.env)
+		r.Rules = record.Rules{RollbackWindow: window, MinAge: minAge.String()}
+		plan.Repositories = append(plan.Repositories, r)
+		plan.Bytes += r.Bytes
+		plan.AMIs += len(r.AMIs)
+		plan.Deletions += len(r.Delete)
+	}
+	plan.Requests = c.requests.Load()
+	return plan, nil
+}
+
+func selected(list []string, v string) bool { return len(list) == 0 || slices.Contains(list, v) }
+
+// scanAll scans every target's repository in every environment, in the
+// order of the config (targets sorted, environments as listed).
+func (c *collector) scanAll(ctx context.Context) ([]*repoScan, error) {
+	cfg := c.opts.Config
+	var jobs [][2]any
+	for _, t := range cfg.TargetNames() {
+		for i := range cfg.Environments {
+			jobs = append(jobs, [2]any{t, i})
+		}
+	}
+	scans := make([]*repoScan, len(jobs))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(c.parallel()/2, 1))
+	for i, j := range jobs {
+		g.Go(func() error {
+			s, err := c.scan(gctx, j[0].(string), j[1].(int))
+			scans[i] = s
+			return err
+		})
+	}
+	return scans, g.Wait()
+}
+
+// ownKeep is what s's environment keeps by its own rules: what it runs, its
+// rollback window, what is younger than the minimum age, what a revocation
+// names.
+func (c *collector) ownKeep(s *repoScan, revs *revoke.Set, now time.Time) keepSet {
+	keep := keepSet{}
+	window, minAge := c.opts.Config.RetentionOf(s.env)
+	if s.current != "" {
+		keep.add(s.current, fmt.Sprintf("%s runs it (tag %s)", s.env.Name, s.envTag))
+	}
+	type received struct {
+		digest string
+		time   string
+	}
+	var got []received
+	for d, sub := range s.subjects {
+		if sub.mediaType == "" {
+			continue // not there
+		}
+		if n := len(sub.receipts); n > 0 {
+			got = append(got, received{d, sub.receipts[n-1].Time})
+		}
+		if minAge > 0 {
+			if t := newest(sub); !t.IsZero() && now.Sub(t) < minAge {
+				keep.add(d, fmt.Sprintf("younger than %s (last built or receipted %s)", minAge, t.Format(time.RFC3339)))
+			}
+		}
+	}
+	sort.Slice(got, func(i, j int) bool { return got[i].time > got[j].time }) // fixed-width times
+	for i, r := range got {
+		if i >= window {
+			break
+		}
+		keep.add(r.digest, fmt.Sprintf("in %s's rollback window (%d of %d)", s.env.Name, i+1, window))
+	}
+	for _, e := range revs.Entries() {
+		if sub := s.subjects[e.Digest]; sub != nil && sub.mediaType != "" {
+			keep.add(e.Digest, "named by a revocation (the evidence stays)")
+		}
+	}
+	return keep
+}
+
+// newest is when sub was last built or receipted (zero if never, as far
+// as verified evidence says).
+func newest(sub *subject) time.Time {
+	t := sub.built
+	for _, r := range sub.receipts {
+		if rt, err := time.Parse(revoke.TimeFormat, r.Time); err == nil && rt.After(t) {
+			t = rt
+		}
+	}
+	return t
+}
+
+// laterKeeps adds to each environment's keep what a later environment of
+// the same target keeps, and merges the keeps of environments that share
+// a repository.
+func laterKeeps(scans []*repoScan, keeps map[*repoScan]keepSet) {
+	byTarget := map[string][]*repoScan{}
+	for _, s := range scans {
+		byTarget[s.target] = append(byTarget[s.target], s)
+	}
+	for _, ss := range byTarget {
+		sort.Slice(ss, func(i, j int) bool { return ss[i].envIdx < ss[j].envIdx })
+		for i := len(ss) - 2; i >= 0; i-- {
+			later := ss[i+1]
+			for d := range keeps[later] {
+				if sub := ss[i].subjects[d]; sub != nil && sub.mediaType != "" {
+					keeps[ss[i]].add(d, later.env.Name+" keeps it")
+				}
+			}
+		}
+	}
+	byRepo := map[string][]*repoScan{}
+	for _, s := range scans {
+		byRepo[s.repo.String()] = append(byRepo[s.repo.String()], s)
+	}
+	for _, ss := range byRepo {
+		for _, a := range ss {
+			for _, b := range ss {
+				if a == b {
+					continue
+				}
+				for d := range keeps[b] {
+					keeps[a].add(d, b.env.Name+" keeps it (same repository)")
+				}
+			}
+		}
+	}
+}
+
+// bases keeps, in every repository that has them, the digests the
+// verified provenance of a kept digest names (transitively), and returns
+// them (digest → why), platform images included.
+func bases(scans []*repoScan, keeps map[*repoScan]keepSet) map[string]string {
+	protected := map[string]string{}
+	for changed := true; changed; {
+		changed = false
+		for _, s := range scans {
+			for d := range keeps[s] {
+				sub := s.subjects[d]
+				if sub == nil {
+					continue
+				}
+				for _, dep := range sub.deps {
+					if _, ok := protected[dep]; !ok {
+						protected[dep] = fmt.Sprintf("a base or material of %s@%s, which %s keeps", s.target, short(d), s.env.Name)
+						changed = true
+					}
+				}
+			}
+		}
+		for _, s := range scans {
+			for d, sub := range s.subjects {
+				why, ok := protected[d]
+				if ok && sub.mediaType != "" && keeps[s].add(d, why) {
+					changed = true
+				}
+			}
+		}
+	}
+	return protected
+}
+
+func short(d string) string {
+	if len(d) > 19 {
+		return d[:19]
+	}
+	return d
+}
+
+// plan is what s deletes: each subject keep does not hold, with its
+// attachments and the platform images no kept index uses, then the
+// attachments whose subject is gone; never a manifest kept or in use.
+func (s *repoScan) plan(keep keepSet, protected map[string]string, keptAMIs map[string]bool) *Repository {
+	r := &Repository{Target: s.target, Environment: s.env.Name, Repository: s.repo.String(), scan: s,
+		Keep: []Kept{}, Delete: []record.Deletion{}, AMIs: []record.AMI{}}
+	inUse := s.inUse(keep, protected)
+	tagsOf := map[string][]string{}
+	for t, d := range s.tags {
+		tagsOf[d] = append(tagsOf[d], t)
+	}
+	for _, ts := range tagsOf {
+		sort.Strings(ts)
+	}
+	planned := map[string]bool{}
+	del := func(d record.Deletion) {
+		if inUse[d.Digest] || planned[d.Digest] {
+			return
+		}
+		planned[d.Digest] = true
+		d.Tags = tagsOf[d.Digest]
+		r.Delete = append(r.Delete, d)
+	}
+	var attachments func(subject, why string)
+	attachments = func(subject, why string) {
+		for _, t := range s.attached[subject] {
+			d := s.tags[t]
+			attachments(d, why)
+			del(record.Deletion{Digest: d, Kind: record.KindAttachments, Subject: subject, Reason: why})
+		}
+	}
+	for _, d := range sortedKeys(s.subjects) {
+		sub := s.subjects[d]
+		if reasons, ok := keep[d]; ok {
+			r.Keep = append(r.Keep, Kept{Digest: d, Kind: sub.kind(), Reasons: reasons})
+			continue
+		}
+		if sub.mediaType == "" {
+			attachments(d, "attached to "+short(d)+", which is not in the repository")
+			for i := range r.Delete {
+				if r.Delete[i].Subject == d {
+					r.Delete[i].Kind = record.KindOrphan
+				}
+			}
+			continue
+		}
+		why := s.why(sub)
+		var children []string
+		for _, ch := range sub.children {
+			if !inUse[ch] {
+				children = append(children, ch)
+			}
+		}
+		for _, ch := range children {
+			attachments(ch, "attached to a platform image of deleted "+short(d))
+		}
+		attachments(d, "attached to deleted "+short(d))
+		del(record.Deletion{Digest: d, Kind: sub.kind(), Reason: why, Receipts: sub.receipts})
+		for _, ch := range children {
+			del(record.Deletion{Digest: ch, Kind: record.KindPlatform, Subject: d, Reason: "a platform image of deleted " + short(d) + " that no kept index uses"})
+		}
+		for _, region := range sortedKeys(sub.amis) {
+			if id := sub.amis[region]; !keptAMIs[id] {
+				r.AMIs = append(r.AMIs, record.AMI{Digest: d, Region: region, ID: id})
+			}
+		}
+	}
+	for _, p := range s.log.Pending() {
+		r.Resumes = append(r.Resumes, p.Time)
+		for _, a := range p.AMIs { // deregistering is idempotent: finish it
+			if !keptAMIs[a.ID] && !slices.ContainsFunc(r.AMIs, func(b record.AMI) bool { return b.ID == a.ID }) {
+				r.AMIs = append(r.AMIs, record.AMI{Digest: a.Digest, Region: a.Region, ID: a.ID})
+			}
+		}
+	}
+	r.Bytes = s.bytes(planned)
+	return r
+}
+
+// kind is what sub is: an index, a machine image record or an image.
+func (sub *subject) kind() string {
+	switch {
+	case len(sub.children) > 0 || strings.Contains(sub.mediaType, "index") || strings.Contains(sub.mediaType, "manifest.list"):
+		return record.KindIndex
+	case sub.machineImage:
+		return record.KindMachineImage
+	}
+	return record.KindImage
+}
+
+// why says why sub goes.
+func (s *repoScan) why(sub *subject) string {
+	switch {
+	case sub.pending != "" && len(sub.receipts) == 0:
+		return "left by the unfinished gc run of " + sub.pending
+	case len(sub.receipts) > 0:
+		return fmt.Sprintf("superseded: outside %s's rollback window, and no later environment keeps it", s.env.Name)
+	case !sub.built.IsZero():
+		return "built, never promoted here, and older than the minimum age"
+	default:
+		return "no verified receipt or provenance: not bakery's, or its evidence is gone"
+	}
+}
+
+// inUse is every manifest of s a kept digest needs: the kept subjects,
+// their platform images, everything attached to them, the gc log, and
+// whatever the provenance of a kept digest names.
+func (s *repoScan) inUse(keep keepSet, protected map[string]string) map[string]bool {
+	in := map[string]bool{s.logDigest: true}
+	var mark func(d string)
+	mark = func(d string) {
+		if in[d] {
+			return
+		}
+		in[d] = true
+		if m := s.manifests[d]; m != nil {
+			for _, ch := range m.children {
+				mark(ch)
+			}
+		}
+		for _, t := range s.attached[d] {
+			mark(s.tags[t])
+		}
+	}
+	for d := range keep {
+		mark(d)
+	}
+	for d := range protected {
+		if s.manifests[d] != nil {
+			mark(d)
+		}
+	}
+	if s.current != "" {
+		mark(s.current)
+	}
+	return in
+}
+
+// bytes is what deleting planned frees: the manifests, and the blobs they
+// use that no remaining manifest uses.
+func (s *repoScan) bytes(planned map[string]bool) int64 {
+	kept := map[string]bool{}
+	for d, m := range s.manifests {
+		if !planned[d] {
+			for b := range m.blobs {
+				kept[b] = true
+			}
+		}
+	}
+	counted := map[string]bool{}
+	var n int64
+	for d := range planned {
+		m := s.manifests[d]
+		if m == nil {
+			continue
+		}
+		n += m.size
+		for b, size := range m.blobs {
+			if !kept[b] && !counted[b] {
+				counted[b] = true
+				n += size
+			}
+		}
+	}
+	return n
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
