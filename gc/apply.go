@@ -3,6 +3,9 @@ package gc
 import (
 	"context"
 
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
 	"github.com/bakeryhq/bakery/attest"
 	"github.com/bakeryhq/bakery/gc/record"
 	"github.com/bakeryhq/bakery/internal/registry"
@@ -61,7 +64,7 @@ func (c *collector) applyRepo(ctx context.Context, r *Repository, res *Result) e
 	}
 	c.opts.Progress("%s: deleting %d manifests, %d AMIs", r.Repository, len(r.Delete), len(r.AMIs))
 	for _, d := range r.Delete {
-		if err := registry.Delete(ctx, r.scan.repo.Digest(d.Digest)); err != nil {
+		if err := deleteManifest(ctx, r.scan.repo, d); err != nil {
 			return err
 		}
 		res.Deleted++
@@ -96,6 +99,31 @@ func (c *collector) removeAMIs(ctx context.Context, r *Repository, run *record.R
 		}
 		for _, rm := range removed {
 			run.AMIs[i].Snapshots = append(run.AMIs[i].Snapshots, rm.Snapshots...)
+		}
+	}
+	return nil
+}
+
+// deleteManifest deletes d's manifest, then each of its tags that still
+// points at it: the distribution registry drops the tags of a manifest it
+// deletes, registries that keep them (go-containerregistry's) delete a tag
+// by name.
+func deleteManifest(ctx context.Context, repo name.Repository, d record.Deletion) error {
+	if err := registry.Delete(ctx, repo.Digest(d.Digest)); err != nil {
+		return err
+	}
+	for _, t := range d.Tags {
+		desc, err := remote.Head(repo.Tag(t), registry.Options(ctx)...)
+		switch {
+		case registry.IsNotFound(err):
+			continue
+		case err != nil:
+			return registry.Classify(repo.Tag(t).String(), err)
+		case desc.Digest.String() != d.Digest:
+			continue // moved to another manifest since the plan: not this run's
+		}
+		if err := registry.DeleteTag(ctx, repo.Tag(t)); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -43,6 +43,19 @@ func Delete(ctx context.Context, ref name.Digest) error {
 	return Classify(ref.String(), err)
 }
 
+// DeleteTag deletes tag by name, for registries that keep a tag whose
+// manifest was deleted; one already gone is not an error.
+func DeleteTag(ctx context.Context, tag name.Tag) error {
+	err := remote.Delete(tag, Options(ctx)...)
+	switch {
+	case err == nil || IsNotFound(err):
+		return nil
+	case refusesDelete(err):
+		return failure.New(failure.Config, "registry "+tag.RegistryStr(), errors.New("refuses to delete tags (DELETE answered 405 UNSUPPORTED)"), DeleteHint)
+	}
+	return Classify(tag.String(), err)
+}
+
 // refusesDelete is a registry's answer that it does not delete.
 func refusesDelete(err error) bool {
 	var terr *transport.Error
