@@ -17,12 +17,14 @@ import (
 
 // Clouds is the cloud side of promoting a machine image: it checks, before
 // anything is copied, that the promotion can be done, and then gives the
-// environment its own AMIs; when the digest is revoked it withdraws them.
+// environment its own AMIs; when the digest is revoked it withdraws them, and
+// when no environment needs them any more (bakery gc) it removes them.
 type Clouds interface {
 	Check(ctx context.Context, req amis.Request) error
 	amis.Publisher
 	amis.Withdrawer
 	amis.Rollouter
+	amis.Remover
 }
 
 // NewClouds returns the Clouds for an environment's aws settings.

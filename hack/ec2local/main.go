@@ -1,5 +1,5 @@
 // Command ec2local serves promote/amis/ec2local, a local stand-in for the EC2
-// image and launch template API and the Auto Scaling instance refresh API
+// image, snapshot and launch template API and the Auto Scaling instance refresh API
 // (both on one URL), for the demo and for trying `bakery promote` on machine
 // images, and its rollout to launch templates and groups, without an AWS
 // account. It prints the URL and the environment that points

@@ -29,7 +29,7 @@ var _ Withdrawer = (*EC2)(nil)
 // are idempotent, so a failed run can be repeated. An AMI that is no longer
 // there cannot be launched: it is skipped.
 func (p *EC2) Withdraw(ctx context.Context, amis map[string]string, at time.Time, disable bool) error {
-	return p.eachAMI(ctx, amis, "withdraw", func(c *ec2.Client, id string) error {
+	return p.eachAMI(ctx, amis, "withdraw", func(c *ec2.Client, _, id string) error {
 		_, err := c.EnableImageDeprecation(ctx, &ec2.EnableImageDeprecationInput{ImageId: aws.String(id), DeprecateAt: aws.Time(at.UTC())})
 		if notFound(err) {
 			return nil
@@ -49,7 +49,7 @@ func (p *EC2) Withdraw(ctx context.Context, amis map[string]string, at time.Time
 
 // Reinstate runs EnableImage then DisableImageDeprecation per region.
 func (p *EC2) Reinstate(ctx context.Context, amis map[string]string) error {
-	return p.eachAMI(ctx, amis, "reinstate", func(c *ec2.Client, id string) error {
+	return p.eachAMI(ctx, amis, "reinstate", func(c *ec2.Client, _, id string) error {
 		if _, err := c.EnableImage(ctx, &ec2.EnableImageInput{ImageId: aws.String(id)}); err != nil {
 			return fmt.Errorf("enable %s: %w", id, err)
 		}
@@ -60,13 +60,15 @@ func (p *EC2) Reinstate(ctx context.Context, amis map[string]string) error {
 	})
 }
 
-// eachAMI runs f on every AMI, region by region in sorted order.
-func (p *EC2) eachAMI(ctx context.Context, amis map[string]string, what string, f func(*ec2.Client, string) error) error {
+// eachAMI runs f on every AMI, with the client and the name of its region,
+// region by region in sorted order, once it has made sure there are
+// credentials. It stops at the first error.
+func (p *EC2) eachAMI(ctx context.Context, amis map[string]string, what string, f func(c *ec2.Client, region, id string) error) error {
 	if err := p.checkCredentials(ctx); err != nil {
 		return err
 	}
 	for _, region := range slices.Sorted(maps.Keys(amis)) {
-		if err := f(p.client(region), amis[region]); err != nil {
+		if err := f(p.client(region), region, amis[region]); err != nil {
 			return failure.New(classify(err), fmt.Sprintf("%s %s in %s", what, amis[region], region), fmt.Errorf("amis: %w", err), "run the command again")
 		}
 	}

@@ -26,6 +26,8 @@ var handlers = map[string]handler{
 	"DisableImageDeprecation": (*Server).disableImageDeprecation,
 	"DisableImage":            (*Server).disableImage,
 	"EnableImage":             (*Server).enableImage,
+	"DescribeSnapshots":       (*Server).describeSnapshots,
+	"DeleteSnapshot":          (*Server).deleteSnapshot,
 
 	"CreateLaunchTemplate":           (*Server).createLaunchTemplate,
 	"CreateLaunchTemplateVersion":    (*Server).createLaunchTemplateVersion,
@@ -92,6 +94,7 @@ func (s *Server) registerImage(region string, form url.Values) (response, *apiEr
 		devices: devices,
 	}
 	s.put(img)
+	s.recordSnapshots(region, devices)
 	return &imageIDResponse{ImageID: img.ID}, nil
 }
 
@@ -105,7 +108,7 @@ func (s *Server) describeImages(region string, form url.Values) (response, *apiE
 			return nil, errAMIMalformed(id)
 		}
 	}
-	fs, err := filters(form)
+	fs, err := filters(form, &image{})
 	if err != nil {
 		return nil, err
 	}
@@ -219,22 +222,10 @@ func (s *Server) copyImage(region string, form url.Values) (response, *apiError)
 	if img.polls > 0 {
 		img.State = StatePending
 	}
-	img.devices = copyDevices(src.devices, img.ID)
+	img.devices = s.copyDevices(region, src, img.ID)
 	s.put(img)
 	s.remember(region, clientToken, token{id: img.ID, params: params})
 	return &imageIDResponse{ImageID: img.ID}, nil
-}
-
-// copyDevices gives a copy's devices snapshots of their own.
-func copyDevices(devices []blockDevice, id string) []blockDevice {
-	var out []blockDevice
-	for _, d := range devices {
-		if d.SnapshotID != "" {
-			d.SnapshotID = "snap-" + strings.TrimPrefix(id, "ami-")
-		}
-		out = append(out, d)
-	}
-	return out
 }
 
 // remember keeps a CopyImage client token, for idempotent retries.
@@ -415,7 +406,8 @@ func (s *Server) createTags(region string, form url.Values) (response, *apiError
 	return &returnResponse{Return: true}, nil
 }
 
-// deregisterImage: ImageId. The image is forgotten at once.
+// deregisterImage: ImageId. The image is forgotten at once; its snapshots
+// are kept, as EC2 keeps them, until DeleteSnapshot.
 func (s *Server) deregisterImage(region string, form url.Values) (response, *apiError) {
 	id := form.Get("ImageId")
 	if id == "" {

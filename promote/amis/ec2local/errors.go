@@ -61,3 +61,11 @@ func errAMINotFound(ids ...string) *apiError {
 func errAMIMalformed(id string) *apiError {
 	return errorf("InvalidAMIID.Malformed", "Invalid id: %q (expecting \"ami-...\")", id)
 }
+
+func errSnapshotNotFound(ids ...string) *apiError {
+	return errorf("InvalidSnapshot.NotFound", "The snapshot '%s' does not exist.", strings.Join(ids, ", "))
+}
+
+func errSnapshotMalformed(id string) *apiError {
+	return errorf("InvalidSnapshotID.Malformed", "Invalid id: %q (expecting \"snap-...\")", id)
+}

@@ -6,16 +6,24 @@ import (
 	"strings"
 )
 
-// filter is one Filter.N of DescribeImages: an image matches when the named
-// field matches any of the values. Values may use the wildcards * and ?.
+// filter is one Filter.N of DescribeImages or DescribeSnapshots: a resource
+// matches when the named field matches any of the values. Values may use the
+// wildcards * and ?.
 type filter struct {
 	name   string
 	values []string
 }
 
+// filterable is a resource that filters select: field returns the values a
+// filter name selects from it, and whether the name is a supported filter.
+type filterable interface {
+	field(name string) ([]string, bool)
+}
+
 // filters parses the Filter.N.Name / Filter.N.Value.M parameters and rejects
-// filter names the server does not support, as EC2 does.
-func filters(form url.Values) ([]filter, *apiError) {
+// filter names that kind (any resource of the kind filtered) does not
+// support, as EC2 does.
+func filters(form url.Values, kind filterable) ([]filter, *apiError) {
 	var out []filter
 	for _, n := range indices(form, "Filter") {
 		p := "Filter." + strconv.Itoa(n)
@@ -23,7 +31,7 @@ func filters(form url.Values) ([]filter, *apiError) {
 		if f.name == "" {
 			return nil, errMissing(p + ".Name")
 		}
-		if _, ok := field(&image{}, f.name); !ok {
+		if _, ok := kind.field(f.name); !ok {
 			return nil, errorf("InvalidParameterValue", "The filter '%s' is invalid", f.name)
 		}
 		out = append(out, f)
@@ -33,8 +41,13 @@ func filters(form url.Values) ([]filter, *apiError) {
 
 // matches reports whether img passes every filter.
 func (img *image) matches(fs []filter) bool {
+	return matchesAll(img, fs)
+}
+
+// matchesAll reports whether r passes every filter.
+func matchesAll(r filterable, fs []filter) bool {
 	for _, f := range fs {
-		got, _ := field(img, f.name)
+		got, _ := r.field(f.name)
 		if !anyMatch(got, f.values) {
 			return false
 		}
@@ -44,12 +57,9 @@ func (img *image) matches(fs []filter) bool {
 
 // field returns the values a filter name selects from img, and whether the
 // name is a supported filter.
-func field(img *image, name string) ([]string, bool) {
-	if key, ok := strings.CutPrefix(name, "tag:"); ok {
-		if v, ok := img.Tags[key]; ok {
-			return []string{v}, true
-		}
-		return nil, true
+func (img *image) field(name string) ([]string, bool) {
+	if got, ok := tagField(img.Tags, name); ok {
+		return got, true
 	}
 	switch name {
 	case "image-id":
@@ -66,18 +76,31 @@ func field(img *image, name string) ([]string, bool) {
 		return []string{img.OwnerID}, true
 	case "is-public":
 		return []string{strconv.FormatBool(img.Public)}, true
-	case "tag-key", "tag-value":
-		var out []string
-		for k, v := range img.Tags {
-			if name == "tag-key" {
-				out = append(out, k)
-			} else {
-				out = append(out, v)
-			}
-		}
-		return out, true
 	}
 	return nil, false
+}
+
+// tagField returns the values the tag filters (tag:KEY, tag-key, tag-value)
+// select from tags, and whether name is one of them.
+func tagField(tags map[string]string, name string) ([]string, bool) {
+	if key, ok := strings.CutPrefix(name, "tag:"); ok {
+		if v, ok := tags[key]; ok {
+			return []string{v}, true
+		}
+		return nil, true
+	}
+	if name != "tag-key" && name != "tag-value" {
+		return nil, false
+	}
+	var out []string
+	for k, v := range tags {
+		if name == "tag-key" {
+			out = append(out, k)
+		} else {
+			out = append(out, v)
+		}
+	}
+	return out, true
 }
 
 func anyMatch(got, patterns []string) bool {

@@ -76,6 +76,8 @@ var amiID = regexp.MustCompile(`^ami-[0-9a-f]+$`)
 var amiName = regexp.MustCompile(`^[A-Za-z0-9()\[\] ./\-'@_]{3,128}$`)
 
 // Seed adds img to region as if it had been registered, and returns its id.
+// Its root device is backed by a snapshot snap-HEX (HEX: the image id's hex
+// digits) described as CreateImage describes its snapshots.
 // Empty fields get defaults: a new id, state available, architecture x86_64,
 // the server's owner id and the current time. Seed panics if img.ID is set
 // but is not an AMI id (ami- and hex digits), which is a bug in the test.
@@ -108,7 +110,13 @@ func (s *Server) Seed(region string, img Image) string {
 	}
 	img.Tags = maps.Clone(img.Tags)
 	img.LaunchPermissions = slices.Clone(img.LaunchPermissions)
-	s.put(&image{Image: img, devices: []blockDevice{{DeviceName: img.RootDeviceName, SnapshotID: "snap-" + strings.TrimPrefix(img.ID, "ami-"), VolumeSize: "8", VolumeType: "gp3", DeleteOnTermination: "true"}}})
+	hexID := strings.TrimPrefix(img.ID, "ami-")
+	snap := &Snapshot{
+		ID: "snap-" + hexID, Region: region, StartTime: img.CreationDate,
+		Description: CreateImageDescription("i-"+hexID, img.ID, "vol-"+hexID),
+	}
+	s.putSnapshot(snap)
+	s.put(&image{Image: img, devices: []blockDevice{{DeviceName: img.RootDeviceName, SnapshotID: snap.ID, VolumeSize: "8", VolumeType: "gp3", DeleteOnTermination: "true"}}})
 	return img.ID
 }
 

@@ -71,7 +71,7 @@ func checkTags(ts []tag) *apiError {
 
 // imageTags returns the tags of the TagSpecification.N parameters whose
 // ResourceType is image. Specifications for snapshots are accepted and
-// ignored: the server does not model snapshots.
+// ignored: the server does not tag snapshots.
 func imageTags(form url.Values) ([]tag, *apiError) {
 	var out []tag
 	for _, n := range indices(form, "TagSpecification") {

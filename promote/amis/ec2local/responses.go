@@ -128,3 +128,24 @@ func (img *image) xml() imageXML {
 	}
 	return out
 }
+
+type describeSnapshotsResponse struct {
+	meta
+	Snapshots []snapshotXML `xml:"snapshotSet>item"`
+}
+
+// snapshotXML is a snapshot as DescribeSnapshots renders it. Snapshots that
+// CopyImage makes have the volume id vol-ffffffff, as on EC2.
+type snapshotXML struct {
+	SnapshotID  string   `xml:"snapshotId"`
+	VolumeID    string   `xml:"volumeId"`
+	Status      string   `xml:"status"`
+	StartTime   string   `xml:"startTime"`
+	Progress    string   `xml:"progress"`
+	OwnerID     string   `xml:"ownerId"`
+	VolumeSize  int      `xml:"volumeSize"`
+	Description string   `xml:"description"`
+	Encrypted   bool     `xml:"encrypted"`
+	TagSet      []tagXML `xml:"tagSet>item"`
+	StorageTier string   `xml:"storageTier"`
+}

@@ -2,7 +2,8 @@
 // tests and demos. It serves, over plain HTTP, the subset of EC2 that bakery
 // uses to promote machine images: RegisterImage, DescribeImages, CopyImage,
 // ModifyImageAttribute, DescribeImageAttribute, CreateTags and
-// DeregisterImage; the launch template calls (launchtemplate.go); and, on the
+// DeregisterImage; the EBS snapshots behind the images, DescribeSnapshots and
+// DeleteSnapshot (snapshot.go); the launch template calls (launchtemplate.go); and, on the
 // same URL, the Auto Scaling calls that replace a group's instances
 // (autoscaling.go; point AWS_ENDPOINT_URL_AUTO_SCALING here too). Requests and responses follow the wire format of the real
 // service (form-encoded `Action=...&Version=2016-11-15` requests, XML
@@ -17,8 +18,8 @@
 // default any non-empty one) is authenticated. A request without one fails
 // with AuthFailure, as an unsigned request to EC2 does.
 //
-// The server models a single AWS account that owns every image. Images are
-// kept in memory; a Server is safe for concurrent use.
+// The server models a single AWS account that owns every image and snapshot.
+// Images and snapshots are kept in memory; a Server is safe for concurrent use.
 package ec2local
 
 import (
@@ -60,13 +61,15 @@ type Call struct {
 // Server is an in-memory EC2 Query API endpoint. It is an http.Handler:
 // serve it with httptest.NewServer or http.ListenAndServe.
 type Server struct {
-	mu       sync.Mutex
-	images   map[string]map[string]*image // region -> id -> image
-	tokens   map[string]map[string]token  // region -> client token -> copy
-	calls    []Call
-	failures map[string][]*apiError // action -> injected failures, oldest first
-	seq      uint64                 // ids and request ids
-	now      func() time.Time
+	mu     sync.Mutex
+	images map[string]map[string]*image // region -> id -> image
+	// snapshots are the EBS snapshots: region -> id -> snapshot.
+	snapshots map[string]map[string]*Snapshot
+	tokens    map[string]map[string]token // region -> client token -> copy
+	calls     []Call
+	failures  map[string][]*apiError // action -> injected failures, oldest first
+	seq       uint64                 // ids and request ids
+	now       func() time.Time
 
 	owner      string
 	accessKeys map[string]bool // nil: any non-empty key
@@ -108,11 +111,12 @@ func WithCopyPending(polls int) Option {
 // New returns an empty server.
 func New(opts ...Option) *Server {
 	s := &Server{
-		images:   map[string]map[string]*image{},
-		tokens:   map[string]map[string]token{},
-		failures: map[string][]*apiError{},
-		now:      time.Now,
-		owner:    DefaultOwnerID,
+		images:    map[string]map[string]*image{},
+		snapshots: map[string]map[string]*Snapshot{},
+		tokens:    map[string]map[string]token{},
+		failures:  map[string][]*apiError{},
+		now:       time.Now,
+		owner:     DefaultOwnerID,
 
 		templates:    map[string]map[string]*LaunchTemplate{},
 		groups:       map[string]map[string]*group{},
