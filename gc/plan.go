@@ -289,7 +289,7 @@ func (s *repoScan) plan(keep keepSet, protected map[string]string, keptAMIs map[
 			attachments(ch, "attached to a platform image of deleted "+short(d))
 		}
 		attachments(d, "attached to deleted "+short(d))
-		del(record.Deletion{Digest: d, Kind: sub.kind(), Reason: why, Receipts: sub.receipts})
+		del(record.Deletion{Digest: d, Kind: sub.kind(), Reason: why, Receipts: record.Receipts(sub.receipts)})
 		for _, ch := range children {
 			del(record.Deletion{Digest: ch, Kind: record.KindPlatform, Subject: d, Reason: "a platform image of deleted " + short(d) + " that no kept index uses"})
 		}

@@ -197,7 +197,7 @@ func DeletedHistory(ctx context.Context, verifier *attest.Verifier, target strin
 			}
 			del := &Deleted{Time: run.Time, By: run.By, Reason: d.Reason, State: run.State}
 			for _, r := range d.Receipts {
-				out = append(out, Entry{Receipt: r, Target: target, Repository: repo.String(), Deleted: del})
+				out = append(out, Entry{Receipt: r.Policy(target, repo.String(), d.Digest), Target: target, Repository: repo.String(), Deleted: del})
 			}
 			out = append(out, Entry{Target: target, Repository: repo.String(), Deleted: del, Receipt: policies.Receipt{
 				Target: target, Repository: repo.String(), Environment: env.Name, Digest: d.Digest, Time: run.Time,

@@ -89,7 +89,37 @@ type Deletion struct {
 	Reason  string   `json:"reason"`
 	// Receipts are the verified receipts the digest held in the
 	// environment when it was deleted.
-	Receipts []policies.Receipt `json:"receipts,omitempty"`
+	Receipts []Receipt `json:"receipts,omitempty"`
+}
+
+// Receipt is a verified receipt a deleted digest held, as the log keeps it.
+type Receipt struct {
+	Environment string `json:"environment"`
+	Time        string `json:"time"`
+	KeyID       string `json:"keyId"`
+	Result      string `json:"result"`
+	Action      string `json:"action"`
+	Replaced    string `json:"replaced,omitempty"`
+	From        string `json:"from,omitempty"`
+	Reason      string `json:"reason,omitempty"`
+	Actor       string `json:"actor,omitempty"`
+}
+
+// Receipts are rs as the log keeps them.
+func Receipts(rs []policies.Receipt) []Receipt {
+	var out []Receipt
+	for _, r := range rs {
+		out = append(out, Receipt{Environment: r.Environment, Time: r.Time, KeyID: r.KeyID, Result: r.Result, Action: r.Action,
+			Replaced: r.Replaced, From: r.From, Reason: r.Reason, Actor: r.Actor})
+	}
+	return out
+}
+
+// Policy is r as policies and history read a receipt, for target's digest
+// in repository.
+func (r Receipt) Policy(target, repository, digest string) policies.Receipt {
+	return policies.Receipt{Target: target, Repository: repository, Environment: r.Environment, Digest: digest, Time: r.Time,
+		KeyID: r.KeyID, Result: r.Result, Action: r.Action, Replaced: r.Replaced, From: r.From, Reason: r.Reason, Actor: r.Actor}
 }
 
 // AMI is one machine image copy a run deregisters.
