@@ -95,16 +95,21 @@ func RecordImage(envelope []byte) (v1.Image, error) {
 	return mutate.AppendLayers(mutate.MediaType(empty.Image, types.OCIManifestSchema1), static.NewLayer(envelope, envelopeLayer))
 }
 
-// PushRecord writes the image carrying envelope to loc.
-func PushRecord(ctx context.Context, loc name.Tag, envelope []byte) error {
+// PushRecord writes the image carrying envelope to loc and returns its
+// manifest's digest.
+func PushRecord(ctx context.Context, loc name.Tag, envelope []byte) (string, error) {
 	img, err := RecordImage(envelope)
 	if err != nil {
-		return err
+		return "", err
+	}
+	d, err := img.Digest()
+	if err != nil {
+		return "", err
 	}
 	if err := remote.Write(loc, img, registry.Options(ctx)...); err != nil {
-		return registry.Classify(loc.String(), err)
+		return "", registry.Classify(loc.String(), err)
 	}
-	return nil
+	return d.String(), nil
 }
 
 // ReadRecord returns the envelope of the record at loc; nil when there is

@@ -5,6 +5,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/sigstore/sigstore/pkg/signature"
 
 	"github.com/bakeryhq/bakery/attest"
 	"github.com/bakeryhq/bakery/gc/record"
@@ -59,7 +60,7 @@ func (c *collector) applyRepo(ctx context.Context, r *Repository, res *Result) e
 	log.Runs = append(log.Runs, record.Run{Target: r.Target, Environment: r.Environment, Repository: r.Repository,
 		Time: res.Plan.Time, State: record.Started, By: by, Rules: r.Rules, Deleted: r.Delete, AMIs: r.AMIs})
 	run := &log.Runs[len(log.Runs)-1]
-	if err := record.Write(ctx, r.scan.repo, signer, log); err != nil {
+	if err := c.writeLog(ctx, r, signer, log); err != nil {
 		return err
 	}
 	c.opts.Progress("%s: deleting %d manifests, %d AMIs", r.Repository, len(r.Delete), len(r.AMIs))
@@ -79,7 +80,23 @@ func (c *collector) applyRepo(ctx context.Context, r *Repository, res *Result) e
 			log.Runs[i].State, log.Runs[i].Finished = record.Done, finished
 		}
 	}
-	return record.Write(ctx, r.scan.repo, signer, log)
+	return c.writeLog(ctx, r, signer, log)
+}
+
+// writeLog writes r's log and deletes the version it replaces: an old
+// version left untagged would hold its blobs through the registry's own
+// garbage collection.
+func (c *collector) writeLog(ctx context.Context, r *Repository, signer signature.Signer, log *record.Log) error {
+	d, err := record.Write(ctx, r.scan.repo, signer, log)
+	if err != nil {
+		return err
+	}
+	old := r.scan.logDigest
+	r.scan.logDigest = d
+	if old == "" || old == d {
+		return nil
+	}
+	return registry.Delete(ctx, r.scan.repo.Digest(old))
 }
 
 // removeAMIs deregisters r's AMIs and deletes their snapshots, noting the

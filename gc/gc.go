@@ -128,6 +128,10 @@ type Repository struct {
 	// registry's own garbage collection can then give back (less any blob
 	// another repository still uses).
 	Bytes int64 `json:"bytes"`
+	// Left names what gc cannot delete without harming a kept digest: a
+	// tag naming a gone subject that points at a kept manifest (forged, or
+	// reused); the registry deletes manifests, not tags.
+	Left []string `json:"left,omitempty"`
 	// Resumes names the unfinished gc runs whose deletions this one
 	// finishes (their start times).
 	Resumes []string `json:"resumes,omitempty"`

@@ -355,7 +355,7 @@ func TestUnfinishedRunIsFinished(t *testing.T) {
 	}
 	killed := &record.Log{Runs: []record.Run{{Target: "app", Environment: "dev", Repository: dev.String(), Time: "2026-01-01T00:00:00.000000000Z",
 		State: record.Started, Deleted: []record.Deletion{{Digest: left, Kind: record.KindImage, Reason: "superseded"}}}}}
-	if err := record.Write(f.ctx, dev, f.signer, killed); err != nil {
+	if _, err := record.Write(f.ctx, dev, f.signer, killed); err != nil {
 		t.Fatal(err)
 	}
 	c := f.collector()

@@ -259,6 +259,11 @@ func (s *repoScan) plan(keep keepSet, protected map[string]string, keptAMIs map[
 	attachments = func(subject, why string) {
 		for _, t := range s.attached[subject] {
 			d := s.tags[t]
+			if inUse[d] && !inUse[subject] {
+				r.Left = append(r.Left, fmt.Sprintf("tag %s: attached to %s, which goes, but it points at %s, which is kept: left in place (the registry deletes manifests, not tags)",
+					t, short(subject), short(d)))
+				continue
+			}
 			attachments(d, why)
 			del(record.Deletion{Digest: d, Kind: record.KindAttachments, Subject: subject, Reason: why})
 		}

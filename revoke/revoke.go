@@ -283,7 +283,8 @@ func push(ctx context.Context, cfg *config.Config, signer signature.Signer, entr
 			if err != nil {
 				return err
 			}
-			return attest.PushRecord(gctx, loc, envelope)
+			_, err = attest.PushRecord(gctx, loc, envelope)
+			return err
 		})
 	}
 	return g.Wait()

@@ -147,19 +147,20 @@ func Read(ctx context.Context, repo name.Repository, keys []attest.TrustedKey) (
 	return &l, nil
 }
 
-// Write signs l and writes it to repo.
-func Write(ctx context.Context, repo name.Repository, signer signature.Signer, l *Log) error {
+// Write signs l and writes it to repo, returning the digest of the log's
+// manifest (gc deletes the version it replaces).
+func Write(ctx context.Context, repo name.Repository, signer signature.Signer, l *Log) (string, error) {
 	b, err := json.Marshal(l)
 	if err != nil {
-		return err
+		return "", err
 	}
 	h, _, err := v1.SHA256(bytes.NewReader(b))
 	if err != nil {
-		return err
+		return "", err
 	}
 	env, err := attest.SealRecord(signer, repo.String(), h.Hex, PredicateType, l)
 	if err != nil {
-		return err
+		return "", err
 	}
 	return attest.PushRecord(ctx, Location(repo), env)
 }

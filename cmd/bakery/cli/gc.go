@@ -116,6 +116,11 @@ func printGC(w io.Writer, s style, res *gc.Result, applied, ok bool) {
 		}
 	}
 	_ = t.write(w)
+	for _, r := range res.Plan.Repositories {
+		for _, l := range r.Left {
+			fmt.Fprintf(w, "%s: %s\n", r.Repository, l)
+		}
+	}
 	p := res.Plan
 	fmt.Fprintf(w, "\nkeep %d digests; delete %d manifests (%d with %d attachments) and %d AMIs, freeing %s\n",
 		kept, p.Deletions, deleted, attachments, p.AMIs, humanBytes(p.Bytes))
