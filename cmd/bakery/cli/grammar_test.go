@@ -27,8 +27,8 @@ func TestOneGrammar(t *testing.T) {
 	walk(New("test"))
 	read := []string{"status", "history", "drift", "outdated", "report"}
 	verifying := []string{"verify", "sbom", "inspect", "diff", "status", "history", "drift", "outdated", "find", "report",
-		"promote", "rollback", "revoke", "import", "export", "policy eval", "rebuild", "scan", "rescan", "admission"}
-	recording := []string{"build", "promote", "rollback", "revoke", "import"}
+		"promote", "rollback", "revoke", "import", "export", "policy eval", "rebuild", "scan", "rescan", "admission", "gc"}
+	recording := []string{"build", "promote", "rollback", "revoke", "import", "gc"}
 	building := []string{"build", "rebuild", "version", "test"}
 	for name, c := range cmds {
 		if !c.Runnable() {
