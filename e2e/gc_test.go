@@ -507,3 +507,105 @@ func TestGCRegistryRefusesDelete(t *testing.T) {
 		t.Error("a refused gc wrote its log")
 	}
 }
+
+// TestGCMachineImages: of three golden AMI builds, the first (promoted to
+// prod, then replaced there by the second) goes with a window of one: its
+// records in dev and prod, and its AMIs in both environments, deregistered
+// on the local EC2 endpoint with their snapshots deleted; the AMIs of the
+// kept builds stay.
+func TestGCMachineImages(t *testing.T) {
+	ns := runID + "-gc-ami"
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"bakery.yaml": fmt.Sprintf(`version: 1
+targets:
+  golden-ami:
+    type: packer
+    template: %s
+    variables: {source_rootfs: %s}
+signing:
+  builder_id: https://github.com/bakeryhq/bakery/e2e
+policy:
+  allowed_builders: [https://github.com/bakeryhq/bakery/e2e]
+retention:
+  rollback_window: 1
+  min_age: "0"
+environments:
+  - name: dev
+    repository: %s/%s/dev
+  - name: prod
+    repository: %s/%s/prod
+    policies: [signed, provenance]
+    aws:
+      regions: [us-east-1]
+      accounts: ["444455556666"]
+`, filepath.Join(root, "examples/golden-ami/golden-ami.pkr.hcl"), rootfs, regAddr, ns, regAddr, ns)})
+	cfg := filepath.Join(dir, "bakery.yaml")
+	var builds []string
+	amis := map[string][]string{} // digest → its AMIs in dev and prod
+	for i := range 3 {
+		d := buildAMI(t, cfg)
+		builds = append(builds, d)
+		if i < 2 {
+			res, r := promoteJSONTarget(t, cfg, "golden-ami", "--to", "prod")
+			if r.code != 0 {
+				t.Fatalf("promote build %d: exit %d", i+1, r.code)
+			}
+			b, _ := json.Marshal(res["amis"])
+			var prod map[string]string
+			_ = json.Unmarshal(b, &prod)
+			if prod["us-east-1"] == "" {
+				t.Fatalf("promotion %d recorded no prod AMI: %s", i+1, b)
+			}
+			amis[d] = append(amis[d], prod["us-east-1"])
+		}
+	}
+	for _, d := range builds { // the AMIs packer built, as the record has them
+		var rec struct{ AMIs map[string]string }
+		if err := json.Unmarshal([]byte(run(t, nil, crane, "config", "--insecure", regAddr+"/"+ns+"/dev/golden-ami@"+d)), &rec); err != nil || rec.AMIs["us-east-1"] == "" {
+			t.Fatalf("record of %s: %v %v", d, rec.AMIs, err)
+		}
+		amis[d] = append(amis[d], rec.AMIs["us-east-1"])
+	}
+	plan, r := runGC(t, cfg, "--yes")
+	if r.code != 0 {
+		t.Fatalf("gc --yes: exit %d", r.code)
+	}
+	var gone []string
+	for _, rp := range plan.Plan.Repositories {
+		for _, a := range rp.AMIs {
+			if a.Digest != builds[0] {
+				t.Errorf("gc deregisters %s of %s, a kept build", a.AMI, a.Digest)
+			}
+			gone = append(gone, a.AMI)
+		}
+	}
+	slices.Sort(gone)
+	if want := sorted(amis[builds[0]]...); !slices.Equal(gone, want) {
+		t.Fatalf("gc deregisters %v, want the first build's prod and dev AMIs %v", gone, want)
+	}
+	for _, id := range gone {
+		if _, ok := ec2.Image("us-east-1", id); ok {
+			t.Errorf("%s is still registered", id)
+		}
+		for _, s := range ec2.Snapshots("us-east-1") {
+			if strings.Contains(s.Description, id) {
+				t.Errorf("snapshot %s of %s is still there", s.ID, id)
+			}
+		}
+	}
+	for _, d := range builds[1:] {
+		for _, id := range amis[d] {
+			if _, ok := ec2.Image("us-east-1", id); !ok {
+				t.Errorf("%s of the kept %s was deregistered", id, d)
+			}
+		}
+	}
+	for _, env := range []string{"dev", "prod"} {
+		if code := headStatus(t, regAddr, ns+"/"+env+"/golden-ami", builds[0]); code != http.StatusNotFound {
+			t.Errorf("the first build's record is still in %s (%d)", env, code)
+		}
+	}
+	if r := bakery(t, nil, "status", "--check", "--config", cfg); r.code != 0 {
+		t.Errorf("status --check after gc: exit %d", r.code)
+	}
+}
