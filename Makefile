@@ -49,6 +49,8 @@ demo: up build ## set everything up; bake, attest, verify and promote the bundle
 	  else $(DEMO_ENV) $(BIN) test $$target --env staging --suite smoke --progress plain --config examples/bakery.yaml || exit 1; fi; \
 	  $(DEMO_ENV) $(BIN) promote $$target --to prod --config examples/bakery.yaml || exit 1; done
 	$(BIN) status --config examples/bakery.yaml
+	# retention: what bakery gc would delete, and why (a plan: nothing changes without --yes)
+	$(BIN) gc --config examples/bakery.yaml
 	# the cluster's side: prod's admission policies, and policy-controller's
 	# own tester admitting prod's digest of the golden base by them
 	$(BIN) admission --env prod --out .bakery/admission --config examples/bakery.yaml
