@@ -31,6 +31,10 @@
 #  7. start-up: `bakery --version` and `bakery status --help` against `crane
 #     version`, and where bakery's package inits spend the time
 #     (hack/bench-startup.sh; alone, needing no services: BENCH_ONLY=startup).
+#  8. gc over 20 targets x 3 environments x 10 builds: plan, --yes and
+#     again, requests and time, against crane ls + crane delete of the same
+#     manifests, and the registry's disk before and after its own garbage
+#     collection (hack/bench-gc.sh; alone: BENCH_ONLY=gc).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 if [ "${BENCH_ONLY:-}" = startup ]; then
   exec bash "$ROOT/hack/bench-startup.sh"
@@ -63,6 +67,9 @@ if [ "${BENCH_ONLY:-}" = inventory ]; then
 fi
 if [ "${BENCH_ONLY:-}" = fleet ]; then
   exec bash "$ROOT/hack/bench-fleet.sh"
+fi
+if [ "${BENCH_ONLY:-}" = gc ]; then
+  exec bash "$ROOT/hack/bench-gc.sh"
 fi
 if [ "${BENCH_ONLY:-}" = promote ]; then
   exec bash "$ROOT/hack/bench-promote.sh"
@@ -179,4 +186,5 @@ bash "$ROOT/hack/bench-test.sh"
 bash "$ROOT/hack/bench-scan.sh"
 bash "$ROOT/hack/bench-inventory.sh"
 bash "$ROOT/hack/bench-fleet.sh"
+bash "$ROOT/hack/bench-gc.sh"
 BAKERY_BIN=$OUT/bakery bash "$ROOT/hack/bench-startup.sh"
