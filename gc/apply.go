@@ -6,6 +6,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/sigstore/sigstore/pkg/signature"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/bakeryhq/bakery/attest"
 	"github.com/bakeryhq/bakery/gc/record"
@@ -32,17 +33,22 @@ func (c *collector) Apply(ctx context.Context, plan *Plan) (*Result, error) {
 	if len(todo) == 0 {
 		return res, nil
 	}
+	checked := map[string]bool{}
 	for _, r := range todo {
-		if err := registry.CheckDelete(ctx, r.scan.repo); err != nil {
-			return res, err
+		if reg := r.scan.repo.RegistryStr(); !checked[reg] {
+			checked[reg] = true
+			if err := registry.CheckDelete(ctx, r.scan.repo); err != nil {
+				return res, err
+			}
 		}
 	}
+	// Repositories are independent: their runs go at once, each in order.
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(c.parallel()/2, 1))
 	for _, r := range todo {
-		if err := c.applyRepo(ctx, r, res); err != nil {
-			return res, err
-		}
+		g.Go(func() error { return c.applyRepo(gctx, r, res) })
 	}
-	return res, nil
+	return res, g.Wait()
 }
 
 // applyRepo runs plan r in its repository, journalled in its gc log.
@@ -64,16 +70,21 @@ func (c *collector) applyRepo(ctx context.Context, r *Repository, res *Result) e
 		return err
 	}
 	c.opts.Progress("%s: deleting %d manifests, %d AMIs", r.Repository, len(r.Delete), len(r.AMIs))
+	tags := tagCheck{}
 	for _, d := range r.Delete {
-		if err := deleteManifest(ctx, r.scan.repo, d); err != nil {
+		if err := tags.deleteManifest(ctx, r.scan.repo, d); err != nil {
 			return err
 		}
+		res.mu.Lock()
 		res.Deleted++
+		res.mu.Unlock()
 	}
 	if err := c.removeAMIs(ctx, r, run); err != nil {
 		return err
 	}
+	res.mu.Lock()
 	res.Deregistered += len(r.AMIs)
+	res.mu.Unlock()
 	finished := c.opts.Now().UTC().Format(revoke.TimeFormat)
 	for i := range log.Runs {
 		if log.Runs[i].State == record.Started {
@@ -121,18 +132,27 @@ func (c *collector) removeAMIs(ctx context.Context, r *Repository, run *record.R
 	return nil
 }
 
+// tagCheck remembers whether a repository's registry dropped the tags of
+// the first manifest gc deleted there: then it drops them all, and no tag
+// is looked up again.
+type tagCheck struct{ drops bool }
+
 // deleteManifest deletes d's manifest, then each of its tags that still
 // points at it: the distribution registry drops the tags of a manifest it
 // deletes, registries that keep them (go-containerregistry's) delete a tag
 // by name.
-func deleteManifest(ctx context.Context, repo name.Repository, d record.Deletion) error {
+func (tc *tagCheck) deleteManifest(ctx context.Context, repo name.Repository, d record.Deletion) error {
 	if err := registry.Delete(ctx, repo.Digest(d.Digest)); err != nil {
 		return err
+	}
+	if tc.drops {
+		return nil
 	}
 	for _, t := range d.Tags {
 		desc, err := remote.Head(repo.Tag(t), registry.Options(ctx)...)
 		switch {
 		case registry.IsNotFound(err):
+			tc.drops = true // it pointed at the manifest when planned
 			continue
 		case err != nil:
 			return registry.Classify(repo.Tag(t).String(), err)

@@ -18,12 +18,15 @@ package gc
 
 import (
 	"context"
+	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/bakeryhq/bakery/attest"
 	"github.com/bakeryhq/bakery/gc/record"
 	"github.com/bakeryhq/bakery/internal/config"
+	"github.com/bakeryhq/bakery/internal/registry"
 	"github.com/bakeryhq/bakery/promote/amis"
 )
 
@@ -96,8 +99,19 @@ func (c *collector) parallel() int {
 	return 8
 }
 
-// count counts one registry request (Plan.Requests).
-func (c *collector) count() { c.requests.Add(1) }
+// counting returns ctx whose registry requests c counts (Plan.Requests).
+func (c *collector) counting(ctx context.Context) context.Context {
+	return registry.Wrap(ctx, func(next http.RoundTripper) http.RoundTripper {
+		return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			c.requests.Add(1)
+			return next.RoundTrip(r)
+		})
+	})
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
 // Plan is what a gc run deletes and keeps, repository by repository.
 type Plan struct {
@@ -108,10 +122,13 @@ type Plan struct {
 	AMIs  int   `json:"amis"`
 	// Deletions counts the manifests to delete.
 	Deletions int `json:"deletions"`
-	// Requests is how many registry requests planning took.
+	// Requests is how many requests planning sent to registries.
 	Requests int64 `json:"requests"`
 	// Ignored names gc logs that did not verify (they count for nothing).
 	Ignored []string `json:"ignored,omitempty"`
+	// Warnings name what the plan keeps without judging it: digests whose
+	// receipts name another address of the repository.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Repository is one target's repository in one environment.
@@ -153,4 +170,6 @@ type Result struct {
 	// Deregistered the AMIs.
 	Deleted      int `json:"deleted"`
 	Deregistered int `json:"deregistered"`
+
+	mu sync.Mutex
 }

@@ -409,3 +409,33 @@ func TestRegistryRefusingDeleteIsAConfigError(t *testing.T) {
 		t.Error("a refused gc changed the repository")
 	}
 }
+
+// TestAnotherAddressIsNotJudged: read through another address of the same
+// registry (a mirror, a proxy, a rename), the receipts name a repository
+// that is not the one read; gc keeps those digests, unjudged, and says so,
+// instead of taking them for never-promoted builds.
+func TestAnotherAddressIsNotJudged(t *testing.T) {
+	f := newFixture(t, nil, 1)
+	for range 3 {
+		f.build(t, "app", nil)
+	}
+	plan, err := f.collector().Plan(f.ctx, Selection{})
+	if err != nil || len(deleted(plan, "app", "dev")) != 2 || len(plan.Warnings) != 0 {
+		t.Fatalf("by its own address, dev deletes %v (want the two older builds), warnings %v, err %v", deleted(plan, "app", "dev"), plan.Warnings, err)
+	}
+	other := *f.cfg
+	other.Environments = slices.Clone(f.cfg.Environments)
+	for i := range other.Environments {
+		other.Environments[i].Repository = strings.Replace(other.Environments[i].Repository, "127.0.0.1", "localhost", 1)
+	}
+	plan, err = New(Options{Config: &other, Verifier: f.verifier}).Plan(f.ctx, Selection{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := deleted(plan, "app", "dev"); len(got) != 0 {
+		t.Errorf("through another address, dev deletes %v", got)
+	}
+	if len(plan.Warnings) != 1 || !strings.Contains(plan.Warnings[0], "not judged") {
+		t.Errorf("warnings %v", plan.Warnings)
+	}
+}

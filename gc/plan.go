@@ -31,6 +31,7 @@ func (k keepSet) add(d, why string) bool {
 func (c *collector) Plan(ctx context.Context, sel Selection) (*Plan, error) {
 	cfg := c.opts.Config
 	c.requests.Store(0)
+	ctx = c.counting(ctx)
 	now := c.opts.Now().UTC()
 	revs, err := revoke.Load(ctx, cfg, c.opts.Verifier)
 	if err != nil {
@@ -60,6 +61,10 @@ func (c *collector) Plan(ctx context.Context, sel Selection) (*Plan, error) {
 	for _, s := range scans {
 		if s.ignoredLog != "" {
 			plan.Ignored = append(plan.Ignored, s.ignoredLog)
+		}
+		if n, other := s.foreign(); n > 0 {
+			plan.Warnings = append(plan.Warnings, fmt.Sprintf("%s: %d digests hold receipts for %s that name %s, not this repository: kept, not judged; "+
+				"run gc with the registry address bakery signed for", s.repo, n, s.env.Name, other))
 		}
 		if !selected(sel.Targets, s.target) || !selected(sel.Environments, s.env.Name) {
 			continue
@@ -140,7 +145,24 @@ func (c *collector) ownKeep(s *repoScan, revs *revoke.Set, now time.Time) keepSe
 			keep.add(e.Digest, "named by a revocation (the evidence stays)")
 		}
 	}
+	for d, sub := range s.subjects {
+		if sub.foreign != "" && sub.mediaType != "" {
+			keep.add(d, fmt.Sprintf("not judged: its %s receipt names %s, not this repository (read the registry by the address bakery signed for)",
+				s.env.Name, sub.foreign))
+		}
+	}
 	return keep
+}
+
+// foreign counts the digests whose receipts name another repository, and
+// one such name.
+func (s *repoScan) foreign() (n int, other string) {
+	for _, sub := range s.subjects {
+		if sub.foreign != "" && sub.mediaType != "" {
+			n, other = n+1, sub.foreign
+		}
+	}
+	return n, other
 }
 
 // newest is when sub was last built or receipted (zero if never, as far
@@ -236,84 +258,94 @@ func short(d string) string {
 // attachments and the platform images no kept index uses, then the
 // attachments whose subject is gone; never a manifest kept or in use.
 func (s *repoScan) plan(keep keepSet, protected map[string]string, keptAMIs map[string]bool) *Repository {
-	r := &Repository{Target: s.target, Environment: s.env.Name, Repository: s.repo.String(), scan: s,
-		Keep: []Kept{}, Delete: []record.Deletion{}, AMIs: []record.AMI{}}
-	inUse := s.inUse(keep, protected)
-	tagsOf := map[string][]string{}
+	p := &planner{s: s, inUse: s.inUse(keep, protected), tagsOf: map[string][]string{}, planned: map[string]bool{},
+		r: &Repository{Target: s.target, Environment: s.env.Name, Repository: s.repo.String(), scan: s,
+			Keep: []Kept{}, Delete: []record.Deletion{}, AMIs: []record.AMI{}}}
 	for t, d := range s.tags {
-		tagsOf[d] = append(tagsOf[d], t)
+		p.tagsOf[d] = append(p.tagsOf[d], t)
 	}
-	for _, ts := range tagsOf {
+	for _, ts := range p.tagsOf {
 		sort.Strings(ts)
-	}
-	planned := map[string]bool{}
-	del := func(d record.Deletion) {
-		if inUse[d.Digest] || planned[d.Digest] {
-			return
-		}
-		planned[d.Digest] = true
-		d.Tags = tagsOf[d.Digest]
-		r.Delete = append(r.Delete, d)
-	}
-	var attachments func(subject, why string)
-	attachments = func(subject, why string) {
-		for _, t := range s.attached[subject] {
-			d := s.tags[t]
-			if inUse[d] && !inUse[subject] {
-				r.Left = append(r.Left, fmt.Sprintf("tag %s: attached to %s, which goes, but it points at %s, which is kept: left in place (the registry deletes manifests, not tags)",
-					t, short(subject), short(d)))
-				continue
-			}
-			attachments(d, why)
-			del(record.Deletion{Digest: d, Kind: record.KindAttachments, Subject: subject, Reason: why})
-		}
 	}
 	for _, d := range sortedKeys(s.subjects) {
 		sub := s.subjects[d]
-		if reasons, ok := keep[d]; ok {
-			r.Keep = append(r.Keep, Kept{Digest: d, Kind: sub.kind(), Reasons: reasons})
-			continue
+		switch reasons, ok := keep[d]; {
+		case ok:
+			p.r.Keep = append(p.r.Keep, Kept{Digest: d, Kind: sub.kind(), Reasons: reasons})
+		case sub.mediaType == "":
+			p.attachments(d, "attached to "+short(d)+", which is not in the repository", record.KindOrphan)
+		default:
+			p.subject(sub, keptAMIs)
 		}
-		if sub.mediaType == "" {
-			attachments(d, "attached to "+short(d)+", which is not in the repository")
-			for i := range r.Delete {
-				if r.Delete[i].Subject == d {
-					r.Delete[i].Kind = record.KindOrphan
-				}
-			}
-			continue
-		}
-		why := s.why(sub)
-		var children []string
-		for _, ch := range sub.children {
-			if !inUse[ch] {
-				children = append(children, ch)
-			}
-		}
-		for _, ch := range children {
-			attachments(ch, "attached to a platform image of deleted "+short(d))
-		}
-		attachments(d, "attached to deleted "+short(d))
-		del(record.Deletion{Digest: d, Kind: sub.kind(), Reason: why, Receipts: record.Receipts(sub.receipts)})
-		for _, ch := range children {
-			del(record.Deletion{Digest: ch, Kind: record.KindPlatform, Subject: d, Reason: "a platform image of deleted " + short(d) + " that no kept index uses"})
-		}
-		for _, region := range sortedKeys(sub.amis) {
-			if id := sub.amis[region]; !keptAMIs[id] {
-				r.AMIs = append(r.AMIs, record.AMI{Digest: d, Region: region, ID: id})
+	}
+	for _, run := range s.log.Pending() {
+		p.r.Resumes = append(p.r.Resumes, run.Time)
+		for _, a := range run.AMIs { // deregistering is idempotent: finish it
+			if !keptAMIs[a.ID] && !slices.ContainsFunc(p.r.AMIs, func(b record.AMI) bool { return b.ID == a.ID }) {
+				p.r.AMIs = append(p.r.AMIs, record.AMI{Digest: a.Digest, Region: a.Region, ID: a.ID})
 			}
 		}
 	}
-	for _, p := range s.log.Pending() {
-		r.Resumes = append(r.Resumes, p.Time)
-		for _, a := range p.AMIs { // deregistering is idempotent: finish it
-			if !keptAMIs[a.ID] && !slices.ContainsFunc(r.AMIs, func(b record.AMI) bool { return b.ID == a.ID }) {
-				r.AMIs = append(r.AMIs, record.AMI{Digest: a.Digest, Region: a.Region, ID: a.ID})
-			}
+	p.r.Bytes = s.bytes(p.planned)
+	return p.r
+}
+
+// planner orders one repository's deletions.
+type planner struct {
+	s       *repoScan
+	r       *Repository
+	inUse   map[string]bool
+	tagsOf  map[string][]string
+	planned map[string]bool
+}
+
+// del plans d, once, unless a kept digest uses it.
+func (p *planner) del(d record.Deletion) {
+	if p.inUse[d.Digest] || p.planned[d.Digest] {
+		return
+	}
+	p.planned[d.Digest] = true
+	d.Tags = p.tagsOf[d.Digest]
+	p.r.Delete = append(p.r.Delete, d)
+}
+
+// attachments plans what is attached to subject, deepest first.
+func (p *planner) attachments(subject, why, kind string) {
+	for _, t := range p.s.attached[subject] {
+		d := p.s.tags[t]
+		if p.inUse[d] && !p.inUse[subject] {
+			p.r.Left = append(p.r.Left, fmt.Sprintf("tag %s: attached to %s, which goes, but it points at %s, which is kept: left in place (the registry deletes manifests, not tags)",
+				t, short(subject), short(d)))
+			continue
+		}
+		p.attachments(d, why, record.KindAttachments)
+		p.del(record.Deletion{Digest: d, Kind: kind, Subject: subject, Reason: why})
+	}
+}
+
+// subject plans sub: the attachments of its platform images to delete and
+// its own, sub, those platform images, and its AMIs.
+func (p *planner) subject(sub *subject, keptAMIs map[string]bool) {
+	d := sub.digest
+	var children []string
+	for _, ch := range sub.children {
+		if !p.inUse[ch] {
+			children = append(children, ch)
 		}
 	}
-	r.Bytes = s.bytes(planned)
-	return r
+	for _, ch := range children {
+		p.attachments(ch, "attached to a platform image of deleted "+short(d), record.KindAttachments)
+	}
+	p.attachments(d, "attached to deleted "+short(d), record.KindAttachments)
+	p.del(record.Deletion{Digest: d, Kind: sub.kind(), Reason: p.s.why(sub), Receipts: record.Receipts(sub.receipts)})
+	for _, ch := range children {
+		p.del(record.Deletion{Digest: ch, Kind: record.KindPlatform, Subject: d, Reason: "a platform image of deleted " + short(d) + " that no kept index uses"})
+	}
+	for _, region := range sortedKeys(sub.amis) {
+		if id := sub.amis[region]; !keptAMIs[id] {
+			p.r.AMIs = append(p.r.AMIs, record.AMI{Digest: d, Region: region, ID: id})
+		}
+	}
 }
 
 // kind is what sub is: an index, a machine image record or an image.

@@ -54,6 +54,22 @@ type subject struct {
 	amis map[string]string
 	// pending: a run that never finished meant to delete it.
 	pending string
+	// foreign is the repository a verified receipt of the target in this
+	// environment names when none names this one: the registry is read by
+	// another address than the one bakery signed for.
+	foreign string
+}
+
+// foreignReceipt is the resource a verified receipt for target in env
+// names, when there is one (receipt.Read kept none: it names another
+// repository).
+func foreignReceipt(atts []attest.AttestationInfo, target, env string) string {
+	for _, a := range atts {
+		if v, ok := receipt.Of(a); ok && v.Bakery.Target == target && v.Bakery.Environment == env {
+			return v.ResourceURI
+		}
+	}
+	return ""
 }
 
 // repoScan is one target's repository in one environment, as read.
@@ -88,7 +104,6 @@ func (c *collector) scan(ctx context.Context, target string, envIdx int) (*repoS
 	}
 	s := &repoScan{target: target, env: env, envIdx: envIdx, repo: tag.Context(), envTag: tag.TagStr(),
 		tags: map[string]string{}, attached: map[string][]string{}, manifests: map[string]*manifest{}, subjects: map[string]*subject{}}
-	c.count()
 	names, err := remote.List(s.repo, registry.Options(ctx)...)
 	if err != nil {
 		if registry.IsNotFound(err) {
@@ -198,7 +213,6 @@ func (s *repoScan) readSubjects(ctx context.Context, c *collector) error {
 // readEvidence reads sub's verified receipts, provenance and AMIs.
 func (s *repoScan) readEvidence(ctx context.Context, c *collector, bind receipt.Binding, sub *subject) error {
 	ref := s.repo.Digest(sub.digest)
-	c.count()
 	atts, _, err := c.opts.Verifier.Attestations(ctx, ref, []string{receipt.PredicateVSA, attest.PredicateSLSAv1})
 	if err != nil {
 		if failure.ClassOf(err) == failure.Unavailable {
@@ -215,6 +229,9 @@ func (s *repoScan) readEvidence(ctx context.Context, c *collector, bind receipt.
 		if r.Environment == s.env.Name {
 			sub.receipts = append(sub.receipts, r)
 		}
+	}
+	if len(sub.receipts) == 0 {
+		sub.foreign = foreignReceipt(atts, s.target, s.env.Name)
 	}
 	for _, a := range atts {
 		if a.PredicateType != attest.PredicateSLSAv1 {
@@ -259,7 +276,6 @@ type provenance struct {
 
 // get reads the manifest ref names; nil when it is not there.
 func (c *collector) get(ctx context.Context, ref name.Reference) (*manifest, error) {
-	c.count()
 	desc, err := remote.Get(ref, registry.Options(ctx)...)
 	if err != nil {
 		if registry.IsNotFound(err) {

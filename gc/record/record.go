@@ -34,9 +34,10 @@ const (
 	// Tag is the log's tag in the repository it describes.
 	Tag = "bakery-gc"
 
-	// Started is a run that has begun deleting; Done one that finished.
+	// Started is a run that has begun deleting.
 	Started = "started"
-	Done    = "done"
+	// Done is a run that finished.
+	Done = "done"
 )
 
 // Kinds of what a run deletes.

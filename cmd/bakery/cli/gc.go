@@ -43,42 +43,7 @@ DELETE is a config error (exit 2) naming the setting that allows it.`,
   bakery gc app --env dev --yes   # delete app's leftovers in dev
   bakery gc -o json`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := ro.validate(); err != nil {
-				return err
-			}
-			s, err := ro.site(cmd)
-			if err != nil {
-				return err
-			}
-			if err := sel.resolve(s.cfg, args); err != nil {
-				return err
-			}
-			var signer *attest.PendingSigner
-			if yes {
-				signer = s.pendingSigner(cmd.Context())
-			}
-			if parallel < 1 {
-				return usageError("--parallel must be at least 1")
-			}
-			stderr := cmd.ErrOrStderr()
-			c := gc.New(gc.Options{Config: s.cfg, Verifier: s.verifier, Signer: signer, Parallel: parallel,
-				Progress: func(format string, a ...any) { fmt.Fprintf(stderr, "gc: "+format+"\n", a...) }})
-			plan, err := c.Plan(cmd.Context(), gc.Selection{Targets: sel.targets, Environments: sel.envs})
-			if err != nil {
-				return err
-			}
-			res := &gc.Result{Plan: plan}
-			if yes {
-				res, err = c.Apply(cmd.Context(), plan)
-			}
-			if ro.output == "json" {
-				if perr := writeJSON(cmd.OutOrStdout(), res); perr != nil {
-					return perr
-				}
-				return err
-			}
-			printGC(cmd.OutOrStdout(), ro.style(cmd.OutOrStdout()), res, yes, err == nil)
-			return err
+			return runGC(cmd, ro, &sel, args, yes, parallel)
 		},
 	}
 	sel.addEnvFlag(cmd)
@@ -87,6 +52,49 @@ DELETE is a config error (exit 2) naming the setting that allows it.`,
 	addActorFlag(cmd, ro)
 	addKeyFlag(cmd, ro)
 	return cmd
+}
+
+// runGC plans (and with yes, applies) gc of the selection.
+func runGC(cmd *cobra.Command, ro *rootOptions, sel *selection, args []string, yes bool, parallel int) error {
+	if err := ro.validate(); err != nil {
+		return err
+	}
+	if parallel < 1 {
+		return usageError("--parallel must be at least 1")
+	}
+	s, err := ro.site(cmd)
+	if err != nil {
+		return err
+	}
+	if err := sel.resolve(s.cfg, args); err != nil {
+		return err
+	}
+	var signer *attest.PendingSigner
+	if yes {
+		signer = s.pendingSigner(cmd.Context())
+	}
+	stderr := cmd.ErrOrStderr()
+	c := gc.New(gc.Options{Config: s.cfg, Verifier: s.verifier, Signer: signer, Parallel: parallel,
+		Progress: func(format string, a ...any) { fmt.Fprintf(stderr, "gc: "+format+"\n", a...) }})
+	plan, err := c.Plan(cmd.Context(), gc.Selection{Targets: sel.targets, Environments: sel.envs})
+	if err != nil {
+		return err
+	}
+	for _, w := range append(plan.Warnings, plan.Ignored...) {
+		fmt.Fprintf(stderr, "warning: %s\n", w)
+	}
+	res := &gc.Result{Plan: plan}
+	if yes {
+		res, err = c.Apply(cmd.Context(), plan)
+	}
+	if ro.output == "json" {
+		if perr := writeJSON(cmd.OutOrStdout(), res); perr != nil {
+			return perr
+		}
+		return err
+	}
+	printGC(cmd.OutOrStdout(), ro.style(cmd.OutOrStdout()), res, yes, err == nil)
+	return err
 }
 
 // printGC prints the plan: a row per digest kept or deleted (attachments
