@@ -439,3 +439,28 @@ func TestAnotherAddressIsNotJudged(t *testing.T) {
 		t.Errorf("warnings %v", plan.Warnings)
 	}
 }
+
+// TestWrongKeyJudgesNothing: with a trusted key that signed nothing here
+// (a wrong --key, a rotated key), every digest looks unverifiable; gc
+// deletes none of them and says why.
+func TestWrongKeyJudgesNothing(t *testing.T) {
+	f := newFixture(t, nil, 1)
+	for range 3 {
+		f.build(t, "app", nil)
+	}
+	_, pub, err := attest.GenerateKeys(filepath.Join(t.TempDir(), "other"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := attest.NewTrustedKeys(f.ctx, []string{pub})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan, err := New(Options{Config: f.cfg, Verifier: attest.Trusting(keys)}).Plan(f.ctx, Selection{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plan.Deletions != 0 || len(plan.Warnings) == 0 || !strings.Contains(plan.Warnings[0], "none verifies with the trusted keys") {
+		t.Fatalf("with another key: %d deletions, warnings %v", plan.Deletions, plan.Warnings)
+	}
+}

@@ -62,6 +62,10 @@ func (c *collector) Plan(ctx context.Context, sel Selection) (*Plan, error) {
 		if s.ignoredLog != "" {
 			plan.Ignored = append(plan.Ignored, s.ignoredLog)
 		}
+		if s.untrusted() {
+			plan.Warnings = append(plan.Warnings, fmt.Sprintf("%s: digests have attestations, but none verifies with the trusted keys: nothing "+
+				"there is judged or deleted; check verification.keys (or --key), and keep a retired key there while its digests must stay", s.repo))
+		}
 		if n, other := s.foreign(); n > 0 {
 			plan.Warnings = append(plan.Warnings, fmt.Sprintf("%s: %d digests hold receipts for %s that name %s, not this repository: kept, not judged; "+
 				"run gc with the registry address bakery signed for", s.repo, n, s.env.Name, other))
@@ -145,6 +149,13 @@ func (c *collector) ownKeep(s *repoScan, revs *revoke.Set, now time.Time) keepSe
 			keep.add(e.Digest, "named by a revocation (the evidence stays)")
 		}
 	}
+	if s.untrusted() {
+		for d, sub := range s.subjects {
+			if sub.mediaType != "" {
+				keep.add(d, "not judged: no digest in this repository verifies with the trusted keys")
+			}
+		}
+	}
 	for d, sub := range s.subjects {
 		if sub.foreign != "" && sub.mediaType != "" {
 			keep.add(d, fmt.Sprintf("not judged: its %s receipt names %s, not this repository (read the registry by the address bakery signed for)",
@@ -152,6 +163,21 @@ func (c *collector) ownKeep(s *repoScan, revs *revoke.Set, now time.Time) keepSe
 		}
 	}
 	return keep
+}
+
+// untrusted says that digests of s carry attestations but not one of its
+// digests has a verified receipt or provenance: the trusted keys are not
+// the ones that signed (a wrong --key, a rotated key), and judging by them
+// would take the whole history for junk.
+func (s *repoScan) untrusted() bool {
+	unverified := false
+	for _, sub := range s.subjects {
+		if len(sub.receipts) > 0 || !sub.built.IsZero() || sub.foreign != "" {
+			return false
+		}
+		unverified = unverified || sub.unverified
+	}
+	return unverified
 }
 
 // foreign counts the digests whose receipts name another repository, and

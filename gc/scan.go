@@ -54,6 +54,8 @@ type subject struct {
 	amis map[string]string
 	// pending: a run that never finished meant to delete it.
 	pending string
+	// unverified: attestations are attached, and none verifies.
+	unverified bool
 	// foreign is the repository a verified receipt of the target in this
 	// environment names when none names this one: the registry is read by
 	// another address than the one bakery signed for.
@@ -213,13 +215,15 @@ func (s *repoScan) readSubjects(ctx context.Context, c *collector) error {
 // readEvidence reads sub's verified receipts, provenance and AMIs.
 func (s *repoScan) readEvidence(ctx context.Context, c *collector, bind receipt.Binding, sub *subject) error {
 	ref := s.repo.Digest(sub.digest)
-	atts, _, err := c.opts.Verifier.Attestations(ctx, ref, []string{receipt.PredicateVSA, attest.PredicateSLSAv1})
+	atts, ignored, err := c.opts.Verifier.Attestations(ctx, ref, []string{receipt.PredicateVSA, attest.PredicateSLSAv1})
 	if err != nil {
 		if failure.ClassOf(err) == failure.Unavailable {
 			return err
 		}
+		sub.unverified = len(s.attached[sub.digest]) > 0
 		return nil // nothing verifies: no receipt, no provenance
 	}
+	sub.unverified = len(atts) == 0 && len(ignored) > 0
 	h, err := v1.NewHash(sub.digest)
 	if err != nil {
 		return err

@@ -140,7 +140,7 @@ if [ "${BENCH_GC_REGISTRY_GC:-1}" != 0 ]; then
   rc=0
   /usr/bin/time -f "%e %M" -o "$OUT/gc-time.tmp" docker-registry garbage-collect "$STATE/registry/config.yml" >"$OUT/gc-registry.log" 2>&1 || rc=$?
   # started again as hack/setup.sh's start_registry starts it
-  nohup docker-registry serve "$STATE/registry/config.yml" >"$STATE/registry/log" 2>&1 &
+  setsid nohup docker-registry serve "$STATE/registry/config.yml" >"$STATE/registry/log" 2>&1 &
   echo $! >"$pidfile"
   for _ in $(seq 1 50); do registry_up && break; sleep 0.2; done
   registry_up || die "the registry did not come back on $REGISTRY_ADDR; see $STATE/registry/log"
