@@ -2,6 +2,7 @@ package gc
 
 import (
 	"context"
+	"slices"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -88,6 +89,9 @@ func (c *collector) applyRepo(ctx context.Context, r *Repository, res *Result) e
 	finished := c.opts.Now().UTC().Format(revoke.TimeFormat)
 	for i := range log.Runs {
 		if log.Runs[i].State == record.Started {
+			// What an earlier, killed run meant to delete but this one
+			// keeps was never deleted: it leaves that run's record.
+			log.Runs[i].Deleted = slices.DeleteFunc(log.Runs[i].Deleted, func(d record.Deletion) bool { return r.inUse[d.Digest] })
 			log.Runs[i].State, log.Runs[i].Finished = record.Done, finished
 		}
 	}
@@ -105,6 +109,14 @@ func (c *collector) writeLog(ctx context.Context, r *Repository, signer signatur
 	old := r.scan.logDigest
 	r.scan.logDigest = d
 	if old == "" || old == d {
+		return nil
+	}
+	for t, td := range r.scan.tags {
+		if td == old && t != record.Tag {
+			return nil // another tag names it too: deleting it would drop that tag
+		}
+	}
+	if r.inUse[old] {
 		return nil
 	}
 	return registry.Delete(ctx, r.scan.repo.Digest(old))

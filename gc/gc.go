@@ -153,7 +153,8 @@ type Repository struct {
 	// finishes (their start times).
 	Resumes []string `json:"resumes,omitempty"`
 
-	scan *repoScan
+	scan  *repoScan
+	inUse map[string]bool
 }
 
 // Kept is a digest that stays, and every rule that keeps it.

@@ -464,3 +464,43 @@ func TestWrongKeyJudgesNothing(t *testing.T) {
 		t.Fatalf("with another key: %d deletions, warnings %v", plan.Deletions, plan.Warnings)
 	}
 }
+
+// TestForgedLogAndAttachmentCycle: an attacker points the bakery-gc tag at
+// the image dev runs, and tags an unsigned image as its own signature (a
+// cycle). gc neither crashes on the cycle nor deletes through the forged
+// log: the repository is left alone, with the reason, and the image stays.
+func TestForgedLogAndAttachmentCycle(t *testing.T) {
+	f := newFixture(t, nil, 1)
+	f.build(t, "app", nil)
+	current := f.build(t, "app", nil)
+	dev := f.repo(t, "dev", "app")
+	junk := bakerytest.Image(t, "linux/amd64", 64, 1)
+	jd, _ := junk.Digest()
+	if err := remote.Write(dev.Tag("sha256-"+jd.Hex+".sig"), junk); err != nil {
+		t.Fatal(err)
+	}
+	desc, err := remote.Get(dev.Digest(current))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Tag(dev.Tag(record.Tag), desc); err != nil {
+		t.Fatal(err)
+	}
+	c := f.collector()
+	plan, err := c.Plan(f.ctx, Selection{Environments: []string{"dev"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.Ignored) == 0 || plan.Deletions != 0 {
+		t.Fatalf("forged log: ignored %v, %d deletions", plan.Ignored, plan.Deletions)
+	}
+	if left := plan.Repositories[0].Left; len(left) == 0 || !strings.Contains(left[len(left)-1], "not a gc log a trusted key signed") {
+		t.Errorf("left %v", left)
+	}
+	if _, err := c.Apply(f.ctx, plan); err != nil {
+		t.Fatal(err)
+	}
+	if !f.exists(t, dev, current) || !f.exists(t, dev, "dev") {
+		t.Fatal("the image dev runs was deleted through a forged gc log tag")
+	}
+}

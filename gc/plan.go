@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/bakeryhq/bakery/gc/record"
+	"github.com/bakeryhq/bakery/receipt"
 	"github.com/bakeryhq/bakery/revoke"
 )
 
@@ -47,7 +48,8 @@ func (c *collector) Plan(ctx context.Context, sel Selection) (*Plan, error) {
 	}
 	laterKeeps(scans, keeps)
 	protected := bases(scans, keeps)
-	plan := &Plan{Time: now.Format(revoke.TimeFormat)}
+	plan := &Plan{Time: now.Format(revoke.TimeFormat), Ignored: slices.Clone(revs.Ignored)}
+	planned := map[string]bool{}
 	keptAMIs := map[string]bool{}
 	for _, s := range scans {
 		for d := range keeps[s] {
@@ -62,6 +64,11 @@ func (c *collector) Plan(ctx context.Context, sel Selection) (*Plan, error) {
 		if s.ignoredLog != "" {
 			plan.Ignored = append(plan.Ignored, s.ignoredLog)
 		}
+		for _, sub := range s.subjects {
+			if sub.unreadable != "" && sub.mediaType != "" {
+				plan.Warnings = append(plan.Warnings, fmt.Sprintf("%s@%s: kept, not judged: its attestations could not be read (%s)", s.repo, sub.digest, sub.unreadable))
+			}
+		}
 		if s.untrusted() {
 			plan.Warnings = append(plan.Warnings, fmt.Sprintf("%s: digests have attestations, but none verifies with the trusted keys: nothing "+
 				"there is judged or deleted; check verification.keys (or --key), and keep a retired key there while its digests must stay", s.repo))
@@ -70,10 +77,17 @@ func (c *collector) Plan(ctx context.Context, sel Selection) (*Plan, error) {
 			plan.Warnings = append(plan.Warnings, fmt.Sprintf("%s: %d digests hold receipts for %s that name %s, not this repository: kept, not judged; "+
 				"run gc with the registry address bakery signed for", s.repo, n, s.env.Name, other))
 		}
-		if !selected(sel.Targets, s.target) || !selected(sel.Environments, s.env.Name) {
-			continue
+		if !selected(sel.Targets, s.target) || !selected(sel.Environments, s.env.Name) || planned[s.repo.String()] {
+			continue // a repository two environments share is planned once: their keeps are merged
 		}
+		planned[s.repo.String()] = true
 		r := s.plan(keeps[s], protected, keptAMIs)
+		if s.ignoredLog != "" && (len(r.Delete) > 0 || len(r.AMIs) > 0) {
+			r.Left = append(r.Left, fmt.Sprintf("nothing deleted here: %s:%s is not a gc log a trusted key signed, and gc will not overwrite it "+
+				"(its runs are the history of what was deleted); check the keys, or delete that tag by hand if it is junk", s.repo, record.Tag))
+			r.Delete, r.AMIs = []record.Deletion{}, []record.AMI{}
+			r.Bytes = 0
+		}
 		window, minAge := cfg.RetentionOf(s.env)
 		r.Rules = record.Rules{RollbackWindow: window, MinAge: minAge.String()}
 		plan.Repositories = append(plan.Repositories, r)
@@ -119,34 +133,24 @@ func (c *collector) ownKeep(s *repoScan, revs *revoke.Set, now time.Time) keepSe
 	if s.current != "" {
 		keep.add(s.current, fmt.Sprintf("%s runs it (tag %s)", s.env.Name, s.envTag))
 	}
-	type received struct {
-		digest string
-		time   string
-	}
-	var got []received
 	for d, sub := range s.subjects {
-		if sub.mediaType == "" {
-			continue // not there
-		}
-		if n := len(sub.receipts); n > 0 {
-			got = append(got, received{d, sub.receipts[n-1].Time})
-		}
-		if minAge > 0 {
+		if minAge > 0 && sub.mediaType != "" {
 			if t := newest(sub); !t.IsZero() && now.Sub(t) < minAge {
 				keep.add(d, fmt.Sprintf("younger than %s (last built or receipted %s)", minAge, t.Format(time.RFC3339)))
 			}
 		}
 	}
-	sort.Slice(got, func(i, j int) bool { return got[i].time > got[j].time }) // fixed-width times
-	for i, r := range got {
-		if i >= window {
-			break
-		}
-		keep.add(r.digest, fmt.Sprintf("in %s's rollback window (%d of %d)", s.env.Name, i+1, window))
+	for d, why := range s.window(window) {
+		keep.add(d, why)
 	}
 	for _, e := range revs.Entries() {
 		if sub := s.subjects[e.Digest]; sub != nil && sub.mediaType != "" {
 			keep.add(e.Digest, "named by a revocation (the evidence stays)")
+		}
+	}
+	for d, sub := range s.subjects {
+		if sub.unreadable != "" && sub.mediaType != "" {
+			keep.add(d, "not judged: its attestations could not be read ("+sub.unreadable+")")
 		}
 	}
 	if s.untrusted() {
@@ -189,6 +193,54 @@ func (s *repoScan) foreign() (n int, other string) {
 		}
 	}
 	return n, other
+}
+
+// window is the rollback window of s's environment, as rollback picks
+// (promote.pickRollback): by the time each digest first arrived there (a
+// PASSED build, promotion or import receipt; rollbacks do not count), the
+// newest window-1 that arrived before the current one, which rollback can
+// go back to, and every digest that arrived after it (rolled back from,
+// and promotable again).
+func (s *repoScan) window(window int) map[string]string {
+	first := map[string]string{}
+	for d, sub := range s.subjects {
+		if sub.mediaType == "" {
+			continue
+		}
+		for _, r := range sub.receipts {
+			if r.Result != receipt.Passed || r.Action == receipt.ActionRollback {
+				continue
+			}
+			if t, ok := first[d]; !ok || r.Time < t {
+				first[d] = r.Time
+			}
+		}
+	}
+	type arrival struct{ digest, time string }
+	var earlier []arrival
+	out := map[string]string{}
+	currentAt, receipted := first[s.current]
+	for d, t := range first {
+		switch {
+		case d == s.current:
+		case receipted && t > currentAt:
+			out[d] = fmt.Sprintf("arrived in %s after the digest it runs (a rollback took it out)", s.env.Name)
+		default:
+			earlier = append(earlier, arrival{d, t})
+		}
+	}
+	sort.Slice(earlier, func(i, j int) bool { return earlier[i].time > earlier[j].time }) // fixed-width times
+	n := window
+	if s.current != "" {
+		n-- // the current digest is the window's first
+	}
+	for i, a := range earlier {
+		if i >= n {
+			break
+		}
+		out[a.digest] = fmt.Sprintf("in %s's rollback window (%d of %d)", s.env.Name, i+window-n+1, window)
+	}
+	return out
 }
 
 // newest is when sub was last built or receipted (zero if never, as far
@@ -264,6 +316,11 @@ func bases(scans []*repoScan, keeps map[*repoScan]keepSet) map[string]string {
 		for _, s := range scans {
 			for d, sub := range s.subjects {
 				why, ok := protected[d]
+				for _, ch := range sub.children { // named by a platform image: its index stays
+					if w, named := protected[ch]; named && !ok {
+						why, ok = w+" (a platform image of it)", true
+					}
+				}
 				if ok && sub.mediaType != "" && keeps[s].add(d, why) {
 					changed = true
 				}
@@ -284,7 +341,7 @@ func short(d string) string {
 // attachments and the platform images no kept index uses, then the
 // attachments whose subject is gone; never a manifest kept or in use.
 func (s *repoScan) plan(keep keepSet, protected map[string]string, keptAMIs map[string]bool) *Repository {
-	p := &planner{s: s, inUse: s.inUse(keep, protected), tagsOf: map[string][]string{}, planned: map[string]bool{},
+	p := &planner{visited: map[string]bool{}, s: s, inUse: s.inUse(keep, protected), tagsOf: map[string][]string{}, planned: map[string]bool{},
 		r: &Repository{Target: s.target, Environment: s.env.Name, Repository: s.repo.String(), scan: s,
 			Keep: []Kept{}, Delete: []record.Deletion{}, AMIs: []record.AMI{}}}
 	for t, d := range s.tags {
@@ -313,11 +370,13 @@ func (s *repoScan) plan(keep keepSet, protected map[string]string, keptAMIs map[
 		}
 	}
 	p.r.Bytes = s.bytes(p.planned)
+	p.r.inUse = p.inUse
 	return p.r
 }
 
 // planner orders one repository's deletions.
 type planner struct {
+	visited map[string]bool
 	s       *repoScan
 	r       *Repository
 	inUse   map[string]bool
@@ -337,6 +396,10 @@ func (p *planner) del(d record.Deletion) {
 
 // attachments plans what is attached to subject, deepest first.
 func (p *planner) attachments(subject, why, kind string) {
+	if p.visited[subject] {
+		return // a cycle of attachment tags (anyone can tag anything)
+	}
+	p.visited[subject] = true
 	for _, t := range p.s.attached[subject] {
 		d := p.s.tags[t]
 		if p.inUse[d] && !p.inUse[subject] {

@@ -56,6 +56,8 @@ type subject struct {
 	pending string
 	// unverified: attestations are attached, and none verifies.
 	unverified bool
+	// unreadable says why its attestations could not be read.
+	unreadable string
 	// foreign is the repository a verified receipt of the target in this
 	// environment names when none names this one: the registry is read by
 	// another address than the one bakery signed for.
@@ -122,6 +124,9 @@ func (c *collector) scan(ctx context.Context, target string, envIdx int) (*repoS
 			return nil, err
 		}
 		s.ignoredLog = err.Error()
+	}
+	if s.ignoredLog != "" {
+		s.logDigest = "" // not a log gc wrote: never deleted as its old version
 	}
 	for _, run := range s.log.Pending() {
 		for _, d := range run.Deleted {
@@ -220,8 +225,10 @@ func (s *repoScan) readEvidence(ctx context.Context, c *collector, bind receipt.
 		if failure.ClassOf(err) == failure.Unavailable {
 			return err
 		}
-		sub.unverified = len(s.attached[sub.digest]) > 0
-		return nil // nothing verifies: no receipt, no provenance
+		// Unreadable (a blob gone, a 401 mid-plan, a malformed .att) is
+		// not "no evidence": the digest is kept, not judged.
+		sub.unreadable = err.Error()
+		return nil
 	}
 	sub.unverified = len(atts) == 0 && len(ignored) > 0
 	h, err := v1.NewHash(sub.digest)

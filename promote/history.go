@@ -189,10 +189,16 @@ func DeletedHistory(ctx context.Context, verifier *attest.Verifier, target strin
 	if err != nil {
 		return nil, err
 	}
-	var out []Entry
-	for _, run := range log.Runs {
+	last := map[string]int{} // a digest a resumed run deleted again: its last run
+	for i, run := range log.Runs {
 		for _, d := range run.Deleted {
-			if d.Kind == record.KindAttachments || d.Kind == record.KindOrphan || d.Kind == record.KindPlatform {
+			last[d.Digest] = i
+		}
+	}
+	var out []Entry
+	for i, run := range log.Runs {
+		for _, d := range run.Deleted {
+			if d.Kind == record.KindAttachments || d.Kind == record.KindOrphan || d.Kind == record.KindPlatform || last[d.Digest] != i {
 				continue
 			}
 			del := &Deleted{Time: run.Time, By: run.By, Reason: d.Reason, State: run.State}

@@ -145,6 +145,11 @@ func Read(ctx context.Context, repo name.Repository, keys []attest.TrustedKey) (
 	if err := attest.OpenRecord(env, keys, PredicateType, &l); err != nil {
 		return &Log{}, fmt.Errorf("%s: not a gc log: %w", Location(repo), err)
 	}
+	for _, r := range l.Runs { // a signed log copied from another repository
+		if r.Repository != repo.String() {
+			return &Log{}, fmt.Errorf("%s: not this repository's gc log: a run of %s", Location(repo), r.Repository)
+		}
+	}
 	return &l, nil
 }
 
