@@ -4,9 +4,11 @@ package e2e
 
 import (
 	"archive/tar"
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"io/fs"
 	"math/rand/v2"
 	"net"
@@ -317,9 +319,7 @@ func TestGC(t *testing.T) {
 	junkAttDigest := strings.TrimSpace(run(t, nil, crane, "digest", "--insecure", devApp+":"+junkAtt))
 
 	// The plan: exactly what the rules say, and nothing changes.
-	started := time.Now()
 	plan, r := runGC(t, cfg)
-	planTime := time.Since(started)
 	if r.code != 0 {
 		t.Fatalf("gc plan: exit %d", r.code)
 	}
@@ -361,17 +361,26 @@ func TestGC(t *testing.T) {
 		return n
 	}
 	for i := range 3 {
-		// Past the plan (the deletions start after it), at most twice it.
-		delay := planTime/2 + time.Duration(rng.Int64N(int64(planTime)+1))
+		// Killed once it has begun deleting (its progress line says so),
+		// a random while later.
+		delay := time.Duration(rng.Int64N(int64(150*time.Millisecond) * int64(i+1)))
 		cmd := exec.Command(bin, "gc", "--yes", "--config", cfg)
 		cmd.Env = append(append(os.Environ(), toolEnv...), signingEnv()...)
+		stderr, err := cmd.StderrPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() && !strings.Contains(sc.Text(), "deleting") {
+		}
 		time.Sleep(delay)
 		_ = cmd.Process.Kill()
+		go func() { _, _ = io.Copy(io.Discard, stderr) }()
 		_ = cmd.Wait()
-		t.Logf("gc --yes killed after %s (run %d): %d of the %d images it deletes in dev are still there", delay, i+1, remaining(), len(wantDev))
+		t.Logf("gc --yes killed %s after it began deleting (run %d): %d of the %d images it deletes in dev are still there", delay, i+1, remaining(), len(wantDev))
 	}
 	if _, r := runGC(t, cfg, "--yes"); r.code != 0 {
 		t.Fatalf("gc --yes after the kills: exit %d", r.code)
