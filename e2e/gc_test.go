@@ -436,6 +436,24 @@ func TestGC(t *testing.T) {
 	if r := bakery(t, nil, "verify", reg.addr+"/"+ns+"/prod/app@"+b[1], "--env", "prod", "--config", cfg); r.code != 0 {
 		t.Errorf("verify prod's digest after the registry's garbage collection: exit %d", r.code)
 	}
+
+	// The attacker points dev's gc log tag at the image dev runs (stock
+	// crane): gc will neither overwrite that "log" nor delete it as the
+	// log's old version, so dev is left alone, saying why.
+	run(t, nil, crane, "tag", "--insecure", devApp+"@"+b[9], "bakery-gc")
+	b = append(b, rebuild(t, cfg, "app", "gc build 11"))
+	forgedLog, r := runGC(t, cfg, "--yes")
+	if r.code != 0 || !strings.Contains(r.stderr, "not a gc log") {
+		t.Fatalf("gc --yes with a forged log tag: exit %d\n%s", r.code, r.stderr)
+	}
+	if left := forgedLog.left("app", "dev"); len(left) == 0 || !strings.Contains(left[len(left)-1], "not a gc log a trusted key signed") {
+		t.Errorf("dev's plan does not say why it is left alone: %v", left)
+	}
+	for _, d := range []string{b[8], b[9], b[10]} {
+		if headStatus(t, reg.addr, ns+"/dev/app", d) != http.StatusOK {
+			t.Errorf("%s was deleted from dev through a forged gc log tag", d)
+		}
+	}
 }
 
 // checkAfterGC: status, rollback within the window, history (deleted
