@@ -105,10 +105,14 @@ func selected(list []string, v string) bool { return len(list) == 0 || slices.Co
 // order of the config (targets sorted, environments as listed).
 func (c *collector) scanAll(ctx context.Context) ([]*repoScan, error) {
 	cfg := c.opts.Config
-	var jobs [][2]any
+	type job struct {
+		target string
+		env    int
+	}
+	var jobs []job
 	for _, t := range cfg.TargetNames() {
 		for i := range cfg.Environments {
-			jobs = append(jobs, [2]any{t, i})
+			jobs = append(jobs, job{t, i})
 		}
 	}
 	scans := make([]*repoScan, len(jobs))
@@ -116,7 +120,7 @@ func (c *collector) scanAll(ctx context.Context) ([]*repoScan, error) {
 	g.SetLimit(max(c.parallel()/2, 1))
 	for i, j := range jobs {
 		g.Go(func() error {
-			s, err := c.scan(gctx, j[0].(string), j[1].(int))
+			s, err := c.scan(gctx, j.target, j.env)
 			scans[i] = s
 			return err
 		})

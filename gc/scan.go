@@ -1,10 +1,10 @@
 package gc
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"regexp"
-	"strings"
 	"sync"
 	"time"
 
@@ -296,7 +296,7 @@ func (c *collector) get(ctx context.Context, ref name.Reference) (*manifest, err
 	}
 	m := &manifest{digest: desc.Digest.String(), mediaType: string(desc.MediaType), size: desc.Size, blobs: map[string]int64{}}
 	if desc.MediaType.IsIndex() {
-		idx, err := v1.ParseIndexManifest(strings.NewReader(string(desc.Manifest)))
+		idx, err := v1.ParseIndexManifest(bytes.NewReader(desc.Manifest))
 		if err != nil {
 			return nil, failure.New(failure.Verify, ref.String(), err, "")
 		}
@@ -305,7 +305,7 @@ func (c *collector) get(ctx context.Context, ref name.Reference) (*manifest, err
 		}
 		return m, nil
 	}
-	mf, err := v1.ParseManifest(strings.NewReader(string(desc.Manifest)))
+	mf, err := v1.ParseManifest(bytes.NewReader(desc.Manifest))
 	if err != nil {
 		return m, nil // not an image manifest: deleted whole, no blobs counted
 	}
