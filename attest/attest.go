@@ -208,8 +208,24 @@ func Sign(ctx context.Context, signer signature.SignerVerifier, ref name.Digest,
 // Attach signs statements about ref and adds them to its attestations,
 // keeping the ones already there (one manifest write).
 func Attach(ctx context.Context, signer signature.SignerVerifier, ref name.Digest, stmts []Statement) error {
+	return AttachReplacing(ctx, signer, ref, stmts, nil)
+}
+
+// AttachReplacing is Attach, and the attestation layers named in replaced
+// (by their digests, as verification reports them) leave ref's cosign
+// attestation image in the same write. A layer someone else attached after
+// the caller read them is kept: only what is named goes.
+func AttachReplacing(ctx context.Context, signer signature.SignerVerifier, ref name.Digest, stmts []Statement, replaced []v1.Hash) error {
 	opts := registry.OCIOptions(ctx)
-	se, err := attachStatements(ociremote.SignedUnknown(ref, opts...), signer, ref, stmts, time.Now().UTC().Format(time.RFC3339))
+	var sopts []mutate.SignOption
+	if len(replaced) > 0 {
+		drop := dropLayers{}
+		for _, h := range replaced {
+			drop[h] = true
+		}
+		sopts = append(sopts, mutate.WithReplaceOp(drop))
+	}
+	se, err := attachStatements(ociremote.SignedUnknown(ref, opts...), signer, ref, stmts, time.Now().UTC().Format(time.RFC3339), sopts...)
 	if err != nil {
 		return err
 	}
@@ -219,9 +235,42 @@ func Attach(ctx context.Context, signer signature.SignerVerifier, ref name.Diges
 	return nil
 }
 
+// dropLayers is a cosign replace operation: the attestations whose layer
+// digests it names go, and the new one is appended.
+type dropLayers map[v1.Hash]bool
+
+// Replace implements mutate.ReplaceOp.
+func (d dropLayers) Replace(base oci.Signatures, att oci.Signature) (oci.Signatures, error) {
+	sigs, err := base.Get()
+	if err != nil {
+		return nil, err
+	}
+	kept := make([]oci.Signature, 0, len(sigs)+1)
+	for _, s := range sigs {
+		h, err := s.Digest()
+		if err != nil {
+			return nil, err
+		}
+		if !d[h] {
+			kept = append(kept, s)
+		}
+	}
+	return replacedSignatures{Signatures: base, sigs: append(kept, att)}, nil
+}
+
+// replacedSignatures is base with its attestations replaced by sigs (what
+// mutate.ReplaceSignatures builds the new image from).
+type replacedSignatures struct {
+	oci.Signatures
+	sigs []oci.Signature
+}
+
+// Get implements oci.Signatures.
+func (r replacedSignatures) Get() ([]oci.Signature, error) { return r.sigs, nil }
+
 // attachStatements signs each statement (concurrently) into a DSSE envelope
 // and attaches it to se, annotated with its predicate type and time.
-func attachStatements(se oci.SignedEntity, signer signature.SignerVerifier, ref name.Digest, stmts []Statement, now string) (oci.SignedEntity, error) {
+func attachStatements(se oci.SignedEntity, signer signature.SignerVerifier, ref name.Digest, stmts []Statement, now string, opts ...mutate.SignOption) (oci.SignedEntity, error) {
 	envelopes := make([][]byte, len(stmts))
 	g := new(errgroup.Group)
 	wrapped := dsse.WrapSigner(signer, types.IntotoPayloadType)
@@ -245,7 +294,7 @@ func attachStatements(se oci.SignedEntity, signer signature.SignerVerifier, ref 
 		if err != nil {
 			return nil, err
 		}
-		if se, err = mutate.AttachAttestationToEntity(se, att); err != nil {
+		if se, err = mutate.AttachAttestationToEntity(se, att, opts...); err != nil {
 			return nil, failure.New(classify(err), ref.String(), err, "")
 		}
 	}

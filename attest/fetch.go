@@ -20,7 +20,6 @@ import (
 	ociremote "github.com/sigstore/cosign/v2/pkg/oci/remote"
 	"github.com/sigstore/cosign/v2/pkg/oci/static"
 	"github.com/sigstore/cosign/v2/pkg/types"
-	sigdsse "github.com/sigstore/sigstore/pkg/signature/dsse"
 	"github.com/sigstore/sigstore/pkg/signature/options"
 	"golang.org/x/sync/errgroup"
 
@@ -189,27 +188,26 @@ type checkedAttestation struct {
 
 // checkAttestation checks the attestation layer d once per process: it
 // decodes the envelope and the statement once, and verifies the envelope
-// with each key, as cosign does (the DSSE library's envelope verifier over
-// sigstore's key verifier).
+// with each key as cosign does (verifiesDSSE).
 func checkAttestation(ctx context.Context, repo name.Repository, d v1.Descriptor, keys []TrustedKey) (*checkedAttestation, error) {
 	v, err := memo.do("att|"+d.Digest.String()+"|"+keyIDs(keys), func() (any, int64, error) {
-		env, err := fetchLayer(ctx, repo, d)
+		layer, err := fetchLayer(ctx, repo, d)
 		if err != nil {
 			return nil, 0, err
 		}
 		c := &checkedAttestation{}
-		var e ssldsse.Envelope
-		if err := readEnvelope(env, &e); err != nil {
+		e, err := readEnvelope(layer)
+		if err != nil {
 			c.bad = fmt.Errorf("not a DSSE envelope: %w", err)
-			return c, int64(len(env)), nil
+			return c, int64(len(layer)), nil
 		}
-		c.info, c.bad = readPayload(e.PayloadType, e.Payload)
+		c.info, c.bad = readPayload(e)
 		for _, k := range keys {
-			if verifiesDSSE(ctx, k, &e) {
+			if verifiesDSSE(ctx, k, e) {
 				c.keys = append(c.keys, k.ID)
 			}
 		}
-		return c, int64(len(env)), nil
+		return c, int64(len(layer)), nil
 	})
 	if err != nil {
 		return nil, err
@@ -274,36 +272,107 @@ func keyIDs(keys []TrustedKey) string {
 
 // verifiesDSSE reports whether a signature of the envelope verifies with
 // k, as cosign checks an attestation: the DSSE library's envelope verifier
-// (PAE of payload type and payload) over sigstore's verifier for the key.
-func verifiesDSSE(ctx context.Context, k TrustedKey, e *ssldsse.Envelope) bool {
+// (dsse.EnvelopeVerifier.Verify) over sigstore's verifier for the key. It
+// is that algorithm, without the library's copies of a megabytes-long
+// payload (the base64 string, the decoded body, and PAE(type, body)): the
+// signature is checked over PAE streamed from the body decoded once.
+// TestVerifiesDSSEAgreesWithTheLibrary holds the two together.
+//
+// As the library does: every signature must be base64 (standard or URL),
+// a signature whose keyid names another key (its SSH SHA-256 fingerprint)
+// is skipped, and one signature that verifies is enough.
+func verifiesDSSE(ctx context.Context, k TrustedKey, e *envelope) bool {
+	if e.bodyErr != nil || len(e.signatures) == 0 {
+		return false
+	}
 	pub, err := k.Verifier.PublicKey()
 	if err != nil {
 		return false
 	}
-	ev, err := ssldsse.NewEnvelopeVerifier(&sigdsse.VerifierAdapter{SignatureVerifier: k.Verifier, Pub: pub})
+	keyID, err := ssldsse.SHA256KeyID(pub)
 	if err != nil {
-		return false
+		keyID = ""
 	}
-	_, err = ev.Verify(ctx, e)
-	return err == nil
+	sigs := make([][]byte, len(e.signatures))
+	for i, s := range e.signatures {
+		if sigs[i], err = base64.StdEncoding.DecodeString(s.Sig); err != nil {
+			if sigs[i], err = base64.URLEncoding.DecodeString(s.Sig); err != nil {
+				return false
+			}
+		}
+	}
+	pae := fmt.Sprintf("DSSEv1 %d %s %d ", len(e.payloadType), e.payloadType, len(e.body))
+	for i, s := range e.signatures {
+		if s.KeyID != "" && keyID != "" && s.KeyID != keyID {
+			continue
+		}
+		msg := io.MultiReader(strings.NewReader(pae), bytes.NewReader(e.body))
+		if k.Verifier.VerifySignature(bytes.NewReader(sigs[i]), msg, options.WithContext(ctx)) == nil {
+			return true
+		}
+	}
+	return false
+}
+
+// envelope is a DSSE envelope as bakery reads one: its payload decoded
+// from base64 once.
+type envelope struct {
+	payloadType string
+	body        []byte // the payload decoded
+	bodyErr     error  // why the payload is not standard base64
+	signatures  []ssldsse.Signature
 }
 
 // readStatement reads a DSSE envelope of an in-toto statement.
-func readStatement(env []byte) (AttestationInfo, error) {
-	var e ssldsse.Envelope
-	if err := readEnvelope(env, &e); err != nil {
+func readStatement(layer []byte) (AttestationInfo, error) {
+	e, err := readEnvelope(layer)
+	if err != nil {
 		return AttestationInfo{}, fmt.Errorf("not a DSSE envelope: %w", err)
 	}
-	return readPayload(e.PayloadType, e.Payload)
+	return readPayload(e)
 }
 
 // readEnvelope reads a DSSE envelope.
-func readEnvelope(data []byte, e *ssldsse.Envelope) error {
-	return readMembers(data, map[string]func(*jsontext.Decoder) error{
-		"payloadType": readString(&e.PayloadType),
-		"payload":     readString(&e.Payload),
-		"signatures":  readValue(&e.Signatures),
+func readEnvelope(data []byte) (*envelope, error) {
+	e := &envelope{}
+	err := readMembers(data, map[string]func(*jsontext.Decoder) error{
+		"payloadType": readString(&e.payloadType),
+		"payload":     readBase64(&e.body, &e.bodyErr),
+		"signatures":  readValue(&e.signatures),
 	})
+	if err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// readBase64 reads a string member holding standard base64 and decodes it
+// into dst, from the JSON bytes themselves when the string has no escape.
+// A string that is not base64 is not an error of the JSON: it goes to bad.
+func readBase64(dst *[]byte, bad *error) func(*jsontext.Decoder) error {
+	return func(d *jsontext.Decoder) error {
+		v, err := d.ReadValue() // void after the next read: decoded before it
+		if err != nil {
+			return err
+		}
+		if v.Kind() != '"' {
+			return fmt.Errorf("is %s, not a string", v.Kind())
+		}
+		raw := []byte(v[1 : len(v)-1])
+		if bytes.IndexByte(raw, '\\') >= 0 {
+			if raw, err = jsontext.AppendUnquote(nil, v); err != nil {
+				return err
+			}
+		}
+		out := make([]byte, base64.StdEncoding.DecodedLen(len(raw)))
+		n, err := base64.StdEncoding.Decode(out, raw)
+		if err != nil {
+			*bad = fmt.Errorf("payload is not base64: %w", err)
+			return nil
+		}
+		*dst = out[:n]
+		return nil
+	}
 }
 
 // readMembers reads a JSON object, handing each member that read names to
@@ -313,7 +382,7 @@ func readEnvelope(data []byte, e *ssldsse.Envelope) error {
 // strict where encoding/json is lenient: names match exactly, a duplicate
 // name, invalid UTF-8 or anything after the object is an error.
 func readMembers(data []byte, read map[string]func(*jsontext.Decoder) error) error {
-	d := jsontext.NewDecoder(bytes.NewReader(data))
+	d := jsontext.NewDecoder(bytes.NewBuffer(data)) // a Buffer is read in place, not copied
 	if t, err := d.ReadToken(); err != nil || t.Kind() != '{' {
 		return errors.Join(errors.New("not a JSON object"), err)
 	}
@@ -367,28 +436,37 @@ func readValue(dst any) func(*jsontext.Decoder) error {
 	}
 }
 
-// readPayload reads a DSSE payload that must be an in-toto statement.
-func readPayload(payloadType, payload string) (AttestationInfo, error) {
+// readPayload reads a DSSE payload that must be an in-toto statement. The
+// predicate it returns is a slice of e.body, which nothing writes to.
+func readPayload(e *envelope) (AttestationInfo, error) {
 	var info AttestationInfo
-	if payloadType != types.IntotoPayloadType {
-		return info, fmt.Errorf("payload type %q is not %q", payloadType, types.IntotoPayloadType)
+	if e.payloadType != types.IntotoPayloadType {
+		return info, fmt.Errorf("payload type %q is not %q", e.payloadType, types.IntotoPayloadType)
 	}
-	body, err := base64.StdEncoding.DecodeString(payload)
-	if err != nil {
-		return info, fmt.Errorf("payload is not base64: %w", err)
+	if e.bodyErr != nil {
+		return info, e.bodyErr
 	}
 	var st struct {
 		PredicateType string
 		Subject       []Subject
 		Predicate     json.RawMessage
 	}
-	err = readMembers(body, map[string]func(*jsontext.Decoder) error{
+	err := readMembers(e.body, map[string]func(*jsontext.Decoder) error{
 		"predicateType": readString(&st.PredicateType),
 		"subject":       readValue(&st.Subject),
 		"predicate": func(d *jsontext.Decoder) error {
 			v, err := d.ReadValue()
-			st.Predicate = append(json.RawMessage(nil), v...)
-			return err
+			if err != nil {
+				return err
+			}
+			// The value as it is in the body, where it ends: no copy.
+			end := int(d.InputOffset())
+			if end < len(v) || end > len(e.body) || !bytes.Equal(e.body[end-len(v):end], v) {
+				st.Predicate = append(json.RawMessage(nil), v...)
+				return nil
+			}
+			st.Predicate = json.RawMessage(e.body[end-len(v) : end : end])
+			return nil
 		},
 	})
 	if err != nil {

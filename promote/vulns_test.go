@@ -71,11 +71,21 @@ func vulnFixture(t *testing.T) (*fixture, name.Digest) {
 // scansOf counts the verified scans attached to d.
 func (f *fixture) scansOf(t *testing.T, d name.Digest) int {
 	t.Helper()
+	return len(f.scanLayers(t, d))
+}
+
+// scanLayers are the layers of the verified scans attached to d.
+func (f *fixture) scanLayers(t *testing.T, d name.Digest) map[string]bool {
+	t.Helper()
 	atts, _, err := f.promoter.opts.Verifier.Attestations(f.ctx, d, []string{vuln.PredicateType})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return len(atts)
+	out := map[string]bool{}
+	for _, a := range atts {
+		out[a.Layer.String()] = true
+	}
+	return out
 }
 
 // TestPromoteScansAndDeniesAKnownVulnerability: promote scans a digest
@@ -103,14 +113,21 @@ func TestPromoteScansAndDeniesAKnownVulnerability(t *testing.T) {
 	if n := f.scansOf(t, d); n != 2 {
 		t.Errorf("%d scans after a second promotion, want 2 (the scan is fresh)", n)
 	}
-	// A scan older than max_age is made again.
+	// A scan older than max_age is made again, in place of the old one.
+	old := f.scanLayers(t, d)
 	f.cfg.Environments[1].Vulnerabilities.MaxAge = "1ms"
 	time.Sleep(5 * time.Millisecond)
 	if _, err := f.promoter.Promote(f.ctx, Request{Target: "app", To: "staging"}); err == nil {
 		t.Fatal("allowed")
 	}
-	if n := f.scansOf(t, d); n != 4 {
-		t.Errorf("%d scans after max_age passed, want 4 (scanned again)", n)
+	now := f.scanLayers(t, d)
+	for l := range now {
+		if old[l] {
+			t.Errorf("scan %s is still there after max_age passed: not scanned again, or not replaced", l)
+		}
+	}
+	if len(now) != 2 {
+		t.Errorf("%d scans after max_age passed, want 2 (scanned again, replacing the older ones)", len(now))
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/sigstore/sigstore/pkg/signature"
 
 	"github.com/bakeryhq/bakery/attest"
@@ -23,6 +24,10 @@ type Scan struct {
 	Predicate Predicate
 	// Statement is the signed statement's subjects and predicate.
 	Statement attest.Statement
+	// Supersedes are the attestation layers of the verified scans this one
+	// replaces when it is recorded: those of the same target and platform
+	// made with the same database or an older one.
+	Supersedes []v1.Hash
 }
 
 // ScanReport scans every platform's verified SPDX SBOM of rep (a digest of
@@ -61,7 +66,8 @@ func (d *Database) ScanReport(ctx context.Context, rep *attest.Report, target, e
 		if pref != ref {
 			subjects = append(subjects, attest.SubjectOf(pref))
 		}
-		out = append(out, Scan{Predicate: p, Statement: attest.Statement{PredicateType: PredicateType, Subjects: subjects, Predicate: b, Platform: plat}})
+		out = append(out, Scan{Predicate: p, Statement: attest.Statement{PredicateType: PredicateType, Subjects: subjects, Predicate: b, Platform: plat},
+			Supersedes: superseded(rep, target, plat, d.status.Built)})
 	}
 	if len(out) == 0 {
 		return nil, failure.New(failure.Verify, rep.Reference, errors.New("no verified SPDX SBOM to scan"), "attest the image first (bakery build attests every image)")
@@ -69,14 +75,41 @@ func (d *Database) ScanReport(ctx context.Context, rep *attest.Report, target, e
 	return out, nil
 }
 
+// superseded lists the layers of rep's verified scans of target and
+// platform made with a database built at built or before: a new scan with
+// that database says all they said. A scan made with a newer database
+// stays (it outranks the new one: Scans), and so does anything that does
+// not verify (it counts for nothing, and is not bakery's to remove).
+func superseded(rep *attest.Report, target, platform string, built time.Time) []v1.Hash {
+	var out []v1.Hash
+	for _, a := range rep.Attestations {
+		if a.PredicateType != PredicateType {
+			continue
+		}
+		p, err := ParsePredicate(a.Predicate)
+		if err != nil {
+			continue
+		}
+		d := p.Scanner.Result.Bakery
+		if d.Target == target && d.Platform == platform && boundPlatform(platform, a.Subjects, rep.Platforms) && !d.DBBuilt.After(built) {
+			out = append(out, a.Layer)
+		}
+	}
+	return out
+}
+
 // Record signs scans with signer and attaches them to ref's digest, as
-// attestations like the SBOMs.
+// attestations like the SBOMs, in place of the scans they supersede: a
+// digest rescanned every day keeps one scan per platform and database, not
+// one per day (attest.MaxAttestations would refuse it as flooded).
 func Record(ctx context.Context, signer signature.SignerVerifier, ref name.Digest, scans []Scan) error {
 	stmts := make([]attest.Statement, len(scans))
+	var replaced []v1.Hash
 	for i, s := range scans {
 		stmts[i] = s.Statement
+		replaced = append(replaced, s.Supersedes...)
 	}
-	return attest.Attach(ctx, signer, ref, stmts)
+	return attest.AttachReplacing(ctx, signer, ref, stmts, replaced)
 }
 
 // ReplaceScans is atts (a verified report's attestations) with its scans

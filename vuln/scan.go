@@ -27,7 +27,16 @@ import (
 // language advisories bakery's images need match by package). It returns
 // the findings, sorted by severity (worst first) then id and package, and
 // how many packages the SBOM listed.
+//
+// An SPDX document is handed to grype without what matching never reads
+// (matchable): an image's SBOM is mostly its files, and decoding them was
+// most of a scan's time and memory.
 func (d *Database) Scan(ctx context.Context, doc []byte) ([]Finding, int, error) {
+	return d.match(ctx, matchable(doc))
+}
+
+// match is Scan of the document as it is.
+func (d *Database) match(ctx context.Context, doc []byte) ([]Finding, int, error) {
 	pkgs, pctx, _, err := pkg.ProvideFromReader(bytes.NewReader(doc), pkg.ProviderConfig{
 		SynthesisConfig: pkg.SynthesisConfig{Distro: pkg.DistroConfig{FixChannels: distro.DefaultFixChannels()}},
 	})

@@ -10,6 +10,7 @@
 package bakerytest
 
 import (
+	"crypto/md5" //nolint:gosec // dpkg's md5sums format
 	"fmt"
 	"io"
 	"log"
@@ -72,20 +73,47 @@ func Image(t testing.TB, platform string, size, layers int64) v1.Image {
 // an SBOM, and a vulnerability scan, of known packages.
 func Debian12(t testing.TB, pkgs map[string]string) v1.Image {
 	t.Helper()
+	return debian12(t, pkgs, false)
+}
+
+// Debian12Owning is Debian12, and each package owns files as dpkg records
+// them (/var/lib/dpkg/info/NAME.list and .md5sums, and the files): an SBOM
+// of it has files, and relationships from packages to files, as an SBOM
+// of a real image does.
+func Debian12Owning(t testing.TB, pkgs map[string]string) v1.Image {
+	t.Helper()
+	return debian12(t, pkgs, true)
+}
+
+func debian12(t testing.TB, pkgs map[string]string, owning bool) v1.Image {
+	t.Helper()
 	var status strings.Builder
 	names := make([]string, 0, len(pkgs))
 	for n := range pkgs {
 		names = append(names, n)
 	}
 	slices.Sort(names)
+	files := map[string][]byte{
+		"etc/os-release": []byte("PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nID=debian\nVERSION_ID=\"12\"\nVERSION_CODENAME=bookworm\n"),
+	}
 	for _, n := range names {
 		fmt.Fprintf(&status, "Package: %s\nStatus: install ok installed\nPriority: optional\nSection: libs\nInstalled-Size: 1\n"+
 			"Maintainer: Example <%s@example.com>\nArchitecture: amd64\nVersion: %s\nDescription: %s\n\n", n, n, pkgs[n], n)
+		if !owning {
+			continue
+		}
+		var list, sums strings.Builder
+		for _, f := range []string{"usr/share/doc/" + n + "/copyright", "usr/lib/" + n + "/" + n + ".so"} {
+			body := []byte(n + " " + f + "\n")
+			files[f] = body
+			fmt.Fprintf(&list, "/%s\n", f)
+			fmt.Fprintf(&sums, "%x  %s\n", md5.Sum(body), f) //nolint:gosec // dpkg's md5sums format
+		}
+		files["var/lib/dpkg/info/"+n+".list"] = []byte(list.String())
+		files["var/lib/dpkg/info/"+n+".md5sums"] = []byte(sums.String())
 	}
-	img, err := crane.Image(map[string][]byte{
-		"etc/os-release":      []byte("PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nID=debian\nVERSION_ID=\"12\"\nVERSION_CODENAME=bookworm\n"),
-		"var/lib/dpkg/status": []byte(status.String()),
-	})
+	files["var/lib/dpkg/status"] = []byte(status.String())
+	img, err := crane.Image(files)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -32,6 +32,8 @@ type rootOptions struct {
 	release context.CancelFunc
 	// cpuProfile is where --cpuprofile writes (hidden: for BENCHMARKS.md).
 	cpuProfile string
+	// memProfile is where --memprofile writes the allocation profile.
+	memProfile string
 	// actor is --actor: who runs bakery, for receipts and revocations.
 	actor string
 	// keys is --key: the trusted public keys, instead of verification.keys.
@@ -59,6 +61,19 @@ func (ro *rootOptions) startProfile() error {
 		return failure.New(failure.Config, "--cpuprofile "+ro.cpuProfile, err, "pass a writable path")
 	}
 	return pprof.StartCPUProfile(f)
+}
+
+// stopProfile ends the CPU profile and writes the allocation profile
+// --memprofile asks for.
+func (ro *rootOptions) stopProfile() {
+	pprof.StopCPUProfile()
+	if ro.memProfile == "" {
+		return
+	}
+	if f, err := os.Create(ro.memProfile); err == nil {
+		_ = pprof.Lookup("allocs").WriteTo(f, 0)
+		_ = f.Close()
+	}
 }
 
 // New returns the bakery command tree.
@@ -90,7 +105,9 @@ promotion into the same environment won (re-run to decide).`,
 		cmd.SetContext(receipt.WithActor(cmd.Context(), env.Actor(ro.actor)))
 		return ro.startProfile()
 	}
-	root.PersistentPostRun = func(*cobra.Command, []string) { pprof.StopCPUProfile() }
+	pf.StringVar(&ro.memProfile, "memprofile", "", "write a Go allocation profile of the command to this file (for `go tool pprof`)")
+	_ = pf.MarkHidden("memprofile")
+	root.PersistentPostRun = func(*cobra.Command, []string) { ro.stopProfile() }
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return failure.New(failure.Config, "usage", err, "see --help")
 	})

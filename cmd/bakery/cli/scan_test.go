@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -490,5 +491,99 @@ func TestBuildShowsItsVulnerabilities(t *testing.T) {
 	}
 	if lines := buildLines([]pipeline.Built{a}, nil, nil); len(lines) != 1 || !strings.Contains(lines[0].Detail, "vulnerabilities: 1 critical") {
 		t.Errorf("build's CI lines: %+v", lines)
+	}
+}
+
+// TestScanReplacesTheScansItSupersedes: a digest scanned again and again
+// keeps, per platform, one scan per database in its .att image (not one
+// per run, which attest.MaxAttestations would one day refuse as flooded);
+// a scan made with a newer database stays when an older one scans again,
+// and a scan the trusted keys did not sign is left as it is.
+func TestScanReplacesTheScansItSupersedes(t *testing.T) {
+	s := newVulnSite(t, advHigh, advLow)
+	ctx := context.Background()
+	attTag := s.prod.Context().Tag("sha256-" + strings.TrimPrefix(s.prod.DigestStr(), "sha256:") + ".att")
+	layers := func() int {
+		t.Helper()
+		img, err := remote.Image(attTag)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := img.Manifest()
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, l := range m.Layers {
+			if l.Annotations["predicateType"] == vuln.PredicateType {
+				n++
+			}
+		}
+		return n
+	}
+	verifier, err := attest.NewVerifier(ctx, attest.FromFlag, []string{s.pub})
+	if err != nil {
+		t.Fatal(err)
+	}
+	verified := func() (int, []vuln.Evidence) {
+		t.Helper()
+		rep, err := verifier.Verify(ctx, s.prod)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, a := range rep.Attestations {
+			if a.PredicateType == vuln.PredicateType {
+				n++
+			}
+		}
+		return n, vuln.Scans(rep, "app")
+	}
+	scan := func(what string) {
+		t.Helper()
+		if out, stderr, err := runSplit(t, "scan", "app", "--env", "prod", "--config", s.cfg); err != nil {
+			t.Fatalf("%s: %v\n%s\n%s", what, err, out, stderr)
+		}
+	}
+	for i := range 3 {
+		scan(fmt.Sprintf("scan %d", i+1))
+	}
+	if n := layers(); n != 1 {
+		t.Fatalf("three scans with one database left %d scans in the .att image, want 1", n)
+	}
+
+	// A scan signed by a key nobody trusts is not bakery's to remove.
+	_, _, err = attest.GenerateKeys(filepath.Join(s.dir, "other"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := attest.LoadSigner(ctx, filepath.Join(s.dir, "other.key"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := attest.Statement{PredicateType: vuln.PredicateType, Subjects: []attest.Subject{attest.SubjectOf(s.prod)},
+		Predicate: []byte(`{"scanner":{"uri":"x","result":{"bakery":{"target":"app","environment":"prod"}}}}`)}
+	if err := attest.Attach(ctx, other, s.prod, []attest.Statement{forged}); err != nil {
+		t.Fatal(err)
+	}
+	scan("a scan after the untrusted one")
+	if n := layers(); n != 2 {
+		t.Errorf("after a scan, the .att image holds %d scans, want 2 (bakery's newest and the untrusted one)", n)
+	}
+
+	// A newer database replaces the older one's scan; the older database
+	// scanning again does not replace the newer one's, which still counts.
+	s.writeDB(t, "db2", time.Now().Add(-time.Minute), advLow)
+	s.writeConfig(t, "db2", "")
+	scan("a scan with a newer database")
+	n, ev := verified()
+	if n != 1 || len(ev) != 1 || vuln.Summary(ev) != "1 low" {
+		t.Errorf("after a scan with a newer database: %d verified scans, evidence %+v; want 1, the newer database's (1 low)", n, ev)
+	}
+	s.writeConfig(t, "db1", "")
+	scan("a scan with the older database again")
+	n, ev = verified()
+	if n != 2 || len(ev) != 1 || vuln.Summary(ev) != "1 low" {
+		t.Errorf("after the older database scans again: %d verified scans, evidence %+v; want 2, and the newer database's counting (1 low)", n, ev)
 	}
 }
