@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
 	"strings"
 
 	"github.com/sigstore/cosign/v2/pkg/cosign"
@@ -68,9 +70,23 @@ func LoadSigner(ctx context.Context, ref string, password []byte) (signature.Sig
 			return nil, failure.New(failure.Config, subject, errors.New("key file not found"), "run `bakery keys generate` or fix signing.key")
 		}
 	}
+	if !IsKMS(ref) {
+		// A cosign key file is decrypted through scrypt (N=2^16, r=8), a
+		// 64 MiB work buffer live for about half a second, while the
+		// command verifies and scans on the other core. With the default
+		// GOGC, that buffer doubles the heap's goal and the command's
+		// peak memory with it; a low GOGC meanwhile collects the rest
+		// often (the buffer holds no pointers, so it costs little to
+		// mark), and the collection after frees it. BENCHMARKS.md, "The
+		// vulnerability scan", has the figures.
+		defer debug.SetGCPercent(debug.SetGCPercent(10))
+	}
 	sv, err := sigs.SignerVerifierFromKeyRef(ctx, ref, func(bool) ([]byte, error) { return password, nil }, nil)
 	if err != nil {
 		return nil, signerError(subject, ref, password, err)
+	}
+	if !IsKMS(ref) {
+		runtime.GC() // the work buffer is garbage now
 	}
 	if IsKMS(ref) {
 		// KMS signers connect lazily; ask for the public key now so a

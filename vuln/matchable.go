@@ -1,8 +1,10 @@
 package vuln
 
 import (
-	"encoding/json"
+	"bytes"
 	"strings"
+
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // matchable is an SPDX JSON document less what grype's matching never
@@ -10,58 +12,173 @@ import (
 // package or the document (a package CONTAINS a file, a file is evidence
 // of a package). Packages, their external references (purls, CPEs), the
 // operating system, and the relationships between packages (DESCRIBES,
-// DEPENDENCY_OF, ownership by file overlap) stay as they are. Anything
-// that is not an SPDX JSON document, or not one this can read, is returned
-// as it is, for grype to read or refuse.
+// DEPENDENCY_OF, ownership by file overlap) stay as they are, byte for
+// byte. Anything that is not an SPDX JSON document, or not one this can
+// read, is returned as it is, for grype to read or refuse.
 //
-// TestMatchableFindsWhatTheWholeDocumentFinds holds it to the findings
-// and package count of the whole document.
+// It reads the document in one pass (jsontext, in place) and copies only
+// what it keeps. TestMatchableFindsWhatTheWholeDocumentFinds holds it to
+// the findings and package count of the whole document.
 func matchable(doc []byte) []byte {
-	var top map[string]json.RawMessage
-	if json.Unmarshal(doc, &top) != nil || top["spdxVersion"] == nil {
+	d := jsontext.NewDecoder(bytes.NewBuffer(doc))
+	if t, err := d.ReadToken(); err != nil || t.Kind() != '{' {
 		return doc
 	}
+	out := make([]byte, 0, len(doc)/4)
+	out = append(out, '{')
 	var self string
-	var pkgs []struct {
-		SPDXID   string   `json:"SPDXID"`
-		HasFiles []string `json:"hasFiles"`
-	}
-	var rels []json.RawMessage
-	if json.Unmarshal(top["SPDXID"], &self) != nil || json.Unmarshal(top["packages"], &pkgs) != nil ||
-		(top["relationships"] != nil && json.Unmarshal(top["relationships"], &rels) != nil) {
-		return doc
-	}
-	keep := map[string]bool{self: true}
-	for _, p := range pkgs {
-		if len(p.HasFiles) > 0 {
-			return doc // names files: left whole rather than half
-		}
-		keep[p.SPDXID] = true
-	}
-	kept := make([]json.RawMessage, 0, len(rels))
-	for _, r := range rels {
-		var ends struct {
-			From string `json:"spdxElementId"`
-			To   string `json:"relatedSpdxElement"`
-		}
-		if json.Unmarshal(r, &ends) != nil {
-			return doc
-		}
-		if keep[ends.From] && (keep[ends.To] || strings.HasPrefix(ends.To, "NOASSERTION") || ends.To == "NONE") {
-			kept = append(kept, r)
-		}
-	}
-	delete(top, "files")
-	if top["relationships"] != nil {
-		b, err := json.Marshal(kept)
+	var rels jsontext.Value
+	keep := map[string]bool{}
+	spdx := false
+	for d.PeekKind() == '"' {
+		t, err := d.ReadToken()
 		if err != nil {
 			return doc
 		}
-		top["relationships"] = b
+		name := t.String()
+		v, err := d.ReadValue()
+		if err != nil {
+			return doc
+		}
+		switch name {
+		case "files":
+			continue
+		case "relationships":
+			rels = v.Clone() // filtered once every package is known
+			continue
+		case "spdxVersion":
+			spdx = true
+		case "SPDXID":
+			if self, err = stringOf(v); err != nil {
+				return doc
+			}
+		case "packages":
+			if !packageIDs(v, keep) {
+				return doc
+			}
+		}
+		out = appendMember(out, name, v)
 	}
-	out, err := json.Marshal(top)
-	if err != nil {
+	if t, err := d.ReadToken(); err != nil || t.Kind() != '}' || !spdx {
 		return doc
 	}
-	return out
+	if rels != nil {
+		keep[self] = true
+		kept, ok := packageRelationships(rels, keep)
+		if !ok {
+			return doc
+		}
+		out = appendMember(out, "relationships", kept)
+	}
+	return append(out, '}')
+}
+
+// appendMember appends "name":v to a JSON object being written.
+func appendMember(out []byte, name string, v jsontext.Value) []byte {
+	if len(out) > 1 {
+		out = append(out, ',')
+	}
+	out, _ = jsontext.AppendQuote(out, name)
+	out = append(out, ':')
+	return append(out, v...)
+}
+
+// packageIDs adds the SPDXID of every package in v to ids; false when v is
+// not an array of objects, or a package names files (hasFiles): that
+// document is left whole rather than half.
+func packageIDs(v jsontext.Value, ids map[string]bool) bool {
+	return eachObject(v, func(name string, v jsontext.Value) bool {
+		switch name {
+		case "SPDXID":
+			id, err := stringOf(v)
+			ids[id] = true
+			return err == nil
+		case "hasFiles":
+			return false
+		}
+		return true
+	})
+}
+
+// packageRelationships is the array rels less every relationship that
+// names an element outside keep (NOASSERTION and NONE are no element).
+func packageRelationships(rels jsontext.Value, keep map[string]bool) (jsontext.Value, bool) {
+	d := jsontext.NewDecoder(bytes.NewBuffer(rels))
+	if t, err := d.ReadToken(); err != nil || t.Kind() != '[' {
+		return nil, false
+	}
+	out := jsontext.Value{'['}
+	for d.PeekKind() == '{' {
+		r, err := d.ReadValue()
+		if err != nil {
+			return nil, false
+		}
+		ok := true
+		if !eachObject(r, func(name string, v jsontext.Value) bool {
+			if name == "spdxElementId" || name == "relatedSpdxElement" {
+				id, err := stringOf(v)
+				if err != nil {
+					return false
+				}
+				ok = ok && (keep[id] || id == "NONE" || strings.HasPrefix(id, "NOASSERTION"))
+			}
+			return true
+		}) {
+			return nil, false
+		}
+		if ok {
+			if len(out) > 1 {
+				out = append(out, ',')
+			}
+			out = append(out, r...)
+		}
+	}
+	if t, err := d.ReadToken(); err != nil || t.Kind() != ']' {
+		return nil, false
+	}
+	return append(out, ']'), true
+}
+
+// eachObject calls f with each member of each object of the array v (or of
+// the object v itself); false when v is neither, or f says stop.
+func eachObject(v jsontext.Value, f func(name string, v jsontext.Value) bool) bool {
+	d := jsontext.NewDecoder(bytes.NewBuffer(v))
+	members := func() bool {
+		for d.PeekKind() == '"' {
+			t, err := d.ReadToken()
+			if err != nil {
+				return false
+			}
+			name := t.String()
+			mv, err := d.ReadValue()
+			if err != nil || !f(name, mv) {
+				return false
+			}
+		}
+		t, err := d.ReadToken()
+		return err == nil && t.Kind() == '}'
+	}
+	t, err := d.ReadToken()
+	switch {
+	case err != nil:
+		return false
+	case t.Kind() == '{':
+		return members()
+	case t.Kind() != '[':
+		return false
+	}
+	for d.PeekKind() == '{' {
+		if _, err := d.ReadToken(); err != nil || !members() {
+			return false
+		}
+	}
+	t, err = d.ReadToken()
+	return err == nil && t.Kind() == ']'
+}
+
+// stringOf is the string a JSON value holds.
+func stringOf(v jsontext.Value) (string, error) {
+	var s []byte
+	s, err := jsontext.AppendUnquote(s, v)
+	return string(s), err
 }
