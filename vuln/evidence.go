@@ -2,6 +2,7 @@ package vuln
 
 import (
 	"fmt"
+	"iter"
 	"sort"
 	"strings"
 	"time"
@@ -78,18 +79,8 @@ func (s Suppression) String() string {
 // platform; never nil. Findings are not judged yet (see Judge).
 func Scans(rep *attest.Report, target string) []Evidence {
 	newest := map[string]Evidence{}
-	for _, a := range rep.Attestations {
-		if a.PredicateType != PredicateType {
-			continue
-		}
-		p, err := ParsePredicate(a.Predicate)
-		if err != nil {
-			continue
-		}
+	for a, p := range boundScans(rep, target) {
 		d := p.Scanner.Result.Bakery
-		if d.Target != target || !boundPlatform(d.Platform, a.Subjects, rep.Platforms) {
-			continue
-		}
 		e := Evidence{Platform: d.Platform, Environment: d.Environment, Scanner: p.Scanner.Version, KeyID: a.KeyID,
 			finished: p.Metadata.ScanFinishedOn.UTC(), dbBuilt: d.DBBuilt.UTC()}
 		e.Finished, e.DBBuilt = e.finished.Format(time.RFC3339), e.dbBuilt.Format(time.RFC3339)
@@ -109,6 +100,29 @@ func Scans(rep *attest.Report, target string) []Evidence {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Platform < out[j].Platform })
 	return out
+}
+
+// boundScans yields rep's verified scans of target, each bound to the
+// platform it names, with its predicate.
+func boundScans(rep *attest.Report, target string) iter.Seq2[attest.AttestationInfo, Predicate] {
+	return func(yield func(attest.AttestationInfo, Predicate) bool) {
+		for _, a := range rep.Attestations {
+			if a.PredicateType != PredicateType {
+				continue
+			}
+			p, err := ParsePredicate(a.Predicate)
+			if err != nil {
+				continue
+			}
+			d := p.Scanner.Result.Bakery
+			if d.Target != target || !boundPlatform(d.Platform, a.Subjects, rep.Platforms) {
+				continue
+			}
+			if !yield(a, p) {
+				return
+			}
+		}
+	}
 }
 
 // boundPlatform says whether a scan that names platform is about it: on an

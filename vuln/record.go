@@ -82,16 +82,8 @@ func (d *Database) ScanReport(ctx context.Context, rep *attest.Report, target, e
 // not verify (it counts for nothing, and is not bakery's to remove).
 func superseded(rep *attest.Report, target, platform string, built time.Time) []v1.Hash {
 	var out []v1.Hash
-	for _, a := range rep.Attestations {
-		if a.PredicateType != PredicateType {
-			continue
-		}
-		p, err := ParsePredicate(a.Predicate)
-		if err != nil {
-			continue
-		}
-		d := p.Scanner.Result.Bakery
-		if d.Target == target && d.Platform == platform && boundPlatform(platform, a.Subjects, rep.Platforms) && !d.DBBuilt.After(built) {
+	for a, p := range boundScans(rep, target) {
+		if d := p.Scanner.Result.Bakery; d.Platform == platform && !d.DBBuilt.After(built) {
 			out = append(out, a.Layer)
 		}
 	}
