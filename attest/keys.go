@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
+	"sync"
 
 	"github.com/sigstore/cosign/v2/pkg/cosign"
 	sigs "github.com/sigstore/cosign/v2/pkg/signature"
@@ -71,22 +72,11 @@ func LoadSigner(ctx context.Context, ref string, password []byte) (signature.Sig
 		}
 	}
 	if !IsKMS(ref) {
-		// A cosign key file is decrypted through scrypt (N=2^16, r=8), a
-		// 64 MiB work buffer live for about half a second, while the
-		// command verifies and scans on the other core. With the default
-		// GOGC, that buffer doubles the heap's goal and the command's
-		// peak memory with it; a low GOGC meanwhile collects the rest
-		// often (the buffer holds no pointers, so it costs little to
-		// mark), and the collection after frees it. BENCHMARKS.md, "The
-		// vulnerability scan", has the figures.
-		defer debug.SetGCPercent(debug.SetGCPercent(10))
+		defer whileDecrypting()()
 	}
 	sv, err := sigs.SignerVerifierFromKeyRef(ctx, ref, func(bool) ([]byte, error) { return password, nil }, nil)
 	if err != nil {
 		return nil, signerError(subject, ref, password, err)
-	}
-	if !IsKMS(ref) {
-		runtime.GC() // the work buffer is garbage now
 	}
 	if IsKMS(ref) {
 		// KMS signers connect lazily; ask for the public key now so a
@@ -96,6 +86,42 @@ func LoadSigner(ctx context.Context, ref string, password []byte) (signature.Sig
 		}
 	}
 	return sv, nil
+}
+
+// A cosign key file is decrypted through scrypt (N=2^16, r=8): a 64 MiB
+// work buffer, live for about half a second while the command verifies
+// and scans on the other core. With the default GOGC that buffer doubles
+// the heap's goal, and the command's peak memory with it. So while a key
+// is decrypted GOGC is 10 (the buffer holds no pointers: collecting often
+// costs little), and once no key is, GOGC is what it was and a collection
+// frees the buffer. A GOGC the user set (not 100) is left alone.
+// BENCHMARKS.md, "The vulnerability scan", has the figures.
+var decrypting struct {
+	sync.Mutex
+	n     int // keys being decrypted
+	saved int // GOGC before the first
+}
+
+// whileDecrypting lowers GOGC for a key's decryption; the function it
+// returns ends that.
+func whileDecrypting() func() {
+	decrypting.Lock()
+	defer decrypting.Unlock()
+	if decrypting.n == 0 {
+		decrypting.saved = debug.SetGCPercent(10)
+		if decrypting.saved != 100 {
+			debug.SetGCPercent(decrypting.saved) // the user's GOGC
+		}
+	}
+	decrypting.n++
+	return func() {
+		decrypting.Lock()
+		defer decrypting.Unlock()
+		if decrypting.n--; decrypting.n == 0 {
+			debug.SetGCPercent(decrypting.saved)
+			runtime.GC() // the work buffers are garbage now
+		}
+	}
 }
 
 // signerError says why a signing key did not load: an encrypted key file

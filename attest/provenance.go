@@ -12,9 +12,12 @@ import (
 
 // Predicate types bakery attaches, and the cosign --type names for them.
 const (
-	PredicateSPDX       = "https://spdx.dev/Document"
-	PredicateCycloneDX  = "https://cyclonedx.org/bom"
-	PredicateSLSAv1     = "https://slsa.dev/provenance/v1"
+	PredicateSPDX      = "https://spdx.dev/Document"
+	PredicateCycloneDX = "https://cyclonedx.org/bom"
+	PredicateSLSAv1    = "https://slsa.dev/provenance/v1"
+	// PredicateVSA is a receipt's (package receipt): a SLSA verification
+	// summary.
+	PredicateVSA        = "https://slsa.dev/verification_summary/v1"
 	BuildTypeContainer  = "https://github.com/bakeryhq/bakery/buildtypes/container/v1"
 	BuildTypeMachineImg = "https://github.com/bakeryhq/bakery/buildtypes/machine-image/v1"
 )

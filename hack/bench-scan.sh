@@ -59,7 +59,7 @@ export GRYPE_DB_CACHE_DIR=$DB GRYPE_DB_AUTO_UPDATE=false GRYPE_DB_VALIDATE_AGE=f
 BAKERY_CMD="$OUT/bakery scan golden-base --env dev --config $ROOT/examples/bakery.yaml --progress quiet"
 LIB_CMD="$OUT/benchvuln -scan $BAKERY_VULNERABILITIES_DB -sbom $OUT/scan-sbom.spdx.json"
 GRYPE_CMD="$GRYPE sbom:$OUT/scan-sbom.spdx.json -o json -q"
-findings_bakery=$($BAKERY_CMD -o json | jq -r '.scans[].findings[] | .id+" "+.package+" "+.version' | sort)
+findings_bakery=$($BAKERY_CMD -o json | jq -r '.scans[].findings[] | .id+" "+.package+" "+.version' | sort -u)
 findings_grype=$($GRYPE_CMD | jq -r '.matches[] | .vulnerability.id+" "+.artifact.name+" "+.artifact.version' | sort -u)
 [ "$findings_bakery" = "$findings_grype" ] || die "bakery and grype disagree: $(diff <(echo "$findings_bakery") <(echo "$findings_grype") | head -5)"
 log "findings: bakery $(echo "$findings_bakery" | wc -l), the same as grype's; library $($LIB_CMD)"

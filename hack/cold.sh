@@ -22,7 +22,14 @@ case $WHAT in test | demo) ;; *) echo "usage: $0 test|demo" >&2; exit 2 ;; esac
 
 echo "==> stopping this checkout's services (they hold the ports)"
 make -C "$ROOT" down >/dev/null 2>&1 || true
-if [ -d "$DIR/bakery" ]; then make -C "$DIR/bakery" down >/dev/null 2>&1 || true; fi
+restart() {
+  [ -d "$DIR/bakery" ] && HOME="$DIR/home" make -C "$DIR/bakery" down >/dev/null 2>&1 # its state is under the fresh user's home
+  echo "==> starting this checkout's services again"
+  make -C "$ROOT" up >/dev/null 2>&1 || echo "warning: make up in $ROOT failed: run it again" >&2
+}
+trap restart EXIT
+if [ -d "$DIR/bakery" ]; then HOME="$DIR/home" make -C "$DIR/bakery" down >/dev/null 2>&1 || true; fi
+[ -d "$DIR" ] && chmod -R u+w "$DIR" # Go leaves its module cache read-only
 rm -rf "$DIR"
 mkdir -p "$DIR/home/.config/go"
 git clone -q --no-local "$ROOT" "$DIR/bakery"
@@ -33,15 +40,16 @@ git clone -q --no-local "$ROOT" "$DIR/bakery"
 # the fresh user's instead.
 COLD_PATH=$DIR/home/go/bin:$(echo "$PATH" | tr ':' '\n' | grep -vx "$(go env GOPATH)/bin" | paste -sd:)
 TIMES=$DIR/times.tsv
-printf 'phase\tseconds\n' >"$TIMES"
+printf 'phase\tseconds\tresult\n' >"$TIMES"
 phase() { # phase NAME COMMAND...: run COMMAND in the clone as the fresh user, timed
-  local name=$1 start end
+  local name=$1 start end rc=0
   shift
   echo "==> $name: $*"
   start=$(date +%s)
-  (cd "$DIR/bakery" && env -u GOCACHE -u GOMODCACHE -u GOPATH -u XDG_CACHE_HOME -u BAKERY_CACHE_DIR HOME="$DIR/home" PATH="$COLD_PATH" "$@") >>"$DIR/log" 2>&1
+  (cd "$DIR/bakery" && env -u GOCACHE -u GOMODCACHE -u GOPATH -u XDG_CACHE_HOME -u BAKERY_CACHE_DIR HOME="$DIR/home" PATH="$COLD_PATH" "$@") >>"$DIR/log" 2>&1 || rc=$?
   end=$(date +%s)
-  printf '%s\t%d\n' "$name" $((end - start)) | tee -a "$TIMES"
+  printf '%s\t%d\t%s\n' "$name" $((end - start)) "$([ $rc = 0 ] && echo ok || echo "failed ($rc)")" | tee -a "$TIMES"
+  return $rc
 }
 
 status=0
@@ -56,8 +64,4 @@ else
 fi
 awk -F'\t' 'NR > 1 { s += $2 } END { printf "total\t%d\n", s }' "$TIMES" | tee -a "$TIMES"
 echo "==> du of what the fresh user cached: $(du -sh "$DIR/home" | cut -f1)"
-
-make -C "$DIR/bakery" down >/dev/null 2>&1 || true
-echo "==> starting this checkout's services again"
-make -C "$ROOT" up >/dev/null 2>&1 || echo "warning: make up in $ROOT failed: run it again" >&2
 exit $status

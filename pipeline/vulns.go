@@ -95,7 +95,7 @@ func ScanReport(ctx context.Context, rep *attest.Report, ref name.Digest, target
 	if err == nil {
 		var signer signature.SignerVerifier
 		if signer, err = opts.Signer.Get(ctx); err == nil {
-			err = vuln.Record(ctx, signer, ref, scans)
+			err = vuln.Record(ctx, signer, opts.Verifier.Keys(), ref, scans)
 		}
 	}
 	if err == nil {

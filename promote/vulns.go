@@ -134,7 +134,7 @@ func (p *Promoter) rescan(ctx context.Context, db *vuln.Database, rep *attest.Re
 	if err != nil {
 		return err
 	}
-	if err := vuln.Record(ctx, signer, ref, scans); err != nil {
+	if err := vuln.Record(ctx, signer, p.opts.Verifier.Keys(), ref, scans); err != nil {
 		return err
 	}
 	atts, _, err := p.opts.Verifier.Attestations(ctx, ref, []string{vuln.PredicateType})

@@ -264,7 +264,7 @@ func TestOlderDatabaseScanDoesNotCount(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := vuln.Record(f.ctx, f.signer, d, scans); err != nil {
+	if err := vuln.Record(f.ctx, f.signer, f.promoter.opts.Verifier.Keys(), d, scans); err != nil {
 		t.Fatal(err)
 	}
 	_, dec, err := f.promoter.Decide(f.ctx, d, "app", "dev", &f.cfg.Environments[1])

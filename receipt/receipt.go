@@ -23,7 +23,7 @@ import (
 )
 
 // PredicateVSA is the SLSA verification summary predicate of a receipt.
-const PredicateVSA = "https://slsa.dev/verification_summary/v1"
+const PredicateVSA = attest.PredicateVSA
 
 // Actions a receipt records.
 const (

@@ -41,7 +41,7 @@ func (f *fixture) scan(t *testing.T, db *vuln.Database, ref name.Digest, env str
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := vuln.Record(f.ctx, f.trusted, ref, scans); err != nil {
+	if err := vuln.Record(f.ctx, f.trusted, f.keys, ref, scans); err != nil {
 		t.Fatal(err)
 	}
 }

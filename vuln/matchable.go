@@ -101,7 +101,9 @@ func packageIDs(v jsontext.Value, ids map[string]bool) bool {
 }
 
 // packageRelationships is the array rels less every relationship that
-// names an element outside keep (NOASSERTION and NONE are no element).
+// names an element outside keep (NOASSERTION and NONE are no element),
+// except GENERATED_FROM: syft skips the package a package or file was
+// generated from, whatever the other end is.
 func packageRelationships(rels jsontext.Value, keep map[string]bool) (jsontext.Value, bool) {
 	d := jsontext.NewDecoder(bytes.NewBuffer(rels))
 	if t, err := d.ReadToken(); err != nil || t.Kind() != '[' {
@@ -113,20 +115,22 @@ func packageRelationships(rels jsontext.Value, keep map[string]bool) (jsontext.V
 		if err != nil {
 			return nil, false
 		}
-		ok := true
+		ends, generated := true, false
 		if !eachObject(r, func(name string, v jsontext.Value) bool {
-			if name == "spdxElementId" || name == "relatedSpdxElement" {
-				id, err := stringOf(v)
-				if err != nil {
-					return false
-				}
-				ok = ok && (keep[id] || id == "NONE" || strings.HasPrefix(id, "NOASSERTION"))
+			if name != "spdxElementId" && name != "relatedSpdxElement" && name != "relationshipType" {
+				return true
 			}
-			return true
+			s, err := stringOf(v)
+			if name == "relationshipType" {
+				generated = s == "GENERATED_FROM"
+			} else {
+				ends = ends && (keep[s] || s == "NONE" || strings.HasPrefix(s, "NOASSERTION"))
+			}
+			return err == nil
 		}) {
 			return nil, false
 		}
-		if ok {
+		if ends || generated {
 			if len(out) > 1 {
 				out = append(out, ',')
 			}

@@ -102,6 +102,19 @@ func TestMatchableFindsWhatTheWholeDocumentFinds(t *testing.T) {
 		t.Errorf("matchable document: %d packages, findings\n%+v\nwhole document: %d packages, findings\n%+v", n, got, wantN, want)
 	}
 
+	// GENERATED_FROM stays whatever its ends: syft skips the package a
+	// file was generated from.
+	gen := `{"spdxVersion":"SPDX-2.3","SPDXID":"SPDXRef-DOCUMENT","packages":[{"SPDXID":"p"}],"files":[{"SPDXID":"f"}],` +
+		`"relationships":[{"spdxElementId":"f","relatedSpdxElement":"p","relationshipType":"GENERATED_FROM"},` +
+		`{"spdxElementId":"p","relatedSpdxElement":"f","relationshipType":"CONTAINS"},` +
+		`{"spdxElementId":"SPDXRef-DOCUMENT","relatedSpdxElement":"p","relationshipType":"DESCRIBES"}]}`
+	slimGen := `{"spdxVersion":"SPDX-2.3","SPDXID":"SPDXRef-DOCUMENT","packages":[{"SPDXID":"p"}],` +
+		`"relationships":[{"spdxElementId":"f","relatedSpdxElement":"p","relationshipType":"GENERATED_FROM"},` +
+		`{"spdxElementId":"SPDXRef-DOCUMENT","relatedSpdxElement":"p","relationshipType":"DESCRIBES"}]}`
+	if out := string(matchable([]byte(gen))); out != slimGen {
+		t.Errorf("matchable:\n%s\nwant:\n%s", out, slimGen)
+	}
+
 	for _, other := range []string{`{"bomFormat":"CycloneDX"}`, `not json`, `{"spdxVersion":"SPDX-2.3","packages":[{"SPDXID":"p","hasFiles":["f"]}]}`} {
 		if out := matchable([]byte(other)); string(out) != other {
 			t.Errorf("matchable(%s) = %s, want it unchanged", other, out)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -79,27 +80,61 @@ func (d *Database) ScanReport(ctx context.Context, rep *attest.Report, target, e
 // platform made with a database built at built or before: a new scan with
 // that database says all they said. A scan made with a newer database
 // stays (it outranks the new one: Scans), and so does anything that does
-// not verify (it counts for nothing, and is not bakery's to remove).
+// not verify (it counts for nothing, and is not bakery's to remove), and
+// any scan a verified receipt names among the attestations its decision
+// relied on (so that the receipt's references still resolve).
 func superseded(rep *attest.Report, target, platform string, built time.Time) []v1.Hash {
+	cited := citedLayers(rep)
 	var out []v1.Hash
 	for a, p := range boundScans(rep, target) {
-		if d := p.Scanner.Result.Bakery; d.Platform == platform && !d.DBBuilt.After(built) {
+		if d := p.Scanner.Result.Bakery; d.Platform == platform && !d.DBBuilt.After(built) && !cited[a.Layer] {
 			out = append(out, a.Layer)
 		}
 	}
 	return out
 }
 
+// citedLayers are the attestation layers that rep's verified receipts
+// name as their inputs.
+func citedLayers(rep *attest.Report) map[v1.Hash]bool {
+	out := map[v1.Hash]bool{}
+	for _, a := range rep.Attestations {
+		if a.PredicateType != attest.PredicateVSA {
+			continue
+		}
+		var vsa struct {
+			InputAttestations []struct {
+				Digest map[string]string `json:"digest"`
+			} `json:"inputAttestations"`
+		}
+		if json.Unmarshal(a.Predicate, &vsa) != nil {
+			continue
+		}
+		for _, in := range vsa.InputAttestations {
+			for alg, hex := range in.Digest {
+				out[v1.Hash{Algorithm: alg, Hex: hex}] = true
+			}
+		}
+	}
+	return out
+}
+
 // Record signs scans with signer and attaches them to ref's digest, as
-// attestations like the SBOMs, in place of the scans they supersede: a
-// digest rescanned every day keeps one scan per platform and database, not
-// one per day (attest.MaxAttestations would refuse it as flooded).
-func Record(ctx context.Context, signer signature.SignerVerifier, ref name.Digest, scans []Scan) error {
+// attestations like the SBOMs, in place of the scans they supersede when
+// signer's key is among trusted (the keys that verified them): a digest
+// rescanned every day keeps one scan per platform and database, not one per
+// day (attest.MaxAttestations would refuse it as flooded). A scan signed by
+// a key nobody trusts counts for nothing, so it replaces nothing.
+func Record(ctx context.Context, signer signature.SignerVerifier, trusted []attest.TrustedKey, ref name.Digest, scans []Scan) error {
 	stmts := make([]attest.Statement, len(scans))
 	var replaced []v1.Hash
+	id, err := attest.KeyID(signer)
+	counts := err == nil && slices.ContainsFunc(trusted, func(k attest.TrustedKey) bool { return k.ID == id })
 	for i, s := range scans {
 		stmts[i] = s.Statement
-		replaced = append(replaced, s.Supersedes...)
+		if counts {
+			replaced = append(replaced, s.Supersedes...)
+		}
 	}
 	return attest.AttachReplacing(ctx, signer, ref, stmts, replaced)
 }

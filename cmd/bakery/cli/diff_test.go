@@ -93,7 +93,7 @@ func TestDiffVulnerabilities(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := vuln.Record(ctx, signer, ref, scans); err != nil {
+		if err := vuln.Record(ctx, signer, keys, ref, scans); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -101,7 +101,7 @@ func TestReportVulnerabilitiesJSON(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := vuln.Record(ctx, signer, ref, scans); err != nil {
+		if err := vuln.Record(ctx, signer, keys, ref, scans); err != nil {
 			t.Fatal(err)
 		}
 	}

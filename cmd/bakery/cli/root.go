@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"slices"
 	"strings"
@@ -71,6 +72,7 @@ func (ro *rootOptions) stopProfile() {
 		return
 	}
 	if f, err := os.Create(ro.memProfile); err == nil {
+		runtime.GC() // the profile is as of the last collection
 		_ = pprof.Lookup("allocs").WriteTo(f, 0)
 		_ = f.Close()
 	}

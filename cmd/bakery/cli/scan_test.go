@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -585,5 +586,74 @@ func TestScanReplacesTheScansItSupersedes(t *testing.T) {
 	n, ev = verified()
 	if n != 2 || len(ev) != 1 || vuln.Summary(ev) != "1 low" {
 		t.Errorf("after the older database scans again: %d verified scans, evidence %+v; want 2, and the newer database's counting (1 low)", n, ev)
+	}
+}
+
+// TestScanKeepsWhatReceiptsCiteAndWhatItCannotReplace: a scan never
+// removes a scan that a verified receipt names among its inputs (the
+// receipt's references must resolve), and a scan signed with a key
+// verification does not trust replaces nothing: it counts for nothing,
+// and the evidence that counted before still does.
+func TestScanKeepsWhatReceiptsCiteAndWhatItCannotReplace(t *testing.T) {
+	s := newVulnSite(t, advHigh, advLow)
+	ctx := context.Background()
+	verifier, err := attest.NewVerifier(ctx, attest.FromFlag, []string{s.pub})
+	if err != nil {
+		t.Fatal(err)
+	}
+	scans := func() map[string]bool {
+		t.Helper()
+		atts, _, err := verifier.Attestations(ctx, s.prod, []string{vuln.PredicateType})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]bool{}
+		for _, a := range atts {
+			out[a.Layer.String()] = true
+		}
+		return out
+	}
+	scan := func(what string) {
+		t.Helper()
+		if out, stderr, err := runSplit(t, "scan", "app", "--env", "prod", "--config", s.cfg); err != nil {
+			t.Fatalf("%s: %v\n%s\n%s", what, err, out, stderr)
+		}
+	}
+	scan("the first scan")
+	first := scans()
+	rep, err := verifier.Verify(ctx, s.prod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := attest.LoadSigner(ctx, filepath.Join(s.dir, "bakery.key"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta := receipt.Metadata{Action: receipt.ActionPromote, Target: "app", Environment: "prod", From: "dev"}
+	if err := receipt.Sign(ctx, signer, s.prod, meta, "", "test", rep.Attestations); err != nil {
+		t.Fatal(err)
+	}
+	scan("a scan after a receipt cited the first")
+	scan("and another")
+	now := scans()
+	for l := range first {
+		if !now[l] {
+			t.Errorf("the scan the receipt cites (%s) was removed", l)
+		}
+	}
+	if len(now) != 2 {
+		t.Errorf("%d verified scans, want 2: the cited one and the newest", len(now))
+	}
+
+	if _, _, err := attest.GenerateKeys(filepath.Join(s.dir, "untrusted"), nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("BAKERY_SIGNING_KEY", filepath.Join(s.dir, "untrusted.key"))
+	out, stderr, err := runSplit(t, "scan", "app", "--env", "prod", "--config", s.cfg)
+	if err != nil || !strings.Contains(stderr, "does not verify with the trusted keys") {
+		t.Fatalf("a scan signed by an untrusted key: %v, want a warning\n%s\n%s", err, out, stderr)
+	}
+	if after := scans(); len(after) != 2 || !reflect.DeepEqual(after, now) {
+		t.Errorf("after a scan signed by an untrusted key, the verified scans are %v, want them unchanged: %v", after, now)
 	}
 }
