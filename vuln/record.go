@@ -41,6 +41,7 @@ func (d *Database) ScanReport(ctx context.Context, rep *attest.Report, target, e
 		return nil, err
 	}
 	var out []Scan
+	cited := citedLayers(rep) // read once, for every platform
 	for _, a := range rep.Attestations {
 		if a.PredicateType != attest.PredicateSPDX {
 			continue
@@ -68,7 +69,7 @@ func (d *Database) ScanReport(ctx context.Context, rep *attest.Report, target, e
 			subjects = append(subjects, attest.SubjectOf(pref))
 		}
 		out = append(out, Scan{Predicate: p, Statement: attest.Statement{PredicateType: PredicateType, Subjects: subjects, Predicate: b, Platform: plat},
-			Supersedes: superseded(rep, target, plat, d.status.Built)})
+			Supersedes: superseded(rep, cited, target, plat, d.status.Built)})
 	}
 	if len(out) == 0 {
 		return nil, failure.New(failure.Verify, rep.Reference, errors.New("no verified SPDX SBOM to scan"), "attest the image first (bakery build attests every image)")
@@ -82,9 +83,8 @@ func (d *Database) ScanReport(ctx context.Context, rep *attest.Report, target, e
 // stays (it outranks the new one: Scans), and so does anything that does
 // not verify (it counts for nothing, and is not bakery's to remove), and
 // any scan a verified receipt names among the attestations its decision
-// relied on (so that the receipt's references still resolve).
-func superseded(rep *attest.Report, target, platform string, built time.Time) []v1.Hash {
-	cited := citedLayers(rep)
+// relied on (cited: so that the receipt's references still resolve).
+func superseded(rep *attest.Report, cited map[v1.Hash]bool, target, platform string, built time.Time) []v1.Hash {
 	var out []v1.Hash
 	for a, p := range boundScans(rep, target) {
 		if d := p.Scanner.Result.Bakery; d.Platform == platform && !d.DBBuilt.After(built) && !cited[a.Layer] {

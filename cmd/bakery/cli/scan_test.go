@@ -532,13 +532,7 @@ func TestScanReplacesTheScansItSupersedes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		n := 0
-		for _, a := range rep.Attestations {
-			if a.PredicateType == vuln.PredicateType {
-				n++
-			}
-		}
-		return n, vuln.Scans(rep, "app")
+		return len(verifiedScans(t, verifier, s.prod)), vuln.Scans(rep, "app")
 	}
 	scan := func(what string) {
 		t.Helper()
@@ -601,18 +595,7 @@ func TestScanKeepsWhatReceiptsCiteAndWhatItCannotReplace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	scans := func() map[string]bool {
-		t.Helper()
-		atts, _, err := verifier.Attestations(ctx, s.prod, []string{vuln.PredicateType})
-		if err != nil {
-			t.Fatal(err)
-		}
-		out := map[string]bool{}
-		for _, a := range atts {
-			out[a.Layer.String()] = true
-		}
-		return out
-	}
+	scans := func() map[string]bool { t.Helper(); return verifiedScans(t, verifier, s.prod) }
 	scan := func(what string) {
 		t.Helper()
 		if out, stderr, err := runSplit(t, "scan", "app", "--env", "prod", "--config", s.cfg); err != nil {
@@ -656,4 +639,18 @@ func TestScanKeepsWhatReceiptsCiteAndWhatItCannotReplace(t *testing.T) {
 	if after := scans(); len(after) != 2 || !reflect.DeepEqual(after, now) {
 		t.Errorf("after a scan signed by an untrusted key, the verified scans are %v, want them unchanged: %v", after, now)
 	}
+}
+
+// verifiedScans are the layers of ref's scans that verify with verifier.
+func verifiedScans(t *testing.T, verifier *attest.Verifier, ref name.Digest) map[string]bool {
+	t.Helper()
+	atts, _, err := verifier.Attestations(context.Background(), ref, []string{vuln.PredicateType})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]bool{}
+	for _, a := range atts {
+		out[a.Layer.String()] = true
+	}
+	return out
 }
